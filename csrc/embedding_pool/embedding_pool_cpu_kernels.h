@@ -1,0 +1,223 @@
+// The vector loops of embedding_pool on the CPU, written once and compiled
+// per ISA. Include only after every other header, inside a TU that defined
+// YDNN_ISA_NS (and YDNN_ISA_AVX2 / YDNN_ISA_AVX512) and, for the vector ISAs,
+// opened `#pragma GCC target(...)`: functions defined here then get that
+// target, while std:: and common helpers, defined before the pragma, keep the
+// baseline one, so the linker can never hand an AVX-512 copy of a shared
+// inline function to a machine without it.
+//
+// Loops run over D in tiles of kTile floats: a tile of accumulators stays in
+// registers (4 zmm / 8 ymm) across all ids of a bag, so each row is read
+// exactly once and the only memory traffic is the gather itself. Rows are
+// random reads into a table far larger than the caches, so the next rows are
+// prefetched kPrefetch ids ahead.
+
+namespace ydnn {
+namespace pool_detail {
+namespace YDNN_ISA_NS {
+namespace {
+
+constexpr int kTile = 64;
+constexpr int kPrefetch = 6;
+
+// A tile of a row as float32: float rows are used in place, 16-bit rows are
+// widened into buf.
+inline const float* as_float(const float* src, int, float*) { return src; }
+
+inline const float* as_float(const bf16* src, int n, float* buf) {
+  const uint16_t* s = reinterpret_cast<const uint16_t*>(src);
+  for (int d = 0; d < n; ++d) buf[d] = bits_to_float(uint32_t(s[d]) << 16);
+  return buf;
+}
+
+inline const float* as_float(const f16* src, int n, float* buf) {
+  const uint16_t* s = reinterpret_cast<const uint16_t*>(src);
+  int d = 0;
+#if defined(YDNN_ISA_AVX512)
+  for (; d + 16 <= n; d += 16)
+    _mm512_storeu_ps(buf + d, _mm512_cvtph_ps(_mm256_loadu_si256(
+                                  reinterpret_cast<const __m256i*>(s + d))));
+#elif defined(YDNN_ISA_AVX2)
+  for (; d + 8 <= n; d += 8)
+    _mm256_storeu_ps(buf + d, _mm256_cvtph_ps(_mm_loadu_si128(
+                                  reinterpret_cast<const __m128i*>(s + d))));
+#endif
+  for (; d < n; ++d) buf[d] = half_to_float(s[d]);
+  return buf;
+}
+
+template <typename T>
+inline void prefetch_tile(const T* p) {
+  const char* c = reinterpret_cast<const char*>(p);
+  for (int off = 0; off < kTile * int(sizeof(T)); off += 64) __builtin_prefetch(c + off);
+}
+
+// acc[0:n) += w * x[0:n); the full-tile case has a constant trip count so
+// the compiler keeps acc in registers.
+inline void axpy(float* __restrict acc, const float* __restrict x, float w, int n) {
+  if (n == kTile) {
+    for (int d = 0; d < kTile; ++d) acc[d] += w * x[d];
+  } else {
+    for (int d = 0; d < n; ++d) acc[d] += w * x[d];
+  }
+}
+
+inline float dot(const float* __restrict x, const float* __restrict y, int n) {
+  float part[16] = {0};
+  int d = 0;
+  for (; d + 16 <= n; d += 16)
+    for (int k = 0; k < 16; ++k) part[k] += x[d + k] * y[d + k];
+  float s = 0.f;
+  for (; d < n; ++d) s += x[d] * y[d];
+  for (int k = 0; k < 16; ++k) s += part[k];
+  return s;
+}
+
+template <typename T, typename Id>
+int64_t forward(const PoolArgs& a, void* out_v, int64_t begin, int64_t end) {
+  const T* table = static_cast<const T*>(a.table);
+  const Id* ids = static_cast<const Id*>(a.ids);
+  T* out = static_cast<T*>(out_v);
+  const int64_t D = a.dim, V = a.num_rows;
+  int64_t first_bad = -1;
+  alignas(64) float acc[kTile];
+  alignas(64) float buf[kTile];
+  for (int64_t b = begin; b < end; ++b) {
+    const int64_t p0 = bag_begin(a, b), p1 = bag_end(a, b);
+    float scale = bag_scale(a, b);
+    for (int64_t p = p0; p < p1; ++p) {
+      if (ids[p] < 0 || int64_t(ids[p]) >= V) {
+        if (first_bad < 0) first_bad = p;
+        scale = 0.f;
+        break;
+      }
+    }
+    T* o = out + b * D;  // 64-bit: B*D can exceed INT_MAX
+    for (int64_t d0 = 0; d0 < D; d0 += kTile) {
+      const int n = static_cast<int>(D - d0 < kTile ? D - d0 : kTile);
+      for (int d = 0; d < n; ++d) acc[d] = 0.f;
+      if (scale != 0.f) {
+        for (int64_t p = p0; p < p1; ++p) {
+          if (p + kPrefetch < p1) prefetch_tile(table + int64_t(ids[p + kPrefetch]) * D + d0);
+          const float w = a.weights ? a.weights[p] : 1.0f;
+          axpy(acc, as_float(table + int64_t(ids[p]) * D + d0, n, buf), w, n);
+        }
+      }
+      for (int d = 0; d < n; ++d) o[d0 + d] = from_float<T>(acc[d] * scale);
+    }
+  }
+  return first_bad;
+}
+
+template <typename T>
+void grad_rows(const PoolArgs& a, const int64_t* run_starts, const int64_t* sorted_pos,
+               const int64_t* sorted_bag, const float* scales, const void* grad_out_v,
+               void* grad_rows_v, int64_t begin, int64_t end) {
+  const T* g = static_cast<const T*>(grad_out_v);
+  T* rows = static_cast<T*>(grad_rows_v);
+  const int64_t D = a.dim;
+  alignas(64) float acc[kTile];
+  alignas(64) float buf[kTile];
+  for (int64_t u = begin; u < end; ++u) {
+    const int64_t k0 = run_starts[u], k1 = run_starts[u + 1];
+    for (int64_t d0 = 0; d0 < D; d0 += kTile) {
+      const int n = static_cast<int>(D - d0 < kTile ? D - d0 : kTile);
+      for (int d = 0; d < n; ++d) acc[d] = 0.f;
+      for (int64_t k = k0; k < k1; ++k) {
+        const int64_t bag = sorted_bag[k];
+        const float c = scales[bag] * (a.weights ? a.weights[sorted_pos[k]] : 1.0f);
+        axpy(acc, as_float(g + bag * D + d0, n, buf), c, n);
+      }
+      for (int d = 0; d < n; ++d) rows[u * D + d0 + d] = from_float<T>(acc[d]);
+    }
+  }
+}
+
+template <typename T>
+float dot_rows(const T* x, const T* y, int64_t D) {
+  alignas(64) float bx[kTile], by[kTile];
+  float s = 0.f;
+  for (int64_t d0 = 0; d0 < D; d0 += kTile) {
+    const int n = static_cast<int>(D - d0 < kTile ? D - d0 : kTile);
+    s += dot(as_float(x + d0, n, bx), as_float(y + d0, n, by), n);
+  }
+  return s;
+}
+
+template <typename T, typename Id>
+void grad_weights(const PoolArgs& a, const float* scales, const void* grad_out_v,
+                  const void* out_v, float* gw, int64_t begin, int64_t end) {
+  const T* table = static_cast<const T*>(a.table);
+  const T* g = static_cast<const T*>(grad_out_v);
+  const T* out = static_cast<const T*>(out_v);
+  const Id* ids = static_cast<const Id*>(a.ids);
+  const int64_t D = a.dim;
+  for (int64_t b = begin; b < end; ++b) {
+    const int64_t p0 = bag_begin(a, b), p1 = bag_end(a, b);
+    if (p0 == p1) continue;
+    const float s = scales[b];
+    const T* gb = g + b * D;
+    const float go = a.combiner == Combiner::kSum ? 0.f : dot_rows(gb, out + b * D, D);
+    for (int64_t p = p0; p < p1; ++p) {
+      const float d = dot_rows(gb, table + int64_t(ids[p]) * D, D);
+      switch (a.combiner) {
+        case Combiner::kSum: gw[p] = d; break;
+        case Combiner::kMean: gw[p] = s * (d - go); break;
+        case Combiner::kSqrtn: gw[p] = s * d - s * s * a.weights[p] * go; break;
+      }
+    }
+  }
+}
+
+// Dispatch on (table dtype, id type) once per call, outside the loops.
+template <typename Id>
+int64_t forward_id(const PoolArgs& a, void* out, int64_t b0, int64_t b1) {
+  switch (a.table_dtype) {
+    case DType::kFloat32: return forward<float, Id>(a, out, b0, b1);
+    case DType::kFloat16: return forward<f16, Id>(a, out, b0, b1);
+    case DType::kBFloat16: return forward<bf16, Id>(a, out, b0, b1);
+  }
+  return -1;
+}
+
+int64_t forward_any(const PoolArgs& a, void* out, int64_t b0, int64_t b1) {
+  return a.id_type == IdType::kInt32 ? forward_id<int32_t>(a, out, b0, b1)
+                                     : forward_id<int64_t>(a, out, b0, b1);
+}
+
+void grad_rows_any(const PoolArgs& a, const int64_t* runs, const int64_t* pos,
+                   const int64_t* bag, const float* scales, const void* g, void* rows,
+                   int64_t u0, int64_t u1) {
+  switch (a.table_dtype) {
+    case DType::kFloat32: return grad_rows<float>(a, runs, pos, bag, scales, g, rows, u0, u1);
+    case DType::kFloat16: return grad_rows<f16>(a, runs, pos, bag, scales, g, rows, u0, u1);
+    case DType::kBFloat16: return grad_rows<bf16>(a, runs, pos, bag, scales, g, rows, u0, u1);
+  }
+}
+
+template <typename Id>
+void grad_weights_id(const PoolArgs& a, const float* scales, const void* g, const void* out,
+                     float* gw, int64_t b0, int64_t b1) {
+  switch (a.table_dtype) {
+    case DType::kFloat32: return grad_weights<float, Id>(a, scales, g, out, gw, b0, b1);
+    case DType::kFloat16: return grad_weights<f16, Id>(a, scales, g, out, gw, b0, b1);
+    case DType::kBFloat16: return grad_weights<bf16, Id>(a, scales, g, out, gw, b0, b1);
+  }
+}
+
+void grad_weights_any(const PoolArgs& a, const float* scales, const void* g, const void* out,
+                      float* gw, int64_t b0, int64_t b1) {
+  if (a.id_type == IdType::kInt32) grad_weights_id<int32_t>(a, scales, g, out, gw, b0, b1);
+  else grad_weights_id<int64_t>(a, scales, g, out, gw, b0, b1);
+}
+
+}  // namespace
+
+const PoolCpuKernels& kernels() {
+  static const PoolCpuKernels k = {&forward_any, &grad_rows_any, &grad_weights_any};
+  return k;
+}
+
+}  // namespace YDNN_ISA_NS
+}  // namespace pool_detail
+}  // namespace ydnn

@@ -1,0 +1,93 @@
+// A pointer, shape and element type taken from a NumPy array (host) or from
+// any object with __cuda_array_interface__ (CuPy, PyTorch, Numba: device).
+// The pybind11 entry points accept only C-contiguous arrays of the exact
+// dtype; ydnn_kernels/arrays.py converts user input before calling in.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "common/types.h"
+
+namespace ydnn {
+namespace py {
+
+namespace pyb = pybind11;
+
+enum class Elem { kFloat32, kFloat16, kBFloat16, kInt32, kInt64, kOther };
+
+struct ArrayView {
+  void* data = nullptr;
+  std::vector<int64_t> shape;
+  Elem elem = Elem::kOther;
+  bool device = false;
+  pyb::object keep_alive;  // the array whose memory `data` points into
+
+  int64_t size() const {
+    int64_t n = 1;
+    for (int64_t s : shape) n *= s;
+    return n;
+  }
+  std::string shape_str() const {
+    std::ostringstream os;
+    os << "[";
+    for (size_t i = 0; i < shape.size(); ++i) os << (i ? ", " : "") << shape[i];
+    os << "]";
+    return os.str();
+  }
+};
+
+inline const char* elem_name(Elem e) {
+  switch (e) {
+    case Elem::kFloat32: return "float32";
+    case Elem::kFloat16: return "float16";
+    case Elem::kBFloat16: return "bfloat16";
+    case Elem::kInt32: return "int32";
+    case Elem::kInt64: return "int64";
+    case Elem::kOther: break;
+  }
+  return "unsupported";
+}
+
+ArrayView view(const pyb::handle& obj, const char* name);
+
+inline bool is_device(const pyb::handle& obj) {
+  return pyb::hasattr(obj, "__cuda_array_interface__");
+}
+
+// Raises ValueError (pybind11 maps std::invalid_argument to it).
+[[noreturn]] inline void fail(const std::string& msg) { throw std::invalid_argument(msg); }
+
+inline void check(const Status& s) {
+  if (s.ok()) return;
+  if (s.code() == StatusCode::kInvalidArgument) fail(s.message());
+  throw std::runtime_error(s.message());
+}
+
+inline DType table_dtype(const ArrayView& v, const char* name) {
+  switch (v.elem) {
+    case Elem::kFloat32: return DType::kFloat32;
+    case Elem::kFloat16: return DType::kFloat16;
+    case Elem::kBFloat16: return DType::kBFloat16;
+    default: fail(std::string(name) + " must be float32, float16 or bfloat16, got " +
+                  elem_name(v.elem));
+  }
+}
+
+inline IdType id_type(const ArrayView& v, const char* name) {
+  if (v.elem == Elem::kInt32) return IdType::kInt32;
+  if (v.elem == Elem::kInt64) return IdType::kInt64;
+  fail(std::string(name) + " must be int32 or int64, got " + elem_name(v.elem));
+}
+
+void register_embedding_pool(pyb::module_& m);
+
+}  // namespace py
+}  // namespace ydnn
