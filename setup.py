@@ -96,8 +96,15 @@ if WITH_CUDA:
     BASE_FLAGS.append("-DYDNN_WITH_CUDA=1")
 
 
-def _cuda_home():
-    return os.path.dirname(os.path.dirname(os.path.realpath(NVCC)))
+def _cuda_lib_dir():
+    """The folder holding libcudart_static.a (nvcc may be a wrapper script)."""
+    homes = [os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"),
+             os.path.dirname(os.path.dirname(os.path.realpath(NVCC))), "/usr/local/cuda"]
+    for home in filter(None, homes):
+        for sub in ("lib64", "lib", "targets/x86_64-linux/lib", "targets/sbsa-linux/lib"):
+            if os.path.exists(os.path.join(home, sub, "libcudart_static.a")):
+                return os.path.join(home, sub)
+    raise SystemExit("found nvcc but not libcudart_static.a: set CUDA_HOME")
 
 
 def _nvcc_version():
@@ -165,7 +172,7 @@ class BuildExt(build_ext):
         if WITH_CUDA:
             # Static cudart, symbols hidden: our CUDA 13 runtime must not
             # interpose on (or be interposed by) the cu12 runtime TF loads.
-            link = [f"-L{_cuda_home()}/lib64", "-lcudart_static", "-ldl", "-lrt", "-lpthread",
+            link = [f"-L{_cuda_lib_dir()}", "-lcudart_static", "-ldl", "-lrt", "-lpthread",
                     "-Wl,--exclude-libs,libcudart_static.a"] + link
         self.compiler.link_shared_object(objects, self.get_ext_fullpath(ext.name),
                                          extra_postargs=link, target_lang="c++")

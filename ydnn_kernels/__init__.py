@@ -3,20 +3,23 @@
 With TensorFlow installed, the ops are TensorFlow ops with registered
 gradients (`embedding_pool`). Without it (for example on a GPU box with only
 CuPy), `ydnn_kernels.arrays` runs the same kernels on NumPy and CuPy arrays.
+
+Importing the package checks, without importing TensorFlow, that the
+installed TensorFlow is the one the op library was built against; the TF
+ops themselves load on first use.
 """
 
-from ydnn_kernels._loader import build_info
+from ydnn_kernels._loader import build_info, check_tf_version
 
 __version__ = "0.1.0"
+__all__ = ["build_info", "embedding_pool"]
 
-try:
-    import tensorflow as _tf  # noqa: F401
-except ImportError:  # TF-free install: only ydnn_kernels.arrays is usable.
-    _tf = None
+check_tf_version()
 
-if _tf is not None:
-    from ydnn_kernels.embedding_pool import embedding_pool
 
-    __all__ = ["build_info", "embedding_pool"]
-else:
-    __all__ = ["build_info"]
+def __getattr__(name):
+    if name == "embedding_pool":
+        from ydnn_kernels.embedding_pool_op import embedding_pool
+
+        return embedding_pool
+    raise AttributeError(f"module 'ydnn_kernels' has no attribute {name!r}")

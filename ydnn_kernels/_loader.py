@@ -31,6 +31,40 @@ def build_info():
     return {k: v for k, v in vars(_build_info).items() if k.isupper()}
 
 
+def installed_tf_version():
+    """TensorFlow's version from package metadata (no TF import), or None."""
+    from importlib import metadata
+
+    for dist in ("tensorflow", "tensorflow-cpu", "tf-nightly"):
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def check_tf_version(installed=None):
+    """Fails if the TF op library was built for another TensorFlow.
+
+    Args:
+        installed: the TensorFlow version to check against; default: the
+            installed one. Nothing is checked when TensorFlow is absent or
+            the build has no TF ops (TF-free use through `ydnn_kernels.arrays`).
+
+    Raises:
+        ImportError: naming both versions and how to rebuild.
+    """
+    info = build_info()
+    installed = installed or installed_tf_version()
+    if installed is None or not info["WITH_TF"]:
+        return
+    if info["TF_VERSION"] != installed:
+        raise ImportError(
+            f"ydnn_kernels was built against TensorFlow {info['TF_VERSION']} but "
+            f"TensorFlow {installed} is installed; its custom ops are tied to the "
+            "TF version they were compiled for. " + REBUILD_HINT)
+
+
 def load_tf_ops():
     """Loads the TensorFlow op library after checking the TF version.
 
@@ -48,10 +82,7 @@ def load_tf_ops():
         raise ImportError(
             "ydnn_kernels was built without its TensorFlow ops (YDNN_TF=0). "
             + REBUILD_HINT)
-    if info["TF_VERSION"] != tf.__version__:
-        raise ImportError(
-            f"ydnn_kernels was built against TensorFlow {info['TF_VERSION']} but "
-            f"TensorFlow {tf.__version__} is installed. " + REBUILD_HINT)
+    check_tf_version(tf.__version__)
     path = _find("_ydnn_tf_ops")
     if path is None:
         raise ImportError("ydnn_kernels/_ydnn_tf_ops*.so is missing. " + REBUILD_HINT)

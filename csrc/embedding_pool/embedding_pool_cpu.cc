@@ -181,7 +181,7 @@ Status embedding_pool_backward_cpu(const PoolArgs& a, const PoolGradPlan& plan,
     k.grad_rows(a, plan.run_starts_.data(), plan.sorted_pos_.data(), plan.sorted_bag_.data(),
                 scales.data(), grad_out, grad_rows, u0, u1);
   });
-  if (grad_weights != nullptr) {
+  if (grad_weights != nullptr && a.weights != nullptr) {
     // Padding slots and empty bags have no weight gradient: zero first.
     std::memset(grad_weights, 0, sizeof(float) * a.num_values);
     const int64_t avg_len = a.num_bags ? a.num_values / a.num_bags + 1 : 1;

@@ -1,0 +1,79 @@
+"""Inputs for embedding_pool tests: random cases and the named edge cases."""
+
+import dataclasses
+
+import ml_dtypes
+import numpy as np
+
+from tests.reference import bags_from_padded
+
+NP_DTYPES = {"float32": np.float32, "float16": np.float16, "bfloat16": ml_dtypes.bfloat16}
+PAD = -7  # padding value: an invalid id, so a kernel that reads padding fails
+
+
+@dataclasses.dataclass
+class PoolCase:
+    table: np.ndarray        # [V, D] in the case's dtype
+    ids: np.ndarray          # [B, L] padded; PAD past each length
+    lengths: np.ndarray      # [B] int64
+    weights: np.ndarray      # [B, L] float32 or None
+    bags: list               # [(ids, weights)] per bag, for the reference
+
+    @property
+    def values(self):
+        return np.concatenate([self.ids[b, :n] for b, n in enumerate(self.lengths)]
+                              + [np.zeros(0, self.ids.dtype)])
+
+    @property
+    def row_splits(self):
+        return np.concatenate([[0], np.cumsum(self.lengths)]).astype(np.int64)
+
+    @property
+    def weight_values(self):
+        if self.weights is None:
+            return None
+        return np.concatenate([self.weights[b, :n] for b, n in enumerate(self.lengths)]
+                              + [np.zeros(0, np.float32)]).astype(np.float32)
+
+    @property
+    def scale(self):
+        """Largest possible |sum of terms| of one output element."""
+        w = 1.0 if self.weights is None else float(np.abs(self.weights).max(initial=1.0))
+        return float(self.ids.shape[1]) * w * float(np.abs(self.table.astype(np.float64)).max(initial=1.0))
+
+
+def make_case(rng, B=6, L=5, V=50, D=12, dtype="float32", id_dtype=np.int64, weighted=False,
+              lengths=None, ids=None):
+    """A random case; pass `lengths` / `ids` to pin an edge case."""
+    table = rng.standard_normal((V, D)).astype(NP_DTYPES[dtype])
+    if lengths is None:
+        lengths = rng.integers(0, L + 1, size=B)
+        if B > 1:
+            lengths[0] = L  # at least one full row and, usually, an empty one
+            lengths[-1] = 0
+    lengths = np.asarray(lengths, np.int64)
+    if ids is None:
+        ids = rng.integers(0, V, size=(B, L))
+    ids = np.array(ids, dtype=id_dtype).reshape(B, L)
+    for b, n in enumerate(lengths):
+        ids[b, n:] = PAD
+    weights = rng.uniform(0.25, 1.75, size=(B, L)).astype(np.float32) if weighted else None
+    return PoolCase(table, ids, lengths, weights, bags_from_padded(ids, lengths, weights))
+
+
+def edge_cases(rng, dtype="float32", id_dtype=np.int64, weighted=False):
+    """The named edge cases every entry point must handle."""
+    kw = dict(dtype=dtype, id_dtype=id_dtype, weighted=weighted)
+    V = 40
+    return {
+        "B1": make_case(rng, B=1, L=4, V=V, lengths=[4], **kw),
+        "L1": make_case(rng, B=5, L=1, V=V, lengths=[1, 0, 1, 1, 0], **kw),
+        "empty_rows": make_case(rng, B=4, L=3, V=V, lengths=[0, 2, 0, 3], **kw),
+        "all_empty": make_case(rng, B=3, L=4, V=V, lengths=[0, 0, 0], **kw),
+        "duplicates": make_case(rng, B=2, L=6, V=V, lengths=[6, 4],
+                                ids=[[3, 3, 3, 5, 5, 3], [5, 5, 5, 5, 0, 0]], **kw),
+        "range_ends": make_case(rng, B=3, L=2, V=V, lengths=[2, 1, 2],
+                                ids=[[0, V - 1], [V - 1, 0], [0, 0]], **kw),
+        "wide_D": make_case(rng, B=3, L=3, V=V, D=131, **kw),
+        "D1": make_case(rng, B=3, L=3, V=V, D=1, **kw),
+    }

@@ -1,0 +1,142 @@
+"""embedding_pool as a TensorFlow op: against the float64 reference, eager
+and in tf.function, over combiner x table dtype x id dtype x layout x weights,
+plus the named edge cases. Tolerances: tests/tolerance.py."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.pool_cases import edge_cases, make_case
+from tests.reference import embedding_pool_grad_ref, embedding_pool_ref
+from tests.tolerance import assert_close_to_ref
+from ydnn_kernels import embedding_pool
+
+TF_DTYPES = {"float32": tf.float32, "float16": tf.float16, "bfloat16": tf.bfloat16}
+
+
+def run_pool(case, combiner, layout, mode="eager", variable=False, upstream=None):
+    """Forward and gradients through the op; returns NumPy results."""
+    dtype = TF_DTYPES[str(case.table.dtype)]
+    table = tf.Variable(case.table) if variable else tf.constant(case.table)
+    if layout == "ragged":
+        ids = tf.RaggedTensor.from_row_splits(case.values, case.row_splits)
+        lengths = None
+        weights = (None if case.weights is None else
+                   tf.RaggedTensor.from_row_splits(case.weight_values, case.row_splits))
+    else:
+        ids, lengths = tf.constant(case.ids), tf.constant(case.lengths)
+        weights = None if case.weights is None else tf.constant(case.weights)
+    up = tf.cast(tf.constant(upstream), dtype)
+
+    def fn(ids, lengths, weights):
+        with tf.GradientTape() as tape:
+            if not variable:
+                tape.watch(table)
+            w_src = weights.values if isinstance(weights, tf.RaggedTensor) else weights
+            if weights is not None:
+                tape.watch(w_src)
+            out = embedding_pool(table, ids, lengths=lengths, weights=weights, combiner=combiner)
+            loss = tf.reduce_sum(tf.cast(out, tf.float32) * tf.cast(up, tf.float32))
+        g_table, g_w = tape.gradient(loss, [table, w_src if weights is not None else table])
+        return out, g_table.indices, g_table.values, g_w if weights is not None else None
+
+    if mode == "function":
+        fn = tf.function(fn)
+    out, idx, rows, g_w = fn(ids, lengths, weights)
+    to_np = lambda t: None if t is None else t.numpy()  # noqa: E731
+    return to_np(out), to_np(idx), to_np(rows), to_np(g_w)
+
+
+def check_against_reference(case, combiner, layout, **kw):
+    dtype = str(case.table.dtype)
+    rng = np.random.default_rng(0)
+    B, D = case.ids.shape[0], case.table.shape[1]
+    upstream = rng.standard_normal((B, D)).astype(case.table.dtype)
+    out, idx, rows, g_w = run_pool(case, combiner, layout, upstream=upstream, **kw)
+    assert out.dtype == case.table.dtype
+    assert_close_to_ref(out, embedding_pool_ref(case.table, case.bags, combiner), dtype,
+                        case.scale, "forward")
+    table_grad, weight_grads = embedding_pool_grad_ref(case.table, case.bags, combiner, upstream)
+    want_ids = sorted(table_grad)
+    assert idx.tolist() == want_ids, "gradient rows must be the sorted unique ids"
+    assert rows.shape == (len(want_ids), D), "one gradient row per unique id, no [B*L, D]"
+    want_rows = np.array([table_grad[i] for i in want_ids]).reshape(len(want_ids), D)
+    g_scale = case.scale * float(np.abs(upstream.astype(np.float64)).max(initial=1.0))
+    assert_close_to_ref(rows, want_rows, dtype, g_scale, "table gradient")
+    if case.weights is not None:
+        flat = [g for bag in weight_grads for g in bag]
+        if layout == "padded":
+            want = np.zeros(case.ids.shape)
+            for b, bag in enumerate(weight_grads):
+                want[b, :len(bag)] = bag
+        else:
+            want = np.array(flat).reshape(-1)
+        # Weight gradients are float32 dot products over D of table-dtype
+        # values, plus g.out with out rounded to the table dtype.
+        w_scale = D * g_scale
+        assert_close_to_ref(g_w, want, "float32" if dtype == "float32" else dtype, w_scale,
+                            "weight gradient")
+
+
+@pytest.mark.parametrize("mode", ["eager", "function"])
+@pytest.mark.parametrize("layout", ["padded", "ragged"])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("id_dtype", [np.int32, np.int64], ids=["int32", "int64"])
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+@pytest.mark.parametrize("combiner", ["sum", "mean", "sqrtn"])
+def test_matches_reference(rng, combiner, dtype, id_dtype, weighted, layout, mode):
+    case = make_case(rng, B=7, L=6, V=60, D=20, dtype=dtype, id_dtype=id_dtype, weighted=weighted)
+    check_against_reference(case, combiner, layout, mode=mode, variable=mode == "function")
+
+
+@pytest.mark.parametrize("edge", ["B1", "L1", "empty_rows", "all_empty", "duplicates",
+                                  "range_ends", "wide_D", "D1"])
+@pytest.mark.parametrize("layout", ["padded", "ragged"])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("combiner", ["sum", "mean", "sqrtn"])
+def test_edge_cases(rng, combiner, weighted, layout, edge):
+    case = edge_cases(rng, weighted=weighted)[edge]
+    check_against_reference(case, combiner, layout, variable=True)
+
+
+def test_empty_rows_are_zero_not_nan(rng):
+    case = make_case(rng, B=3, L=4, lengths=[0, 0, 0], weighted=True)
+    for combiner in ("sum", "mean", "sqrtn"):
+        out = embedding_pool(case.table, case.ids, case.lengths, case.weights, combiner).numpy()
+        assert np.all(out == 0.0), combiner
+
+
+def test_padding_is_never_read(rng):
+    case = make_case(rng, B=4, L=5, lengths=[5, 2, 0, 3])
+    ids = case.ids.copy()
+    for b, n in enumerate(case.lengths):  # ids no table has: any read would fail
+        ids[b, n:] = np.iinfo(ids.dtype).max if b % 2 else np.iinfo(ids.dtype).min
+    out = embedding_pool(case.table, ids, case.lengths).numpy()
+    np.testing.assert_allclose(out, embedding_pool_ref(case.table, case.bags, "mean"),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_sparse_tensor_ids_match_ragged(rng):
+    case = make_case(rng, B=5, L=4)
+    ragged = tf.RaggedTensor.from_row_splits(case.values, case.row_splits)
+    a = embedding_pool(case.table, ragged.to_sparse(), combiner="sqrtn")
+    b = embedding_pool(case.table, ragged, combiner="sqrtn")
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_lengths_default_to_full_rows(rng):
+    case = make_case(rng, B=3, L=4, lengths=[4, 4, 4])
+    a = embedding_pool(case.table, case.ids, combiner="sum")
+    b = embedding_pool(case.table, case.ids, lengths=[4, 4, 4], combiner="sum")
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_deterministic_gradients(rng):
+    case = make_case(rng, B=64, L=20, V=30, D=33)  # many duplicates per id
+    up = rng.standard_normal((64, 33)).astype(np.float32)
+    first = run_pool(case, "mean", "padded", upstream=up)
+    for _ in range(3):
+        again = run_pool(case, "mean", "padded", upstream=up)
+        for a, b in zip(first, again):
+            if a is not None:
+                np.testing.assert_array_equal(a, b)

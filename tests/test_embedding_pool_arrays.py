@@ -1,0 +1,149 @@
+"""embedding_pool's pybind11 entry point on NumPy arrays: the same reference
+checks as the TF op, every CPU vector path (scalar / AVX2 / AVX-512, chosen
+at run time), thread-count independence, and ValueError on bad input."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tests.pool_cases import edge_cases, make_case
+from tests.reference import embedding_pool_grad_ref, embedding_pool_ref
+from tests.tolerance import assert_close_to_ref
+from ydnn_kernels import arrays
+
+
+def run_arrays(case, combiner, layout):
+    if layout == "ragged":
+        kw = dict(ids=case.values, row_splits=case.row_splits, weights=case.weight_values)
+    else:
+        kw = dict(ids=case.ids, lengths=case.lengths, weights=case.weights)
+    out = arrays.embedding_pool(case.table, combiner=combiner, **kw)
+    up = np.random.default_rng(1).standard_normal(out.shape).astype(case.table.dtype)
+    grads = arrays.embedding_pool_grad(case.table, pooled=out, grad=up, combiner=combiner, **kw)
+    return out, up, grads
+
+
+def check(case, combiner, layout):
+    dtype = str(case.table.dtype)
+    out, up, (idx, rows, g_w) = run_arrays(case, combiner, layout)
+    assert out.dtype == case.table.dtype
+    assert_close_to_ref(out, embedding_pool_ref(case.table, case.bags, combiner), dtype,
+                        case.scale, "forward")
+    table_grad, weight_grads = embedding_pool_grad_ref(case.table, case.bags, combiner, up)
+    assert idx.tolist() == sorted(table_grad)
+    assert idx.dtype == case.ids.dtype
+    want = np.array([table_grad[i] for i in sorted(table_grad)]).reshape(len(idx), rows.shape[1])
+    g_scale = case.scale * float(np.abs(up.astype(np.float64)).max(initial=1.0))
+    assert_close_to_ref(rows, want, dtype, g_scale, "table gradient")
+    if case.weights is None:
+        assert g_w is None
+        return
+    flat = np.array([g for bag in weight_grads for g in bag])
+    got = g_w[case.ids != -7] if layout == "padded" else g_w
+    if layout == "padded":
+        assert np.all(g_w[case.ids == -7] == 0.0), "padding slots get a zero weight gradient"
+    assert_close_to_ref(got, flat, dtype, case.table.shape[1] * g_scale, "weight gradient")
+
+
+@pytest.mark.parametrize("layout", ["padded", "ragged"])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("id_dtype", [np.int32, np.int64], ids=["int32", "int64"])
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+@pytest.mark.parametrize("combiner", ["sum", "mean", "sqrtn"])
+def test_matches_reference(rng, combiner, dtype, id_dtype, weighted, layout):
+    case = make_case(rng, B=9, L=7, V=70, D=37, dtype=dtype, id_dtype=id_dtype, weighted=weighted)
+    check(case, combiner, layout)
+
+
+@pytest.mark.parametrize("edge", ["B1", "L1", "empty_rows", "all_empty", "duplicates",
+                                  "range_ends", "wide_D", "D1"])
+@pytest.mark.parametrize("layout", ["padded", "ragged"])
+@pytest.mark.parametrize("combiner", ["sum", "mean", "sqrtn"])
+def test_edge_cases(rng, combiner, layout, edge):
+    check(edge_cases(rng, weighted=True)[edge], combiner, layout)
+
+
+def test_zero_bags(rng):
+    table = rng.standard_normal((5, 3)).astype(np.float32)
+    out = arrays.embedding_pool(table, np.zeros((0, 4), np.int64), lengths=np.zeros(0, np.int64))
+    assert out.shape == (0, 3)
+    out = arrays.embedding_pool(table, np.zeros(0, np.int32), row_splits=np.array([0]))
+    assert out.shape == (0, 3)
+
+
+_SUBPROCESS = """
+import json, sys
+import numpy as np
+from ydnn_kernels import arrays, _ydnn_py
+c = json.loads(sys.stdin.read())
+t = np.array(c["table"], np.float32).astype(c["dtype"])
+ids, lengths, w = np.array(c["ids"]), np.array(c["lengths"]), np.array(c["weights"], np.float32)
+out = arrays.embedding_pool(t, ids, lengths=lengths, weights=w, combiner="sqrtn")
+u, rows, gw = arrays.embedding_pool_grad(t, ids, out, np.ones_like(out), lengths=lengths,
+                                         weights=w, combiner="sqrtn")
+print(json.dumps({"isa": _ydnn_py.cpu_isa(), "threads": _ydnn_py.num_threads(),
+                  "out": out.astype(np.float64).tolist(), "rows": rows.astype(np.float64).tolist(),
+                  "gw": gw.astype(np.float64).tolist()}))
+"""
+
+
+def _cpu_has_avx512():
+    try:
+        with open("/proc/cpuinfo") as f:
+            return " avx512bw " in f.read()
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+@pytest.mark.parametrize("isa, threads", [("scalar", 1), ("avx2", 2), ("avx512", 2),
+                                          ("avx512", 1)])
+def test_every_vector_path_gives_the_same_answer(rng, isa, threads, dtype):
+    if isa == "avx512" and not _cpu_has_avx512():
+        pytest.skip("this CPU has no AVX-512")
+    # D = 100: full 64-wide tiles, a 36 tail, 16-wide f16 conversion + tail.
+    case = make_case(rng, B=40, L=9, V=30, D=100, dtype=dtype, weighted=True)
+    payload = dict(table=case.table.astype(np.float32).tolist(), dtype=dtype,
+                   ids=case.ids.tolist(), lengths=case.lengths.tolist(),
+                   weights=case.weights.tolist())
+    env = dict(os.environ, YDNN_CPU_ISA=isa, YDNN_NUM_THREADS=str(threads))
+    res = subprocess.run([sys.executable, "-c", _SUBPROCESS], input=json.dumps(payload),
+                         capture_output=True, text=True, env=env, check=True)
+    got = json.loads(res.stdout)
+    assert got["isa"] == isa and got["threads"] == threads
+    assert_close_to_ref(got["out"], embedding_pool_ref(case.table, case.bags, "sqrtn"), dtype,
+                        case.scale, f"{isa} forward")
+    ones = np.ones((case.ids.shape[0], case.table.shape[1]))
+    table_grad, weight_grads = embedding_pool_grad_ref(case.table, case.bags, "sqrtn", ones)
+    want_rows = [table_grad[i] for i in sorted(table_grad)]
+    assert_close_to_ref(got["rows"], want_rows, dtype, case.scale, f"{isa} table gradient")
+    gw = np.array(got["gw"])
+    flat = [g for bag in weight_grads for g in bag]
+    # The subprocess's out was rounded to the table dtype before g.out.
+    assert_close_to_ref(gw[case.ids != -7], flat, dtype, case.table.shape[1] * case.scale,
+                        f"{isa} weight gradient")
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(ids=np.array([[1, 10]])), r"ids\[0, 1\] = 10 is out of range \[0, 10\)"),
+    (dict(ids=np.array([[1, 2]]), lengths=np.array([3])), r"lengths\[0\] = 3 is outside \[0, 2\]"),
+    (dict(ids=np.array([1, 2]), row_splits=np.array([0, 3])),
+     r"row_splits must be non-decreasing from 0 to 2 \(the number of ids\); row_splits\[1\] = 3"),
+    (dict(ids=np.array([[1.0, 2.0]])), "ids must be int32 or int64, got float64"),
+    (dict(ids=np.array([[1, 2]]), lengths=np.array([1, 1])),
+     r"lengths must have shape \[1\] to match ids of shape \[1, 2\], got \[2\]"),
+    (dict(ids=np.array([[1, 2]]), weights=np.ones(3)),
+     r"weights must have the shape of ids \[1, 2\], got \[3\]"),
+    (dict(ids=np.array([[1, 2]]), combiner="max"), "combiner must be one of"),
+    (dict(table=np.zeros((10, 4), np.float64), ids=np.array([[1]])),
+     "table must be float32, float16 or bfloat16, got unsupported"),
+])
+def test_bad_input_raises_value_error(kwargs, match):
+    args = dict(table=np.zeros((10, 4), np.float32))
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        arrays.embedding_pool(**args)

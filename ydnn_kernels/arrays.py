@@ -1,0 +1,140 @@
+"""ydnn kernels on NumPy (CPU) and CuPy (CUDA) arrays, without TensorFlow.
+
+The same compiled kernels as the TensorFlow ops, through the pybind11 module.
+Host arrays run on ydnn's own thread pool (`YDNN_NUM_THREADS`); CuPy arrays
+run on CuPy's current stream. Inputs are converted to the dtypes the kernels
+take (int64 lengths / row_splits, float32 weights, C-contiguous).
+"""
+
+import numpy as np
+
+from ydnn_kernels._loader import load_py_module
+
+_py = load_py_module()
+
+COMBINERS = ("sum", "mean", "sqrtn")
+
+
+def _is_device(x):
+    return hasattr(x, "__cuda_array_interface__")
+
+
+def _xp(table):
+    if _is_device(table):
+        if not _py.with_cuda:
+            raise ValueError("table is a CUDA array but ydnn_kernels was built without CUDA")
+        import cupy
+
+        return cupy
+    return np
+
+
+def _ids(xp, ids):
+    ids = xp.ascontiguousarray(ids)
+    if ids.dtype not in (np.int32, np.int64):
+        raise ValueError(f"ids must be int32 or int64, got {ids.dtype}")
+    return ids
+
+
+def _layout(xp, ids, lengths, row_splits, weights, combiner):
+    if combiner not in COMBINERS:
+        raise ValueError(f"combiner must be one of {COMBINERS}, got {combiner!r}")
+    ids = _ids(xp, ids)
+    if row_splits is not None:
+        if lengths is not None:
+            raise ValueError("pass lengths (padded ids) or row_splits (ragged ids), not both")
+        if ids.ndim != 1:
+            raise ValueError(f"ragged ids must be 1-D values [N], got shape {ids.shape}")
+        row_info, ragged = xp.ascontiguousarray(row_splits, dtype=np.int64), True
+    else:
+        if ids.ndim != 2:
+            raise ValueError(f"padded ids must be 2-D [B, L], got shape {ids.shape}")
+        if lengths is None:
+            row_info = xp.full((ids.shape[0],), ids.shape[1], dtype=np.int64)
+        else:
+            row_info = xp.ascontiguousarray(lengths, dtype=np.int64)
+        ragged = False
+    if weights is not None:
+        weights = xp.ascontiguousarray(weights, dtype=np.float32)
+    return ids, row_info, weights, ragged
+
+
+def _stream():
+    import cupy
+
+    return cupy.cuda.get_current_stream().ptr
+
+
+def embedding_pool(table, ids, lengths=None, row_splits=None, weights=None, combiner="mean",
+                   validate_ids=True):
+    """Pooled embedding rows `[B, D]`; the maths of `ydnn_kernels.embedding_pool`.
+
+    Args:
+        table: `[V, D]` float32, float16 or bfloat16 (ml_dtypes) array;
+            a CuPy array selects the CUDA kernels (float32 or float16).
+        ids: int32/int64 ids, padded `[B, L]` or ragged values `[N]`.
+        lengths: `[B]` valid ids per padded row (default: all `L`).
+        row_splits: `[B+1]` offsets of ragged rows into `ids`.
+        weights: optional float weights with the layout of `ids`.
+        combiner: `"sum"`, `"mean"` or `"sqrtn"`.
+        validate_ids: CUDA only: check ids and lengths (one stream sync).
+
+    Returns:
+        `[B, D]` array of the table's dtype, on the table's device.
+
+    Raises:
+        ValueError: for bad arguments, ids outside `[0, V)` or bad lengths,
+            with the argument, position and value in the message.
+
+    Example:
+
+    ```python
+    table = np.random.rand(100, 8).astype(np.float32)
+    out = embedding_pool(table, np.array([3, 5, 7]), row_splits=np.array([0, 2, 3]))
+    ```
+    """
+    xp = _xp(table)
+    ids, row_info, weights, ragged = _layout(xp, ids, lengths, row_splits, weights, combiner)
+    table = xp.ascontiguousarray(table)
+    if xp is np:
+        return _py.embedding_pool_forward_cpu(table, ids, row_info, weights, combiner, ragged)
+    out = xp.empty((row_info.shape[0] - (1 if ragged else 0), table.shape[1]), table.dtype)
+    error = xp.empty((2,), np.int64) if validate_ids else None
+    _py.embedding_pool_forward_cuda(table, ids, row_info, weights, combiner, ragged, out, error,
+                                    _stream())
+    return out
+
+
+def embedding_pool_grad(table, ids, pooled, grad, lengths=None, row_splits=None, weights=None,
+                        combiner="mean"):
+    """Sparse gradient of `embedding_pool`.
+
+    Args:
+        table, ids, lengths, row_splits, weights, combiner: as in
+            `embedding_pool`.
+        pooled: `[B, D]` the forward result (used for weight gradients).
+        grad: `[B, D]` gradient of the loss with respect to the output.
+
+    Returns:
+        `(unique_ids [U], grad_rows [U, D], grad_weights or None)`: ids in
+        ascending order, each with the sum of its rows' gradients; the weight
+        gradient has the layout of `weights` (zeros at padding).
+    """
+    xp = _xp(table)
+    ids, row_info, weights, ragged = _layout(xp, ids, lengths, row_splits, weights, combiner)
+    table = xp.ascontiguousarray(table)
+    pooled = xp.ascontiguousarray(pooled, dtype=table.dtype)
+    grad = xp.ascontiguousarray(grad, dtype=table.dtype)
+    if xp is np:
+        return _py.embedding_pool_backward_cpu(table, ids, row_info, weights, pooled, grad,
+                                               combiner, ragged)
+    args = (table, ids, row_info, weights, combiner, ragged)
+    workspace = xp.empty((_py.embedding_pool_backward_workspace_cuda(*args),), np.uint8)
+    stream = _stream()
+    num_unique = _py.embedding_pool_backward_plan_cuda(*args, workspace, stream)
+    unique_ids = xp.empty((num_unique,), ids.dtype)
+    grad_rows = xp.empty((num_unique, table.shape[1]), table.dtype)
+    grad_weights = xp.empty(weights.shape, np.float32) if weights is not None else None
+    _py.embedding_pool_backward_cuda(*args, workspace, num_unique, pooled, grad, unique_ids,
+                                     grad_rows, grad_weights, stream)
+    return unique_ids, grad_rows, grad_weights
