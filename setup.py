@@ -19,6 +19,7 @@ Switches (environment variables):
 
 import concurrent.futures
 import glob
+import hashlib
 import os
 import shutil
 import subprocess
@@ -70,7 +71,7 @@ CORE = _sources("common/*.cc") + [
     not s.startswith(os.path.join(CSRC, "py")) and
     not s.startswith(os.path.join(CSRC, "common"))
 ]
-HEADERS = _sources("*/*.h")
+HEADERS = _sources("*/*.h") + _sources("*/*.cuh")
 CUDA_SOURCES = _sources("*/*.cu")
 
 WANT_CUDA = _switch("YDNN_CUDA")
@@ -138,7 +139,8 @@ class BuildExt(build_ext):
         gencode = [f"-gencode=arch=compute_{a},code=sm_{a}" for a in archs]
         gencode.append(f"-gencode=arch=compute_{archs[-1]},code=compute_{archs[-1]}")
         abi = [f for f in BASE_FLAGS if f.startswith("-D_GLIBCXX")]
-        out_dir = os.path.join(self.build_temp, "cuda")
+        key = hashlib.sha1(" ".join(BASE_FLAGS + gencode).encode()).hexdigest()[:10]
+        out_dir = os.path.join(self.build_temp, "cuda", key)
         os.makedirs(out_dir, exist_ok=True)
 
         def one(src):
@@ -157,13 +159,20 @@ class BuildExt(build_ext):
         return self._cuda_objects
 
     def build_extension(self, ext):
-        out_dir = os.path.join(self.build_temp, ext.name.split(".")[-1])
         flags = BASE_FLAGS + ext.extra_compile_args
         self.compiler.compiler_so = [f for f in self.compiler.compiler_so if f not in ("-g", "-O2")]
+        # Objects live under a hash of their flags, so switching YDNN_CUDA or
+        # the TF version never links a stale object; within one flag set a
+        # source is recompiled only when it or a header is newer.
+        key = hashlib.sha1(" ".join(self.compiler.compiler_so + flags).encode()).hexdigest()[:10]
+        out_dir = os.path.join(self.build_temp, ext.name.split(".")[-1], key)
 
         def one(src):
+            obj = self.compiler.object_filenames([src], output_dir=out_dir)[0]
+            if not _stale(obj, [src] + HEADERS):
+                return obj
             return self.compiler.compile([src], output_dir=out_dir, include_dirs=ext.include_dirs,
-                                         extra_postargs=flags, depends=HEADERS)[0]
+                                         extra_postargs=flags)[0]
 
         with concurrent.futures.ThreadPoolExecutor(self._jobs()) as pool:
             objects = list(pool.map(one, ext.sources))

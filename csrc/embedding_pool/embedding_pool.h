@@ -86,6 +86,9 @@ Status embedding_pool_forward_cpu(const PoolArgs& a, void* out,
 
 // The backward needs the number of unique ids before its outputs can be
 // allocated, so it runs in two steps: plan (sort ids, find runs), then fill.
+// A plan's buffers are reused by the next plan on the same object: adapters
+// keep one per thread, so steady-state training allocates (and page-faults)
+// nothing.
 class PoolGradPlan {
  public:
   int64_t num_unique() const { return static_cast<int64_t>(run_starts_.size()) - 1; }
@@ -96,9 +99,11 @@ class PoolGradPlan {
   friend Status embedding_pool_backward_cpu(const PoolArgs&, const PoolGradPlan&,
                                             const void*, const void*, void*,
                                             void*, float*, const ParallelFor&);
-  std::vector<int64_t> sorted_ids_;  // id of each occurrence, ascending (stable)
-  std::vector<int64_t> sorted_pos_;  // its flat position in ids
-  std::vector<int64_t> sorted_bag_;  // its bag
+  std::vector<uint64_t> sorted_;     // id << 32 | occurrence, ascending (stable)
+  std::vector<uint64_t> scratch_;    // radix sort ping-pong buffer
+  std::vector<int32_t> occ_bag_;     // bag of each occurrence
+  std::vector<int32_t> sorted_bag_;  // bag of each sorted entry (sequential in the fill)
+  std::vector<int64_t> occ_start_;   // [B+1] first occurrence of each bag
   std::vector<int64_t> run_starts_;  // [U+1] boundaries of equal-id runs
 };
 

@@ -2,12 +2,14 @@
 // backward. The per-element loops live in embedding_pool_cpu_kernels.h,
 // compiled per ISA; this file picks one at run time.
 //
-// Backward plan: every valid (id, position, bag) occurrence is listed in
-// position order, then LSD-radix-sorted by id (stable, so each run of equal
-// ids keeps position order and the summation order is fixed: results are
-// deterministic and independent of the thread count). Only ceil(log2 V) key
-// bits are sorted, 11 per pass: two passes for V = 1e6. The cost is O(N) in
-// the number of ids, never O(V).
+// Backward plan: every valid occurrence k (ids in flat order, padding
+// skipped) becomes one uint64 `id << 32 | k`, and these are LSD-radix-sorted
+// on the id bits (stable, so each run of equal ids keeps position order and
+// the summation order is fixed: results are deterministic and independent of
+// the thread count). Only ceil(log2 V) bits are sorted, 11 per pass: two
+// passes for V = 1e6, 8 bytes moved per id per pass. The cost is O(N) in the
+// number of ids, never O(V). Packing limits one backward to 2^32 table rows
+// and 2^32 ids, checked.
 #include <algorithm>
 #include <atomic>
 #include <cstring>
@@ -59,25 +61,22 @@ void RecordBad(std::atomic<int64_t>* first, int64_t p) {
   }
 }
 
-// Stable LSD radix sort of keys (< 2^bits) carrying a permutation.
-void RadixSort(std::vector<int64_t>* keys, std::vector<int64_t>* perm, int bits) {
+// Stable LSD radix sort of (*data) on bits [32, 32 + bits): the id half.
+void RadixSortIds(std::vector<uint64_t>* data, std::vector<uint64_t>* scratch, int bits) {
   constexpr int kDigit = 11;
-  const size_t n = keys->size();
-  std::vector<int64_t> k2(n), p2(n);
-  std::vector<size_t> count(size_t(1) << kDigit);
-  for (int shift = 0; shift < bits; shift += kDigit) {
-    std::fill(count.begin(), count.end(), 0);
-    const int64_t mask = (int64_t(1) << kDigit) - 1;
-    for (size_t i = 0; i < n; ++i) ++count[((*keys)[i] >> shift) & mask];
+  const size_t n = data->size();
+  scratch->resize(n);
+  size_t count[size_t(1) << kDigit];
+  for (int shift = 32; shift < 32 + bits; shift += kDigit) {
+    std::fill(std::begin(count), std::end(count), 0);
+    const uint64_t mask = (uint64_t(1) << kDigit) - 1;
+    const uint64_t* src = data->data();
+    uint64_t* dst = scratch->data();
+    for (size_t i = 0; i < n; ++i) ++count[(src[i] >> shift) & mask];
     size_t sum = 0;
     for (auto& c : count) { const size_t t = c; c = sum; sum += t; }
-    for (size_t i = 0; i < n; ++i) {
-      const size_t dst = count[((*keys)[i] >> shift) & mask]++;
-      k2[dst] = (*keys)[i];
-      p2[dst] = (*perm)[i];
-    }
-    keys->swap(k2);
-    perm->swap(p2);
+    for (size_t i = 0; i < n; ++i) dst[count[(src[i] >> shift) & mask]++] = src[i];
+    data->swap(*scratch);
   }
 }
 
@@ -126,39 +125,49 @@ Status embedding_pool_forward_cpu(const PoolArgs& a, void* out, const ParallelFo
 Status embedding_pool_backward_plan_cpu(const PoolArgs& a, PoolGradPlan* plan,
                                         const ParallelFor& parallel) {
   YDNN_RETURN_IF_ERROR(embedding_pool_check_layout(a));
-  // Occurrence offsets per bag, so threads can fill disjoint slices.
-  std::vector<int64_t> occ(a.num_bags + 1, 0);
+  constexpr int64_t kMax32 = int64_t(1) << 32;
+  if (a.num_rows > kMax32 || a.num_values >= kMax32 || a.num_bags >= (kMax32 >> 1))
+    return InvalidArgument("the CPU backward supports at most 2^32 table rows, 2^32 ids and ",
+                           "2^31 bags per call; got a table of ", a.num_rows, " rows, ",
+                           a.num_values, " ids and ", a.num_bags, " bags");
+  // Occurrence offsets per bag, so threads fill disjoint slices.
+  std::vector<int64_t>& occ = plan->occ_start_;
+  occ.resize(a.num_bags + 1);
+  occ[0] = 0;
   for (int64_t b = 0; b < a.num_bags; ++b) occ[b + 1] = occ[b] + bag_end(a, b) - bag_begin(a, b);
   const int64_t n = occ[a.num_bags];
-  std::vector<int64_t> keys(n), perm(n), pos(n), bag(n);
+  plan->sorted_.resize(n);
+  plan->occ_bag_.resize(n);
+  uint64_t* keys = plan->sorted_.data();
+  int32_t* bags = plan->occ_bag_.data();
   std::atomic<int64_t> first_bad{-1};
   parallel(a.num_bags, 4 * (n / std::max<int64_t>(1, a.num_bags) + 1), [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
       int64_t k = occ[b];
       for (int64_t p = bag_begin(a, b); p < bag_end(a, b); ++p, ++k) {
         const int64_t id = IdAt(a, p);
-        if (id < 0 || id >= a.num_rows) RecordBad(&first_bad, p);
-        keys[k] = id;
-        perm[k] = k;
-        pos[k] = p;
-        bag[k] = b;
+        if (id < 0 || id >= a.num_rows) {
+          RecordBad(&first_bad, p);
+          break;
+        }
+        keys[k] = uint64_t(id) << 32 | uint64_t(k);
+        bags[k] = static_cast<int32_t>(b);
       }
     }
   });
   if (first_bad.load() >= 0) return BadId(a, first_bad.load());
   int bits = 0;
-  while (bits < 63 && (int64_t(1) << bits) < a.num_rows) ++bits;
-  RadixSort(&keys, &perm, bits);
-  plan->sorted_ids_ = std::move(keys);
-  plan->sorted_pos_.resize(n);
-  plan->sorted_bag_.resize(n);
-  for (int64_t i = 0; i < n; ++i) {
-    plan->sorted_pos_[i] = pos[perm[i]];
-    plan->sorted_bag_[i] = bag[perm[i]];
-  }
+  while (bits < 32 && (int64_t(1) << bits) < a.num_rows) ++bits;
+  RadixSortIds(&plan->sorted_, &plan->scratch_, bits);
   plan->run_starts_.clear();
-  for (int64_t i = 0; i < n; ++i)
-    if (i == 0 || plan->sorted_ids_[i] != plan->sorted_ids_[i - 1]) plan->run_starts_.push_back(i);
+  plan->sorted_bag_.resize(n);
+  const uint64_t* sorted = plan->sorted_.data();
+  for (int64_t i = 0; i < n; ++i) {
+    // Gathered here, in one pass of independent loads, so the fill walks
+    // bags sequentially instead of chasing occurrence -> bag per row.
+    plan->sorted_bag_[i] = bags[sorted[i] & 0xffffffffu];
+    if (i == 0 || (sorted[i] >> 32) != (sorted[i - 1] >> 32)) plan->run_starts_.push_back(i);
+  }
   plan->run_starts_.push_back(n);
   return Status::Ok();
 }
@@ -172,14 +181,16 @@ Status embedding_pool_backward_cpu(const PoolArgs& a, const PoolGradPlan& plan,
   std::vector<float> scales(a.num_bags);
   for (int64_t b = 0; b < a.num_bags; ++b) scales[b] = bag_scale(a, b);
   for (int64_t u = 0; u < num_unique; ++u) {
-    const int64_t id = plan.sorted_ids_[plan.run_starts_[u]];
+    const int64_t id = static_cast<int64_t>(plan.sorted_[plan.run_starts_[u]] >> 32);
     if (a.id_type == IdType::kInt32) static_cast<int32_t*>(unique_ids)[u] = static_cast<int32_t>(id);
     else static_cast<int64_t*>(unique_ids)[u] = id;
   }
-  const int64_t avg_run = num_unique ? plan.sorted_ids_.size() / num_unique + 1 : 1;
+  const pool_detail::GradPlanView view{plan.sorted_.data(), plan.sorted_bag_.data(),
+                                       plan.occ_bag_.data(),
+                                       plan.occ_start_.data(), plan.run_starts_.data()};
+  const int64_t avg_run = num_unique ? plan.sorted_.size() / num_unique + 1 : 1;
   parallel(num_unique, 4 * avg_run * (a.dim + 8), [&](int64_t u0, int64_t u1) {
-    k.grad_rows(a, plan.run_starts_.data(), plan.sorted_pos_.data(), plan.sorted_bag_.data(),
-                scales.data(), grad_out, grad_rows, u0, u1);
+    k.grad_rows(a, view, scales.data(), grad_out, grad_rows, u0, u1);
   });
   if (grad_weights != nullptr && a.weights != nullptr) {
     // Padding slots and empty bags have no weight gradient: zero first.

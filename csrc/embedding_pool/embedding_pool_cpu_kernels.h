@@ -7,7 +7,7 @@
 // inline function to a machine without it.
 //
 // Loops run over D in tiles of kTile floats: a tile of accumulators stays in
-// registers (4 zmm / 8 ymm) across all ids of a bag, so each row is read
+// registers (4 zmm / 8 ymm / 16 xmm) across all ids of a bag, so each row is read
 // exactly once and the only memory traffic is the gather itself. Rows are
 // random reads into a table far larger than the caches, so the next rows are
 // prefetched kPrefetch ids ahead.
@@ -52,25 +52,51 @@ inline void prefetch_tile(const T* p) {
   for (int off = 0; off < kTile * int(sizeof(T)); off += 64) __builtin_prefetch(c + off);
 }
 
-// acc[0:n) += w * x[0:n); the full-tile case has a constant trip count so
-// the compiler keeps acc in registers.
-inline void axpy(float* __restrict acc, const float* __restrict x, float w, int n) {
-  if (n == kTile) {
-    for (int d = 0; d < kTile; ++d) acc[d] += w * x[d];
-  } else {
-    for (int d = 0; d < n; ++d) acc[d] += w * x[d];
-  }
+// The native float vector of this ISA, through GCC's vector extensions: the
+// same source compiles to xmm, ymm or zmm code, and a small array of them
+// stays in registers (zeroed with one xor, not a memset call).
+#if defined(YDNN_ISA_AVX512)
+constexpr int kLanes = 16;
+#elif defined(YDNN_ISA_AVX2)
+constexpr int kLanes = 8;
+#else
+constexpr int kLanes = 4;
+#endif
+constexpr int kVecs = kTile / kLanes;
+typedef float vfloat __attribute__((vector_size(kLanes * sizeof(float))));
+
+inline vfloat loadv(const float* p) {
+  vfloat v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
 }
 
-inline float dot(const float* __restrict x, const float* __restrict y, int n) {
-  float part[16] = {0};
-  int d = 0;
-  for (; d + 16 <= n; d += 16)
-    for (int k = 0; k < 16; ++k) part[k] += x[d + k] * y[d + k];
-  float s = 0.f;
-  for (; d < n; ++d) s += x[d] * y[d];
-  for (int k = 0; k < 16; ++k) s += part[k];
-  return s;
+// By value: taking &acc[v] instead would force the accumulators out of
+// registers into a stack array (zeroed by `rep stos`, the top of a profile).
+inline void storev(float* p, vfloat v) { std::memcpy(p, &v, sizeof v); }
+
+// sum[0:n) = sum over k < count of w_k * row_k[0:n), rows fetched by
+// next(k, &w_k). A full tile accumulates in registers; a tail tile (D not a
+// multiple of kTile) in memory.
+template <typename T, typename Next>
+inline void sum_tile(int64_t count, int n, Next&& next, float* __restrict sum) {
+  alignas(64) float buf[kTile];
+  if (n == kTile) {
+    vfloat acc[kVecs] = {};
+    for (int64_t k = 0; k < count; ++k) {
+      float w;
+      const float* x = as_float(next(k, &w), kTile, buf);
+      for (int v = 0; v < kVecs; ++v) acc[v] += w * loadv(x + v * kLanes);
+    }
+    for (int v = 0; v < kVecs; ++v) storev(sum + v * kLanes, acc[v]);
+    return;
+  }
+  for (int d = 0; d < n; ++d) sum[d] = 0.f;
+  for (int64_t k = 0; k < count; ++k) {
+    float w;
+    const float* x = as_float(next(k, &w), n, buf);
+    for (int d = 0; d < n; ++d) sum[d] += w * x[d];
+  }
 }
 
 template <typename T, typename Id>
@@ -80,8 +106,7 @@ int64_t forward(const PoolArgs& a, void* out_v, int64_t begin, int64_t end) {
   T* out = static_cast<T*>(out_v);
   const int64_t D = a.dim, V = a.num_rows;
   int64_t first_bad = -1;
-  alignas(64) float acc[kTile];
-  alignas(64) float buf[kTile];
+  alignas(64) float sum[kTile];
   for (int64_t b = begin; b < end; ++b) {
     const int64_t p0 = bag_begin(a, b), p1 = bag_end(a, b);
     float scale = bag_scale(a, b);
@@ -92,45 +117,56 @@ int64_t forward(const PoolArgs& a, void* out_v, int64_t begin, int64_t end) {
         break;
       }
     }
+    const int64_t count = scale != 0.f ? p1 - p0 : 0;
     T* o = out + b * D;  // 64-bit: B*D can exceed INT_MAX
     for (int64_t d0 = 0; d0 < D; d0 += kTile) {
       const int n = static_cast<int>(D - d0 < kTile ? D - d0 : kTile);
-      for (int d = 0; d < n; ++d) acc[d] = 0.f;
-      if (scale != 0.f) {
-        for (int64_t p = p0; p < p1; ++p) {
-          if (p + kPrefetch < p1) prefetch_tile(table + int64_t(ids[p + kPrefetch]) * D + d0);
-          const float w = a.weights ? a.weights[p] : 1.0f;
-          axpy(acc, as_float(table + int64_t(ids[p]) * D + d0, n, buf), w, n);
-        }
-      }
-      for (int d = 0; d < n; ++d) o[d0 + d] = from_float<T>(acc[d] * scale);
+      sum_tile<T>(count, n, [&](int64_t k, float* w) {
+        const int64_t p = p0 + k;
+        if (p + kPrefetch < p1) prefetch_tile(table + int64_t(ids[p + kPrefetch]) * D + d0);
+        *w = a.weights ? a.weights[p] : 1.0f;
+        return table + int64_t(ids[p]) * D + d0;
+      }, sum);
+      for (int d = 0; d < n; ++d) o[d0 + d] = from_float<T>(sum[d] * scale);
     }
   }
   return first_bad;
 }
 
 template <typename T>
-void grad_rows(const PoolArgs& a, const int64_t* run_starts, const int64_t* sorted_pos,
-               const int64_t* sorted_bag, const float* scales, const void* grad_out_v,
-               void* grad_rows_v, int64_t begin, int64_t end) {
+void grad_rows(const PoolArgs& a, const GradPlanView& plan, const float* scales,
+               const void* grad_out_v, void* grad_rows_v, int64_t begin, int64_t end) {
   const T* g = static_cast<const T*>(grad_out_v);
   T* rows = static_cast<T*>(grad_rows_v);
   const int64_t D = a.dim;
-  alignas(64) float acc[kTile];
-  alignas(64) float buf[kTile];
+  alignas(64) float sum[kTile];
   for (int64_t u = begin; u < end; ++u) {
-    const int64_t k0 = run_starts[u], k1 = run_starts[u + 1];
+    const int64_t k0 = plan.run_starts[u], k1 = plan.run_starts[u + 1];
     for (int64_t d0 = 0; d0 < D; d0 += kTile) {
       const int n = static_cast<int>(D - d0 < kTile ? D - d0 : kTile);
-      for (int d = 0; d < n; ++d) acc[d] = 0.f;
-      for (int64_t k = k0; k < k1; ++k) {
-        const int64_t bag = sorted_bag[k];
-        const float c = scales[bag] * (a.weights ? a.weights[sorted_pos[k]] : 1.0f);
-        axpy(acc, as_float(g + bag * D + d0, n, buf), c, n);
-      }
-      for (int d = 0; d < n; ++d) rows[u * D + d0 + d] = from_float<T>(acc[d]);
+      sum_tile<T>(k1 - k0, n, [&](int64_t i, float* w) {
+        const int64_t bag = plan.sorted_bag[k0 + i];
+        if (k0 + i + kPrefetch < k1) prefetch_tile(g + plan.sorted_bag[k0 + i + kPrefetch] * D + d0);
+        *w = scales[bag];
+        if (a.weights) {
+          const int64_t k = static_cast<int64_t>(plan.sorted[k0 + i] & 0xffffffffu);
+          *w *= a.weights[plan.position(a, k)];
+        }
+        return g + bag * D + d0;
+      }, sum);
+      for (int d = 0; d < n; ++d) rows[u * D + d0 + d] = from_float<T>(sum[d]);
     }
   }
+}
+
+inline float dot(const float* __restrict x, const float* __restrict y, int n) {
+  vfloat acc = {};
+  int d = 0;
+  for (; d + kLanes <= n; d += kLanes) acc += loadv(x + d) * loadv(y + d);
+  float s = 0.f;
+  for (; d < n; ++d) s += x[d] * y[d];
+  for (int k = 0; k < kLanes; ++k) s += acc[k];
+  return s;
 }
 
 template <typename T>
@@ -185,13 +221,12 @@ int64_t forward_any(const PoolArgs& a, void* out, int64_t b0, int64_t b1) {
                                      : forward_id<int64_t>(a, out, b0, b1);
 }
 
-void grad_rows_any(const PoolArgs& a, const int64_t* runs, const int64_t* pos,
-                   const int64_t* bag, const float* scales, const void* g, void* rows,
-                   int64_t u0, int64_t u1) {
+void grad_rows_any(const PoolArgs& a, const GradPlanView& plan, const float* scales,
+                   const void* g, void* rows, int64_t u0, int64_t u1) {
   switch (a.table_dtype) {
-    case DType::kFloat32: return grad_rows<float>(a, runs, pos, bag, scales, g, rows, u0, u1);
-    case DType::kFloat16: return grad_rows<f16>(a, runs, pos, bag, scales, g, rows, u0, u1);
-    case DType::kBFloat16: return grad_rows<bf16>(a, runs, pos, bag, scales, g, rows, u0, u1);
+    case DType::kFloat32: return grad_rows<float>(a, plan, scales, g, rows, u0, u1);
+    case DType::kFloat16: return grad_rows<f16>(a, plan, scales, g, rows, u0, u1);
+    case DType::kBFloat16: return grad_rows<bf16>(a, plan, scales, g, rows, u0, u1);
   }
 }
 

@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "embedding_pool/embedding_pool.h"
 
@@ -38,6 +39,23 @@ inline int64_t id_at(const void* ids, int64_t p) {
   return static_cast<int64_t>(static_cast<const Id*>(ids)[p]);
 }
 
+// What the backward's fill reads of a plan. Occurrence k (ids in flat
+// order, padding skipped) of bag b sits at flat position
+// b * L + (k - occ_start[b]) when padded, and at k itself when ragged.
+struct GradPlanView {
+  const uint64_t* sorted;      // id << 32 | occurrence
+  const int32_t* sorted_bag;   // bag of sorted[i]
+  const int32_t* occ_bag;
+  const int64_t* occ_start;
+  const int64_t* run_starts;
+
+  int64_t position(const PoolArgs& a, int64_t k) const {
+    if (a.ragged()) return k;
+    const int64_t b = occ_bag[k];
+    return b * a.max_len + (k - occ_start[b]);
+  }
+};
+
 // The vector loops, compiled once per ISA (embedding_pool_cpu_{scalar,avx2,
 // avx512}.cc) and chosen at run time by cpu_isa().
 struct PoolCpuKernels {
@@ -46,10 +64,8 @@ struct PoolCpuKernels {
   int64_t (*forward)(const PoolArgs& a, void* out, int64_t begin, int64_t end);
   // grad_rows[u] = sum over the run's occurrences k of scale[bag]*w[pos]*g[bag]
   // for runs [begin, end).
-  void (*grad_rows)(const PoolArgs& a, const int64_t* run_starts,
-                    const int64_t* sorted_pos, const int64_t* sorted_bag,
-                    const float* scales, const void* grad_out, void* grad_rows,
-                    int64_t begin, int64_t end);
+  void (*grad_rows)(const PoolArgs& a, const GradPlanView& plan, const float* scales,
+                    const void* grad_out, void* grad_rows, int64_t begin, int64_t end);
   // Weight gradients of bags [begin, end) (valid ids assumed).
   void (*grad_weights)(const PoolArgs& a, const float* scales,
                        const void* grad_out, const void* out,

@@ -96,7 +96,8 @@ pyb::tuple backward_cpu(const pyb::object& table, const pyb::object& ids,
          std::to_string(a.num_bags) + ", " + std::to_string(a.dim) + "], got grad " +
          elem_name(g.elem) + g.shape_str() + " and pooled " + elem_name(p.elem) + p.shape_str());
   ThreadPoolParallelFor parallel;
-  PoolGradPlan plan;
+  // One plan per thread: its buffers outlive the call (see PoolGradPlan).
+  static thread_local PoolGradPlan plan;
   Status s;
   {
     pyb::gil_scoped_release release;

@@ -241,7 +241,8 @@ class EmbeddingPoolGradOp : public PoolOpBase {
     Tensor *unique_ids = nullptr, *rows = nullptr;
     if constexpr (std::is_same_v<Device, Eigen::ThreadPoolDevice>) {
       TfParallelFor parallel(ctx);
-      PoolGradPlan plan;
+      // One plan per thread: its buffers outlive the call (see PoolGradPlan).
+      static thread_local PoolGradPlan plan;
       OP_REQUIRES_OK(ctx, ToTf(embedding_pool_backward_plan_cpu(a, &plan, parallel)));
       const int64_t u = plan.num_unique();
       OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({u}), &unique_ids));

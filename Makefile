@@ -1,0 +1,41 @@
+# ydnn developer entry points. Each target installs what it needs into .venv.
+#   make test    build (CPU kernels always, CUDA kernels when nvcc is found) and run the tests
+#   make demo    the main job on built-in demo data
+#   make bench   the fused-vs-stock benchmarks, rewriting bench/RESULTS.md sections
+#   make gpu-build  the TF-free CUDA module only (what bench/gpu/run.sh does on a GPU box)
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DEPS := $(VENV)/.ydnn-deps
+
+.PHONY: all build test demo bench gpu-build clean
+
+all: test
+
+# Build and test dependencies. TensorFlow is pinned to the minor version the
+# op library targets (custom ops are tied to TF's C++ ABI).
+$(DEPS): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "setuptools>=64" wheel "pybind11>=2.12" "tensorflow>=2.21,<2.22" \
+		"numpy>=1.26" ml_dtypes "pytest>=8" "pytest-benchmark>=4" "hypothesis>=6"
+	touch $@
+
+# In-place incremental build: objects are cached under build/ by flag hash.
+build: $(DEPS)
+	$(PY) setup.py -q build_ext --inplace
+
+test: build
+	$(PY) -m pytest tests -q
+
+demo: build
+	$(PY) -m bench.embedding_pool_bench --quick
+
+bench: build
+	$(PY) -m bench.embedding_pool_bench --results bench/RESULTS.md
+
+gpu-build:
+	YDNN_TF=0 YDNN_CUDA=1 $(PYTHON) setup.py -q build_ext --inplace
+
+clean:
+	rm -rf build ydnn_kernels/*.so ydnn_kernels/_build_info.py

@@ -1,0 +1,264 @@
+"""embedding_pool's CUDA kernels timed on CuPy arrays, without TensorFlow.
+
+    python3 bench/gpu/embedding_pool_gpu_bench.py     # from the repo root
+
+Measures the card's two ceilings first (a 1 GiB device-to-device copy,
+counting bytes read + written, and an 8192^3 fp32 matmul), then times the
+forward and the backward (plan + fill through arrays.embedding_pool_grad,
+allocations and the plan's one sync included) on padded ids with lengths
+uniform in 1..L, mean combiner, unweighted. Each row first checks the GPU
+against the CPU kernels on the same inputs and is marked FAILED, untimed, if
+they differ. Times are CUDA-event medians (min, max) over REPEAT calls after
+WARMUP; inputs rotate over enough id sets that uniform rows do not come from
+L2. The markdown table is printed last and, if $OUT is set, written with the
+rest of the output to $OUT/gpu_bench.md.
+"""
+
+import functools
+import math
+import os
+import sys
+
+import cupy as cp
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from ydnn_kernels import arrays  # noqa: E402
+
+WARMUP, REPEAT = 3, 25
+ROUNDING = {"float32": 1e-5, "float16": 2.0**-11}  # as tests/tolerance.py
+LINES = []
+
+
+def log(*parts):
+    line = " ".join(str(p) for p in parts)
+    LINES.append(line)
+    print(line, flush=True)
+
+
+def time_ms(fn, warmup=WARMUP, repeat=REPEAT):
+    """(median, min, max) milliseconds of fn() between CUDA events on the
+    current stream; fn(i) gets the repeat index to rotate its inputs."""
+    for i in range(warmup):
+        fn(i)
+    start, stop = cp.cuda.Event(), cp.cuda.Event()
+    times = []
+    for i in range(repeat):
+        start.record()
+        fn(i)
+        stop.record()
+        stop.synchronize()
+        times.append(cp.cuda.get_elapsed_time(start, stop))
+    return float(np.median(times)), min(times), max(times)
+
+
+def copy_bandwidth():
+    """GB/s of a 1 GiB cudaMemcpy device to device, read + write bytes."""
+    n = 1 << 30
+    src = cp.arange(n // 4, dtype=cp.uint32).view(cp.uint8)
+    dst = cp.empty_like(src)
+    stream = cp.cuda.get_current_stream().ptr
+
+    def run(_):
+        cp.cuda.runtime.memcpyAsync(dst.data.ptr, src.data.ptr, n,
+                                    cp.cuda.runtime.memcpyDeviceToDevice, stream)
+
+    med, _, _ = time_ms(run)
+    assert bool((dst[-4:] == src[-4:]).all()), "copy check"
+    return 2 * n / med / 1e6
+
+
+def matmul_tflops(n=8192):
+    a = cp.random.standard_normal((n, n), dtype=cp.float32)
+    b = cp.random.standard_normal((n, n), dtype=cp.float32)
+    c = cp.empty_like(a)
+    med, _, _ = time_ms(lambda _: cp.matmul(a, b, out=c), repeat=20)
+    return 2 * n**3 / med / 1e9
+
+
+@functools.lru_cache(maxsize=None)
+def zipf_cdf(V, alpha):
+    cdf = np.cumsum(1.0 / np.arange(1, V + 1, dtype=np.float64) ** alpha)
+    return cdf / cdf[-1]
+
+
+def zipf_ranks(rng, V, alpha, size):
+    """Ranks 0..V-1 with P(k) ~ 1/(k+1)^alpha (bounded Zipf, inverse CDF)."""
+    return np.minimum(np.searchsorted(zipf_cdf(V, alpha), rng.random(size)), V - 1)
+
+
+def make_set(rng, B, L, V, D, dtype, dist, hot):
+    lengths = rng.integers(1, L + 1, size=B).astype(np.int64)
+    if dist == "zipf":  # popular rows scattered over the table, as hashing does
+        ids = hot[zipf_ranks(rng, V, 1.05, (B, L))]
+    else:
+        ids = rng.integers(0, V, size=(B, L))
+    ids[np.arange(L)[None, :] >= lengths[:, None]] = -1  # padding is never read
+    grad = rng.standard_normal((B, D)).astype(dtype)
+    return dict(ids=ids, lengths=lengths, grad=grad)
+
+
+# Bytes each call must move, counted once per access the algorithm makes
+# (so Zipf rows that hit L2 still count: the GB/s is of logical traffic).
+# s = element size, nnz = sum(lengths), n = B*L slots, U = unique ids.
+def forward_bytes(nnz, B, D, s, id_size):
+    # each occurrence's row, each output row written, ids read, lengths read
+    return nnz * D * s + B * D * s + nnz * id_size + B * 8
+
+
+def backward_bytes(nnz, n, B, U, D, s, id_size, V):
+    # plan: lengths + the offsets scan (~3 B*8), ids read and (key, bag, coef)
+    # written per occurrence, sort values (and padding keys) over all n slots;
+    # sort: cub onesweep reads the 4-byte keys once for its histogram, then
+    # each 8-bit digit pass reads and writes (key, value) = 8 bytes each way;
+    # runs: head flags read keys, write a byte; select reads flags, writes U;
+    # fill: unique ids, and per occurrence its (index, bag, coef) and g row,
+    # then U rows written.
+    passes = math.ceil(V.bit_length() / 8)
+    plan = 3 * B * 8 + nnz * (id_size + 12) + n * 8
+    sort = n * 4 + passes * n * 16
+    runs = n * 5 + n + (U + 1) * 4
+    fill = U * (8 + id_size) + nnz * (12 + D * s) + U * D * s
+    return plan + sort + runs + fill
+
+
+def close(gpu, cpu, dtype):
+    gpu, cpu = np.asarray(gpu, np.float64), np.asarray(cpu, np.float64)
+    bound = 2 * ROUNDING[dtype] * np.abs(cpu) + 1e-4 * max(1.0, float(np.abs(cpu).max()))
+    return gpu.shape == cpu.shape and bool(np.all(np.abs(gpu - cpu) <= bound))
+
+
+def gate(table_cpu, table, s0, dtype):
+    """GPU forward and backward against the CPU kernels on one id set."""
+    out_cpu = arrays.embedding_pool(table_cpu, s0["ids"], lengths=s0["lengths"])
+    out = arrays.embedding_pool(table, s0["d_ids"], lengths=s0["d_lengths"])
+    if not close(out.get(), out_cpu, dtype):
+        return "forward differs from CPU"
+    u_cpu, rows_cpu, _ = arrays.embedding_pool_grad(table_cpu, s0["ids"], out_cpu, s0["grad"],
+                                                    lengths=s0["lengths"])
+    u, rows, _ = arrays.embedding_pool_grad(table, s0["d_ids"], out, s0["d_grad"],
+                                            lengths=s0["d_lengths"])
+    if not np.array_equal(u.get(), u_cpu):
+        return "unique ids differ from CPU"
+    if not close(rows.get(), rows_cpu, dtype):
+        return "gradient rows differ from CPU"
+    return None
+
+
+def bench_row(rng, table, table_cpu, B, L, dist, hot, copy_gbs, l2_bytes):
+    V, D = table.shape
+    dtype, s = str(table.dtype), table.dtype.itemsize
+    id_size = 8
+    name = f"B={B} L={L} D={D} V={V:.0e}"
+    # Enough id sets that the uniform rows gathered over a rotation are ~3x L2.
+    sets_needed = math.ceil(3 * l2_bytes / (B * (L + 1) / 2 * D * s))
+    sets = [make_set(rng, B, L, V, D, dtype, dist, hot) for _ in range(min(32, sets_needed))]
+    for st in sets:
+        st["d_ids"], st["d_lengths"] = cp.asarray(st["ids"]), cp.asarray(st["lengths"])
+        st["d_grad"] = cp.asarray(st["grad"])
+    row = dict(shape=name, dtype=dtype, ids=dist, sets=len(sets))
+    failure = gate(table_cpu, table, sets[0], dtype)
+    if failure:
+        log(f"FAILED {name} {dtype} {dist}: {failure}")
+        return dict(row, status="FAILED: " + failure)
+    for st in sets:
+        st["pooled"] = arrays.embedding_pool(table, st["d_ids"], lengths=st["d_lengths"])
+    k = len(sets)
+
+    def fwd(i, validate=True):
+        st = sets[i % k]
+        arrays.embedding_pool(table, st["d_ids"], lengths=st["d_lengths"], validate_ids=validate)
+
+    def bwd(i):
+        st = sets[i % k]
+        arrays.embedding_pool_grad(table, st["d_ids"], st["pooled"], st["d_grad"],
+                                   lengths=st["d_lengths"])
+
+    row["fwd"] = time_ms(fwd)
+    row["fwd_nocheck"] = time_ms(lambda i: fwd(i, validate=False))
+    row["bwd"] = time_ms(bwd)
+    nnz = np.mean([st["lengths"].sum() for st in sets])
+    U = np.mean([np.unique(st["ids"][st["ids"] >= 0]).size for st in sets])
+    row["U"] = U
+    fb = forward_bytes(nnz, B, D, s, id_size)
+    bb = backward_bytes(nnz, B * L, B, U, D, s, id_size, V)
+    row["fwd_gbs"] = fb / row["fwd"][0] / 1e6
+    row["bwd_gbs"] = bb / row["bwd"][0] / 1e6
+    row["fwd_pct"] = 100 * row["fwd_gbs"] / copy_gbs
+    row["bwd_pct"] = 100 * row["bwd_gbs"] / copy_gbs
+    row["status"] = "ok"
+    log(f"{name} {dtype} {dist}: fwd {row['fwd'][0]:.4f} ms ({row['fwd_gbs']:.0f} GB/s), "
+        f"fwd no check {row['fwd_nocheck'][0]:.4f} ms, bwd {row['bwd'][0]:.4f} ms "
+        f"({row['bwd_gbs']:.0f} GB/s), U={U:.0f}, {k} id sets")
+    return row
+
+
+def fmt_t(t):
+    return f"{t[0]:.4f} ({t[1]:.4f}-{t[2]:.4f})"
+
+
+def table_md(rows, props, copy_gbs, tflops):
+    card = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
+    out = [
+        f"## embedding_pool on {card}",
+        "",
+        f"CuPy {cp.__version__}, CUDA runtime {cp.cuda.runtime.runtimeGetVersion()}, "
+        f"L2 {props['l2CacheSize'] / 2**20:.0f} MiB. Device-to-device copy: "
+        f"{copy_gbs:.0f} GB/s (read + write). fp32 matmul 8192^3: {tflops:.1f} TFLOP/s.",
+        f"Times: ms, median (min-max) of {REPEAT} after {WARMUP} warm-up. Padded ids, "
+        "lengths uniform 1..L, mean combiner, no weights; fwd includes the id check's sync, "
+        "bwd is plan + fill (allocations and one sync). GB/s counts logical bytes "
+        "(see forward_bytes / backward_bytes); % is of the copy's GB/s.",
+        "",
+        "| shape | dtype | ids | fwd ms | fwd GB/s | fwd % copy | fwd no-check ms "
+        "| bwd ms | bwd GB/s | bwd % copy | U | status |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        cells = [r["shape"], r["dtype"], r["ids"]]
+        if r["status"] == "ok":
+            cells += [fmt_t(r["fwd"]), f"{r['fwd_gbs']:.0f}", f"{r['fwd_pct']:.0f}%",
+                      f"{r['fwd_nocheck'][0]:.4f}", fmt_t(r["bwd"]), f"{r['bwd_gbs']:.0f}",
+                      f"{r['bwd_pct']:.0f}%", f"{r['U']:.0f}"]
+        else:
+            cells += [""] * 8
+        out.append("| " + " | ".join(cells + [r["status"]]) + " |")
+    return "\n".join(out)
+
+
+def main():
+    rng = np.random.default_rng(0)
+    props = cp.cuda.runtime.getDeviceProperties(0)
+    copy_gbs = copy_bandwidth()
+    log(f"copy: {copy_gbs:.0f} GB/s")
+    cp.get_default_memory_pool().free_all_blocks()
+    tflops = matmul_tflops()
+    log(f"fp32 matmul: {tflops:.1f} TFLOP/s")
+    cp.get_default_memory_pool().free_all_blocks()
+    V = 1_000_000
+    hot = rng.permutation(V)  # rank -> id, shared by every Zipf row
+    rows = []
+    for B, L, D in [(1024, 50, 64), (16384, 50, 128)]:
+        for dtype in ("float32", "float16"):
+            table = cp.random.standard_normal((V, D), dtype=cp.float32).astype(dtype)
+            table_cpu = table.get()
+            for dist in ("zipf", "uniform"):
+                try:
+                    rows.append(bench_row(rng, table, table_cpu, B, L, dist, hot, copy_gbs,
+                                          props["l2CacheSize"]))
+                except Exception as e:  # a broken row must not hide the others
+                    log(f"ERROR B={B} D={D} {dtype} {dist}: {type(e).__name__}: {e}")
+                    rows.append(dict(shape=f"B={B} L={L} D={D} V={V:.0e}", dtype=dtype,
+                                     ids=dist, status=f"ERROR: {type(e).__name__}"))
+            del table, table_cpu
+            cp.get_default_memory_pool().free_all_blocks()
+    md = table_md(rows, props, copy_gbs, tflops)
+    print("\n" + md, flush=True)
+    if os.environ.get("OUT"):
+        with open(os.path.join(os.environ["OUT"], "gpu_bench.md"), "w") as f:
+            f.write("\n".join(LINES) + "\n\n" + md + "\n")
+    return 0 if all(r["status"] == "ok" for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,285 @@
+"""embedding_pool's CUDA kernels through ydnn_kernels.arrays on CuPy arrays.
+
+Mirrors tests/test_embedding_pool_arrays.py (float64 reference, edge cases,
+B = 0) and adds what only the GPU path has: every vector width and group
+size (D and pointer alignment pick them), grid-stride tails, agreement with
+the CPU kernels, bitwise determinism, outputs that must be fully written, and
+the error policy (same ValueError text as the CPU path). bfloat16 is not a
+CuPy dtype, so it is left to the CPU and TF tests. Skipped without CuPy, a
+CUDA device or a CUDA build of ydnn_kernels.
+"""
+
+import numpy as np
+import pytest
+
+cp = pytest.importorskip("cupy")
+
+
+def _device_count():
+    try:
+        return cp.cuda.runtime.getDeviceCount()
+    except cp.cuda.runtime.CUDARuntimeError:  # no driver
+        return 0
+
+
+if _device_count() == 0:
+    pytest.skip("no CUDA device", allow_module_level=True)
+
+from tests.pool_cases import PAD, edge_cases, make_case  # noqa: E402
+from tests.reference import embedding_pool_grad_ref, embedding_pool_ref  # noqa: E402
+from tests.tolerance import ROUNDING, assert_close_to_ref  # noqa: E402
+from ydnn_kernels import _ydnn_py, arrays  # noqa: E402
+
+if not _ydnn_py.with_cuda:
+    pytest.skip("ydnn_kernels was built without CUDA", allow_module_level=True)
+
+DTYPES = ["float32", "float16"]
+
+
+@pytest.fixture(autouse=True)
+def poison_allocations():
+    """Every CuPy allocation (the outputs and workspace arrays.py allocates
+    included) starts as 0xFF bytes: NaN floats, -1 ints. An element no kernel
+    writes then fails the comparisons instead of passing as a stale zero."""
+    pool = cp.get_default_memory_pool()
+
+    def malloc(size):
+        mem = pool.malloc(size)
+        if size:
+            cp.cuda.runtime.memsetAsync(mem.ptr, 0xFF, size, cp.cuda.get_current_stream().ptr)
+        return mem
+
+    cp.cuda.set_allocator(malloc)
+    yield
+    cp.cuda.set_allocator(pool.malloc)
+
+
+def layout_kwargs(case, layout, xp):
+    if layout == "ragged":
+        kw = dict(ids=case.values, row_splits=case.row_splits, weights=case.weight_values)
+    else:
+        kw = dict(ids=case.ids, lengths=case.lengths, weights=case.weights)
+    return {k: None if v is None else xp.asarray(v) for k, v in kw.items()}
+
+
+def offset_copy(a, offset):
+    """`a` on the device, its data `offset` elements past an allocation's
+    start: misaligns it for the 16-byte (and, odd offsets, 4-byte) paths."""
+    buf = cp.empty(a.size + offset, a.dtype)
+    view = buf[offset:].reshape(a.shape)
+    view[...] = cp.asarray(a)
+    return view
+
+
+def run_gpu(case, combiner, layout, offset=0):
+    kw = layout_kwargs(case, layout, cp)
+    table = offset_copy(case.table, offset)
+    out = arrays.embedding_pool(table, combiner=combiner, **kw)
+    up = np.random.default_rng(1).standard_normal(out.shape).astype(case.table.dtype)
+    grads = arrays.embedding_pool_grad(table, pooled=out, grad=offset_copy(up, offset),
+                                       combiner=combiner, **kw)
+    return out.get(), up, tuple(None if g is None else g.get() for g in grads)
+
+
+def check(case, combiner, layout, offset=0):
+    """The CPU test's check, on the GPU: forward, table and weight gradients
+    against the float64 reference."""
+    dtype = str(case.table.dtype)
+    out, up, (idx, rows, g_w) = run_gpu(case, combiner, layout, offset)
+    assert out.dtype == case.table.dtype
+    assert_close_to_ref(out, embedding_pool_ref(case.table, case.bags, combiner), dtype,
+                        case.scale, "forward")
+    table_grad, weight_grads = embedding_pool_grad_ref(case.table, case.bags, combiner, up)
+    assert idx.tolist() == sorted(table_grad)
+    assert idx.dtype == case.ids.dtype
+    want = np.array([table_grad[i] for i in sorted(table_grad)]).reshape(len(idx), rows.shape[1])
+    g_scale = case.scale * float(np.abs(up.astype(np.float64)).max(initial=1.0))
+    assert_close_to_ref(rows, want, dtype, g_scale, "table gradient")
+    if case.weights is None:
+        assert g_w is None
+        return
+    flat = np.array([g for bag in weight_grads for g in bag])
+    if layout == "padded":
+        assert np.all(g_w[case.ids == PAD] == 0.0), "padding slots get a zero weight gradient"
+        g_w = g_w[case.ids != PAD]
+    assert_close_to_ref(g_w, flat, dtype, case.table.shape[1] * g_scale, "weight gradient")
+
+
+def assert_gpu_matches_cpu(gpu, cpu, dtype, scale, what):
+    # Both sum in float32 (in different orders, the GPU with FMA) and round
+    # once: allow each its own rounding.
+    gpu, cpu = np.asarray(gpu, np.float64), np.asarray(cpu, np.float64)
+    assert gpu.shape == cpu.shape, what
+    bound = 2 * ROUNDING[dtype] * np.abs(cpu) + 2e-5 * scale
+    err = np.abs(gpu - cpu)
+    assert np.all(err <= bound), f"{what} ({dtype}): max |gpu - cpu| = {err.max():.3g}"
+
+
+@pytest.mark.parametrize("layout", ["padded", "ragged"])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("id_dtype", [np.int32, np.int64], ids=["int32", "int64"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("combiner", ["sum", "mean", "sqrtn"])
+def test_matches_reference(rng, combiner, dtype, id_dtype, weighted, layout):
+    case = make_case(rng, B=9, L=7, V=70, D=37, dtype=dtype, id_dtype=id_dtype, weighted=weighted)
+    check(case, combiner, layout)
+
+
+@pytest.mark.parametrize("edge", ["B1", "L1", "empty_rows", "all_empty", "duplicates",
+                                  "range_ends", "wide_D", "D1"])
+@pytest.mark.parametrize("layout", ["padded", "ragged"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("combiner", ["sum", "mean", "sqrtn"])
+def test_edge_cases(rng, combiner, dtype, layout, edge):
+    check(edge_cases(rng, dtype=dtype, weighted=True)[edge], combiner, layout)
+
+
+# D and alignment choose the vector width VEC (fp32: 4 or 1; fp16: 8, 2 or
+# 1) and the group size G = 4..32; D > G*VEC*4 takes several passes. Table
+# and grad offset by one element force VEC = 1 where D alone would allow
+# more; by two, fp16 rows are 4- but not 16-byte aligned (VEC = 2).
+@pytest.mark.parametrize("offset", [0, 1, 2])
+@pytest.mark.parametrize("D", [1, 2, 3, 64, 100, 131, 1000])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("layout", ["padded", "ragged"])
+def test_vector_widths(rng, layout, dtype, D, offset):
+    case = make_case(rng, B=11, L=6, V=30, D=D, dtype=dtype, weighted=True)
+    check(case, "sqrtn", layout, offset)
+
+
+def test_zero_bags(rng):
+    table = cp.asarray(rng.standard_normal((5, 3)).astype(np.float32))
+    ids, lengths = cp.zeros((0, 4), cp.int64), cp.zeros(0, cp.int64)
+    out = arrays.embedding_pool(table, ids, lengths=lengths)
+    assert out.shape == (0, 3)
+    idx, rows, g_w = arrays.embedding_pool_grad(table, ids, out, out, lengths=lengths)
+    assert idx.shape == (0,) and rows.shape == (0, 3) and g_w is None
+    out = arrays.embedding_pool(table, cp.zeros(0, cp.int32), row_splits=cp.array([0]))
+    assert out.shape == (0, 3)
+
+
+@pytest.mark.parametrize("layout", ["padded", "ragged"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("combiner", ["sum", "mean", "sqrtn"])
+def test_gpu_matches_cpu(rng, combiner, dtype, layout):
+    case = make_case(rng, B=200, L=20, V=300, D=96, dtype=dtype, id_dtype=np.int32,
+                     weighted=True)
+    out, up, (idx, rows, g_w) = run_gpu(case, combiner, layout)
+    kw = layout_kwargs(case, layout, np)
+    cpu_out = arrays.embedding_pool(case.table, combiner=combiner, **kw)
+    c_idx, c_rows, c_gw = arrays.embedding_pool_grad(case.table, pooled=cpu_out, grad=up,
+                                                     combiner=combiner, **kw)
+    g_scale = case.scale * float(np.abs(up.astype(np.float64)).max())
+    assert_gpu_matches_cpu(out, cpu_out, dtype, case.scale, "forward")
+    np.testing.assert_array_equal(idx, c_idx)
+    assert_gpu_matches_cpu(rows, c_rows, dtype, g_scale, "table gradient")
+    assert_gpu_matches_cpu(g_w, c_gw, dtype, case.table.shape[1] * g_scale, "weight gradient")
+
+
+def test_grid_stride_tails(rng):
+    # Grids are capped at 65536 blocks of 256 threads. With D = 3 (G = 4) one
+    # pass covers 65536 * 64 bags (or runs): 37 more make a few groups of a
+    # warp loop again while their neighbours have left, n = 4 * B occurrences
+    # pass the 65536 * 256 of the flat backward kernels, and V = 2^23 random
+    # ids give over 65536 * 64 unique ids for the row sums.
+    B, L, D, V = 65536 * 64 + 37, 4, 3, 1 << 23
+    table = rng.standard_normal((V, D)).astype(np.float32)
+    ids = rng.integers(0, V, size=(B, L), dtype=np.int32)
+    lengths = rng.integers(0, L + 1, size=B)
+    weights = rng.uniform(0.25, 1.75, size=(B, L)).astype(np.float32)
+    grad = rng.standard_normal((B, D)).astype(np.float32)
+    kw = dict(lengths=lengths, weights=weights, combiner="mean")
+    cpu_out = arrays.embedding_pool(table, ids, **kw)
+    c_idx, c_rows, c_gw = arrays.embedding_pool_grad(table, ids, cpu_out, grad, **kw)
+    assert len(c_idx) > 65536 * 64
+    g = {k: cp.asarray(v) if isinstance(v, np.ndarray) else v for k, v in kw.items()}
+    d_table, d_ids = cp.asarray(table), cp.asarray(ids)
+    out = arrays.embedding_pool(d_table, d_ids, **g)
+    idx, rows, g_w = arrays.embedding_pool_grad(d_table, d_ids, out, cp.asarray(grad), **g)
+    scale = 4 * 1.75 * float(np.abs(table).max())
+    assert_gpu_matches_cpu(out.get(), cpu_out, "float32", scale, "forward")
+    np.testing.assert_array_equal(idx.get(), c_idx)
+    assert_gpu_matches_cpu(rows.get(), c_rows, "float32", 20 * scale, "table gradient")
+    assert_gpu_matches_cpu(g_w.get(), c_gw, "float32", 20 * D * scale, "weight gradient")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_deterministic(rng, dtype):
+    # Few ids, long bags: long runs, where an order-dependent sum would show.
+    case = make_case(rng, B=300, L=40, V=12, D=64, dtype=dtype, weighted=True)
+    first, second = run_gpu(case, "sqrtn", "padded"), run_gpu(case, "sqrtn", "padded")
+    for a, b in zip([first[0], *first[2]], [second[0], *second[2]]):
+        np.testing.assert_array_equal(a.view(np.uint8), b.view(np.uint8))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_outputs_fully_written(rng, dtype):
+    # Same shapes twice on fresh data: the pool hands the first call's freed
+    # blocks to the second, so a result that leaked from one call into the
+    # next, or an element left unwritten (NaN from the poison), fails.
+    for _ in range(2):
+        case = make_case(rng, B=33, L=9, V=500, D=40, dtype=dtype, weighted=True)
+        check(case, "mean", "padded")
+
+
+def _same_error(table, **kw):
+    """Runs both paths on the same bad input; returns the GPU's message."""
+    with pytest.raises(ValueError) as cpu:
+        arrays.embedding_pool(table, **kw)
+    gpu_kw = {k: cp.asarray(v) if isinstance(v, np.ndarray) else v for k, v in kw.items()}
+    with pytest.raises(ValueError) as gpu:
+        arrays.embedding_pool(cp.asarray(table), **gpu_kw)
+    assert str(gpu.value) == str(cpu.value)
+    return str(gpu.value)
+
+
+TABLE = np.arange(40, dtype=np.float32).reshape(10, 4)
+
+
+@pytest.mark.parametrize("id_dtype", [np.int32, np.int64], ids=["int32", "int64"])
+@pytest.mark.parametrize("ids, lengths, where", [
+    ([[1, 2, 3], [10, 0, 0]], [3, 1], "ids[1, 0] = 10"),
+    ([[1, 2, -1], [10, 0, 0]], [3, 1], "ids[0, 2] = -1"),  # the first of two
+    ([[1, 2, 3], [0, 2**31 - 1, 0]], [3, 3], "ids[1, 1] = 2147483647"),
+])
+def test_bad_padded_id(id_dtype, ids, lengths, where):
+    msg = _same_error(TABLE, ids=np.array(ids, id_dtype), lengths=np.array(lengths))
+    assert msg.startswith(where + " is out of range [0, 10)")
+
+
+def test_bad_ragged_id():
+    msg = _same_error(TABLE, ids=np.array([1, 2, 3, 10]), row_splits=np.array([0, 2, 2, 4]))
+    assert msg.startswith("ids[3] = 10 is out of range")
+
+
+@pytest.mark.parametrize("lengths", [[3, -1], [4, 0], [4, -1]])
+def test_bad_lengths(lengths):
+    msg = _same_error(TABLE, ids=np.zeros((2, 3), np.int64), lengths=np.array(lengths))
+    assert "is outside [0, 3] (ids have shape [2, 3])" in msg
+
+
+def test_bad_lengths_reported_before_bad_ids():
+    ids = np.array([[10, 0, 0], [1, 2, 3]])
+    assert _same_error(TABLE, ids=ids, lengths=np.array([1, 5])).startswith("lengths[1] = 5")
+
+
+@pytest.mark.parametrize("ids, splits", [
+    ([1, 2, 3], [0, 2, 1, 3]),  # decreasing
+    ([1, 2, 3], [1, 2, 3]),     # not starting at 0
+    ([1, 2, 3], [0, 2, 2]),     # not ending at N
+    ([1, 2, 3], [0, 5, 3]),     # past N
+    ([1, 2, 3], [0, -1, 3]),    # negative
+    ([1, 2, 3], [3]),           # B = 0 but ids given: no kernel runs, still checked
+    ([1, 2, 3], [0]),
+])
+def test_bad_row_splits(ids, splits):
+    msg = _same_error(TABLE, ids=np.array(ids), row_splits=np.array(splits))
+    assert msg.startswith("row_splits must be non-decreasing from 0 to 3")
+
+
+def test_validate_ids_false_does_not_raise():
+    ids = cp.array([[1, 2, 3], [10, 0, 0]])
+    out = arrays.embedding_pool(cp.asarray(TABLE), ids, lengths=cp.array([3, 1]),
+                                combiner="sum", validate_ids=False)
+    np.testing.assert_array_equal(out.get()[0], TABLE[1] + TABLE[2] + TABLE[3])
+    np.testing.assert_array_equal(out.get()[1], 0.0)  # the bad id pools as a zero row
