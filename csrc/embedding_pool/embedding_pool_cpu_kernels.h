@@ -18,7 +18,7 @@ namespace YDNN_ISA_NS {
 namespace {
 
 constexpr int kTile = 64;
-constexpr int kPrefetch = 6;
+constexpr int kPrefetch = 12;
 
 // A tile of a row as float32: float rows are used in place, 16-bit rows are
 // widened into buf.
