@@ -52,22 +52,52 @@ def _time_fn(fn, warmup, repeats, min_seconds):
     return statistics.median(times), min(times), max(times)
 
 
+class Timings:
+    """Samples of several callables timed in interleaved rounds."""
+
+    def __init__(self, names, repeats):
+        self.repeats = repeats
+        self.samples = {n: [] for n in names}
+
+    def stats(self, name):
+        """(median, min, max) seconds over every repeat of every round."""
+        s = self.samples[name]
+        return statistics.median(s), min(s), max(s)
+
+    def ratio(self, baseline, name):
+        """Median over rounds of (baseline's round median / name's round
+        median): each ratio compares runs made back to back, so slow drifts
+        of the machine cancel instead of landing on one side."""
+        r = self.repeats
+        a, b = self.samples[baseline], self.samples[name]
+        per_round = [statistics.median(a[i:i + r]) / statistics.median(b[i:i + r])
+                     for i in range(0, len(a), r)]
+        return statistics.median(per_round)
+
+
 def time_interleaved(fns, warmup=5, rounds=5, repeats=10):
-    """Times several callables in alternating rounds (A B C A B C ...) so a
-    drift in machine state hits all of them alike. Returns {name: (median,
-    min, max)} over all repeats of all rounds."""
+    """Times several callables in alternating rounds (A B C, B C A, ...) so
+    a drift in machine state hits all of them alike.
+
+    Returns:
+        Timings with the samples of every callable.
+    """
     for fn in fns.values():
         for _ in range(warmup):
             fn()
-    samples = {name: [] for name in fns}
+    timings = Timings(fns, repeats)
+    names = list(fns)
     with no_gc():
-        for _ in range(rounds):
-            for name, fn in fns.items():
+        for r in range(rounds):
+            # Rotate the order: whoever runs right after a cache-thrashing
+            # path pays for it, so that seat must not always be the same.
+            for name in names[r % len(names):] + names[:r % len(names)]:
+                fn = fns[name]
                 for _ in range(repeats):
                     t0 = time.perf_counter()
                     fn()
-                    samples[name].append(time.perf_counter() - t0)
-    return {n: (statistics.median(s), min(s), max(s)) for n, s in samples.items()}
+                    timings.samples[name].append(time.perf_counter() - t0)
+    return timings
 
 
 def _cpu_model():
@@ -91,6 +121,9 @@ def machine_info():
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                                 text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True).stdout.strip()
+        commit += " + uncommitted changes" if dirty else ""
     except OSError:
         commit = "unknown"
     return {

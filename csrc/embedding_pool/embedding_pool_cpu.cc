@@ -62,20 +62,27 @@ void RecordBad(std::atomic<int64_t>* first, int64_t p) {
 }
 
 // Stable LSD radix sort of (*data) on bits [32, 32 + bits): the id half.
+// One read pass counts every digit's histogram; each pass then only
+// scatters.
 void RadixSortIds(std::vector<uint64_t>* data, std::vector<uint64_t>* scratch, int bits) {
-  constexpr int kDigit = 11;
+  constexpr int kDigit = 11, kMaxPasses = 3;  // 33 bits >= the 32 of an id
+  constexpr uint64_t kMask = (uint64_t(1) << kDigit) - 1;
+  const int passes = (bits + kDigit - 1) / kDigit;
   const size_t n = data->size();
   scratch->resize(n);
-  size_t count[size_t(1) << kDigit];
-  for (int shift = 32; shift < 32 + bits; shift += kDigit) {
-    std::fill(std::begin(count), std::end(count), 0);
-    const uint64_t mask = (uint64_t(1) << kDigit) - 1;
-    const uint64_t* src = data->data();
-    uint64_t* dst = scratch->data();
-    for (size_t i = 0; i < n; ++i) ++count[(src[i] >> shift) & mask];
+  static thread_local std::vector<size_t> counts;
+  counts.assign(size_t(kMaxPasses) << kDigit, 0);
+  const uint64_t* src = data->data();
+  for (size_t i = 0; i < n; ++i)
+    for (int p = 0; p < passes; ++p) ++counts[(size_t(p) << kDigit) + ((src[i] >> (32 + p * kDigit)) & kMask)];
+  for (int p = 0; p < passes; ++p) {
+    size_t* count = counts.data() + (size_t(p) << kDigit);
     size_t sum = 0;
-    for (auto& c : count) { const size_t t = c; c = sum; sum += t; }
-    for (size_t i = 0; i < n; ++i) dst[count[(src[i] >> shift) & mask]++] = src[i];
+    for (size_t d = 0; d <= kMask; ++d) { const size_t t = count[d]; count[d] = sum; sum += t; }
+    const int shift = 32 + p * kDigit;
+    src = data->data();
+    uint64_t* dst = scratch->data();
+    for (size_t i = 0; i < n; ++i) dst[count[(src[i] >> shift) & kMask]++] = src[i];
     data->swap(*scratch);
   }
 }
