@@ -23,7 +23,6 @@ import hashlib
 import os
 import shutil
 import subprocess
-import sysconfig
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext

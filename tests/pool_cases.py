@@ -1,11 +1,13 @@
-"""Inputs for embedding_pool tests: random cases and the named edge cases."""
+"""Inputs for embedding_pool tests (random cases, the named edge cases) and
+the one check every entry point's results go through."""
 
 import dataclasses
 
 import ml_dtypes
 import numpy as np
 
-from tests.reference import bags_from_padded
+from tests.reference import bags_from_padded, embedding_pool_grad_ref, embedding_pool_ref
+from tests.tolerance import assert_close_to_ref
 
 NP_DTYPES = {"float32": np.float32, "float16": np.float16, "bfloat16": ml_dtypes.bfloat16}
 PAD = -7  # padding value: an invalid id, so a kernel that reads padding fails
@@ -77,3 +79,40 @@ def edge_cases(rng, dtype="float32", id_dtype=np.int64, weighted=False):
         "wide_D": make_case(rng, B=3, L=3, V=V, D=131, **kw),
         "D1": make_case(rng, B=3, L=3, V=V, D=1, **kw),
     }
+
+
+def check_pool_results(case, combiner, layout, out, upstream, unique_ids, grad_rows, grad_w):
+    """Asserts one entry point's NumPy results against the float64 reference.
+
+    Args:
+        case: the PoolCase that was run.
+        combiner, layout: how it was run ("padded" or "ragged").
+        out: the forward result `[B, D]`.
+        upstream: the gradient fed back for `out`.
+        unique_ids, grad_rows: the table gradient (sorted unique ids, rows).
+        grad_w: the weight gradient (the layout of the weights), or None.
+    """
+    dtype = str(case.table.dtype)
+    assert out.dtype == case.table.dtype
+    assert_close_to_ref(out, embedding_pool_ref(case.table, case.bags, combiner), dtype,
+                        case.scale, "forward")
+    table_grad, weight_grads = embedding_pool_grad_ref(case.table, case.bags, combiner, upstream)
+    want_ids = sorted(table_grad)
+    assert unique_ids.tolist() == want_ids, "gradient rows must be the sorted unique ids"
+    assert unique_ids.dtype == case.ids.dtype
+    D = case.table.shape[1]
+    assert grad_rows.shape == (len(want_ids), D), "one gradient row per unique id, no [B*L, D]"
+    want_rows = np.array([table_grad[i] for i in want_ids]).reshape(len(want_ids), D)
+    g_scale = case.scale * float(np.abs(upstream.astype(np.float64)).max(initial=1.0))
+    assert_close_to_ref(grad_rows, want_rows, dtype, g_scale, "table gradient")
+    if case.weights is None:
+        assert grad_w is None
+        return
+    flat = np.array([g for bag in weight_grads for g in bag])
+    if layout == "padded":
+        assert grad_w.shape == case.ids.shape
+        assert np.all(grad_w[case.ids == PAD] == 0.0), "padding slots get a zero weight gradient"
+        grad_w = grad_w[case.ids != PAD]
+    # float32 dot products over D of table-dtype values, plus g.out with out
+    # rounded to the table dtype.
+    assert_close_to_ref(grad_w, flat, dtype, D * g_scale, "weight gradient")

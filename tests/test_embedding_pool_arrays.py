@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.pool_cases import edge_cases, make_case
+from tests.pool_cases import check_pool_results, edge_cases, make_case
 from tests.reference import embedding_pool_grad_ref, embedding_pool_ref
 from tests.tolerance import assert_close_to_ref
 from ydnn_kernels import arrays
@@ -28,25 +28,8 @@ def run_arrays(case, combiner, layout):
 
 
 def check(case, combiner, layout):
-    dtype = str(case.table.dtype)
-    out, up, (idx, rows, g_w) = run_arrays(case, combiner, layout)
-    assert out.dtype == case.table.dtype
-    assert_close_to_ref(out, embedding_pool_ref(case.table, case.bags, combiner), dtype,
-                        case.scale, "forward")
-    table_grad, weight_grads = embedding_pool_grad_ref(case.table, case.bags, combiner, up)
-    assert idx.tolist() == sorted(table_grad)
-    assert idx.dtype == case.ids.dtype
-    want = np.array([table_grad[i] for i in sorted(table_grad)]).reshape(len(idx), rows.shape[1])
-    g_scale = case.scale * float(np.abs(up.astype(np.float64)).max(initial=1.0))
-    assert_close_to_ref(rows, want, dtype, g_scale, "table gradient")
-    if case.weights is None:
-        assert g_w is None
-        return
-    flat = np.array([g for bag in weight_grads for g in bag])
-    got = g_w[case.ids != -7] if layout == "padded" else g_w
-    if layout == "padded":
-        assert np.all(g_w[case.ids == -7] == 0.0), "padding slots get a zero weight gradient"
-    assert_close_to_ref(got, flat, dtype, case.table.shape[1] * g_scale, "weight gradient")
+    out, up, grads = run_arrays(case, combiner, layout)
+    check_pool_results(case, combiner, layout, out, up, *grads)
 
 
 @pytest.mark.parametrize("layout", ["padded", "ragged"])

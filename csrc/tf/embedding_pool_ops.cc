@@ -57,63 +57,42 @@ absl::Status PoolShape(InferenceContext* c, bool grad) {
 
 }  // namespace
 
-#define YDNN_POOL_ATTRS                                   \
-  Attr("Tid: {int32, int64}")                             \
+// The four ops share their leading inputs and attributes; they differ in
+// the table input (tensor or resource) and in forward vs gradient.
+#define YDNN_POOL_OP(NAME, TABLE)                          \
+  REGISTER_OP(NAME)                                        \
+      .Input("table: " TABLE)                              \
+      .Input("ids: Tid")                                   \
+      .Input("row_info: int64")                            \
+      .Input("weights: float")                             \
+      .Attr("T: {float, half, bfloat16}")                  \
+      .Attr("Tid: {int32, int64}")                         \
       .Attr("combiner: {'sum', 'mean', 'sqrtn'} = 'mean'") \
-      .Attr("ragged: bool = false")                       \
-      .Attr("has_weights: bool = false")                  \
+      .Attr("ragged: bool = false")                        \
+      .Attr("has_weights: bool = false")                   \
       .Attr("validate_ids: bool = true")
 
-REGISTER_OP("YdnnEmbeddingPool")
-    .Input("table: T")
-    .Input("ids: Tid")
-    .Input("row_info: int64")
-    .Input("weights: float")
-    .Output("pooled: T")
-    .Attr("T: {float, half, bfloat16}")
-    .YDNN_POOL_ATTRS
-    .SetShapeFn([](InferenceContext* c) { return PoolShape(c, false); })
+#define YDNN_POOL_FORWARD_OP(NAME, TABLE) \
+  YDNN_POOL_OP(NAME, TABLE)               \
+      .Output("pooled: T")                \
+      .SetShapeFn([](InferenceContext* c) { return PoolShape(c, false); })
+
+#define YDNN_POOL_GRAD_OP(NAME, TABLE)  \
+  YDNN_POOL_OP(NAME, TABLE)             \
+      .Input("pooled: T")               \
+      .Input("grad: T")                 \
+      .Output("unique_ids: Tid")        \
+      .Output("grad_rows: T")           \
+      .Output("grad_weights: float")    \
+      .SetShapeFn([](InferenceContext* c) { return PoolShape(c, true); })
+
+YDNN_POOL_FORWARD_OP("YdnnEmbeddingPool", "T")
     .Doc("Fused gather + pool of embedding rows; see ydnn_kernels.embedding_pool.");
-
-REGISTER_OP("YdnnEmbeddingPoolResource")
-    .Input("table: resource")
-    .Input("ids: Tid")
-    .Input("row_info: int64")
-    .Input("weights: float")
-    .Output("pooled: T")
-    .Attr("T: {float, half, bfloat16}")
-    .YDNN_POOL_ATTRS
-    .SetShapeFn([](InferenceContext* c) { return PoolShape(c, false); })
+YDNN_POOL_FORWARD_OP("YdnnEmbeddingPoolResource", "resource")
     .Doc("YdnnEmbeddingPool reading a resource variable in place.");
-
-REGISTER_OP("YdnnEmbeddingPoolGrad")
-    .Input("table: T")
-    .Input("ids: Tid")
-    .Input("row_info: int64")
-    .Input("weights: float")
-    .Input("pooled: T")
-    .Input("grad: T")
-    .Output("unique_ids: Tid")
-    .Output("grad_rows: T")
-    .Output("grad_weights: float")
-    .Attr("T: {float, half, bfloat16}")
-    .YDNN_POOL_ATTRS
-    .SetShapeFn([](InferenceContext* c) { return PoolShape(c, true); })
+YDNN_POOL_GRAD_OP("YdnnEmbeddingPoolGrad", "T")
     .Doc("Sparse gradient of YdnnEmbeddingPool: rows summed per unique id.");
-
-REGISTER_OP("YdnnEmbeddingPoolResourceGrad")
-    .Input("table: resource")
-    .Input("ids: Tid")
-    .Input("row_info: int64")
-    .Input("weights: float")
-    .Input("pooled: T")
-    .Input("grad: T")
-    .Output("unique_ids: Tid")
-    .Output("grad_rows: T")
-    .Output("grad_weights: float")
-    .Attr("T: {float, half, bfloat16}")
-    .YDNN_POOL_ATTRS
-    .SetShapeFn([](InferenceContext* c) { return PoolShape(c, true); })
+YDNN_POOL_GRAD_OP("YdnnEmbeddingPoolResourceGrad", "resource")
     .Doc("YdnnEmbeddingPoolGrad reading a resource variable in place.");
 
 // Holds the table for the duration of Compute: a tensor input, or a

@@ -25,9 +25,8 @@ def _device_count():
 if _device_count() == 0:
     pytest.skip("no CUDA device", allow_module_level=True)
 
-from tests.pool_cases import PAD, edge_cases, make_case  # noqa: E402
-from tests.reference import embedding_pool_grad_ref, embedding_pool_ref  # noqa: E402
-from tests.tolerance import ROUNDING, assert_close_to_ref  # noqa: E402
+from tests.pool_cases import check_pool_results, edge_cases, make_case  # noqa: E402
+from tests.tolerance import ROUNDING  # noqa: E402
 from ydnn_kernels import _ydnn_py, arrays  # noqa: E402
 
 if not _ydnn_py.with_cuda:
@@ -82,27 +81,9 @@ def run_gpu(case, combiner, layout, offset=0):
 
 
 def check(case, combiner, layout, offset=0):
-    """The CPU test's check, on the GPU: forward, table and weight gradients
-    against the float64 reference."""
-    dtype = str(case.table.dtype)
-    out, up, (idx, rows, g_w) = run_gpu(case, combiner, layout, offset)
-    assert out.dtype == case.table.dtype
-    assert_close_to_ref(out, embedding_pool_ref(case.table, case.bags, combiner), dtype,
-                        case.scale, "forward")
-    table_grad, weight_grads = embedding_pool_grad_ref(case.table, case.bags, combiner, up)
-    assert idx.tolist() == sorted(table_grad)
-    assert idx.dtype == case.ids.dtype
-    want = np.array([table_grad[i] for i in sorted(table_grad)]).reshape(len(idx), rows.shape[1])
-    g_scale = case.scale * float(np.abs(up.astype(np.float64)).max(initial=1.0))
-    assert_close_to_ref(rows, want, dtype, g_scale, "table gradient")
-    if case.weights is None:
-        assert g_w is None
-        return
-    flat = np.array([g for bag in weight_grads for g in bag])
-    if layout == "padded":
-        assert np.all(g_w[case.ids == PAD] == 0.0), "padding slots get a zero weight gradient"
-        g_w = g_w[case.ids != PAD]
-    assert_close_to_ref(g_w, flat, dtype, case.table.shape[1] * g_scale, "weight gradient")
+    """The CPU tests' check, on the GPU."""
+    out, up, grads = run_gpu(case, combiner, layout, offset)
+    check_pool_results(case, combiner, layout, out, up, *grads)
 
 
 def assert_gpu_matches_cpu(gpu, cpu, dtype, scale, what):
