@@ -160,6 +160,13 @@ class PoolOpBase : public OpKernel {
     return absl::OkStatus();
   }
 
+  // Acquires the table (held until `table` goes out of scope) and fills `a`.
+  template <typename T, typename Id, bool kResource>
+  absl::Status Prepare(OpKernelContext* ctx, TableInput<kResource>* table, PoolArgs* a) const {
+    TF_RETURN_IF_ERROR(table->Acquire(ctx, tensorflow::DataTypeToEnum<T>::v()));
+    return BuildArgs(ctx, table->get(), DTypeOf<T>::value, IdTypeOf<Id>::value, a);
+  }
+
   Combiner combiner_;
   bool ragged_, has_weights_, validate_ids_;
 };
@@ -171,9 +178,8 @@ class EmbeddingPoolOp : public PoolOpBase {
 
   void Compute(OpKernelContext* ctx) override {
     TableInput<kResource> table;
-    OP_REQUIRES_OK(ctx, table.Acquire(ctx, tensorflow::DataTypeToEnum<T>::v()));
     PoolArgs a;
-    OP_REQUIRES_OK(ctx, BuildArgs(ctx, table.get(), DTypeOf<T>::value, IdTypeOf<Id>::value, &a));
+    OP_REQUIRES_OK(ctx, (Prepare<T, Id>(ctx, &table, &a)));
     Tensor* out = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({a.num_bags, a.dim}), &out));
     if constexpr (std::is_same_v<Device, Eigen::ThreadPoolDevice>) {
@@ -202,9 +208,8 @@ class EmbeddingPoolGradOp : public PoolOpBase {
 
   void Compute(OpKernelContext* ctx) override {
     TableInput<kResource> table;
-    OP_REQUIRES_OK(ctx, table.Acquire(ctx, tensorflow::DataTypeToEnum<T>::v()));
     PoolArgs a;
-    OP_REQUIRES_OK(ctx, BuildArgs(ctx, table.get(), DTypeOf<T>::value, IdTypeOf<Id>::value, &a));
+    OP_REQUIRES_OK(ctx, (Prepare<T, Id>(ctx, &table, &a)));
     const Tensor& pooled = ctx->input(4);
     const Tensor& grad = ctx->input(5);
     const TensorShape out_shape({a.num_bags, a.dim});
