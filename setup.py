@@ -84,7 +84,7 @@ TF = _tf_flags() if WANT_TF is not False else None
 if WANT_TF and TF is None:
     raise SystemExit("YDNN_TF=1 but tensorflow is not importable in the build env")
 
-BASE_FLAGS = ["-std=c++17", "-O3", "-DNDEBUG", "-fvisibility=hidden",
+BASE_FLAGS = ["-std=c++17", "-O3", "-DNDEBUG", "-fvisibility=hidden", "-fno-math-errno",
               "-Wall", "-Wno-deprecated-declarations", "-Wno-sign-compare"]
 if _switch("YDNN_NATIVE"):
     BASE_FLAGS.append("-march=native")

@@ -82,3 +82,55 @@ def dense_table_grad(table_grad, num_rows, dim):
     for i, row in table_grad.items():
         dense[i] = row
     return dense
+
+
+# ---------------------------------------------------------------- sampler --
+M32 = 0xFFFFFFFF
+
+
+def philox4x32_10_ref(counter_lo, counter_hi, key):
+    """Philox4x32-10 in Python integers: 4 x 32 random bits."""
+    c = [counter_lo & M32, counter_lo >> 32 & M32, counter_hi & M32, counter_hi >> 32 & M32]
+    k = [key & M32, key >> 32 & M32]
+    for _ in range(10):
+        p0, p1 = 0xD2511F53 * c[0], 0xCD9E8D57 * c[2]
+        c = [(p1 >> 32) ^ c[1] ^ k[0], p1 & M32, (p0 >> 32) ^ c[3] ^ k[1], p0 & M32]
+        k = [(k[0] + 0x9E3779B9) & M32, (k[1] + 0xBB67AE85) & M32]
+    return c
+
+
+def log_uniform_draw_ref(i, min_id, max_id, key, stream):
+    """Draw i of the stream: the inverse CDF of the log-uniform law."""
+    x = philox4x32_10_ref(i >> 1, stream, key)
+    hi, lo = (x[2], x[3]) if i & 1 else (x[0], x[1])
+    u = ((hi << 32 | lo) >> 11) * 2.0**-53
+    R = max_id - min_id + 1
+    j = int(math.exp(u * math.log1p(R))) - 1
+    return min_id + min(max(j, 0), R - 1)
+
+
+def log_uniform_sample_ref(num_sampled, min_id, max_id, unique, key, stream, counter):
+    """(ids, num_tries): draws in order, first occurrences kept if unique."""
+    ids, seen, i = [], set(), 0
+    while len(ids) < num_sampled:
+        k = log_uniform_draw_ref(counter + i, min_id, max_id, key, stream)
+        i += 1
+        if unique and k in seen:
+            continue
+        seen.add(k)
+        ids.append(k)
+    return ids, i
+
+
+def log_uniform_probability_ref(k, min_id, max_id):
+    if k < min_id or k > max_id:
+        return 0.0
+    j = k - min_id
+    return math.log((j + 2) / (j + 1)) / math.log(max_id - min_id + 2)
+
+
+def expected_count_ref(p, num_sampled, num_tries):
+    """TF's ExpectedCountHelper."""
+    if num_tries == num_sampled:
+        return p * num_sampled
+    return -math.expm1(num_tries * math.log1p(-p))

@@ -19,14 +19,16 @@ def _is_device(x):
     return hasattr(x, "__cuda_array_interface__")
 
 
-def _xp(table):
-    if _is_device(table):
-        if not _py.with_cuda:
-            raise ValueError("table is a CUDA array but ydnn_kernels was built without CUDA")
-        import cupy
+def _cupy():
+    if not _py.with_cuda:
+        raise ValueError("CUDA arrays were given but ydnn_kernels was built without CUDA")
+    import cupy
 
-        return cupy
-    return np
+    return cupy
+
+
+def _xp(table):
+    return _cupy() if _is_device(table) else np
 
 
 def _ids(xp, ids):
@@ -138,3 +140,45 @@ def embedding_pool_grad(table, ids, pooled, grad, lengths=None, row_splits=None,
     _py.embedding_pool_backward_cuda(*args, workspace, num_unique, pooled, grad, unique_ids,
                                      grad_rows, grad_weights, stream)
     return unique_ids, grad_rows, grad_weights
+
+
+def log_uniform_sample(num_sampled, max_id, min_id=0, unique=True, true_ids=None, seed=0,
+                       seed2=0, counter=0, device="cpu"):
+    """`ydnn_kernels.log_uniform_sample` on NumPy (`device="cpu"`) or CuPy
+    (`device="cuda"`) arrays, with its state made explicit.
+
+    Args:
+        num_sampled, max_id, min_id, unique: as in the TF op.
+        true_ids: optional int array whose expected counts are returned.
+        seed, seed2: the Philox key and stream (the TF op's seed, seed2).
+        counter: index of this call's first draw in the stream; pass the
+            previous call's `counter + num_tries` for fresh ids.
+        device: "cpu" or "cuda".
+
+    Returns:
+        `(sampled_ids [num_sampled] int64, true_expected_count,
+        sampled_expected_count, num_tries)`.
+    """
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    params = (num_sampled, min_id, max_id, unique)
+    if device == "cpu":
+        sampled, tries = _py.log_uniform_sample_cpu(*params, seed, seed2, counter)
+        true_ids = np.zeros(0, np.int64) if true_ids is None else np.ascontiguousarray(
+            true_ids, dtype=np.int64)
+        counts = [_py.log_uniform_expected_count_cpu(ids, *params, tries)
+                  for ids in (true_ids, sampled)]
+        return sampled, counts[0], counts[1], tries
+    cupy = _cupy()
+    stream = _stream()
+    sampled = cupy.empty((num_sampled,), np.int64)
+    workspace = cupy.empty((_py.log_uniform_sample_workspace_cuda(*params),), np.uint8)
+    tries = _py.log_uniform_sample_cuda(*params, seed, seed2, counter, sampled, workspace, stream)
+    true_ids = cupy.zeros(0, np.int64) if true_ids is None else cupy.ascontiguousarray(
+        cupy.asarray(true_ids), dtype=np.int64)
+    counts = []
+    for ids in (true_ids, sampled):
+        out = cupy.empty(ids.shape, np.float32)
+        _py.log_uniform_expected_count_cuda(ids, *params, tries, out, stream)
+        counts.append(out)
+    return sampled, counts[0], counts[1], tries

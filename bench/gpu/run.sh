@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole GPU check in one device call, from the repo root:
 #   bash bench/gpu/run.sh
-# Builds the TF-free CUDA module in place, runs the CuPy tests (tests/gpu)
-# and the NumPy ones (tests/test_embedding_pool_arrays.py, TF-free too),
+# Builds the TF-free CUDA module in place, runs the CuPy tests (tests/gpu:
+# embedding_pool and the sampler) and the NumPy ones
+# (tests/test_embedding_pool_arrays.py, TF-free too),
 # then the benchmark. With $OUT set (the device tool's output folder),
 # build.log, tests.log and gpu_bench.md are written there. A test failure
 # does not skip the benchmark (one call must bring back everything); the
@@ -40,7 +41,7 @@ print("ydnn_kernels.arrays: CUDA build, no tensorflow import")'
 
 stage "tests"
 tests_rc=0
-PYTHONUNBUFFERED=1 python3 -m pytest tests/gpu tests/test_embedding_pool_arrays.py -q -x \
+PYTHONUNBUFFERED=1 python3 -m pytest tests/gpu tests/test_embedding_pool_arrays.py -q \
   -p no:cacheprovider 2>&1 | tee "$log_dir/tests.log" || tests_rc=$?
 
 stage "benchmark"

@@ -88,6 +88,7 @@ inline IdType id_type(const ArrayView& v, const char* name) {
 }
 
 void register_embedding_pool(pyb::module_& m);
+void register_sampler(pyb::module_& m);
 
 }  // namespace py
 }  // namespace ydnn

@@ -79,4 +79,5 @@ PYBIND11_MODULE(_ydnn_py, m) {
   m.def("num_threads", [] { return ydnn::ThreadPoolParallelFor().num_threads(); },
         "Threads of the pool used by the NumPy entry points (YDNN_NUM_THREADS).");
   ydnn::py::register_embedding_pool(m);
+  ydnn::py::register_sampler(m);
 }

@@ -1,0 +1,106 @@
+// Candidate samplers for sampled softmax.
+//
+// Log-uniform (Zipf) over the ids [min_id, max_id], both ends included. With
+// R = max_id - min_id + 1 and j = k - min_id:
+//   P(k) = log((j + 2) / (j + 1)) / log(R + 1),   CDF(j) = log(j + 2) / log(R + 1)
+// so draw i is j = floor(exp(u_i * log(R + 1))) - 1 (clamped to R - 1 against
+// rounding), u_i = philox_uniform(key, stream, counter + i).
+//
+// unique = true follows TF's LogUniformCandidateSampler: draws are taken in
+// order, the first occurrence of each id is kept, until num_sampled distinct
+// ids are found; num_tries counts every draw. Expected counts then follow
+// TF's ExpectedCountHelper: P * num_sampled when num_tries == num_sampled
+// (always so for unique = false), else -expm1(num_tries * log1p(-P)). Ids
+// outside [min_id, max_id] have P = 0 and expected count 0.
+//
+// Cost: O(num_tries) draws (Philox + exp, in parallel) and a sequential
+// first-occurrence filter (a bitmap for ranges up to 2^26, else a hash set);
+// never O(R) per call. Bytes: 8 * num_sampled out.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "common/parallel.h"
+#include "common/philox.h"
+#include "common/status.h"
+
+namespace ydnn {
+
+struct LogUniformArgs {
+  int64_t num_sampled = 0;
+  int64_t min_id = 0;
+  int64_t max_id = 0;
+  bool unique = true;
+  uint64_t key = 0;      // Philox key (the op seed)
+  uint64_t stream = 0;   // Philox counter high half (the second seed)
+  uint64_t counter = 0;  // index of this call's first draw in the stream
+
+  YDNN_HD int64_t range() const { return max_id - min_id + 1; }
+};
+
+// Checks num_sampled >= 1, 0 <= min_id <= max_id, and num_sampled <= R when
+// unique; messages name the argument and value.
+Status log_uniform_check(const LogUniformArgs& a);
+
+// Draw i of the stream, as an id in [min_id, max_id].
+YDNN_HD int64_t log_uniform_draw(const LogUniformArgs& a, uint64_t i) {
+  const int64_t R = a.range();
+  const double u = philox_uniform(a.key, a.stream, a.counter + i);
+  int64_t j = static_cast<int64_t>(exp(u * log1p(static_cast<double>(R)))) - 1;
+  j = j < 0 ? 0 : (j > R - 1 ? R - 1 : j);
+  return a.min_id + j;
+}
+
+YDNN_HD double log_uniform_probability(int64_t id, int64_t min_id, int64_t max_id) {
+  if (id < min_id || id > max_id) return 0.0;
+  const double j = static_cast<double>(id - min_id);
+  return log1p(1.0 / (j + 1.0)) / log1p(static_cast<double>(max_id - min_id + 1));
+}
+
+YDNN_HD float expected_count(double p, int64_t num_sampled, int64_t num_tries) {
+  if (num_tries == num_sampled) return static_cast<float>(p * num_sampled);
+  return static_cast<float>(-expm1(num_tries * log1p(-p)));
+}
+
+// Buffers a CPU sampler reuses from call to call (the draws and the
+// first-occurrence filter), owned by the caller: the TF kernel keeps one per
+// op instance, so steady-state sampling allocates nothing.
+class LogUniformScratch {
+ public:
+  LogUniformScratch();
+  ~LogUniformScratch();
+  struct Impl;
+  Impl* impl() { return impl_; }
+
+ private:
+  Impl* impl_;
+};
+
+// sampled: [num_sampled] host int64. *num_tries: draws consumed (the caller
+// advances its counter by it). One call at a time per scratch.
+Status log_uniform_sample_cpu(const LogUniformArgs& a, int64_t* sampled, int64_t* num_tries,
+                              LogUniformScratch* scratch, const ParallelFor& parallel);
+
+// out[i] = expected_count(P(ids[i]), num_sampled, num_tries), host arrays.
+void log_uniform_expected_count_cpu(const LogUniformArgs& a, const int64_t* ids, int64_t n,
+                                    int64_t num_tries, float* out);
+void log_uniform_expected_count_cpu(const LogUniformArgs& a, const int64_t* ids, int64_t n,
+                                    int64_t num_tries, float* out, const ParallelFor& parallel);
+
+// --------------------------------------------------------------- CUDA ----
+// `sampled`, `ids`, `out` and the workspace are device arrays, `num_tries`
+// host memory, `stream` a cudaStream_t. The stream of draws is the CPU's:
+// the same ids for the same arguments, up to the last-ulp differences
+// between CUDA's and glibc's exp/log1p (a floor can then land one id apart,
+// estimated at ~1e-10 per draw). Unique sampling works in chunks of draws:
+// first occurrences are marked by a stable sort of (id, position), compacted
+// in draw order and appended; one host sync per chunk reads how many new ids
+// it yielded.
+size_t log_uniform_sample_workspace_cuda(const LogUniformArgs& a);
+Status log_uniform_sample_cuda(const LogUniformArgs& a, int64_t* sampled, int64_t* num_tries,
+                               void* workspace, size_t workspace_bytes, void* stream);
+void log_uniform_expected_count_cuda(const LogUniformArgs& a, const int64_t* ids, int64_t n,
+                                     int64_t num_tries, float* out, void* stream);
+
+}  // namespace ydnn

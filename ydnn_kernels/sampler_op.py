@@ -1,0 +1,82 @@
+"""`log_uniform_sample`: log-uniform candidate sampling as a TensorFlow op."""
+
+import tensorflow as tf
+from tensorflow.python.framework import random_seed
+
+from ydnn_kernels._loader import load_tf_ops
+
+_ops = load_tf_ops()
+
+
+def log_uniform_sample(num_sampled, max_id, min_id=0, unique=True, true_ids=None, seed=None,
+                       name=None):
+    """Samples ids in `[min_id, max_id]` (both ends) from a log-uniform law.
+
+    With `R = max_id - min_id + 1` and `j = k - min_id`,
+    `P(k) = log((j + 2) / (j + 1)) / log(R + 1)`: id `min_id` is the most
+    likely, as frequency-sorted vocabularies want. Unlike
+    `tf.random.log_uniform_candidate_sampler` (CPU only) this runs on the CPU
+    and the GPU, and unlike Merlin's wrapper of it, `max_id` can be drawn.
+
+    `unique=True` keeps TF's semantics: draws in order, first occurrences
+    kept until `num_sampled` distinct ids; expected counts are then
+    `-expm1(num_tries * log1p(-P))` over all draws made (`P * num_sampled`
+    when no draw was rejected, as TF's ExpectedCountHelper). With
+    `unique=False` they are `P * num_sampled`. Ids outside the range have
+    expected count 0.
+
+    Randomness is Philox, counter-based: every call draws fresh ids; the
+    same op seed and global seed (`tf.random.set_seed`) reproduce the same
+    sequence of calls, on the CPU and the GPU alike.
+
+    Args:
+        num_sampled: number of ids to draw, `>= 1` (`<= R` when unique).
+        max_id: largest id that can be drawn.
+        min_id: smallest id that can be drawn (e.g. 1 to skip padding 0).
+        unique: sample without replacement.
+        true_ids: optional int tensor of any shape (e.g. the positives)
+            whose expected counts are also returned.
+        seed: op seed, combined with the global seed as TF's random ops do.
+        name: optional op name.
+
+    Returns:
+        `(sampled_ids [num_sampled] int64, true_expected_count float32 of
+        true_ids' shape, sampled_expected_count [num_sampled] float32)`.
+
+    Raises:
+        ValueError: for non-integer or out-of-range arguments.
+
+    Example:
+
+    ```python
+    ids, true_q, sampled_q = ydnn_kernels.log_uniform_sample(
+        100, max_id=99_999, min_id=1, true_ids=positives)
+    ```
+    """
+    for arg, value in (("num_sampled", num_sampled), ("max_id", max_id), ("min_id", min_id)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{arg} must be a Python int, got {value!r}")
+    if num_sampled < 1:
+        raise ValueError(f"num_sampled must be >= 1, got {num_sampled}")
+    if min_id < 0:
+        raise ValueError(f"min_id must be >= 0, got {min_id}")
+    if max_id < min_id:
+        raise ValueError(f"max_id must be >= min_id, got max_id = {max_id} and min_id = {min_id}")
+    if unique and num_sampled > max_id - min_id + 1:
+        raise ValueError(
+            f"num_sampled = {num_sampled} exceeds the {max_id - min_id + 1} ids in "
+            f"[min_id, max_id] = [{min_id}, {max_id}]: unique sampling needs "
+            "num_sampled <= max_id - min_id + 1")
+    with tf.name_scope(name or "log_uniform_sample"):
+        if true_ids is None:
+            true_ids = tf.zeros([0], tf.int64)
+        else:
+            true_ids = tf.convert_to_tensor(true_ids)
+            if not true_ids.dtype.is_integer:
+                raise ValueError(f"true_ids must be integers, got {true_ids.dtype.name}")
+            true_ids = tf.cast(true_ids, tf.int64)
+        seed1, seed2 = random_seed.get_seed(seed)
+        sampled, true_ec, sampled_ec, _ = _ops.ydnn_log_uniform_sample(
+            true_ids, num_sampled=num_sampled, min_id=min_id, max_id=max_id, unique=unique,
+            seed=seed1 or 0, seed2=seed2 or 0)
+        return sampled, true_ec, sampled_ec
