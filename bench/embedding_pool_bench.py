@@ -111,7 +111,7 @@ def bench_shape(name, B, L, D, V, quick):
     u = len(np.unique(ragged.values.numpy()))
     fwd_bytes = n * D * 4 + B * D * 4 + B * L * 8
     bwd_bytes = fwd_bytes + B * D * 4 + u * D * 4 + u * 8
-    rounds, repeats = (3, 5) if quick else (10, 10)
+    rounds, repeats = (3, 5) if quick else (20, 10)
     rows = []
     for kind, pick, nbytes in (("forward", 0, fwd_bytes), ("forward+backward", 1, bwd_bytes)):
         live = {k: v[pick] for k, v in fns.items() if k not in failed}
