@@ -130,3 +130,13 @@ def test_bad_input_raises_value_error(kwargs, match):
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         arrays.embedding_pool(**args)
+
+
+@pytest.mark.parametrize("layout", ["padded", "ragged"])
+def test_large_batch(rng, layout):
+    # Tens of thousands of ids, duplicates across many bags and both radix
+    # passes busy (V = 3000 needs 12 bits: two 11-bit digits).
+    case = make_case(rng, B=2048, L=16, V=3000, D=8, weighted=True,
+                     lengths=rng.integers(8, 17, size=2048))
+    assert int(case.lengths.sum()) >= 16384
+    check(case, "mean", layout)

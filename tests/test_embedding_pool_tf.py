@@ -150,3 +150,15 @@ def test_static_shape_inference():
         return out
 
     assert f(tf.zeros([3, 5], tf.int64)).shape == (3, 24)
+
+
+def test_large_batch_on_tfs_thread_pool(rng):
+    # Tens of thousands of ids through TF's pool, against the stock path.
+    case = make_case(rng, B=2048, L=16, V=3000, D=8, lengths=rng.integers(8, 17, size=2048))
+    table, ids, lengths = tf.constant(case.table), tf.constant(case.ids), tf.constant(case.lengths)
+    unused = tf.zeros([1])
+    got = _grads(lambda t, w: embedding_pool(t, ids, lengths, combiner="sqrtn"), table, unused)
+    want = _grads(lambda t, w: stock.embedding_pool_gather(t, ids, lengths, combiner="sqrtn"),
+                  table, unused)
+    for name, a, b in zip(("forward", "table grad"), got[:2], want[:2]):
+        assert_stock_close(a, b, name)
