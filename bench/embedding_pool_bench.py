@@ -25,9 +25,7 @@ import argparse
 import numpy as np
 import tensorflow as tf
 
-import sys
-
-from bench.harness import fmt_ms, machine_info, markdown_table, time_interleaved, write_section
+from bench.harness import fmt_ms, publish, time_interleaved
 from ydnn_kernels import embedding_pool, stock
 
 SHAPES = {
@@ -136,23 +134,15 @@ def main():
     parser.add_argument("--results", help="rewrite this benchmark's section of this markdown "
                         "file (e.g. bench/RESULTS.md)")
     args = parser.parse_args()
-    info = machine_info()
-    parts = ["### embedding_pool: fused vs stock TF", "",
-             "; ".join(f"{k}: {v}" for k, v in info.items()), ""]
     header = ["shape", "pass", "path", "median ms", "min / max ms", "GB/s (floor bytes)",
               "speedup vs best stock (median of per-round ratios)", "fused"]
-    all_rows = []
+    notes, all_rows = [], []
     for name, shape in SHAPES.items():
         desc, rows = bench_shape(name, **shape, quick=args.quick)
-        parts.append(f"- {name}: {desc}")
+        notes.append(f"- {name}: {desc}")
         all_rows += rows
-    parts += ["", markdown_table(header, all_rows), ""]
-    report = "\n".join(parts)
-    print(report)
-    if args.results:
-        command = "python -m bench.embedding_pool_bench " + " ".join(sys.argv[1:])
-        write_section(args.results, "embedding_pool", report, command)
-
+    publish("embedding_pool: fused vs stock TF", notes, header, all_rows, "embedding_pool",
+            "bench.embedding_pool_bench", args.results)
 
 if __name__ == "__main__":
     main()

@@ -161,3 +161,18 @@ def write_section(path, name, text, command):
         new = old.rstrip() + "\n\n" + body + "\n"
     with open(path, "w") as f:
         f.write(new)
+
+
+def publish(title, notes, header, rows, section, module, results_path):
+    """Prints a benchmark's markdown report (title, machine, notes, table)
+    and, given `results_path`, rewrites its section of that file with the
+    command that made it."""
+    import sys
+
+    info = machine_info()
+    report = "\n".join([f"### {title}", "", "; ".join(f"{k}: {v}" for k, v in info.items()),
+                        "", *notes, "", markdown_table(header, rows), ""])
+    print(report)
+    if results_path:
+        command = f"python -m {module} " + " ".join(sys.argv[1:])
+        write_section(results_path, section, report, command)

@@ -10,12 +10,11 @@ Run: python -m bench.sampler_bench [--quick] [--results bench/RESULTS.md]
 """
 
 import argparse
-import sys
 
 import numpy as np
 import tensorflow as tf
 
-from bench.harness import fmt_ms, machine_info, markdown_table, time_interleaved, write_section
+from bench.harness import fmt_ms, publish, time_interleaved
 from ydnn_kernels.sampler_op import _ops
 
 RANGE = 1_000_000
@@ -59,19 +58,11 @@ def main():
             (fm, flo, fhi), (sm, slo, shi) = t.stats("fused"), t.stats("stock")
             rows.append([S, unique, fmt_ms(fm), f"{fmt_ms(flo)} / {fmt_ms(fhi)}", fmt_ms(sm),
                          f"{fmt_ms(slo)} / {fmt_ms(shi)}", f"{t.ratio('stock', 'fused'):.2f}x"])
-    info = machine_info()
     header = ["S", "unique", "ydnn median ms", "ydnn min / max", "TF median ms", "TF min / max",
               "speedup (median of per-round ratios)"]
-    report = "\n".join([
-        "### log_uniform_sample vs tf.random.log_uniform_candidate_sampler", "",
-        "; ".join(f"{k}: {v}" for k, v in info.items()), "",
-        f"Range {RANGE:,} ids, 1024 true labels, both in tf.function on the CPU.", "",
-        markdown_table(header, rows), ""])
-    print(report)
-    if args.results:
-        command = "python -m bench.sampler_bench " + " ".join(sys.argv[1:])
-        write_section(args.results, "sampler", report, command)
-
+    notes = [f"Range {RANGE:,} ids, 1024 true labels, both in tf.function on the CPU."]
+    publish("log_uniform_sample vs tf.random.log_uniform_candidate_sampler", notes, header, rows,
+            "sampler", "bench.sampler_bench", args.results)
 
 if __name__ == "__main__":
     main()
