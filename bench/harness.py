@@ -31,27 +31,6 @@ def no_gc():
             gc.enable()
 
 
-def time_fn(fn, warmup=5, repeats=30, min_seconds=0.5):
-    """Runs fn() warmup times, then at least `repeats` times and at least
-    `min_seconds`; returns (median, min, max) seconds per call."""
-    with no_gc():
-        return _time_fn(fn, warmup, repeats, min_seconds)
-
-
-def _time_fn(fn, warmup, repeats, min_seconds):
-    for _ in range(warmup):
-        fn()
-    times = []
-    start = time.perf_counter()
-    while len(times) < repeats or time.perf_counter() - start < min_seconds:
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-        if len(times) >= 20 * repeats:
-            break
-    return statistics.median(times), min(times), max(times)
-
-
 class Timings:
     """Samples of several callables timed in interleaved rounds."""
 

@@ -23,15 +23,6 @@ class ParallelFor {
   virtual int num_threads() const = 0;
 };
 
-// Runs everything on the calling thread (tests, tiny inputs).
-class SerialParallelFor final : public ParallelFor {
- public:
-  void operator()(int64_t n, int64_t, const RangeFn& fn) const override {
-    if (n > 0) fn(0, n);
-  }
-  int num_threads() const override { return 1; }
-};
-
 // A process-wide pool of std::threads, created on first use, sized by
 // YDNN_NUM_THREADS or std::thread::hardware_concurrency().
 class ThreadPoolParallelFor final : public ParallelFor {

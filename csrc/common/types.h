@@ -21,17 +21,6 @@ namespace ydnn {
 enum class DType : int { kFloat32 = 0, kFloat16 = 1, kBFloat16 = 2 };
 enum class IdType : int { kInt32 = 0, kInt64 = 1 };
 
-inline const char* dtype_name(DType t) {
-  switch (t) {
-    case DType::kFloat32: return "float32";
-    case DType::kFloat16: return "float16";
-    case DType::kBFloat16: return "bfloat16";
-  }
-  return "?";
-}
-
-inline int dtype_size(DType t) { return t == DType::kFloat32 ? 4 : 2; }
-
 // Storage wrappers: distinct C++ types so templates can dispatch on them.
 struct f16 { uint16_t bits; };
 struct bf16 { uint16_t bits; };

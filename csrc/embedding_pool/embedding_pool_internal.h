@@ -34,11 +34,6 @@ inline float bag_scale(const PoolArgs& a, int64_t b) {
   return denom == 0.0 ? 0.0f : static_cast<float>(1.0 / denom);
 }
 
-template <typename Id>
-inline int64_t id_at(const void* ids, int64_t p) {
-  return static_cast<int64_t>(static_cast<const Id*>(ids)[p]);
-}
-
 // What the backward's fill reads of a plan. Occurrence k (ids in flat
 // order, padding skipped) of bag b sits at flat position
 // b * L + (k - occ_start[b]) when padded, and at k itself when ragged.
