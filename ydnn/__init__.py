@@ -1,0 +1,3 @@
+"""ydnn: YouTube-DNN retrieval on Keras 3, on the fused kernels of ydnn_kernels."""
+
+__version__ = "0.1.0"
