@@ -142,6 +142,60 @@ def embedding_pool_grad(table, ids, pooled, grad, lengths=None, row_splits=None,
     return unique_ids, grad_rows, grad_weights
 
 
+def _softmax_inputs(query, table, positive_ids, sampled_ids, true_expected_count,
+                    sampled_expected_count):
+    xp = _xp(table)
+    if xp is not np:
+        raise ValueError("sampled_softmax on CUDA arrays is not built yet; pass NumPy arrays")
+    return (np.ascontiguousarray(query, dtype=np.float32), np.ascontiguousarray(table),
+            _ids(np, positive_ids), _ids(np, sampled_ids),
+            np.ascontiguousarray(true_expected_count, dtype=np.float32).reshape(-1),
+            np.ascontiguousarray(sampled_expected_count, dtype=np.float32))
+
+
+def sampled_softmax_loss(query, table, positive_ids, sampled_ids, true_expected_count,
+                         sampled_expected_count, temperature=1.0, remove_accidental_hits=True,
+                         in_batch_negatives=False, return_logits=False):
+    """`ydnn_kernels.sampled_softmax_loss` on NumPy arrays.
+
+    Args:
+        query, table, positive_ids, sampled_ids, true_expected_count,
+        sampled_expected_count, temperature, remove_accidental_hits,
+        in_batch_negatives, return_logits: as in the TF op.
+
+    Returns:
+        `(loss [B], lse [B], logits [B, 1 + J] or None)`; `lse` is what
+        `sampled_softmax_loss_grad` needs.
+    """
+    args = _softmax_inputs(query, table, positive_ids, sampled_ids, true_expected_count,
+                           sampled_expected_count)
+    return _py.sampled_softmax_forward_cpu(*args, float(temperature),
+                                           bool(remove_accidental_hits),
+                                           bool(in_batch_negatives), bool(return_logits))
+
+
+def sampled_softmax_loss_grad(query, table, positive_ids, sampled_ids, true_expected_count,
+                              sampled_expected_count, lse, grad_loss, temperature=1.0,
+                              remove_accidental_hits=True, in_batch_negatives=False):
+    """Gradients of `sampled_softmax_loss` on NumPy arrays.
+
+    Args:
+        lse: `[B]` from the forward.
+        grad_loss: `[B]` gradient of the objective with respect to the loss.
+        The rest: as in `sampled_softmax_loss`.
+
+    Returns:
+        `(grad_query [B, D] float32, unique_ids [U] int64, grad_rows [U, D]
+        of the table's dtype)`: ids ascending, duplicates summed.
+    """
+    args = _softmax_inputs(query, table, positive_ids, sampled_ids, true_expected_count,
+                           sampled_expected_count)
+    return _py.sampled_softmax_backward_cpu(
+        *args, float(temperature), bool(remove_accidental_hits), bool(in_batch_negatives),
+        np.ascontiguousarray(lse, dtype=np.float32),
+        np.ascontiguousarray(grad_loss, dtype=np.float32))
+
+
 def log_uniform_sample(num_sampled, max_id, min_id=0, unique=True, true_ids=None, seed=0,
                        seed2=0, counter=0, device="cpu"):
     """`ydnn_kernels.log_uniform_sample` on NumPy (`device="cpu"`) or CuPy

@@ -1,25 +1,14 @@
 """`embedding_pool`: fused embedding gather + pooling as a TensorFlow op."""
 
 import tensorflow as tf
-from tensorflow.python.ops import resource_variable_ops
 
 from ydnn_kernels._loader import load_tf_ops
+from ydnn_kernels._tables import table_dense_shape, table_input
 
 _ops = load_tf_ops()
 
 COMBINERS = ("sum", "mean", "sqrtn")
-TABLE_DTYPES = (tf.float32, tf.float16, tf.bfloat16)
 ID_DTYPES = (tf.int32, tf.int64)
-
-
-def _variable(table):
-    """The tf.Variable behind a tf.Variable or a Keras 3 Variable, else None."""
-    if isinstance(table, tf.Variable):
-        return table
-    inner = getattr(table, "value", None)  # keras.Variable on the TF backend
-    if isinstance(inner, tf.Variable) and hasattr(table, "assign"):
-        return inner
-    return None
 
 
 def embedding_pool(table, ids, lengths=None, weights=None, combiner="mean",
@@ -72,24 +61,12 @@ def embedding_pool(table, ids, lengths=None, weights=None, combiner="mean",
     if combiner not in COMBINERS:
         raise ValueError(f"combiner must be one of {COMBINERS}, got {combiner!r}")
     with tf.name_scope(name or "embedding_pool"):
-        var = _variable(table)
-        if var is None:
-            table = tf.convert_to_tensor(table)
-        dtype = var.dtype if var is not None else table.dtype
-        if dtype not in TABLE_DTYPES:
-            raise ValueError(f"table must be float32, float16 or bfloat16, got {dtype.name}")
-        shape = var.shape if var is not None else table.shape
-        if shape.rank is not None and shape.rank != 2:
-            raise ValueError(f"table must be 2-D [V, D], got shape {shape}")
+        var, table, dtype = table_input(table)
         ids, row_info, weights, ragged = _layout(ids, lengths, weights)
         attrs = dict(combiner=combiner, ragged=ragged, has_weights=weights is not None,
                      validate_ids=validate_ids)
         w = weights if weights is not None else tf.zeros([0], tf.float32)
         if var is not None:
-            # Reading the handle directly bypasses the variable's read hooks:
-            # tell the tape (and tf.function) the variable was accessed, as
-            # ResourceVariable.sparse_read does.
-            resource_variable_ops.variable_accessed(var)
             return _ops.ydnn_embedding_pool_resource(var.handle, ids, row_info, w, T=dtype,
                                                      **attrs)
         return _ops.ydnn_embedding_pool(table, ids, row_info, w, **attrs)
@@ -141,11 +118,7 @@ def _pool_grad(op, grad, grad_op):
     unique_ids, rows, grad_weights = grad_op(
         op.inputs[0], op.inputs[1], op.inputs[2], op.inputs[3], op.outputs[0],
         tf.convert_to_tensor(grad), **attrs)
-    if op.inputs[0].dtype == tf.resource:
-        dense_shape = resource_variable_ops.variable_shape(op.inputs[0], out_type=tf.int64)
-    else:
-        dense_shape = tf.shape(op.inputs[0], out_type=tf.int64)
-    table_grad = tf.IndexedSlices(rows, unique_ids, dense_shape)
+    table_grad = tf.IndexedSlices(rows, unique_ids, table_dense_shape(op.inputs[0]))
     return [table_grad, None, None, grad_weights if attrs["has_weights"] else None]
 
 

@@ -89,6 +89,7 @@ inline IdType id_type(const ArrayView& v, const char* name) {
 
 void register_embedding_pool(pyb::module_& m);
 void register_sampler(pyb::module_& m);
+void register_sampled_softmax(pyb::module_& m);
 
 }  // namespace py
 }  // namespace ydnn

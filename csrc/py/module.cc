@@ -80,4 +80,5 @@ PYBIND11_MODULE(_ydnn_py, m) {
         "Threads of the pool used by the NumPy entry points (YDNN_NUM_THREADS).");
   ydnn::py::register_embedding_pool(m);
   ydnn::py::register_sampler(m);
+  ydnn::py::register_sampled_softmax(m);
 }

@@ -11,9 +11,8 @@
 // has_weights, else they are an ignored empty tensor.
 #include "embedding_pool/embedding_pool.h"
 #include "tensorflow/core/framework/op.h"
-#include "tensorflow/core/framework/resource_mgr.h"
-#include "tensorflow/core/framework/resource_var.h"
 #include "tensorflow/core/framework/shape_inference.h"
+#include "tf/table_input.h"
 #include "tf/tf_adapter.h"
 
 namespace ydnn {
@@ -94,35 +93,6 @@ YDNN_POOL_GRAD_OP("YdnnEmbeddingPoolGrad", "T")
     .Doc("Sparse gradient of YdnnEmbeddingPool: rows summed per unique id.");
 YDNN_POOL_GRAD_OP("YdnnEmbeddingPoolResourceGrad", "resource")
     .Doc("YdnnEmbeddingPoolGrad reading a resource variable in place.");
-
-// Holds the table for the duration of Compute: a tensor input, or a
-// resource variable's tensor under a shared lock.
-template <bool kResource>
-class TableInput {
- public:
-  absl::Status Acquire(OpKernelContext* ctx, tensorflow::DataType dtype) {
-    if (!kResource) {
-      table_ = &ctx->input(0);
-      return absl::OkStatus();
-    }
-    TF_RETURN_IF_ERROR(LookupResource(ctx, tensorflow::HandleFromInput(ctx, 0), &var_));
-    lock_.emplace(*var_->mu());
-    if (!var_->is_initialized)
-      return absl::FailedPreconditionError("table: the variable is not initialized");
-    if (var_->tensor()->dtype() != dtype)
-      return absl::InvalidArgumentError(
-          absl::StrCat("table: variable has dtype ", DataTypeString(var_->tensor()->dtype()),
-                       " but the op was built for ", DataTypeString(dtype)));
-    table_ = var_->tensor();
-    return absl::OkStatus();
-  }
-  const Tensor& get() const { return *table_; }
-
- private:
-  const Tensor* table_ = nullptr;
-  tensorflow::core::RefCountPtr<tensorflow::Var> var_;
-  std::optional<tsl::tf_shared_lock> lock_;
-};
 
 class PoolOpBase : public OpKernel {
  public:
