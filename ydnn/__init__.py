@@ -1,3 +1,7 @@
 """ydnn: YouTube-DNN retrieval on Keras 3, on the fused kernels of ydnn_kernels."""
 
 __version__ = "0.1.0"
+
+from ydnn.schema import ColumnSchema, Schema, Tags  # noqa: E402
+
+from ydnn import data, metrics  # noqa: E402,F401

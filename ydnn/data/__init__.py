@@ -9,7 +9,10 @@
 
 from ydnn.data.examples import Examples
 from ydnn.data.interactions import prepare_sequences, read_interactions
+from ydnn.data.pipeline import to_dataset
+from ydnn.data.popularity import most_popular_top_k
 from ydnn.data.sequence_data import ITEM_COLUMN, TARGET_COLUMN, SequenceData
+from ydnn.data.synthetic import generate_interactions
 
-__all__ = ["Examples", "ITEM_COLUMN", "SequenceData", "TARGET_COLUMN", "prepare_sequences",
-           "read_interactions"]
+__all__ = ["Examples", "ITEM_COLUMN", "SequenceData", "TARGET_COLUMN", "generate_interactions",
+           "most_popular_top_k", "prepare_sequences", "read_interactions", "to_dataset"]
