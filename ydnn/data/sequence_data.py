@@ -65,7 +65,7 @@ class SequenceData:
         ids = np.asarray(ids)
         bad = (ids < 1) | (ids > self.num_items)
         if bad.any():
-            raise ValueError(f"item ids must be in 1..{self.num_items}, got {ids[bad].flat[0]}")
+            raise ValueError(f"item ids must be in 1..{self.num_items}, got {ids[bad].flat[0].item()}")
         return self.item_ids[ids]
 
     def encode_items(self, original_ids, unknown=None):
@@ -83,6 +83,7 @@ class SequenceData:
         if (pos < 0).any():
             if unknown is None:
                 first = np.asarray(original_ids).ravel()[(pos < 0).ravel()][0]
+                first = first.item() if isinstance(first, np.generic) else first
                 raise ValueError(f"item {first!r} is not in the prepared log")
             return np.where(pos < 0, unknown, pos + 1).astype(np.int32)
         return (pos + 1).astype(np.int32)
