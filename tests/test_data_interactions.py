@@ -1,6 +1,7 @@
 """Leave-last-out preparation: exact outputs on hand-made logs, and numba vs a
 pure-Python reference of the protocol on random logs."""
 
+import importlib.util
 import os
 
 import numpy as np
@@ -88,7 +89,8 @@ def test_max_history_truncation_keeps_the_latest_items():
     log = pd.DataFrame({"user_id": [7] * 6, "item_id": [1, 2, 3, 4, 5, 6],
                         "timestamp": [60, 50, 40, 30, 20, 10]})    # reverse time
     data = prepare_sequences(log, max_history=3)
-    dec = lambda ids: [int(x) for x in data.decode_items(np.asarray(ids))]  # noqa: E731
+    def dec(ids):
+        return [int(x) for x in data.decode_items(np.asarray(ids))]
     h = data.test.history[0, :data.test.lengths[0]]
     assert dec(h) == [4, 3, 2] and dec([data.test.target[0]]) == [1]
     assert [len(r[0]) for r in rows_of(data.train)] == [1, 2, 3, 3]
@@ -178,9 +180,7 @@ def test_csv_with_separator_and_missing_file(tmp_path):
 def test_parquet(tmp_path):
     path = tmp_path / "log.parquet"
     path.write_bytes(b"PAR1")       # only the extension matters to the dispatch
-    try:
-        import pyarrow  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("pyarrow") is None:
         with pytest.raises(ImportError, match="needs pyarrow"):
             read_interactions(path)
         return

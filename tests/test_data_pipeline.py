@@ -93,7 +93,7 @@ def test_works_in_keras_fit():
 def test_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         to_dataset(make_examples(), **kwargs)
-    with pytest.raises(ValueError, match="takes ydnn.data.Examples"):
+    with pytest.raises(TypeError, match="takes ydnn.data.Examples"):
         to_dataset(np.zeros((3, 2)), 2)
 
 

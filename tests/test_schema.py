@@ -68,14 +68,14 @@ def test_column_errors_name_the_column_and_problem(kwargs, message):
 def test_categorical_without_domain_has_no_vocabulary_size():
     col = ColumnSchema("item_id", "int64", [Tags.ITEM_ID, Tags.CATEGORICAL])
     with pytest.raises(ValueError, match="'item_id' is tagged categorical but has no int_domain"):
-        col.vocabulary_size
+        _ = col.vocabulary_size
     with pytest.raises(ValueError, match="'plain' has no int_domain"):
-        ColumnSchema("plain", "int64").vocabulary_size
+        _ = ColumnSchema("plain", "int64").vocabulary_size
 
 
 def test_column_is_immutable_and_copies():
     col = item_col()
-    with pytest.raises(Exception):
+    with pytest.raises(AttributeError):
         col.name = "x"
     with pytest.raises(TypeError):
         col.properties["embedding_dim"] = 3
@@ -106,13 +106,13 @@ def test_select_by_name_excluding_and_indexing():
     assert "user_age" in s and "nope" not in s
     assert [c.name for c in s] == s.column_names and len(s) == 4
     with pytest.raises(KeyError, match="nope"):
-        s["nope"]
+        _ = s["nope"]
     with pytest.raises(KeyError, match="nope"):
         s.select_by_name("nope")
     with pytest.raises(KeyError, match="cannot exclude"):
         s.excluding("nope")
     with pytest.raises(IndexError):
-        s[4]
+        _ = s[4]
 
 
 def test_first_only_and_column_by_tag_errors():
@@ -121,7 +121,7 @@ def test_first_only_and_column_by_tag_errors():
     assert s.column_by_tag(Tags.ITEM_ID).name == "item_id"
     assert s.select_by_tag(Tags.USER_ID).only().name == "user_id"
     with pytest.raises(ValueError, match="empty"):
-        Schema().first
+        _ = Schema().first
     with pytest.raises(ValueError, match=r"exactly one item column, found 2: \['item_id', 'target'\]"):
         s.select_by_tag(Tags.ITEM).only("item column")
     with pytest.raises(ValueError, match="no column is tagged 'session_id'.*item_id \\[item_id"):

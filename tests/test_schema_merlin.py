@@ -66,7 +66,8 @@ def test_json_fixture_reads_like_merlin(tmp_path):
 
 
 def test_directory_read_prefers_pbtxt(tmp_path):
-    text = open(os.path.join(DATA, "merlin_schema.pbtxt")).read()
+    with open(os.path.join(DATA, "merlin_schema.pbtxt")) as f:
+        text = f.read()
     (tmp_path / "schema.pbtxt").write_text(text)
     assert Schema.read(tmp_path).column_names[0] == "user_id"
 

@@ -2,6 +2,7 @@
 
 __version__ = "0.1.0"
 
-from ydnn.schema import ColumnSchema, Schema, Tags  # noqa: E402
+from ydnn import data, metrics
+from ydnn.schema import ColumnSchema, Schema, Tags
 
-from ydnn import data, metrics  # noqa: E402,F401
+__all__ = ["ColumnSchema", "Schema", "Tags", "data", "metrics"]

@@ -14,5 +14,14 @@ from ydnn.data.popularity import most_popular_top_k
 from ydnn.data.sequence_data import ITEM_COLUMN, TARGET_COLUMN, SequenceData
 from ydnn.data.synthetic import generate_interactions
 
-__all__ = ["Examples", "ITEM_COLUMN", "SequenceData", "TARGET_COLUMN", "generate_interactions",
-           "most_popular_top_k", "prepare_sequences", "read_interactions", "to_dataset"]
+__all__ = [
+           "ITEM_COLUMN",
+           "TARGET_COLUMN",
+           "Examples",
+           "SequenceData",
+           "generate_interactions",
+           "most_popular_top_k",
+           "prepare_sequences",
+           "read_interactions",
+           "to_dataset",
+]

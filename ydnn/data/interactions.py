@@ -14,6 +14,7 @@ The hot loops are numba (see `_kernels.py`); factorising ids is pandas' hash
 table. A 10-million-row log prepares in a few seconds on one core.
 """
 
+import importlib.util
 import os
 
 import numpy as np
@@ -50,11 +51,9 @@ def read_interactions(source, user_col="user_id", item_col="item_id", time_col="
         if not os.path.exists(path):
             raise FileNotFoundError(f"interaction log {path!r} does not exist")
         if path.endswith((".parquet", ".pq")) or os.path.isdir(path):
-            try:
-                import pyarrow  # noqa: F401
-            except ImportError:
+            if importlib.util.find_spec("pyarrow") is None:
                 raise ImportError(f"reading Parquet ({path!r}) needs pyarrow: "
-                                  f"pip install 'ydnn[parquet]' (or pyarrow), or pass a CSV") from None
+                                  f"pip install 'ydnn[parquet]' (or pyarrow), or pass a CSV")
             frame = pd.read_parquet(path)
         else:
             header = pd.read_csv(path, sep=sep, nrows=0, engine="python" if len(sep) > 1 else "c")

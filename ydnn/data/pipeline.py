@@ -34,7 +34,8 @@ def to_dataset(examples, batch_size, shuffle=True, seed=None, repeat=False,
         `tf.data.Dataset` of `({item_column: int32 [B, H], ...}, int32 [B])`.
 
     Raises:
-        ValueError: `examples` is not `Examples`, or `batch_size`/`repeat` is bad.
+        TypeError: `examples` is not `Examples`.
+        ValueError: `batch_size` or `repeat` is bad.
 
     Example:
     ```python
@@ -44,7 +45,7 @@ def to_dataset(examples, batch_size, shuffle=True, seed=None, repeat=False,
     ```
     """
     if not isinstance(examples, Examples):
-        raise ValueError(f"to_dataset takes ydnn.data.Examples (e.g. data.train), got "
+        raise TypeError(f"to_dataset takes ydnn.data.Examples (e.g. data.train), got "
                          f"{type(examples).__name__}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")

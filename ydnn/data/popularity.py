@@ -48,10 +48,11 @@ def most_popular_top_k(data, k=10, exclude_seen=True, min_id=1, users=None, coun
         `[len(users), k]` int32 ids, best first.
 
     Raises:
-        ValueError: bad `k` or `min_id`, or `data` is not `SequenceData`.
+        TypeError: `data` is not `SequenceData`.
+        ValueError: bad `k`, `min_id` or `counts`.
     """
     if not isinstance(data, SequenceData):
-        raise ValueError(f"data must be ydnn.data.SequenceData, got {type(data).__name__}")
+        raise TypeError(f"data must be ydnn.data.SequenceData, got {type(data).__name__}")
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k must be an integer >= 1, got {k!r}")
     if isinstance(min_id, bool) or not isinstance(min_id, (int, np.integer)) or min_id < 0:

@@ -7,8 +7,16 @@ baseline's metrics, `evaluate_most_popular`.
 """
 
 from ydnn.metrics.baseline import evaluate_most_popular
-from ydnn.metrics.functions import (hit_rank, map_at_k, mrr_at_k, ndcg_at_k, precision_at_k,
-                                    ranking_metrics, recall_at_k, top_k_ids_from_scores)
+from ydnn.metrics.functions import (
+    hit_rank,
+    map_at_k,
+    mrr_at_k,
+    ndcg_at_k,
+    precision_at_k,
+    ranking_metrics,
+    recall_at_k,
+    top_k_ids_from_scores,
+)
 from ydnn.metrics.map_at_k import MAPAtK
 from ydnn.metrics.mrr_at_k import MRRAtK
 from ydnn.metrics.ndcg_at_k import NDCGAtK
