@@ -117,10 +117,11 @@ def test_string_ids_datetimes_and_min_interactions():
 
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("max_history", [1, 3, 50])
-def test_numba_matches_reference_on_random_logs(seed, max_history):
+@pytest.mark.parametrize("num_users", [40, 3])   # 3: long histories (the argsort path)
+def test_numba_matches_reference_on_random_logs(seed, max_history, num_users):
     rng = np.random.default_rng(seed)
     n = int(rng.integers(50, 400))
-    users = rng.integers(0, 40, n)
+    users = rng.integers(0, num_users, n)
     items = rng.integers(100, 100 + int(rng.integers(5, 60)), n)
     times = rng.integers(0, 8, n)                    # many ties in time
     if seed % 2:

@@ -1,6 +1,6 @@
 """Numba loops of the leave-last-out preparation (private).
 
-All run in O(rows + users + items) apart from the per-user sort by time,
+All run in O(rows + users + items) apart from the per-user sorts,
 O(sum_u n_u log n_u); compiled once and cached on disk (`cache=True`).
 Shapes: `R` interactions, `U` users, `I` items, `H` = max_history.
 """
@@ -9,49 +9,70 @@ import numba
 import numpy as np
 
 
-@numba.njit(cache=True)
-def counting_order(keys, num_keys):
-    """Stable permutation sorting `keys` (ints in [0, num_keys)), O(R + K)."""
-    starts = np.zeros(num_keys + 1, np.int64)
-    for k in keys:
-        starts[k + 1] += 1
-    for k in range(num_keys):
-        starts[k + 1] += starts[k]
-    order = np.empty(keys.shape[0], np.int64)
-    for r in range(keys.shape[0]):
-        k = keys[r]
-        order[starts[k]] = r
-        starts[k] += 1
-    return order
+@numba.njit(cache=True, inline="always")
+def _before(t_a, c_a, t_b, c_b):
+    return t_a < t_b or (t_a == t_b and c_a < c_b)
 
 
 @numba.njit(cache=True)
-def user_time_order(users, items_rank, times, num_users, num_items):
-    """Row order by (user, time, item rank), and each user's row offsets.
+def _insertion_sort(times, codes, lo, hi):
+    """Sort `[lo, hi)` by (time, code) in place; O(n + inversions)."""
+    for j in range(lo + 1, hi):
+        t, c = times[j], codes[j]
+        i = j - 1
+        while i >= lo and _before(t, c, times[i], codes[i]):
+            times[i + 1] = times[i]
+            codes[i + 1] = codes[i]
+            i -= 1
+        times[i + 1] = t
+        codes[i + 1] = c
 
-    Two stable counting sorts (item rank, then user) leave every user's rows
-    in item-rank order; a stable merge sort by time inside each user then
-    breaks time ties by item rank, as the protocol asks.
+
+@numba.njit(cache=True)
+def group_by_user(users, codes, times, new_id, num_users):
+    """Each user's items in (time, original id) order, as new ids.
+
+    One counting-sort scatter groups the rows by user (O(R + U)); each
+    user's rows are then sorted by (time, item code): short runs by insertion
+    sort, long ones by a time argsort followed by an insertion pass that only
+    has equal-time runs left to order. Item codes follow the sorted original
+    ids, so ties in time break by original item id.
+
+    Args:
+        users: `[R]` user index, codes: `[R]` item code, times: `[R]`,
+        new_id: `[I]` int32 new id of each item code.
 
     Returns:
-        order `[R]` int64, indptr `[U + 1]` int64.
+        seq `[R]` int32 new ids grouped by user, indptr `[U + 1]` int64.
     """
-    by_item = counting_order(items_rank, num_items)
-    by_user = counting_order(users[by_item], num_users)
-    order = by_item[by_user]
+    n = users.shape[0]
     indptr = np.zeros(num_users + 1, np.int64)
-    for u in users:
-        indptr[u + 1] += 1
+    for r in range(n):
+        indptr[users[r] + 1] += 1
     for u in range(num_users):
         indptr[u + 1] += indptr[u]
+    fill = indptr[:-1].copy()
+    seg_code = np.empty(n, codes.dtype)
+    seg_time = np.empty(n, times.dtype)
+    for r in range(n):
+        u = users[r]
+        p = fill[u]
+        fill[u] = p + 1
+        seg_code[p] = codes[r]
+        seg_time[p] = times[r]
+    seq = np.empty(n, np.int32)
     for u in range(num_users):
         lo, hi = indptr[u], indptr[u + 1]
-        if hi - lo > 1:
-            seg = order[lo:hi].copy()
-            perm = np.argsort(times[seg], kind="mergesort")
-            for j in range(hi - lo):
-                order[lo + j] = seg[perm[j]]
-    return order, indptr
+        if hi - lo > 32:
+            perm = np.argsort(seg_time[lo:hi])
+            t_sorted = seg_time[lo:hi][perm]
+            c_sorted = seg_code[lo:hi][perm]
+            seg_time[lo:hi] = t_sorted
+            seg_code[lo:hi] = c_sorted
+        _insertion_sort(seg_time, seg_code, lo, hi)
+        for j in range(lo, hi):
+            seq[j] = new_id[seg_code[j]]
+    return seq, indptr
 
 
 @numba.njit(cache=True)
@@ -114,18 +135,24 @@ def build_examples(seq, indptr, max_history, num_train):
 def seen_before_last(seq, indptr):
     """CSR of each user's distinct items except the last one, sorted by id."""
     num_users = indptr.shape[0] - 1
+    longest = 0
+    for u in range(num_users):
+        longest = max(longest, indptr[u + 1] - indptr[u])
+    scratch = np.empty(longest, seq.dtype)
     out_ptr = np.zeros(num_users + 1, np.int64)
     out = np.empty(seq.shape[0], seq.dtype)
     pos = 0
     for u in range(num_users):
         lo, hi = indptr[u], indptr[u + 1]
-        if hi - lo > 1:
-            s = np.sort(seq[lo:hi - 1])
-            out[pos] = s[0]
+        m = hi - 1 - lo
+        if m > 0:
+            scratch[:m] = seq[lo:hi - 1]
+            scratch[:m].sort()
+            out[pos] = scratch[0]
             pos += 1
-            for j in range(1, s.shape[0]):
-                if s[j] != s[j - 1]:
-                    out[pos] = s[j]
+            for j in range(1, m):
+                if scratch[j] != scratch[j - 1]:
+                    out[pos] = scratch[j]
                     pos += 1
         out_ptr[u + 1] = pos
     return out_ptr, out[:pos].copy()

@@ -88,6 +88,17 @@ def _times(series, name):
 
 
 def _codes(series, name):
+    """Dense codes `0..K-1` following the sorted distinct values, and those values."""
+    values = series.to_numpy()
+    if values.dtype.kind in "iu" and len(values):
+        lo, hi = values.min(), values.max()
+        span = int(hi) - int(lo)
+        if span < 4 * len(values) + 4096:
+            # Dense integer ids: a lookup table beats hashing (O(R + span)).
+            shifted = (values - lo).astype(np.intp)
+            present = np.bincount(shifted, minlength=span + 1) > 0
+            code_of = np.cumsum(present) - 1
+            return code_of[shifted], (np.flatnonzero(present) + lo).astype(values.dtype)
     codes, uniques = pd.factorize(series, sort=True)
     if (codes < 0).any():
         raise ValueError(f"column {name!r} has {int((codes < 0).sum())} missing values")
@@ -150,8 +161,7 @@ def prepare_sequences(source, user_col="user_id", item_col="item_id", time_col="
     new_id = np.zeros(len(counts), np.int32)
     new_id[by_freq] = np.arange(1, num_items + 1, dtype=np.int32)
 
-    order, indptr = _kernels.user_time_order(users, items, times, len(user_ids), len(counts))
-    seq = new_id[items[order]]
+    seq, indptr = _kernels.group_by_user(users, items, times, new_id, len(user_ids))
     train, test = _kernels.build_examples(seq, indptr, int(max_history),
                                           _kernels.count_examples(indptr))
     seen_ptr, seen = _kernels.seen_before_last(seq, indptr)
@@ -159,7 +169,7 @@ def prepare_sequences(source, user_col="user_id", item_col="item_id", time_col="
     item_counts = np.zeros(num_items + 1, np.int64)
     item_counts[1:] = counts[by_freq]
     train_counts = item_counts.copy()
-    np.subtract.at(train_counts, test[2], 1)
+    train_counts -= np.bincount(test[2], minlength=num_items + 1)
     item_ids = np.empty(num_items + 1, dtype=item_uniques.dtype)
     item_ids[1:] = item_uniques[by_freq]
     # Slot 0 is padding, never decoded: a value no real id can take where
