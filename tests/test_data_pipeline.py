@@ -108,3 +108,28 @@ def test_examples_helpers_and_validation():
         Examples(ex.history, ex.lengths, ex.target[:3], ex.user)
     with pytest.raises(ValueError, match="history must be"):
         Examples(ex.history[0], ex.lengths, ex.target, ex.user)
+
+
+def test_seen_items_ride_along_as_ragged_rows():
+    import pandas as pd
+
+    from ydnn.data import prepare_sequences
+    log = pd.DataFrame({"user_id": [1, 1, 1, 1, 3, 3, 3, 3, 3],
+                        "item_id": [10, 20, 30, 40, 20, 30, 10, 60, 20],
+                        "timestamp": [1, 1, 3, 5, 1, 2, 3, 4, 5]})
+    data = prepare_sequences(log, max_history=2)
+    for shuffle in (False, True):
+        feats, y = collect(to_dataset(data.test, 1, shuffle=shuffle, seed=0, seen=data))
+        for f, t in zip(feats, y):
+            u = int(np.flatnonzero(data.test.target == t[0])[0])
+            assert [r.tolist() for r in f["seen_items"]] == [data.seen(u).tolist()]
+    ds = to_dataset(data.test, 2, shuffle=False, seen=(data.seen_indptr, data.seen_items))
+    f, _ = next(iter(ds))
+    assert isinstance(f["seen_items"], tf.RaggedTensor)
+    assert f["seen_items"].to_list() == [[1, 2, 3], [1, 2, 3, 5]]
+    with pytest.raises(ValueError, match="seen CSR is inconsistent"):
+        to_dataset(data.test, 2, seen=(np.array([0, 5]), np.array([1, 2])))
+    with pytest.raises(ValueError, match="seen covers 1 users"):
+        to_dataset(data.test, 2, seen=(np.array([0, 2]), np.array([1, 2])))
+    with pytest.raises(TypeError, match="seen must be"):
+        to_dataset(data.test, 2, seen=5)

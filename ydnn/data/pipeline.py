@@ -4,12 +4,12 @@ import numpy as np
 import tensorflow as tf
 
 from ydnn.data.examples import Examples
-from ydnn.data.sequence_data import ITEM_COLUMN
+from ydnn.data.sequence_data import ITEM_COLUMN, SequenceData
 
 
 def to_dataset(examples, batch_size, shuffle=True, seed=None, repeat=False,
                drop_remainder=False, item_column=ITEM_COLUMN, include_lengths=False,
-               include_user=False, prefetch=tf.data.AUTOTUNE):
+               include_user=False, seen=None, prefetch=tf.data.AUTOTUNE):
     """Batches of `(features, target)` from `Examples`, prefetched.
 
     The arrays go in once (`from_tensor_slices`); with `shuffle`, a seeded
@@ -28,6 +28,10 @@ def to_dataset(examples, batch_size, shuffle=True, seed=None, repeat=False,
         item_column: feature name of the history (the schema's column name).
         include_lengths: add `f"{item_column}_length"` `[B]` int32.
         include_user: add `"user_index"` `[B]` int32.
+        seen: a `SequenceData` (or an `(indptr, items)` CSR by user index)
+            to add `"seen_items"`, a `tf.RaggedTensor` `[B, None]` int32 of
+            each row's user's items before the held-out one: what full-catalog
+            evaluation masks out with "exclude seen". Meant for test rows.
         prefetch: batches to prefetch (`tf.data.AUTOTUNE`), or 0 for none.
 
     Returns:
@@ -59,6 +63,8 @@ def to_dataset(examples, batch_size, shuffle=True, seed=None, repeat=False,
     if include_user:
         columns["user_index"] = examples.user
     tensors = ({k: tf.constant(v) for k, v in columns.items()}, tf.constant(examples.target))
+    if seen is not None:
+        tensors[0]["seen_items"] = _seen_rows(seen, examples.user)
 
     if shuffle and n > 0:
         if seed is None:
@@ -73,6 +79,25 @@ def to_dataset(examples, batch_size, shuffle=True, seed=None, repeat=False,
     if prefetch:
         ds = ds.prefetch(prefetch)
     return ds
+
+
+def _seen_rows(seen, users):
+    if isinstance(seen, SequenceData):
+        indptr, items = seen.seen_indptr, seen.seen_items
+    else:
+        try:
+            indptr, items = (np.asarray(a) for a in seen)
+        except (TypeError, ValueError):
+            raise TypeError("seen must be a SequenceData or an (indptr, items) pair") from None
+    if indptr.ndim != 1 or len(indptr) < 1 or indptr[-1] != len(items):
+        raise ValueError(f"seen CSR is inconsistent: indptr {indptr.shape} ending at "
+                         f"{indptr[-1] if len(indptr) else None}, {len(items)} items")
+    if len(users) and users.max() >= len(indptr) - 1:
+        raise ValueError(f"seen covers {len(indptr) - 1} users but examples reference user "
+                         f"{int(users.max())}")
+    per_user = tf.RaggedTensor.from_row_splits(tf.constant(items, tf.int32),
+                                               tf.constant(indptr, tf.int64))
+    return tf.gather(per_user, tf.constant(users, tf.int32))
 
 
 def _repeat(ds, repeat):
