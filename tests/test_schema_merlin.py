@@ -119,3 +119,22 @@ def test_merlin_errors_name_the_feature():
     with pytest.raises(ValueError, match="feature 'x'.*cannot be combined"):
         tfmd.schema_from_pbtxt('feature { name: "x" type: INT int_domain { max: 3 '
                                'is_categorical: true } annotation { tag: "continuous" } }')
+
+
+def test_json_with_base64_struct_as_merlin_model_save_writes():
+    # Merlin's Model.save writes betterproto JSON: Any as {"typeUrl", "value": base64}.
+    import base64
+    import json
+    struct_pb2 = pytest.importorskip("google.protobuf.struct_pb2")
+    meta = struct_pb2.Struct()
+    meta.update({"is_list": True, "is_ragged": True, "dtype_item_size": 32.0})
+    doc = {"feature": [{
+        "name": "item_id_seq", "type": "INT", "valueCount": {"min": "1", "max": "20"},
+        "intDomain": {"name": "item_id", "min": "0", "max": "9724", "isCategorical": True},
+        "annotation": {"tag": ["item_id", "sequence"], "extraMetadata": [{
+            "typeUrl": "type.googleapis.com/google.protobuf.Struct",
+            "value": base64.b64encode(meta.SerializeToString()).decode()}]}}]}
+    col = Schema.from_json(json.dumps(doc)).only()
+    assert col.dtype == "int32" and col.is_list and col.is_ragged
+    assert col.vocabulary_size == 9725 and col.table_name == "item_id"
+    assert col.has_tag(Tags.CATEGORICAL) and col.value_count == (1, 20)
