@@ -111,6 +111,8 @@ def test_string_ids_datetimes_and_min_interactions():
     assert [list(data.decode_items(data.sequence_items[lo:hi]))
             for lo, hi in zip(data.sequence_indptr[:-1], data.sequence_indptr[1:])] == \
         [["y", "z", "x"], ["y", "x", "z"]]
+    utc = log.assign(t=log.t.dt.tz_localize("Europe/Paris"))
+    assert (prepare_sequences(utc, "u", "i", "t").sequence_items == data.sequence_items).all()
     two = prepare_sequences(log.iloc[[0, 1, 2, 3]], "u", "i", "t", min_interactions=2)
     assert len(two.test) == 2 and len(two.train) == 0
 
@@ -161,8 +163,10 @@ def test_data_errors():
         prepare_sequences(bad)
     bad = log.astype({"timestamp": float})
     bad.loc[0, "timestamp"] = np.nan
-    with pytest.raises(ValueError, match="time column 'timestamp' has missing values"):
+    with pytest.raises(ValueError, match="time column 'timestamp' has 1 missing values"):
         prepare_sequences(bad)
+    with pytest.raises(ValueError, match="time column 'timestamp' has 1 missing values"):
+        prepare_sequences(log.astype({"timestamp": "Int64"}).mask(bad.isna()))
     with pytest.raises(ValueError, match="must be numeric or datetime"):
         prepare_sequences(log.astype({"timestamp": str}))
 

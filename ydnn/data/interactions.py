@@ -72,19 +72,19 @@ def read_interactions(source, user_col="user_id", item_col="item_id", time_col="
 
 
 def _times(series, name):
+    """Times as int64 (integers, datetimes as ns) or float64, for sorting only."""
+    if series.isna().any():
+        raise ValueError(f"time column {name!r} has {int(series.isna().sum())} missing values")
+    if isinstance(series.dtype, pd.DatetimeTZDtype):
+        series = series.dt.tz_convert("UTC").dt.tz_localize(None)
     if pd.api.types.is_datetime64_any_dtype(series):
-        if series.isna().any():
-            raise ValueError(f"time column {name!r} has missing values")
         return series.to_numpy().astype("datetime64[ns]").view(np.int64)
     if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
         raise ValueError(f"time column {name!r} must be numeric or datetime, got dtype "
                          f"{series.dtype}; convert it (e.g. pd.to_datetime) first")
-    values = series.to_numpy()
-    if values.dtype.kind == "f":
-        if np.isnan(values).any():
-            raise ValueError(f"time column {name!r} has missing values")
-        return values.astype(np.float64)
-    return values.astype(np.int64)
+    if pd.api.types.is_float_dtype(series):
+        return series.to_numpy(dtype=np.float64)
+    return series.to_numpy(dtype=np.int64)
 
 
 def _codes(series, name):
