@@ -1,0 +1,27 @@
+"""Data preparation: interaction logs to next-item examples, tf.data, synthetic logs.
+
+* `prepare_sequences` / `read_interactions`: the leave-last-out protocol.
+* `SequenceData`, `Examples`: the prepared arrays, item mapping and schema.
+* `to_dataset`: a prefetching, seeded `tf.data` pipeline of `(features, target)`.
+* `generate_interactions`: a synthetic log with popularity, clusters and drift.
+* `most_popular_top_k`: the popularity baseline under the same protocol.
+"""
+
+from ydnn.data.examples import Examples
+from ydnn.data.interactions import prepare_sequences, read_interactions
+from ydnn.data.pipeline import to_dataset
+from ydnn.data.popularity import most_popular_top_k
+from ydnn.data.sequence_data import ITEM_COLUMN, TARGET_COLUMN, SequenceData
+from ydnn.data.synthetic import generate_interactions
+
+__all__ = [
+           "ITEM_COLUMN",
+           "TARGET_COLUMN",
+           "Examples",
+           "SequenceData",
+           "generate_interactions",
+           "most_popular_top_k",
+           "prepare_sequences",
+           "read_interactions",
+           "to_dataset",
+]
