@@ -1,0 +1,179 @@
+"""`InputBlock`: schema features to one dense vector per example."""
+
+import math
+
+import keras
+import tensorflow as tf
+
+import ydnn_kernels
+from ydnn_kernels import stock
+from ydnn.schema import Schema, Tags
+
+OPS = ("fused", "stock")
+COMBINERS = ("mean", "sum", "sqrtn")
+NOT_INPUTS = (Tags.TARGET, Tags.REGRESSION, Tags.BINARY_CLASSIFICATION,
+              Tags.MULTI_CLASS_CLASSIFICATION)
+
+
+def infer_embedding_dim(vocabulary_size):
+    """Merlin's rule: ceil(2 * cardinality^0.25), rounded up to a multiple of 8."""
+    return int(8 * math.ceil(math.ceil(2.0 * vocabulary_size ** 0.25) / 8))
+
+
+@keras.saving.register_keras_serializable(package="ydnn")
+class InputBlock(keras.layers.Layer):
+    """Embeds, pools and concatenates the schema's input features.
+
+    * list categorical features (histories, bags of tags) are pooled with
+      the fused `ydnn_kernels.embedding_pool` (`combiner`, mean by default),
+      padding excluded for padded and ragged input alike: a padded `[B, L]`
+      list must put its real ids first and fill the rest with `padding_id`
+      (the layout of `ydnn.data` and of Merlin's dataloader);
+    * scalar categorical features are embedded (a lookup with a sparse
+      gradient);
+    * continuous features are concatenated as they are (float32).
+
+    Columns tagged as targets are skipped. Features whose `int_domain` has
+    the same name share one table (as Merlin). A table has
+    `int_domain.max + 1` rows; its width is, in order: `embedding_dims[table
+    name]`, the column's `embedding_dim` property, Merlin's inferred size.
+
+    Args:
+        schema: `ydnn.Schema` of the input columns.
+        embedding_dims: optional `{table or column name: width}`.
+        combiner: pooling of list features: `"mean"`, `"sum"` or `"sqrtn"`.
+        ops: `"fused"` (ydnn_kernels) or `"stock"` (plain TF ops), same maths.
+        padding_id: the id that fills padded lists.
+        embeddings_initializer: initializer of the tables.
+        **kwargs: `keras.layers.Layer` arguments.
+
+    Raises:
+        ValueError: no usable feature, a categorical column without
+            int_domain, a bad combiner/ops, missing or mistyped features at
+            call time (naming the feature).
+
+    Example:
+    ```python
+    block = InputBlock(data.schema(), embedding_dims={"item_id": 64})
+    x = block({"item_id": history})      # [B, 64]
+    ```
+    """
+
+    def __init__(self, schema, embedding_dims=None, combiner="mean", ops="fused", padding_id=0,
+                 embeddings_initializer=None, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(schema, dict):
+            schema = Schema.from_dict(schema)
+        if not isinstance(schema, Schema):
+            raise ValueError(f"InputBlock: schema must be a ydnn.Schema, got {type(schema).__name__}")
+        if combiner not in COMBINERS:
+            raise ValueError(f"InputBlock: combiner must be one of {COMBINERS}, got {combiner!r}")
+        if ops not in OPS:
+            raise ValueError(f"InputBlock: ops must be one of {OPS}, got {ops!r}")
+        self.schema = schema
+        self.embedding_dims = dict(embedding_dims or {})
+        self.combiner = combiner
+        self.ops = ops
+        self.padding_id = int(padding_id)
+        self.embeddings_initializer = keras.initializers.get(
+            embeddings_initializer or keras.initializers.TruncatedNormal(stddev=0.05))
+        inputs = schema.remove_by_tag(*NOT_INPUTS)
+        self.categorical = [c for c in inputs
+                            if c.int_domain is not None or c.is_categorical]
+        self.continuous = [c for c in inputs if c.is_continuous and c not in self.categorical]
+        if not self.categorical and not self.continuous:
+            raise ValueError(f"InputBlock: the schema has no categorical or continuous input "
+                             f"column; columns: {schema.column_names}")
+        self.table_specs = {}
+        for col in self.categorical:
+            rows = col.vocabulary_size  # raises, naming the column, without int_domain
+            name = col.table_name
+            dim = (self.embedding_dims.get(name) or self.embedding_dims.get(col.name)
+                   or col.embedding_dim or infer_embedding_dim(rows))
+            prev = self.table_specs.get(name)
+            if prev is not None and prev != (rows, dim):
+                raise ValueError(f"InputBlock: columns sharing table {name!r} disagree on its "
+                                 f"shape: {prev} vs {(rows, dim)}")
+            self.table_specs[name] = (rows, int(dim))
+        self.tables = {}
+
+    def build(self, input_shape=None):
+        for name, (rows, dim) in self.table_specs.items():
+            self.tables[name] = self.add_weight(
+                shape=(rows, dim), initializer=self.embeddings_initializer,
+                name=f"embeddings_{name}")
+        self.built = True
+
+    def table(self, name):
+        """The embedding table variable named `name` (a table or column name)."""
+        if not self.built:
+            self.build()
+        if name not in self.tables:
+            raise KeyError(f"InputBlock has no table {name!r}; tables: {sorted(self.tables)}")
+        return self.tables[name]
+
+    @property
+    def output_dim(self):
+        return sum(self.table_specs[c.table_name][1] for c in self.categorical) + len(
+            self.continuous)
+
+    def call(self, inputs):
+        if not isinstance(inputs, dict):
+            raise ValueError(f"InputBlock: inputs must be a dict of features, got "
+                             f"{type(inputs).__name__}")
+        parts = []
+        for col in self.categorical:
+            parts.append(self._embed(col, self._feature(inputs, col.name)))
+        for col in self.continuous:
+            x = tf.cast(self._feature(inputs, col.name), tf.float32)
+            parts.append(tf.reshape(x, [-1, 1]) if x.shape.rank in (0, 1) else x)
+        return parts[0] if len(parts) == 1 else tf.concat(parts, axis=-1)
+
+    def _feature(self, inputs, name):
+        if name not in inputs:
+            raise ValueError(f"InputBlock: missing feature {name!r}; got {sorted(inputs)}")
+        return inputs[name]
+
+    def _embed(self, col, ids):
+        table = self.table(col.table_name)
+        if isinstance(ids, tf.RaggedTensor):
+            ids = ids.with_values(self._check_ids(col, ids.values))
+            if self.ops == "fused":
+                return ydnn_kernels.embedding_pool(table, ids, combiner=self.combiner)
+            return stock.embedding_pool_lookup_sparse(table, ids, combiner=self.combiner)
+        ids = self._check_ids(col, tf.convert_to_tensor(ids))
+        if ids.shape.rank in (0, 1) or (ids.shape.rank == 2 and not col.is_list):
+            ids = tf.reshape(ids, [-1, 1])
+            if self.ops == "fused":
+                return ydnn_kernels.embedding_pool(table, ids, combiner="sum")
+            return tf.gather(table, ids[:, 0])
+        if ids.shape.rank != 2:
+            raise ValueError(f"InputBlock: feature {col.name!r} must be [B] or [B, L], got "
+                             f"shape {ids.shape}")
+        real = tf.not_equal(ids, tf.cast(self.padding_id, ids.dtype))
+        lengths = tf.reduce_sum(tf.cast(real, tf.int64), axis=1)
+        # Trailing padding only: a real id after a pad would be silently dropped.
+        trailing = tf.logical_not(tf.reduce_any(real[:, 1:] & tf.logical_not(real[:, :-1])))
+        tf.debugging.Assert(trailing, [f"InputBlock: padded list {col.name!r} has a real id "
+                                       f"after padding id {self.padding_id}; put the real ids "
+                                       "first or pass a tf.RaggedTensor"])
+        if self.ops == "fused":
+            return ydnn_kernels.embedding_pool(table, ids, lengths, combiner=self.combiner)
+        return stock.embedding_pool_gather(table, ids, lengths, combiner=self.combiner)
+
+    def _check_ids(self, col, ids):
+        if not ids.dtype.is_integer:
+            raise ValueError(f"InputBlock: feature {col.name!r} must hold integer ids, got "
+                             f"{ids.dtype.name}")
+        return ids if ids.dtype in (tf.int32, tf.int64) else tf.cast(ids, tf.int64)
+
+    def compute_output_shape(self, input_shape):
+        return (None, self.output_dim)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(schema=self.schema.to_dict(), embedding_dims=dict(self.embedding_dims),
+                      combiner=self.combiner, ops=self.ops, padding_id=self.padding_id,
+                      embeddings_initializer=keras.initializers.serialize(
+                          self.embeddings_initializer))
+        return config

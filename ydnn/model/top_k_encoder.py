@@ -1,0 +1,66 @@
+"""`TopKEncoder`: a trained retrieval model as features -> top-k items."""
+
+import keras
+
+from ydnn import metrics as ydnn_metrics
+
+
+class TopKEncoder(keras.Model):
+    """Scores every item for each query and keeps the best `k`.
+
+    Built by `YoutubeDNNRetrievalModelV2.to_top_k_encoder`; it shares the
+    model's layers and tables (nothing is copied). `predict` and calls give
+    `(scores [B, k], ids [B, k])`; `evaluate` on `(features, target)` data
+    reports full-catalog top-k metrics. Ids below the model's
+    `min_sampled_id` are never returned; with `exclude_seen`, neither are the
+    items of the row's history (or of its `seen_items` feature).
+
+    Args:
+        model: a `YoutubeDNNRetrievalModelV2`.
+        k: items per row.
+        exclude_seen: drop items the row has already seen.
+
+    Example:
+    ```python
+    encoder = model.to_top_k_encoder(k=10, exclude_seen=True)
+    scores, ids = encoder(features)
+    encoder.compile()
+    encoder.evaluate(test_ds)     # recall_at_10, ndcg_at_10, ...
+    ```
+    """
+
+    def __init__(self, model, k=10, exclude_seen=False, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"k must be a positive int, got {k!r}")
+        self.retrieval_model = model
+        self.k = k
+        self.exclude_seen = bool(exclude_seen)
+        self.top_k_metrics = []
+
+    def call(self, inputs, training=False):
+        query = self.retrieval_model(inputs, training=False)
+        exclude = None
+        if self.exclude_seen:
+            exclude = inputs.get("seen_items", inputs.get(self.retrieval_model.candidate.name))
+        return self.retrieval_model.retrieve(query, self.k, exclude)
+
+    def compile(self, metrics=None, run_eagerly=False, steps_per_execution=1):
+        self.top_k_metrics = list(metrics) if metrics is not None else \
+            ydnn_metrics.default_metrics(self.k)
+        super().compile(run_eagerly=run_eagerly, steps_per_execution=steps_per_execution,
+                        jit_compile=False)
+
+    @property
+    def metrics(self):
+        return list(self.top_k_metrics)
+
+    def train_step(self, data):
+        raise NotImplementedError("TopKEncoder is for retrieval; train the retrieval model")
+
+    def test_step(self, data):
+        x, y = data[0], data[1]
+        _, ids = self(x)
+        for metric in self.top_k_metrics:
+            metric.update_state(y, ids)
+        return {m.name: m.result() for m in self.top_k_metrics}

@@ -1,0 +1,323 @@
+"""`YoutubeDNNRetrievalModelV2`: Merlin's API on Keras 3 and ydnn's fused ops."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import ydnn_kernels
+from ydnn import metrics as ydnn_metrics
+from ydnn.layers import InputBlock, MLPBlock
+from ydnn.model.top_k import candidate_rows, top_k_items
+from ydnn.schema import Schema, Tags
+from ydnn_kernels import stock
+
+OPS = ("fused", "stock")
+
+
+@keras.saving.register_keras_serializable(package="ydnn")
+class YoutubeDNNRetrievalModelV2(keras.Model):
+    """YouTube-DNN candidate generation (Covington et al., RecSys 2016).
+
+    The query tower pools the history (and any other schema feature) with
+    `InputBlock`, runs `top_block` and `post`; training scores the query
+    against the positive item and `num_sampled` log-uniform negatives shared
+    by the batch with the fused sampled softmax: logits, minus log expected
+    count (logQ) for positive and negatives, accidental hits masked, divided
+    by `logits_temperature`, cross-entropy. The candidate table is the item
+    input table (tied, as Merlin) unless `separate_output_table`.
+
+    Differences from Merlin's class of the same name, all deliberate:
+    negatives come from `[min_sampled_id, max_id]` with both ends reachable;
+    each model gets a fresh `top_block`; unknown keyword arguments are an
+    error; an MLP width that differs from the item width is an error here,
+    not a runtime crash; `post` applies to query and candidates alike (so
+    `post=L2Norm()` gives cosine scores in training and retrieval);
+    `evaluate` reports full-catalog top-k metrics, not sampled-set ones; every
+    setting survives save/load.
+
+    Args:
+        schema: `ydnn.Schema` with one column tagged `candidate_id_tag` that
+            has an int domain (its vocabulary is `int_domain.max + 1`), plus
+            any other input features; target columns are not inputs.
+        candidate_id_tag: tag of the item-id column.
+        top_block: the tower, default a fresh `MLPBlock([64])`. Its output
+            width must equal the item embedding width.
+        post: optional layer applied to the query and to candidate rows.
+        inputs: optional `InputBlock` (or a `Schema` of the input columns).
+        outputs: not supported (the loss is set by the arguments below);
+            anything but `None` is an error.
+        logits_temperature: positive float dividing the corrected logits.
+        num_sampled: negatives per batch (unique draws).
+        min_sampled_id: smallest id that can be sampled (1 skips padding 0);
+            also the smallest id retrieval returns.
+        ops: `"fused"` (ydnn_kernels) or `"stock"` (plain TF ops), same model.
+        embedding_dims: optional `{table or column name: width}`; the item
+            width defaults to the top block's output width.
+        separate_output_table: score against a separate `[V, D]` table (the
+            paper's design) instead of the tied input table.
+        name: optional model name.
+
+    Raises:
+        ValueError: for a missing candidate column or int domain, a width
+            mismatch, `num_sampled` larger than the sampling range, bad ops,
+            temperature or `outputs`.
+
+    Example:
+    ```python
+    data = ydnn.data.prepare_sequences(log, max_history=20)
+    model = ydnn.YoutubeDNNRetrievalModelV2(
+        data.schema(), top_block=ydnn.MLPBlock([128, 64], no_activation_last_layer=True),
+        num_sampled=100, min_sampled_id=1)
+    model.compile(optimizer="adam")
+    model.fit(ydnn.data.to_dataset(data.train, 256), epochs=10)
+    model.evaluate(ydnn.data.to_dataset(data.test, 256, shuffle=False))
+    ```
+    """
+
+    def __init__(self, schema, candidate_id_tag=Tags.ITEM_ID, top_block=None, post=None,
+                 inputs=None, outputs=None, logits_temperature=1.0, num_sampled=100,
+                 min_sampled_id=0, *, ops="fused", embedding_dims=None,
+                 separate_output_table=False, name=None):
+        super().__init__(name=name)
+        if isinstance(schema, dict):
+            schema = Schema.from_dict(schema)
+        if not isinstance(schema, Schema):
+            raise ValueError(f"schema must be a ydnn.Schema, got {type(schema).__name__}")
+        if outputs is not None:
+            raise ValueError("outputs is not supported: the output is the fused sampled softmax, "
+                             "configured by logits_temperature, num_sampled and min_sampled_id")
+        if ops not in OPS:
+            raise ValueError(f"ops must be one of {OPS}, got {ops!r}")
+        if isinstance(logits_temperature, bool) or not float(logits_temperature) > 0 or \
+                not np.isfinite(float(logits_temperature)):
+            raise ValueError(f"logits_temperature must be positive and finite, got "
+                             f"{logits_temperature!r}")
+        self.schema = schema
+        self.candidate_id_tag = Tags.normalize(candidate_id_tag)
+        candidates = schema.select_by_tag(self.candidate_id_tag)
+        if len(candidates) != 1:
+            raise ValueError(f"the schema must have exactly one column tagged "
+                             f"{str(self.candidate_id_tag)!r} (the item ids), found "
+                             f"{candidates.column_names or 'none'}; columns: {schema.column_names}")
+        self.candidate = candidates.first
+        vocab = self.candidate.vocabulary_size  # raises, naming the column, without a domain
+        self.top_block = top_block if top_block is not None else MLPBlock([64])
+        width = getattr(self.top_block, "output_dim", None)
+        self.embedding_dims = dict(embedding_dims or {})
+        table = self.candidate.table_name
+        item_dim = (self.embedding_dims.get(table) or self.embedding_dims.get(self.candidate.name)
+                    or self.candidate.embedding_dim or width)
+        if item_dim is None:
+            raise ValueError("set the item embedding width: embedding_dims={%r: D} (the top "
+                             "block does not tell its output width)" % table)
+        if width is not None and width != item_dim:
+            raise ValueError(
+                f"the top block outputs {width} values but the item embedding {table!r} has "
+                f"{item_dim}: query and items must have the same width. Make the last layer "
+                f"{item_dim} wide (e.g. MLPBlock([..., {item_dim}])) or set "
+                f"embedding_dims={{{table!r}: {width}}}")
+        self.embedding_dims.setdefault(table, int(item_dim))
+        if isinstance(inputs, Schema):
+            inputs = InputBlock(inputs, embedding_dims=self.embedding_dims, ops=ops)
+        self.input_block = inputs if inputs is not None else InputBlock(
+            schema, embedding_dims=self.embedding_dims, ops=ops)
+        self.post = post
+        self.logits_temperature = float(logits_temperature)
+        self.num_sampled = int(num_sampled)
+        self.min_sampled_id = int(min_sampled_id)
+        self.max_id = vocab - 1
+        sample_range = self.max_id - self.min_sampled_id + 1
+        if not 0 <= self.min_sampled_id <= self.max_id:
+            raise ValueError(f"min_sampled_id must be in [0, {self.max_id}], got {min_sampled_id}")
+        if not 1 <= self.num_sampled <= sample_range:
+            raise ValueError(f"num_sampled must be in [1, {sample_range}] (unique ids in "
+                             f"[{self.min_sampled_id}, {self.max_id}]), got {num_sampled}")
+        self.ops = ops
+        self.separate_output_table = bool(separate_output_table)
+        self.item_dim = int(item_dim)
+        self.output_table = None
+        if self.separate_output_table:
+            self.output_table = self.add_weight(
+                shape=(vocab, self.item_dim), name="output_embeddings",
+                initializer=keras.initializers.TruncatedNormal(stddev=0.05))
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.top_k = 10
+        self.exclude_seen = False
+        self.top_k_metrics = []
+
+    # -- the tower -------------------------------------------------------------
+    @property
+    def item_table(self):
+        """The `[V, D]` candidate table (tied to the item input table by default)."""
+        if self.output_table is not None:
+            return self.output_table
+        return self.input_block.table(self.candidate.table_name)
+
+    def call(self, inputs, training=False):
+        """Query embeddings `[B, D]` of a dict of features."""
+        x = self.input_block(inputs)
+        x = self.top_block(x, training=training)
+        return self.post(x) if self.post is not None else x
+
+    # -- training --------------------------------------------------------------
+    def compile(self, optimizer="adam", metrics=None, top_k=10, exclude_seen=False,
+                steps_per_execution=1, run_eagerly=False, jit_compile=False, **kwargs):
+        """Keras `compile` with the retrieval settings.
+
+        Args:
+            optimizer: Keras optimizer or its name.
+            metrics: full-catalog top-k metrics for `evaluate`; default
+                recall, MRR, NDCG, MAP and precision at `top_k`.
+            top_k: `k` of the default metrics and of retrieval in evaluate.
+            exclude_seen: in evaluate, never recommend an item already in the
+                row's history (or in its `seen_items` feature when given).
+            steps_per_execution, run_eagerly: as in Keras.
+            jit_compile: must stay False: XLA cannot run ydnn's custom ops.
+            **kwargs: refused: loss and loss weights are set by the model.
+
+        Raises:
+            ValueError: jit_compile=True, or a `loss` / other argument the
+                model sets itself.
+        """
+        if jit_compile:
+            raise ValueError("jit_compile=True is not supported: XLA cannot compile ydnn's "
+                             "custom ops (fused pooling, sampler, sampled softmax)")
+        if kwargs:
+            raise ValueError(f"unsupported compile arguments {sorted(kwargs)}: the loss is the "
+                             f"model's sampled softmax")
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+            raise ValueError(f"top_k must be a positive int, got {top_k!r}")
+        self.top_k = top_k
+        self.exclude_seen = bool(exclude_seen)
+        self.top_k_metrics = list(metrics) if metrics is not None else \
+            ydnn_metrics.default_metrics(top_k)
+        super().compile(optimizer=optimizer, steps_per_execution=steps_per_execution,
+                        run_eagerly=run_eagerly, jit_compile=False)
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker] + list(self.top_k_metrics)
+
+    def sample_negatives(self, targets):
+        """`(sampled_ids [S], true_expected_count [B], sampled_expected_count [S])`."""
+        sampler = ydnn_kernels.log_uniform_sample if self.ops == "fused" else \
+            stock.log_uniform_sample
+        return sampler(self.num_sampled, max_id=self.max_id, min_id=self.min_sampled_id,
+                       unique=True, true_ids=targets)
+
+    def sampled_loss(self, query, targets, samples):
+        """Per-example sampled softmax loss `[B]` for given negatives.
+
+        With a `post` layer the candidate rows go through it too, which the
+        fused op cannot do, so that case runs on stock ops.
+        """
+        sampled, true_ec, sampled_ec = samples
+        targets = tf.reshape(targets, [-1])
+        if self.ops == "fused" and self.post is None:
+            return ydnn_kernels.sampled_softmax_loss(
+                query, self.item_table, targets, sampled, true_ec, sampled_ec,
+                temperature=self.logits_temperature)
+        table = self.item_table
+        if self.post is not None:
+            ids = tf.concat([tf.cast(targets, tf.int64), tf.cast(sampled, tf.int64)], 0)
+            uniq, idx = tf.unique(ids)
+            rows = self.post(tf.cast(tf.gather(table, uniq), tf.float32))
+            n = tf.shape(targets)[0]
+            return stock.sampled_softmax_loss(query, rows, idx[:n], idx[n:], true_ec,
+                                              sampled_ec, self.logits_temperature)
+        return stock.sampled_softmax_loss(query, table, targets, sampled, true_ec, sampled_ec,
+                                          self.logits_temperature)
+
+    def _unpack(self, data):
+        x, y = data[0], data[1] if len(data) > 1 else None
+        if y is None:
+            raise ValueError("the model trains on (features, target ids) pairs: map the data "
+                             "with ydnn.PredictLast / ydnn.PredictRandom or give a target column")
+        return x, y
+
+    def train_step(self, data):
+        x, y = self._unpack(data)
+        with tf.GradientTape() as tape:
+            query = self(x, training=True)
+            loss = tf.reduce_mean(self.sampled_loss(query, y, self.sample_negatives(y)))
+            if self.losses:
+                loss += tf.add_n(self.losses)
+        variables = self.trainable_variables
+        grads = tape.gradient(loss, variables)
+        self.optimizer.apply(grads, variables)
+        self.loss_tracker.update_state(loss)
+        return {"loss": self.loss_tracker.result()}
+
+    def test_step(self, data):
+        x, y = self._unpack(data)
+        query = self(x, training=False)
+        self.loss_tracker.update_state(
+            tf.reduce_mean(self.sampled_loss(query, y, self.sample_negatives(y))))
+        _, ids = self.retrieve(query, self.top_k, self._exclusions(x))
+        for metric in self.top_k_metrics:
+            metric.update_state(y, ids)
+        return {m.name: m.result() for m in self.metrics}
+
+    # -- retrieval -------------------------------------------------------------
+    def _exclusions(self, features):
+        if not self.exclude_seen:
+            return None
+        seen = features.get("seen_items", features.get(self.candidate.name))
+        return seen
+
+    def retrieve(self, query, k, exclude=None):
+        """Top-k over the whole catalog: `(scores [B, k], ids [B, k])`.
+
+        Ids below `min_sampled_id` are never returned; `exclude` (ragged or
+        0-padded ids per row) removes more.
+        """
+        post = self.post if self.post is not None else None
+        return top_k_items(query, self.item_table, k, post=post, min_id=self.min_sampled_id,
+                           exclude=exclude)
+
+    def candidate_embeddings(self):
+        """`(ids [V], embeddings [V, D])` of every item, `post` applied."""
+        rows = candidate_rows(self.item_table, 0, self.max_id + 1, self.post)
+        return np.arange(self.max_id + 1), rows.numpy()
+
+    def query_embeddings(self, data, batch_size=1024):
+        """Query embeddings `[N, D]` of a dataset of features (or `(features, y)`)."""
+        return self.predict(data, batch_size=batch_size, verbose=0)
+
+    def to_top_k_encoder(self, k=10, exclude_seen=False):
+        """A Keras model mapping features to `(scores [B, k], ids [B, k])`."""
+        from ydnn.model.top_k_encoder import TopKEncoder
+
+        return TopKEncoder(self, k=k, exclude_seen=exclude_seen)
+
+    def batch_predict(self, data, k=10, exclude_seen=False):
+        """Top-k `(scores [N, k], ids [N, k])` for every row of a dataset."""
+        encoder = self.to_top_k_encoder(k, exclude_seen)
+        scores, ids = [], []
+        for batch in data:
+            x = batch[0] if isinstance(batch, tuple) else batch
+            s, i = encoder(x)
+            scores.append(s.numpy())
+            ids.append(i.numpy())
+        return np.concatenate(scores), np.concatenate(ids)
+
+    # -- serialisation ---------------------------------------------------------
+    def get_config(self):
+        return dict(
+            name=self.name, schema=self.schema.to_dict(),
+            candidate_id_tag=str(self.candidate_id_tag),
+            top_block=keras.saving.serialize_keras_object(self.top_block),
+            post=None if self.post is None else keras.saving.serialize_keras_object(self.post),
+            inputs=keras.saving.serialize_keras_object(self.input_block),
+            logits_temperature=self.logits_temperature, num_sampled=self.num_sampled,
+            min_sampled_id=self.min_sampled_id, ops=self.ops,
+            embedding_dims=dict(self.embedding_dims),
+            separate_output_table=self.separate_output_table)
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("top_block", "post", "inputs"):
+            if config.get(key) is not None:
+                config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
