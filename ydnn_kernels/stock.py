@@ -6,6 +6,7 @@ them side by side, and the model's `ops="stock"` backend runs on them.
 
 import tensorflow as tf
 
+from ydnn_kernels._tables import table_variable
 from ydnn_kernels.embedding_pool_op import COMBINERS
 
 
@@ -63,7 +64,8 @@ def embedding_pool_lookup_sparse(table, ids, weights=None, combiner="mean"):
     _check_combiner(combiner)
     sp_ids = ids.to_sparse()
     sp_weights = weights.to_sparse() if weights is not None else None
-    return tf.nn.safe_embedding_lookup_sparse(table, sp_ids, sp_weights, combiner=combiner)
+    var = table_variable(table)  # TF's lookup wants a tf.Variable, not a Keras one
+    return tf.nn.safe_embedding_lookup_sparse(table if var is None else var, sp_ids, sp_weights, combiner=combiner)
 
 
 def log_uniform_sample(num_sampled, max_id, min_id=0, unique=True, true_ids=None, seed=None):

@@ -1,0 +1,167 @@
+"""YoutubeDNNRetrievalModelV2: construction, training, full-catalog evaluation, save/load."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import ydnn
+from tests.model_cases import features, history_schema, small_data
+from ydnn import MLPBlock, YoutubeDNNRetrievalModelV2
+
+
+def model(schema=None, **kw):
+    kw.setdefault("top_block", MLPBlock([16, 8], no_activation_last_layer=True))
+    kw.setdefault("num_sampled", 10)
+    kw.setdefault("min_sampled_id", 1)
+    return YoutubeDNNRetrievalModelV2(schema or history_schema(), **kw)
+
+
+def test_each_model_gets_its_own_default_top_block():
+    a = YoutubeDNNRetrievalModelV2(history_schema(), num_sampled=5)
+    b = YoutubeDNNRetrievalModelV2(history_schema(), num_sampled=5)
+    assert a.top_block is not b.top_block and a.top_block.dimensions == [64]
+    assert a.item_dim == 64  # the item width follows the tower's by default
+
+
+@pytest.mark.parametrize("kwargs,error,match", [
+    (dict(foo=1), TypeError, "unexpected keyword argument 'foo'"),
+    (dict(embedding_dims={"item_id": 16}), ValueError,
+     r"top block outputs 8 values but the item embedding 'item_id' has 16.*MLPBlock\(\[\.\.\., 16\]\)"),
+    (dict(num_sampled=51), ValueError, r"num_sampled must be in \[1, 50\]"),
+    (dict(min_sampled_id=51), ValueError, r"min_sampled_id must be in \[0, 50\]"),
+    (dict(logits_temperature=0.0), ValueError, "logits_temperature must be positive"),
+    (dict(outputs=keras.layers.Dense(3)), ValueError, "outputs is not supported"),
+    (dict(ops="xla"), ValueError, "ops must be one of"),
+])
+def test_bad_construction(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        model(**kwargs)
+
+
+def test_schema_without_item_id_column():
+    schema = history_schema().remove_by_tag(ydnn.Tags.ITEM_ID)
+    with pytest.raises(ValueError, match="exactly one column tagged 'item_id'"):
+        YoutubeDNNRetrievalModelV2(schema)
+
+
+def test_compile_refuses_what_it_cannot_honour():
+    m = model()
+    with pytest.raises(ValueError, match="jit_compile=True is not supported"):
+        m.compile(jit_compile=True)
+    with pytest.raises(ValueError, match=r"unsupported compile arguments \['loss'\]"):
+        m.compile(loss="mse")
+
+
+def test_fused_and_stock_give_the_same_loss_for_the_same_weights_and_samples(rng):
+    fused, stock = model(ops="fused"), model(ops="stock")
+    f = features(rng)
+    fused(f), stock(f)
+    for a, b in zip(fused.weights, stock.weights):
+        b.assign(a)
+    y = tf.constant(rng.integers(1, 51, 6), tf.int32)
+    samples = fused.sample_negatives(y)
+    qf, qs = fused(f), stock(f)
+    np.testing.assert_allclose(qf, qs, rtol=1e-6, atol=1e-7)
+    lf = fused.sampled_loss(qf, y, samples).numpy()
+    ls = stock.sampled_loss(qs, y, samples).numpy()
+    np.testing.assert_allclose(lf, ls, rtol=1e-5, atol=1e-6)
+    assert np.all(lf > 0)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    keras.utils.set_random_seed(0)
+    data = small_data()
+    m = YoutubeDNNRetrievalModelV2(
+        data.schema(), top_block=MLPBlock([64, 32], no_activation_last_layer=True),
+        num_sampled=50, min_sampled_id=1)
+    m.compile(optimizer=keras.optimizers.Adam(3e-3), exclude_seen=True, steps_per_execution=8)
+    hist = m.fit(ydnn.data.to_dataset(data.train, 256, seed=0), epochs=8, verbose=0)
+    return data, m, hist.history["loss"]
+
+
+def test_training_lowers_the_loss_and_beats_popularity(trained):
+    data, m, losses = trained
+    assert losses[-1] < losses[0] - 0.3, losses
+    test = ydnn.data.to_dataset(data.test, 512, shuffle=False, seen=data)
+    res = m.evaluate(test, return_dict=True, verbose=0)
+    pop = ydnn.metrics.evaluate_most_popular(data, k=10, exclude_seen=True, min_id=1)
+    assert res["recall_at_10"] > 1.5 * pop["recall_at_10"], (res, pop)
+
+
+def test_evaluate_is_full_catalog_top_k(trained):
+    data, m, _ = trained
+    test = ydnn.data.to_dataset(data.test, 500, shuffle=False, seen=data)
+    res = m.evaluate(test, return_dict=True, verbose=0)
+    # Brute force in NumPy: every item scored, ids < 1 and seen items removed.
+    q = m.predict(test, verbose=0)
+    scores = q @ m.item_table.numpy().T
+    scores[:, 0] = -np.inf
+    for r, u in enumerate(data.test.user):
+        scores[r, data.seen(u)] = -np.inf
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :10]
+    hits = (top == data.test.target[:, None]).any(axis=1)
+    assert res["recall_at_10"] == pytest.approx(hits.mean(), abs=1e-6)
+    ranks = np.argmax(top == data.test.target[:, None], axis=1)
+    mrr = np.where(hits, 1.0 / (ranks + 1), 0.0).mean()
+    assert res["mrr_at_10"] == pytest.approx(mrr, abs=1e-6)
+
+
+def test_top_k_encoder_excludes_padding_and_seen_items(trained):
+    data, m, _ = trained
+    f, _ = next(iter(ydnn.data.to_dataset(data.test, 64, shuffle=False, seen=data)))
+    scores, ids = m.to_top_k_encoder(k=20, exclude_seen=True)(f)
+    ids = ids.numpy()
+    assert (ids >= 1).all() and (ids <= data.num_items).all()
+    for r, u in enumerate(data.test.user[:64]):
+        assert not set(ids[r]) & set(data.seen(u).tolist())
+    assert np.all(np.diff(scores.numpy(), axis=1) <= 0)
+    plain = m.to_top_k_encoder(k=20)(f)[1].numpy()
+    assert (plain != ids).any(), "excluding seen items must change some lists"
+
+
+def test_save_load_keeps_every_setting_and_continues_training(rng, tmp_path):
+    m = model(logits_temperature=0.2, post=ydnn.L2Norm(), ops="stock",
+              separate_output_table=True, embedding_dims={"country": 4})
+    f = features(rng)
+    y = rng.integers(1, 51, 6).astype(np.int32)
+    m.compile(optimizer="adam")
+    m.fit(tf.data.Dataset.from_tensors((f, y)), epochs=1, verbose=0)
+    path = str(tmp_path / "model.keras")
+    m.save(path)
+    again = keras.models.load_model(path)
+    got, want = again.get_config(), m.get_config()
+    for key in want:  # nested layers: their own config (build shapes may differ)
+        norm = (lambda c: c["config"]) if key in ("inputs", "top_block", "post") else (lambda c: c)
+        assert norm(got[key]) == norm(want[key]), key
+    assert again.logits_temperature == 0.2 and again.ops == "stock" and again.min_sampled_id == 1
+    np.testing.assert_allclose(again(f), m(f), rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(again.item_table.numpy(), m.item_table.numpy())
+    again.compile(optimizer="adam")
+    again.fit(tf.data.Dataset.from_tensors((f, y)), epochs=1, verbose=0)
+
+
+def test_post_l2_norm_gives_cosine_scores(rng):
+    m = model(post=ydnn.L2Norm())
+    f = features(rng)
+    q = m(f).numpy()
+    np.testing.assert_allclose(np.linalg.norm(q, axis=1), 1.0, rtol=1e-5)
+    _, emb = m.candidate_embeddings()
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, rtol=1e-5)
+    scores, _ = m.retrieve(q, 5)
+    assert (scores.numpy() <= 1.0 + 1e-5).all()
+
+
+def test_separate_output_table(rng):
+    m = model(separate_output_table=True)
+    m(features(rng))
+    assert m.item_table is not m.input_block.table("item_id")
+    assert m.item_table.shape == (51, 8)
+
+
+def test_training_needs_targets(rng):
+    m = model()
+    m.compile()
+    with pytest.raises(ValueError, match=r"\(features, target ids\) pairs"):
+        m.fit(tf.data.Dataset.from_tensors((features(rng),)), epochs=1, verbose=0)
