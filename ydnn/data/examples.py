@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class Examples:
     """Next-item examples as dense arrays (`N` rows, `H` = max_history).
 

@@ -12,7 +12,7 @@ ITEM_COLUMN = "item_id"
 TARGET_COLUMN = "target"
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class SequenceData:
     """An interaction log prepared with the leave-last-out protocol.
 
