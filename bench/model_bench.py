@@ -1,0 +1,126 @@
+"""End-to-end training of YoutubeDNNRetrievalModelV2: fused vs stock backend.
+
+Synthetic next-item data over catalogs of 10^4 .. 10^7 items: Zipf(1.1)
+item ids, histories of 1..20 items, batch 256, MLP [128, 64] on a 64-wide
+item table, 100 log-uniform negatives, Adam. The same model with
+`ops="fused"` (ydnn's kernels and sparse optimizer updates) and
+`ops="stock"` (plain TF ops and Keras's optimizer), built in one process per
+catalog size and timed in interleaved rounds after a warm-up.
+
+Reports training examples per second (median over rounds), the speedup
+(median of per-round ratios) and each side's peak memory, measured alone in
+a fresh subprocess (growth of ru_maxrss over the warm-up and 3 rounds).
+
+With `--movielens`, also trains on ../shared/data/ml-latest-small with the
+issue's settings and reports Recall@10 beside the speed.
+
+Run: python -m bench.model_bench [--quick] [--sizes 10000,100000] [--results bench/RESULTS.md]
+"""
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+
+import ydnn
+from bench.harness import publish
+from ydnn.data import Examples, to_dataset
+from ydnn.schema import ColumnSchema, Schema, Tags
+
+BATCH, HISTORY, DIM, SAMPLED = 256, 20, 64, 100
+SIZES = (10_000, 100_000, 1_000_000, 10_000_000)
+
+
+def synthetic(num_items, rows, seed=0):
+    """Zipf-distributed histories and targets over ids 1..num_items-1."""
+    rng = np.random.default_rng(seed)
+    draw = lambda shape: (rng.zipf(1.1, shape) % (num_items - 1) + 1).astype(np.int32)  # noqa: E731
+    lengths = rng.integers(1, HISTORY + 1, rows).astype(np.int32)
+    history = draw((rows, HISTORY))
+    history[np.arange(HISTORY)[None, :] >= lengths[:, None]] = 0
+    examples = Examples(history, lengths, draw(rows), np.zeros(rows, np.int32))
+    schema = Schema([ColumnSchema("item_id", "int32", [Tags.ITEM_ID, Tags.CATEGORICAL, Tags.LIST],
+                                  is_list=True, int_domain=(0, num_items - 1))])
+    return examples, schema
+
+
+def build(schema, ops, steps_per_execution):
+    model = ydnn.YoutubeDNNRetrievalModelV2(
+        schema, top_block=ydnn.MLPBlock([128, DIM], no_activation_last_layer=True),
+        num_sampled=SAMPLED, min_sampled_id=1, ops=ops)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), steps_per_execution=steps_per_execution)
+    return model
+
+
+def run_rounds(models, ds, steps, rounds):
+    """Examples/s of each model per round, in rotating order."""
+    per = {k: [] for k in models}
+    names = list(models)
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            t0 = time.perf_counter()
+            models[name].fit(ds, epochs=1, steps_per_epoch=steps, verbose=0)
+            per[name].append(steps * BATCH / (time.perf_counter() - t0))
+    return per
+
+
+def _peak(ops, num_items, steps, rounds):
+    examples, schema = synthetic(num_items, BATCH * steps * 2)
+    ds = to_dataset(examples, BATCH, seed=0, repeat=True, drop_remainder=True)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    model = build(schema, ops, steps)
+    run_rounds({ops: model}, ds, steps, rounds + 1)
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"mb": (after - before) / 1024.0}))
+
+
+def peak_mb(ops, num_items, steps, rounds):
+    code = ("from bench.model_bench import _peak; "
+            f"_peak({ops!r}, {num_items}, {steps}, {rounds})")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])["mb"]
+
+
+def compare(num_items, steps, rounds, memory):
+    examples, schema = synthetic(num_items, BATCH * steps * 2)
+    ds = to_dataset(examples, BATCH, seed=0, repeat=True, drop_remainder=True)
+    models = {ops: build(schema, ops, steps) for ops in ("fused", "stock")}
+    run_rounds(models, ds, steps, 1)  # warm-up: tracing, first allocations
+    per = run_rounds(models, ds, steps, rounds)
+    ratio = float(np.median(np.array(per["fused"]) / np.array(per["stock"])))
+    mem = {k: peak_mb(k, num_items, steps, rounds) for k in models} if memory else None
+    return {k: float(np.median(v)) for k, v in per.items()}, ratio, mem
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="10^4 and 10^5 items, short rounds")
+    parser.add_argument("--sizes", help="comma-separated catalog sizes")
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
+    parser.add_argument("--results", help="rewrite this benchmark's section of this file")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else (
+        SIZES[:2] if args.quick else SIZES)
+    steps, rounds = (8, 2) if args.quick else (16, 3)
+    rows = []
+    for n in sizes:
+        speed, ratio, mem = compare(n, steps, rounds, not (args.quick or args.no_memory))
+        rows.append([f"{n:,}", f"{speed['fused']:,.0f}", f"{speed['stock']:,.0f}",
+                     f"{ratio:.2f}x", "" if mem is None else f"{mem['fused']:,.0f}",
+                     "" if mem is None else f"{mem['stock']:,.0f}"])
+        print(rows[-1], flush=True)
+    header = ["items", "fused ex/s", "stock ex/s", "speedup", "peak MB fused", "peak MB stock"]
+    notes = [f"Batch {BATCH}, history <= {HISTORY}, MLP [128, {DIM}], {SAMPLED} negatives, Adam "
+             f"1e-3, steps_per_execution = {steps}; rounds of {steps} steps, {rounds} rounds "
+             "after a warm-up round; median examples/s."]
+    publish("End-to-end training: fused vs stock backend", notes, header, rows, "model_train",
+            "bench.model_bench", args.results)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""sampled_softmax_loss vs tf.nn.sampled_softmax_loss: time, peak memory, ratio.
+
+B=1024 queries, D=64, a 1,000,000-row float32 item table, S = 100, 1000,
+8192 unique log-uniform negatives with their expected counts (the same
+`sampled_values` for both sides). Forward alone, and forward + backward
+(gradients for the query and the table, as training asks), both in
+tf.function on the CPU, timed interleaved in one process.
+
+Gate before timing: the fused loss equals TF's within 1e-4 relative.
+
+Peak memory: each side runs alone in a fresh subprocess; the figure is the
+growth of the peak resident set (ru_maxrss) over five forward + backward
+steps, after the inputs exist: the working memory the step needs.
+
+Run: python -m bench.sampled_softmax_bench [--quick] [--results bench/RESULTS.md]
+"""
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+
+import numpy as np
+import tensorflow as tf
+
+from bench.harness import fmt_ms, publish, time_interleaved
+from ydnn_kernels import sampled_softmax_loss
+
+B, D, V = 1024, 64, 1_000_000
+SIZES = (100, 1000, 8192)
+
+
+def inputs(S, seed=0):
+    rng = np.random.default_rng(seed)
+    table = tf.Variable(rng.standard_normal((V, D), np.float32) * 0.05)
+    query = tf.constant(rng.standard_normal((B, D), np.float32) * 0.5)
+    labels = tf.constant(rng.zipf(1.3, B) % V, tf.int64)
+    sampled, true_ec, sampled_ec = tf.random.log_uniform_candidate_sampler(
+        tf.reshape(labels, [-1, 1]), 1, S, unique=True, range_max=V, seed=seed)
+    return table, query, labels, (sampled, tf.reshape(true_ec, [-1]), sampled_ec)
+
+
+def loss_fns(table, query, labels, sv):
+    def fused():
+        return sampled_softmax_loss(query, table, labels, *sv)
+
+    def stock():
+        return tf.nn.sampled_softmax_loss(
+            table, tf.zeros([V]), tf.reshape(labels, [-1, 1]), query, int(sv[0].shape[0]), V,
+            sampled_values=(sv[0], tf.reshape(sv[1], [-1, 1]), sv[2]))
+
+    return {"fused": fused, "stock": stock}
+
+
+def with_grads(loss_fn, table, query):
+    def step():
+        with tf.GradientTape() as tape:
+            tape.watch(query)
+            loss = tf.reduce_mean(loss_fn())
+        gq, gt = tape.gradient(loss, [query, table])
+        return loss, gq, gt.values, gt.indices
+
+    return step
+
+
+def peak_memory_mb(side, S):
+    """Runs `side` alone in a subprocess; returns its working-set growth in MB."""
+    code = ("import sys; from bench.sampled_softmax_bench import _measure_peak; "
+            f"_measure_peak({side!r}, {S})")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])["mb"]
+
+
+def _measure_peak(side, S):
+    table, query, labels, sv = inputs(S)
+    step = tf.function(with_grads(loss_fns(table, query, labels, sv)[side], table, query))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for _ in range(5):
+        step()
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"mb": (after - before) / 1024.0}))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rounds, no memory runs")
+    parser.add_argument("--results", help="rewrite this benchmark's section of this file")
+    args = parser.parse_args()
+    rounds, repeats = (3, 3) if args.quick else (8, 5)
+    rows = []
+    for S in SIZES:
+        table, query, labels, sv = inputs(S)
+        fns = loss_fns(table, query, labels, sv)
+        f, s = fns["fused"]().numpy(), fns["stock"]().numpy()
+        if not np.allclose(f, s, rtol=1e-4, atol=1e-4):
+            rows.append([S, "FAILED: fused loss != stock"] + [""] * 8)
+            continue
+        fwd = time_interleaved({k: tf.function(v) for k, v in fns.items()}, warmup=3,
+                               rounds=rounds, repeats=repeats)
+        both = time_interleaved({k: tf.function(with_grads(v, table, query))
+                                 for k, v in fns.items()}, warmup=3, rounds=rounds,
+                                repeats=repeats)
+        mem_cells = ["", "", ""]
+        if not args.quick:
+            mf, ms = peak_memory_mb("fused", S), peak_memory_mb("stock", S)
+            mem_cells = [f"{mf:.0f}", f"{ms:.0f}", f"{mf / max(ms, 1e-9):.2f}"]
+        rows.append([S, fmt_ms(fwd.stats("fused")[0]), fmt_ms(fwd.stats("stock")[0]),
+                     f"{fwd.ratio('stock', 'fused'):.2f}x", fmt_ms(both.stats("fused")[0]),
+                     fmt_ms(both.stats("stock")[0]), f"{both.ratio('stock', 'fused'):.2f}x",
+                     *mem_cells])
+        del table
+    header = ["S", "fwd ydnn ms", "fwd TF ms", "fwd speedup", "fwd+bwd ydnn ms",
+              "fwd+bwd TF ms", "fwd+bwd speedup", "peak MB ydnn", "peak MB TF",
+              "peak ydnn / TF"]
+    notes = [f"B={B}, D={D}, V={V:,} float32 table (a tf.Variable), unique log-uniform "
+             "negatives, tf.function on the CPU; medians, speedup = median of per-round "
+             "ratios; peak MB = growth of ru_maxrss over 5 fwd+bwd steps in a fresh process."]
+    publish("sampled_softmax_loss vs tf.nn.sampled_softmax_loss", notes, header, rows,
+            "sampled_softmax", "bench.sampled_softmax_bench", args.results)
+
+
+if __name__ == "__main__":
+    main()
