@@ -153,6 +153,15 @@ class YoutubeDNNRetrievalModelV2(keras.Model):
             return self.output_table
         return self.input_block.table(self.candidate.table_name)
 
+    def build(self, input_shape=None):
+        # Built from the schema, never by calling on placeholder inputs:
+        # Keras's default would feed float zeros to the id features.
+        self.input_block.build()
+        self.top_block.build((None, self.input_block.output_dim))
+        if self.post is not None:
+            self.post.build((None, self.item_dim))
+        self.built = True
+
     def call(self, inputs, training=False):
         """Query embeddings `[B, D]` of a dict of features."""
         x = self.input_block(inputs)
@@ -191,6 +200,10 @@ class YoutubeDNNRetrievalModelV2(keras.Model):
         self.exclude_seen = bool(exclude_seen)
         self.top_k_metrics = list(metrics) if metrics is not None else \
             ydnn_metrics.default_metrics(top_k)
+        if not self.built:
+            # Building now (from the schema) spares Keras's distributed
+            # symbolic build, which would feed the id features as floats.
+            self.build()
         super().compile(optimizer=optimizer, steps_per_execution=steps_per_execution,
                         run_eagerly=run_eagerly, jit_compile=False)
 
