@@ -245,7 +245,7 @@ class YoutubeDNNRetrievalModelV2(keras.Model):
         x, y = data[0], data[1] if len(data) > 1 else None
         if y is None:
             raise ValueError("the model trains on (features, target ids) pairs: map the data "
-                             "with ydnn.PredictLast / ydnn.PredictRandom or give a target column")
+                             "with ydnn.transforms.PredictLast / PredictRandom or give a target column")
         return x, y
 
     def train_step(self, data):
