@@ -32,8 +32,8 @@ demo: build
 	$(PY) -m bench.embedding_pool_bench --quick
 
 bench: build
-	$(PY) -m bench.embedding_pool_bench --results bench/RESULTS.md
-	$(PY) -m bench.sampler_bench --results bench/RESULTS.md
+	$(PY) -m pip install -q matplotlib
+	$(PY) -m bench --results bench/RESULTS.md
 
 gpu-build:
 	YDNN_TF=0 YDNN_CUDA=1 $(PYTHON) setup.py -q build_ext --inplace

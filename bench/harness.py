@@ -152,6 +152,13 @@ def publish(title, notes, header, rows, section, module, results_path):
     report = "\n".join([f"### {title}", "", "; ".join(f"{k}: {v}" for k, v in info.items()),
                         "", *notes, "", markdown_table(header, rows), ""])
     print(report)
+    record = os.environ.get("YDNN_BENCH_JSON")
+    if record:  # the suite (python -m bench) collects every table for its plots
+        import json
+
+        with open(record, "a") as f:
+            f.write(json.dumps({"section": section, "header": header,
+                                "rows": [[str(c) for c in r] for r in rows]}) + "\n")
     if results_path:
         command = f"python -m {module} " + " ".join(sys.argv[1:])
         write_section(results_path, section, report, command)

@@ -1,0 +1,68 @@
+"""The benchmark suite: every fused path against stock TF, one process per comparison.
+
+Runs the machine floors, each op family's benchmark (embedding_pool,
+samplers, sampled softmax, sparse optimizers when present) and end-to-end
+training, each in its own subprocess so both sides of a comparison share
+that process's state and nothing leaks between comparisons; rewrites their
+sections of bench/RESULTS.md and draws bench/speedup.png and
+bench/step_time.png.
+
+Run: python -m bench [--quick] [--results bench/RESULTS.md] [--only NAME ...]
+"""
+
+import argparse
+import importlib.util
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+BENCHES = [
+    ("floors", "bench.floors", []),
+    ("embedding_pool", "bench.embedding_pool_bench", ["--quick"]),
+    ("sampler", "bench.sampler_bench", ["--quick"]),
+    ("sampled_softmax", "bench.sampled_softmax_bench", ["--quick"]),
+    ("sparse_optim", "bench.sparse_optim_bench", ["--quick"]),
+    ("model", "bench.model_bench", ["--quick"]),
+]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="short runs of every benchmark (about two minutes on 2 cores)")
+    parser.add_argument("--results", default="bench/RESULTS.md",
+                        help="report to rewrite (default bench/RESULTS.md); '' for none")
+    parser.add_argument("--only", nargs="*", help="run only these benchmarks")
+    parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    args = parser.parse_args()
+    record = tempfile.NamedTemporaryFile(suffix=".jsonl", delete=False).name
+    env = dict(os.environ, YDNN_BENCH_JSON=record)
+    failed = []
+    for name, module, quick_args in BENCHES:
+        if args.only and name not in args.only:
+            continue
+        if importlib.util.find_spec(module) is None:
+            print(f"== {name}: {module} is not in this tree, skipped")
+            continue
+        cmd = [sys.executable, "-m", module] + (quick_args if args.quick else [])
+        if args.results:
+            cmd += ["--results", args.results]
+        print(f"== {name}: {' '.join(cmd[1:])}", flush=True)
+        t0 = time.time()
+        if subprocess.run(cmd, env=env).returncode != 0:
+            failed.append(name)
+        print(f"== {name}: {time.time() - t0:.0f} s", flush=True)
+    if not args.no_plots:
+        from bench.plots import draw
+
+        for path in draw(record, os.path.dirname(args.results or "bench/RESULTS.md") or "."):
+            print(f"== wrote {path}")
+    os.unlink(record)
+    if failed:
+        sys.exit(f"benchmarks failed: {failed}")
+
+
+if __name__ == "__main__":
+    main()
