@@ -30,8 +30,8 @@ def _speedups(table):
                 continue
             what = table["header"][i].replace("speedup", "").strip() or "all"
             # The row's leading category cells (shape, mode), not its timings.
-            keys = [c for c in row[:3] if c and not _is_number(c)]
-            out.append((" ".join([table["section"], row[0], *keys[1:], what]), value))
+            keys = [c for c in row[1:3] if c and not _is_number(c)]
+            out.append((" ".join([table["section"], row[0], *keys, what]), value))
     return out
 
 
