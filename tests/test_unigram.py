@@ -11,8 +11,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.reference import (alias_probabilities_ref, expected_count_ref, unigram_probability_ref,
-                             unigram_sample_ref)
+from tests.reference import (
+    alias_probabilities_ref,
+    expected_count_ref,
+    unigram_probability_ref,
+    unigram_sample_ref,
+)
 from ydnn_kernels import UnigramTable, arrays, unigram_sample
 from ydnn_kernels.unigram_op import _ops
 
