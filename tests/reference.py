@@ -138,7 +138,9 @@ def log_uniform_probability_ref(k, min_id, max_id):
     if k < min_id or k > max_id:
         return 0.0
     j = k - min_id
-    return math.log((j + 2) / (j + 1)) / math.log(max_id - min_id + 2)
+    # log1p(1 / (j + 1)), not log((j + 2) / (j + 1)): the ratio's rounding
+    # costs ~1e-16 / P relative accuracy once j is large.
+    return math.log1p(1.0 / (j + 1)) / math.log1p(max_id - min_id + 1)
 
 
 def expected_count_ref(p, num_sampled, num_tries):

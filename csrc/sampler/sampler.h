@@ -25,6 +25,7 @@
 #include "common/parallel.h"
 #include "common/philox.h"
 #include "common/status.h"
+#include "sampler/sampler_math.h"
 
 namespace ydnn {
 
@@ -70,15 +71,21 @@ YDNN_HD int64_t log_uniform_draw(const LogUniformArgs& a, uint64_t i) {
                         unit_double(philox_bits64(a.key, a.stream, a.counter + i)));
 }
 
-YDNN_HD double log_uniform_probability(int64_t id, int64_t min_id, int64_t max_id) {
+// inv_log_range = 1 / log1p(max_id - min_id + 1), hoisted out of loops.
+YDNN_HD double log_uniform_probability(int64_t id, int64_t min_id, int64_t max_id,
+                                       double inv_log_range) {
   if (id < min_id || id > max_id) return 0.0;
-  const double j = static_cast<double>(id - min_id);
-  return log1p(1.0 / (j + 1.0)) / log1p(static_cast<double>(max_id - min_id + 1));
+  return log_ratio(static_cast<double>(id - min_id)) * inv_log_range;
+}
+
+YDNN_HD double log_uniform_probability(int64_t id, int64_t min_id, int64_t max_id) {
+  return log_uniform_probability(id, min_id, max_id,
+                                 1.0 / log1p(static_cast<double>(max_id - min_id + 1)));
 }
 
 YDNN_HD float expected_count(double p, int64_t num_sampled, int64_t num_tries) {
   if (num_tries == num_sampled) return static_cast<float>(p * num_sampled);
-  return static_cast<float>(-expm1(num_tries * log1p(-p)));
+  return static_cast<float>(-expm1_neg(static_cast<double>(num_tries) * log1m(p)));
 }
 
 // Buffers a CPU sampler reuses from call to call (the draws and the

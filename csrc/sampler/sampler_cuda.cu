@@ -34,8 +34,9 @@ __global__ void draw_kernel(LogUniformArgs a, int64_t n, int64_t* out) {
 
 __global__ void expected_count_kernel(LogUniformArgs a, const int64_t* ids, int64_t n,
                                       int64_t num_tries, float* out) {
+  const double inv_log_range = 1.0 / log1p(static_cast<double>(a.range()));
   FOR_EACH(i, n) {
-    out[i] = expected_count(log_uniform_probability(ids[i], a.min_id, a.max_id),
+    out[i] = expected_count(log_uniform_probability(ids[i], a.min_id, a.max_id, inv_log_range),
                             a.num_sampled, num_tries);
   }
 }
