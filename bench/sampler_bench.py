@@ -15,6 +15,7 @@ Run: python -m bench.sampler_bench [--quick] [--results bench/RESULTS.md]
 """
 
 import argparse
+import os
 
 import numpy as np
 import tensorflow as tf
@@ -123,6 +124,9 @@ def main():
              "traced function per sample; eager: one eager op call per sample (log_uniform "
              "only: stock fixed_unigram_candidate_sampler re-reads its 1e6-float unigrams "
              "attribute on every eager call)."]
+    notes.append(f"Load average (1 min) at the end of the run: {os.getloadavg()[0]:.1f} on "
+                 f"{os.cpu_count()} cores shared with other jobs: ratios (interleaved, "
+                 "per round) are meaningful, absolute times are inflated and noisy.")
     publish("Candidate samplers vs stock TF", notes, header, rows, "sampler",
             "bench.sampler_bench", args.results)
 
