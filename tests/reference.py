@@ -99,21 +99,27 @@ def philox4x32_10_ref(counter_lo, counter_hi, key):
     return c
 
 
-def log_uniform_draw_ref(i, min_id, max_id, key, stream):
-    """Draw i of the stream: the inverse CDF of the log-uniform law."""
+def philox_bits64_ref(i, key, stream):
+    """Draw i's 64 random bits: block i // 2, words 0-1 (even i) or 2-3."""
     x = philox4x32_10_ref(i >> 1, stream, key)
     hi, lo = (x[2], x[3]) if i & 1 else (x[0], x[1])
-    u = ((hi << 32 | lo) >> 11) * 2.0**-53
+    return hi << 32 | lo
+
+
+def log_uniform_draw_ref(i, min_id, max_id, key, stream):
+    """Draw i of the stream: the inverse CDF of the log-uniform law."""
+    u = (philox_bits64_ref(i, key, stream) >> 11) * 2.0**-53
     R = max_id - min_id + 1
     j = int(math.exp(u * math.log1p(R))) - 1
     return min_id + min(max(j, 0), R - 1)
 
 
-def log_uniform_sample_ref(num_sampled, min_id, max_id, unique, key, stream, counter):
-    """(ids, num_tries): draws in order, first occurrences kept if unique."""
+def first_occurrences_ref(draw, num_sampled, unique, counter):
+    """(ids, num_tries) from the stream draw(counter), draw(counter + 1), ...:
+    TF's unique semantics (draws in order, first occurrences kept) if unique."""
     ids, seen, i = [], set(), 0
     while len(ids) < num_sampled:
-        k = log_uniform_draw_ref(counter + i, min_id, max_id, key, stream)
+        k = draw(counter + i)
         i += 1
         if unique and k in seen:
             continue
@@ -122,11 +128,19 @@ def log_uniform_sample_ref(num_sampled, min_id, max_id, unique, key, stream, cou
     return ids, i
 
 
+def log_uniform_sample_ref(num_sampled, min_id, max_id, unique, key, stream, counter):
+    """(ids, num_tries): draws in order, first occurrences kept if unique."""
+    return first_occurrences_ref(lambda i: log_uniform_draw_ref(i, min_id, max_id, key, stream),
+                                 num_sampled, unique, counter)
+
+
 def log_uniform_probability_ref(k, min_id, max_id):
     if k < min_id or k > max_id:
         return 0.0
     j = k - min_id
-    return math.log((j + 2) / (j + 1)) / math.log(max_id - min_id + 2)
+    # log1p(1 / (j + 1)), not log((j + 2) / (j + 1)): the ratio's rounding
+    # costs ~1e-16 / P relative accuracy once j is large.
+    return math.log1p(1.0 / (j + 1)) / math.log1p(max_id - min_id + 1)
 
 
 def expected_count_ref(p, num_sampled, num_tries):
@@ -134,3 +148,39 @@ def expected_count_ref(p, num_sampled, num_tries):
     if num_tries == num_sampled:
         return p * num_sampled
     return -math.expm1(num_tries * math.log1p(-p))
+
+
+def unigram_probability_ref(counts, distortion):
+    """P(k) = w_k / sum(w), w_k = counts[k] ** distortion for positive counts
+    (0 otherwise), in float64 with an exactly rounded sum."""
+    w = [float(c) ** distortion if c > 0 else 0.0 for c in counts]
+    total = math.fsum(w)
+    return [x / total for x in w]
+
+
+def alias_probabilities_ref(table):
+    """P(k) reconstructed from an alias table [V, 2] (accept, alias): bucket
+    b gives accept_b / V to b and (1 - accept_b) / V to alias_b; summed
+    exactly."""
+    V = len(table)
+    parts = [[] for _ in range(V)]
+    for b in range(V):
+        accept, alias = float(table[b][0]), int(table[b][1])
+        parts[b].append(accept)
+        parts[alias].append(1.0 - accept)
+    return [math.fsum(p) / V for p in parts]
+
+
+def unigram_draw_ref(i, table, key, stream):
+    """Draw i: 64 Philox bits x times V = bucket * 2^64 + frac; the top 53
+    bits of frac are the coin that keeps the bucket or takes its alias."""
+    x = philox_bits64_ref(i, key, stream) * len(table)
+    bucket, frac = x >> 64, x & (2**64 - 1)
+    coin = (frac >> 11) * 2.0**-53
+    return bucket if coin < table[bucket][0] else int(table[bucket][1])
+
+
+def unigram_sample_ref(table, num_sampled, unique, key, stream, counter):
+    """(ids, num_tries) of the unigram sampler."""
+    return first_occurrences_ref(lambda i: unigram_draw_ref(i, table, key, stream),
+                                 num_sampled, unique, counter)

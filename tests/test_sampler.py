@@ -173,3 +173,22 @@ def test_non_unique_sample_has_num_sampled_tries():
     assert tries == 100 and len(ids) == 100
     p = np.array([log_uniform_probability_ref(int(k), 0, 50) for k in ids])
     np.testing.assert_allclose(sampled_ec, p * 100, rtol=2e-6)
+
+
+@pytest.mark.parametrize("min_id, max_id", [(0, 1), (0, 9), (3, 10**5), (0, 10**6 - 1),
+                                            (1, 2**40)])
+@pytest.mark.parametrize("extra_tries", [0, 1, 37, 10**6])
+def test_expected_counts_cover_every_branch_of_the_call_free_maths(min_id, max_id, extra_tries):
+    """The polynomial log/exp of sampler_math.h against libm (through the
+    float64 reference): head ids (libm branch), tail ids (series), P > 1/16
+    (tiny ranges), and num_tries large enough that the count saturates at 1."""
+    R = max_id - min_id + 1
+    ids = sorted({min_id + j for j in [0, 1, 15, 16, 17, R // 2, R - 1] if 0 <= j < R}
+                 | {min_id + int(x) for x in np.geomspace(1, R, 30) if x < R})
+    ids = np.array(ids + [max_id + 1, min_id - 1 if min_id > 0 else max_id + 2], np.int64)
+    S = 1 if R < 4 else 3
+    tries = S + extra_tries
+    got = arrays._py.log_uniform_expected_count_cpu(ids, S, min_id, max_id, False, tries)
+    want = [expected_count_ref(log_uniform_probability_ref(int(k), min_id, max_id), S, tries)
+            for k in ids]
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-30)

@@ -1,7 +1,9 @@
 """ydnn_kernels: fused kernels for YouTube-DNN retrieval.
 
 With TensorFlow installed, the ops are TensorFlow ops with registered
-gradients (`embedding_pool`, `log_uniform_sample`, `sampled_softmax_loss`). Without it (for example on a GPU box with only
+gradients (`embedding_pool`, `log_uniform_sample`, `UnigramTable` +
+`unigram_sample`, `sampled_softmax_loss`). Without it (for example on a GPU
+box with only
 CuPy), `ydnn_kernels.arrays` runs the same kernels on NumPy and CuPy arrays.
 
 Importing the package checks, without importing TensorFlow, that the
@@ -12,7 +14,8 @@ ops themselves load on first use.
 from ydnn_kernels._loader import build_info, check_tf_version
 
 __version__ = "0.1.0"
-__all__ = ["build_info", "embedding_pool", "log_uniform_sample", "sampled_softmax_loss"]
+__all__ = ["UnigramTable", "build_info", "embedding_pool", "log_uniform_sample",
+           "sampled_softmax_loss", "unigram_sample"]
 
 check_tf_version()
 
@@ -30,4 +33,8 @@ def __getattr__(name):
         from ydnn_kernels.sampled_softmax_op import sampled_softmax_loss
 
         return sampled_softmax_loss
+    if name in ("UnigramTable", "unigram_sample"):
+        from ydnn_kernels import unigram_op
+
+        return getattr(unigram_op, name)
     raise AttributeError(f"module 'ydnn_kernels' has no attribute {name!r}")

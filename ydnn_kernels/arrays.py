@@ -6,6 +6,9 @@ run on CuPy's current stream. Inputs are converted to the dtypes the kernels
 take (int64 lengths / row_splits, float32 weights, C-contiguous).
 """
 
+import math
+from typing import NamedTuple
+
 import numpy as np
 
 from ydnn_kernels._loader import load_py_module
@@ -234,5 +237,93 @@ def log_uniform_sample(num_sampled, max_id, min_id=0, unique=True, true_ids=None
     for ids in (true_ids, sampled):
         out = cupy.empty(ids.shape, np.float32)
         _py.log_uniform_expected_count_cuda(ids, *params, tries, out, stream)
+        counts.append(out)
+    return sampled, counts[0], counts[1], tries
+
+
+def check_distortion(distortion):
+    """A unigram distortion as a float, or ValueError if it is not finite
+    and >= 0 (shared with `ydnn_kernels.UnigramTable`)."""
+    if isinstance(distortion, bool) or not isinstance(distortion, (int, float, np.floating,
+                                                                   np.integer)):
+        raise ValueError(f"distortion must be a number, got {distortion!r}")
+    distortion = float(distortion)
+    if not math.isfinite(distortion) or distortion < 0:
+        raise ValueError(f"distortion must be finite and >= 0, got {distortion}")
+    return distortion
+
+
+class UnigramArrays(NamedTuple):
+    """A unigram sampler's alias table on NumPy or CuPy arrays (see
+    `ydnn_kernels.UnigramTable` for the maths)."""
+
+    table: object  # [V, 2] float64: accept probability, alias id
+    prob: object  # [V] float64: P(k)
+    num_positive: int  # ids with a positive count
+
+
+def unigram_table(counts, distortion=1.0, device="cpu"):
+    """Builds a unigram sampler's alias table once (on the CPU, float64).
+
+    Args:
+        counts: `[V]` non-negative finite counts.
+        distortion: finite exponent `>= 0` applied to the counts.
+        device: "cpu" (NumPy arrays) or "cuda" (copied to CuPy arrays).
+
+    Returns:
+        `UnigramArrays(table, prob, num_positive)`.
+
+    Raises:
+        ValueError: naming the bad count or distortion.
+    """
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    if _is_device(counts):
+        counts = counts.get()
+    counts = np.ascontiguousarray(counts, dtype=np.float64)
+    table, prob, num_positive = _py.unigram_build(counts, check_distortion(distortion))
+    if device == "cuda":
+        cupy = _cupy()
+        table, prob = cupy.asarray(table), cupy.asarray(prob)
+    return UnigramArrays(table, prob, num_positive)
+
+
+def unigram_sample(table, num_sampled, unique=True, true_ids=None, seed=0, seed2=0, counter=0):
+    """`ydnn_kernels.unigram_sample` on a `UnigramArrays` table, on its
+    device (NumPy: CPU; CuPy: CUDA), with its state made explicit.
+
+    Args:
+        table: `UnigramArrays` from `unigram_table`.
+        num_sampled, unique: as in the TF op.
+        true_ids: optional int array whose expected counts are returned.
+        seed, seed2: the Philox key and stream (the TF op's seed, seed2).
+        counter: index of this call's first draw in the stream; pass the
+            previous call's `counter + num_tries` for fresh ids.
+
+    Returns:
+        `(sampled_ids [num_sampled] int64, true_expected_count,
+        sampled_expected_count, num_tries)`.
+    """
+    params = (num_sampled, table.num_positive, unique)
+    if not _is_device(table.table):
+        sampled, tries = _py.unigram_sample_cpu(table.table, *params, seed, seed2, counter)
+        true_ids = np.zeros(0, np.int64) if true_ids is None else np.ascontiguousarray(
+            true_ids, dtype=np.int64)
+        counts = [_py.unigram_expected_count_cpu(table.prob, ids, num_sampled, tries)
+                  for ids in (true_ids, sampled)]
+        return sampled, counts[0], counts[1], tries
+    cupy = _cupy()
+    stream = _stream()
+    sampled = cupy.empty((num_sampled,), np.int64)
+    workspace = cupy.empty(
+        (_py.unigram_sample_workspace_cuda(table.table.shape[0], *params),), np.uint8)
+    tries = _py.unigram_sample_cuda(table.table, *params, seed, seed2, counter, sampled,
+                                    workspace, stream)
+    true_ids = cupy.zeros(0, np.int64) if true_ids is None else cupy.ascontiguousarray(
+        cupy.asarray(true_ids), dtype=np.int64)
+    counts = []
+    for ids in (true_ids, sampled):
+        out = cupy.empty(ids.shape, np.float32)
+        _py.unigram_expected_count_cuda(table.prob, ids, num_sampled, tries, out, stream)
         counts.append(out)
     return sampled, counts[0], counts[1], tries

@@ -1,5 +1,6 @@
-// pybind11 entry points of the log-uniform sampler: NumPy results on the
-// CPU, or caller-allocated CUDA arrays on a given stream.
+// pybind11 entry points of the samplers: NumPy results on the CPU, or
+// caller-allocated CUDA arrays on a given stream. The log-uniform sampler's
+// are here, the unigram sampler's in unigram_py.cc (registered from here).
 #include <pybind11/stl.h>
 
 #include "py/array_view.h"
@@ -38,7 +39,7 @@ pyb::tuple sample_cpu(int64_t num_sampled, int64_t min_id, int64_t max_id, bool 
   Status s;
   {
     pyb::gil_scoped_release release;
-    static thread_local LogUniformScratch scratch;
+    static thread_local SamplerScratch scratch;
     s = log_uniform_sample_cpu(a, ids.mutable_data(), &tries, &scratch, ThreadPoolParallelFor());
   }
   check(s);
@@ -52,8 +53,11 @@ pyb::array_t<float> expected_count_cpu(const pyb::object& ids, int64_t num_sampl
   ArrayView v = int64_view(ids, "ids");
   if (v.device) fail("ids must be a host array");
   pyb::array_t<float> out(std::vector<pyb::ssize_t>(v.shape.begin(), v.shape.end()));
-  log_uniform_expected_count_cpu(a, static_cast<const int64_t*>(v.data), v.size(), num_tries,
-                                 out.mutable_data());
+  {
+    pyb::gil_scoped_release release;
+    log_uniform_expected_count_cpu(a, static_cast<const int64_t*>(v.data), v.size(), num_tries,
+                                   out.mutable_data(), ThreadPoolParallelFor());
+  }
   return out;
 }
 
@@ -94,8 +98,11 @@ void expected_count_cuda(const pyb::object& ids, int64_t num_sampled, int64_t mi
 
 }  // namespace
 
+void register_unigram(pyb::module_& m);  // unigram_py.cc
+
 void register_sampler(pyb::module_& m) {
   using namespace pybind11::literals;
+  register_unigram(m);
   m.def("log_uniform_sample_cpu", &sample_cpu, "num_sampled"_a, "min_id"_a, "max_id"_a,
         "unique"_a, "key"_a, "stream"_a, "counter"_a,
         "(sampled ids [num_sampled] int64, num_tries); see csrc/sampler/sampler.h.");

@@ -20,10 +20,12 @@
 
 #include <cmath>
 #include <cstdint>
+#include <functional>
 
 #include "common/parallel.h"
 #include "common/philox.h"
 #include "common/status.h"
+#include "sampler/sampler_math.h"
 
 namespace ydnn {
 
@@ -43,33 +45,57 @@ struct LogUniformArgs {
 // unique; messages name the argument and value.
 Status log_uniform_check(const LogUniformArgs& a);
 
-// Draw i of the stream, as an id in [min_id, max_id].
-YDNN_HD int64_t log_uniform_draw(const LogUniformArgs& a, uint64_t i) {
+// The id in [min_id, max_id] of a uniform u in [0, 1); log_range = log1p(R).
+YDNN_HD int64_t log_uniform_id(const LogUniformArgs& a, double log_range, double u) {
   const int64_t R = a.range();
-  const double u = philox_uniform(a.key, a.stream, a.counter + i);
-  int64_t j = static_cast<int64_t>(exp(u * log1p(static_cast<double>(R)))) - 1;
+  int64_t j = static_cast<int64_t>(exp(u * log_range)) - 1;
   j = j < 0 ? 0 : (j > R - 1 ? R - 1 : j);
   return a.min_id + j;
 }
 
-YDNN_HD double log_uniform_probability(int64_t id, int64_t min_id, int64_t max_id) {
+// Draw i's 64 random bits: two draws per Philox block (words 0-1 for even
+// i, 2-3 for odd), the bits every sampler turns into an id.
+YDNN_HD uint64_t philox_bits64(uint64_t key, uint64_t stream, uint64_t i) {
+  const Philox4x32 r = philox4x32_10(i >> 1, stream, key);
+  return (i & 1) ? (uint64_t{r.x[2]} << 32 | r.x[3]) : (uint64_t{r.x[0]} << 32 | r.x[1]);
+}
+
+// A double in [0, 1) from 64 random bits (the top 53).
+YDNN_HD double unit_double(uint64_t bits) {
+  return static_cast<double>(bits >> 11) * (1.0 / 9007199254740992.0);  // 2^-53
+}
+
+// Draw i of the stream, as an id in [min_id, max_id].
+YDNN_HD int64_t log_uniform_draw(const LogUniformArgs& a, uint64_t i) {
+  return log_uniform_id(a, log1p(static_cast<double>(a.range())),
+                        unit_double(philox_bits64(a.key, a.stream, a.counter + i)));
+}
+
+// inv_log_range = 1 / log1p(max_id - min_id + 1), hoisted out of loops.
+YDNN_HD double log_uniform_probability(int64_t id, int64_t min_id, int64_t max_id,
+                                       double inv_log_range) {
   if (id < min_id || id > max_id) return 0.0;
-  const double j = static_cast<double>(id - min_id);
-  return log1p(1.0 / (j + 1.0)) / log1p(static_cast<double>(max_id - min_id + 1));
+  return log_ratio(static_cast<double>(id - min_id)) * inv_log_range;
+}
+
+YDNN_HD double log_uniform_probability(int64_t id, int64_t min_id, int64_t max_id) {
+  return log_uniform_probability(id, min_id, max_id,
+                                 1.0 / log1p(static_cast<double>(max_id - min_id + 1)));
 }
 
 YDNN_HD float expected_count(double p, int64_t num_sampled, int64_t num_tries) {
   if (num_tries == num_sampled) return static_cast<float>(p * num_sampled);
-  return static_cast<float>(-expm1(num_tries * log1p(-p)));
+  return static_cast<float>(-expm1_neg(static_cast<double>(num_tries) * log1m(p)));
 }
 
 // Buffers a CPU sampler reuses from call to call (the draws and the
-// first-occurrence filter), owned by the caller: the TF kernel keeps one per
-// op instance, so steady-state sampling allocates nothing.
-class LogUniformScratch {
+// first-occurrence filter), owned by the caller: the TF kernels keep one per
+// op instance, so steady-state sampling allocates nothing. Shared by the
+// log-uniform and unigram samplers.
+class SamplerScratch {
  public:
-  LogUniformScratch();
-  ~LogUniformScratch();
+  SamplerScratch();
+  ~SamplerScratch();
   struct Impl;
   Impl* impl() { return impl_; }
 
@@ -77,16 +103,51 @@ class LogUniformScratch {
   Impl* impl_;
 };
 
+// Draws [first, first + n) of a sampler's stream, as ids, into out.
+using DrawBatchFn = std::function<void(uint64_t first, int64_t n, int64_t* out)>;
+
+// TF's unique semantics for any stream of ids in [min_id, min_id + range):
+// draws taken in order, first occurrences kept until num_sampled distinct
+// ids; *num_tries = draws consumed. Draws are made in parallel batches by
+// `draw`, the filter walks them sequentially (a bitmap for ranges up to
+// 2^26, else a hash set). `what` names the sampler in the error raised
+// after 2^31 fruitless draws. The caller has checked num_sampled <= the
+// number of ids the stream can produce.
+Status first_occurrences_cpu(int64_t num_sampled, int64_t min_id, int64_t range,
+                             const DrawBatchFn& draw, const char* what, int64_t* sampled,
+                             int64_t* num_tries, SamplerScratch* scratch);
+
 // sampled: [num_sampled] host int64. *num_tries: draws consumed (the caller
 // advances its counter by it). One call at a time per scratch.
 Status log_uniform_sample_cpu(const LogUniformArgs& a, int64_t* sampled, int64_t* num_tries,
-                              LogUniformScratch* scratch, const ParallelFor& parallel);
+                              SamplerScratch* scratch, const ParallelFor& parallel);
 
 // out[i] = expected_count(P(ids[i]), num_sampled, num_tries), host arrays.
 void log_uniform_expected_count_cpu(const LogUniformArgs& a, const int64_t* ids, int64_t n,
                                     int64_t num_tries, float* out);
 void log_uniform_expected_count_cpu(const LogUniformArgs& a, const int64_t* ids, int64_t n,
                                     int64_t num_tries, float* out, const ParallelFor& parallel);
+
+// Host: bits[t] = philox_bits64(key, stream, first + t) for t in [0, n),
+// on the widest vector path the CPU has (sampler_philox_cpu*.cc).
+void philox_bits64_cpu(uint64_t key, uint64_t stream, uint64_t first, int64_t n, uint64_t* bits);
+
+// Host: out[t] = id_of(bits of draw first + t), t in [0, n), in parallel,
+// blocks of random bits made by philox_bits64_cpu. `cost` is the cycles
+// id_of takes.
+template <typename IdOf>
+void draw_batch_cpu(uint64_t key, uint64_t stream, uint64_t first, int64_t n, int64_t* out,
+                    int64_t cost, const ParallelFor& parallel, const IdOf& id_of) {
+  constexpr int64_t kBlock = 512;
+  parallel((n + kBlock - 1) / kBlock, kBlock * (cost + 20), [&](int64_t b, int64_t e) {
+    uint64_t bits[kBlock];
+    for (int64_t blk = b; blk < e; ++blk) {
+      const int64_t t0 = blk * kBlock, m = n - t0 < kBlock ? n - t0 : kBlock;
+      philox_bits64_cpu(key, stream, first + static_cast<uint64_t>(t0), m, bits);
+      for (int64_t t = 0; t < m; ++t) out[t0 + t] = id_of(bits[t]);
+    }
+  });
+}
 
 // --------------------------------------------------------------- CUDA ----
 // `sampled`, `ids`, `out` and the workspace are device arrays, `num_tries`

@@ -111,7 +111,7 @@ class LogUniformSampleOp : public OpKernel {
   LogUniformArgs args_;
   std::mutex mu_;  // guards counter_ and scratch_
   uint64_t counter_ = 0;
-  LogUniformScratch scratch_;
+  SamplerScratch scratch_;
 };
 
 REGISTER_KERNEL_BUILDER(Name("YdnnLogUniformSample").Device(::tensorflow::DEVICE_CPU),

@@ -1,0 +1,82 @@
+// Call-free float64 logarithm and exponential pieces of the samplers'
+// expected counts, on host and device.
+//
+// Why: expected counts cost three libm calls per id (log1p for P, log1p and
+// expm1 for 1 - (1 - P)^num_tries), ~50 ns per id on the CPU, more than the
+// draws themselves. Short polynomials in plain arithmetic keep the
+// dependency chains short, so the loop over ids pipelines; the CUDA kernels
+// run the same code. Accuracy: a few ulps in float64, far below the float32
+// the counts are returned in (tests/test_sampler.py checks against libm).
+//
+//   atanh series:  log((1 + z) / (1 - z)) = 2 z sum_{n=0}^{5} z^(2n) / (2n + 1),
+//                  truncation < (z^2)^6 / 13 < 1e-19 for z <= 1/31.
+//   log_ratio(j) = log((j + 2) / (j + 1)) = 2 atanh(1 / (2j + 3)), z <= 1/35
+//                  for j >= 16; log1p(1 / (j + 1)) for the 16 head ids.
+//   log1m(p)     = log(1 - p) = -2 atanh(p / (2 - p)), z <= 1/31 for
+//                  p <= 1/16; log1p(-p) beyond (the head of ranges < 10^5).
+//   expm1_neg(x) = exp(x) - 1 for x <= 0: x = (8m + i) ln2 / 8 + r, |r| <=
+//                  ln2 / 16 (Cody-Waite), expm1(r) by its Taylor series to
+//                  r^8 (truncation < 3e-17 relative), s = 2^m 2^(i/8) from a
+//                  table, and exp(x) - 1 = s e + (s - 1), s - 1 exact.
+
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "common/types.h"
+
+namespace ydnn {
+
+// sum_{n=0}^{5} z2^n / (2n + 1), Horner.
+YDNN_HD double atanh_series(double z2) {
+  double s = 1.0 / 11;
+  s = s * z2 + 1.0 / 9, s = s * z2 + 1.0 / 7, s = s * z2 + 1.0 / 5, s = s * z2 + 1.0 / 3;
+  return s * z2 + 1.0;
+}
+
+YDNN_HD double log_ratio(double j) {
+  if (j < 16.0) return log1p(1.0 / (j + 1.0));
+  const double z = 1.0 / (2.0 * j + 3.0);
+  return 2.0 * z * atanh_series(z * z);
+}
+
+YDNN_HD double log1m(double p) {
+  if (p > 0.0625) return log1p(-p);
+  const double z = p / (2.0 - p);
+  return -2.0 * z * atanh_series(z * z);
+}
+
+YDNN_HD double expm1_neg(double x) {
+  if (x < -40.0) return -1.0;  // exp(-40) < 2^-57: -1 to the last bit
+  const double k = rint(x * 11.541560327111707);  // x * 8 / ln2, in [-462, 0]
+  // ln2 / 8 split so that k * hi is exact for |k| < 2^11.
+  const double r = (x - k * 8.664339756998629e-02) - k * 6.872403773385464e-15;
+  double e = 1.0 / 40320.0;  // 1 / 8!
+  e = e * r + 1.0 / 5040.0, e = e * r + 1.0 / 720.0, e = e * r + 1.0 / 120.0;
+  e = e * r + 1.0 / 24.0, e = e * r + 1.0 / 6.0, e = e * r + 0.5;
+  e = (e * r) * r + r;  // expm1(r)
+  if (k == 0.0) return e;
+  // 2^(i/8), i = 0..7, rounded to nearest.
+  constexpr double kPow2[8] = {1.0,
+                               1.0905077326652576592070106557607,
+                               1.1892071150027210667174999705605,
+                               1.2968395546510096659337541177925,
+                               1.4142135623730950488016887242097,
+                               1.5422108254079408236122918620907,
+                               1.6817928305074290860622509524664,
+                               1.8340080864093424634870831895883};
+  const int64_t ki = static_cast<int64_t>(k);
+  const int64_t m = ki >> 3;  // floor(k / 8)
+  const int64_t bits = (m + 1023) << 52;  // 2^m, m >= -58
+  double scale;
+#if defined(__CUDA_ARCH__)
+  scale = __longlong_as_double(bits);
+#else
+  __builtin_memcpy(&scale, &bits, 8);
+#endif
+  scale *= kPow2[ki & 7];
+  return scale * e + (scale - 1.0);
+}
+
+}  // namespace ydnn

@@ -1,0 +1,120 @@
+// TF's unique (first-occurrence) filter on the CPU, shared by the
+// log-uniform and unigram samplers (semantics in sampler.h).
+//
+// Draws come in parallel batches from the sampler's DrawBatchFn (each draw is
+// a pure function of its index), then one thread walks them in order to keep
+// first occurrences: the walk is inherently sequential (TF's unique semantics
+// depend on draw order) but costs a few ns per draw. Batches are sized from
+// the draws-per-new-id rate seen so far, so a typical call makes one or two.
+// The filter and the draw buffer live in the caller's SamplerScratch.
+#include <algorithm>
+#include <vector>
+
+#include "sampler/sampler.h"
+
+namespace ydnn {
+namespace {
+
+// First-occurrence filter over the ids of one call. Ranges up to 2^26 ids
+// use a bitmap (<= 8 MB, kept per scratch; only the words a call set are
+// cleared after it, so a call costs O(draws), never O(R)); larger ranges an
+// open-addressing hash set with 4x the slots of ids kept.
+class IdSet {
+ public:
+  static constexpr int64_t kBitmapRange = int64_t(1) << 26;
+
+  void reset(int64_t min_id, int64_t range, int64_t num_sampled) {
+    min_id_ = min_id;
+    bitmap_ = range <= kBitmapRange;
+    if (bitmap_) {
+      if (bits_.size() < static_cast<size_t>((range + 63) / 64)) bits_.assign((range + 63) / 64, 0);
+      return;
+    }
+    size_t cap = 64;
+    while (cap < static_cast<size_t>(4 * num_sampled)) cap <<= 1;
+    slots_.assign(cap, -1);
+    mask_ = cap - 1;
+  }
+
+  // True if `id` was not in the set (and is now).
+  bool insert(int64_t id) {
+    if (bitmap_) {
+      const uint64_t j = static_cast<uint64_t>(id - min_id_);
+      uint64_t& word = bits_[j >> 6];
+      const uint64_t bit = uint64_t(1) << (j & 63);
+      if (word & bit) return false;
+      word |= bit;
+      return true;
+    }
+    size_t h = static_cast<size_t>((static_cast<uint64_t>(id) * 0x9E3779B97F4A7C15ull) >> 17) & mask_;
+    while (slots_[h] != -1) {
+      if (slots_[h] == id) return false;
+      h = (h + 1) & mask_;
+    }
+    slots_[h] = id;
+    return true;
+  }
+
+  // Leaves the bitmap all zero again, touching only the kept ids' words.
+  void clear(const int64_t* kept, int64_t n) {
+    if (!bitmap_) return;
+    for (int64_t i = 0; i < n; ++i) bits_[static_cast<uint64_t>(kept[i] - min_id_) >> 6] = 0;
+  }
+
+ private:
+  bool bitmap_ = false;
+  int64_t min_id_ = 0;
+  std::vector<uint64_t> bits_;
+  std::vector<int64_t> slots_;
+  size_t mask_ = 0;
+};
+
+}  // namespace
+
+struct SamplerScratch::Impl {
+  IdSet seen;
+  std::vector<int64_t> draws;
+};
+SamplerScratch::SamplerScratch() : impl_(new Impl) {}
+SamplerScratch::~SamplerScratch() { delete impl_; }
+
+Status first_occurrences_cpu(int64_t num_sampled, int64_t min_id, int64_t range,
+                             const DrawBatchFn& draw, const char* what, int64_t* sampled,
+                             int64_t* num_tries, SamplerScratch* scratch) {
+  const int64_t S = num_sampled;
+  IdSet& seen = scratch->impl()->seen;
+  std::vector<int64_t>& draws = scratch->impl()->draws;
+  seen.reset(min_id, range, S);
+  int64_t found = 0;
+  uint64_t next = 0;  // draws consumed so far
+  int64_t batch = S + S / 2 + 256;
+  for (;;) {
+    if (draws.size() < static_cast<size_t>(batch)) draws.resize(batch);
+    draw(next, batch, draws.data());
+    for (int64_t t = 0; t < batch; ++t) {
+      if (!seen.insert(draws[t])) continue;
+      sampled[found++] = draws[t];
+      if (found == S) {
+        *num_tries = static_cast<int64_t>(next) + t + 1;
+        seen.clear(sampled, S);
+        return Status::Ok();
+      }
+    }
+    next += batch;
+    // Give up at 2^31 draws (TF aborts there; reachable only with
+    // num_sampled close to the number of drawable ids and tiny
+    // probabilities at the tail).
+    if (next >= (uint64_t(1) << 31)) {
+      seen.clear(sampled, found);
+      return Internal(what, " sampling drew 2^31 ids without finding ", S,
+                      " distinct ones in a range of ", range);
+    }
+    // Size the next batch by the draws-per-new-id rate seen so far, never
+    // past the cap, so the cut-off is exact (and the GPU's).
+    const double rate = static_cast<double>(next) / std::max<int64_t>(found, 1);
+    batch = std::max<int64_t>(1024, static_cast<int64_t>(1.25 * rate * (S - found)));
+    batch = std::min<int64_t>(batch, static_cast<int64_t>((uint64_t(1) << 31) - next));
+  }
+}
+
+}  // namespace ydnn

@@ -1,0 +1,203 @@
+// TensorFlow ops of the unigram sampler (csrc/sampler/unigram.h).
+//
+// YdnnUnigramTable (CPU): counts [V] + distortion -> alias table [V, 2],
+// P [V], num_positive. Run once (ydnn_kernels.UnigramTable does so eagerly);
+// its outputs are then inputs of every YdnnUnigramSample call, so the table
+// lives on whichever device samples and is never rebuilt.
+// YdnnUnigramSample (CPU + GPU): stateful like YdnnLogUniformSample (a
+// Philox key from the seeds, a draw counter advanced by num_tries per call).
+#include <mutex>
+#include <random>
+
+#include "sampler/unigram.h"
+#include "tensorflow/core/framework/op.h"
+#include "tensorflow/core/framework/shape_inference.h"
+#include "tf/tf_adapter.h"
+
+namespace ydnn {
+namespace tf {
+
+using ::tensorflow::OpKernel;
+using ::tensorflow::OpKernelConstruction;
+using ::tensorflow::OpKernelContext;
+using ::tensorflow::Tensor;
+using ::tensorflow::TensorShape;
+using ::tensorflow::TensorShapeUtils;
+using ::tensorflow::shape_inference::InferenceContext;
+
+REGISTER_OP("YdnnUnigramTable")
+    .Input("counts: T")
+    .Input("distortion: double")
+    .Output("table: double")
+    .Output("prob: double")
+    .Output("num_positive: int64")
+    .Attr("T: {float, double, int32, int64}")
+    .SetShapeFn([](InferenceContext* c) {
+      auto v = c->Dim(c->input(0), 0);
+      c->set_output(0, c->Matrix(v, 2));
+      c->set_output(1, c->Vector(v));
+      c->set_output(2, c->Scalar());
+      return absl::OkStatus();
+    })
+    .Doc("Alias table of a unigram sampler; see ydnn_kernels.UnigramTable.");
+
+REGISTER_OP("YdnnUnigramSample")
+    .Input("table: double")
+    .Input("prob: double")
+    .Input("num_positive: int64")
+    .Input("true_ids: int64")
+    .Output("sampled_ids: int64")
+    .Output("true_expected_count: float")
+    .Output("sampled_expected_count: float")
+    .Output("num_tries: int64")
+    .Attr("num_sampled: int")
+    .Attr("unique: bool = true")
+    .Attr("seed: int = 0")
+    .Attr("seed2: int = 0")
+    .SetIsStateful()
+    .SetShapeFn([](InferenceContext* c) {
+      int64_t num_sampled;
+      TF_RETURN_IF_ERROR(c->GetAttr("num_sampled", &num_sampled));
+      c->set_output(0, c->Vector(num_sampled));
+      c->set_output(1, c->input(3));
+      c->set_output(2, c->Vector(num_sampled));
+      c->set_output(3, c->Scalar());
+      return absl::OkStatus();
+    })
+    .Doc("Unigram candidate sampling from an alias table; see ydnn_kernels.unigram_sample.");
+
+template <typename T>
+class UnigramTableOp : public OpKernel {
+ public:
+  using OpKernel::OpKernel;
+
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor& counts = ctx->input(0);
+    const Tensor& distortion = ctx->input(1);
+    OP_REQUIRES(ctx, counts.dims() == 1,
+                absl::InvalidArgumentError("counts must be 1-D [V], got shape " +
+                                           counts.shape().DebugString()));
+    OP_REQUIRES(ctx, TensorShapeUtils::IsScalar(distortion.shape()),
+                absl::InvalidArgumentError("distortion must be a scalar, got shape " +
+                                           distortion.shape().DebugString()));
+    const int64_t V = counts.NumElements();
+    Tensor *table, *prob, *positive;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({V, 2}), &table));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(1, TensorShape({V}), &prob));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(2, TensorShape({}), &positive));
+    std::vector<double> c(counts.flat<T>().data(), counts.flat<T>().data() + V);
+    OP_REQUIRES_OK(ctx, ToTf(unigram_build(c.data(), V, distortion.scalar<double>()(),
+                                           table->flat<double>().data(),
+                                           prob->flat<double>().data(),
+                                           &positive->scalar<int64_t>()())));
+  }
+};
+
+#define REGISTER_TABLE(T)                                                                  \
+  REGISTER_KERNEL_BUILDER(                                                                 \
+      Name("YdnnUnigramTable").Device(::tensorflow::DEVICE_CPU).TypeConstraint<T>("T"), \
+      UnigramTableOp<T>);
+REGISTER_TABLE(float)
+REGISTER_TABLE(double)
+REGISTER_TABLE(int32_t)
+REGISTER_TABLE(int64_t)
+#undef REGISTER_TABLE
+
+template <typename Device>
+class UnigramSampleOp : public OpKernel {
+ public:
+  explicit UnigramSampleOp(OpKernelConstruction* c) : OpKernel(c) {
+    int64_t seed, seed2;
+    OP_REQUIRES_OK(c, c->GetAttr("num_sampled", &args_.num_sampled));
+    OP_REQUIRES_OK(c, c->GetAttr("unique", &args_.unique));
+    OP_REQUIRES_OK(c, c->GetAttr("seed", &seed));
+    OP_REQUIRES_OK(c, c->GetAttr("seed2", &seed2));
+    OP_REQUIRES(c, args_.num_sampled >= 1,
+                absl::InvalidArgumentError("num_sampled must be >= 1, got " +
+                                           std::to_string(args_.num_sampled)));
+    if (seed == 0 && seed2 == 0) {
+      std::random_device rd;
+      seed = (int64_t(rd()) << 32) | rd();
+      seed2 = (int64_t(rd()) << 32) | rd();
+    }
+    args_.key = static_cast<uint64_t>(seed);
+    args_.stream = static_cast<uint64_t>(seed2);
+  }
+
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor& table = ctx->input(0);
+    const Tensor& prob = ctx->input(1);
+    const Tensor& positive = ctx->input(2);
+    const Tensor& true_ids = ctx->input(3);
+    OP_REQUIRES(ctx, table.dims() == 2 && table.dim_size(1) == 2,
+                absl::InvalidArgumentError("table must be [V, 2], got shape " +
+                                           table.shape().DebugString()));
+    OP_REQUIRES(ctx, prob.dims() == 1 && prob.dim_size(0) == table.dim_size(0),
+                absl::InvalidArgumentError("prob must be [V] with the table's V = " +
+                                           std::to_string(table.dim_size(0)) + ", got shape " +
+                                           prob.shape().DebugString()));
+    OP_REQUIRES(ctx, TensorShapeUtils::IsScalar(positive.shape()),
+                absl::InvalidArgumentError("num_positive must be a scalar, got shape " +
+                                           positive.shape().DebugString()));
+    UnigramArgs a = args_;
+    a.num_ids = table.dim_size(0);
+    a.num_positive = positive.scalar<int64_t>()();
+    OP_REQUIRES_OK(ctx, ToTf(unigram_check(a)));
+    const int64_t S = a.num_sampled;
+    Tensor *sampled, *true_ec, *sampled_ec, *tries;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({S}), &sampled));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(1, true_ids.shape(), &true_ec));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(2, TensorShape({S}), &sampled_ec));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(3, TensorShape({}), &tries));
+    int64_t* ids = sampled->flat<int64_t>().data();
+    const double* t = table.flat<double>().data();
+    const double* p = prob.flat<double>().data();
+    int64_t num_tries = 0;
+    // One call at a time per kernel: the counter orders the calls' draws.
+    std::lock_guard<std::mutex> lock(mu_);
+    a.counter = counter_;
+    if constexpr (std::is_same_v<Device, Eigen::ThreadPoolDevice>) {
+      TfParallelFor parallel(ctx);
+      OP_REQUIRES_OK(ctx, ToTf(unigram_sample_cpu(a, t, ids, &num_tries, &scratch_, parallel)));
+      unigram_expected_count_cpu(a, p, true_ids.flat<int64_t>().data(), true_ids.NumElements(),
+                                 num_tries, true_ec->flat<float>().data(), parallel);
+      unigram_expected_count_cpu(a, p, ids, S, num_tries, sampled_ec->flat<float>().data(),
+                                 parallel);
+    } else {
+#if defined(YDNN_WITH_CUDA)
+      void* stream = GpuStream(ctx);
+      Tensor workspace;
+      const int64_t bytes = static_cast<int64_t>(unigram_sample_workspace_cuda(a));
+      OP_REQUIRES_OK(ctx, ctx->allocate_temp(tensorflow::DT_INT8, TensorShape({bytes}), &workspace));
+      OP_REQUIRES_OK(ctx, ToTf(unigram_sample_cuda(a, t, ids, &num_tries, workspace.data(), bytes,
+                                                   stream)));
+      unigram_expected_count_cuda(a, p, true_ids.flat<int64_t>().data(), true_ids.NumElements(),
+                                  num_tries, true_ec->flat<float>().data(), stream);
+      unigram_expected_count_cuda(a, p, ids, S, num_tries, sampled_ec->flat<float>().data(),
+                                  stream);
+#endif
+    }
+    tries->scalar<int64_t>()() = num_tries;
+    counter_ += static_cast<uint64_t>(num_tries);
+  }
+
+ private:
+  UnigramArgs args_;
+  std::mutex mu_;  // guards counter_ and scratch_
+  uint64_t counter_ = 0;
+  SamplerScratch scratch_;
+};
+
+REGISTER_KERNEL_BUILDER(Name("YdnnUnigramSample").Device(::tensorflow::DEVICE_CPU),
+                        UnigramSampleOp<Eigen::ThreadPoolDevice>);
+#if defined(YDNN_WITH_CUDA)
+struct UnigramGpuTag {};
+REGISTER_KERNEL_BUILDER(Name("YdnnUnigramSample")
+                            .Device(::tensorflow::DEVICE_GPU)
+                            .HostMemory("num_positive")
+                            .HostMemory("num_tries"),
+                        UnigramSampleOp<UnigramGpuTag>);
+#endif
+
+}  // namespace tf
+}  // namespace ydnn
