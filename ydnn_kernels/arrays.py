@@ -146,20 +146,28 @@ def embedding_pool_grad(table, ids, pooled, grad, lengths=None, row_splits=None,
 
 
 def _softmax_inputs(query, table, positive_ids, sampled_ids, true_expected_count,
-                    sampled_expected_count):
+                    sampled_expected_count, temperature, remove_accidental_hits,
+                    in_batch_negatives):
+    """(xp, the kernels' positional arguments): arrays converted on the
+    table's side (a CuPy table moves the rest to the device)."""
     xp = _xp(table)
-    if xp is not np:
-        raise ValueError("sampled_softmax on CUDA arrays is not built yet; pass NumPy arrays")
-    return (np.ascontiguousarray(query, dtype=np.float32), np.ascontiguousarray(table),
-            _ids(np, positive_ids), _ids(np, sampled_ids),
-            np.ascontiguousarray(true_expected_count, dtype=np.float32).reshape(-1),
-            np.ascontiguousarray(sampled_expected_count, dtype=np.float32))
+    arrays = (xp.ascontiguousarray(xp.asarray(query), dtype=np.float32),
+              xp.ascontiguousarray(table), _ids(xp, xp.asarray(positive_ids)),
+              _ids(xp, xp.asarray(sampled_ids)),
+              xp.ascontiguousarray(xp.asarray(true_expected_count), dtype=np.float32).reshape(-1),
+              xp.ascontiguousarray(xp.asarray(sampled_expected_count), dtype=np.float32))
+    return xp, arrays + (float(temperature), bool(remove_accidental_hits),
+                         bool(in_batch_negatives))
 
 
 def sampled_softmax_loss(query, table, positive_ids, sampled_ids, true_expected_count,
                          sampled_expected_count, temperature=1.0, remove_accidental_hits=True,
                          in_batch_negatives=False, return_logits=False):
-    """`ydnn_kernels.sampled_softmax_loss` on NumPy arrays.
+    """`ydnn_kernels.sampled_softmax_loss` on NumPy or CuPy arrays.
+
+    A CuPy `table` selects the CUDA kernels, on CuPy's current stream; ids
+    and expected counts are checked on the device and the call syncs once
+    to report a bad one (or a loss that is not finite) as the CPU does.
 
     Args:
         query, table, positive_ids, sampled_ids, true_expected_count,
@@ -167,20 +175,34 @@ def sampled_softmax_loss(query, table, positive_ids, sampled_ids, true_expected_
         in_batch_negatives, return_logits: as in the TF op.
 
     Returns:
-        `(loss [B], lse [B], logits [B, 1 + J] or None)`; `lse` is what
-        `sampled_softmax_loss_grad` needs.
+        `(loss [B], lse [B], logits [B, 1 + J] or None)` on the table's
+        device; `lse` is what `sampled_softmax_loss_grad` needs.
+
+    Raises:
+        ValueError: bad shapes, dtypes, temperature, ids outside `[0, V)`,
+            non-positive expected counts, or a loss that is not finite.
     """
-    args = _softmax_inputs(query, table, positive_ids, sampled_ids, true_expected_count,
-                           sampled_expected_count)
-    return _py.sampled_softmax_forward_cpu(*args, float(temperature),
-                                           bool(remove_accidental_hits),
-                                           bool(in_batch_negatives), bool(return_logits))
+    xp, args = _softmax_inputs(query, table, positive_ids, sampled_ids, true_expected_count,
+                               sampled_expected_count, temperature, remove_accidental_hits,
+                               in_batch_negatives)
+    if xp is np:
+        return _py.sampled_softmax_forward_cpu(*args, bool(return_logits))
+    B, num_sampled = args[0].shape[0], args[3].shape[0]
+    J = num_sampled + (B if in_batch_negatives else 0)
+    loss, lse = xp.empty((B,), np.float32), xp.empty((B,), np.float32)
+    logits = xp.empty((B, J + 1), np.float32) if return_logits else None
+    workspace = xp.empty((_py.sampled_softmax_forward_workspace_cuda(*args),), np.uint8)
+    _py.sampled_softmax_forward_cuda(*args, workspace, loss, lse, logits, _stream())
+    return loss, lse, logits
 
 
 def sampled_softmax_loss_grad(query, table, positive_ids, sampled_ids, true_expected_count,
                               sampled_expected_count, lse, grad_loss, temperature=1.0,
                               remove_accidental_hits=True, in_batch_negatives=False):
-    """Gradients of `sampled_softmax_loss` on NumPy arrays.
+    """Gradients of `sampled_softmax_loss` on NumPy or CuPy arrays.
+
+    On CuPy arrays it syncs once (the plan returns the number of unique
+    ids, which sizes two outputs); the result is bitwise reproducible.
 
     Args:
         lse: `[B]` from the forward.
@@ -189,14 +211,26 @@ def sampled_softmax_loss_grad(query, table, positive_ids, sampled_ids, true_expe
 
     Returns:
         `(grad_query [B, D] float32, unique_ids [U] int64, grad_rows [U, D]
-        of the table's dtype)`: ids ascending, duplicates summed.
+        of the table's dtype)` on the table's device: ids ascending,
+        duplicates summed.
     """
-    args = _softmax_inputs(query, table, positive_ids, sampled_ids, true_expected_count,
-                           sampled_expected_count)
-    return _py.sampled_softmax_backward_cpu(
-        *args, float(temperature), bool(remove_accidental_hits), bool(in_batch_negatives),
-        np.ascontiguousarray(lse, dtype=np.float32),
-        np.ascontiguousarray(grad_loss, dtype=np.float32))
+    xp, args = _softmax_inputs(query, table, positive_ids, sampled_ids, true_expected_count,
+                               sampled_expected_count, temperature, remove_accidental_hits,
+                               in_batch_negatives)
+    lse = xp.ascontiguousarray(xp.asarray(lse), dtype=np.float32)
+    grad_loss = xp.ascontiguousarray(xp.asarray(grad_loss), dtype=np.float32)
+    if xp is np:
+        return _py.sampled_softmax_backward_cpu(*args, lse, grad_loss)
+    (B, D), table = args[0].shape, args[1]
+    workspace = xp.empty((_py.sampled_softmax_backward_workspace_cuda(*args),), np.uint8)
+    stream = _stream()
+    num_unique = _py.sampled_softmax_backward_plan_cuda(*args, workspace, stream)
+    grad_query = xp.empty((B, D), np.float32)
+    unique_ids = xp.empty((num_unique,), np.int64)
+    grad_rows = xp.empty((num_unique, D), table.dtype)
+    _py.sampled_softmax_backward_cuda(*args, workspace, num_unique, lse, grad_loss, grad_query,
+                                      unique_ids, grad_rows, stream)
+    return grad_query, unique_ids, grad_rows
 
 
 def log_uniform_sample(num_sampled, max_id, min_id=0, unique=True, true_ids=None, seed=0,

@@ -2,10 +2,11 @@
 # The whole GPU check in one device call, from the repo root:
 #   bash bench/gpu/run.sh
 # Builds the TF-free CUDA module in place, runs the CuPy tests (tests/gpu:
-# embedding_pool and the sampler) and the NumPy ones
-# (tests/test_embedding_pool_arrays.py, TF-free too),
-# then the benchmark. With $OUT set (the device tool's output folder),
-# build.log, tests.log and gpu_bench.md are written there. A test failure
+# embedding_pool, the sampler, the sampled softmax) and the NumPy ones
+# (tests/test_embedding_pool_arrays.py, tests/test_sampled_softmax.py,
+# TF-free too), then the benchmarks. With $OUT set (the device tool's output
+# folder), build.log, tests.log, gpu_bench.md and softmax_gpu_bench.md are
+# written there. A test failure
 # does not skip the benchmark (one call must bring back everything); the
 # script then exits with the tests' status.
 set -euo pipefail
@@ -41,12 +42,16 @@ print("ydnn_kernels.arrays: CUDA build, no tensorflow import")'
 
 stage "tests"
 tests_rc=0
-PYTHONUNBUFFERED=1 python3 -m pytest tests/gpu tests/test_embedding_pool_arrays.py -q \
-  -p no:cacheprovider 2>&1 | tee "$log_dir/tests.log" || tests_rc=$?
+PYTHONUNBUFFERED=1 python3 -m pytest tests/gpu tests/test_embedding_pool_arrays.py \
+  tests/test_sampled_softmax.py -q -p no:cacheprovider --durations=5 2>&1 |
+  tee "$log_dir/tests.log" || tests_rc=$?
 
-stage "benchmark"
+stage "benchmark: embedding_pool"
 bench_rc=0
 PYTHONUNBUFFERED=1 python3 bench/gpu/embedding_pool_gpu_bench.py || bench_rc=$?
+
+stage "benchmark: sampled_softmax"
+PYTHONUNBUFFERED=1 python3 bench/gpu/sampled_softmax_gpu_bench.py || bench_rc=$?
 
 stage
 echo "total $((SECONDS - start)) s; tests exit $tests_rc, benchmark exit $bench_rc"

@@ -111,4 +111,34 @@ Status sampled_softmax_backward_cpu(const SoftmaxArgs& a, const SoftmaxPlan& pla
                                     int64_t* unique_ids, void* grad_rows,
                                     const ParallelFor& parallel);
 
+// --------------------------------------------------------------- CUDA ----
+// Pointers in SoftmaxArgs and the outputs are device memory; `stream` is a
+// cudaStream_t; `workspace` is caller-allocated device memory of at least
+// the size the matching *_workspace_cuda returns. Defined only in a CUDA
+// build (YDNN_WITH_CUDA). The semantics, order and messages are the CPU's:
+// ids and expected counts are checked on the device (a bad id is read as row
+// 0 and never dereferenced), and the one host sync of each call reads the
+// first bad index back and returns the CPU's InvalidArgument.
+//
+// Forward: loss, lse [B]; logits [B, 1 + J] or nullptr. One sync (the
+// checks, including the CPU's "loss of row b is not finite").
+size_t sampled_softmax_forward_workspace_cuda(const SoftmaxArgs& a);
+Status sampled_softmax_forward_cuda(const SoftmaxArgs& a, void* workspace, size_t workspace_bytes,
+                                    float* loss, float* lse, float* logits, void* stream);
+
+// Backward, in two steps like embedding_pool's, since U sizes two outputs:
+// the plan checks ids and counts and sorts the ids of pos ∪ columns (one
+// sync, which returns U); the fill writes grad_query [B, D], unique_ids [U]
+// (ascending) and grad_rows [U, D] of the table's dtype. The fill reads what
+// the plan left in the workspace: pass it the same workspace and arguments.
+// Deterministic: every sum runs in a fixed order, no float atomics.
+size_t sampled_softmax_backward_workspace_cuda(const SoftmaxArgs& a);
+Status sampled_softmax_backward_plan_cuda(const SoftmaxArgs& a, void* workspace,
+                                          size_t workspace_bytes, int64_t* num_unique,
+                                          void* stream);
+Status sampled_softmax_backward_cuda(const SoftmaxArgs& a, void* workspace,
+                                     size_t workspace_bytes, int64_t num_unique, const float* lse,
+                                     const float* grad_loss, float* grad_query,
+                                     int64_t* unique_ids, void* grad_rows, void* stream);
+
 }  // namespace ydnn

@@ -6,6 +6,11 @@
 // The forward returns the per-row loss, the per-row logsumexp (all the
 // backward keeps: it recomputes the logits) and, when return_logits, the
 // [B, 1 + J] logits for metrics ([B, 0] otherwise).
+//
+// GPU kernels (CUDA build): the same ops on the op's stream, with a
+// temporary workspace; ids and counts are checked on the device and each op
+// syncs once (the forward for its checks, the backward's plan for the
+// checks and the number of unique ids, which sizes two outputs).
 #include "sampled_softmax/sampled_softmax.h"
 #include "tensorflow/core/framework/op.h"
 #include "tensorflow/core/framework/shape_inference.h"
@@ -137,7 +142,7 @@ class SoftmaxOpBase : public OpKernel {
   bool remove_accidental_hits_, in_batch_;
 };
 
-template <typename T, typename Id, typename Sid, bool kResource>
+template <typename Device, typename T, typename Id, typename Sid, bool kResource>
 class SampledSoftmaxOp : public SoftmaxOpBase {
  public:
   explicit SampledSoftmaxOp(OpKernelConstruction* c) : SoftmaxOpBase(c) {
@@ -154,20 +159,32 @@ class SampledSoftmaxOp : public SoftmaxOpBase {
     OP_REQUIRES_OK(ctx, ctx->allocate_output(
                             2, TensorShape({a.batch, return_logits_ ? a.num_columns() + 1 : 0}),
                             &logits));
-    // One plan per thread: its buffers outlive the call.
-    static thread_local SoftmaxPlan plan;
-    OP_REQUIRES_OK(ctx, ToTf(plan.build(a, false)));
-    OP_REQUIRES_OK(ctx, ToTf(sampled_softmax_forward_cpu(
-                            a, plan, loss->flat<float>().data(), lse->flat<float>().data(),
-                            return_logits_ ? logits->flat<float>().data() : nullptr,
-                            TfParallelFor(ctx))));
+    float* logits_ptr = return_logits_ ? logits->flat<float>().data() : nullptr;
+    if constexpr (std::is_same_v<Device, Eigen::ThreadPoolDevice>) {
+      // One plan per thread: its buffers outlive the call.
+      static thread_local SoftmaxPlan plan;
+      OP_REQUIRES_OK(ctx, ToTf(plan.build(a, false)));
+      OP_REQUIRES_OK(ctx, ToTf(sampled_softmax_forward_cpu(a, plan, loss->flat<float>().data(),
+                                                           lse->flat<float>().data(), logits_ptr,
+                                                           TfParallelFor(ctx))));
+    } else {
+#if defined(YDNN_WITH_CUDA)
+      Tensor workspace;
+      const int64_t bytes = static_cast<int64_t>(sampled_softmax_forward_workspace_cuda(a));
+      OP_REQUIRES_OK(ctx, ctx->allocate_temp(::tensorflow::DT_INT8, TensorShape({bytes}),
+                                             &workspace));
+      OP_REQUIRES_OK(ctx, ToTf(sampled_softmax_forward_cuda(
+                              a, workspace.data(), bytes, loss->flat<float>().data(),
+                              lse->flat<float>().data(), logits_ptr, GpuStream(ctx))));
+#endif
+    }
   }
 
  private:
   bool return_logits_;
 };
 
-template <typename T, typename Id, typename Sid, bool kResource>
+template <typename Device, typename T, typename Id, typename Sid, bool kResource>
 class SampledSoftmaxGradOp : public SoftmaxOpBase {
  public:
   using SoftmaxOpBase::SoftmaxOpBase;
@@ -183,47 +200,76 @@ class SampledSoftmaxGradOp : public SoftmaxOpBase {
                 absl::InvalidArgumentError(absl::StrCat(
                     "lse and grad_loss must have shape ", rows.DebugString(), ", got ",
                     lse.shape().DebugString(), " and ", grad_loss.shape().DebugString())));
-    static thread_local SoftmaxPlan plan;
-    OP_REQUIRES_OK(ctx, ToTf(plan.build(a, true)));
-    const int64_t u = plan.num_unique();
     Tensor *grad_query = nullptr, *unique_ids = nullptr, *grad_rows = nullptr;
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({a.batch, a.dim}), &grad_query));
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(1, TensorShape({u}), &unique_ids));
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(2, TensorShape({u, a.dim}), &grad_rows));
-    OP_REQUIRES_OK(ctx, ToTf(sampled_softmax_backward_cpu(
-                            a, plan, lse.flat<float>().data(), grad_loss.flat<float>().data(),
-                            grad_query->flat<float>().data(), unique_ids->flat<int64_t>().data(),
-                            grad_rows->data(), TfParallelFor(ctx))));
+    auto allocate = [&](int64_t u) -> absl::Status {
+      TF_RETURN_IF_ERROR(ctx->allocate_output(0, TensorShape({a.batch, a.dim}), &grad_query));
+      TF_RETURN_IF_ERROR(ctx->allocate_output(1, TensorShape({u}), &unique_ids));
+      return ctx->allocate_output(2, TensorShape({u, a.dim}), &grad_rows);
+    };
+    if constexpr (std::is_same_v<Device, Eigen::ThreadPoolDevice>) {
+      static thread_local SoftmaxPlan plan;
+      OP_REQUIRES_OK(ctx, ToTf(plan.build(a, true)));
+      OP_REQUIRES_OK(ctx, allocate(plan.num_unique()));
+      OP_REQUIRES_OK(ctx, ToTf(sampled_softmax_backward_cpu(
+                              a, plan, lse.flat<float>().data(), grad_loss.flat<float>().data(),
+                              grad_query->flat<float>().data(),
+                              unique_ids->flat<int64_t>().data(), grad_rows->data(),
+                              TfParallelFor(ctx))));
+    } else {
+#if defined(YDNN_WITH_CUDA)
+      void* stream = GpuStream(ctx);
+      Tensor workspace;
+      const int64_t bytes = static_cast<int64_t>(sampled_softmax_backward_workspace_cuda(a));
+      OP_REQUIRES_OK(ctx, ctx->allocate_temp(::tensorflow::DT_INT8, TensorShape({bytes}),
+                                             &workspace));
+      int64_t u = 0;
+      OP_REQUIRES_OK(ctx, ToTf(sampled_softmax_backward_plan_cuda(a, workspace.data(), bytes, &u,
+                                                                  stream)));
+      OP_REQUIRES_OK(ctx, allocate(u));
+      OP_REQUIRES_OK(ctx, ToTf(sampled_softmax_backward_cuda(
+                              a, workspace.data(), bytes, u, lse.flat<float>().data(),
+                              grad_loss.flat<float>().data(), grad_query->flat<float>().data(),
+                              unique_ids->flat<int64_t>().data(), grad_rows->data(), stream)));
+#endif
+    }
   }
 };
 
-#define YDNN_REGISTER_SOFTMAX(T, Id, Sid)                                                  \
-  REGISTER_KERNEL_BUILDER(Name("YdnnSampledSoftmaxLoss").Device(DEVICE_CPU)                \
+// The resource forms keep the handle in host memory (the variable's tensor
+// itself lives on the op's device), as embedding_pool's do.
+#define YDNN_REGISTER_SOFTMAX(DEV, DEVICE, T, Id, Sid)                                     \
+  REGISTER_KERNEL_BUILDER(Name("YdnnSampledSoftmaxLoss").Device(DEV)                       \
                               .TypeConstraint<T>("T").TypeConstraint<Id>("Tid")            \
                               .TypeConstraint<Sid>("Tsid"),                                \
-                          SampledSoftmaxOp<T, Id, Sid, false>);                            \
-  REGISTER_KERNEL_BUILDER(Name("YdnnSampledSoftmaxLossResource").Device(DEVICE_CPU)        \
+                          SampledSoftmaxOp<DEVICE, T, Id, Sid, false>);                    \
+  REGISTER_KERNEL_BUILDER(Name("YdnnSampledSoftmaxLossResource").Device(DEV)               \
+                              .TypeConstraint<T>("T").TypeConstraint<Id>("Tid")            \
+                              .TypeConstraint<Sid>("Tsid").HostMemory("table"),            \
+                          SampledSoftmaxOp<DEVICE, T, Id, Sid, true>);                     \
+  REGISTER_KERNEL_BUILDER(Name("YdnnSampledSoftmaxLossGrad").Device(DEV)                   \
                               .TypeConstraint<T>("T").TypeConstraint<Id>("Tid")            \
                               .TypeConstraint<Sid>("Tsid"),                                \
-                          SampledSoftmaxOp<T, Id, Sid, true>);                             \
-  REGISTER_KERNEL_BUILDER(Name("YdnnSampledSoftmaxLossGrad").Device(DEVICE_CPU)            \
+                          SampledSoftmaxGradOp<DEVICE, T, Id, Sid, false>);                \
+  REGISTER_KERNEL_BUILDER(Name("YdnnSampledSoftmaxLossResourceGrad").Device(DEV)           \
                               .TypeConstraint<T>("T").TypeConstraint<Id>("Tid")            \
-                              .TypeConstraint<Sid>("Tsid"),                                \
-                          SampledSoftmaxGradOp<T, Id, Sid, false>);                        \
-  REGISTER_KERNEL_BUILDER(Name("YdnnSampledSoftmaxLossResourceGrad").Device(DEVICE_CPU)    \
-                              .TypeConstraint<T>("T").TypeConstraint<Id>("Tid")            \
-                              .TypeConstraint<Sid>("Tsid"),                                \
-                          SampledSoftmaxGradOp<T, Id, Sid, true>);
+                              .TypeConstraint<Sid>("Tsid").HostMemory("table"),            \
+                          SampledSoftmaxGradOp<DEVICE, T, Id, Sid, true>);
 
-#define YDNN_REGISTER_SOFTMAX_IDS(T)            \
-  YDNN_REGISTER_SOFTMAX(T, int32_t, int32_t)    \
-  YDNN_REGISTER_SOFTMAX(T, int32_t, int64_t)    \
-  YDNN_REGISTER_SOFTMAX(T, int64_t, int32_t)    \
-  YDNN_REGISTER_SOFTMAX(T, int64_t, int64_t)
+#define YDNN_REGISTER_SOFTMAX_IDS(DEV, DEVICE, T)         \
+  YDNN_REGISTER_SOFTMAX(DEV, DEVICE, T, int32_t, int32_t) \
+  YDNN_REGISTER_SOFTMAX(DEV, DEVICE, T, int32_t, int64_t) \
+  YDNN_REGISTER_SOFTMAX(DEV, DEVICE, T, int64_t, int32_t) \
+  YDNN_REGISTER_SOFTMAX(DEV, DEVICE, T, int64_t, int64_t)
 
-YDNN_REGISTER_SOFTMAX_IDS(float)
-YDNN_REGISTER_SOFTMAX_IDS(Eigen::half)
-YDNN_REGISTER_SOFTMAX_IDS(Eigen::bfloat16)
+YDNN_REGISTER_SOFTMAX_IDS(DEVICE_CPU, Eigen::ThreadPoolDevice, float)
+YDNN_REGISTER_SOFTMAX_IDS(DEVICE_CPU, Eigen::ThreadPoolDevice, Eigen::half)
+YDNN_REGISTER_SOFTMAX_IDS(DEVICE_CPU, Eigen::ThreadPoolDevice, Eigen::bfloat16)
+#if defined(YDNN_WITH_CUDA)
+struct GpuDeviceTag {};
+YDNN_REGISTER_SOFTMAX_IDS(::tensorflow::DEVICE_GPU, GpuDeviceTag, float)
+YDNN_REGISTER_SOFTMAX_IDS(::tensorflow::DEVICE_GPU, GpuDeviceTag, Eigen::half)
+YDNN_REGISTER_SOFTMAX_IDS(::tensorflow::DEVICE_GPU, GpuDeviceTag, Eigen::bfloat16)
+#endif
 
 }  // namespace tf
 }  // namespace ydnn

@@ -1,0 +1,354 @@
+"""The fused sampled softmax's CUDA kernels through ydnn_kernels.arrays on CuPy arrays.
+
+Mirrors tests/test_sampled_softmax.py (float64 loop reference, the same
+tolerances from tests/softmax_cases.py, the issue's edge cases) and adds what
+only the GPU path has: shapes that leave tile and split tails (64-row and
+64-column tiles, 64-wide D chunks, column and row splits), agreement with the
+CPU kernels on shapes too large for the loop reference, bitwise determinism,
+outputs that must be fully written, a non-default stream, and the error
+policy (the CPU path's ValueError text, checked on the device). bfloat16 is
+not a CuPy dtype, so it is left to the CPU and TF tests. Skipped without
+CuPy, a CUDA device or a CUDA build of ydnn_kernels.
+"""
+
+import numpy as np
+import pytest
+
+cp = pytest.importorskip("cupy")
+
+
+def _device_count():
+    try:
+        return cp.cuda.runtime.getDeviceCount()
+    except cp.cuda.runtime.CUDARuntimeError:  # no driver
+        return 0
+
+
+if _device_count() == 0:
+    pytest.skip("no CUDA device", allow_module_level=True)
+
+from tests.softmax_cases import check_grads, check_loss, make_case, reference  # noqa: E402
+from ydnn_kernels import _ydnn_py, arrays  # noqa: E402
+
+if not _ydnn_py.with_cuda:
+    pytest.skip("ydnn_kernels was built without CUDA", allow_module_level=True)
+
+DTYPES = ["float32", "float16"]
+
+
+@pytest.fixture(autouse=True)
+def poison_allocations():
+    """Every CuPy allocation (outputs and workspace included) starts as 0xFF
+    bytes: NaN floats, -1 ints. An element no kernel writes, or a workspace
+    slot read before it is written, then fails instead of passing as 0."""
+    pool = cp.get_default_memory_pool()
+
+    def malloc(size):
+        mem = pool.malloc(size)
+        if size:
+            cp.cuda.runtime.memsetAsync(mem.ptr, 0xFF, size, cp.cuda.get_current_stream().ptr)
+        return mem
+
+    cp.cuda.set_allocator(malloc)
+    yield
+    cp.cuda.set_allocator(pool.malloc)
+
+
+def on_device(case):
+    return {k: cp.asarray(v) for k, v in case.items()}
+
+
+def run(case, temperature=1.0, rah=True, in_batch=False, grad_loss=None, xp=cp):
+    """Forward (with logits) and backward on `xp`; results as NumPy."""
+    c = on_device(case) if xp is cp else case
+    loss, lse, logits = arrays.sampled_softmax_loss(
+        **c, temperature=temperature, remove_accidental_hits=rah, in_batch_negatives=in_batch,
+        return_logits=True)
+    g = np.ones(len(case["positive_ids"]), np.float32) if grad_loss is None else grad_loss
+    grads = arrays.sampled_softmax_loss_grad(
+        **c, lse=lse, grad_loss=xp.asarray(g), temperature=temperature,
+        remove_accidental_hits=rah, in_batch_negatives=in_batch)
+    if xp is cp:
+        loss, lse, logits = loss.get(), lse.get(), logits.get()
+        grads = tuple(x.get() for x in grads)
+    return loss, lse, logits, grads
+
+
+def check(case, temperature=1.0, rah=True, in_batch=False, dtype="float32", grad_loss=None):
+    """The CPU tests' check, on the GPU: loss, logits and gradients against
+    the float64 loop reference."""
+    loss, _, logits, (gq, ids, rows) = run(case, temperature, rah, in_batch, grad_loss)
+    want = reference(case, temperature, rah, in_batch, grad_loss)
+    check_loss(loss, want[0], case, temperature)
+    np.testing.assert_array_equal(np.isinf(logits), np.isinf(want[1]))
+    finite = np.isfinite(want[1])
+    check_loss(logits[finite], want[1][finite], case, temperature, "logits")
+    check_grads(gq, ids, rows, want, case, temperature, dtype, grad_loss)
+    return loss, logits, gq, rows
+
+
+def check_against_cpu(case, temperature=1.0, rah=True, in_batch=False, grad_loss=None):
+    """GPU against the CPU kernels (themselves tested against the reference)
+    on shapes too large for the loop reference; the reference tolerances."""
+    gpu = run(case, temperature, rah, in_batch, grad_loss)
+    cpu = run(case, temperature, rah, in_batch, grad_loss, xp=np)
+    check_loss(gpu[0], cpu[0].astype(np.float64), case, temperature)
+    check_loss(gpu[1], cpu[1].astype(np.float64), case, temperature, "lse")
+    np.testing.assert_array_equal(np.isinf(gpu[2]), np.isinf(cpu[2]))
+    finite = np.isfinite(cpu[2])
+    check_loss(gpu[2][finite], cpu[2][finite].astype(np.float64), case, temperature, "logits")
+    c_gq, c_ids, c_rows = cpu[3]
+    as_ref = (None, None, c_gq.astype(np.float64),
+              {int(i): r.astype(np.float64) for i, r in zip(c_ids, c_rows)})
+    check_grads(*gpu[3], as_ref, case, temperature, str(case["table"].dtype), grad_loss)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("in_batch", [False, True])
+@pytest.mark.parametrize("rah", [True, False])
+@pytest.mark.parametrize("temperature", [0.05, 1.0, 20.0])
+def test_matches_reference(rng, dtype, in_batch, rah, temperature):
+    case = make_case(rng, B=37, D=24, V=300, S=50, dtype=dtype, hits=5)
+    g = rng.uniform(-2, 2, 37).astype(np.float32)
+    check(case, temperature, rah, in_batch, dtype, grad_loss=g)
+
+
+# Tails: B and J not multiples of the 64-row / 64-column tiles, D not a
+# multiple of the 16-deep slice or of the 64-wide output chunk (D = 70, 130:
+# two and three chunks), a single row, a single column, D = 1.
+@pytest.mark.parametrize("B,D,V,S", [(1, 8, 10, 1), (16, 64, 1000, 64), (33, 13, 40, 65),
+                                     (70, 70, 2000, 129), (5, 1, 7, 3), (200, 32, 50, 300),
+                                     (65, 130, 300, 63)])
+@pytest.mark.parametrize("id_dtype", [np.int32, np.int64])
+def test_shapes_and_id_dtypes(rng, B, D, V, S, id_dtype):
+    check(make_case(rng, B, D, V, S, id_dtype=id_dtype, hits=2), in_batch=B % 2 == 1)
+
+
+@pytest.mark.parametrize("pos_dtype,sampled_dtype", [(np.int32, np.int64), (np.int64, np.int32)])
+def test_mixed_id_dtypes(rng, pos_dtype, sampled_dtype):
+    case = make_case(rng, B=20, D=16, V=100, S=30, hits=3)
+    case["positive_ids"] = case["positive_ids"].astype(pos_dtype)
+    case["sampled_ids"] = case["sampled_ids"].astype(sampled_dtype)
+    check(case, in_batch=True)
+
+
+def test_ids_at_both_ends_of_the_range(rng):
+    case = make_case(rng, B=6, D=8, V=50, S=4)
+    case["positive_ids"][:] = [0, 49, 0, 49, 3, 4]
+    case["sampled_ids"][:] = [49, 0, 1, 48]
+    check(case)
+    check(case, in_batch=True, rah=False)
+
+
+def test_every_sampled_id_is_some_positive(rng):
+    case = make_case(rng, B=20, D=16, V=30, S=10)
+    case["sampled_ids"] = case["positive_ids"][:10].copy()
+    check(case)
+
+
+def test_duplicate_sampled_ids_are_all_masked(rng):
+    case = make_case(rng, B=6, D=8, V=20, S=9)
+    case["sampled_ids"][:] = [3, 3, 3, 5, 5, 7, 7, 7, 7]
+    case["positive_ids"][:3] = [3, 7, 9]
+    _, _, logits, _ = run(case)
+    assert np.isinf(logits[0, 1:4]).all() and np.isfinite(logits[0, 4:]).all()
+    assert np.isinf(logits[1, 6:10]).all()
+    check(case)
+
+
+def test_row_with_every_negative_masked_has_zero_loss_and_gradient(rng):
+    case = make_case(rng, B=3, D=8, V=20, S=4)
+    case["sampled_ids"][:] = case["positive_ids"][1]
+    loss, _, gq, _ = check(case)
+    assert loss[1] == 0.0
+    assert np.all(gq[1] == 0.0)
+
+
+def test_in_batch_masks_the_rows_own_positive_and_its_duplicates(rng):
+    case = make_case(rng, B=4, D=8, V=20, S=3)
+    case["positive_ids"][:] = [5, 9, 5, 11]
+    case["sampled_ids"][:] = [1, 2, 3]
+    _, _, logits, _ = run(case, in_batch=True, rah=False)
+    assert np.isinf(logits[0, [1, 3]]).all() and np.isfinite(logits[0, [2, 4]]).all()
+    assert np.isinf(logits[1, 2]) and np.isfinite(logits[1, [1, 3, 4]]).all()
+    assert np.isfinite(logits[:, 5:]).all()
+    check(case, in_batch=True, rah=False)
+
+
+def test_empty_batch(rng):
+    case = make_case(rng, B=0, D=8, V=20, S=5)
+    loss, _, logits, (gq, ids, rows) = run(case)
+    assert loss.shape == (0,) and logits.shape == (0, 6) and gq.shape == (0, 8)
+    np.testing.assert_array_equal(ids, np.unique(case["sampled_ids"]))
+    assert np.all(rows == 0.0)
+
+
+@pytest.mark.parametrize("in_batch", [False, True])
+def test_no_sampled_ids(rng, in_batch):
+    # S = 0: with no in-batch columns J = 0, the loss is 0 and only the
+    # positives carry gradient.
+    check(make_case(rng, B=9, D=8, V=20, S=0), in_batch=in_batch)
+
+
+def test_logits_near_float32_limits_do_not_overflow(rng):
+    case = make_case(rng, B=2, D=1, V=3, S=2)
+    case["query"][:] = [[1e19], [-1e19]]
+    case["table"][:] = [[3e19], [-3e19], [1.0]]
+    case["positive_ids"][:] = [0, 1]
+    case["sampled_ids"][:] = [1, 2]
+    case["true_expected_count"][:] = 1.0
+    case["sampled_expected_count"][:] = 1.0
+    loss, _, _, (gq, _, rows) = run(case)
+    assert np.all(np.isfinite(loss)) and np.all(loss == 0.0)
+    assert np.all(np.isfinite(gq)) and np.all(np.isfinite(rows))
+
+
+def test_large_logit_gaps_stay_exact(rng):
+    check(make_case(rng, B=8, D=16, V=50, S=20, scale=6.0), temperature=0.05)
+
+
+# Split paths: B = 1000, J = 4000 gives 16 row tiles x 16 column splits in
+# the forward, 8 column splits of dq over two D chunks (D = 96), 3 row
+# splits of dC; B = 16384 gives 256 row tiles: one split everywhere, dq
+# written in place. Tails in B, J and D throughout.
+@pytest.mark.parametrize("B,D,V,S,in_batch", [(1000, 96, 5000, 3000, True),
+                                              (16384, 16, 3000, 500, False)])
+def test_gpu_matches_cpu_across_splits(rng, B, D, V, S, in_batch):
+    case = make_case(rng, B, D, V, S, hits=20)
+    g = rng.uniform(-1, 1, B).astype(np.float32)
+    check_against_cpu(case, temperature=0.5, in_batch=in_batch, grad_loss=g)
+
+
+def test_deterministic(rng):
+    # Few ids, many rows: long runs of equal ids in the gradient sums, and
+    # several splits, where an order-dependent sum would show.
+    case = make_case(rng, B=700, D=40, V=30, S=200, hits=10)
+    first, second = run(case, in_batch=True), run(case, in_batch=True)
+    for a, b in zip(first[:3] + first[3], second[:3] + second[3]):
+        np.testing.assert_array_equal(a.view(np.uint8), b.view(np.uint8))
+
+
+def test_outputs_fully_written(rng):
+    # The same shapes twice on fresh data: a result that leaked from one call
+    # into the next, or an element left unwritten (NaN poison), fails.
+    for _ in range(2):
+        check(make_case(rng, B=45, D=37, V=200, S=70, hits=3), 0.5, in_batch=True)
+
+
+def test_non_default_stream(rng):
+    case = make_case(rng, B=50, D=20, V=100, S=40, hits=4)
+    want = run(case)
+    with cp.cuda.Stream(non_blocking=True):
+        got = run(case)
+    for a, b in zip(want[:3] + want[3], got[:3] + got[3]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_strided_device_table_is_made_contiguous(rng):
+    # arrays.py copies a strided CuPy view into a contiguous array.
+    case = make_case(rng, B=10, D=8, V=40, S=12)
+    wide = cp.zeros((40, 16), np.float32)
+    wide[:, ::2] = cp.asarray(case["table"])
+    c = on_device(case)
+    c["table"] = wide[:, ::2]
+    loss, _, _ = arrays.sampled_softmax_loss(**c)
+    check_loss(loss.get(), reference(case)[0], case, 1.0)
+
+
+# ---------------------------------------------------------------- errors ----
+
+def same_error(case, grad=False, **kw):
+    """Runs the CPU and the GPU path on the same bad input; returns the GPU's
+    message, which must be the CPU's."""
+    def call(c, xp):
+        if not grad:
+            return arrays.sampled_softmax_loss(**c, **kw)
+        B = len(case["positive_ids"])
+        ones = xp.ones(B, np.float32)
+        return arrays.sampled_softmax_loss_grad(**c, lse=ones, grad_loss=ones, **kw)
+
+    with pytest.raises(ValueError) as cpu:
+        call(case, np)
+    with pytest.raises(ValueError) as gpu:
+        call(on_device(case), cp)
+    assert str(gpu.value) == str(cpu.value)
+    return str(gpu.value)
+
+
+@pytest.fixture
+def small(rng):
+    return make_case(rng, B=5, D=4, V=10, S=3)
+
+
+@pytest.mark.parametrize("grad", [False, True], ids=["forward", "backward"])
+@pytest.mark.parametrize("id_dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("bad", [-1, 10, 2**31 - 1])
+def test_positive_id_out_of_range(small, grad, id_dtype, bad):
+    small["positive_ids"] = small["positive_ids"].astype(id_dtype)
+    small["positive_ids"][3] = bad
+    small["positive_ids"][4] = -7  # a later bad id: the first is reported
+    msg = same_error(small, grad)
+    assert msg.startswith(f"positive_ids[3] = {bad} is outside [0, 10)")
+
+
+def test_huge_int64_id(small):
+    small["sampled_ids"][2] = 2**40
+    assert same_error(small).startswith(f"sampled_ids[2] = {2**40} is outside [0, 10)")
+
+
+@pytest.mark.parametrize("grad", [False, True], ids=["forward", "backward"])
+@pytest.mark.parametrize("in_batch", [False, True])
+def test_sampled_id_out_of_range(small, grad, in_batch):
+    small["sampled_ids"][1] = 10
+    msg = same_error(small, grad, in_batch_negatives=in_batch)
+    assert msg.startswith("sampled_ids[1] = 10 is outside [0, 10)")
+
+
+def test_positive_ids_reported_before_sampled_ids_and_counts(small):
+    small["sampled_ids"][0] = -3
+    small["true_expected_count"][0] = 0.0
+    small["positive_ids"][2] = 11
+    assert same_error(small).startswith("positive_ids[2] = 11")
+    small["positive_ids"][2] = 1
+    assert same_error(small).startswith("sampled_ids[0] = -3")
+
+
+@pytest.mark.parametrize("grad", [False, True], ids=["forward", "backward"])
+@pytest.mark.parametrize("bad", [0.0, -1.0, np.nan, np.inf])
+def test_expected_counts_must_be_positive_and_finite(small, grad, bad):
+    small["sampled_expected_count"][1] = bad
+    assert "sampled_expected_count[1] = " in same_error(small, grad)
+    small["sampled_expected_count"][1] = 1.0
+    small["true_expected_count"][4] = bad
+    msg = same_error(small, grad)
+    assert msg.startswith("true_expected_count[4] = ") and "positive and finite" in msg
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, float("inf"), float("nan")])
+def test_temperature(small, bad):
+    assert "temperature must be positive and finite" in same_error(small, temperature=bad)
+
+
+def test_overflowing_logits_are_an_error_not_nan(small):
+    # Not same_error: the message quotes the NaN loss, whose sign bit x86
+    # and the GPU set differently ("-nan" / "nan").
+    small["query"][2] = 1e30
+    small["table"][:] = 1e30
+    prefix = "the loss of row 2 is not finite ("
+    with pytest.raises(ValueError, match=r"^the loss of row 2 is not finite \(") as cpu:
+        arrays.sampled_softmax_loss(**small)
+    with pytest.raises(ValueError) as gpu:
+        arrays.sampled_softmax_loss(**on_device(small))
+    tail = str(cpu.value).split("): ", 1)[1]
+    assert str(gpu.value).startswith(prefix) and str(gpu.value).endswith("): " + tail)
+
+
+def test_mixed_host_and_device_inputs_are_rejected(small):
+    c = on_device(small)
+    c["true_expected_count"] = small["true_expected_count"]  # arrays.py moves it
+    loss, _, _ = arrays.sampled_softmax_loss(**c)
+    check_loss(loss.get(), reference(small)[0], small, 1.0)
+    with pytest.raises(ValueError, match="must be a device"):
+        _ydnn_py.sampled_softmax_forward_workspace_cuda(
+            c["query"], c["table"], small["positive_ids"], c["sampled_ids"],
+            c["true_expected_count"], c["sampled_expected_count"], 1.0, True, False)
