@@ -1,3 +1,5 @@
 """ydnn: YouTube-DNN retrieval on Keras 3, on the fused kernels of ydnn_kernels."""
 
+from ydnn import optimizers
+
 __version__ = "0.1.0"
