@@ -62,7 +62,8 @@ def sparse_apply(kind, variable, slots, indices, values, learning_rate, step=1,
         name: optional op name.
 
     Returns:
-        The op (in graph mode) or None (eager).
+        None; the variables are updated in place (inside tf.function the
+        update is ordered by the variables' automatic control dependencies).
 
     Raises:
         ValueError: for a bad kind, a non-variable, or a wrong slot count.
@@ -98,7 +99,7 @@ def sparse_apply(kind, variable, slots, indices, values, learning_rate, step=1,
         step = tf.cast(step, tf.int64)
         for v in [var, *slot_vars]:
             resource_variable_ops.variable_accessed(v)
-        return _ops.ydnn_sparse_apply(
+        _ops.ydnn_sparse_apply(
             var.handle, [s.handle for s in slot_vars], indices, values, lr, step, kind=kind,
             weight_decay=float(weight_decay), epsilon=float(epsilon), beta_1=float(beta_1),
             beta_2=float(beta_2), indices_unique=bool(indices_unique),
