@@ -35,7 +35,7 @@ class RowWiseAdagrad(SparseUpdateMixin, keras.optimizers.Adagrad):
         **kwargs: the other Keras optimizer arguments.
 
     Raises:
-        ValueError: for use_ema or gradient accumulation.
+        ValueError: for use_ema, gradient accumulation or a bad table_pattern.
 
     Example:
 
@@ -51,7 +51,11 @@ class RowWiseAdagrad(SparseUpdateMixin, keras.optimizers.Adagrad):
         super().__init__(learning_rate=learning_rate,
                          initial_accumulator_value=initial_accumulator_value, epsilon=epsilon,
                          **kwargs)
-        re.compile(table_pattern)  # a bad pattern fails here, not at build
+        try:
+            re.compile(table_pattern)  # a bad pattern fails here, not at build
+        except re.error as e:
+            raise ValueError(f"table_pattern {table_pattern!r} is not a valid regular "
+                             f"expression: {e}") from e
         self.table_pattern = table_pattern
         check_keras_options(self)
 
