@@ -1,7 +1,8 @@
 """ydnn_kernels: fused kernels for YouTube-DNN retrieval.
 
 With TensorFlow installed, the ops are TensorFlow ops with registered
-gradients (`embedding_pool`, `log_uniform_sample`). Without it (for example on a GPU box with only
+gradients (`embedding_pool`, `log_uniform_sample`) and the in-place sparse
+optimizer step `sparse_apply`. Without it (for example on a GPU box with only
 CuPy), `ydnn_kernels.arrays` runs the same kernels on NumPy and CuPy arrays.
 
 Importing the package checks, without importing TensorFlow, that the
@@ -12,7 +13,7 @@ ops themselves load on first use.
 from ydnn_kernels._loader import build_info, check_tf_version
 
 __version__ = "0.1.0"
-__all__ = ["build_info", "embedding_pool", "log_uniform_sample"]
+__all__ = ["build_info", "embedding_pool", "log_uniform_sample", "sparse_apply"]
 
 check_tf_version()
 
@@ -26,4 +27,8 @@ def __getattr__(name):
         from ydnn_kernels.sampler_op import log_uniform_sample
 
         return log_uniform_sample
+    if name == "sparse_apply":
+        from ydnn_kernels.sparse_optim_op import sparse_apply
+
+        return sparse_apply
     raise AttributeError(f"module 'ydnn_kernels' has no attribute {name!r}")
