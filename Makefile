@@ -34,6 +34,7 @@ demo: build
 bench: build
 	$(PY) -m bench.embedding_pool_bench --results bench/RESULTS.md
 	$(PY) -m bench.sampler_bench --results bench/RESULTS.md
+	$(PY) -m bench.sparse_optim_bench --results bench/RESULTS.md
 
 gpu-build:
 	YDNN_TF=0 YDNN_CUDA=1 $(PYTHON) setup.py -q build_ext --inplace
