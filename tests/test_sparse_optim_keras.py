@@ -184,6 +184,16 @@ def test_rowwise_adagrad_dense_gradient_updates_every_row(rng):
     assert_close_to_ref(got, want, "float32")
 
 
+def test_rowwise_adagrad_dense_gradient_decays_once(rng):
+    table0 = rng.standard_normal((V, D)).astype(np.float32)
+    steps = make_steps(rng, 2, all_rows=True, dup=False)
+    got, _, _ = run(RowWiseAdagrad(0.1, weight_decay=0.2), table0, np.zeros((D, 3), np.float32),
+                    steps, densify=True)
+    want, _ = reference_run("rowwise_adagrad", table0, [np.full(V, 0.1)], steps, [0.1, 0.1],
+                            weight_decay=0.2)
+    assert_close_to_ref(got, want, "float32")
+
+
 @pytest.mark.parametrize("make", [
     lambda: SparseSGD(0.1, momentum=0.9),
     lambda: SparseSGD(0.1, nesterov=True),

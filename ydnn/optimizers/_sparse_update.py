@@ -35,9 +35,9 @@ import tensorflow as tf
 from tensorflow.python.framework import ops as tf_ops
 from tensorflow.python.ops import control_flow_util
 
-# The ops whose `indices` output is sorted and unique: their gradients skip
-# the kernel's duplicate sort on the GPU.
-_UNIQUE_INDEX_OPS = ("YdnnEmbeddingPoolGrad", "YdnnEmbeddingPoolResourceGrad")
+# Ops whose output 0 holds unique ids (embedding_pool's gradient, tf.unique):
+# gradients indexed by it skip the kernel's duplicate sort on the GPU.
+_UNIQUE_INDEX_OPS = ("YdnnEmbeddingPoolGrad", "YdnnEmbeddingPoolResourceGrad", "Unique")
 
 
 def check_keras_options(opt):
@@ -63,8 +63,11 @@ def combine_duplicates(g):
 
 
 def indices_unique(g):
+    """True when `g.indices` is known (from the op that made it) to hold no
+    duplicates; False when unknown (eager tensors, other ops)."""
     op = getattr(g.indices, "op", None)
-    return op is not None and getattr(op, "type", None) in _UNIQUE_INDEX_OPS
+    return (op is not None and getattr(op, "type", None) in _UNIQUE_INDEX_OPS
+            and getattr(g.indices, "value_index", -1) == 0)
 
 
 class SparseUpdateMixin:
@@ -83,18 +86,22 @@ class SparseUpdateMixin:
     def _sparse_slots(self, variable):
         return []
 
+    def _routes_sparse(self, variable, gradient):
+        """Trace-time: whether `variable` takes the fused path for this gradient."""
+        return isinstance(gradient, tf.IndexedSlices)
+
     def apply(self, grads, trainable_variables=None):
         grads = list(grads)
         scale = self.loss_scale_factor
         if scale is not None:
             grads = [_unscale(g, scale) for g in grads]
-        variables = (self._trainable_variables if trainable_variables is None
+        variables = (getattr(self, "_trainable_variables", []) if trainable_variables is None
                      else list(trainable_variables))
-        # Trace-time: which variables take the sparse path this step, so the
-        # dense weight decay can leave them to the kernel.
+        # Which variables take the fused path this step, so that the dense
+        # weight decay leaves them to the kernel (which decays touched rows).
         self._sparse_var_keys = {self._var_key(v) for g, v in zip(grads, variables)
-                                 if isinstance(g, tf.IndexedSlices)}
-        self.loss_scale_factor = None
+                                 if g is not None and self._routes_sparse(v, g)}
+        self.loss_scale_factor = None  # unscaled above, IndexedSlices included
         try:
             return super().apply(grads, trainable_variables)
         finally:
@@ -102,7 +109,9 @@ class SparseUpdateMixin:
 
     def _apply_weight_decay(self, variables):
         keys = getattr(self, "_sparse_var_keys", set())
-        super()._apply_weight_decay([v for v in variables if self._var_key(v) not in keys])
+        super()._apply_weight_decay([
+            v for v in variables
+            if self._var_key(v) not in keys or self._sparse_slots(v) is None])
 
     def _clip_gradients(self, grads):
         clipping = any(c is not None and c > 0
@@ -144,8 +153,9 @@ class SparseUpdateMixin:
             indices_unique=indices_unique(gradient), **self._sparse_hyper())
 
     def _slot_ok(self, variable, slots):
-        ok_table = variable.dtype in (tf.float32, tf.float16, tf.bfloat16)
-        return slots if ok_table and all(s.dtype == "float32" for s in slots) else None
+        ok_table = tf.as_dtype(variable.dtype) in (tf.float32, tf.float16, tf.bfloat16)
+        ok_slots = all(tf.as_dtype(s.dtype) == tf.float32 for s in slots)
+        return slots if ok_table and ok_slots else None
 
 
 def _values(g):

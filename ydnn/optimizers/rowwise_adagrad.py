@@ -94,6 +94,11 @@ class RowWiseAdagrad(SparseUpdateMixin, keras.optimizers.Adagrad):
         i = self._get_variable_index(variable)
         return self._slot_ok(variable, [self._accumulators[i]])
 
+    def _routes_sparse(self, variable, gradient):
+        # A table is always updated row-wise by the kernel, even from a dense
+        # gradient (so its weight decay is the kernel's too).
+        return self._is_table(variable) or super()._routes_sparse(variable, gradient)
+
     def _sparse_kind_for(self, variable):
         # Non-table variables: elementwise Adagrad (fused for sparse gradients).
         return "rowwise_adagrad" if self._row_wise[self._get_variable_index(variable)] else "adagrad"
