@@ -13,7 +13,7 @@ from tests.tolerance import assert_close_to_ref
 from ydnn_kernels.sparse_optim_op import sparse_apply
 
 KINDS = list(SLOTS)
-HYPER = dict(epsilon=1e-7, beta_1=0.9, beta_2=0.999)
+HYPER = {"epsilon": 1e-7, "beta_1": 0.9, "beta_2": 0.999}
 NP_DTYPE = {"float32": np.float32, "float16": np.float16, "bfloat16": ml_dtypes.bfloat16}
 
 

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 
 import ydnn
-import ydnn_kernels.sparse_optim_op as sparse_optim_op
-from ydnn_kernels import embedding_pool
+from ydnn_kernels import embedding_pool, sparse_optim_op
 
 V, D, L = 60, 8, 5
 

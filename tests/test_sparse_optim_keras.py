@@ -132,8 +132,8 @@ def test_weight_decay_is_decoupled_and_sparse(rng, name):
     np.testing.assert_array_equal(got[1], stock_kernel)
 
 
-@pytest.mark.parametrize("clip", [dict(clipnorm=0.5), dict(global_clipnorm=0.7),
-                                  dict(clipvalue=0.3)])
+@pytest.mark.parametrize("clip", [{"clipnorm": 0.5}, {"global_clipnorm": 0.7},
+                                  {"clipvalue": 0.3}])
 @pytest.mark.parametrize("name", ["sgd", "adagrad"])
 def test_clipping_sees_the_summed_gradient(rng, name, clip):
     ours, stock = PAIRS[name]

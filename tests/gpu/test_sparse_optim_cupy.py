@@ -20,9 +20,9 @@ def _device_count():
 if _device_count() == 0:
     pytest.skip("no CUDA device", allow_module_level=True)
 
-from tests.sparse_optim_reference import SLOTS  # noqa: E402
-from tests.test_sparse_optim import check_step, make_state  # noqa: E402
-from ydnn_kernels import _ydnn_py, arrays  # noqa: E402
+from tests.sparse_optim_reference import SLOTS
+from tests.test_sparse_optim import check_step, make_state
+from ydnn_kernels import _ydnn_py, arrays
 
 if not _ydnn_py.with_cuda:
     pytest.skip("ydnn_kernels was built without CUDA", allow_module_level=True)
