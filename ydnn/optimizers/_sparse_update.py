@@ -71,9 +71,10 @@ def indices_unique(g):
 
 
 class SparseUpdateMixin:
-    """Mixed in before a keras.optimizers class; subclasses define
-    `_sparse_slots(variable)` (the slot variables, or None to fall back to
-    the stock update) and `_sparse_kind` / `_sparse_hyper()`."""
+    """Mixed in before a keras.optimizers class. Subclasses define
+    `_sparse_kind` (or `_sparse_kind_for(variable)`), `_sparse_hyper()` (the
+    kernel's hyper-parameters) and `_sparse_slots(variable)` (the slot
+    variables, or None to fall back to the stock update)."""
 
     _sparse_kind = None
 
