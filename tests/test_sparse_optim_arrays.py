@@ -6,8 +6,8 @@ import ml_dtypes
 import numpy as np
 import pytest
 
+from tests.sparse_optim_cases import check_step, make_state
 from tests.sparse_optim_reference import SLOTS
-from tests.test_sparse_optim import check_step, make_state
 from ydnn_kernels import arrays
 
 

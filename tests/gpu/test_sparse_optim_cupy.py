@@ -20,8 +20,8 @@ def _device_count():
 if _device_count() == 0:
     pytest.skip("no CUDA device", allow_module_level=True)
 
+from tests.sparse_optim_cases import check_step, make_state
 from tests.sparse_optim_reference import SLOTS
-from tests.test_sparse_optim import check_step, make_state
 from ydnn_kernels import _ydnn_py, arrays
 
 if not _ydnn_py.with_cuda:
