@@ -2,8 +2,8 @@
 
 With TensorFlow installed, the ops are TensorFlow ops with registered
 gradients (`embedding_pool`, `log_uniform_sample`, `UnigramTable` +
-`unigram_sample`, `sampled_softmax_loss`). Without it (for example on a GPU
-box with only
+`unigram_sample`, `sampled_softmax_loss`) and the in-place sparse optimizer
+step `sparse_apply`. Without it (for example on a GPU box with only
 CuPy), `ydnn_kernels.arrays` runs the same kernels on NumPy and CuPy arrays.
 
 Importing the package checks, without importing TensorFlow, that the
@@ -15,7 +15,7 @@ from ydnn_kernels._loader import build_info, check_tf_version
 
 __version__ = "0.1.0"
 __all__ = ["UnigramTable", "build_info", "embedding_pool", "log_uniform_sample",
-           "sampled_softmax_loss", "unigram_sample"]
+           "sampled_softmax_loss", "sparse_apply", "unigram_sample"]
 
 check_tf_version()
 
@@ -37,4 +37,8 @@ def __getattr__(name):
         from ydnn_kernels import unigram_op
 
         return getattr(unigram_op, name)
+    if name == "sparse_apply":
+        from ydnn_kernels.sparse_optim_op import sparse_apply
+
+        return sparse_apply
     raise AttributeError(f"module 'ydnn_kernels' has no attribute {name!r}")

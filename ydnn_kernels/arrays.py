@@ -361,3 +361,55 @@ def unigram_sample(table, num_sampled, unique=True, true_ids=None, seed=0, seed2
         _py.unigram_expected_count_cuda(table.prob, ids, num_sampled, tries, out, stream)
         counts.append(out)
     return sampled, counts[0], counts[1], tries
+
+
+SPARSE_KINDS = ("sgd", "adagrad", "rowwise_adagrad", "lazy_adam")
+
+
+def sparse_apply(kind, table, slots, indices, values, learning_rate, step=1, weight_decay=0.0,
+                 epsilon=1e-7, beta_1=0.9, beta_2=0.999, indices_unique=False,
+                 validate_indices=True):
+    """`ydnn_kernels.sparse_apply` on NumPy or CuPy arrays: one optimizer step
+    on the rows of `table` named by `indices`, in place (table and slots).
+
+    Args:
+        kind: "sgd", "adagrad", "rowwise_adagrad" or "lazy_adam".
+        table: `[V, D]` float32, float16 or bfloat16 (ml_dtypes) array,
+            C-contiguous (it is written in place, so it is never converted);
+            a CuPy array selects the CUDA kernels.
+        slots: list of C-contiguous float32 arrays, updated in place: `[]`,
+            `[acc [V, D]]`, `[acc [V]]` (row-wise) or `[m, v]` (lazy_adam).
+        indices: `[N]` int32/int64 ids, duplicates allowed (summed first).
+        values: `[N, D]` gradient rows (converted to the table's dtype).
+        learning_rate, step, weight_decay, epsilon, beta_1, beta_2: as in
+            the TF op (`step` is the 1-based global step for lazy_adam).
+        indices_unique: CUDA only: promise of no duplicates (skips the sort).
+        validate_indices: CUDA only: check ids (one stream sync).
+
+    Raises:
+        ValueError: for bad arguments, shapes, dtypes or ids outside
+            `[0, V)`, naming the argument, its shape and the value.
+
+    Example:
+
+    ```python
+    table = np.zeros((100, 8), np.float32)
+    sparse_apply("sgd", table, [], np.array([3, 3, 7]), np.ones((3, 8), np.float32), 0.1)
+    ```
+    """
+    if kind not in SPARSE_KINDS:
+        raise ValueError(f"kind must be one of {SPARSE_KINDS}, got {kind!r}")
+    xp = _xp(table)
+    indices = _ids(xp, indices)
+    values = xp.ascontiguousarray(values, dtype=table.dtype)
+    hyper = (float(learning_rate), int(step), float(weight_decay), float(epsilon),
+             float(beta_1), float(beta_2))
+    if xp is np:
+        _py.sparse_apply_cpu(kind, table, list(slots), indices, values, *hyper)
+        return
+    n = int(indices.shape[0]) if indices.ndim == 1 else 0
+    workspace = xp.empty((_py.sparse_apply_workspace_cuda(n, indices.dtype.name,
+                                                          bool(indices_unique)),), np.uint8)
+    error = xp.empty((1,), np.int64) if validate_indices else None
+    _py.sparse_apply_cuda(kind, table, list(slots), indices, values, *hyper,
+                          bool(indices_unique), workspace, error, _stream())

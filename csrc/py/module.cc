@@ -64,6 +64,8 @@ ArrayView view(const pyb::handle& obj, const char* name) {
   return v;
 }
 
+void register_sparse_optim(pyb::module_& m);  // sparse_optim_py.cc
+
 }  // namespace py
 }  // namespace ydnn
 
@@ -81,4 +83,5 @@ PYBIND11_MODULE(_ydnn_py, m) {
   ydnn::py::register_embedding_pool(m);
   ydnn::py::register_sampler(m);
   ydnn::py::register_sampled_softmax(m);
+  ydnn::py::register_sparse_optim(m);
 }

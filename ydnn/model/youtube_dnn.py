@@ -6,6 +6,7 @@ import tensorflow as tf
 
 import ydnn_kernels
 from ydnn import metrics as ydnn_metrics
+from ydnn import optimizers as ydnn_optimizers
 from ydnn.layers import InputBlock, MLPBlock
 from ydnn.model.top_k import candidate_rows, top_k_items
 from ydnn.schema import Schema, Tags
@@ -174,7 +175,12 @@ class YoutubeDNNRetrievalModelV2(keras.Model):
         """Keras `compile` with the retrieval settings.
 
         Args:
-            optimizer: Keras optimizer or its name.
+            optimizer: Keras optimizer or its name. With `ops="fused"` it is
+                mapped by `ydnn.optimizers.get` ("adam" -> `LazyAdam`, ...):
+                embedding tables take a fused sparse update whose cost does
+                not grow with the catalog, dense weights Keras's own update.
+                With `ops="stock"` it is used as given (Keras's dense
+                updates: the A/B baseline).
             metrics: full-catalog top-k metrics for `evaluate`; default
                 recall, MRR, NDCG, MAP and precision at `top_k`.
             top_k: `k` of the default metrics and of retrieval in evaluate.
@@ -200,6 +206,8 @@ class YoutubeDNNRetrievalModelV2(keras.Model):
         self.exclude_seen = bool(exclude_seen)
         self.top_k_metrics = list(metrics) if metrics is not None else \
             ydnn_metrics.default_metrics(top_k)
+        if self.ops == "fused":
+            optimizer = ydnn_optimizers.get(optimizer)
         if not self.built:
             # Building now (from the schema) spares Keras's distributed
             # symbolic build, which would feed the id features as floats.

@@ -1,0 +1,250 @@
+// sparse_optim on the GPU (maths in sparse_optim.h).
+//
+// Unless the caller promises unique ids, (id, position) pairs are sorted
+// with cub's radix sort (stable, full key width so a negative or huge bad id
+// can never interleave with a valid run), and each run of equal ids is one
+// unit of work. One warp per unit: lanes stride over D, sum the run's
+// gradient rows in position order (deterministic), then read-modify-write
+// the table row and its slot rows once. Row-wise Adagrad first reduces
+// mean(g^2) across the warp. Bytes: N*D*s of gradient read (twice for
+// row-wise), |U|*D*(s + 4*slots) read and written; the sort moves
+// N*(sizeof(id)+8) bytes a pass.
+//
+// Bad ids: the run's head records its position with atomicMin; the check
+// syncs once and reports the smallest bad position, as the CPU path does.
+#include <cub/cub.cuh>
+#include <cuda_runtime.h>
+
+#include <climits>
+#include <cmath>
+
+#include "sparse_optim/sparse_optim.h"
+
+namespace ydnn {
+namespace {
+
+constexpr int kBlock = 256;
+constexpr int64_t kNoError = INT64_MAX;
+
+Status cuda_ok(cudaError_t err, const char* what) {
+  if (err == cudaSuccess) return Status::Ok();
+  return Internal("CUDA error in ", what, ": ", cudaGetErrorString(err));
+}
+#define YDNN_OPTIM_CUDA(expr, what) YDNN_RETURN_IF_ERROR(cuda_ok((expr), what))
+
+struct Scalars {
+  float lr, wd, eps, one_minus_b1, one_minus_b2, alpha;
+};
+
+Scalars scalars_of(const OptimHyper& h) {
+  const double t = static_cast<double>(h.step);
+  return {h.lr, h.weight_decay, h.epsilon, 1.0f - h.beta1, 1.0f - h.beta2,
+          static_cast<float>(h.lr * std::sqrt(1.0 - std::pow(double(h.beta2), t)) /
+                             (1.0 - std::pow(double(h.beta1), t)))};
+}
+
+size_t align_up(size_t n) { return (n + 255) & ~size_t(255); }
+
+// Workspace: sorted keys [N], positions in [N], positions out [N], cub temp.
+template <typename Id>
+struct Sorted {
+  Id* keys;
+  int64_t *pos_in, *pos_out;
+  void* temp;
+  size_t temp_bytes, total;
+  Sorted(int64_t n, char* base, size_t temp_size) {
+    keys = reinterpret_cast<Id*>(base);
+    size_t off = align_up(sizeof(Id) * n);
+    pos_in = reinterpret_cast<int64_t*>(base + off);
+    off += align_up(sizeof(int64_t) * n);
+    pos_out = reinterpret_cast<int64_t*>(base + off);
+    off += align_up(sizeof(int64_t) * n);
+    temp = base + off;
+    temp_bytes = temp_size;
+    total = off + temp_size;
+  }
+};
+
+template <typename Id>
+size_t sort_temp_bytes(int64_t n) {
+  size_t bytes = 0;
+  cub::DeviceRadixSort::SortPairs(nullptr, bytes, static_cast<const Id*>(nullptr),
+                                  static_cast<Id*>(nullptr), static_cast<const int64_t*>(nullptr),
+                                  static_cast<int64_t*>(nullptr), static_cast<int>(n));
+  return bytes;
+}
+
+__global__ void iota_kernel(int64_t* p, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += int64_t(gridDim.x) * blockDim.x)
+    p[i] = i;
+}
+
+__global__ void init_error_kernel(int64_t* error) { *error = kNoError; }
+
+template <typename T, typename Id, OptimKind K>
+__global__ void update_kernel(T* __restrict__ table, float* __restrict__ s0,
+                              float* __restrict__ s1, const Id* __restrict__ keys,
+                              const int64_t* __restrict__ pos, const T* __restrict__ grad,
+                              int64_t n, int64_t V, int64_t D, Scalars s, int64_t* error) {
+  const int lane = threadIdx.x & 31;
+  const int64_t warps = int64_t(gridDim.x) * blockDim.x / 32;
+  for (int64_t k = (blockIdx.x * int64_t(blockDim.x) + threadIdx.x) / 32; k < n; k += warps) {
+    const int64_t id = static_cast<int64_t>(keys[k]);
+    if (pos != nullptr && k > 0 && static_cast<int64_t>(keys[k - 1]) == id) continue;  // not a head
+    int64_t end = k + 1;
+    if (pos != nullptr)
+      while (end < n && static_cast<int64_t>(keys[end]) == id) ++end;
+    if (id < 0 || id >= V) {
+      if (lane == 0 && error != nullptr)
+        atomicMin(reinterpret_cast<unsigned long long*>(error),
+                  static_cast<unsigned long long>(pos ? pos[k] : k));
+      continue;
+    }
+    auto grad_at = [&](int64_t j) {
+      float g = 0.0f;
+      for (int64_t r = k; r < end; ++r) g += to_float(grad[(pos ? pos[r] : r) * D + j]);
+      return g;
+    };
+    T* w = table + id * D;
+    float row_mult = 0.0f;
+    if constexpr (K == OptimKind::kRowWiseAdagrad) {
+      float sq = 0.0f;
+      for (int64_t j = lane; j < D; j += 32) { const float g = grad_at(j); sq += g * g; }
+      for (int off = 16; off > 0; off >>= 1) sq += __shfl_xor_sync(0xffffffffu, sq, off);
+      const float acc = s0[id] + (D > 0 ? sq / static_cast<float>(D) : 0.0f);
+      __syncwarp();
+      if (lane == 0) s0[id] = acc;
+      row_mult = s.lr / (sqrtf(acc) + s.eps);
+    }
+    for (int64_t j = lane; j < D; j += 32) {
+      const float g = grad_at(j);
+      float x = to_float(w[j]);
+      if (s.wd != 0.0f) x = x - x * s.wd * s.lr;
+      if constexpr (K == OptimKind::kSgd) {
+        x = x - g * s.lr;
+      } else if constexpr (K == OptimKind::kAdagrad) {
+        const float acc = s0[id * D + j] + g * g;
+        s0[id * D + j] = acc;
+        x = x - (s.lr * g) / sqrtf(acc + s.eps);
+      } else if constexpr (K == OptimKind::kRowWiseAdagrad) {
+        x = x - g * row_mult;
+      } else {
+        const float m = s0[id * D + j] + (g - s0[id * D + j]) * s.one_minus_b1;
+        const float v = s1[id * D + j] + (g * g - s1[id * D + j]) * s.one_minus_b2;
+        s0[id * D + j] = m;
+        s1[id * D + j] = v;
+        x = x - (m * s.alpha) / (sqrtf(v) + s.eps);
+      }
+      w[j] = from_float<T>(x);
+    }
+  }
+}
+
+int blocks_for(int64_t units) {
+  const int64_t b = (units * 32 + kBlock - 1) / kBlock;
+  return static_cast<int>(b < 1 ? 1 : (b > 8192 ? 8192 : b));
+}
+
+template <typename T, typename Id, OptimKind K>
+Status launch(const SparseOptimArgs& a, const Id* keys, const int64_t* pos, int64_t* error,
+              cudaStream_t st) {
+  update_kernel<T, Id, K><<<blocks_for(a.num_ids), kBlock, 0, st>>>(
+      static_cast<T*>(a.table), a.slot0, a.slot1, keys, pos, static_cast<const T*>(a.grad),
+      a.num_ids, a.num_rows, a.dim, scalars_of(a.hyper), error);
+  return cuda_ok(cudaGetLastError(), "sparse_optim update_kernel");
+}
+
+template <typename T, typename Id>
+Status launch_kind(const SparseOptimArgs& a, const Id* keys, const int64_t* pos, int64_t* error,
+                   cudaStream_t st) {
+  switch (a.kind) {
+    case OptimKind::kSgd: return launch<T, Id, OptimKind::kSgd>(a, keys, pos, error, st);
+    case OptimKind::kAdagrad: return launch<T, Id, OptimKind::kAdagrad>(a, keys, pos, error, st);
+    case OptimKind::kRowWiseAdagrad:
+      return launch<T, Id, OptimKind::kRowWiseAdagrad>(a, keys, pos, error, st);
+    case OptimKind::kLazyAdam: return launch<T, Id, OptimKind::kLazyAdam>(a, keys, pos, error, st);
+  }
+  return Internal("unknown optimizer kind");
+}
+
+template <typename Id>
+Status apply_ids(const SparseOptimArgs& a, void* workspace, size_t bytes, int64_t* error,
+                 cudaStream_t st) {
+  const Id* keys = static_cast<const Id*>(a.ids);
+  const int64_t* pos = nullptr;
+  if (!a.ids_unique) {
+    const Sorted<Id> w(a.num_ids, static_cast<char*>(workspace), sort_temp_bytes<Id>(a.num_ids));
+    if (bytes < w.total)
+      return InvalidArgument("sparse_optim workspace has ", bytes, " bytes; it needs ", w.total);
+    iota_kernel<<<blocks_for(a.num_ids / 32 + 1), kBlock, 0, st>>>(w.pos_in, a.num_ids);
+    YDNN_OPTIM_CUDA(cudaGetLastError(), "iota_kernel");
+    size_t tb = w.temp_bytes;
+    YDNN_OPTIM_CUDA(cub::DeviceRadixSort::SortPairs(w.temp, tb, keys, w.keys, w.pos_in, w.pos_out,
+                                                    static_cast<int>(a.num_ids), 0,
+                                                    int(sizeof(Id) * 8), st),
+                    "cub::DeviceRadixSort::SortPairs");
+    keys = w.keys;
+    pos = w.pos_out;
+  }
+  switch (a.table_dtype) {
+    case DType::kFloat32: return launch_kind<float, Id>(a, keys, pos, error, st);
+    case DType::kFloat16: return launch_kind<f16, Id>(a, keys, pos, error, st);
+    case DType::kBFloat16: return launch_kind<bf16, Id>(a, keys, pos, error, st);
+  }
+  return Internal("unknown table dtype");
+}
+
+}  // namespace
+
+size_t sparse_optim_workspace_cuda(const SparseOptimArgs& a) {
+  if (a.ids_unique || a.num_ids == 0) return 0;
+  const int64_t n = a.num_ids;
+  const size_t temp = a.id_type == IdType::kInt32 ? sort_temp_bytes<int32_t>(n)
+                                                  : sort_temp_bytes<int64_t>(n);
+  return align_up((a.id_type == IdType::kInt32 ? 4 : 8) * n) + 2 * align_up(8 * n) + temp;
+}
+
+Status sparse_optim_apply_cuda(const SparseOptimArgs& a, void* workspace, size_t workspace_bytes,
+                               int64_t* error, void* stream) {
+  cudaStream_t st = static_cast<cudaStream_t>(stream);
+  if (error != nullptr) {
+    init_error_kernel<<<1, 1, 0, st>>>(error);
+    YDNN_OPTIM_CUDA(cudaGetLastError(), "init_error_kernel");
+  }
+  if (a.num_ids == 0 || a.dim == 0) return Status::Ok();
+  if (a.num_ids > INT_MAX)
+    return InvalidArgument("the CUDA path sorts at most 2^31 - 1 ids per call, got ", a.num_ids);
+  if (a.id_type == IdType::kInt32) return apply_ids<int32_t>(a, workspace, workspace_bytes, error, st);
+  return apply_ids<int64_t>(a, workspace, workspace_bytes, error, st);
+}
+
+Status sparse_optim_check_error_cuda(const SparseOptimArgs& a, const int64_t* error,
+                                     void* stream) {
+  if (error == nullptr) return Status::Ok();
+  cudaStream_t st = static_cast<cudaStream_t>(stream);
+  int64_t pos = kNoError;
+  YDNN_OPTIM_CUDA(cudaMemcpyAsync(&pos, error, sizeof(pos), cudaMemcpyDeviceToHost, st),
+                  "cudaMemcpyAsync");
+  YDNN_OPTIM_CUDA(cudaStreamSynchronize(st), "cudaStreamSynchronize");
+  if (pos == kNoError) return Status::Ok();
+  int64_t id = 0;
+  const size_t isz = a.id_type == IdType::kInt32 ? 4 : 8;
+  int32_t id32 = 0;
+  void* dst = a.id_type == IdType::kInt32 ? static_cast<void*>(&id32) : static_cast<void*>(&id);
+  YDNN_OPTIM_CUDA(cudaMemcpyAsync(dst, static_cast<const char*>(a.ids) + pos * isz, isz,
+                                  cudaMemcpyDeviceToHost, st),
+                  "cudaMemcpyAsync");
+  YDNN_OPTIM_CUDA(cudaStreamSynchronize(st), "cudaStreamSynchronize");
+  if (a.id_type == IdType::kInt32) id = id32;
+  return sparse_optim_bad_id(a, pos, id);
+}
+
+Status sparse_optim_copy_cuda(void* dst, const void* src, size_t bytes, void* stream) {
+  if (bytes == 0) return Status::Ok();
+  return cuda_ok(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice,
+                                 static_cast<cudaStream_t>(stream)),
+                 "cudaMemcpyAsync");
+}
+
+}  // namespace ydnn

@@ -1,0 +1,71 @@
+"""sparse_apply's CUDA kernels through ydnn_kernels.arrays on CuPy arrays:
+against the float64 reference (sorted-unique fast path and the sorted
+duplicate path), agreement with the CPU kernels, untouched rows and slots
+bit-identical, and the CPU path's error text. Skipped without CuPy, a CUDA
+device or a CUDA build of ydnn_kernels."""
+
+import numpy as np
+import pytest
+
+cp = pytest.importorskip("cupy")
+
+
+def _device_count():
+    try:
+        return cp.cuda.runtime.getDeviceCount()
+    except cp.cuda.runtime.CUDARuntimeError:  # no driver
+        return 0
+
+
+if _device_count() == 0:
+    pytest.skip("no CUDA device", allow_module_level=True)
+
+from tests.sparse_optim_cases import check_step, make_state
+from tests.sparse_optim_reference import SLOTS
+from ydnn_kernels import _ydnn_py, arrays
+
+if not _ydnn_py.with_cuda:
+    pytest.skip("ydnn_kernels was built without CUDA", allow_module_level=True)
+
+
+@pytest.mark.parametrize("kind", list(SLOTS))
+@pytest.mark.parametrize("unique", [True, False])
+@pytest.mark.parametrize("id_dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("D", [1, 33, 64])
+def test_cuda_step_matches_reference_and_cpu(rng, kind, unique, id_dtype, D):
+    V = 300
+    table, slots = make_state(rng, kind, V, D)
+    if unique:
+        ids = np.sort(rng.choice(V, 120, replace=False)).astype(id_dtype)
+    else:
+        ids = rng.integers(0, V, 200).astype(id_dtype)
+    grad = rng.standard_normal((len(ids), D)).astype(np.float32)
+    d_table, d_slots = cp.asarray(table), [cp.asarray(s) for s in slots]
+    arrays.sparse_apply(kind, d_table, d_slots, cp.asarray(ids), cp.asarray(grad), 0.05, step=2,
+                        weight_decay=0.1, indices_unique=unique)
+    got_table, got_slots = cp.asnumpy(d_table), [cp.asnumpy(s) for s in d_slots]
+    check_step(kind, table, slots, ids, grad, got_table, got_slots, lr=0.05, step=2,
+               weight_decay=0.1)
+    cpu_table, cpu_slots = table.copy(), [s.copy() for s in slots]
+    arrays.sparse_apply(kind, cpu_table, cpu_slots, ids, grad, 0.05, step=2, weight_decay=0.1)
+    np.testing.assert_allclose(got_table, cpu_table, rtol=1e-6, atol=1e-6)
+
+
+def test_cuda_is_deterministic_with_duplicates(rng):
+    table, slots = make_state(rng, "lazy_adam", 50, 64)
+    ids = cp.asarray(rng.integers(0, 5, 4000))  # long runs of equal ids
+    grad = cp.asarray(rng.standard_normal((4000, 64)).astype(np.float32))
+    results = []
+    for _ in range(2):
+        t, s = cp.asarray(table), [cp.asarray(x) for x in slots]
+        arrays.sparse_apply("lazy_adam", t, s, ids, grad, 1e-3)
+        results.append(cp.asnumpy(t))
+    assert results[0].tobytes() == results[1].tobytes()
+
+
+@pytest.mark.parametrize("bad", [-1, 7])
+def test_cuda_bad_id_has_cpu_message(bad):
+    table = cp.ones((7, 4), cp.float32)
+    with pytest.raises(ValueError, match=rf"indices\[1\] = {bad} is out of range \[0, 7\)"):
+        arrays.sparse_apply("sgd", table, [], cp.asarray([2, bad, bad]),
+                            cp.ones((3, 4), cp.float32), 0.1)
