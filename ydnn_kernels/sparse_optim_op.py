@@ -9,7 +9,7 @@ import tensorflow as tf
 from tensorflow.python.ops import resource_variable_ops
 
 from ydnn_kernels._loader import load_tf_ops
-from ydnn_kernels.embedding_pool_op import _variable
+from ydnn_kernels._tables import table_variable
 
 _ops = load_tf_ops()
 
@@ -18,7 +18,7 @@ TABLE_DTYPES = (tf.float32, tf.float16, tf.bfloat16)
 
 
 def _as_variable(v, what):
-    var = _variable(v)
+    var = table_variable(v)
     if var is None:
         raise ValueError(f"{what} must be a tf.Variable or keras.Variable (updated in place), "
                          f"got {type(v).__name__}")
