@@ -235,3 +235,31 @@ def test_python_m_ydnn_help():
     assert proc.returncode == 0
     for command in ("train", "evaluate", "recommend", "export"):
         assert command in proc.stdout
+
+
+def test_validation_split_never_sees_test_items():
+    """--validation: the held-out item is the second-to-last; the last is gone."""
+    import ydnn
+    from ydnn.cli_run import drop_last_interaction, prepare
+
+    log = ydnn.data.generate_interactions(num_users=50, num_items=200, num_interactions=1500,
+                                          seed=3)
+    # Ties in time break by item id, as in the protocol.
+    log.loc[log.index[:6], "timestamp"] = 0
+    cols = {"user_col": "user_id", "item_col": "item_id", "time_col": "timestamp"}
+    full = prepare(log, cols, 20, 3)
+    val = prepare(log, cols, 20, 3, validation=True)
+    assert len(drop_last_interaction(log, cols)) == len(log) - log["user_id"].nunique()
+    for row in range(len(val.test)):
+        user = val.user_ids[val.test.user[row]]
+        u = full.user_index(user)
+        seq = full.decode_items(full.sequence_items[full.sequence_indptr[u]:
+                                                    full.sequence_indptr[u + 1]])
+        assert val.decode_items(val.test.target[row]) == seq[-2]
+        v = val.test.user[row]
+        np.testing.assert_array_equal(
+            val.decode_items(val.sequence_items[val.sequence_indptr[v]:val.sequence_indptr[v + 1]]),
+            seq[:-1])
+    # Users with exactly 3 interactions keep 2: fewer than the minimum.
+    lengths = log.groupby("user_id").size()
+    assert val.num_users == int((lengths >= 4).sum())

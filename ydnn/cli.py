@@ -78,6 +78,9 @@ def _data_arguments(parser, defaults):
     parser.add_argument("--synthetic-interactions", type=_positive(int), default=d(150_000))
     parser.add_argument("--data-seed", type=_non_negative_int, default=d(0),
                         help="seed of the synthetic log (fixed across training seeds)")
+    parser.add_argument("--validation", action="store_true",
+                        help="drop each user's last interaction first, so the held-out item "
+                             "is the second-to-last one: tune on this, never on the test item")
 
 
 def _output_arguments(parser):

@@ -42,9 +42,23 @@ def load_log(args, settings=None):
     return log, dict(pick, source=str(args.interactions))
 
 
-def prepare(log, cols, max_history, min_interactions):
+def drop_last_interaction(log, cols):
+    """The log without each user's last interaction (latest time, ties by item id).
+
+    The same order the protocol uses, so the protocol's test item is gone
+    and the held-out item becomes the second-to-last one: a validation split
+    that never sees the test items.
+    """
+    order = log.sort_values([cols["user_col"], cols["time_col"], cols["item_col"]],
+                            kind="stable")
+    return order[order.duplicated(cols["user_col"], keep="last")]
+
+
+def prepare(log, cols, max_history, min_interactions, validation=False):
     import ydnn
 
+    if validation:
+        log = drop_last_interaction(log, cols)
     return ydnn.data.prepare_sequences(log, cols["user_col"], cols["item_col"],
                                        cols["time_col"], max_history=max_history,
                                        min_interactions=min_interactions)
@@ -131,10 +145,12 @@ def run_train(args):
     keras.utils.set_random_seed(args.seed)
     t0 = time.perf_counter()
     log, cols = load_log(args)
-    data = prepare(log, cols, args.max_history, args.min_interactions)
+    data = prepare(log, cols, args.max_history, args.min_interactions, args.validation)
+    cols["split"] = "validation" if args.validation else "test"
     prep_s = time.perf_counter() - t0
     summary = data.summary()
-    print(f"data: {cols['source']}: {summary['interactions']:,} interactions, "
+    print(f"data: {cols['source']} ({cols['split']} split): {summary['interactions']:,} "
+          f"interactions, "
           f"{summary['users']:,} users, {summary['items']:,} items -> "
           f"{summary['train_examples']:,} training examples, {summary['test_examples']:,} "
           f"test rows (prepared in {prep_s:.1f} s)")
@@ -236,7 +252,9 @@ def run_evaluate(args):
     saved = trained.settings["data"]
     k = args.k or trained.settings.get("train", {}).get("k", 10)
     log, cols = load_log(args, trained.settings)
-    data = prepare(log, cols, saved["max_history"], saved.get("min_interactions", 3))
+    data = prepare(log, cols, saved["max_history"], saved.get("min_interactions", 3),
+                   args.validation)
+    cols["split"] = "validation" if args.validation else "test"
     test, seen, keep = _align(data, trained)
     if not len(test):
         raise ValueError("no test row is left: the log's held-out items are all unknown to "
@@ -245,10 +263,11 @@ def run_evaluate(args):
     metrics = full_catalog_metrics(trained.model, test, seen, k, args.batch_size)
     baseline = most_popular_metrics(data, k, trained.model.min_sampled_id,
                                     users=data.test.user[keep], targets=data.test.target[keep])
-    print(f"data: {cols['source']}: {len(data.test):,} test rows, {int((~keep).sum()):,} "
-          f"dropped (item unknown to the model); evaluated in {time.perf_counter() - t0:.1f} s\n")
+    print(f"data: {cols['source']} ({cols['split']} split): {len(data.test):,} test rows, "
+          f"{int((~keep).sum()):,} dropped (item unknown to the model); evaluated in {time.perf_counter() - t0:.1f} s\n")
     print(metrics_table(metrics, baseline, k))
     return {"command": "evaluate", "model": args.model, "source": cols["source"],
+            "split": cols["split"],
                 "test_rows": int(keep.sum()), "dropped_rows": int((~keep).sum()), "k": k,
                 "metrics": metrics, "baseline_most_popular": baseline, "headline": HEADLINE}
 
