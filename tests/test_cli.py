@@ -77,6 +77,7 @@ def test_train_json_and_files(train_result):
     assert "most-popular" in text and "headline" in text
 
 
+@pytest.mark.slow
 def test_train_is_seeded(train_result, tmp_path, capsys):
     _, first, _ = train_result
     again, _ = run_json(capsys, ["train"] + TINY + ["--out", str(tmp_path / "m"), "--json"])
@@ -134,6 +135,7 @@ def test_recommend_decodes_and_excludes_seen(train_result, capsys):
     assert "rank" in text
 
 
+@pytest.mark.slow
 def test_export_loads_without_ydnn(train_result, tmp_path, capsys):
     out, _, _ = train_result
     serving = str(tmp_path / "serving")
@@ -228,6 +230,7 @@ def test_export_refuses_non_empty_directory(train_result, tmp_path, capsys):
     assert "not empty" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_python_m_ydnn_help():
     proc = subprocess.run([sys.executable, "-m", "ydnn", "--help"], capture_output=True, check=False,
                           text=True, cwd=ROOT, timeout=120,
