@@ -129,7 +129,8 @@ def main():
     header = ["seed", "ops", "Recall@10 all items", "Recall@10 seen excluded", "NDCG@10 all",
               "final loss", "examples/s (epochs 2-10)", "examples/s (all)", "load avg"]
     publish("MovieLens ml-latest-small through `ydnn train` (the issue's target)", notes,
-            header, rows, "movielens_cli" + ("_validation" if args.validation else ""),
+            header, rows, "movielens_cli" + ("_validation" if args.validation else "") +
+            ("" if args.temperature == 1.0 else f"_t{args.temperature:g}"),
             "bench.movielens_cli", args.results)
 
 
