@@ -108,7 +108,7 @@ def export_saved_model(trained, out_dir, k=10, exclude_seen=True):
     relative), so an export that disagrees with the model never passes.
 
     Args:
-        trained: `ydnn.TrainedModel`.
+        trained: `ydnn.trained_model.TrainedModel`.
         out_dir: directory for the SavedModel (created; must not hold files).
         k: items returned per row; `k + max_history <= catalog` with
             `exclude_seen`.
