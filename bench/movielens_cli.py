@@ -1,0 +1,138 @@
+"""The issue's MovieLens target through the `ydnn` command line.
+
+Runs `python -m ydnn train` on ml-latest-small with the issue's settings
+(10 epochs, --top-block 128,64 --no-activation-last-layer, --embedding-dim
+64, --num-sampled 100, --min-sampled-id 1, --learning-rate 1e-3,
+--batch-size 256, --max-history 20) for each seed and backend, interleaved
+(seed 0 fused, seed 0 stock, seed 1 fused, ...) so that a change in the
+machine's load hits both backends alike, and reports Recall@10 (all items:
+the headline; and with seen items excluded) next to most-popular, and the
+training throughput (examples/s over epochs 2-10; epoch 1 holds the
+tracing), per run and averaged over seeds.
+
+Run: python -m bench.movielens_cli --data ratings.csv [--seeds 0 1 2]
+         [--ops fused stock] [--temperature 1.0] [--validation]
+         [--results bench/RESULTS.md]
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+from bench.harness import publish
+
+MERLIN_EXAMPLES_PER_SECOND = 18_000   # the issue's figure for Merlin on a machine like this
+ISSUE_SETTINGS = ["--user-col", "userId", "--item-col", "movieId", "--time-col", "timestamp",
+                  "--max-history", "20", "--epochs", "10", "--batch-size", "256",
+                  "--embedding-dim", "64", "--top-block", "128,64", "--no-activation-last-layer",
+                  "--num-sampled", "100", "--min-sampled-id", "1", "--learning-rate", "1e-3",
+                  "--k", "10"]
+
+
+def train(data, seed, ops, temperature, validation, out):
+    argv = [sys.executable, "-m", "ydnn", "train", "--interactions", data, *ISSUE_SETTINGS,
+            "--seed", str(seed), "--ops", ops, "--logits-temperature", str(temperature),
+            "--out", out, "--json", "--verbose", "0"]
+    if validation:
+        argv.append("--validation")
+    load = os.getloadavg()[0]
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"ydnn train failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result["load_before"] = load
+    result["load_after"] = os.getloadavg()[0]
+    return result
+
+
+def popularity_all_counts(data_path, validation):
+    """Most-popular ranked by counts over the whole log (the issue's 0.025)."""
+    import ydnn
+    from ydnn.cli_run import prepare
+
+    cols = {"user_col": "userId", "item_col": "movieId", "time_col": "timestamp", "sep": ","}
+    log = ydnn.data.read_interactions(data_path, "userId", "movieId", "timestamp")
+    data = prepare(log, cols, 20, 3, validation)
+    return ydnn.metrics.evaluate_most_popular(data, k=10, exclude_seen=False,
+                                              counts="all")["recall_at_10"]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, help="ml-latest-small ratings.csv")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--ops", nargs="+", choices=("fused", "stock"), default=["fused", "stock"])
+    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--validation", action="store_true",
+                        help="evaluate on the second-to-last items (tuning), not the test items")
+    parser.add_argument("--results", default=None)
+    args = parser.parse_args()
+
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in args.seeds:
+            for ops in args.ops:
+                r = train(args.data, seed, ops, args.temperature, args.validation,
+                          os.path.join(tmp, f"{ops}_{seed}"))
+                runs.append(r)
+                print(f"seed {seed} {ops}: recall@10 {r['headline_recall']:.4f}, "
+                      f"{r['throughput']['examples_per_second']:,.0f} ex/s", flush=True)
+    pop_all = popularity_all_counts(args.data, args.validation)
+
+    rows = []
+    for r in runs:
+        m, t = r["metrics"], r["throughput"]
+        rows.append([r["train"]["seed"], r["train"]["ops"],
+                     f"{m['all_items']['recall_at_10']:.4f}",
+                     f"{m['exclude_seen']['recall_at_10']:.4f}",
+                     f"{m['all_items']['ndcg_at_10']:.4f}", f"{r['loss'][-1]:.3f}",
+                     f"{t['examples_per_second']:,.0f}",
+                     f"{t['examples_per_second_all_epochs']:,.0f}",
+                     f"{r['load_before']:.1f} / {r['load_after']:.1f}"])
+    for ops in args.ops:
+        mine = [r for r in runs if r["train"]["ops"] == ops]
+        def mean(f, mine=mine):
+            return float(np.mean([f(r) for r in mine]))
+
+        eps = mean(lambda r: r["throughput"]["examples_per_second"])
+        rows.append([f"**mean of {len(mine)}**", f"**{ops}**",
+                     f"**{mean(lambda r: r['metrics']['all_items']['recall_at_10']):.4f}**",
+                     f"**{mean(lambda r: r['metrics']['exclude_seen']['recall_at_10']):.4f}**",
+                     f"{mean(lambda r: r['metrics']['all_items']['ndcg_at_10']):.4f}",
+                     f"{mean(lambda r: r['loss'][-1]):.3f}",
+                     f"**{eps:,.0f}** ({eps / MERLIN_EXAMPLES_PER_SECOND:.2f}x Merlin's 18,000)",
+                     f"{mean(lambda r: r['throughput']['examples_per_second_all_epochs']):,.0f}",
+                     ""])
+    base = runs[0]["baseline_most_popular"]
+    d = runs[0]["data"]
+    split = "validation (second-to-last items)" if args.validation else "test (last items)"
+    notes = [
+        (f"- data: {args.data}: {d['interactions']:,} interactions, {d['users']} users, "
+         f"{d['items']:,} items, {d['train_examples']:,} training examples; split: {split}"),
+        (f"- settings: the issue's ({' '.join(ISSUE_SETTINGS)}), logits temperature "
+         f"{args.temperature}, --steps-per-execution 32"),
+        (f"- most-popular (training counts, same rows): Recall@10 "
+         f"{base['all_items']['recall_at_10']:.4f} over all items, "
+         f"{base['exclude_seen']['recall_at_10']:.4f} with seen items excluded; ranked by "
+         f"counts over the whole log (the issue's figure, which counts the held-out items): "
+         f"{pop_all:.4f}"),
+        ("- throughput: training examples per second over epochs 2-10 (Keras fit, "
+         "measured by a callback at epoch ends; epoch 1 holds graph tracing); all-epochs "
+         "figure beside it. Load average (1 min) before / after each run: the 2-core VM is "
+         "shared with other agents, so the speeds are pessimistic."),
+    ]
+    header = ["seed", "ops", "Recall@10 all items", "Recall@10 seen excluded", "NDCG@10 all",
+              "final loss", "examples/s (epochs 2-10)", "examples/s (all)", "load avg"]
+    publish("MovieLens ml-latest-small through `ydnn train` (the issue's target)", notes,
+            header, rows, "movielens_cli" + ("_validation" if args.validation else "") +
+            ("" if args.temperature == 1.0 else f"_t{args.temperature:g}"),
+            "bench.movielens_cli", args.results)
+
+
+if __name__ == "__main__":
+    main()
