@@ -1,8 +1,9 @@
 """The benchmark suite: every fused path against stock TF, one process per comparison.
 
 Runs the machine floors, each op family's benchmark (embedding_pool,
-samplers, sampled softmax, sparse optimizers when present) and end-to-end
-training, each in its own subprocess so both sides of a comparison share
+samplers, sampled softmax, sparse optimizers), end-to-end training over
+catalog sizes, and the MovieLens run (Recall@10 beside the speed) when
+../shared/data/ml-latest-small is present, each in its own subprocess so both sides of a comparison share
 that process's state and nothing leaks between comparisons; rewrites their
 sections of bench/RESULTS.md and draws bench/speedup.png and
 bench/step_time.png.
@@ -11,20 +12,23 @@ Run: python -m bench [--quick] [--results bench/RESULTS.md] [--only NAME ...]
 """
 
 import argparse
-import importlib.util
 import os
 import subprocess
 import sys
 import tempfile
 import time
 
+MOVIELENS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..",
+                         "shared", "data", "ml-latest-small", "ratings.csv")
+# (name, module, arguments, extra arguments in --quick mode)
 BENCHES = [
-    ("floors", "bench.floors", []),
-    ("embedding_pool", "bench.embedding_pool_bench", ["--quick"]),
-    ("sampler", "bench.sampler_bench", ["--quick"]),
-    ("sampled_softmax", "bench.sampled_softmax_bench", ["--quick"]),
-    ("sparse_optim", "bench.sparse_optim_bench", ["--quick"]),
-    ("model", "bench.model_bench", ["--quick"]),
+    ("floors", "bench.floors", [], []),
+    ("embedding_pool", "bench.embedding_pool_bench", [], ["--quick"]),
+    ("sampler", "bench.sampler_bench", [], ["--quick"]),
+    ("sampled_softmax", "bench.sampled_softmax_bench", [], ["--quick"]),
+    ("sparse_optim", "bench.sparse_optim_bench", [], ["--quick"]),
+    ("model", "bench.model_bench", [], ["--quick"]),
+    ("movielens", "bench.movielens_cli", ["--data", MOVIELENS], ["--seeds", "0"]),
 ]
 
 
@@ -40,13 +44,13 @@ def main():
     record = tempfile.NamedTemporaryFile(suffix=".jsonl", delete=False).name
     env = dict(os.environ, YDNN_BENCH_JSON=record)
     failed = []
-    for name, module, quick_args in BENCHES:
+    for name, module, base_args, quick_args in BENCHES:
         if args.only and name not in args.only:
             continue
-        if importlib.util.find_spec(module) is None:
-            print(f"== {name}: {module} is not in this tree, skipped")
+        if name == "movielens" and not os.path.exists(MOVIELENS):
+            print(f"== {name}: {MOVIELENS} not found (the data is not shipped), skipped")
             continue
-        cmd = [sys.executable, "-m", module] + (quick_args if args.quick else [])
+        cmd = [sys.executable, "-m", module] + base_args + (quick_args if args.quick else [])
         if args.results:
             cmd += ["--results", args.results]
         print(f"== {name}: {' '.join(cmd[1:])}", flush=True)
