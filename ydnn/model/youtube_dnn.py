@@ -157,11 +157,20 @@ class YoutubeDNNRetrievalModelV2(keras.Model):
     def build(self, input_shape=None):
         # Built from the schema, never by calling on placeholder inputs:
         # Keras's default would feed float zeros to the id features.
-        self.input_block.build()
-        self.top_block.build((None, self.input_block.output_dim))
-        if self.post is not None:
+        if not self.input_block.built:
+            self.input_block.build()
+        if not self.top_block.built:
+            self.top_block.build((None, self.input_block.output_dim))
+        if self.post is not None and not self.post.built:
             self.post.build((None, self.item_dim))
         self.built = True
+
+    def get_build_config(self):
+        return {"from_schema": True}
+
+    def build_from_config(self, config):
+        # Loading: the variables come from the schema, not from input shapes.
+        self.build()
 
     def call(self, inputs, training=False):
         """Query embeddings `[B, D]` of a dict of features."""
@@ -204,8 +213,16 @@ class YoutubeDNNRetrievalModelV2(keras.Model):
             raise ValueError(f"top_k must be a positive int, got {top_k!r}")
         self.top_k = top_k
         self.exclude_seen = bool(exclude_seen)
-        self.top_k_metrics = list(metrics) if metrics is not None else \
-            ydnn_metrics.default_metrics(top_k)
+        # Metrics are tracked state; a built (e.g. just loaded) model locks
+        # its tracker, and recompiling must still be able to replace them.
+        locked = self._tracker.locked
+        self._tracker.unlock()
+        try:
+            self.top_k_metrics = list(metrics) if metrics is not None else \
+                ydnn_metrics.default_metrics(top_k)
+        finally:
+            if locked:
+                self._tracker.lock()
         if self.ops == "fused":
             optimizer = ydnn_optimizers.get(optimizer)
         if not self.built:
