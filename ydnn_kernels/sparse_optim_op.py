@@ -9,12 +9,11 @@ import tensorflow as tf
 from tensorflow.python.ops import resource_variable_ops
 
 from ydnn_kernels._loader import load_tf_ops
-from ydnn_kernels._tables import table_variable
+from ydnn_kernels._tables import TABLE_DTYPES, table_variable
 
 _ops = load_tf_ops()
 
 KINDS = {"sgd": 0, "adagrad": 1, "rowwise_adagrad": 1, "lazy_adam": 2}  # kind -> slot count
-TABLE_DTYPES = (tf.float32, tf.float16, tf.bfloat16)
 
 
 def _as_variable(v, what):

@@ -12,11 +12,9 @@ class RetrievalMixin:
     `post`, `min_sampled_id`, `max_id`, `candidate` and `exclude_seen`.
     """
 
-    def _exclusions(self, features):
-        if not self.exclude_seen:
-            return None
-        seen = features.get("seen_items", features.get(self.candidate.name))
-        return seen
+    def seen_items(self, features):
+        """Ids each row has already seen: its `seen_items` feature, else its history."""
+        return features.get("seen_items", features.get(self.candidate.name))
 
     def retrieve(self, query, k, exclude=None):
         """Top-k over the whole catalog: `(scores [B, k], ids [B, k])`.

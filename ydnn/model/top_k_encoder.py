@@ -40,9 +40,7 @@ class TopKEncoder(keras.Model):
 
     def call(self, inputs, training=False):
         query = self.retrieval_model(inputs, training=False)
-        exclude = None
-        if self.exclude_seen:
-            exclude = inputs.get("seen_items", inputs.get(self.retrieval_model.candidate.name))
+        exclude = self.retrieval_model.seen_items(inputs) if self.exclude_seen else None
         return self.retrieval_model.retrieve(query, self.k, exclude)
 
     def compile(self, metrics=None, run_eagerly=False, steps_per_execution=1):

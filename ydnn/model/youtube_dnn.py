@@ -291,7 +291,7 @@ class YoutubeDNNRetrievalModelV2(RetrievalMixin, keras.Model):
         query = self(x, training=False)
         self.loss_tracker.update_state(
             tf.reduce_mean(self.sampled_loss(query, y, self.sample_negatives(y))))
-        _, ids = self.retrieve(query, self.top_k, self._exclusions(x))
+        _, ids = self.retrieve(query, self.top_k, self.seen_items(x) if self.exclude_seen else None)
         for metric in self.top_k_metrics:
             metric.update_state(y, ids)
         return {m.name: m.result() for m in self.metrics}
