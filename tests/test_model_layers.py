@@ -51,7 +51,8 @@ def test_input_block_in_a_functional_model_and_saved(rng, tmp_path):
               "country": keras.Input((), dtype="int32", name="country"),
               "age": keras.Input((), dtype="float32", name="age")}
     x = InputBlock(schema, embedding_dims={"item_id": 8})(inputs)
-    x = MLPBlock([16, 8], dropout=0.1, normalization="layer_norm")(x)
+    # Linear last layer: a ReLU one can zero a whole row, which L2Norm leaves at 0.
+    x = MLPBlock([16, 8], dropout=0.1, normalization="layer_norm", no_activation_last_layer=True)(x)
     model = keras.Model(inputs, L2Norm()(x))
     f = features(rng)
     out = model(f).numpy()

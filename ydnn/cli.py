@@ -110,6 +110,8 @@ def build_parser():
                        help="MLP widths; the last must equal --embedding-dim (default 64)")
     train.add_argument("--no-activation-last-layer", action="store_true",
                        help="leave the last MLP layer linear")
+    train.add_argument("--combiner", choices=("mean", "sqrtn", "sum"), default="mean",
+                       help="pooling of the history embeddings (default mean, as Merlin)")
     train.add_argument("--num-sampled", type=_positive(int), default=100)
     train.add_argument("--min-sampled-id", type=_non_negative_int, default=1)
     train.add_argument("--logits-temperature", type=_positive(float), default=1.0)

@@ -155,8 +155,10 @@ def run_train(args):
           f"{summary['train_examples']:,} training examples, {summary['test_examples']:,} "
           f"test rows (prepared in {prep_s:.1f} s)")
 
+    schema = data.schema(embedding_dim=args.embedding_dim)
+    inputs = ydnn.InputBlock(schema, combiner=args.combiner, ops=args.ops)
     model = ydnn.YoutubeDNNRetrievalModelV2(
-        data.schema(embedding_dim=args.embedding_dim),
+        schema, inputs=inputs,
         top_block=ydnn.MLPBlock(args.top_block,
                                 no_activation_last_layer=args.no_activation_last_layer),
         logits_temperature=args.logits_temperature, num_sampled=args.num_sampled,
@@ -190,7 +192,7 @@ def run_train(args):
         "data": dict(cols, **summary, min_interactions=args.min_interactions),
         "train": {k: getattr(args, k) for k in (
             "epochs", "batch_size", "embedding_dim", "top_block", "no_activation_last_layer",
-            "num_sampled", "min_sampled_id", "logits_temperature", "learning_rate",
+            "combiner", "num_sampled", "min_sampled_id", "logits_temperature", "learning_rate",
             "steps_per_execution", "k", "seed", "ops")},
         "metrics": metrics, "baseline_most_popular": baseline, "headline": HEADLINE,
         "throughput": throughput,

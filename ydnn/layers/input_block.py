@@ -20,6 +20,18 @@ def infer_embedding_dim(vocabulary_size):
     return int(8 * math.ceil(math.ceil(2.0 * vocabulary_size ** 0.25) / 8))
 
 
+def table_initializer(width):
+    """Default table initializer: truncated normal, stddev `1/sqrt(width)`.
+
+    Rows start near unit norm whatever their width. Merlin's fixed 0.05
+    leaves a 64-wide row at norm 0.4, and with Adam (a step of about `lr`
+    per touch) the tables then spend most of a short run growing to a useful
+    scale: on MovieLens at lr 1e-3, 10 epochs, the validation Recall@10 is
+    0.042 with 0.05 and 0.049 with 1/sqrt(64) (bench/RESULTS.md).
+    """
+    return keras.initializers.TruncatedNormal(stddev=1.0 / math.sqrt(width))
+
+
 @keras.saving.register_keras_serializable(package="ydnn")
 class InputBlock(keras.layers.Layer):
     """Embeds, pools and concatenates the schema's input features.
@@ -44,7 +56,9 @@ class InputBlock(keras.layers.Layer):
         combiner: pooling of list features: `"mean"`, `"sum"` or `"sqrtn"`.
         ops: `"fused"` (ydnn_kernels) or `"stock"` (plain TF ops), same maths.
         padding_id: the id that fills padded lists.
-        embeddings_initializer: initializer of the tables.
+        embeddings_initializer: initializer of the tables; default
+            `table_initializer(width)`, a truncated normal of standard
+            deviation `1/sqrt(width)`.
         **kwargs: `keras.layers.Layer` arguments.
 
     Raises:
@@ -75,8 +89,8 @@ class InputBlock(keras.layers.Layer):
         self.combiner = combiner
         self.ops = ops
         self.padding_id = int(padding_id)
-        self.embeddings_initializer = keras.initializers.get(
-            embeddings_initializer or keras.initializers.TruncatedNormal(stddev=0.05))
+        self.embeddings_initializer = None if embeddings_initializer is None else \
+            keras.initializers.get(embeddings_initializer)
         inputs = schema.remove_by_tag(*NOT_INPUTS)
         self.categorical = [c for c in inputs
                             if c.int_domain is not None or c.is_categorical]
@@ -100,7 +114,8 @@ class InputBlock(keras.layers.Layer):
     def build(self, input_shape=None):
         for name, (rows, dim) in self.table_specs.items():
             self.tables[name] = self.add_weight(
-                shape=(rows, dim), initializer=self.embeddings_initializer,
+                shape=(rows, dim),
+                initializer=self.embeddings_initializer or table_initializer(dim),
                 name=f"embeddings_{name}")
         self.built = True
 
@@ -174,6 +189,6 @@ class InputBlock(keras.layers.Layer):
         config = super().get_config()
         config.update(schema=self.schema.to_dict(), embedding_dims=dict(self.embedding_dims),
                       combiner=self.combiner, ops=self.ops, padding_id=self.padding_id,
-                      embeddings_initializer=keras.initializers.serialize(
-                          self.embeddings_initializer))
+                      embeddings_initializer=None if self.embeddings_initializer is None else
+                      keras.initializers.serialize(self.embeddings_initializer))
         return config

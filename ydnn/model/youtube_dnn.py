@@ -8,6 +8,7 @@ import ydnn_kernels
 from ydnn import metrics as ydnn_metrics
 from ydnn import optimizers as ydnn_optimizers
 from ydnn.layers import InputBlock, MLPBlock
+from ydnn.layers.input_block import table_initializer
 from ydnn.model.retrieval import RetrievalMixin
 from ydnn.schema import Schema, Tags
 from ydnn_kernels import stock
@@ -140,7 +141,7 @@ class YoutubeDNNRetrievalModelV2(RetrievalMixin, keras.Model):
         if self.separate_output_table:
             self.output_table = self.add_weight(
                 shape=(vocab, self.item_dim), name="output_embeddings",
-                initializer=keras.initializers.TruncatedNormal(stddev=0.05))
+                initializer=table_initializer(self.item_dim))
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.top_k = 10
         self.exclude_seen = False
