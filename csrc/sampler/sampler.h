@@ -45,10 +45,17 @@ struct LogUniformArgs {
 // unique; messages name the argument and value.
 Status log_uniform_check(const LogUniformArgs& a);
 
-// The id in [min_id, max_id] of a uniform u in [0, 1); log_range = log1p(R).
+// log(R + 1), computed once per call on the host (glibc's log1p) and handed
+// to the device too, so both draw with the same double.
+inline double log_uniform_log_range(const LogUniformArgs& a) {
+  return log1p(static_cast<double>(a.range()));
+}
+
+// The id in [min_id, max_id] of a uniform u in [0, 1); exp_pos is the shared
+// fma polynomial (sampler_math.h), so host and device floors agree exactly.
 YDNN_HD int64_t log_uniform_id(const LogUniformArgs& a, double log_range, double u) {
   const int64_t R = a.range();
-  int64_t j = static_cast<int64_t>(exp(u * log_range)) - 1;
+  int64_t j = static_cast<int64_t>(exp_pos(u * log_range)) - 1;
   j = j < 0 ? 0 : (j > R - 1 ? R - 1 : j);
   return a.min_id + j;
 }
@@ -66,9 +73,8 @@ YDNN_HD double unit_double(uint64_t bits) {
 }
 
 // Draw i of the stream, as an id in [min_id, max_id].
-YDNN_HD int64_t log_uniform_draw(const LogUniformArgs& a, uint64_t i) {
-  return log_uniform_id(a, log1p(static_cast<double>(a.range())),
-                        unit_double(philox_bits64(a.key, a.stream, a.counter + i)));
+YDNN_HD int64_t log_uniform_draw(const LogUniformArgs& a, double log_range, uint64_t i) {
+  return log_uniform_id(a, log_range, unit_double(philox_bits64(a.key, a.stream, a.counter + i)));
 }
 
 // inv_log_range = 1 / log1p(max_id - min_id + 1), hoisted out of loops.
@@ -132,29 +138,30 @@ void log_uniform_expected_count_cpu(const LogUniformArgs& a, const int64_t* ids,
 // on the widest vector path the CPU has (sampler_philox_cpu*.cc).
 void philox_bits64_cpu(uint64_t key, uint64_t stream, uint64_t first, int64_t n, uint64_t* bits);
 
-// Host: out[t] = id_of(bits of draw first + t), t in [0, n), in parallel,
-// blocks of random bits made by philox_bits64_cpu. `cost` is the cycles
-// id_of takes.
-template <typename IdOf>
+// Host: the ids of draws [first, first + n) into out, in parallel: blocks of
+// random bits made by philox_bits64_cpu, turned into ids by
+// ids_of(bits, m, out) (a vector loop, or a loop over one draw's function).
+// `cost` is the cycles per draw ids_of takes.
+template <typename IdsOf>
 void draw_batch_cpu(uint64_t key, uint64_t stream, uint64_t first, int64_t n, int64_t* out,
-                    int64_t cost, const ParallelFor& parallel, const IdOf& id_of) {
+                    int64_t cost, const ParallelFor& parallel, const IdsOf& ids_of) {
   constexpr int64_t kBlock = 512;
   parallel((n + kBlock - 1) / kBlock, kBlock * (cost + 20), [&](int64_t b, int64_t e) {
     uint64_t bits[kBlock];
     for (int64_t blk = b; blk < e; ++blk) {
       const int64_t t0 = blk * kBlock, m = n - t0 < kBlock ? n - t0 : kBlock;
       philox_bits64_cpu(key, stream, first + static_cast<uint64_t>(t0), m, bits);
-      for (int64_t t = 0; t < m; ++t) out[t0 + t] = id_of(bits[t]);
+      ids_of(bits, m, out + t0);
     }
   });
 }
 
 // --------------------------------------------------------------- CUDA ----
 // `sampled`, `ids`, `out` and the workspace are device arrays, `num_tries`
-// host memory, `stream` a cudaStream_t. The stream of draws is the CPU's:
-// the same ids for the same arguments, up to the last-ulp differences
-// between CUDA's and glibc's exp/log1p (a floor can then land one id apart,
-// estimated at ~1e-10 per draw). Unique sampling works in chunks of draws:
+// host memory, `stream` a cudaStream_t. The stream of draws is the CPU's,
+// bit for bit: the same ids for the same arguments (log(R + 1) from the host,
+// exp by the shared fma polynomial; the unigram draws are integer and
+// float-compare only). Unique sampling works in chunks of draws:
 // first occurrences are marked by a stable sort of (id, position), compacted
 // in draw order and appended; one host sync per chunk reads how many new ids
 // it yielded.

@@ -2,23 +2,42 @@
 //
 // Draws are generated in parallel batches (each is a pure function of its
 // index); unique sampling passes them through the shared first-occurrence
-// filter (sampler_unique_cpu.cc). Philox + exp dominate the draws and split
-// across threads.
+// filter (sampler_unique_cpu.cc). Philox and exp dominate the draws; both
+// have AVX2 paths (sampler_philox_avx2.cc, sampler_log_uniform_avx2.cc) that
+// give the scalar functions' ids bit for bit, chosen at run time.
 #include <limits>
 
+#include "common/cpu_features.h"
 #include "sampler/sampler.h"
 
 namespace ydnn {
+
+// sampler_log_uniform_avx2.cc: the first 4 * floor(n / 4) items, returns
+// how many; only for R < 2^51 (exact int64 <-> double conversions).
+int64_t log_uniform_ids_avx2(const LogUniformArgs& a, double log_range, const uint64_t* bits,
+                             int64_t n, int64_t* out);
+int64_t log_uniform_expected_count_avx2(const LogUniformArgs& a, double inv_log_range,
+                                        const int64_t* ids, int64_t n, int64_t num_tries,
+                                        float* out);
+
 namespace {
 
-// Draws [first, first + n) into out, in parallel; log(R + 1) is computed
-// once: same doubles, same ids as log_uniform_draw (which the GPU uses draw
-// by draw).
+bool use_avx2(const LogUniformArgs& a) {
+  static const bool avx2 = cpu_isa() >= CpuIsa::kAvx2;
+  return avx2 && a.range() < (int64_t(1) << 51);
+}
+
+// Draws [first, first + n) into out, in parallel, with the host's
+// log(R + 1): the ids log_uniform_draw gives (which the GPU uses).
 void Draw(const LogUniformArgs& a, uint64_t first, int64_t n, int64_t* out,
           const ParallelFor& parallel) {
-  const double log_range = log1p(static_cast<double>(a.range()));
-  draw_batch_cpu(a.key, a.stream, a.counter + first, n, out, 40, parallel,
-                 [&](uint64_t bits) { return log_uniform_id(a, log_range, unit_double(bits)); });
+  const double log_range = log_uniform_log_range(a);
+  const bool avx2 = use_avx2(a);
+  draw_batch_cpu(a.key, a.stream, a.counter + first, n, out, avx2 ? 8 : 40, parallel,
+                 [&](const uint64_t* bits, int64_t m, int64_t* ids) {
+                   int64_t t = avx2 ? log_uniform_ids_avx2(a, log_range, bits, m, ids) : 0;
+                   for (; t < m; ++t) ids[t] = log_uniform_id(a, log_range, unit_double(bits[t]));
+                 });
 }
 
 }  // namespace
@@ -55,16 +74,20 @@ Status log_uniform_sample_cpu(const LogUniformArgs& a, int64_t* sampled, int64_t
 
 void log_uniform_expected_count_cpu(const LogUniformArgs& a, const int64_t* ids, int64_t n,
                                     int64_t num_tries, float* out) {
-  // No libm call inside the loop (sampler_math.h): ~10 ns per id.
-  const double inv_log_range = 1.0 / log1p(static_cast<double>(a.range()));
-  for (int64_t i = 0; i < n; ++i)
+  // No libm call inside the loop (sampler_math.h): ~10 ns per id scalar,
+  // ~2 on the AVX2 path.
+  const double inv_log_range = 1.0 / log_uniform_log_range(a);
+  int64_t i = use_avx2(a) ? log_uniform_expected_count_avx2(a, inv_log_range, ids, n, num_tries,
+                                                            out)
+                          : 0;
+  for (; i < n; ++i)
     out[i] = expected_count(log_uniform_probability(ids[i], a.min_id, a.max_id, inv_log_range),
                             a.num_sampled, num_tries);
 }
 
 void log_uniform_expected_count_cpu(const LogUniformArgs& a, const int64_t* ids, int64_t n,
                                     int64_t num_tries, float* out, const ParallelFor& parallel) {
-  parallel(n, 40, [&](int64_t b, int64_t e) {
+  parallel(n, use_avx2(a) ? 10 : 40, [&](int64_t b, int64_t e) {
     log_uniform_expected_count_cpu(a, ids + b, e - b, num_tries, out + b);
   });
 }

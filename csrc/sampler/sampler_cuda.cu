@@ -1,8 +1,8 @@
 // Log-uniform candidate sampling on the GPU (maths and semantics in sampler.h).
 //
 // Output: sampled [num_sampled] int64 ids in [min_id, max_id], and the host
-// int64 *num_tries. Draw i is log_uniform_draw(a, i), the CPU's function, so
-// the sample is the CPU's.
+// int64 *num_tries. Draw i is log_uniform_draw(a, log_range, i), the CPU's
+// function with the host's log(R + 1), so the sample is the CPU's.
 //   unique = false: sampled[i] = draw i, one kernel, num_tries = num_sampled.
 //   unique = true:  the first occurrences of the draw stream, in draw order,
 //                   until num_sampled distinct ids, by the chunked sort and
@@ -21,20 +21,20 @@ namespace {
 // Draw i of the stream, for the shared unique path.
 struct LogUniformDraw {
   LogUniformArgs a;
-  __device__ int64_t operator()(uint64_t i) const { return log_uniform_draw(a, i); }
+  double log_range;
+  __device__ int64_t operator()(uint64_t i) const { return log_uniform_draw(a, log_range, i); }
 };
 
 UniqueSpec spec(const LogUniformArgs& a) {
   return UniqueSpec{a.num_sampled, a.min_id, a.range(), "log-uniform"};
 }
 
-__global__ void draw_kernel(LogUniformArgs a, int64_t n, int64_t* out) {
-  FOR_EACH(i, n) out[i] = log_uniform_draw(a, static_cast<uint64_t>(i));
+__global__ void draw_kernel(LogUniformArgs a, double log_range, int64_t n, int64_t* out) {
+  FOR_EACH(i, n) out[i] = log_uniform_draw(a, log_range, static_cast<uint64_t>(i));
 }
 
-__global__ void expected_count_kernel(LogUniformArgs a, const int64_t* ids, int64_t n,
-                                      int64_t num_tries, float* out) {
-  const double inv_log_range = 1.0 / log1p(static_cast<double>(a.range()));
+__global__ void expected_count_kernel(LogUniformArgs a, double inv_log_range, const int64_t* ids,
+                                      int64_t n, int64_t num_tries, float* out) {
   FOR_EACH(i, n) {
     out[i] = expected_count(log_uniform_probability(ids[i], a.min_id, a.max_id, inv_log_range),
                             a.num_sampled, num_tries);
@@ -53,19 +53,20 @@ Status log_uniform_sample_cuda(const LogUniformArgs& a, int64_t* sampled, int64_
   YDNN_RETURN_IF_ERROR(log_uniform_check(a));
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
   if (!a.unique) {
-    draw_kernel<<<blocks(a.num_sampled), kBlock, 0, s>>>(a, a.num_sampled, sampled);
+    draw_kernel<<<blocks(a.num_sampled), kBlock, 0, s>>>(a, log_uniform_log_range(a),
+                                                         a.num_sampled, sampled);
     *num_tries = a.num_sampled;
     return cuda_ok(cudaGetLastError(), "draw_kernel");
   }
-  return first_occurrences_cuda(spec(a), LogUniformDraw{a}, sampled, num_tries, workspace,
-                                workspace_bytes, s);
+  return first_occurrences_cuda(spec(a), LogUniformDraw{a, log_uniform_log_range(a)}, sampled,
+                                num_tries, workspace, workspace_bytes, s);
 }
 
 void log_uniform_expected_count_cuda(const LogUniformArgs& a, const int64_t* ids, int64_t n,
                                      int64_t num_tries, float* out, void* stream) {
   if (n <= 0) return;
   expected_count_kernel<<<blocks(n), kBlock, 0, static_cast<cudaStream_t>(stream)>>>(
-      a, ids, n, num_tries, out);
+      a, 1.0 / log_uniform_log_range(a), ids, n, num_tries, out);
 }
 
 }  // namespace ydnn

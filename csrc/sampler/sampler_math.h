@@ -18,6 +18,12 @@
 //                  ln2 / 16 (Cody-Waite), expm1(r) by its Taylor series to
 //                  r^8 (truncation < 3e-17 relative), s = 2^m 2^(i/8) from a
 //                  table, and exp(x) - 1 = s e + (s - 1), s - 1 exact.
+//   exp_pos(x)   = exp(x) for 0 <= x < 709: the same reduction, exp(r) by
+//                  Horner to r^8 (truncation < 2e-18 relative), times s.
+//                  Every multiply-add is an explicit fma, so host (scalar
+//                  and AVX2) and device round identically: the log-uniform
+//                  draws, floor(exp(u log(R + 1))), are the same ids on the
+//                  CPU and the GPU, bit for bit. Within 1 ulp of exp.
 
 #pragma once
 
@@ -47,35 +53,58 @@ YDNN_HD double log1m(double p) {
   return -2.0 * z * atanh_series(z * z);
 }
 
+// 2^(i/8), i = 0..7, rounded to nearest (a local table: usable on device).
+YDNN_HD constexpr double pow2_eighths(int64_t i) {
+  constexpr double kTable[8] = {1.0,
+                                1.0905077326652576592070106557607,
+                                1.1892071150027210667174999705605,
+                                1.2968395546510096659337541177925,
+                                1.4142135623730950488016887242097,
+                                1.5422108254079408236122918620907,
+                                1.6817928305074290860622509524664,
+                                1.8340080864093424634870831895883};
+  return kTable[i];
+}
+
+// ln2 / 8 split so that k * hi is exact for |k| < 2^11, and 8 / ln2.
+constexpr double kLn2Over8Hi = 8.664339756998629e-02;
+constexpr double kLn2Over8Lo = 6.872403773385464e-15;
+constexpr double kEightOverLn2 = 11.541560327111707;
+
+// 2^m as a double, -1022 <= m <= 1023.
+YDNN_HD double pow2i(int64_t m) {
+  const int64_t bits = (m + 1023) << 52;
+  double out;
+#if defined(__CUDA_ARCH__)
+  out = __longlong_as_double(bits);
+#else
+  __builtin_memcpy(&out, &bits, 8);
+#endif
+  return out;
+}
+
+YDNN_HD double exp_pos(double x) {
+  const double k = rint(x * kEightOverLn2);  // in [0, 8185]
+  const double r = fma(-k, kLn2Over8Lo, fma(-k, kLn2Over8Hi, x));
+  double e = 1.0 / 40320.0;  // 1 / 8!
+  e = fma(e, r, 1.0 / 5040.0), e = fma(e, r, 1.0 / 720.0), e = fma(e, r, 1.0 / 120.0);
+  e = fma(e, r, 1.0 / 24.0), e = fma(e, r, 1.0 / 6.0), e = fma(e, r, 0.5);
+  e = fma(e, r, 1.0), e = fma(e, r, 1.0);  // exp(r)
+  const int64_t ki = static_cast<int64_t>(k);
+  return (pow2i(ki >> 3) * pow2_eighths(ki & 7)) * e;
+}
+
 YDNN_HD double expm1_neg(double x) {
   if (x < -40.0) return -1.0;  // exp(-40) < 2^-57: -1 to the last bit
-  const double k = rint(x * 11.541560327111707);  // x * 8 / ln2, in [-462, 0]
-  // ln2 / 8 split so that k * hi is exact for |k| < 2^11.
-  const double r = (x - k * 8.664339756998629e-02) - k * 6.872403773385464e-15;
+  const double k = rint(x * kEightOverLn2);  // in [-462, 0]
+  const double r = (x - k * kLn2Over8Hi) - k * kLn2Over8Lo;
   double e = 1.0 / 40320.0;  // 1 / 8!
   e = e * r + 1.0 / 5040.0, e = e * r + 1.0 / 720.0, e = e * r + 1.0 / 120.0;
   e = e * r + 1.0 / 24.0, e = e * r + 1.0 / 6.0, e = e * r + 0.5;
   e = (e * r) * r + r;  // expm1(r)
   if (k == 0.0) return e;
-  // 2^(i/8), i = 0..7, rounded to nearest.
-  constexpr double kPow2[8] = {1.0,
-                               1.0905077326652576592070106557607,
-                               1.1892071150027210667174999705605,
-                               1.2968395546510096659337541177925,
-                               1.4142135623730950488016887242097,
-                               1.5422108254079408236122918620907,
-                               1.6817928305074290860622509524664,
-                               1.8340080864093424634870831895883};
   const int64_t ki = static_cast<int64_t>(k);
-  const int64_t m = ki >> 3;  // floor(k / 8)
-  const int64_t bits = (m + 1023) << 52;  // 2^m, m >= -58
-  double scale;
-#if defined(__CUDA_ARCH__)
-  scale = __longlong_as_double(bits);
-#else
-  __builtin_memcpy(&scale, &bits, 8);
-#endif
-  scale *= kPow2[ki & 7];
+  const double scale = pow2i(ki >> 3) * pow2_eighths(ki & 7);  // floor(k / 8) >= -58
   return scale * e + (scale - 1.0);
 }
 

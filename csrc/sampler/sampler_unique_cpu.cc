@@ -5,7 +5,8 @@
 // a pure function of its index), then one thread walks them in order to keep
 // first occurrences: the walk is inherently sequential (TF's unique semantics
 // depend on draw order) but costs a few ns per draw. Batches are sized from
-// the draws-per-new-id rate seen so far, so a typical call makes one or two.
+// the draws-per-new-id rate of the previous call, then of this one so far,
+// so a typical call makes one.
 // The filter and the draw buffer live in the caller's SamplerScratch.
 #include <algorithm>
 #include <vector>
@@ -36,16 +37,8 @@ class IdSet {
     mask_ = cap - 1;
   }
 
-  // True if `id` was not in the set (and is now).
-  bool insert(int64_t id) {
-    if (bitmap_) {
-      const uint64_t j = static_cast<uint64_t>(id - min_id_);
-      uint64_t& word = bits_[j >> 6];
-      const uint64_t bit = uint64_t(1) << (j & 63);
-      if (word & bit) return false;
-      word |= bit;
-      return true;
-    }
+  // Hash-set mode: true if `id` was not in the set (and is now).
+  bool hash_insert(int64_t id) {
     size_t h = static_cast<size_t>((static_cast<uint64_t>(id) * 0x9E3779B97F4A7C15ull) >> 17) & mask_;
     while (slots_[h] != -1) {
       if (slots_[h] == id) return false;
@@ -53,6 +46,30 @@ class IdSet {
     }
     slots_[h] = id;
     return true;
+  }
+
+  // Walks draws[0, n) in order, appending first occurrences to out until it
+  // holds `need`; returns the draws consumed and sets *kept to the ids
+  // appended. The bitmap walk is branch-free (a draw is new about half the
+  // time at S = 8192 of 1e6, a coin flip for the branch predictor): each draw
+  // is stored at out[kept] and kept only if its bit was clear.
+  int64_t walk(const int64_t* draws, int64_t n, int64_t* out, int64_t need, int64_t* kept) {
+    int64_t k = 0, t = 0;
+    if (bitmap_) {
+      for (; t < n && k < need; ++t) {
+        const uint64_t j = static_cast<uint64_t>(draws[t] - min_id_);
+        uint64_t& word = bits_[j >> 6];
+        const uint64_t old = word;
+        out[k] = draws[t];
+        k += static_cast<int64_t>(((old >> (j & 63)) & 1) ^ 1);
+        word = old | (uint64_t(1) << (j & 63));
+      }
+    } else {
+      for (; t < n && k < need; ++t)
+        if (hash_insert(draws[t])) out[k++] = draws[t];
+    }
+    *kept = k;
+    return t;
   }
 
   // Leaves the bitmap all zero again, touching only the kept ids' words.
@@ -74,6 +91,7 @@ class IdSet {
 struct SamplerScratch::Impl {
   IdSet seen;
   std::vector<int64_t> draws;
+  double tries_per_id = 0;  // the last call's num_tries / num_sampled
 };
 SamplerScratch::SamplerScratch() : impl_(new Impl) {}
 SamplerScratch::~SamplerScratch() { delete impl_; }
@@ -87,18 +105,23 @@ Status first_occurrences_cpu(int64_t num_sampled, int64_t min_id, int64_t range,
   seen.reset(min_id, range, S);
   int64_t found = 0;
   uint64_t next = 0;  // draws consumed so far
+  // The first batch: 10% over the last call's draws per id (a sampler's
+  // calls usually share their arguments), so a typical call draws once.
+  double& last_rate = scratch->impl()->tries_per_id;
+  // (Capped: a rate seen near R = S must not size one giant buffer.)
   int64_t batch = S + S / 2 + 256;
+  if (last_rate > 0) batch = std::min<int64_t>(static_cast<int64_t>(1.1 * last_rate * S) + 64, 8 * batch);
   for (;;) {
     if (draws.size() < static_cast<size_t>(batch)) draws.resize(batch);
     draw(next, batch, draws.data());
-    for (int64_t t = 0; t < batch; ++t) {
-      if (!seen.insert(draws[t])) continue;
-      sampled[found++] = draws[t];
-      if (found == S) {
-        *num_tries = static_cast<int64_t>(next) + t + 1;
-        seen.clear(sampled, S);
-        return Status::Ok();
-      }
+    int64_t kept;
+    const int64_t used = seen.walk(draws.data(), batch, sampled + found, S - found, &kept);
+    found += kept;
+    if (found == S) {
+      *num_tries = static_cast<int64_t>(next) + used;
+      last_rate = static_cast<double>(*num_tries) / S;
+      seen.clear(sampled, S);
+      return Status::Ok();
     }
     next += batch;
     // Give up at 2^31 draws (TF aborts there; reachable only with

@@ -102,7 +102,9 @@ Status unigram_sample_cpu(const UnigramArgs& a, const double* table, int64_t* sa
   const uint64_t V = static_cast<uint64_t>(a.num_ids);
   auto draw = [&](uint64_t first, int64_t n, int64_t* out) {
     draw_batch_cpu(a.key, a.stream, a.counter + first, n, out, 30, parallel,
-                   [&](uint64_t bits) { return unigram_pick(table, V, bits); });
+                   [&](const uint64_t* bits, int64_t m, int64_t* ids) {
+                     for (int64_t t = 0; t < m; ++t) ids[t] = unigram_pick(table, V, bits[t]);
+                   });
   };
   if (!a.unique) {
     draw(0, a.num_sampled, sampled);
