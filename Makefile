@@ -2,13 +2,15 @@
 #   make test    build (CPU kernels always, CUDA kernels when nvcc is found) and run the tests
 #   make demo    train + evaluate on a synthetic log, next to the most-popular baseline
 #   make bench   the fused-vs-stock benchmarks, rewriting bench/RESULTS.md sections
+#   make bench-quick   the same, short (about two minutes), into build/RESULTS-quick.md
+#   make bench-pytest  pytest-benchmark entries per op (compare across commits)
 #   make gpu-build  the TF-free CUDA module only (what bench/gpu/run.sh does on a GPU box)
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 DEPS := $(VENV)/.ydnn-deps
 
-.PHONY: all build test demo bench gpu-build clean
+.PHONY: all build test demo bench bench-quick bench-pytest gpu-build clean
 
 all: test
 
@@ -39,6 +41,14 @@ demo: build
 bench: build
 	$(PY) -m pip install -q matplotlib
 	$(PY) -m bench --results bench/RESULTS.md
+
+bench-quick: build
+	$(PY) -m pip install -q matplotlib
+	$(PY) -m bench --quick
+
+bench-pytest: build
+	$(PY) -m pytest bench/test_pytest_benchmarks.py --benchmark-only \
+		--benchmark-group-by=group --benchmark-columns=min,median,max,rounds
 
 gpu-build:
 	YDNN_TF=0 YDNN_CUDA=1 $(PYTHON) setup.py -q build_ext --inplace

@@ -36,11 +36,16 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="short runs of every benchmark (about two minutes on 2 cores)")
-    parser.add_argument("--results", default="bench/RESULTS.md",
-                        help="report to rewrite (default bench/RESULTS.md); '' for none")
+    parser.add_argument("--results", default=None,
+                        help="report to rewrite (default bench/RESULTS.md, and "
+                             "build/RESULTS-quick.md with --quick, so short runs never replace "
+                             "the full figures); '' for none")
     parser.add_argument("--only", nargs="*", help="run only these benchmarks")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     args = parser.parse_args()
+    if args.results is None:
+        args.results = "build/RESULTS-quick.md" if args.quick else "bench/RESULTS.md"
+        os.makedirs(os.path.dirname(args.results), exist_ok=True)
     record = tempfile.NamedTemporaryFile(suffix=".jsonl", delete=False).name
     env = dict(os.environ, YDNN_BENCH_JSON=record)
     failed = []

@@ -54,6 +54,57 @@ class Timings:
         return statistics.median(per_round)
 
 
+def copy_bandwidth_gbs(mb=256, repeats=7):
+    """One thread's copy bandwidth, GB/s (reads and writes counted): the
+    memory floor. Median of repeated copies of a `mb` MB float32 array."""
+    import numpy as np
+
+    src = np.ones(mb * 2**20 // 4, np.float32)
+    dst = np.empty_like(src)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        np.copyto(dst, src)
+        times.append(time.perf_counter() - t0)
+    return 2 * src.nbytes / statistics.median(times) / 1e9
+
+
+def matmul_gflops(n=1024, repeats=10):
+    """float32 [n, n] x [n, n] in TensorFlow (all threads), GFLOP/s: the
+    compute floor of dot-product work."""
+    import tensorflow as tf
+
+    a = tf.random.normal([n, n])
+    f = tf.function(lambda: tf.matmul(a, a))
+    f().numpy()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        f().numpy()
+        times.append(time.perf_counter() - t0)
+    return 2 * n**3 / statistics.median(times) / 1e9
+
+
+_FLOORS = {}
+
+
+def floors():
+    """`(copy GB/s, matmul GFLOP/s)` of this machine, measured once per
+    process (a benchmark's tables divide by the figures of its own run)."""
+    if not _FLOORS:
+        _FLOORS["floors"] = (copy_bandwidth_gbs(), matmul_gflops())
+    return _FLOORS["floors"]
+
+
+def percent_of_floor(seconds, nbytes=0, flops=0):
+    """How close a run of `seconds` is to the machine's floor for `nbytes`
+    moved and `flops` done: floor time / measured time, as "NN%" (the floor
+    time is the larger of bytes / copy bandwidth and flops / matmul rate)."""
+    gbs, gflops = floors()
+    floor_s = max(nbytes / (gbs * 1e9), flops / (gflops * 1e9))
+    return f"{100 * floor_s / seconds:.0f}%"
+
+
 def time_interleaved(fns, warmup=5, rounds=5, repeats=10):
     """Times several callables in alternating rounds (A B C, B C A, ...) so
     a drift in machine state hits all of them alike.

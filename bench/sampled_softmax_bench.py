@@ -8,6 +8,13 @@ tf.function on the CPU, timed interleaved in one process.
 
 Gate before timing: the fused loss equals TF's within 1e-4 relative.
 
+Floors: the forward does 2 B (1 + S) D flops of dot products and reads the
+queries and the B + S candidate rows, 4 D bytes each; forward + backward
+does 8 B (1 + S) D (the forward, the backward's recomputed logits and the
+two gradient products) and moves twice the forward's rows plus the query
+gradient and the U <= B + S table-gradient rows. "% of floor" is
+max(bytes / copy bandwidth, flops / matmul rate) over the fused time.
+
 Peak memory: each side runs alone in a fresh subprocess; a thread samples
 the resident set every 0.2 ms during five forward + backward steps, and the
 figure is the peak minus the resident set just before them (inputs and one
@@ -27,7 +34,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from bench.harness import fmt_ms, publish, time_interleaved
+from bench.harness import floors, fmt_ms, percent_of_floor, publish, time_interleaved
 from ydnn_kernels import sampled_softmax_loss
 
 B, D, V = 1024, 64, 1_000_000
@@ -112,7 +119,7 @@ def main():
         fns = loss_fns(table, query, labels, sv)
         f, s = fns["fused"]().numpy(), fns["stock"]().numpy()
         if not np.allclose(f, s, rtol=1e-4, atol=1e-4):
-            rows.append([S, "FAILED: fused loss != stock"] + [""] * 8)
+            rows.append([S, "FAILED: fused loss != stock"] + [""] * 10)
             continue
         fwd = time_interleaved({k: tf.function(v) for k, v in fns.items()}, warmup=3,
                                rounds=rounds, repeats=repeats)
@@ -123,18 +130,26 @@ def main():
         if not args.quick:
             mf, ms = peak_memory_mb("fused", S), peak_memory_mb("stock", S)
             mem_cells = [f"{mf:.0f}", f"{ms:.0f}", f"{mf / max(ms, 1e-9):.2f}"]
-        rows.append([S, fmt_ms(fwd.stats("fused")[0]), fmt_ms(fwd.stats("stock")[0]),
-                     f"{fwd.ratio('stock', 'fused'):.2f}x", fmt_ms(both.stats("fused")[0]),
-                     fmt_ms(both.stats("stock")[0]), f"{both.ratio('stock', 'fused'):.2f}x",
-                     *mem_cells])
+        flops = 2 * B * (1 + S) * D
+        fwd_bytes = 4 * D * (2 * B + S)
+        both_bytes = 2 * fwd_bytes + 4 * D * (B + B + S)
+        f_fwd, f_both = fwd.stats("fused")[0], both.stats("fused")[0]
+        rows.append([S, fmt_ms(f_fwd), fmt_ms(fwd.stats("stock")[0]),
+                     f"{fwd.ratio('stock', 'fused'):.2f}x",
+                     percent_of_floor(f_fwd, fwd_bytes, flops),
+                     fmt_ms(f_both), fmt_ms(both.stats("stock")[0]),
+                     f"{both.ratio('stock', 'fused'):.2f}x",
+                     percent_of_floor(f_both, both_bytes, 4 * flops), *mem_cells])
         del table
-    header = ["S", "fwd ydnn ms", "fwd TF ms", "fwd speedup", "fwd+bwd ydnn ms",
-              "fwd+bwd TF ms", "fwd+bwd speedup", "peak MB ydnn", "peak MB TF",
-              "peak ydnn / TF"]
+    header = ["S", "fwd ydnn ms", "fwd TF ms", "fwd speedup", "fwd ydnn % of floor",
+              "fwd+bwd ydnn ms", "fwd+bwd TF ms", "fwd+bwd speedup", "fwd+bwd ydnn % of floor",
+              "peak MB ydnn", "peak MB TF", "peak ydnn / TF"]
     notes = [f"B={B}, D={D}, V={V:,} float32 table (a tf.Variable), unique log-uniform "
              "negatives, tf.function on the CPU; medians, speedup = median of per-round "
-             "ratios; peak MB = resident-set peak over 5 fwd+bwd steps minus the resident set before "
-             "them, each side alone in a fresh process."]
+             "ratios; peak MB = resident-set peak over 5 fwd+bwd steps minus the resident set "
+             "before them, each side alone in a fresh process.",
+             "Floors of this run: %.1f GB/s copy bandwidth, %.1f GFLOP/s float32 matmul "
+             "(bench.harness.floors)." % floors()]
     publish("sampled_softmax_loss vs tf.nn.sampled_softmax_loss", notes, header, rows,
             "sampled_softmax", "bench.sampled_softmax_bench", args.results)
 

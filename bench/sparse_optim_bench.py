@@ -144,12 +144,17 @@ def bench_v(V, run_stock, quick, base):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="V up to 1e6, fewer repeats")
+    parser.add_argument("--quick", action="store_true",
+                        help="V up to 1e6, stock up to 1e5 (a dense Adam step at 1e6 takes "
+                             "seconds), fewer repeats")
     parser.add_argument("--max-v", type=float, default=1e7, help="largest table (rows)")
-    parser.add_argument("--stock-max-v", type=float, default=1e6,
-                        help="largest table the stock optimizers run on (memory)")
+    parser.add_argument("--stock-max-v", type=float, default=None,
+                        help="largest table the stock optimizers run on (memory; default "
+                             "1e6, 1e5 with --quick)")
     parser.add_argument("--results", help="rewrite this benchmark's section of this file")
     args = parser.parse_args()
+    if args.stock_max_v is None:
+        args.stock_max_v = 1e5 if args.quick else 1e6
     sizes = [v for v in (10_000, 100_000, 1_000_000, 10_000_000)
              if v <= (min(args.max_v, 1e6) if args.quick else args.max_v)]
     header = ["V", "optimizer", "ours median ms", "ours min / max", "stock median ms",
