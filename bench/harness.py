@@ -54,7 +54,7 @@ class Timings:
         return statistics.median(per_round)
 
 
-def copy_bandwidth_gbs(mb=256, repeats=7):
+def copy_bandwidth_gbs(mb=128, repeats=5):
     """One thread's copy bandwidth, GB/s (reads and writes counted): the
     memory floor. Median of repeated copies of a `mb` MB float32 array."""
     import numpy as np
