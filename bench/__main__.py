@@ -2,9 +2,11 @@
 
 Runs the machine floors, each op family's benchmark (embedding_pool,
 samplers, sampled softmax, sparse optimizers), end-to-end training over
-catalog sizes, and the MovieLens run (Recall@10 beside the speed) when
-../shared/data/ml-latest-small is present, each in its own subprocess so both sides of a comparison share
-that process's state and nothing leaks between comparisons; rewrites their
+catalog sizes, and the MovieLens runs (Recall@10 beside the speed, the
+sqrtn-pooling variant, the validation sweep behind the model's defaults) when
+../shared/data/ml-latest-small is present, each in its own subprocess so both
+sides of a comparison share that process's state and nothing leaks between
+comparisons; rewrites their
 sections of bench/RESULTS.md and draws bench/speedup.png and
 bench/step_time.png.
 
@@ -29,6 +31,9 @@ BENCHES = [
     ("sparse_optim", "bench.sparse_optim_bench", [], ["--quick"]),
     ("model", "bench.model_bench", [], ["--quick"]),
     ("movielens", "bench.movielens_cli", ["--data", MOVIELENS], None),  # None: not in --quick
+    ("movielens_sqrtn", "bench.movielens_cli",
+     ["--data", MOVIELENS, "--combiner", "sqrtn", "--ops", "fused"], None),
+    ("movielens_sweep", "bench.movielens_sweep", ["--data", MOVIELENS], None),
 ]
 
 
@@ -55,7 +60,7 @@ def main():
         if args.quick and quick_args is None:
             print(f"== {name}: skipped in --quick mode")
             continue
-        if name == "movielens" and not os.path.exists(MOVIELENS):
+        if name.startswith("movielens") and not os.path.exists(MOVIELENS):
             print(f"== {name}: {MOVIELENS} not found (the data is not shipped), skipped")
             continue
         cmd = [sys.executable, "-m", module] + base_args + (quick_args if args.quick else [])

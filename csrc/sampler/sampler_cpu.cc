@@ -33,7 +33,7 @@ void Draw(const LogUniformArgs& a, uint64_t first, int64_t n, int64_t* out,
           const ParallelFor& parallel) {
   const double log_range = log_uniform_log_range(a);
   const bool avx2 = use_avx2(a);
-  draw_batch_cpu(a.key, a.stream, a.counter + first, n, out, avx2 ? 8 : 40, parallel,
+  draw_batch_cpu(a.key, a.stream, a.counter + first, n, out, avx2 ? 4 : 40, parallel,
                  [&](const uint64_t* bits, int64_t m, int64_t* ids) {
                    int64_t t = avx2 ? log_uniform_ids_avx2(a, log_range, bits, m, ids) : 0;
                    for (; t < m; ++t) ids[t] = log_uniform_id(a, log_range, unit_double(bits[t]));
