@@ -3,7 +3,11 @@ reference, the distribution by chi-square (and a check that the test can
 reject), uniqueness, bounds, expected counts against TF's sampler, seeds and
 state, and errors."""
 
+import json
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -192,3 +196,35 @@ def test_expected_counts_cover_every_branch_of_the_call_free_maths(min_id, max_i
     want = [expected_count_ref(log_uniform_probability_ref(int(k), min_id, max_id), S, tries)
             for k in ids]
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-30)
+
+
+_ISA_SUBPROCESS = """
+import json, sys
+import numpy as np
+from ydnn_kernels import arrays
+out = []
+for S, min_id, max_id, unique in json.load(sys.stdin):
+    ids, true_ec, sampled_ec, tries = arrays.log_uniform_sample(
+        S, max_id, min_id, unique, true_ids=np.arange(min_id, min_id + 40), seed=7, seed2=3,
+        counter=11)
+    out.append([ids.tolist(), true_ec.tolist(), sampled_ec.tolist(), int(tries)])
+print(json.dumps(out))
+"""
+
+
+def test_scalar_and_avx2_paths_draw_the_same_ids():
+    """The AVX2 draws repeat exp_pos's fmas lane-wise, so their ids equal the
+    scalar path's (the GPU's function) exactly, over long streams, unique or
+    not; ranges past 2^51 use the scalar loop on both. Expected counts come
+    from different polynomial evaluation orders: equal within 1e-6."""
+    cases = [(5000, 0, 10**6 - 1, True), (20000, 1, 10**6, False), (3000, 5, 4000, True),
+             (2000, 0, 2**52, False), (999, 0, 2**40, True)]
+    got = {}
+    for isa in ("scalar", "avx2"):
+        env = dict(os.environ, YDNN_CPU_ISA=isa)
+        res = subprocess.run([sys.executable, "-c", _ISA_SUBPROCESS], input=json.dumps(cases),
+                             capture_output=True, text=True, env=env, check=True)
+        got[isa] = json.loads(res.stdout)
+    for case, a, b in zip(cases, got["scalar"], got["avx2"]):
+        assert a[0] == b[0] and a[3] == b[3], f"ids differ between paths for {case}"
+        np.testing.assert_allclose(a[1] + a[2], b[1] + b[2], rtol=1e-6, err_msg=str(case))
