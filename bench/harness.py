@@ -105,6 +105,37 @@ def percent_of_floor(seconds, nbytes=0, flops=0):
     return f"{100 * floor_s / seconds:.0f}%"
 
 
+def rss_mb():
+    """This process's resident set, MB."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+@contextlib.contextmanager
+def peak_rss_growth(out):
+    """Inside the block a thread polls the resident set every 0.2 ms; on exit
+    `out["mb"]` is its peak minus the resident set at entry: the working
+    memory the block needed (ru_maxrss cannot say this: it keeps the peak of
+    everything before, imports and input data included)."""
+    import threading
+
+    base, peak, done = rss_mb(), [0.0], threading.Event()
+
+    def poll():
+        while not done.is_set():
+            peak[0] = max(peak[0], rss_mb())
+            time.sleep(0.0002)
+
+    watcher = threading.Thread(target=poll)
+    watcher.start()
+    try:
+        yield out
+    finally:
+        done.set()
+        watcher.join()
+        out["mb"] = max(peak[0], rss_mb()) - base
+
+
 def time_interleaved(fns, warmup=5, rounds=5, repeats=10):
     """Times several callables in alternating rounds (A B C, B C A, ...) so
     a drift in machine state hits all of them alike.

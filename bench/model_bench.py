@@ -9,7 +9,9 @@ catalog size and timed in interleaved rounds after a warm-up.
 
 Reports training examples per second (median over rounds), the speedup
 (median of per-round ratios) and each side's peak memory, measured alone in
-a fresh subprocess (growth of ru_maxrss over the warm-up and 3 rounds).
+a fresh subprocess: peak resident set while the model is built (tables,
+optimizer slots) and trained for the warm-up and the rounds, minus the
+resident set before (bench.harness.peak_rss_growth).
 
 With `--movielens`, also trains on ../shared/data/ml-latest-small with the
 issue's settings and reports Recall@10 beside the speed.
@@ -19,7 +21,6 @@ Run: python -m bench.model_bench [--quick] [--sizes 10000,100000] [--results ben
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -28,7 +29,7 @@ import keras
 import numpy as np
 
 import ydnn
-from bench.harness import publish
+from bench.harness import peak_rss_growth, publish
 from ydnn.data import Examples, to_dataset
 from ydnn.schema import ColumnSchema, Schema, Tags
 
@@ -72,11 +73,10 @@ def run_rounds(models, ds, steps, rounds):
 def _peak(ops, num_items, steps, rounds):
     examples, schema = synthetic(num_items, BATCH * steps * 2)
     ds = to_dataset(examples, BATCH, seed=0, repeat=True, drop_remainder=True)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    model = build(schema, ops, steps)
-    run_rounds({ops: model}, ds, steps, rounds + 1)
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"mb": (after - before) / 1024.0}))
+    with peak_rss_growth({}) as out:
+        model = build(schema, ops, steps)
+        run_rounds({ops: model}, ds, steps, rounds + 1)
+    print(json.dumps({"mb": out["mb"]}))
 
 
 def peak_mb(ops, num_items, steps, rounds):

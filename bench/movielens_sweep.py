@@ -14,7 +14,6 @@ Run: python -m bench.movielens_sweep --data ratings.csv [--seeds 0 1 2]
 """
 
 import argparse
-import os
 import warnings
 
 import keras

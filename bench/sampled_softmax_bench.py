@@ -25,16 +25,14 @@ Run: python -m bench.sampled_softmax_bench [--quick] [--results bench/RESULTS.md
 
 import argparse
 import json
-import os
 import subprocess
 import sys
-import threading
-import time
 
 import numpy as np
 import tensorflow as tf
 
-from bench.harness import floors, fmt_ms, percent_of_floor, publish, time_interleaved
+from bench.harness import (floors, fmt_ms, peak_rss_growth, percent_of_floor, publish,
+                           time_interleaved)
 from ydnn_kernels import sampled_softmax_loss
 
 B, D, V = 1024, 64, 1_000_000
@@ -82,29 +80,14 @@ def peak_memory_mb(side, S):
     return json.loads(out.stdout.strip().splitlines()[-1])["mb"]
 
 
-def _rss_mb():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
 def _measure_peak(side, S):
     table, query, labels, sv = inputs(S)
     step = tf.function(with_grads(loss_fns(table, query, labels, sv)[side], table, query))
     step()
-    base, peak, done = _rss_mb(), [0.0], threading.Event()
-
-    def poll():
-        while not done.is_set():
-            peak[0] = max(peak[0], _rss_mb())
-            time.sleep(0.0002)
-
-    watcher = threading.Thread(target=poll)
-    watcher.start()
-    for _ in range(5):
-        [t.numpy() for t in step()]
-    done.set()
-    watcher.join()
-    print(json.dumps({"mb": peak[0] - base}))
+    with peak_rss_growth({}) as out:
+        for _ in range(5):
+            [t.numpy() for t in step()]
+    print(json.dumps({"mb": out["mb"]}))
 
 
 def main():
