@@ -30,6 +30,7 @@ from ydnn_kernels import embedding_pool, stock
 
 SHAPES = {
     "large": dict(B=1024, L=50, D=64, V=1_000_000),
+    "medium": dict(B=512, L=30, D=64, V=100_000),
     "small": dict(B=256, L=20, D=32, V=10_000),
 }
 
