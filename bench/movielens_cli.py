@@ -34,6 +34,13 @@ ISSUE_SETTINGS = ["--user-col", "userId", "--item-col", "movieId", "--time-col",
                   "--k", "10"]
 
 
+def train_default(name):
+    """The `ydnn train` default of an option the issue's settings leave open."""
+    from ydnn.cli import build_parser
+
+    return build_parser().parse_args(["train", "--synthetic", "--out", "x"]).__dict__[name]
+
+
 def train(data, seed, ops, temperature, combiner, validation, out):
     argv = [sys.executable, "-m", "ydnn", "train", "--interactions", data, *ISSUE_SETTINGS,
             "--seed", str(seed), "--ops", ops, "--logits-temperature", str(temperature),
@@ -118,7 +125,8 @@ def main():
         (f"- data: {args.data}: {d['interactions']:,} interactions, {d['users']} users, "
          f"{d['items']:,} items, {d['train_examples']:,} training examples; split: {split}"),
         (f"- settings: the issue's ({' '.join(ISSUE_SETTINGS)}), logits temperature "
-         f"{args.temperature}, --combiner {args.combiner}, --steps-per-execution 32"),
+         f"{args.temperature}, --combiner {args.combiner}, --steps-per-execution "
+         f"{train_default('steps_per_execution')} (the CLI's default)"),
         (f"- most-popular (training counts, same rows): Recall@10 "
          f"{base['all_items']['recall_at_10']:.4f} over all items, "
          f"{base['exclude_seen']['recall_at_10']:.4f} with seen items excluded; ranked by "
