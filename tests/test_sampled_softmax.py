@@ -120,6 +120,20 @@ def test_large_logit_gaps_stay_exact(rng):
     check(case, temperature=0.05)
 
 
+@pytest.mark.parametrize("logit", [88.9, 89.3, 120.0, 322.0])
+def test_small_expected_counts_with_a_partial_row_block(rng, logit):
+    # B = 17 leaves a block of rows that is mostly padding. With Q =
+    # exp(-logit * T), every -log Q / T term is `logit`, so a zero query
+    # (padding) scores `logit` on every column: exp of it overflows float32
+    # (or its exponent bits wrap), and 0 * inf in padding rows or masked hits
+    # would turn the table gradient's sums NaN.
+    case = make_case(rng, B=17, D=24, V=60, S=30, hits=5)
+    q = np.float32(np.exp(-logit * 0.05))
+    case["sampled_expected_count"][:] = q
+    case["true_expected_count"][:] = q
+    check(case, temperature=0.05)
+
+
 _SUBPROCESS = """
 import json, sys
 import numpy as np

@@ -1,16 +1,24 @@
-// Host side of sampled softmax on the CPU: picks the vector path, gives the
-// loops float32 row pointers, splits rows across threads and, for the
-// backward, reduces the per-thread table gradients.
+// Host side of sampled softmax on the CPU: picks the vector path, packs the
+// operands, splits the B x J logits across threads and merges what the
+// threads computed.
 //
-// Threads own disjoint row blocks. The table gradient of a column collects
-// contributions from every row, so each thread (a "shard" of consecutive
-// blocks) accumulates into its own [J, D] buffer, in column order, and a
-// final pass builds each unique id's row from its columns in every shard and
-// the rows whose positive it is, in a fixed order: deterministic, no
-// atomics. The shard count is capped so the buffers stay within
-// kShardBudget bytes.
+// Loop order: column tiles outside, row blocks inside. A tile of kTileGroups
+// column groups is gathered from the table once, packed (and widened from
+// 16 bits) into a contiguous buffer that stays in L1/L2 while every row
+// block of the item runs against it. Row blocks outside (the order before)
+// re-read all J scattered rows from L3 once per block of rows: at S = 8192
+// that was 64 passes over 2 MB, and the microkernels waited on it.
+//
+// Threads: items are (chunk of tiles) x (group of row blocks). A row's
+// logsumexp is split over chunks, each keeping a running (max, sum) merged
+// at the end; its dq is summed over chunks and a column's dC over groups,
+// each chunk or group writing its own partial buffer: no atomics, a fixed
+// order, deterministic for a given thread count. The partial buffers are
+// capped at kShardBudget bytes.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -22,9 +30,9 @@ namespace ydnn {
 namespace {
 
 using softmax_detail::SoftmaxCpuKernels;
-using softmax_detail::SoftmaxView;
 
 constexpr int64_t kShardBudget = int64_t{256} << 20;
+constexpr int64_t kTileGroups = 16;  // columns per tile: 96 at 6 per group
 
 const SoftmaxCpuKernels& kernels() {
   switch (cpu_isa()) {
@@ -35,87 +43,227 @@ const SoftmaxCpuKernels& kernels() {
   return softmax_detail::softmax_kernels_scalar();
 }
 
-template <typename T>
-void widen(const T* src, int64_t n, float* dst) {
-  for (int64_t i = 0; i < n; ++i) dst[i] = to_float(src[i]);
+int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+// The large host buffers of a call (packed queries, partial dq and dC),
+// kept per calling thread and reused, zeroed: allocated anew each call,
+// their page faults cost a fifth of the backward at S = 100. They grow to
+// the largest call a thread has made (about 5 MB at B = 1024, S = 8192).
+enum Slot { kQt, kQr, kDqPartial, kDcPartial, kSlots };
+float* zeroed(Slot slot, int64_t n) {
+  thread_local std::vector<float> buf[kSlots];
+  buf[slot].assign(n, 0.f);
+  return buf[slot].data();
 }
 
-// Row pointers for the view. A float32 table is read in place; rows of a
-// 16-bit table are widened once into `widened` (every row block reads every
-// column, so widening per block would repeat the work B / block_rows times).
-class Rows {
- public:
-  Rows(const SoftmaxArgs& a, const SoftmaxPlan& plan, const ParallelFor& parallel) {
-    const int64_t D = a.dim, J = plan.num_columns(), B = a.batch;
-    col_.resize(J);
-    pos_.resize(B);
-    if (a.table_dtype == DType::kFloat32) {
-      const float* t = static_cast<const float*>(a.table);
-      for (int64_t j = 0; j < J; ++j) col_[j] = t + plan.col_id_[j] * D;
-      for (int64_t b = 0; b < B; ++b) pos_[b] = t + plan.pos_id_[b] * D;
-      return;
-    }
-    widened_.resize((J + B) * D);
-    auto id_of = [&](int64_t i) { return i < J ? plan.col_id_[i] : plan.pos_id_[i - J]; };
-    parallel(J + B, 8 * D, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) {
-        float* dst = widened_.data() + i * D;
-        if (a.table_dtype == DType::kFloat16)
-          widen(static_cast<const f16*>(a.table) + id_of(i) * D, D, dst);
-        else
-          widen(static_cast<const bf16*>(a.table) + id_of(i) * D, D, dst);
-      }
-    });
-    for (int64_t j = 0; j < J; ++j) col_[j] = widened_.data() + j * D;
-    for (int64_t b = 0; b < B; ++b) pos_[b] = widened_.data() + (J + b) * D;
-  }
-
-  SoftmaxView view(const SoftmaxArgs& a, const SoftmaxPlan& plan) const {
-    SoftmaxView v;
-    v.batch = a.batch;
-    v.dim = a.dim;
-    v.num_columns = plan.num_columns();
-    v.inv_temperature = 1.f / a.temperature;
-    v.query = a.query;
-    v.col_row = col_.data();
-    v.pos_row = pos_.data();
-    v.col_logq = plan.col_logq_.data();
-    v.pos_logq = plan.pos_logq_.data();
-    v.hit_start = plan.hit_start_.data();
-    v.hit_col = plan.hit_col_.data();
-    return v;
-  }
-
- private:
-  std::vector<const float*> col_, pos_;
-  std::vector<float> widened_;
+// The work split: `chunks` runs of column tiles x `groups` runs of row
+// blocks; item i is (chunk i / groups, group i % groups).
+struct Grid {
+  int64_t blocks = 0, tiles = 0, chunks = 1, groups = 1;
+  int64_t items() const { return chunks * groups; }
+  int64_t tile_begin(int64_t c) const { return c * tiles / chunks; }
+  int64_t block_begin(int64_t g) const { return g * blocks / groups; }
 };
 
-int64_t num_blocks(const SoftmaxArgs& a, const SoftmaxCpuKernels& k) {
-  return (a.batch + k.block_rows - 1) / k.block_rows;
+// About 4 items per thread, so uneven items still balance. Splitting rows
+// costs a [J, dp] dC partial per group (and the tiles packed once per
+// group), splitting columns a [B, dp] dq partial per chunk: the smaller
+// side is the one split (rows at S = 100, columns at S = 8192).
+Grid make_grid(int64_t blocks, int64_t block_rows, int64_t tiles, int64_t columns, int64_t dp,
+               int threads) {
+  Grid g;
+  g.blocks = blocks;
+  g.tiles = tiles;
+  const int64_t want = threads > 1 ? 4 * int64_t{threads} : 1;
+  const int64_t rows = blocks * block_rows;
+  if (4 * columns <= rows) {
+    g.groups = std::max<int64_t>(1, std::min({blocks, want, kShardBudget / (4 * columns * dp + 1)}));
+  } else {
+    g.chunks = std::max<int64_t>(1, std::min({tiles, want, kShardBudget / (4 * rows * dp + 1)}));
+    g.groups = std::max<int64_t>(1, std::min(blocks, (want + g.chunks - 1) / g.chunks));
+  }
+  return g;
 }
 
-// Cycles per block, for the pool's grain size: ~2 flops per (row, column, d).
-int64_t block_cost(const SoftmaxArgs& a, const SoftmaxPlan& plan, const SoftmaxCpuKernels& k,
-                   int passes) {
-  return std::max<int64_t>(1, passes * k.block_rows * (plan.num_columns() + 1) * a.dim / 8);
+// tile[g][d][c] = row (ids[g * kc + c])[d] as float; zero past `cols` and D.
+// q . c in 8 independent partial sums (a vectorisable order).
+float dot(const float* q, const float* c, int64_t n) {
+  float part[8] = {};
+  int64_t d = 0;
+  for (; d + 8 <= n; d += 8)
+    for (int i = 0; i < 8; ++i) part[i] += q[d + i] * c[d + i];
+  for (; d < n; ++d) part[0] += q[d] * c[d];
+  return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
 }
 
-// grad_rows[u] = sum over shards and u's columns of partial + sum over the
-// rows b whose positive is u of dz_pos[b] * q_b.
+// Loads one byte of every line of the rows `ids`: independent loads whose
+// misses overlap, so the work that follows finds the rows cached. The rows
+// are scattered through a table far larger than the caches and the TLB;
+// software prefetches of them did not help (they missed the TLB too), and
+// read one at a time by dependent work, their misses ran in series.
+void touch_rows(const void* table, int64_t row_bytes, const int64_t* ids, int64_t n) {
+  unsigned sink = 0;
+  for (int64_t j = 0; j < n; ++j) {
+    const unsigned char* p = static_cast<const unsigned char*>(table) + ids[j] * row_bytes;
+    for (int64_t off = 0; off < row_bytes; off += 64) sink += p[off];
+  }
+  asm volatile("" : : "r"(sink));
+}
+
 template <typename T>
-void reduce(const SoftmaxArgs& a, const SoftmaxPlan& plan, const std::vector<float*>& shards,
-            const float* dz_pos, T* out, const ParallelFor& parallel) {
-  const int64_t D = a.dim, U = plan.num_unique();
-  const int64_t terms = static_cast<int64_t>(shards.size() * plan.cols_by_id_.size()) + a.batch;
+void pack_tile(const T* table, int64_t D, int64_t dp, int kc, const int64_t* ids, int64_t cols,
+               int64_t groups, float* tile) {
+  touch_rows(table, D * int64_t(sizeof(T)), ids, cols);
+  for (int64_t g = 0; g < groups; ++g) {
+    float* out = tile + g * dp * kc;
+    for (int c = 0; c < kc; ++c) {
+      const int64_t j = g * kc + c;
+      int64_t d = 0;
+      if (j < cols) {
+        const T* row = table + ids[j] * D;
+        for (; d < D; ++d) out[d * kc + c] = to_float(row[d]);
+      }
+      for (; d < dp; ++d) out[d * kc + c] = 0.f;
+    }
+  }
+}
+
+// What every item reads, built once per call: the queries packed both ways
+// (padded to whole blocks and dp), the positives' rows and logits.
+class Operands {
+ public:
+  Operands(const SoftmaxArgs& a, const SoftmaxPlan& plan, const SoftmaxCpuKernels& k,
+           bool row_major, const ParallelFor& parallel)
+      : a_(a), plan_(plan), k_(k) {
+    const int64_t B = a.batch, D = a.dim, R = k.block_rows;
+    dp = round_up(std::max<int64_t>(D, 1), k.d_align);
+    blocks = (B + R - 1) / R;
+    J = plan.num_columns();
+    qt = zeroed(kQt, blocks * dp * R);
+    if (row_major) qr = zeroed(kQr, blocks * R * dp);
+    zpos.assign(blocks * R, 0.f);
+    pos_row.resize(B);
+    if (a.table_dtype != DType::kFloat32) widened_.resize(B * D);
+    const float inv_t = 1.f / a.temperature;
+    const int64_t row_bytes = D * (a.table_dtype == DType::kFloat32 ? 4 : 2);
+    parallel(blocks, 6 * R * D, [&](int64_t begin, int64_t end) {
+      touch_rows(a.table, row_bytes, plan.pos_id_.data() + begin * R,
+                 std::min(B, end * R) - begin * R);
+      for (int64_t blk = begin; blk < end; ++blk) {
+        const int64_t r_end = std::min(R, B - blk * R);
+        for (int64_t d = 0; d < D; ++d)  // transpose: contiguous writes, 16 lines read
+          for (int64_t r = 0; r < r_end; ++r) qt[(blk * dp + d) * R + r] = a.query[(blk * R + r) * D + d];
+        for (int64_t b = blk * R; b < blk * R + r_end; ++b) {
+          const float* q = a.query + b * D;
+          if (row_major) std::copy_n(q, D, &qr[b * dp]);
+          pos_row[b] = row(plan.pos_id_[b], widened_.empty() ? nullptr : widened_.data() + b * D);
+          zpos[b] = (dot(q, pos_row[b], D) - plan.pos_logq_[b]) * inv_t;
+        }
+      }
+    });
+  }
+
+  // Packs the columns [t0, t0 + cols) into `tile` and their logQ into
+  // `logq` (zero for padding). Returns the number of groups.
+  int64_t pack(int64_t t0, int64_t cols, float* tile, float* logq) const {
+    const int kc = k_.col_group;
+    const int64_t groups = (cols + kc - 1) / kc, D = a_.dim;
+    const int64_t* ids = plan_.col_id_.data() + t0;
+    switch (a_.table_dtype) {
+      case DType::kFloat32:
+        pack_tile(static_cast<const float*>(a_.table), D, dp, kc, ids, cols, groups, tile);
+        break;
+      case DType::kFloat16:
+        pack_tile(static_cast<const f16*>(a_.table), D, dp, kc, ids, cols, groups, tile);
+        break;
+      case DType::kBFloat16:
+        pack_tile(static_cast<const bf16*>(a_.table), D, dp, kc, ids, cols, groups, tile);
+        break;
+    }
+    for (int64_t c = 0; c < groups * kc; ++c) logq[c] = c < cols ? plan_.col_logq_[t0 + c] : 0.f;
+    return groups;
+  }
+
+  // Sets z of the block's masked columns in [t0, t0 + cols) to `value`
+  // (-inf for a logit, 0 for a dz). `cur` holds each row's cursor into its
+  // ascending masked columns.
+  void mask(int64_t block, int64_t t0, int64_t cols, int64_t* cur, float* z, float value) const {
+    const int64_t R = k_.block_rows;
+    for (int64_t r = 0; r < R && block * R + r < a_.batch; ++r) {
+      const int64_t end = plan_.hit_start_[block * R + r + 1];
+      for (; cur[r] < end && plan_.hit_col_[cur[r]] < t0 + cols; ++cur[r])
+        z[(plan_.hit_col_[cur[r]] - t0) * R + r] = value;
+    }
+  }
+
+  // Cursors of the rows of blocks [b0, b1) at their first masked column >= t0.
+  std::vector<int64_t> cursors(int64_t b0, int64_t b1, int64_t t0) const {
+    const int64_t R = k_.block_rows;
+    std::vector<int64_t> cur((b1 - b0) * R, 0);
+    for (int64_t b = b0 * R; b < std::min(b1 * R, a_.batch); ++b) {
+      const int32_t* lo = plan_.hit_col_.data() + plan_.hit_start_[b];
+      const int32_t* hi = plan_.hit_col_.data() + plan_.hit_start_[b + 1];
+      cur[b - b0 * R] = std::lower_bound(lo, hi, t0) - plan_.hit_col_.data();
+    }
+    return cur;
+  }
+
+  int64_t dp = 0, blocks = 0, J = 0;
+  float* qt = nullptr;  // [blocks][dp][R]
+  float* qr = nullptr;  // [blocks * R][dp], backward only
+  std::vector<float> zpos;
+  std::vector<const float*> pos_row;  // [B] -> D floats
+
+ private:
+  // Row `id` as float32: in place for a float32 table, else widened into buf.
+  const float* row(int64_t id, float* buf) const {
+    const int64_t D = a_.dim;
+    switch (a_.table_dtype) {
+      case DType::kFloat16:
+        for (int64_t d = 0; d < D; ++d) buf[d] = to_float(static_cast<const f16*>(a_.table)[id * D + d]);
+        return buf;
+      case DType::kBFloat16:
+        for (int64_t d = 0; d < D; ++d) buf[d] = to_float(static_cast<const bf16*>(a_.table)[id * D + d]);
+        return buf;
+      default: return static_cast<const float*>(a_.table) + id * D;
+    }
+  }
+
+  std::vector<float> widened_;
+  const SoftmaxArgs& a_;
+  const SoftmaxPlan& plan_;
+  const SoftmaxCpuKernels& k_;
+};
+
+// Per-item scratch: one packed tile, its logQ and the block's logits.
+struct Scratch {
+  std::vector<float> tile, logq, z;
+  Scratch(const SoftmaxCpuKernels& k, int64_t dp)
+      : tile(kTileGroups * k.col_group * dp),
+        logq(kTileGroups * k.col_group),
+        z(kTileGroups * k.col_group * k.block_rows) {}
+};
+
+// Cycles per item for the pool: ~16 flops per cycle per core.
+int64_t item_cost(const Grid& g, int64_t rows, int64_t J, int64_t dp, int passes) {
+  return std::max<int64_t>(1, passes * 2 * rows * (J / g.chunks + 1) * dp / g.groups / 16);
+}
+
+// grad_rows[u] = sum over groups and u's columns of dC partials + sum over
+// the rows b whose positive is u of dz_pos[b] * q_b.
+template <typename T>
+void reduce(const SoftmaxArgs& a, const SoftmaxPlan& plan, const float* partial,
+            int64_t groups, int64_t dp, const float* dz_pos, T* out, const ParallelFor& parallel) {
+  const int64_t D = a.dim, U = plan.num_unique(), J = plan.num_columns();
+  const int64_t terms = groups * J + a.batch;
   parallel(U, std::max<int64_t>(1, 2 * D * terms / std::max<int64_t>(1, U)),
            [&](int64_t begin, int64_t end) {
              std::vector<float> acc(D);
              for (int64_t u = begin; u < end; ++u) {
                std::fill(acc.begin(), acc.end(), 0.f);
                for (int64_t i = plan.col_start_[u]; i < plan.col_start_[u + 1]; ++i)
-                 for (const float* p : shards) {
-                   const float* row = p + int64_t{plan.cols_by_id_[i].second} * D;
+                 for (int64_t g = 0; g < groups; ++g) {
+                   const float* row = partial + (g * J + plan.cols_by_id_[i].second) * dp;
                    for (int64_t d = 0; d < D; ++d) acc[d] += row[d];
                  }
                for (int64_t i = plan.pos_start_[u]; i < plan.pos_start_[u + 1]; ++i) {
@@ -134,15 +282,48 @@ Status sampled_softmax_forward_cpu(const SoftmaxArgs& a, const SoftmaxPlan& plan
                                    float* lse, float* logits, const ParallelFor& parallel) {
   if (a.batch == 0) return Status();
   const SoftmaxCpuKernels& k = kernels();
-  const Rows rows(a, plan, parallel);
-  const SoftmaxView v = rows.view(a, plan);
-  std::vector<int64_t> bad(num_blocks(a, k), -1);
-  parallel(num_blocks(a, k), block_cost(a, plan, k, 1), [&](int64_t begin, int64_t end) {
-    for (int64_t blk = begin; blk < end; ++blk)
-      bad[blk] = k.forward(v, loss, lse, logits, blk, blk + 1);
+  const int64_t R = k.block_rows, T = kTileGroups * k.col_group;
+  const Operands op(a, plan, k, /*row_major=*/false, parallel);
+  const int64_t J = op.J, dp = op.dp, Bp = op.blocks * R;
+  const Grid grid = make_grid(op.blocks, R, (J + T - 1) / T, J, dp, parallel.num_threads());
+  // Running (max, sum) per chunk and row, starting at (z_pos, 0).
+  std::vector<float> m(grid.chunks * Bp), s(grid.chunks * Bp, 0.f);
+  for (int64_t c = 0; c < grid.chunks; ++c) std::copy(op.zpos.begin(), op.zpos.end(), &m[c * Bp]);
+  const float inv_t = 1.f / a.temperature;
+  parallel(grid.items(), item_cost(grid, Bp, J, dp, 1), [&](int64_t begin, int64_t end) {
+    Scratch sc(k, dp);
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t chunk = item / grid.groups, group = item % grid.groups;
+      const int64_t b0 = grid.block_begin(group), b1 = grid.block_begin(group + 1);
+      std::vector<int64_t> cur = op.cursors(b0, b1, grid.tile_begin(chunk) * T);
+      for (int64_t t = grid.tile_begin(chunk); t < grid.tile_begin(chunk + 1); ++t) {
+        const int64_t t0 = t * T, cols = std::min(T, J - t0);
+        const int64_t groups = op.pack(t0, cols, sc.tile.data(), sc.logq.data());
+        for (int64_t blk = b0; blk < b1; ++blk) {
+          float* z = sc.z.data();
+          k.logits(&op.qt[blk * dp * R], sc.tile.data(), groups, dp, sc.logq.data(), inv_t, z);
+          op.mask(blk, t0, cols, &cur[(blk - b0) * R], z,
+                  -std::numeric_limits<float>::infinity());
+          if (logits != nullptr)
+            for (int64_t b = blk * R; b < std::min((blk + 1) * R, a.batch); ++b)
+              for (int64_t c = 0; c < cols; ++c)
+                logits[b * (J + 1) + 1 + t0 + c] = z[c * R + b % R];
+          k.lse_update(z, cols, &m[chunk * Bp + blk * R], &s[chunk * Bp + blk * R]);
+        }
+      }
+    }
   });
-  for (int64_t b : bad)
-    if (b >= 0)
+  for (int64_t b = 0; b < a.batch; ++b) {
+    float mx = op.zpos[b];
+    for (int64_t c = 0; c < grid.chunks; ++c) mx = std::max(mx, m[c * Bp + b]);
+    float sum = std::exp(op.zpos[b] - mx);
+    for (int64_t c = 0; c < grid.chunks; ++c) sum += s[c * Bp + b] * std::exp(m[c * Bp + b] - mx);
+    lse[b] = mx + std::log(sum);
+    loss[b] = lse[b] - op.zpos[b];
+    if (logits != nullptr) logits[b * (J + 1)] = op.zpos[b];
+  }
+  for (int64_t b = 0; b < a.batch; ++b)
+    if (!std::isfinite(loss[b]))
       return InvalidArgument("the loss of row ", b, " is not finite (", loss[b],
                              "): a logit (q.c - log Q) / temperature exceeds float32, or query "
                              "or table hold inf/NaN");
@@ -153,36 +334,80 @@ Status sampled_softmax_backward_cpu(const SoftmaxArgs& a, const SoftmaxPlan& pla
                                     const float* lse, const float* grad_loss, float* grad_query,
                                     int64_t* unique_ids, void* grad_rows,
                                     const ParallelFor& parallel) {
-  const int64_t U = plan.num_unique(), D = a.dim, J = plan.num_columns();
+  const int64_t U = plan.num_unique(), D = a.dim, B = a.batch;
   if (plan.col_start_.size() != static_cast<size_t>(U + 1))
     return Status(StatusCode::kInternal, "sampled_softmax: plan built without unique ids");
   std::copy(plan.unique_.begin(), plan.unique_.end(), unique_ids);
   const SoftmaxCpuKernels& k = kernels();
-  const int64_t blocks = num_blocks(a, k);
-  const int64_t shard_bytes = std::max<int64_t>(1, J * D * 4);
-  const int64_t shards = std::max<int64_t>(
-      1, std::min<int64_t>({int64_t{parallel.num_threads()}, blocks, kShardBudget / shard_bytes}));
-  std::vector<std::vector<float>> buffers(shards, std::vector<float>(J * D, 0.f));
-  std::vector<float*> partial;
-  for (auto& buf : buffers) partial.push_back(buf.data());
-  std::vector<float> dz_pos(a.batch);
-  const Rows rows(a, plan, parallel);
-  const SoftmaxView v = rows.view(a, plan);
-  parallel(shards, block_cost(a, plan, k, 3) * ((blocks + shards - 1) / shards),
-           [&](int64_t begin, int64_t end) {
-             for (int64_t s = begin; s < end; ++s)
-               k.backward(v, lse, grad_loss, grad_query, dz_pos.data(), partial[s],
-                          s * blocks / shards, (s + 1) * blocks / shards);
-           });
+  const int64_t R = k.block_rows, T = kTileGroups * k.col_group;
+  const Operands op(a, plan, k, /*row_major=*/true, parallel);
+  const int64_t J = op.J, dp = op.dp, Bp = op.blocks * R;
+  const Grid grid = make_grid(op.blocks, R, (J + T - 1) / T, J, dp, parallel.num_threads());
+  // Per row, padded to whole blocks: lse and g / T. Padding rows get lse
+  // +inf and g 0, so their dz is exactly 0 (their logits -log Q / T can be
+  // large, and 0 * exp(large) would be NaN).
+  const float inv_t = 1.f / a.temperature;
+  std::vector<float> lse_p(Bp, std::numeric_limits<float>::infinity()), g_p(Bp, 0.f);
+  for (int64_t b = 0; b < B; ++b) {
+    lse_p[b] = lse[b];
+    g_p[b] = grad_loss[b] * inv_t;
+  }
+  float* const dqt = zeroed(kDqPartial, grid.chunks * Bp * dp);  // per chunk, [blocks][dp][R]
+  float* const dcp = zeroed(kDcPartial, grid.groups * J * dp);    // per group, [J][dp]
+  parallel(grid.items(), item_cost(grid, Bp, J, dp, 3), [&](int64_t begin, int64_t end) {
+    Scratch sc(k, dp);
+    std::vector<float> dct(T * dp);
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t chunk = item / grid.groups, group = item % grid.groups;
+      const int64_t b0 = grid.block_begin(group), b1 = grid.block_begin(group + 1);
+      std::vector<int64_t> cur = op.cursors(b0, b1, grid.tile_begin(chunk) * T);
+      for (int64_t t = grid.tile_begin(chunk); t < grid.tile_begin(chunk + 1); ++t) {
+        const int64_t t0 = t * T, cols = std::min(T, J - t0);
+        const int64_t groups = op.pack(t0, cols, sc.tile.data(), sc.logq.data());
+        std::fill(dct.begin(), dct.end(), 0.f);
+        for (int64_t blk = b0; blk < b1; ++blk) {
+          float* z = sc.z.data();
+          k.logits_dz(&op.qt[blk * dp * R], sc.tile.data(), groups, dp, sc.logq.data(), inv_t,
+                      &lse_p[blk * R], &g_p[blk * R], cols, z);
+          op.mask(blk, t0, cols, &cur[(blk - b0) * R], z, 0.f);
+          k.dq(z, sc.tile.data(), groups, dp, &dqt[(chunk * op.blocks + blk) * dp * R]);
+          k.dc(z, &op.qr[blk * R * dp], groups, dp, dct.data());
+        }
+        std::copy_n(dct.data(), cols * dp, &dcp[(group * J + t0) * dp]);
+      }
+    }
+  });
+  // The positive column: dz_pos = g (p_pos - 1) / T; dq_b = its share of the
+  // chunks' dq + dz_pos C[pos_b].
+  std::vector<float> dz_pos(B);
+  parallel(op.blocks, 2 * R * D * (grid.chunks + 1), [&](int64_t begin, int64_t end) {
+    std::vector<float> acc(dp * R);
+    for (int64_t blk = begin; blk < end; ++blk) {
+      std::copy_n(&dqt[blk * dp * R], dp * R, acc.data());
+      for (int64_t c = 1; c < grid.chunks; ++c) {
+        const float* part = &dqt[(c * op.blocks + blk) * dp * R];
+        for (int64_t i = 0; i < dp * R; ++i) acc[i] += part[i];
+      }
+      for (int64_t b = blk * R; b < std::min(B, (blk + 1) * R); ++b) {
+        const float w = g_p[b] * (std::exp(op.zpos[b] - lse[b]) - 1.f);
+        dz_pos[b] = w;
+        for (int64_t d = 0; d < D; ++d)
+          grad_query[b * D + d] = acc[d * R + b % R] + w * op.pos_row[b][d];
+      }
+    }
+  });
   switch (a.table_dtype) {
     case DType::kFloat32:
-      reduce(a, plan, partial, dz_pos.data(), static_cast<float*>(grad_rows), parallel);
+      reduce(a, plan, dcp, grid.groups, dp, dz_pos.data(), static_cast<float*>(grad_rows),
+             parallel);
       break;
     case DType::kFloat16:
-      reduce(a, plan, partial, dz_pos.data(), static_cast<f16*>(grad_rows), parallel);
+      reduce(a, plan, dcp, grid.groups, dp, dz_pos.data(), static_cast<f16*>(grad_rows),
+             parallel);
       break;
     case DType::kBFloat16:
-      reduce(a, plan, partial, dz_pos.data(), static_cast<bf16*>(grad_rows), parallel);
+      reduce(a, plan, dcp, grid.groups, dp, dz_pos.data(), static_cast<bf16*>(grad_rows),
+             parallel);
       break;
   }
   return Status();

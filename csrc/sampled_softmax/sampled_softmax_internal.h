@@ -8,34 +8,26 @@
 namespace ydnn {
 namespace softmax_detail {
 
-// What the per-ISA loops read: float32 rows by pointer (in place for a
-// float32 table, widened once per call for 16-bit ones) and the plan.
-struct SoftmaxView {
-  int64_t batch, dim, num_columns;
-  float inv_temperature;
-  const float* query;             // [B, D]
-  const float* const* col_row;    // [J] -> D floats
-  const float* const* pos_row;    // [B] -> D floats
-  const float* col_logq;          // [J]
-  const float* pos_logq;          // [B]
-  const int64_t* hit_start;       // [B + 1]
-  const int32_t* hit_col;
-};
-
 // The vector loops, compiled once per ISA (sampled_softmax_cpu_{scalar,avx2,
-// avx512}.cc) and chosen at run time by cpu_isa(). Work is split in blocks
-// of block_rows rows (the rows of a block sit in vector lanes).
+// avx512}.cc) and chosen at run time by cpu_isa(). Each works on one tile of
+// candidate columns against one block of block_rows query rows, in the
+// layouts described in sampled_softmax_cpu_kernels.h (d padded to a
+// multiple of d_align, columns in groups of col_group).
 struct SoftmaxCpuKernels {
-  int block_rows;
-  // loss, lse (and logits when not null) of the rows of blocks [begin, end).
-  // Returns the first row whose loss is not finite, or -1.
-  int64_t (*forward)(const SoftmaxView& v, float* loss, float* lse, float* logits,
-                     int64_t begin, int64_t end);
-  // grad_query and dz_pos [B] of the rows of blocks [begin, end); their
-  // table gradient for column j is added to partial[j * D, (j + 1) * D).
-  void (*backward)(const SoftmaxView& v, const float* lse, const float* grad_loss,
-                   float* grad_query, float* dz_pos, float* partial, int64_t begin,
-                   int64_t end);
+  int block_rows, col_group, d_align;
+  // z [groups * col_group][block_rows] = (qt . tile - logq) * inv_t.
+  void (*logits)(const float* qt, const float* tile, int64_t groups, int64_t dp,
+                 const float* logq, float inv_t, float* z);
+  // Folds the first `cols` columns of z into the rows' running (max, sum).
+  void (*lse_update)(const float* z, int64_t cols, float* m, float* s);
+  // The backward's dz = g * exp(z - lse) for `cols` columns (0 beyond),
+  // computed with the logits; masked columns are the caller's to zero.
+  void (*logits_dz)(const float* qt, const float* tile, int64_t groups, int64_t dp,
+                    const float* logq, float inv_t, const float* lse, const float* g,
+                    int64_t cols, float* dz);
+  // dqt [dp][block_rows] += dz . tile;  dct [groups * col_group][dp] += dz^T . qr.
+  void (*dq)(const float* dz, const float* tile, int64_t groups, int64_t dp, float* dqt);
+  void (*dc)(const float* dz, const float* qr, int64_t groups, int64_t dp, float* dct);
 };
 
 const SoftmaxCpuKernels& softmax_kernels_scalar();
