@@ -244,6 +244,27 @@ struct Scratch {
         z(kTileGroups * k.col_group * k.block_rows) {}
 };
 
+// Runs the items [begin, end) of `grid`: each tile of an item's chunk is
+// packed into `sc` once, then on_block(chunk, block, t0, cols, groups,
+// cursors of the block's rows) runs for each block of the item's group, and
+// on_tile(group, t0, cols) after the last one.
+template <typename OnBlock, typename OnTile>
+void run_items(const Grid& grid, const Operands& op, int64_t R, int64_t T, Scratch& sc,
+               int64_t begin, int64_t end, OnBlock on_block, OnTile on_tile) {
+  for (int64_t item = begin; item < end; ++item) {
+    const int64_t chunk = item / grid.groups, group = item % grid.groups;
+    const int64_t b0 = grid.block_begin(group), b1 = grid.block_begin(group + 1);
+    std::vector<int64_t> cur = op.cursors(b0, b1, grid.tile_begin(chunk) * T);
+    for (int64_t t = grid.tile_begin(chunk); t < grid.tile_begin(chunk + 1); ++t) {
+      const int64_t t0 = t * T, cols = std::min(T, op.J - t0);
+      const int64_t groups = op.pack(t0, cols, sc.tile.data(), sc.logq.data());
+      for (int64_t blk = b0; blk < b1; ++blk)
+        on_block(chunk, blk, t0, cols, groups, &cur[(blk - b0) * R]);
+      on_tile(group, t0, cols);
+    }
+  }
+}
+
 // Cycles per item for the pool: ~16 flops per cycle per core.
 int64_t item_cost(const Grid& g, int64_t rows, int64_t J, int64_t dp, int passes) {
   return std::max<int64_t>(1, passes * 2 * rows * (J / g.chunks + 1) * dp / g.groups / 16);
@@ -292,26 +313,17 @@ Status sampled_softmax_forward_cpu(const SoftmaxArgs& a, const SoftmaxPlan& plan
   const float inv_t = 1.f / a.temperature;
   parallel(grid.items(), item_cost(grid, Bp, J, dp, 1), [&](int64_t begin, int64_t end) {
     Scratch sc(k, dp);
-    for (int64_t item = begin; item < end; ++item) {
-      const int64_t chunk = item / grid.groups, group = item % grid.groups;
-      const int64_t b0 = grid.block_begin(group), b1 = grid.block_begin(group + 1);
-      std::vector<int64_t> cur = op.cursors(b0, b1, grid.tile_begin(chunk) * T);
-      for (int64_t t = grid.tile_begin(chunk); t < grid.tile_begin(chunk + 1); ++t) {
-        const int64_t t0 = t * T, cols = std::min(T, J - t0);
-        const int64_t groups = op.pack(t0, cols, sc.tile.data(), sc.logq.data());
-        for (int64_t blk = b0; blk < b1; ++blk) {
-          float* z = sc.z.data();
-          k.logits(&op.qt[blk * dp * R], sc.tile.data(), groups, dp, sc.logq.data(), inv_t, z);
-          op.mask(blk, t0, cols, &cur[(blk - b0) * R], z,
-                  -std::numeric_limits<float>::infinity());
-          if (logits != nullptr)
-            for (int64_t b = blk * R; b < std::min((blk + 1) * R, a.batch); ++b)
-              for (int64_t c = 0; c < cols; ++c)
-                logits[b * (J + 1) + 1 + t0 + c] = z[c * R + b % R];
-          k.lse_update(z, cols, &m[chunk * Bp + blk * R], &s[chunk * Bp + blk * R]);
-        }
-      }
-    }
+    float* const z = sc.z.data();
+    const auto block = [&](int64_t chunk, int64_t blk, int64_t t0, int64_t cols, int64_t groups,
+                           int64_t* cur) {
+      k.logits(&op.qt[blk * dp * R], sc.tile.data(), groups, dp, sc.logq.data(), inv_t, z);
+      op.mask(blk, t0, cols, cur, z, -std::numeric_limits<float>::infinity());
+      if (logits != nullptr)
+        for (int64_t b = blk * R; b < std::min((blk + 1) * R, a.batch); ++b)
+          for (int64_t c = 0; c < cols; ++c) logits[b * (J + 1) + 1 + t0 + c] = z[c * R + b % R];
+      k.lse_update(z, cols, &m[chunk * Bp + blk * R], &s[chunk * Bp + blk * R]);
+    };
+    run_items(grid, op, R, T, sc, begin, end, block, [](int64_t, int64_t, int64_t) {});
   });
   for (int64_t b = 0; b < a.batch; ++b) {
     float mx = op.zpos[b];
@@ -356,26 +368,21 @@ Status sampled_softmax_backward_cpu(const SoftmaxArgs& a, const SoftmaxPlan& pla
   float* const dcp = zeroed(kDcPartial, grid.groups * J * dp);    // per group, [J][dp]
   parallel(grid.items(), item_cost(grid, Bp, J, dp, 3), [&](int64_t begin, int64_t end) {
     Scratch sc(k, dp);
-    std::vector<float> dct(T * dp);
-    for (int64_t item = begin; item < end; ++item) {
-      const int64_t chunk = item / grid.groups, group = item % grid.groups;
-      const int64_t b0 = grid.block_begin(group), b1 = grid.block_begin(group + 1);
-      std::vector<int64_t> cur = op.cursors(b0, b1, grid.tile_begin(chunk) * T);
-      for (int64_t t = grid.tile_begin(chunk); t < grid.tile_begin(chunk + 1); ++t) {
-        const int64_t t0 = t * T, cols = std::min(T, J - t0);
-        const int64_t groups = op.pack(t0, cols, sc.tile.data(), sc.logq.data());
-        std::fill(dct.begin(), dct.end(), 0.f);
-        for (int64_t blk = b0; blk < b1; ++blk) {
-          float* z = sc.z.data();
-          k.logits_dz(&op.qt[blk * dp * R], sc.tile.data(), groups, dp, sc.logq.data(), inv_t,
-                      &lse_p[blk * R], &g_p[blk * R], cols, z);
-          op.mask(blk, t0, cols, &cur[(blk - b0) * R], z, 0.f);
-          k.dq(z, sc.tile.data(), groups, dp, &dqt[(chunk * op.blocks + blk) * dp * R]);
-          k.dc(z, &op.qr[blk * R * dp], groups, dp, dct.data());
-        }
-        std::copy_n(dct.data(), cols * dp, &dcp[(group * J + t0) * dp]);
-      }
-    }
+    float* const dz = sc.z.data();
+    std::vector<float> dct(T * dp, 0.f);  // the tile's dC over the group's blocks
+    const auto block = [&](int64_t chunk, int64_t blk, int64_t t0, int64_t cols, int64_t groups,
+                           int64_t* cur) {
+      k.logits_dz(&op.qt[blk * dp * R], sc.tile.data(), groups, dp, sc.logq.data(), inv_t,
+                  &lse_p[blk * R], &g_p[blk * R], cols, dz);
+      op.mask(blk, t0, cols, cur, dz, 0.f);
+      k.dq(dz, sc.tile.data(), groups, dp, &dqt[(chunk * op.blocks + blk) * dp * R]);
+      k.dc(dz, &op.qr[blk * R * dp], groups, dp, dct.data());
+    };
+    const auto tile_done = [&](int64_t group, int64_t t0, int64_t cols) {
+      std::copy_n(dct.data(), cols * dp, &dcp[(group * J + t0) * dp]);
+      std::fill(dct.begin(), dct.end(), 0.f);
+    };
+    run_items(grid, op, R, T, sc, begin, end, block, tile_done);
   });
   // The positive column: dz_pos = g (p_pos - 1) / T; dq_b = its share of the
   // chunks' dq + dz_pos C[pos_b].
