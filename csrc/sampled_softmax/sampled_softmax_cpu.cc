@@ -46,13 +46,15 @@ const SoftmaxCpuKernels& kernels() {
 int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
 // The large host buffers of a call (packed queries, partial dq and dC),
-// kept per calling thread and reused, zeroed: allocated anew each call,
-// their page faults cost a fifth of the backward at S = 100. They grow to
-// the largest call a thread has made (about 5 MB at B = 1024, S = 8192).
+// kept per calling thread and reused: allocated anew each call, their page
+// faults cost a fifth of the backward at S = 100. They grow to the largest
+// call a thread has made (about 5 MB at B = 1024, S = 8192). Zeroed only on
+// request: the packed queries and dC partials are written whole.
 enum Slot { kQt, kQr, kDqPartial, kDcPartial, kSlots };
-float* zeroed(Slot slot, int64_t n) {
+float* buffer(Slot slot, int64_t n, bool zero) {
   thread_local std::vector<float> buf[kSlots];
-  buf[slot].assign(n, 0.f);
+  if (zero) buf[slot].assign(n, 0.f);
+  else buf[slot].resize(n);
   return buf[slot].data();
 }
 
@@ -139,8 +141,8 @@ class Operands {
     dp = round_up(std::max<int64_t>(D, 1), k.d_align);
     blocks = (B + R - 1) / R;
     J = plan.num_columns();
-    qt = zeroed(kQt, blocks * dp * R);
-    if (row_major) qr = zeroed(kQr, blocks * R * dp);
+    qt = buffer(kQt, blocks * dp * R, /*zero=*/false);
+    if (row_major) qr = buffer(kQr, blocks * R * dp, /*zero=*/false);
     zpos.assign(blocks * R, 0.f);
     pos_row.resize(B);
     if (a.table_dtype != DType::kFloat32) widened_.resize(B * D);
@@ -150,12 +152,19 @@ class Operands {
       touch_rows(a.table, row_bytes, plan.pos_id_.data() + begin * R,
                  std::min(B, end * R) - begin * R);
       for (int64_t blk = begin; blk < end; ++blk) {
+        // Every element written once, padding (rows past B, d past D) as 0.
         const int64_t r_end = std::min(R, B - blk * R);
-        for (int64_t d = 0; d < D; ++d)  // transpose: contiguous writes, 16 lines read
-          for (int64_t r = 0; r < r_end; ++r) qt[(blk * dp + d) * R + r] = a.query[(blk * R + r) * D + d];
+        for (int64_t d = 0; d < dp; ++d)  // transpose: contiguous writes, R lines read
+          for (int64_t r = 0; r < R; ++r)
+            qt[(blk * dp + d) * R + r] = d < D && r < r_end ? a.query[(blk * R + r) * D + d] : 0.f;
+        if (row_major)
+          for (int64_t r = 0; r < R; ++r) {
+            float* dst = &qr[(blk * R + r) * dp];
+            if (r < r_end) std::copy_n(a.query + (blk * R + r) * D, D, dst);
+            std::fill(dst + (r < r_end ? D : 0), dst + dp, 0.f);
+          }
         for (int64_t b = blk * R; b < blk * R + r_end; ++b) {
           const float* q = a.query + b * D;
-          if (row_major) std::copy_n(q, D, &qr[b * dp]);
           pos_row[b] = row(plan.pos_id_[b], widened_.empty() ? nullptr : widened_.data() + b * D);
           zpos[b] = (dot(q, pos_row[b], D) - plan.pos_logq_[b]) * inv_t;
         }
@@ -364,8 +373,10 @@ Status sampled_softmax_backward_cpu(const SoftmaxArgs& a, const SoftmaxPlan& pla
     lse_p[b] = lse[b];
     g_p[b] = grad_loss[b] * inv_t;
   }
-  float* const dqt = zeroed(kDqPartial, grid.chunks * Bp * dp);  // per chunk, [blocks][dp][R]
-  float* const dcp = zeroed(kDcPartial, grid.groups * J * dp);    // per group, [J][dp]
+  // dq partials per chunk, [blocks][dp][R], accumulated; dC partials per
+  // group, [J][dp], each tile's columns copied in once.
+  float* const dqt = buffer(kDqPartial, grid.chunks * Bp * dp, /*zero=*/true);
+  float* const dcp = buffer(kDcPartial, grid.groups * J * dp, /*zero=*/false);
   parallel(grid.items(), item_cost(grid, Bp, J, dp, 3), [&](int64_t begin, int64_t end) {
     Scratch sc(k, dp);
     float* const dz = sc.z.data();
