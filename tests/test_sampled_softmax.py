@@ -51,10 +51,11 @@ def test_matches_reference(rng, dtype, in_batch, rah, temperature):
 
 
 # (400, 16, 3000, 100) splits rows across threads (4 J <= B: dC partials per
-# row group, over two column tiles); the others split columns.
+# row group, over two column tiles); the others split columns. D = 300 pads
+# d to whole vectors and makes a packed tile outgrow L1.
 @pytest.mark.parametrize("B,D,V,S", [(1, 8, 10, 1), (16, 64, 1000, 64), (33, 13, 40, 65),
                                      (70, 70, 2000, 129), (5, 1, 7, 3), (200, 32, 50, 300),
-                                     (400, 16, 3000, 100)])
+                                     (400, 16, 3000, 100), (40, 300, 500, 110)])
 @pytest.mark.parametrize("id_dtype", [np.int32, np.int64])
 def test_shapes_and_id_dtypes(rng, B, D, V, S, id_dtype):
     check(make_case(rng, B, D, V, S, id_dtype=id_dtype, hits=2), in_batch=B % 2 == 1)
