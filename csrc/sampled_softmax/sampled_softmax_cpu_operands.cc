@@ -1,0 +1,175 @@
+// The operands of sampled softmax on the CPU (see the header): buffers, the
+// work split, query packing and candidate tiles.
+#include "sampled_softmax/sampled_softmax_cpu_operands.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace ydnn {
+namespace softmax_detail {
+
+namespace {
+
+int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+// q . c in 8 independent partial sums (a vectorisable order).
+float dot(const float* q, const float* c, int64_t n) {
+  float part[8] = {};
+  int64_t d = 0;
+  for (; d + 8 <= n; d += 8)
+    for (int i = 0; i < 8; ++i) part[i] += q[d + i] * c[d + i];
+  for (; d < n; ++d) part[0] += q[d] * c[d];
+  return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+}
+
+// Loads one byte of every line of the rows `ids`: independent loads whose
+// misses overlap, so the work that follows finds the rows cached. The rows
+// are scattered through a table far larger than the caches and the TLB;
+// software prefetches of them did not help (they missed the TLB too), and
+// read one at a time by dependent work, their misses ran in series.
+void touch_rows(const void* table, int64_t row_bytes, const int64_t* ids, int64_t n) {
+  unsigned sink = 0;
+  for (int64_t j = 0; j < n; ++j) {
+    const unsigned char* p = static_cast<const unsigned char*>(table) + ids[j] * row_bytes;
+    for (int64_t off = 0; off < row_bytes; off += 64) sink += p[off];
+  }
+  asm volatile("" : : "r"(sink));
+}
+
+// tile[g][d][c] = row (ids[g * kc + c])[d] as float; zero past `cols` and D.
+template <typename T>
+void pack_tile(const T* table, int64_t D, int64_t dp, int kc, const int64_t* ids, int64_t cols,
+               int64_t groups, float* tile) {
+  touch_rows(table, D * int64_t(sizeof(T)), ids, cols);
+  for (int64_t g = 0; g < groups; ++g) {
+    float* out = tile + g * dp * kc;
+    for (int c = 0; c < kc; ++c) {
+      const int64_t j = g * kc + c;
+      int64_t d = 0;
+      if (j < cols) {
+        const T* row = table + ids[j] * D;
+        for (; d < D; ++d) out[d * kc + c] = to_float(row[d]);
+      }
+      for (; d < dp; ++d) out[d * kc + c] = 0.f;
+    }
+  }
+}
+
+}  // namespace
+
+float* buffer(Slot slot, int64_t n, bool zero) {
+  thread_local std::vector<float> buf[kSlots];
+  if (zero) buf[slot].assign(n, 0.f);
+  else buf[slot].resize(n);
+  return buf[slot].data();
+}
+
+Grid make_grid(int64_t blocks, int64_t block_rows, int64_t tiles, int64_t columns, int64_t dp,
+               int threads) {
+  Grid g;
+  g.blocks = blocks;
+  g.tiles = tiles;
+  const int64_t want = threads > 1 ? 4 * int64_t{threads} : 1;
+  const int64_t rows = blocks * block_rows;
+  if (4 * columns <= rows) {
+    g.groups = std::max<int64_t>(1, std::min({blocks, want, kShardBudget / (4 * columns * dp + 1)}));
+  } else {
+    g.chunks = std::max<int64_t>(1, std::min({tiles, want, kShardBudget / (4 * rows * dp + 1)}));
+    g.groups = std::max<int64_t>(1, std::min(blocks, (want + g.chunks - 1) / g.chunks));
+  }
+  return g;
+}
+
+Operands::Operands(const SoftmaxArgs& a, const SoftmaxPlan& plan, const SoftmaxCpuKernels& k,
+                   bool row_major, const ParallelFor& parallel)
+    : a_(a), plan_(plan), k_(k) {
+  const int64_t B = a.batch, D = a.dim, R = k.block_rows;
+  dp = round_up(std::max<int64_t>(D, 1), k.d_align);
+  blocks = (B + R - 1) / R;
+  J = plan.num_columns();
+  qt = buffer(kQt, blocks * dp * R, /*zero=*/false);
+  if (row_major) qr = buffer(kQr, blocks * R * dp, /*zero=*/false);
+  zpos.assign(blocks * R, 0.f);
+  pos_row.resize(B);
+  if (a.table_dtype != DType::kFloat32) widened_.resize(B * D);
+  const float inv_t = 1.f / a.temperature;
+  const int64_t row_bytes = D * (a.table_dtype == DType::kFloat32 ? 4 : 2);
+  parallel(blocks, 6 * R * D, [&](int64_t begin, int64_t end) {
+    touch_rows(a.table, row_bytes, plan.pos_id_.data() + begin * R,
+               std::min(B, end * R) - begin * R);
+    for (int64_t blk = begin; blk < end; ++blk) {
+      // Every element written once, padding (rows past B, d past D) as 0.
+      const int64_t r_end = std::min(R, B - blk * R);
+      for (int64_t d = 0; d < dp; ++d)  // transpose: contiguous writes, R lines read
+        for (int64_t r = 0; r < R; ++r)
+          qt[(blk * dp + d) * R + r] = d < D && r < r_end ? a.query[(blk * R + r) * D + d] : 0.f;
+      if (row_major)
+        for (int64_t r = 0; r < R; ++r) {
+          float* dst = &qr[(blk * R + r) * dp];
+          if (r < r_end) std::copy_n(a.query + (blk * R + r) * D, D, dst);
+          std::fill(dst + (r < r_end ? D : 0), dst + dp, 0.f);
+        }
+      for (int64_t b = blk * R; b < blk * R + r_end; ++b) {
+        const float* q = a.query + b * D;
+        pos_row[b] = row(plan.pos_id_[b], widened_.empty() ? nullptr : widened_.data() + b * D);
+        zpos[b] = (dot(q, pos_row[b], D) - plan.pos_logq_[b]) * inv_t;
+      }
+    }
+  });
+}
+
+int64_t Operands::pack(int64_t t0, int64_t cols, float* tile, float* logq) const {
+  const int kc = k_.col_group;
+  const int64_t groups = (cols + kc - 1) / kc, D = a_.dim;
+  const int64_t* ids = plan_.col_id_.data() + t0;
+  switch (a_.table_dtype) {
+    case DType::kFloat32:
+      pack_tile(static_cast<const float*>(a_.table), D, dp, kc, ids, cols, groups, tile);
+      break;
+    case DType::kFloat16:
+      pack_tile(static_cast<const f16*>(a_.table), D, dp, kc, ids, cols, groups, tile);
+      break;
+    case DType::kBFloat16:
+      pack_tile(static_cast<const bf16*>(a_.table), D, dp, kc, ids, cols, groups, tile);
+      break;
+  }
+  for (int64_t c = 0; c < groups * kc; ++c) logq[c] = c < cols ? plan_.col_logq_[t0 + c] : 0.f;
+  return groups;
+}
+
+void Operands::mask(int64_t block, int64_t t0, int64_t cols, int64_t* cur, float* z,
+                    float value) const {
+  const int64_t R = k_.block_rows;
+  for (int64_t r = 0; r < R && block * R + r < a_.batch; ++r) {
+    const int64_t end = plan_.hit_start_[block * R + r + 1];
+    for (; cur[r] < end && plan_.hit_col_[cur[r]] < t0 + cols; ++cur[r])
+      z[(plan_.hit_col_[cur[r]] - t0) * R + r] = value;
+  }
+}
+
+std::vector<int64_t> Operands::cursors(int64_t b0, int64_t b1, int64_t t0) const {
+  const int64_t R = k_.block_rows;
+  std::vector<int64_t> cur((b1 - b0) * R, 0);
+  for (int64_t b = b0 * R; b < std::min(b1 * R, a_.batch); ++b) {
+    const int32_t* lo = plan_.hit_col_.data() + plan_.hit_start_[b];
+    const int32_t* hi = plan_.hit_col_.data() + plan_.hit_start_[b + 1];
+    cur[b - b0 * R] = std::lower_bound(lo, hi, t0) - plan_.hit_col_.data();
+  }
+  return cur;
+}
+
+const float* Operands::row(int64_t id, float* buf) const {
+  const int64_t D = a_.dim;
+  switch (a_.table_dtype) {
+    case DType::kFloat16:
+      for (int64_t d = 0; d < D; ++d) buf[d] = to_float(static_cast<const f16*>(a_.table)[id * D + d]);
+      return buf;
+    case DType::kBFloat16:
+      for (int64_t d = 0; d < D; ++d) buf[d] = to_float(static_cast<const bf16*>(a_.table)[id * D + d]);
+      return buf;
+    default: return static_cast<const float*>(a_.table) + id * D;
+  }
+}
+
+}  // namespace softmax_detail
+}  // namespace ydnn

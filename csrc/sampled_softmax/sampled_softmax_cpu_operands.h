@@ -1,0 +1,81 @@
+// The operands of sampled softmax on the CPU, shared by the forward and
+// backward host code (sampled_softmax_cpu.cc): the thread work split, the
+// per-thread buffers, and the queries and candidate tiles packed into the
+// layouts the vector loops read (sampled_softmax_cpu_kernels.h).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "common/parallel.h"
+#include "sampled_softmax/sampled_softmax_internal.h"
+
+namespace ydnn {
+namespace softmax_detail {
+
+constexpr int64_t kShardBudget = int64_t{256} << 20;  // partial dq / dC buffers, bytes
+
+// The large host buffers of a call (packed queries, partial dq and dC),
+// kept per calling thread and reused: allocated anew each call, their page
+// faults cost a fifth of the backward at S = 100. They grow to the largest
+// call a thread has made (about 5 MB at B = 1024, S = 8192). Zeroed only on
+// request: the packed queries and dC partials are written whole.
+enum Slot { kQt, kQr, kDqPartial, kDcPartial, kSlots };
+float* buffer(Slot slot, int64_t n, bool zero);
+
+// The work split: `chunks` runs of column tiles x `groups` runs of row
+// blocks; item i is (chunk i / groups, group i % groups).
+struct Grid {
+  int64_t blocks = 0, tiles = 0, chunks = 1, groups = 1;
+  int64_t items() const { return chunks * groups; }
+  int64_t tile_begin(int64_t c) const { return c * tiles / chunks; }
+  int64_t block_begin(int64_t g) const { return g * blocks / groups; }
+};
+
+// About 4 items per thread, so uneven items still balance. Splitting rows
+// costs a [J, dp] dC partial per group (and the tiles packed once per
+// group), splitting columns a [B, dp] dq partial per chunk: rows are split
+// when 4 J <= B (S = 100 at B = 1024), columns otherwise.
+Grid make_grid(int64_t blocks, int64_t block_rows, int64_t tiles, int64_t columns, int64_t dp,
+               int threads);
+
+// What every item reads, built once per call: the queries packed both ways
+// (padded to whole blocks and dp), the positives' rows and logits.
+class Operands {
+ public:
+  // Packs the queries (and, with row_major, their row-major copy) and
+  // computes the positives' logits, over `parallel`.
+  Operands(const SoftmaxArgs& a, const SoftmaxPlan& plan, const SoftmaxCpuKernels& k,
+           bool row_major, const ParallelFor& parallel);
+
+  // Packs the columns [t0, t0 + cols) into `tile` and their logQ into
+  // `logq` (zero for padding). Returns the number of groups.
+  int64_t pack(int64_t t0, int64_t cols, float* tile, float* logq) const;
+
+  // Sets z of the block's masked columns in [t0, t0 + cols) to `value`
+  // (-inf for a logit, 0 for a dz). `cur` holds each row's cursor into its
+  // ascending masked columns.
+  void mask(int64_t block, int64_t t0, int64_t cols, int64_t* cur, float* z,
+            float value) const;
+
+  // Cursors of the rows of blocks [b0, b1) at their first masked column >= t0.
+  std::vector<int64_t> cursors(int64_t b0, int64_t b1, int64_t t0) const;
+
+  int64_t dp = 0, blocks = 0, J = 0;
+  float* qt = nullptr;  // [blocks][dp][R]
+  float* qr = nullptr;  // [blocks * R][dp], backward only
+  std::vector<float> zpos;
+  std::vector<const float*> pos_row;  // [B] -> D floats
+
+ private:
+  // Row `id` as float32: in place for a float32 table, else widened into buf.
+  const float* row(int64_t id, float* buf) const;
+
+  std::vector<float> widened_;
+  const SoftmaxArgs& a_;
+  const SoftmaxPlan& plan_;
+  const SoftmaxCpuKernels& k_;
+};
+
+}  // namespace softmax_detail
+}  // namespace ydnn
