@@ -26,9 +26,10 @@
 // returned as rows of the U sorted unique ids of pos ∪ s (duplicates summed).
 //
 // Work: 2·B·J·D flops forward, 6·B·J·D backward (recompute, dq, dC).
-// Bytes that must move: the J + B candidate rows (J·D·sizeof(T), read once
-// per row block from cache, once from memory), q and dq (B·D·4), the U
-// gradient rows (U·D·4). The logits [B, 1+J] are written only on request.
+// Bytes that must move: the J + B candidate rows ((J + B)·D·sizeof(T),
+// read from memory once (on the CPU once per group of row blocks a thread
+// takes) and from cache per row block), q and dq (B·D·4), the U gradient
+// rows (U·D·4). The logits [B, 1+J] are written only on request.
 #pragma once
 
 #include <cstdint>

@@ -17,8 +17,9 @@
 //   dct   [G·kCols][Dp]     the tile's dC
 // Rows in lanes make the online logsumexp and dz plain lane-wise arithmetic.
 // Each product is a register-blocked microkernel with 12 (logits, dC) or 8
-// (dq) vector accumulators, and one broadcast or vector load per FMA pair at
-// most, so the FMA ports, not the loads, set the pace.
+// (dq) vector accumulators and 5 to 6 loads or broadcasts per 8 FMAs, which
+// the load ports (three per cycle on Zen 3, against two FMAs) absorb, so the
+// FMA ports set the pace.
 
 namespace ydnn {
 namespace softmax_detail {
