@@ -31,9 +31,9 @@ namespace {
 
 using softmax_detail::buffer;
 using softmax_detail::Grid;
-using softmax_detail::make_grid;
 using softmax_detail::Operands;
 using softmax_detail::SoftmaxCpuKernels;
+using softmax_detail::TileView;
 using softmax_detail::kDcPartial;
 using softmax_detail::kDqPartial;
 
@@ -57,22 +57,23 @@ struct Scratch {
         z(kTileGroups * k.col_group * k.block_rows) {}
 };
 
-// Runs the items [begin, end) of `grid`: each tile of an item's chunk is
-// packed into `sc` once, then on_block(chunk, block, t0, cols, groups,
-// cursors of the block's rows) runs for each block of the item's group, and
-// on_tile(group, t0, cols) after the last one.
+// Runs the items [begin, end) of op.grid: for each tile of an item's chunk
+// (packed once per call, or here into `sc`), on_block(chunk, block, t0,
+// cols, tile, cursors of the block's rows) runs for each block of the
+// item's group, and on_tile(group, t0, cols) after the last one.
 template <typename OnBlock, typename OnTile>
-void run_items(const Grid& grid, const Operands& op, int64_t R, int64_t T, Scratch& sc,
-               int64_t begin, int64_t end, OnBlock on_block, OnTile on_tile) {
+void run_items(const Operands& op, int64_t R, Scratch& sc, int64_t begin, int64_t end,
+               OnBlock on_block, OnTile on_tile) {
+  const Grid& grid = op.grid;
   for (int64_t item = begin; item < end; ++item) {
     const int64_t chunk = item / grid.groups, group = item % grid.groups;
     const int64_t b0 = grid.block_begin(group), b1 = grid.block_begin(group + 1);
-    std::vector<int64_t> cur = op.cursors(b0, b1, grid.tile_begin(chunk) * T);
+    std::vector<int64_t> cur = op.cursors(b0, b1, grid.tile_begin(chunk) * op.T);
     for (int64_t t = grid.tile_begin(chunk); t < grid.tile_begin(chunk + 1); ++t) {
-      const int64_t t0 = t * T, cols = std::min(T, op.J - t0);
-      const int64_t groups = op.pack(t0, cols, sc.tile.data(), sc.logq.data());
+      const int64_t t0 = t * op.T, cols = std::min(op.T, op.J - t0);
+      const TileView tile = op.tile(t, sc.tile.data(), sc.logq.data());
       for (int64_t blk = b0; blk < b1; ++blk)
-        on_block(chunk, blk, t0, cols, groups, &cur[(blk - b0) * R]);
+        on_block(chunk, blk, t0, cols, tile, &cur[(blk - b0) * R]);
       on_tile(group, t0, cols);
     }
   }
@@ -117,9 +118,9 @@ Status sampled_softmax_forward_cpu(const SoftmaxArgs& a, const SoftmaxPlan& plan
   if (a.batch == 0) return Status();
   const SoftmaxCpuKernels& k = kernels();
   const int64_t R = k.block_rows, T = kTileGroups * k.col_group;
-  const Operands op(a, plan, k, /*row_major=*/false, parallel);
+  const Operands op(a, plan, k, T, /*row_major=*/false, parallel);
   const int64_t J = op.J, dp = op.dp, Bp = op.blocks * R;
-  const Grid grid = make_grid(op.blocks, R, (J + T - 1) / T, J, dp, parallel.num_threads());
+  const Grid& grid = op.grid;
   // Running (max, sum) per chunk and row, starting at (z_pos, 0).
   std::vector<float> m(grid.chunks * Bp), s(grid.chunks * Bp, 0.f);
   for (int64_t c = 0; c < grid.chunks; ++c) std::copy(op.zpos.begin(), op.zpos.end(), &m[c * Bp]);
@@ -127,16 +128,16 @@ Status sampled_softmax_forward_cpu(const SoftmaxArgs& a, const SoftmaxPlan& plan
   parallel(grid.items(), item_cost(grid, Bp, J, dp, 1), [&](int64_t begin, int64_t end) {
     Scratch sc(k, dp);
     float* const z = sc.z.data();
-    const auto block = [&](int64_t chunk, int64_t blk, int64_t t0, int64_t cols, int64_t groups,
-                           int64_t* cur) {
-      k.logits(&op.qt[blk * dp * R], sc.tile.data(), groups, dp, sc.logq.data(), inv_t, z);
+    const auto block = [&](int64_t chunk, int64_t blk, int64_t t0, int64_t cols,
+                           const TileView& tile, int64_t* cur) {
+      k.logits(&op.qt[blk * dp * R], tile.cols, tile.groups, dp, tile.logq, inv_t, z);
       op.mask(blk, t0, cols, cur, z, -std::numeric_limits<float>::infinity());
       if (logits != nullptr)
         for (int64_t b = blk * R; b < std::min((blk + 1) * R, a.batch); ++b)
           for (int64_t c = 0; c < cols; ++c) logits[b * (J + 1) + 1 + t0 + c] = z[c * R + b % R];
       k.lse_update(z, cols, &m[chunk * Bp + blk * R], &s[chunk * Bp + blk * R]);
     };
-    run_items(grid, op, R, T, sc, begin, end, block, [](int64_t, int64_t, int64_t) {});
+    run_items(op, R, sc, begin, end, block, [](int64_t, int64_t, int64_t) {});
   });
   for (int64_t b = 0; b < a.batch; ++b) {
     float mx = op.zpos[b];
@@ -165,9 +166,9 @@ Status sampled_softmax_backward_cpu(const SoftmaxArgs& a, const SoftmaxPlan& pla
   std::copy(plan.unique_.begin(), plan.unique_.end(), unique_ids);
   const SoftmaxCpuKernels& k = kernels();
   const int64_t R = k.block_rows, T = kTileGroups * k.col_group;
-  const Operands op(a, plan, k, /*row_major=*/true, parallel);
+  const Operands op(a, plan, k, T, /*row_major=*/true, parallel);
   const int64_t J = op.J, dp = op.dp, Bp = op.blocks * R;
-  const Grid grid = make_grid(op.blocks, R, (J + T - 1) / T, J, dp, parallel.num_threads());
+  const Grid& grid = op.grid;
   // Per row, padded to whole blocks: lse and g / T. Padding rows get lse
   // +inf and g 0, so their dz is exactly 0 (their logits -log Q / T can be
   // large, and 0 * exp(large) would be NaN).
@@ -185,19 +186,19 @@ Status sampled_softmax_backward_cpu(const SoftmaxArgs& a, const SoftmaxPlan& pla
     Scratch sc(k, dp);
     float* const dz = sc.z.data();
     std::vector<float> dct(T * dp, 0.f);  // the tile's dC over the group's blocks
-    const auto block = [&](int64_t chunk, int64_t blk, int64_t t0, int64_t cols, int64_t groups,
-                           int64_t* cur) {
-      k.logits_dz(&op.qt[blk * dp * R], sc.tile.data(), groups, dp, sc.logq.data(), inv_t,
+    const auto block = [&](int64_t chunk, int64_t blk, int64_t t0, int64_t cols,
+                           const TileView& tile, int64_t* cur) {
+      k.logits_dz(&op.qt[blk * dp * R], tile.cols, tile.groups, dp, tile.logq, inv_t,
                   &lse_p[blk * R], &g_p[blk * R], cols, dz);
       op.mask(blk, t0, cols, cur, dz, 0.f);
-      k.dq(dz, sc.tile.data(), groups, dp, &dqt[(chunk * op.blocks + blk) * dp * R]);
-      k.dc(dz, &op.qr[blk * R * dp], groups, dp, dct.data());
+      k.dq(dz, tile.cols, tile.groups, dp, &dqt[(chunk * op.blocks + blk) * dp * R]);
+      k.dc(dz, &op.qr[blk * R * dp], tile.groups, dp, dct.data());
     };
     const auto tile_done = [&](int64_t group, int64_t t0, int64_t cols) {
       std::copy_n(dct.data(), cols * dp, &dcp[(group * J + t0) * dp]);
       std::fill(dct.begin(), dct.end(), 0.f);
     };
-    run_items(grid, op, R, T, sc, begin, end, block, tile_done);
+    run_items(op, R, sc, begin, end, block, tile_done);
   });
   // The positive column: dz_pos = g (p_pos - 1) / T; dq_b = its share of the
   // chunks' dq + dz_pos C[pos_b].

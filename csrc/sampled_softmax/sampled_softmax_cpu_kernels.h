@@ -176,6 +176,46 @@ void dq(const float* dz, const float* tile, int64_t groups, int64_t dp, float* d
   }
 }
 
+#if defined(YDNN_ISA_AVX2) || defined(YDNN_ISA_AVX512)
+// dst[i][j] = src[j][i] for an 8 x 8 square, in registers: two rounds of
+// in-lane interleaves, then 128-bit halves swapped across the pairs.
+inline void transpose8(const float* src, int64_t ld_src, float* dst, int64_t ld_dst) {
+  __m256 r[8], t[8];
+  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * ld_src);
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    r[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+    r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+    r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+  }
+  for (int i = 0; i < 4; ++i) {
+    _mm256_storeu_ps(dst + i * ld_dst, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
+    _mm256_storeu_ps(dst + (i + 4) * ld_dst, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
+  }
+}
+#endif
+
+// qt[d][r] = q[r][d] for the block's first `rows` rows (q row-major, D
+// wide); zero for r >= rows and d >= D. Whole 8 x 8 squares go through
+// registers (a scalar transpose cost a third of the forward at S = 100);
+// the loop below fills the rest.
+void pack_query(const float* q, int64_t rows, int64_t D, int64_t dp, float* qt) {
+  int64_t r8 = 0, d8 = 0;
+#if defined(YDNN_ISA_AVX2) || defined(YDNN_ISA_AVX512)
+  r8 = rows / 8 * 8;
+  d8 = D / 8 * 8;
+  for (int64_t r0 = 0; r0 < r8; r0 += 8)
+    for (int64_t d0 = 0; d0 < d8; d0 += 8) transpose8(q + r0 * D + d0, D, qt + d0 * kRows + r0, kRows);
+#endif
+  for (int64_t d = 0; d < dp; ++d)
+    for (int64_t r = d < d8 ? r8 : 0; r < kRows; ++r)
+      qt[d * kRows + r] = r < rows && d < D ? q[r * D + d] : 0.f;
+}
+
 // dct[c][d] += sum over the block's rows r of dz[c][r] * qr[r][d]: kCols
 // columns by 2 vectors of d in registers, over the kRows rows.
 void dc(const float* dz, const float* qr, int64_t groups, int64_t dp, float* dct) {
@@ -205,8 +245,8 @@ void dc(const float* dz, const float* qr, int64_t groups, int64_t dp, float* dct
 }  // namespace
 
 const SoftmaxCpuKernels& kernels() {
-  static const SoftmaxCpuKernels k = {kRows, kCols, kDAlign, &logits, &lse_update,
-                                      &logits_dz, &dq, &dc};
+  static const SoftmaxCpuKernels k = {kRows,      kCols, kDAlign, &pack_query, &logits,
+                                      &lse_update, &logits_dz, &dq, &dc};
   return k;
 }
 

@@ -81,12 +81,20 @@ Grid make_grid(int64_t blocks, int64_t block_rows, int64_t tiles, int64_t column
 }
 
 Operands::Operands(const SoftmaxArgs& a, const SoftmaxPlan& plan, const SoftmaxCpuKernels& k,
-                   bool row_major, const ParallelFor& parallel)
+                   int64_t tile_cols, bool row_major, const ParallelFor& parallel)
     : a_(a), plan_(plan), k_(k) {
   const int64_t B = a.batch, D = a.dim, R = k.block_rows;
   dp = round_up(std::max<int64_t>(D, 1), k.d_align);
   blocks = (B + R - 1) / R;
   J = plan.num_columns();
+  T = tile_cols;
+  const int64_t tiles = (J + T - 1) / T;
+  grid = make_grid(blocks, R, tiles, J, dp, parallel.num_threads());
+  const bool shared_tiles = grid.chunks == 1 && grid.groups > 1;
+  if (shared_tiles) {
+    tiles_ = buffer(kTiles, tiles * T * dp, /*zero=*/false);
+    tiles_logq_.resize(tiles * T);
+  }
   qt = buffer(kQt, blocks * dp * R, /*zero=*/false);
   if (row_major) qr = buffer(kQr, blocks * R * dp, /*zero=*/false);
   zpos.assign(blocks * R, 0.f);
@@ -94,28 +102,39 @@ Operands::Operands(const SoftmaxArgs& a, const SoftmaxPlan& plan, const SoftmaxC
   if (a.table_dtype != DType::kFloat32) widened_.resize(B * D);
   const float inv_t = 1.f / a.temperature;
   const int64_t row_bytes = D * (a.table_dtype == DType::kFloat32 ? 4 : 2);
-  parallel(blocks, 6 * R * D, [&](int64_t begin, int64_t end) {
-    touch_rows(a.table, row_bytes, plan.pos_id_.data() + begin * R,
-               std::min(B, end * R) - begin * R);
-    for (int64_t blk = begin; blk < end; ++blk) {
+  // Items [0, blocks) are query blocks, then the shared tiles if any.
+  const int64_t items = blocks + (shared_tiles ? tiles : 0);
+  parallel(items, 6 * R * D, [&](int64_t begin, int64_t end) {
+    const int64_t b_end = std::min(end, blocks);
+    if (begin < b_end)
+      touch_rows(a.table, row_bytes, plan.pos_id_.data() + begin * R,
+                 std::min(B, b_end * R) - begin * R);
+    for (int64_t blk = begin; blk < b_end; ++blk) {
       // Every element written once, padding (rows past B, d past D) as 0.
       const int64_t r_end = std::min(R, B - blk * R);
-      for (int64_t d = 0; d < dp; ++d)  // transpose: contiguous writes, R lines read
-        for (int64_t r = 0; r < R; ++r)
-          qt[(blk * dp + d) * R + r] = d < D && r < r_end ? a.query[(blk * R + r) * D + d] : 0.f;
+      const float* q = a.query + blk * R * D;
+      k.pack_query(q, r_end, D, dp, &qt[blk * dp * R]);
       if (row_major)
         for (int64_t r = 0; r < R; ++r) {
           float* dst = &qr[(blk * R + r) * dp];
-          if (r < r_end) std::copy_n(a.query + (blk * R + r) * D, D, dst);
+          if (r < r_end) std::copy_n(q + r * D, D, dst);
           std::fill(dst + (r < r_end ? D : 0), dst + dp, 0.f);
         }
       for (int64_t b = blk * R; b < blk * R + r_end; ++b) {
-        const float* q = a.query + b * D;
         pos_row[b] = row(plan.pos_id_[b], widened_.empty() ? nullptr : widened_.data() + b * D);
-        zpos[b] = (dot(q, pos_row[b], D) - plan.pos_logq_[b]) * inv_t;
+        zpos[b] = (dot(a.query + b * D, pos_row[b], D) - plan.pos_logq_[b]) * inv_t;
       }
     }
+    for (int64_t t = std::max(begin, blocks) - blocks; t < end - blocks; ++t)
+      pack(t * T, std::min(T, J - t * T), tiles_ + t * T * dp, &tiles_logq_[t * T]);
   });
+}
+
+TileView Operands::tile(int64_t t, float* scratch, float* scratch_logq) const {
+  const int64_t t0 = t * T, cols = std::min(T, J - t0);
+  if (tiles_ != nullptr)
+    return {tiles_ + t0 * dp, &tiles_logq_[t0], (cols + k_.col_group - 1) / k_.col_group};
+  return {scratch, scratch_logq, pack(t0, cols, scratch, scratch_logq)};
 }
 
 int64_t Operands::pack(int64_t t0, int64_t cols, float* tile, float* logq) const {

@@ -19,8 +19,8 @@ constexpr int64_t kShardBudget = int64_t{256} << 20;  // partial dq / dC buffers
 // kept per calling thread and reused: allocated anew each call, their page
 // faults cost a fifth of the backward at S = 100. They grow to the largest
 // call a thread has made (about 5 MB at B = 1024, S = 8192). Zeroed only on
-// request: the packed queries and dC partials are written whole.
-enum Slot { kQt, kQr, kDqPartial, kDcPartial, kSlots };
+// request: the packed queries, tiles and dC partials are written whole.
+enum Slot { kQt, kQr, kTiles, kDqPartial, kDcPartial, kSlots };
 float* buffer(Slot slot, int64_t n, bool zero);
 
 // The work split: `chunks` runs of column tiles x `groups` runs of row
@@ -33,24 +33,36 @@ struct Grid {
 };
 
 // About 4 items per thread, so uneven items still balance. Splitting rows
-// costs a [J, dp] dC partial per group (and the tiles packed once per
-// group), splitting columns a [B, dp] dq partial per chunk: rows are split
-// when 4 J <= B (S = 100 at B = 1024), columns otherwise.
+// costs a [J, dp] dC partial per group, splitting columns a [B, dp] dq
+// partial per chunk: rows are split when 4 J <= B (S = 100 at B = 1024),
+// columns otherwise.
 Grid make_grid(int64_t blocks, int64_t block_rows, int64_t tiles, int64_t columns, int64_t dp,
                int threads);
 
-// What every item reads, built once per call: the queries packed both ways
-// (padded to whole blocks and dp), the positives' rows and logits.
+// A packed tile: `groups` groups of columns [G][dp][col_group] and their
+// logQ (zero for padding columns).
+struct TileView {
+  const float* cols;
+  const float* logq;
+  int64_t groups;
+};
+
+// What every item reads, built once per call: the work split, the queries
+// packed both ways (padded to whole blocks and dp), the positives' rows and
+// logits, and, when rows are split, the packed tiles.
 class Operands {
  public:
-  // Packs the queries (and, with row_major, their row-major copy) and
-  // computes the positives' logits, over `parallel`.
+  // Splits the work over tiles of tile_cols columns, packs the queries (and,
+  // with row_major, their row-major copy) and computes the positives'
+  // logits, over `parallel`. When the split is by rows every group reads
+  // every tile, so the tiles are packed here once (J <= B / 4 columns, no
+  // more bytes than the queries) instead of once per group.
   Operands(const SoftmaxArgs& a, const SoftmaxPlan& plan, const SoftmaxCpuKernels& k,
-           bool row_major, const ParallelFor& parallel);
+           int64_t tile_cols, bool row_major, const ParallelFor& parallel);
 
-  // Packs the columns [t0, t0 + cols) into `tile` and their logQ into
-  // `logq` (zero for padding). Returns the number of groups.
-  int64_t pack(int64_t t0, int64_t cols, float* tile, float* logq) const;
+  // Tile t: the one packed here, or packed now into `scratch` (tile_cols *
+  // dp floats) and `scratch_logq` (tile_cols floats).
+  TileView tile(int64_t t, float* scratch, float* scratch_logq) const;
 
   // Sets z of the block's masked columns in [t0, t0 + cols) to `value`
   // (-inf for a logit, 0 for a dz). `cur` holds each row's cursor into its
@@ -61,16 +73,23 @@ class Operands {
   // Cursors of the rows of blocks [b0, b1) at their first masked column >= t0.
   std::vector<int64_t> cursors(int64_t b0, int64_t b1, int64_t t0) const;
 
-  int64_t dp = 0, blocks = 0, J = 0;
+  int64_t dp = 0, blocks = 0, J = 0, T = 0;  // T: columns per tile
+  Grid grid;
   float* qt = nullptr;  // [blocks][dp][R]
   float* qr = nullptr;  // [blocks * R][dp], backward only
   std::vector<float> zpos;
   std::vector<const float*> pos_row;  // [B] -> D floats
 
  private:
+  // Packs the columns [t0, t0 + cols) into `tile` and their logQ into
+  // `logq` (zero for padding). Returns the number of groups.
+  int64_t pack(int64_t t0, int64_t cols, float* tile, float* logq) const;
+
   // Row `id` as float32: in place for a float32 table, else widened into buf.
   const float* row(int64_t id, float* buf) const;
 
+  float* tiles_ = nullptr;  // [tiles][T * dp] when rows are split, else null
+  std::vector<float> tiles_logq_;
   std::vector<float> widened_;
   const SoftmaxArgs& a_;
   const SoftmaxPlan& plan_;

@@ -15,6 +15,9 @@ namespace softmax_detail {
 // multiple of d_align, columns in groups of col_group).
 struct SoftmaxCpuKernels {
   int block_rows, col_group, d_align;
+  // qt [d_align-padded D][block_rows] = the block's first `rows` query rows
+  // (row-major, D wide) transposed, zero elsewhere.
+  void (*pack_query)(const float* q, int64_t rows, int64_t D, int64_t dp, float* qt);
   // z [groups * col_group][block_rows] = (qt . tile - logq) * inv_t.
   void (*logits)(const float* qt, const float* tile, int64_t groups, int64_t dp,
                  const float* logq, float inv_t, float* z);
