@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/cpu_features.h"
+#include "common/radix_sort.h"
 #include "embedding_pool/embedding_pool_internal.h"
 
 namespace ydnn {
@@ -58,51 +59,6 @@ Status BadId(const PoolArgs& a, int64_t p) {
 void RecordBad(std::atomic<int64_t>* first, int64_t p) {
   int64_t cur = first->load();
   while ((cur < 0 || p < cur) && !first->compare_exchange_weak(cur, p)) {
-  }
-}
-
-// Stable LSD radix sort of (*data) on bits [32, 32 + bits): the id half.
-// The input is cut into kSegments contiguous runs, each with its own digit
-// counts, and the loops step through the runs in turn. Ids are Zipf-like,
-// so one digit repeats often; with a single histogram every repeat waits on
-// the last increment of the same counter (a serial store-to-load chain that
-// made the sort a tenth of the fused backward), with four the chains are
-// independent. Run s's keys of a digit land after run s-1's: still stable.
-void RadixSortIds(std::vector<uint64_t>* data, std::vector<uint64_t>* scratch, int bits) {
-  constexpr int kDigit = 11, kSegments = 4;
-  constexpr size_t kBuckets = size_t(1) << kDigit;
-  const int passes = (bits + kDigit - 1) / kDigit;
-  const size_t n = data->size(), run = n / kSegments;
-  scratch->resize(n);
-  size_t seg[kSegments + 1];
-  for (int s = 0; s <= kSegments; ++s) seg[s] = n * s / kSegments;
-  static thread_local std::vector<uint32_t> counts;  // n < 2^32: checked by the caller
-  for (int p = 0; p < passes; ++p) {
-    const int shift = 32 + p * kDigit;
-    const uint64_t* src = data->data();
-    uint64_t* dst = scratch->data();
-    const auto digit = [shift](uint64_t key) { return (key >> shift) & (kBuckets - 1); };
-    counts.assign(kSegments * kBuckets, 0);
-    uint32_t* c = counts.data();
-    for (size_t i = 0; i < run; ++i)
-      for (int s = 0; s < kSegments; ++s) ++c[s * kBuckets + digit(src[seg[s] + i])];
-    for (int s = 0; s < kSegments; ++s)
-      for (size_t i = seg[s] + run; i < seg[s + 1]; ++i) ++c[s * kBuckets + digit(src[i])];
-    uint32_t sum = 0;
-    for (size_t d = 0; d < kBuckets; ++d)
-      for (int s = 0; s < kSegments; ++s) {
-        const uint32_t t = c[s * kBuckets + d];
-        c[s * kBuckets + d] = sum;
-        sum += t;
-      }
-    for (size_t i = 0; i < run; ++i)
-      for (int s = 0; s < kSegments; ++s) {
-        const uint64_t key = src[seg[s] + i];
-        dst[c[s * kBuckets + digit(key)]++] = key;
-      }
-    for (int s = 0; s < kSegments; ++s)
-      for (size_t i = seg[s] + run; i < seg[s + 1]; ++i) dst[c[s * kBuckets + digit(src[i])]++] = src[i];
-    data->swap(*scratch);
   }
 }
 
@@ -182,9 +138,10 @@ Status embedding_pool_backward_plan_cpu(const PoolArgs& a, PoolGradPlan* plan,
     }
   });
   if (first_bad.load() >= 0) return BadId(a, first_bad.load());
-  int bits = 0;
-  while (bits < 32 && (int64_t(1) << bits) < a.num_rows) ++bits;
-  RadixSortIds(&plan->sorted_, &plan->scratch_, bits);
+  // Keys are id << 32 | occurrence: sorting by the id half, stably, orders
+  // each id's occurrences by position.
+  radix_sort(&plan->sorted_, &plan->scratch_, bits_for(uint64_t(a.num_rows)),
+             [](uint64_t k) { return k >> 32; });
   plan->run_starts_.clear();
   plan->sorted_bag_.resize(n);
   const uint64_t* sorted = plan->sorted_.data();

