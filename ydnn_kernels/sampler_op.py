@@ -68,15 +68,29 @@ def log_uniform_sample(num_sampled, max_id, min_id=0, unique=True, true_ids=None
             f"[min_id, max_id] = [{min_id}, {max_id}]: unique sampling needs "
             "num_sampled <= max_id - min_id + 1")
     with tf.name_scope(name or "log_uniform_sample"):
-        if true_ids is None:
-            true_ids = tf.zeros([0], tf.int64)
-        else:
-            true_ids = tf.convert_to_tensor(true_ids)
-            if not true_ids.dtype.is_integer:
-                raise ValueError(f"true_ids must be integers, got {true_ids.dtype.name}")
-            true_ids = tf.cast(true_ids, tf.int64)
-        seed1, seed2 = random_seed.get_seed(seed)
+        true_ids, seed1, seed2 = sampler_inputs(true_ids, seed)
         sampled, true_ec, sampled_ec, _ = _ops.ydnn_log_uniform_sample(
             true_ids, num_sampled=num_sampled, min_id=min_id, max_id=max_id, unique=unique,
-            seed=seed1 or 0, seed2=seed2 or 0)
+            seed=seed1, seed2=seed2)
         return sampled, true_ec, sampled_ec
+
+
+def sampler_inputs(true_ids, seed):
+    """The sampler ops' common inputs: `(true_ids as int64, seed, seed2)`.
+
+    `true_ids=None` becomes an empty vector; the op seeds come from `seed`
+    and the global seed as in TF's random ops (0, 0 when neither is set,
+    which the ops turn into a random key).
+
+    Raises:
+        ValueError: if true_ids are not integers.
+    """
+    if true_ids is None:
+        true_ids = tf.zeros([0], tf.int64)
+    else:
+        true_ids = tf.convert_to_tensor(true_ids)
+        if not true_ids.dtype.is_integer:
+            raise ValueError(f"true_ids must be integers, got {true_ids.dtype.name}")
+        true_ids = tf.cast(true_ids, tf.int64)
+    seed1, seed2 = random_seed.get_seed(seed)
+    return true_ids, seed1 or 0, seed2 or 0

@@ -2,10 +2,10 @@
 TensorFlow ops, through an alias table built once."""
 
 import tensorflow as tf
-from tensorflow.python.framework import random_seed
 
 from ydnn_kernels._loader import load_tf_ops
 from ydnn_kernels.arrays import check_distortion
+from ydnn_kernels.sampler_op import sampler_inputs
 
 _ops = load_tf_ops()
 
@@ -129,15 +129,8 @@ def unigram_sample(table, num_sampled, unique=True, true_ids=None, seed=None, na
             f"num_sampled = {num_sampled} exceeds the {table.num_positive} ids with a positive "
             "count: unique sampling needs num_sampled <= the number of ids with a positive count")
     with tf.name_scope(name or "unigram_sample"):
-        if true_ids is None:
-            true_ids = tf.zeros([0], tf.int64)
-        else:
-            true_ids = tf.convert_to_tensor(true_ids)
-            if not true_ids.dtype.is_integer:
-                raise ValueError(f"true_ids must be integers, got {true_ids.dtype.name}")
-            true_ids = tf.cast(true_ids, tf.int64)
-        seed1, seed2 = random_seed.get_seed(seed)
+        true_ids, seed1, seed2 = sampler_inputs(true_ids, seed)
         sampled, true_ec, sampled_ec, _ = _ops.ydnn_unigram_sample(
             table.table, table.prob, table.num_positive_tensor, true_ids,
-            num_sampled=num_sampled, unique=unique, seed=seed1 or 0, seed2=seed2 or 0)
+            num_sampled=num_sampled, unique=unique, seed=seed1, seed2=seed2)
         return sampled, true_ec, sampled_ec

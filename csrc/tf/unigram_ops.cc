@@ -5,13 +5,12 @@
 // its outputs are then inputs of every YdnnUnigramSample call, so the table
 // lives on whichever device samples and is never rebuilt.
 // YdnnUnigramSample (CPU + GPU): stateful like YdnnLogUniformSample (a
-// Philox key from the seeds, a draw counter advanced by num_tries per call).
-#include <mutex>
-#include <random>
-
+// Philox key from the seeds, a draw counter advanced by num_tries per call;
+// sampler_kernel.h).
 #include "sampler/unigram.h"
 #include "tensorflow/core/framework/op.h"
 #include "tensorflow/core/framework/shape_inference.h"
+#include "tf/sampler_kernel.h"
 #include "tf/tf_adapter.h"
 
 namespace ydnn {
@@ -104,31 +103,22 @@ REGISTER_TABLE(int64_t)
 #undef REGISTER_TABLE
 
 template <typename Device>
-class UnigramSampleOp : public OpKernel {
+class UnigramSampleOp : public SamplerKernel {
  public:
-  explicit UnigramSampleOp(OpKernelConstruction* c) : OpKernel(c) {
-    int64_t seed, seed2;
+  explicit UnigramSampleOp(OpKernelConstruction* c) : SamplerKernel(c) {
     OP_REQUIRES_OK(c, c->GetAttr("num_sampled", &args_.num_sampled));
     OP_REQUIRES_OK(c, c->GetAttr("unique", &args_.unique));
-    OP_REQUIRES_OK(c, c->GetAttr("seed", &seed));
-    OP_REQUIRES_OK(c, c->GetAttr("seed2", &seed2));
     OP_REQUIRES(c, args_.num_sampled >= 1,
                 absl::InvalidArgumentError("num_sampled must be >= 1, got " +
                                            std::to_string(args_.num_sampled)));
-    if (seed == 0 && seed2 == 0) {
-      std::random_device rd;
-      seed = (int64_t(rd()) << 32) | rd();
-      seed2 = (int64_t(rd()) << 32) | rd();
-    }
-    args_.key = static_cast<uint64_t>(seed);
-    args_.stream = static_cast<uint64_t>(seed2);
+    args_.key = key();
+    args_.stream = stream();
   }
 
   void Compute(OpKernelContext* ctx) override {
     const Tensor& table = ctx->input(0);
     const Tensor& prob = ctx->input(1);
     const Tensor& positive = ctx->input(2);
-    const Tensor& true_ids = ctx->input(3);
     OP_REQUIRES(ctx, table.dims() == 2 && table.dim_size(1) == 2,
                 absl::InvalidArgumentError("table must be [V, 2], got shape " +
                                            table.shape().DebugString()));
@@ -143,49 +133,41 @@ class UnigramSampleOp : public OpKernel {
     a.num_ids = table.dim_size(0);
     a.num_positive = positive.scalar<int64_t>()();
     OP_REQUIRES_OK(ctx, ToTf(unigram_check(a)));
-    const int64_t S = a.num_sampled;
-    Tensor *sampled, *true_ec, *sampled_ec, *tries;
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({S}), &sampled));
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(1, true_ids.shape(), &true_ec));
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(2, TensorShape({S}), &sampled_ec));
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(3, TensorShape({}), &tries));
-    int64_t* ids = sampled->flat<int64_t>().data();
     const double* t = table.flat<double>().data();
     const double* p = prob.flat<double>().data();
-    int64_t num_tries = 0;
-    // One call at a time per kernel: the counter orders the calls' draws.
-    std::lock_guard<std::mutex> lock(mu_);
-    a.counter = counter_;
-    if constexpr (std::is_same_v<Device, Eigen::ThreadPoolDevice>) {
-      TfParallelFor parallel(ctx);
-      OP_REQUIRES_OK(ctx, ToTf(unigram_sample_cpu(a, t, ids, &num_tries, &scratch_, parallel)));
-      unigram_expected_count_cpu(a, p, true_ids.flat<int64_t>().data(), true_ids.NumElements(),
-                                 num_tries, true_ec->flat<float>().data(), parallel);
-      unigram_expected_count_cpu(a, p, ids, S, num_tries, sampled_ec->flat<float>().data(),
-                                 parallel);
-    } else {
+    run(ctx, a.num_sampled, ctx->input(3),
+        [&](const SamplerCall& call, SamplerScratch* scratch, int64_t* num_tries) {
+          a.counter = call.counter;
+          const int64_t S = call.num_sampled;
+          if constexpr (std::is_same_v<Device, Eigen::ThreadPoolDevice>) {
+            TfParallelFor parallel(ctx);
+            TF_RETURN_IF_ERROR(
+                ToTf(unigram_sample_cpu(a, t, call.sampled, num_tries, scratch, parallel)));
+            unigram_expected_count_cpu(a, p, call.true_ids, call.num_true, *num_tries,
+                                       call.true_ec, parallel);
+            unigram_expected_count_cpu(a, p, call.sampled, S, *num_tries, call.sampled_ec,
+                                       parallel);
+          } else {
 #if defined(YDNN_WITH_CUDA)
-      void* stream = GpuStream(ctx);
-      Tensor workspace;
-      const int64_t bytes = static_cast<int64_t>(unigram_sample_workspace_cuda(a));
-      OP_REQUIRES_OK(ctx, ctx->allocate_temp(tensorflow::DT_INT8, TensorShape({bytes}), &workspace));
-      OP_REQUIRES_OK(ctx, ToTf(unigram_sample_cuda(a, t, ids, &num_tries, workspace.data(), bytes,
-                                                   stream)));
-      unigram_expected_count_cuda(a, p, true_ids.flat<int64_t>().data(), true_ids.NumElements(),
-                                  num_tries, true_ec->flat<float>().data(), stream);
-      unigram_expected_count_cuda(a, p, ids, S, num_tries, sampled_ec->flat<float>().data(),
-                                  stream);
+            void* stream = GpuStream(ctx);
+            Tensor workspace;
+            const int64_t bytes = static_cast<int64_t>(unigram_sample_workspace_cuda(a));
+            TF_RETURN_IF_ERROR(
+                ctx->allocate_temp(tensorflow::DT_INT8, TensorShape({bytes}), &workspace));
+            TF_RETURN_IF_ERROR(ToTf(unigram_sample_cuda(a, t, call.sampled, num_tries,
+                                                        workspace.data(), bytes, stream)));
+            unigram_expected_count_cuda(a, p, call.true_ids, call.num_true, *num_tries,
+                                        call.true_ec, stream);
+            unigram_expected_count_cuda(a, p, call.sampled, S, *num_tries, call.sampled_ec,
+                                        stream);
 #endif
-    }
-    tries->scalar<int64_t>()() = num_tries;
-    counter_ += static_cast<uint64_t>(num_tries);
+          }
+          return absl::OkStatus();
+        });
   }
 
  private:
   UnigramArgs args_;
-  std::mutex mu_;  // guards counter_ and scratch_
-  uint64_t counter_ = 0;
-  SamplerScratch scratch_;
 };
 
 REGISTER_KERNEL_BUILDER(Name("YdnnUnigramSample").Device(::tensorflow::DEVICE_CPU),

@@ -1,0 +1,86 @@
+// What the two sampler ops (sampler_ops.cc, unigram_ops.cc) share.
+//
+// Stateful like TF's samplers: each kernel instance owns a Philox key (the
+// seeds) and a draw counter that advances by num_tries per call, so every
+// call draws fresh ids, and the same seeds replay the same sequence of calls
+// on the CPU and on the GPU. seed = seed2 = 0 picks a random key, as TF does.
+// Outputs: sampled_ids [S] int64, true_expected_count (true_ids' shape),
+// sampled_expected_count [S] float, num_tries (scalar int64, host memory).
+#pragma once
+
+#include <mutex>
+#include <random>
+
+#include "sampler/sampler.h"
+#include "tf/tf_adapter.h"
+
+namespace ydnn {
+namespace tf {
+
+// One call of a sampler op: its place in the stream and its outputs.
+struct SamplerCall {
+  uint64_t counter;  // index of the call's first draw
+  int64_t num_sampled;
+  int64_t* sampled;
+  const int64_t* true_ids;
+  int64_t num_true;
+  float* true_ec;
+  float* sampled_ec;
+};
+
+class SamplerKernel : public ::tensorflow::OpKernel {
+ public:
+  explicit SamplerKernel(::tensorflow::OpKernelConstruction* c) : OpKernel(c) {
+    int64_t seed, seed2;
+    OP_REQUIRES_OK(c, c->GetAttr("seed", &seed));
+    OP_REQUIRES_OK(c, c->GetAttr("seed2", &seed2));
+    if (seed == 0 && seed2 == 0) {
+      std::random_device rd;
+      seed = (int64_t(rd()) << 32) | rd();
+      seed2 = (int64_t(rd()) << 32) | rd();
+    }
+    key_ = static_cast<uint64_t>(seed);
+    stream_ = static_cast<uint64_t>(seed2);
+  }
+
+ protected:
+  // The Philox key and stream from the seeds.
+  uint64_t key() const { return key_; }
+  uint64_t stream() const { return stream_; }
+
+  // Allocates the outputs for S ids and the shape of true_ids, then runs
+  // sample(call, scratch, &num_tries) (an absl::Status) and advances the
+  // counter by num_tries. One call at a time per kernel: the counter orders
+  // the calls' draws.
+  template <typename SampleFn>
+  void run(::tensorflow::OpKernelContext* ctx, int64_t S, const ::tensorflow::Tensor& true_ids,
+           SampleFn sample) {
+    using ::tensorflow::TensorShape;
+    ::tensorflow::Tensor *sampled, *true_ec, *sampled_ec, *tries;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({S}), &sampled));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(1, true_ids.shape(), &true_ec));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(2, TensorShape({S}), &sampled_ec));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(3, TensorShape({}), &tries));
+    std::lock_guard<std::mutex> lock(mu_);
+    const SamplerCall call{counter_,
+                           S,
+                           sampled->flat<int64_t>().data(),
+                           true_ids.flat<int64_t>().data(),
+                           true_ids.NumElements(),
+                           true_ec->flat<float>().data(),
+                           sampled_ec->flat<float>().data()};
+    int64_t num_tries = 0;
+    OP_REQUIRES_OK(ctx, sample(call, &scratch_, &num_tries));
+    tries->scalar<int64_t>()() = num_tries;
+    counter_ += static_cast<uint64_t>(num_tries);
+  }
+
+ private:
+  uint64_t key_ = 0, stream_ = 0;
+  std::mutex mu_;  // guards counter_ and scratch_
+  uint64_t counter_ = 0;
+  SamplerScratch scratch_;
+};
+
+}  // namespace tf
+}  // namespace ydnn
