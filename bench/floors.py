@@ -1,6 +1,6 @@
 """The machine's physical floors: memory bandwidth and a matmul rate.
 
-Bandwidth: the median of repeated copies of a 256 MB float32 array (numpy,
+Bandwidth: the fastest of repeated copies of a 128 MB float32 array (numpy,
 one thread: what one core streams; reads and writes counted). The op tables
 state the bytes each op must move; dividing by this figure gives how close
 an op runs to the memory floor.
