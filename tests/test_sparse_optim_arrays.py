@@ -24,6 +24,21 @@ def test_numpy_step_matches_reference(rng, kind, id_dtype):
                weight_decay=0.1)
 
 
+@pytest.mark.parametrize("kind", list(SLOTS))
+def test_numpy_many_duplicates_over_a_large_table(rng, kind):
+    # 3,000 unsorted ids, Zipf-repeated, over 5,000 rows: past 256 ids and
+    # 11 bits of id, so duplicates are grouped by the radix sort's two passes
+    # (the small cases above take its comparison-sort fallback).
+    V, D = 5_000, 8
+    table, slots = make_state(rng, kind, V, D)
+    ids = (rng.zipf(1.2, 3_000) - 1) % V
+    assert len(np.unique(ids)) < len(ids) and ids.max() >= 2048
+    grad = rng.standard_normal((3_000, D)).astype(np.float32)
+    got_table, got_slots = table.copy(), [s.copy() for s in slots]
+    arrays.sparse_apply(kind, got_table, got_slots, ids, grad, 0.05, step=2)
+    check_step(kind, table, slots, ids, grad, got_table, got_slots, lr=0.05, step=2)
+
+
 def test_numpy_bfloat16_table(rng):
     table, slots = make_state(rng, "adagrad", 12, 8, "bfloat16")
     ids = np.array([0, 11, 0])
