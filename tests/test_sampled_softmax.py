@@ -50,9 +50,10 @@ def test_matches_reference(rng, dtype, in_batch, rah, temperature):
     check(case, temperature, rah, in_batch, dtype, grad_loss=g)
 
 
-# (400, 16, 3000, 100) splits rows across threads (4 J <= B: dC partials per
-# row group, over two column tiles); the others split columns. D = 300 pads
-# d to whole vectors and makes a packed tile outgrow L1.
+# (400, 16, 3000, 100) is the one shape that splits rows over several thread
+# groups (4 J <= B: dC partials per group, two column tiles packed once for
+# all groups). D = 300 pads d to whole vectors and makes a packed tile
+# outgrow L1.
 @pytest.mark.parametrize("B,D,V,S", [(1, 8, 10, 1), (16, 64, 1000, 64), (33, 13, 40, 65),
                                      (70, 70, 2000, 129), (5, 1, 7, 3), (200, 32, 50, 300),
                                      (400, 16, 3000, 100), (40, 300, 500, 110)])

@@ -23,14 +23,15 @@ namespace ydnn {
 
 // Sorts *data by key(x) (an unsigned value below 2^key_bits), keeping the
 // order of equal keys; *scratch is resized and used as the other buffer.
-// Requires data->size() < 2^32. Below 256 keys a comparison sort is
-// faster than clearing and scanning the counts (1 us against 8 at 100 keys).
+// Below 256 keys a comparison sort is faster than clearing and scanning the
+// counts (1 us against 8 at 100 keys); from 2^32 keys on the 32-bit counts
+// would overflow; both take std::stable_sort.
 template <typename T, typename KeyFn>
 void radix_sort(std::vector<T>* data, std::vector<T>* scratch, int key_bits, KeyFn key) {
   constexpr int kDigit = 11, kSegments = 4;
   constexpr size_t kBuckets = size_t(1) << kDigit;
   const size_t n = data->size(), run = n / kSegments;
-  if (n < 256) {
+  if (n < 256 || n >= (size_t(1) << 32)) {
     std::stable_sort(data->begin(), data->end(),
                      [&](const T& x, const T& y) { return key(x) < key(y); });
     return;
@@ -38,7 +39,7 @@ void radix_sort(std::vector<T>* data, std::vector<T>* scratch, int key_bits, Key
   scratch->resize(n);
   size_t seg[kSegments + 1];
   for (int s = 0; s <= kSegments; ++s) seg[s] = n * s / kSegments;
-  std::vector<uint32_t> counts(kSegments * kBuckets);
+  static thread_local std::vector<uint32_t> counts(kSegments * kBuckets);  // no per-call allocation
   uint32_t* c = counts.data();
   for (int shift = 0; shift < key_bits; shift += kDigit) {
     const T* src = data->data();

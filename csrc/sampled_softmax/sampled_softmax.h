@@ -27,9 +27,10 @@
 //
 // Work: 2·B·J·D flops forward, 6·B·J·D backward (recompute, dq, dC).
 // Bytes that must move: the J + B candidate rows ((J + B)·D·sizeof(T),
-// read from memory once (on the CPU once per group of row blocks a thread
-// takes) and from cache per row block), q and dq (B·D·4), the U gradient
-// rows (U·D·4). The logits [B, 1+J] are written only on request.
+// read from memory once (on the CPU once per work item when the split is by
+// columns, once in all when it is by rows) and from cache per row block),
+// q and dq (B·D·4), the U gradient rows (U·D·4). The logits [B, 1+J] are
+// written only on request.
 #pragma once
 
 #include <cstdint>

@@ -2,8 +2,8 @@
 // operands, splits the B x J logits across threads and merges what the
 // threads computed.
 //
-// Loop order: column tiles outside, row blocks inside. A tile of kTileGroups
-// column groups is gathered from the table once, packed (and widened from
+// Loop order: column tiles outside, row blocks inside. A tile of
+// softmax_detail::kTileGroups column groups is gathered from the table once, packed (and widened from
 // 16 bits) into a contiguous buffer that stays in L1/L2 while every row
 // block of the item runs against it. Row blocks outside (the order before)
 // re-read all J scattered rows from L3 once per block of rows: at S = 8192
@@ -37,8 +37,6 @@ using softmax_detail::TileView;
 using softmax_detail::kDcPartial;
 using softmax_detail::kDqPartial;
 
-constexpr int64_t kTileGroups = 16;  // columns per tile: 96 at 6 per group
-
 const SoftmaxCpuKernels& kernels() {
   switch (cpu_isa()) {
     case CpuIsa::kAvx512: return softmax_detail::softmax_kernels_avx512();
@@ -48,13 +46,14 @@ const SoftmaxCpuKernels& kernels() {
   return softmax_detail::softmax_kernels_scalar();
 }
 
-// Per-item scratch: one packed tile, its logQ and the block's logits.
+// Per-item scratch: the block's logits and, unless the tiles were packed
+// once per call, one packed tile and its logQ.
 struct Scratch {
   std::vector<float> tile, logq, z;
-  Scratch(const SoftmaxCpuKernels& k, int64_t dp)
-      : tile(kTileGroups * k.col_group * dp),
-        logq(kTileGroups * k.col_group),
-        z(kTileGroups * k.col_group * k.block_rows) {}
+  Scratch(const Operands& op, int64_t R)
+      : tile(op.packs_per_item() ? op.T * op.dp : 0),
+        logq(op.packs_per_item() ? op.T : 0),
+        z(op.T * R) {}
 };
 
 // Runs the items [begin, end) of op.grid: for each tile of an item's chunk
@@ -117,8 +116,8 @@ Status sampled_softmax_forward_cpu(const SoftmaxArgs& a, const SoftmaxPlan& plan
                                    float* lse, float* logits, const ParallelFor& parallel) {
   if (a.batch == 0) return Status();
   const SoftmaxCpuKernels& k = kernels();
-  const int64_t R = k.block_rows, T = kTileGroups * k.col_group;
-  const Operands op(a, plan, k, T, /*row_major=*/false, parallel);
+  const int64_t R = k.block_rows;
+  const Operands op(a, plan, k, /*row_major=*/false, parallel);
   const int64_t J = op.J, dp = op.dp, Bp = op.blocks * R;
   const Grid& grid = op.grid;
   // Running (max, sum) per chunk and row, starting at (z_pos, 0).
@@ -126,7 +125,7 @@ Status sampled_softmax_forward_cpu(const SoftmaxArgs& a, const SoftmaxPlan& plan
   for (int64_t c = 0; c < grid.chunks; ++c) std::copy(op.zpos.begin(), op.zpos.end(), &m[c * Bp]);
   const float inv_t = 1.f / a.temperature;
   parallel(grid.items(), item_cost(grid, Bp, J, dp, 1), [&](int64_t begin, int64_t end) {
-    Scratch sc(k, dp);
+    Scratch sc(op, R);
     float* const z = sc.z.data();
     const auto block = [&](int64_t chunk, int64_t blk, int64_t t0, int64_t cols,
                            const TileView& tile, int64_t* cur) {
@@ -165,8 +164,8 @@ Status sampled_softmax_backward_cpu(const SoftmaxArgs& a, const SoftmaxPlan& pla
     return Status(StatusCode::kInternal, "sampled_softmax: plan built without unique ids");
   std::copy(plan.unique_.begin(), plan.unique_.end(), unique_ids);
   const SoftmaxCpuKernels& k = kernels();
-  const int64_t R = k.block_rows, T = kTileGroups * k.col_group;
-  const Operands op(a, plan, k, T, /*row_major=*/true, parallel);
+  const int64_t R = k.block_rows;
+  const Operands op(a, plan, k, /*row_major=*/true, parallel);
   const int64_t J = op.J, dp = op.dp, Bp = op.blocks * R;
   const Grid& grid = op.grid;
   // Per row, padded to whole blocks: lse and g / T. Padding rows get lse
@@ -183,9 +182,9 @@ Status sampled_softmax_backward_cpu(const SoftmaxArgs& a, const SoftmaxPlan& pla
   float* const dqt = buffer(kDqPartial, grid.chunks * Bp * dp, /*zero=*/true);
   float* const dcp = buffer(kDcPartial, grid.groups * J * dp, /*zero=*/false);
   parallel(grid.items(), item_cost(grid, Bp, J, dp, 3), [&](int64_t begin, int64_t end) {
-    Scratch sc(k, dp);
+    Scratch sc(op, R);
     float* const dz = sc.z.data();
-    std::vector<float> dct(T * dp, 0.f);  // the tile's dC over the group's blocks
+    std::vector<float> dct(op.T * dp, 0.f);  // the tile's dC over the group's blocks
     const auto block = [&](int64_t chunk, int64_t blk, int64_t t0, int64_t cols,
                            const TileView& tile, int64_t* cur) {
       k.logits_dz(&op.qt[blk * dp * R], tile.cols, tile.groups, dp, tile.logq, inv_t,

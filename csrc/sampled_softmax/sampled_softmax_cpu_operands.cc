@@ -55,15 +55,10 @@ void pack_tile(const T* table, int64_t D, int64_t dp, int kc, const int64_t* ids
   }
 }
 
-}  // namespace
-
-float* buffer(Slot slot, int64_t n, bool zero) {
-  thread_local std::vector<float> buf[kSlots];
-  if (zero) buf[slot].assign(n, 0.f);
-  else buf[slot].resize(n);
-  return buf[slot].data();
-}
-
+// The work split. About 4 items per thread, so uneven items still balance.
+// Splitting rows costs a [J, dp] dC partial per group, splitting columns a
+// [B, dp] dq partial per chunk: rows are split when 4 J <= B (S = 100 at
+// B = 1024), columns otherwise.
 Grid make_grid(int64_t blocks, int64_t block_rows, int64_t tiles, int64_t columns, int64_t dp,
                int threads) {
   Grid g;
@@ -80,14 +75,23 @@ Grid make_grid(int64_t blocks, int64_t block_rows, int64_t tiles, int64_t column
   return g;
 }
 
+}  // namespace
+
+float* buffer(Slot slot, int64_t n, bool zero) {
+  thread_local std::vector<float> buf[kSlots];
+  if (zero) buf[slot].assign(n, 0.f);
+  else buf[slot].resize(n);
+  return buf[slot].data();
+}
+
 Operands::Operands(const SoftmaxArgs& a, const SoftmaxPlan& plan, const SoftmaxCpuKernels& k,
-                   int64_t tile_cols, bool row_major, const ParallelFor& parallel)
+                   bool row_major, const ParallelFor& parallel)
     : a_(a), plan_(plan), k_(k) {
   const int64_t B = a.batch, D = a.dim, R = k.block_rows;
   dp = round_up(std::max<int64_t>(D, 1), k.d_align);
   blocks = (B + R - 1) / R;
   J = plan.num_columns();
-  T = tile_cols;
+  T = kTileGroups * k.col_group;
   const int64_t tiles = (J + T - 1) / T;
   grid = make_grid(blocks, R, tiles, J, dp, parallel.num_threads());
   const bool shared_tiles = grid.chunks == 1 && grid.groups > 1;

@@ -14,8 +14,9 @@ namespace ydnn {
 namespace softmax_detail {
 
 constexpr int64_t kShardBudget = int64_t{256} << 20;  // partial dq / dC buffers, bytes
+constexpr int64_t kTileGroups = 16;  // column groups per tile: 96 columns at 6 per group
 
-// The large host buffers of a call (packed queries, partial dq and dC),
+// The large host buffers of a call (packed queries and tiles, partial dq and dC),
 // kept per calling thread and reused: allocated anew each call, their page
 // faults cost a fifth of the backward at S = 100. They grow to the largest
 // call a thread has made (about 5 MB at B = 1024, S = 8192). Zeroed only on
@@ -32,13 +33,6 @@ struct Grid {
   int64_t block_begin(int64_t g) const { return g * blocks / groups; }
 };
 
-// About 4 items per thread, so uneven items still balance. Splitting rows
-// costs a [J, dp] dC partial per group, splitting columns a [B, dp] dq
-// partial per chunk: rows are split when 4 J <= B (S = 100 at B = 1024),
-// columns otherwise.
-Grid make_grid(int64_t blocks, int64_t block_rows, int64_t tiles, int64_t columns, int64_t dp,
-               int threads);
-
 // A packed tile: `groups` groups of columns [G][dp][col_group] and their
 // logQ (zero for padding columns).
 struct TileView {
@@ -52,17 +46,20 @@ struct TileView {
 // logits, and, when rows are split, the packed tiles.
 class Operands {
  public:
-  // Splits the work over tiles of tile_cols columns, packs the queries (and,
+  // Splits the work over tiles of T columns, packs the queries (and,
   // with row_major, their row-major copy) and computes the positives'
   // logits, over `parallel`. When the split is by rows every group reads
   // every tile, so the tiles are packed here once (J <= B / 4 columns, no
   // more bytes than the queries) instead of once per group.
   Operands(const SoftmaxArgs& a, const SoftmaxPlan& plan, const SoftmaxCpuKernels& k,
-           int64_t tile_cols, bool row_major, const ParallelFor& parallel);
+           bool row_major, const ParallelFor& parallel);
 
-  // Tile t: the one packed here, or packed now into `scratch` (tile_cols *
-  // dp floats) and `scratch_logq` (tile_cols floats).
+  // Tile t: the one packed here, or packed now into `scratch` (T * dp
+  // floats) and `scratch_logq` (T floats).
   TileView tile(int64_t t, float* scratch, float* scratch_logq) const;
+
+  // Whether tile() needs scratch: the tiles are not packed once per call.
+  bool packs_per_item() const { return tiles_ == nullptr; }
 
   // Sets z of the block's masked columns in [t0, t0 + cols) to `value`
   // (-inf for a logit, 0 for a dz). `cur` holds each row's cursor into its

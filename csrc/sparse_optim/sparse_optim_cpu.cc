@@ -9,7 +9,6 @@
 // two gradients, concatenated: every training step of the model sorts. A
 // comparison sort there was 2% of a MovieLens training profile.) Runs touch
 // disjoint rows, so threads split the runs with no atomics.
-#include <algorithm>
 #include <utility>
 #include <vector>
 
@@ -62,12 +61,8 @@ Status sparse_optim_apply_cpu(const SparseOptimArgs& a, const ParallelFor& paral
   static thread_local Plan plan;
   plan.pairs.resize(N);
   for (int64_t k = 0; k < N; ++k) plan.pairs[k] = {id_at(a, k), k};
-  const auto by_id = [](const std::pair<int64_t, int64_t>& p) { return uint64_t(p.first); };
-  if (N < (int64_t(1) << 32)) {  // radix_sort's counts are 32-bit
-    radix_sort(&plan.pairs, &plan.scratch, bits_for(uint64_t(V)), by_id);
-  } else {
-    std::sort(plan.pairs.begin(), plan.pairs.end());
-  }
+  radix_sort(&plan.pairs, &plan.scratch, bits_for(uint64_t(V)),
+             [](const std::pair<int64_t, int64_t>& p) { return uint64_t(p.first); });
   plan.order.resize(N);
   plan.run_starts.clear();
   for (int64_t k = 0; k < N; ++k) {
