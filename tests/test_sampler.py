@@ -203,28 +203,34 @@ import json, sys
 import numpy as np
 from ydnn_kernels import arrays
 out = []
-for S, min_id, max_id, unique in json.load(sys.stdin):
+for S, min_id, max_id, unique, counter in json.load(sys.stdin):
     ids, true_ec, sampled_ec, tries = arrays.log_uniform_sample(
         S, max_id, min_id, unique, true_ids=np.arange(min_id, min_id + 40), seed=7, seed2=3,
-        counter=11)
+        counter=counter)
     out.append([ids.tolist(), true_ec.tolist(), sampled_ec.tolist(), int(tries)])
 print(json.dumps(out))
 """
 
 
-def test_scalar_and_avx2_paths_draw_the_same_ids():
-    """The AVX2 draws repeat exp_pos's fmas lane-wise, so their ids equal the
-    scalar path's (the GPU's function) exactly, over long streams, unique or
-    not; ranges past 2^51 use the scalar loop on both. Expected counts come
+@pytest.mark.parametrize("isa", ["avx2", "avx512"])
+def test_vector_paths_draw_the_scalar_paths_ids(isa):
+    """The vector draws repeat exp_pos's fmas lane-wise (AVX-512 also builds
+    Philox's bits in registers), so their ids equal the scalar path's (the
+    GPU's function) exactly, over long streams, unique or not, from odd and
+    even counters, across the high counter word's carry (counter near 2^33);
+    ranges past 2^51 use the scalar loop on all paths. Expected counts come
     from different polynomial evaluation orders: equal within 1e-6."""
-    cases = [(5000, 0, 10**6 - 1, True), (20000, 1, 10**6, False), (3000, 5, 4000, True),
-             (2000, 0, 2**52, False), (999, 0, 2**40, True)]
+    if isa == "avx512" and arrays._py.cpu_isa() != "avx512":
+        pytest.skip("this CPU has no AVX-512")
+    cases = [(5000, 0, 10**6 - 1, True, 11), (20000, 1, 10**6, False, 11),
+             (3000, 5, 4000, True, 11), (2000, 0, 2**52, False, 11), (999, 0, 2**40, True, 11),
+             (4099, 3, 10**5, False, 2**33 - 2000), (777, 0, 10**6, True, 2**33 - 101)]
     got = {}
-    for isa in ("scalar", "avx2"):
-        env = dict(os.environ, YDNN_CPU_ISA=isa)
+    for path in ("scalar", isa):
+        env = dict(os.environ, YDNN_CPU_ISA=path)
         res = subprocess.run([sys.executable, "-c", _ISA_SUBPROCESS], input=json.dumps(cases),
                              capture_output=True, text=True, env=env, check=True)
-        got[isa] = json.loads(res.stdout)
-    for case, a, b in zip(cases, got["scalar"], got["avx2"]):
+        got[path] = json.loads(res.stdout)
+    for case, a, b in zip(cases, got["scalar"], got[isa]):
         assert a[0] == b[0] and a[3] == b[3], f"ids differ between paths for {case}"
         np.testing.assert_allclose(a[1] + a[2], b[1] + b[2], rtol=1e-6, err_msg=str(case))

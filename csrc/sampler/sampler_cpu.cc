@@ -3,8 +3,10 @@
 // Draws are generated in parallel batches (each is a pure function of its
 // index); unique sampling passes them through the shared first-occurrence
 // filter (sampler_unique_cpu.cc). Philox and exp dominate the draws; both
-// have AVX2 paths (sampler_philox_avx2.cc, sampler_log_uniform_avx2.cc) that
-// give the scalar functions' ids bit for bit, chosen at run time.
+// have AVX2 paths (sampler_philox_avx2.cc, sampler_log_uniform_avx2.cc) and
+// a fused AVX-512 one (sampler_log_uniform_avx512.cc), all giving the scalar
+// functions' ids bit for bit, chosen at run time.
+#include <algorithm>
 #include <limits>
 
 #include "common/cpu_features.h"
@@ -19,12 +21,20 @@ int64_t log_uniform_ids_avx2(const LogUniformArgs& a, double log_range, const ui
 int64_t log_uniform_expected_count_avx2(const LogUniformArgs& a, double inv_log_range,
                                         const int64_t* ids, int64_t n, int64_t num_tries,
                                         float* out);
+// sampler_log_uniform_avx512.cc: draws [first, first + n) whole (Philox
+// included); the counts of the first 8 * floor(n / 8) ids. Same limit.
+void log_uniform_draws_avx512(const LogUniformArgs& a, double log_range, uint64_t first,
+                              int64_t n, int64_t* out);
+int64_t log_uniform_expected_count_avx512(const LogUniformArgs& a, double inv_log_range,
+                                          const int64_t* ids, int64_t n, int64_t num_tries,
+                                          float* out);
 
 namespace {
 
-bool use_avx2(const LogUniformArgs& a) {
-  static const bool avx2 = cpu_isa() >= CpuIsa::kAvx2;
-  return avx2 && a.range() < (int64_t(1) << 51);
+// The vector path for these arguments: the CPU's, or scalar past R = 2^51.
+CpuIsa isa_for(const LogUniformArgs& a) {
+  static const CpuIsa isa = cpu_isa();
+  return a.range() < (int64_t(1) << 51) ? isa : CpuIsa::kScalar;
 }
 
 // Draws [first, first + n) into out, in parallel, with the host's
@@ -32,7 +42,18 @@ bool use_avx2(const LogUniformArgs& a) {
 void Draw(const LogUniformArgs& a, uint64_t first, int64_t n, int64_t* out,
           const ParallelFor& parallel) {
   const double log_range = log_uniform_log_range(a);
-  const bool avx2 = use_avx2(a);
+  if (isa_for(a) == CpuIsa::kAvx512) {
+    // ~2 ns a draw, Philox included: blocks of 512 stay under the pool's
+    // inline threshold up to ~16k draws (see draw_batch_cpu).
+    constexpr int64_t kBlock = 512;
+    parallel((n + kBlock - 1) / kBlock, kBlock * 6, [&](int64_t b, int64_t e) {
+      const int64_t t0 = b * kBlock, t1 = std::min(n, e * kBlock);
+      log_uniform_draws_avx512(a, log_range, first + static_cast<uint64_t>(t0), t1 - t0,
+                               out + t0);
+    });
+    return;
+  }
+  const bool avx2 = isa_for(a) == CpuIsa::kAvx2;
   draw_batch_cpu(a.key, a.stream, a.counter + first, n, out, avx2 ? 4 : 40, parallel,
                  [&](const uint64_t* bits, int64_t m, int64_t* ids) {
                    int64_t t = avx2 ? log_uniform_ids_avx2(a, log_range, bits, m, ids) : 0;
@@ -77,9 +98,17 @@ void log_uniform_expected_count_cpu(const LogUniformArgs& a, const int64_t* ids,
   // No libm call inside the loop (sampler_math.h): ~10 ns per id scalar,
   // ~2 on the AVX2 path.
   const double inv_log_range = 1.0 / log_uniform_log_range(a);
-  int64_t i = use_avx2(a) ? log_uniform_expected_count_avx2(a, inv_log_range, ids, n, num_tries,
-                                                            out)
-                          : 0;
+  int64_t i = 0;
+  switch (isa_for(a)) {
+    case CpuIsa::kAvx512:
+      i = log_uniform_expected_count_avx512(a, inv_log_range, ids, n, num_tries, out);
+      break;
+    case CpuIsa::kAvx2:
+      i = log_uniform_expected_count_avx2(a, inv_log_range, ids, n, num_tries, out);
+      break;
+    case CpuIsa::kScalar:
+      break;
+  }
   for (; i < n; ++i)
     out[i] = expected_count(log_uniform_probability(ids[i], a.min_id, a.max_id, inv_log_range),
                             a.num_sampled, num_tries);
@@ -87,7 +116,7 @@ void log_uniform_expected_count_cpu(const LogUniformArgs& a, const int64_t* ids,
 
 void log_uniform_expected_count_cpu(const LogUniformArgs& a, const int64_t* ids, int64_t n,
                                     int64_t num_tries, float* out, const ParallelFor& parallel) {
-  parallel(n, use_avx2(a) ? 10 : 40, [&](int64_t b, int64_t e) {
+  parallel(n, isa_for(a) == CpuIsa::kScalar ? 40 : 10, [&](int64_t b, int64_t e) {
     log_uniform_expected_count_cpu(a, ids + b, e - b, num_tries, out + b);
   });
 }
