@@ -99,13 +99,17 @@ def floors():
     return _FLOORS["floors"]
 
 
+def floor_seconds(nbytes=0, flops=0):
+    """The machine's floor for `nbytes` moved and `flops` done: the larger
+    of bytes / copy bandwidth and flops / matmul rate."""
+    gbs, gflops = floors()
+    return max(nbytes / (gbs * 1e9), flops / (gflops * 1e9))
+
+
 def percent_of_floor(seconds, nbytes=0, flops=0):
     """How close a run of `seconds` is to the machine's floor for `nbytes`
-    moved and `flops` done: floor time / measured time, as "NN%" (the floor
-    time is the larger of bytes / copy bandwidth and flops / matmul rate)."""
-    gbs, gflops = floors()
-    floor_s = max(nbytes / (gbs * 1e9), flops / (gflops * 1e9))
-    return f"{100 * floor_s / seconds:.0f}%"
+    moved and `flops` done: floor time / measured time, as "NN%"."""
+    return f"{100 * floor_seconds(nbytes, flops) / seconds:.0f}%"
 
 
 def rss_mb():

@@ -85,9 +85,13 @@ def bench(sampler, S, unique, mode, rounds, repeats):
     flat = tf.reshape(labels, [-1])
     fused = lambda: sampler.ours(S, unique, flat)[:3]  # noqa: E731
     stock = lambda: sampler.stock(S, unique, labels)  # noqa: E731
+    # The mode's own cost per call, which no sampler can go below: one
+    # tf.identity of the labels, traced or eager.
+    floor = lambda: tf.identity(flat)  # noqa: E731
     if mode == "tf.function":
-        fused, stock = tf.function(fused), tf.function(stock)
-    return time_interleaved({"fused": fused, "stock": stock}, rounds=rounds, repeats=repeats)
+        fused, stock, floor = tf.function(fused), tf.function(stock), tf.function(floor)
+    return time_interleaved({"fused": fused, "stock": stock, "floor": floor}, rounds=rounds,
+                            repeats=repeats)
 
 
 def main():
@@ -109,15 +113,18 @@ def main():
                 for S in sizes:
                     row = [kind, mode, S, unique]
                     if not gate(sampler, S, unique):
-                        rows.append(row + ["FAILED", "", "", "", ""])
+                        rows.append(row + ["FAILED", "", "", "", "", "", ""])
                         continue
                     t = bench(sampler, S, unique, mode, rounds, repeats)
                     (fm, flo, fhi), (sm, slo, shi) = t.stats("fused"), t.stats("stock")
                     rows.append(row + [fmt_ms(fm), f"{fmt_ms(flo)} / {fmt_ms(fhi)}", fmt_ms(sm),
                                        f"{fmt_ms(slo)} / {fmt_ms(shi)}",
-                                       f"{t.ratio('stock', 'fused'):.2f}x"])
+                                       f"{t.ratio('stock', 'fused'):.2f}x",
+                                       fmt_ms(t.stats("floor")[0]),
+                                       f"{t.ratio('stock', 'floor'):.1f}x"])
     header = ["sampler", "mode", "S", "unique", "ydnn median ms", "ydnn min / max",
-              "TF median ms", "TF min / max", "speedup (median of per-round ratios)"]
+              "TF median ms", "TF min / max", "speedup (median of per-round ratios)",
+              "call floor median ms", "ceiling: TF / floor"]
     notes = [f"Range {RANGE:,} ids, 1024 true labels, on the CPU. log_uniform: vs "
              "tf.random.log_uniform_candidate_sampler. unigram: vs "
              "tf.random.fixed_unigram_candidate_sampler with the same counts (Zipf 1.1, 5% "
@@ -125,7 +132,10 @@ def main():
              "timing (TF builds its table once per kernel too). tf.function: one call of a "
              "traced function per sample; eager: one eager op call per sample (log_uniform "
              "only: stock fixed_unigram_candidate_sampler re-reads its 1e6-float unigrams "
-             "attribute on every eager call)."]
+             "attribute on every eager call).",
+             "Call floor: the same mode's cost of one tf.identity of the labels, timed in the "
+             "same rounds; no op can beat TF by more than the ceiling TF / floor in that mode "
+             "(in tf.function the per-call cost of the function itself dominates small S)."]
     notes.append(f"Load average (1 min) at the end of the run: {os.getloadavg()[0]:.1f} on "
                  f"{os.cpu_count()} cores shared with other jobs: ratios (interleaved, "
                  "per round) are meaningful, absolute times are inflated and noisy.")
