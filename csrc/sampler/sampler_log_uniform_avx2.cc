@@ -30,12 +30,6 @@ namespace {
 constexpr double kPow2Table[8] = {pow2_eighths(0), pow2_eighths(1), pow2_eighths(2),
                                   pow2_eighths(3), pow2_eighths(4), pow2_eighths(5),
                                   pow2_eighths(6), pow2_eighths(7)};
-// Horner coefficients, highest power first: exp(r) to r^8 (exp_pos), expm1(r)
-// / r^2 to r^8 (expm1_neg), and the atanh series to z^10.
-constexpr double kExpCoeffs[9] = {1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0,
-                                  1.0 / 24.0,    1.0 / 6.0,    0.5,         1.0,
-                                  1.0};
-constexpr double kAtanhCoeffs[6] = {1.0 / 11, 1.0 / 9, 1.0 / 7, 1.0 / 5, 1.0 / 3, 1.0};
 constexpr double kTwo52 = 4503599627370496.0;  // 2^52
 
 // 0 <= v < 2^52, exact both ways.

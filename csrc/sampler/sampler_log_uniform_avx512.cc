@@ -32,13 +32,6 @@
 namespace ydnn {
 namespace {
 
-// Horner coefficients, highest power first: exp(r) to r^8 (exp_pos), expm1(r)
-// / r^2 to r^8 (expm1_neg), and the atanh series to z^10 (sampler_math.h).
-constexpr double kExpCoeffs[9] = {1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0,
-                                  1.0 / 24.0,    1.0 / 6.0,    0.5,         1.0,
-                                  1.0};
-constexpr double kAtanhCoeffs[6] = {1.0 / 11, 1.0 / 9, 1.0 / 7, 1.0 / 5, 1.0 / 3, 1.0};
-
 inline __m512d horner(const double* coeffs, int n, __m512d x) {
   __m512d s = _mm512_set1_pd(coeffs[0]);
   for (int i = 1; i < n; ++i) s = _mm512_fmadd_pd(s, x, _mm512_set1_pd(coeffs[i]));

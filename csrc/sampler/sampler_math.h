@@ -34,6 +34,15 @@
 
 namespace ydnn {
 
+// The polynomials below as Horner coefficients, highest power first, for
+// the vector paths (sampler_log_uniform_avx*.cc), which must evaluate them
+// in the same order: exp(r) to r^8 (exp_pos), expm1(r) / r^2 to r^8
+// (expm1_neg, its first 7), and the atanh series to z^10.
+inline constexpr double kExpCoeffs[9] = {1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0,
+                                         1.0 / 120.0,   1.0 / 24.0,   1.0 / 6.0,
+                                         0.5,           1.0,          1.0};
+inline constexpr double kAtanhCoeffs[6] = {1.0 / 11, 1.0 / 9, 1.0 / 7, 1.0 / 5, 1.0 / 3, 1.0};
+
 // sum_{n=0}^{5} z2^n / (2n + 1), Horner.
 YDNN_HD double atanh_series(double z2) {
   double s = 1.0 / 11;
