@@ -254,12 +254,11 @@ def log_uniform_sample(num_sampled, max_id, min_id=0, unique=True, true_ids=None
         raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
     params = (num_sampled, min_id, max_id, unique)
     if device == "cpu":
-        sampled, tries = _py.log_uniform_sample_cpu(*params, seed, seed2, counter)
+        sampled, sampled_ec, tries = _py.log_uniform_sample_cpu(*params, seed, seed2, counter)
         true_ids = np.zeros(0, np.int64) if true_ids is None else np.ascontiguousarray(
             true_ids, dtype=np.int64)
-        counts = [_py.log_uniform_expected_count_cpu(ids, *params, tries)
-                  for ids in (true_ids, sampled)]
-        return sampled, counts[0], counts[1], tries
+        return (sampled, _py.log_uniform_expected_count_cpu(true_ids, *params, tries),
+                sampled_ec, tries)
     cupy = _cupy()
     stream = _stream()
     sampled = cupy.empty((num_sampled,), np.int64)

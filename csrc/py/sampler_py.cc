@@ -35,15 +35,17 @@ pyb::tuple sample_cpu(int64_t num_sampled, int64_t min_id, int64_t max_id, bool 
                       uint64_t key, uint64_t stream, uint64_t counter) {
   const LogUniformArgs a = make_args(num_sampled, min_id, max_id, unique, key, stream, counter);
   pyb::array_t<int64_t> ids(num_sampled);
+  pyb::array_t<float> counts(num_sampled);
   int64_t tries = 0;
   Status s;
   {
     pyb::gil_scoped_release release;
     static thread_local SamplerScratch scratch;
-    s = log_uniform_sample_cpu(a, ids.mutable_data(), &tries, &scratch, ThreadPoolParallelFor());
+    s = log_uniform_sample_cpu(a, ids.mutable_data(), counts.mutable_data(), &tries, &scratch,
+                               ThreadPoolParallelFor());
   }
   check(s);
-  return pyb::make_tuple(ids, tries);
+  return pyb::make_tuple(ids, counts, tries);
 }
 
 pyb::array_t<float> expected_count_cpu(const pyb::object& ids, int64_t num_sampled,
@@ -105,7 +107,8 @@ void register_sampler(pyb::module_& m) {
   register_unigram(m);
   m.def("log_uniform_sample_cpu", &sample_cpu, "num_sampled"_a, "min_id"_a, "max_id"_a,
         "unique"_a, "key"_a, "stream"_a, "counter"_a,
-        "(sampled ids [num_sampled] int64, num_tries); see csrc/sampler/sampler.h.");
+        "(sampled ids [num_sampled] int64, their expected counts [num_sampled] float32, "
+        "num_tries); see csrc/sampler/sampler.h.");
   m.def("log_uniform_expected_count_cpu", &expected_count_cpu, "ids"_a, "num_sampled"_a,
         "min_id"_a, "max_id"_a, "unique"_a, "num_tries"_a);
 #if defined(YDNN_WITH_CUDA)

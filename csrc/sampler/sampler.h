@@ -124,10 +124,14 @@ Status first_occurrences_cpu(int64_t num_sampled, int64_t min_id, int64_t range,
                              const DrawBatchFn& draw, const char* what, int64_t* sampled,
                              int64_t* num_tries, SamplerScratch* scratch);
 
-// sampled: [num_sampled] host int64. *num_tries: draws consumed (the caller
-// advances its counter by it). One call at a time per scratch.
-Status log_uniform_sample_cpu(const LogUniformArgs& a, int64_t* sampled, int64_t* num_tries,
-                              SamplerScratch* scratch, const ParallelFor& parallel);
+// sampled: [num_sampled] host int64. sampled_ec: null, or [num_sampled]
+// host float for the sampled ids' expected counts (without replacement they
+// are made in the pass that draws the ids, while those are in cache).
+// *num_tries: draws consumed (the caller advances its counter by it). One
+// call at a time per scratch.
+Status log_uniform_sample_cpu(const LogUniformArgs& a, int64_t* sampled, float* sampled_ec,
+                              int64_t* num_tries, SamplerScratch* scratch,
+                              const ParallelFor& parallel);
 
 // out[i] = expected_count(P(ids[i]), num_sampled, num_tries), host arrays.
 void log_uniform_expected_count_cpu(const LogUniformArgs& a, const int64_t* ids, int64_t n,

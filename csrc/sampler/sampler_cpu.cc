@@ -38,18 +38,21 @@ CpuIsa isa_for(const LogUniformArgs& a) {
 }
 
 // Draws [first, first + n) into out, in parallel, with the host's
-// log(R + 1): the ids log_uniform_draw gives (which the GPU uses).
-void Draw(const LogUniformArgs& a, uint64_t first, int64_t n, int64_t* out,
+// log(R + 1): the ids log_uniform_draw gives (which the GPU uses). With
+// `ec` (sampling with replacement: every draw is kept), also their expected
+// counts P S; the AVX-512 path makes them in the draws' parallel region,
+// each range's right after its ids (one region, not two).
+void Draw(const LogUniformArgs& a, uint64_t first, int64_t n, int64_t* out, float* ec,
           const ParallelFor& parallel) {
   const double log_range = log_uniform_log_range(a);
   if (isa_for(a) == CpuIsa::kAvx512) {
-    // ~2 ns a draw, Philox included: blocks of 512 stay under the pool's
-    // inline threshold up to ~16k draws (see draw_batch_cpu).
+    // ~2 ns a draw, Philox included, ~0.7 ns a count: blocks of 512 stay
+    // under the pool's inline threshold up to ~12k draws (see draw_batch_cpu).
     constexpr int64_t kBlock = 512;
-    parallel((n + kBlock - 1) / kBlock, kBlock * 6, [&](int64_t b, int64_t e) {
-      const int64_t t0 = b * kBlock, t1 = std::min(n, e * kBlock);
-      log_uniform_draws_avx512(a, log_range, first + static_cast<uint64_t>(t0), t1 - t0,
-                               out + t0);
+    parallel((n + kBlock - 1) / kBlock, kBlock * (ec ? 8 : 6), [&](int64_t b, int64_t e) {
+      const int64_t t0 = b * kBlock, m = std::min(n, e * kBlock) - t0;
+      log_uniform_draws_avx512(a, log_range, first + static_cast<uint64_t>(t0), m, out + t0);
+      if (ec) log_uniform_expected_count_cpu(a, out + t0, m, a.num_sampled, ec + t0);
     });
     return;
   }
@@ -59,6 +62,7 @@ void Draw(const LogUniformArgs& a, uint64_t first, int64_t n, int64_t* out,
                    int64_t t = avx2 ? log_uniform_ids_avx2(a, log_range, bits, m, ids) : 0;
                    for (; t < m; ++t) ids[t] = log_uniform_id(a, log_range, unit_double(bits[t]));
                  });
+  if (ec) log_uniform_expected_count_cpu(a, out, n, a.num_sampled, ec, parallel);
 }
 
 }  // namespace
@@ -78,19 +82,23 @@ Status log_uniform_check(const LogUniformArgs& a) {
   return Status::Ok();
 }
 
-Status log_uniform_sample_cpu(const LogUniformArgs& a, int64_t* sampled, int64_t* num_tries,
-                              SamplerScratch* scratch, const ParallelFor& parallel) {
+Status log_uniform_sample_cpu(const LogUniformArgs& a, int64_t* sampled, float* sampled_ec,
+                              int64_t* num_tries, SamplerScratch* scratch,
+                              const ParallelFor& parallel) {
   YDNN_RETURN_IF_ERROR(log_uniform_check(a));
   const int64_t S = a.num_sampled;
   if (!a.unique) {
-    Draw(a, 0, S, sampled, parallel);
+    Draw(a, 0, S, sampled, sampled_ec, parallel);
     *num_tries = S;
     return Status::Ok();
   }
-  return first_occurrences_cpu(
+  YDNN_RETURN_IF_ERROR(first_occurrences_cpu(
       S, a.min_id, a.range(),
-      [&](uint64_t first, int64_t n, int64_t* out) { Draw(a, first, n, out, parallel); },
-      "log-uniform", sampled, num_tries, scratch);
+      [&](uint64_t first, int64_t n, int64_t* out) { Draw(a, first, n, out, nullptr, parallel); },
+      "log-uniform", sampled, num_tries, scratch));
+  // The counts need num_tries, known only once the filter is done.
+  if (sampled_ec) log_uniform_expected_count_cpu(a, sampled, S, *num_tries, sampled_ec, parallel);
+  return Status::Ok();
 }
 
 void log_uniform_expected_count_cpu(const LogUniformArgs& a, const int64_t* ids, int64_t n,

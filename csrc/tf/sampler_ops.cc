@@ -62,12 +62,10 @@ class LogUniformSampleOp : public SamplerKernel {
           const int64_t S = call.num_sampled;
           if constexpr (std::is_same_v<Device, Eigen::ThreadPoolDevice>) {
             TfParallelFor parallel(ctx);
-            TF_RETURN_IF_ERROR(
-                ToTf(log_uniform_sample_cpu(a, call.sampled, num_tries, scratch, parallel)));
+            TF_RETURN_IF_ERROR(ToTf(log_uniform_sample_cpu(a, call.sampled, call.sampled_ec,
+                                                           num_tries, scratch, parallel)));
             log_uniform_expected_count_cpu(a, call.true_ids, call.num_true, *num_tries,
                                            call.true_ec, parallel);
-            log_uniform_expected_count_cpu(a, call.sampled, S, *num_tries, call.sampled_ec,
-                                           parallel);
           } else {
 #if defined(YDNN_WITH_CUDA)
             void* stream = GpuStream(ctx);
