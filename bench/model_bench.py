@@ -75,34 +75,27 @@ def run_rounds(models, ds, steps, rounds):
     return per
 
 
-def _peak(ops, num_items, steps, rounds):
+def _child(what, ops, num_items, steps, rounds):
+    """One side alone, in a fresh process (see `alone`): prints its per-round
+    examples/s after a warm-up round ("speed"), or the working-set growth in
+    MB over building it and `rounds + 1` rounds ("peak"). The two are
+    separate runs: the resident-set poller would slow the timed rounds."""
     examples, schema = synthetic(num_items, BATCH * steps * 2)
     ds = to_dataset(examples, BATCH, seed=0, repeat=True, drop_remainder=True)
-    with peak_rss_growth({}) as out:
-        model = build(schema, ops, steps)
-        run_rounds({ops: model}, ds, {ops: steps}, rounds + 1)
-    print(json.dumps({"mb": out["mb"]}))
-
-
-def peak_mb(ops, num_items, steps, rounds):
-    code = ("from bench.model_bench import _peak; "
-            f"_peak({ops!r}, {num_items}, {steps}, {rounds})")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])["mb"]
-
-
-def _alone(ops, num_items, steps, rounds):
-    examples, schema = synthetic(num_items, BATCH * steps * 2)
-    ds = to_dataset(examples, BATCH, seed=0, repeat=True, drop_remainder=True)
+    if what == "peak":
+        with peak_rss_growth({}) as out:
+            run_rounds({ops: build(schema, ops, steps)}, ds, {ops: steps}, rounds + 1)
+        print(json.dumps(out["mb"]))
+        return
     model = build(schema, ops, steps)
     run_rounds({ops: model}, ds, {ops: steps}, 1)  # warm-up
     print(json.dumps(run_rounds({ops: model}, ds, {ops: steps}, rounds)[ops]))
 
 
-def alone(ops, num_items, steps, rounds):
-    """Examples/s per round of one side, trained alone in a fresh process."""
-    code = ("from bench.model_bench import _alone; "
-            f"_alone({ops!r}, {num_items}, {steps}, {rounds})")
+def alone(what, ops, num_items, steps, rounds):
+    """`_child`'s result for one side, run in a fresh process."""
+    code = ("from bench.model_bench import _child; "
+            f"_child({what!r}, {ops!r}, {num_items}, {steps}, {rounds})")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -113,7 +106,7 @@ def compare(num_items, steps, rounds, memory):
     together (~7 GB fused, ~15 GB stock): each side then trains alone in its
     own process, one after the other, and the ratio is of their medians."""
     if num_items >= SEPARATE_FROM:
-        per = {k: alone(k, num_items, steps[k], rounds) for k in ("fused", "stock")}
+        per = {k: alone("speed", k, num_items, steps[k], rounds) for k in ("fused", "stock")}
         ratio = float(np.median(per["fused"]) / np.median(per["stock"]))
     else:
         examples, schema = synthetic(num_items, BATCH * max(steps.values()) * 2)
@@ -124,7 +117,7 @@ def compare(num_items, steps, rounds, memory):
         ratio = float(np.median(np.array(per["fused"]) / np.array(per["stock"])))
         del models, ds  # free the tables before the memory runs
         gc.collect()
-    mem = {k: peak_mb(k, num_items, steps[k], rounds) for k in steps} if memory else None
+    mem = {k: alone("peak", k, num_items, steps[k], rounds) for k in steps} if memory else None
     return {k: float(np.median(v)) for k, v in per.items()}, ratio, mem
 
 

@@ -95,6 +95,22 @@ YDNN_HD float expected_count(double p, int64_t num_sampled, int64_t num_tries) {
   return static_cast<float>(-expm1_neg(static_cast<double>(num_tries) * log1m(p)));
 }
 
+// What the vector expected-count loops (sampler_log_uniform_avx*.cc) share.
+// P of the 16 head ids (log_ratio's log1p branch), which they look up.
+inline void log_uniform_head_probabilities(double inv_log_range, double head[16]) {
+  for (int j = 0; j < 16; ++j) head[j] = log_ratio(j) * inv_log_range;
+}
+// out[l] by the scalar functions for each lane l set in `lanes`: the lanes
+// the polynomials do not cover (ids out of range, P > 1/16).
+inline void expected_count_lanes(const LogUniformArgs& a, double inv_log_range,
+                                 const int64_t* ids, int64_t num_tries, unsigned lanes,
+                                 float* out) {
+  for (int l = 0; lanes; ++l, lanes >>= 1)
+    if (lanes & 1)
+      out[l] = expected_count(log_uniform_probability(ids[l], a.min_id, a.max_id, inv_log_range),
+                              a.num_sampled, num_tries);
+}
+
 // Buffers a CPU sampler reuses from call to call (the draws and the
 // first-occurrence filter), owned by the caller: the TF kernels keep one per
 // op instance, so steady-state sampling allocates nothing. Shared by the
@@ -124,9 +140,9 @@ Status first_occurrences_cpu(int64_t num_sampled, int64_t min_id, int64_t range,
                              const DrawBatchFn& draw, const char* what, int64_t* sampled,
                              int64_t* num_tries, SamplerScratch* scratch);
 
-// sampled: [num_sampled] host int64. sampled_ec: null, or [num_sampled]
-// host float for the sampled ids' expected counts (without replacement they
-// are made in the pass that draws the ids, while those are in cache).
+// sampled: [num_sampled] host int64. sampled_ec: [num_sampled] host float,
+// the sampled ids' expected counts (with replacement they are made in the
+// parallel region that draws the ids, while those are in cache).
 // *num_tries: draws consumed (the caller advances its counter by it). One
 // call at a time per scratch.
 Status log_uniform_sample_cpu(const LogUniformArgs& a, int64_t* sampled, float* sampled_ec,

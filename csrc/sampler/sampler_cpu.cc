@@ -98,7 +98,7 @@ Status log_uniform_sample_cpu(const LogUniformArgs& a, int64_t* sampled, float* 
       [&](uint64_t first, int64_t n, int64_t* out) { Draw(a, first, n, out, nullptr, parallel); },
       "log-uniform", sampled, num_tries, scratch));
   // The counts need num_tries, known only once the filter is done.
-  if (sampled_ec) log_uniform_expected_count_cpu(a, sampled, S, *num_tries, sampled_ec, parallel);
+  log_uniform_expected_count_cpu(a, sampled, S, *num_tries, sampled_ec, parallel);
   return Status::Ok();
 }
 

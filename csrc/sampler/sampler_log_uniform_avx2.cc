@@ -125,7 +125,7 @@ int64_t log_uniform_expected_count_avx2(const LogUniformArgs& a, double inv_log_
   // draws over a range of 10^6, and sent to the scalar function one lane at
   // a time they had cost more than all the rest of the counts.
   alignas(32) double head[16];
-  for (int j = 0; j < 16; ++j) head[j] = log_ratio(j) * inv_log_range;
+  log_uniform_head_probabilities(inv_log_range, head);
   const __m256i lo = _mm256_set1_epi64x(a.min_id - 1), hi = _mm256_set1_epi64x(a.max_id);
   const __m256i base = _mm256_set1_epi64x(a.min_id), sixteen = _mm256_set1_epi64x(16);
   const __m256d one = _mm256_set1_pd(1.0), two = _mm256_set1_pd(2.0);
@@ -159,12 +159,7 @@ int64_t log_uniform_expected_count_avx2(const LogUniformArgs& a, double inv_log_
                                 _mm256_set1_pd(static_cast<double>(num_tries)), log1m)));
     }
     _mm_storeu_ps(out + t, _mm256_cvtpd_ps(count));
-    for (int l = 0; special; ++l, special >>= 1) {
-      if (special & 1)
-        out[t + l] = expected_count(
-            log_uniform_probability(ids[t + l], a.min_id, a.max_id, inv_log_range),
-            a.num_sampled, num_tries);
-    }
+    expected_count_lanes(a, inv_log_range, ids + t, num_tries, special, out + t);
   }
   return t;
 }

@@ -168,7 +168,7 @@ int64_t log_uniform_expected_count_avx512(const LogUniformArgs& a, double inv_lo
   const bool scaled = num_tries == a.num_sampled;
   // P of the 16 head ids (log_ratio's log1p branch), in two registers.
   alignas(64) double head[16];
-  for (int j = 0; j < 16; ++j) head[j] = log_ratio(j) * inv_log_range;
+  log_uniform_head_probabilities(inv_log_range, head);
   const __m512d head_lo = _mm512_load_pd(head), head_hi = _mm512_load_pd(head + 8);
   const __m512i min_id = _mm512_set1_epi64(a.min_id), max_id = _mm512_set1_epi64(a.max_id);
   const __m512i sixteen = _mm512_set1_epi64(16);
@@ -201,12 +201,7 @@ int64_t log_uniform_expected_count_avx512(const LogUniformArgs& a, double inv_lo
                                 _mm512_set1_pd(static_cast<double>(num_tries)), log1m)));
     }
     _mm256_storeu_ps(out + t, _mm512_cvtpd_ps(count));
-    for (int l = 0; special; ++l, special >>= 1) {
-      if (special & 1)
-        out[t + l] = expected_count(
-            log_uniform_probability(ids[t + l], a.min_id, a.max_id, inv_log_range),
-            a.num_sampled, num_tries);
-    }
+    expected_count_lanes(a, inv_log_range, ids + t, num_tries, special, out + t);
   }
   return t;
 }
