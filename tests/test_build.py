@@ -1,7 +1,9 @@
 """What the build promises: the TF version it targets is recorded and
 enforced, no -march=native in a default build, and a CUDA build carries its
-CUDA runtime privately (static, symbols hidden from TF's own runtime)."""
+CUDA runtime privately (static, symbols hidden from TF's own runtime), and the
+kernels format their error messages without iostreams."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -56,3 +58,22 @@ def test_cuda_runtime_is_static_and_hidden(stem):
     defined = [line for line in exported.splitlines() if " UND " not in line]
     assert not any(" cudaMalloc" in line or " cudaLaunchKernel" in line for line in defined), (
         "CUDA runtime symbols must not be exported (they would clash with TF's runtime)")
+
+
+def test_kernels_build_messages_without_iostreams():
+    # On the GPU box the compiler (a /opt/gcc g++ wrapper) links libstdc++
+    # statically into _ydnn_py, and there formatting a number through an
+    # ostringstream segfaulted in its locale facets: every bad-input error
+    # crashed instead of raising. Messages go through StrCat (status.h).
+    root = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "csrc")
+    offenders = []
+    for folder, _, files in os.walk(root):
+        for name in files:
+            with open(os.path.join(folder, name)) as f:
+                text = f.read()
+            for needle in ("<sstream>", "<iostream>", "<ostream>", "stringstream", "std::cout",
+                           "std::cerr"):
+                if needle in text:
+                    offenders.append(f"{os.path.relpath(os.path.join(folder, name), root)}: "
+                                     f"{needle}")
+    assert not offenders, offenders

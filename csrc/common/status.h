@@ -7,9 +7,11 @@
 #pragma once
 
 #include <cstdint>
-#include <sstream>
+#include <cstdio>
 #include <string>
+#include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace ydnn {
 
@@ -31,19 +33,54 @@ class Status {
   std::string message_;
 };
 
-// Builds a message from any streamable pieces: InvalidArgument("ids[", i, "]").
+// Messages are built without iostreams: where a toolchain links libstdc++
+// statically into the Python module (the GPU box's /opt/gcc g++ does),
+// formatting a number through an output string stream crashed in its locale
+// facets, so every bad-input error became a segfault. to_string and
+// snprintf("%g") give the text an ostream's defaults would.
+namespace message_internal {
+inline void append(std::string& s, const std::string& v) { s += v; }
+inline void append(std::string& s, const char* v) { s += v; }
+inline void append(std::string& s, char v) { s += v; }
+inline void append(std::string& s, bool v) { s += v ? '1' : '0'; }
+inline void append(std::string& s, double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%g", v);
+  s += buf;
+}
+template <typename T>
+std::enable_if_t<std::is_integral_v<T>> append(std::string& s, T v) {
+  s += std::to_string(v);
+}
+template <typename T>
+std::enable_if_t<std::is_floating_point_v<T>> append(std::string& s, T v) {
+  append(s, static_cast<double>(v));
+}
+}  // namespace message_internal
+
+// Concatenates strings, characters and numbers: StrCat("ids[", i, "]").
+template <typename... Args>
+std::string StrCat(const Args&... args) {
+  std::string s;
+  (message_internal::append(s, args), ...);
+  return s;
+}
+
+// "[2, 3]": a shape as error messages print it.
+inline std::string ShapeStr(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += StrCat(i ? ", " : "", shape[i]);
+  return s + "]";
+}
+
 template <typename... Args>
 Status InvalidArgument(const Args&... args) {
-  std::ostringstream os;
-  (os << ... << args);
-  return Status(StatusCode::kInvalidArgument, os.str());
+  return Status(StatusCode::kInvalidArgument, StrCat(args...));
 }
 
 template <typename... Args>
 Status Internal(const Args&... args) {
-  std::ostringstream os;
-  (os << ... << args);
-  return Status(StatusCode::kInternal, os.str());
+  return Status(StatusCode::kInternal, StrCat(args...));
 }
 
 #define YDNN_RETURN_IF_ERROR(expr)      \

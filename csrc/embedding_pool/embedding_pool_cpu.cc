@@ -47,10 +47,8 @@ int64_t IdAt(const PoolArgs& a, int64_t p) {
 }
 
 Status BadId(const PoolArgs& a, int64_t p) {
-  std::ostringstream where;
-  if (a.ragged()) where << p;
-  else where << p / a.max_len << ", " << p % a.max_len;
-  return InvalidArgument("ids[", where.str(), "] = ", IdAt(a, p),
+  const std::string where = a.ragged() ? StrCat(p) : StrCat(p / a.max_len, ", ", p % a.max_len);
+  return InvalidArgument("ids[", where, "] = ", IdAt(a, p),
                          " is out of range [0, ", a.num_rows, ") for a table of shape [",
                          a.num_rows, ", ", a.dim, "]");
 }

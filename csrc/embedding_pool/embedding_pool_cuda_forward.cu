@@ -113,10 +113,8 @@ Status check_error(const PoolArgs& a, const int64_t* error, cudaStream_t s) {
                                  static_cast<const char*>(a.ids) + e[0] * (narrow ? 4 : 8),
                                  narrow ? 4 : 8, s));
   if (narrow) value = v32;
-  std::ostringstream where;
-  if (a.ragged()) where << e[0];
-  else where << e[0] / L << ", " << e[0] % L;
-  return InvalidArgument("ids[", where.str(), "] = ", value, " is out of range [0, ", V,
+  const std::string where = a.ragged() ? StrCat(e[0]) : StrCat(e[0] / L, ", ", e[0] % L);
+  return InvalidArgument("ids[", where, "] = ", value, " is out of range [0, ", V,
                          ") for a table of shape [", V, ", ", a.dim, "]");
 }
 

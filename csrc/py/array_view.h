@@ -8,7 +8,6 @@
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -35,13 +34,7 @@ struct ArrayView {
     for (int64_t s : shape) n *= s;
     return n;
   }
-  std::string shape_str() const {
-    std::ostringstream os;
-    os << "[";
-    for (size_t i = 0; i < shape.size(); ++i) os << (i ? ", " : "") << shape[i];
-    os << "]";
-    return os.str();
-  }
+  std::string shape_str() const { return ShapeStr(shape); }
 };
 
 inline const char* elem_name(Elem e) {

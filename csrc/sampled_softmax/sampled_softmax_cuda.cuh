@@ -238,10 +238,8 @@ inline Status report(const SoftmaxArgs& a, const int64_t* e, cudaStream_t s) {
     YDNN_RETURN_IF_ERROR(
         read_back(&v, (is_true ? a.true_expected_count : a.sampled_expected_count) + e[slot],
                   sizeof v, s));
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%g", static_cast<double>(v));
     return InvalidArgument(is_true ? "true_expected_count" : "sampled_expected_count", "[",
-                           e[slot], "] = ", buf, ": expected counts must be positive and finite");
+                           e[slot], "] = ", v, ": expected counts must be positive and finite");
   }
   return Status::Ok();
 }

@@ -21,12 +21,6 @@ int64_t id_at(const void* ids, IdType t, int64_t i) {
                              : static_cast<const int64_t*>(ids)[i];
 }
 
-std::string fmt(float v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", static_cast<double>(v));
-  return buf;
-}
-
 Status read_ids(const char* name, const void* ids, IdType t, int64_t n, int64_t V,
                 std::vector<int64_t>* out) {
   out->resize(n);
@@ -46,17 +40,11 @@ Status read_logq(const char* name, const float* ec, int64_t n, std::vector<float
   for (int64_t i = 0; i < n; ++i) {
     // !(x > 0) also rejects NaN; log(inf) would make every logit -inf.
     if (!(ec[i] > 0.f) || !std::isfinite(ec[i]))
-      return InvalidArgument(std::string(name) + "[" + std::to_string(i) + "] = " + fmt(ec[i]) +
+      return InvalidArgument(std::string(name) + "[" + std::to_string(i) + "] = " + StrCat(ec[i]) +
                              ": expected counts must be positive and finite");
     (*out)[i] = std::log(ec[i]);
   }
   return Status();
-}
-
-std::string shape_str(const std::vector<int64_t>& d) {
-  std::string s = "[";
-  for (size_t i = 0; i < d.size(); ++i) s += (i ? ", " : "") + std::to_string(d[i]);
-  return s + "]";
 }
 
 }  // namespace
@@ -64,20 +52,20 @@ std::string shape_str(const std::vector<int64_t>& d) {
 Status sampled_softmax_shapes(const std::vector<std::vector<int64_t>>& dims, SoftmaxArgs* a) {
   const auto &q = dims[0], &t = dims[1], &pos = dims[2], &s = dims[3], &tec = dims[4],
              &sec = dims[5];
-  if (q.size() != 2) return InvalidArgument("query must be [B, D], got shape ", shape_str(q));
+  if (q.size() != 2) return InvalidArgument("query must be [B, D], got shape ", ShapeStr(q));
   if (t.size() != 2 || t[1] != q[1])
     return InvalidArgument("table must be [V, D] with D = ", q[1], " (the query's), got shape ",
-                           shape_str(t));
+                           ShapeStr(t));
   if (pos.size() != 1 || pos[0] != q[0])
     return InvalidArgument("positive_ids must be [B] with B = ", q[0],
-                           " (the query's rows), got shape ", shape_str(pos));
-  if (s.size() != 1) return InvalidArgument("sampled_ids must be [S], got shape ", shape_str(s));
+                           " (the query's rows), got shape ", ShapeStr(pos));
+  if (s.size() != 1) return InvalidArgument("sampled_ids must be [S], got shape ", ShapeStr(s));
   if (tec.size() != 1 || tec[0] != q[0])
     return InvalidArgument("true_expected_count must be [B] with B = ", q[0], ", got shape ",
-                           shape_str(tec));
+                           ShapeStr(tec));
   if (sec.size() != 1 || sec[0] != s[0])
     return InvalidArgument("sampled_expected_count must be [S] with S = ", s[0],
-                           " (the sampled ids'), got shape ", shape_str(sec));
+                           " (the sampled ids'), got shape ", ShapeStr(sec));
   a->batch = q[0];
   a->dim = q[1];
   a->num_rows = t[0];
@@ -94,7 +82,7 @@ Status sampled_softmax_check(const SoftmaxArgs& a) {
     return InvalidArgument("table must have at least one row, got shape [" +
                            std::to_string(a.num_rows) + ", " + std::to_string(a.dim) + "]");
   if (!(a.temperature > 0.f) || !std::isfinite(a.temperature))
-    return InvalidArgument("temperature must be positive and finite, got " + fmt(a.temperature));
+    return InvalidArgument("temperature must be positive and finite, got " + StrCat(a.temperature));
   return Status();
 }
 

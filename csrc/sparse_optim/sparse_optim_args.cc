@@ -2,21 +2,12 @@
 // (TF ops, pybind11), so they fail alike and name the argument, its shape
 // and the bad value.
 #include <cmath>
-#include <sstream>
 #include <string>
 
 #include "sparse_optim/sparse_optim.h"
 
 namespace ydnn {
 namespace {
-
-std::string shape_str(const std::vector<int64_t>& s) {
-  std::ostringstream os;
-  os << "[";
-  for (size_t i = 0; i < s.size(); ++i) os << (i ? ", " : "") << s[i];
-  os << "]";
-  return os.str();
-}
 
 const char* kind_name(OptimKind k) {
   switch (k) {
@@ -43,14 +34,14 @@ int sparse_optim_num_slots(OptimKind kind) {
 Status sparse_optim_check(const SparseOptimShapes& s, const OptimHyper& h, OptimKind kind,
                           SparseOptimArgs* a) {
   if (s.table.size() != 2)
-    return InvalidArgument("table must be 2-D [V, D], got shape ", shape_str(s.table));
+    return InvalidArgument("table must be 2-D [V, D], got shape ", ShapeStr(s.table));
   const int64_t V = s.table[0], D = s.table[1];
   if (s.ids.size() != 1)
-    return InvalidArgument("indices must be 1-D [N], got shape ", shape_str(s.ids));
+    return InvalidArgument("indices must be 1-D [N], got shape ", ShapeStr(s.ids));
   const int64_t N = s.ids[0];
   if (s.grad.size() != 2 || s.grad[0] != N || s.grad[1] != D)
     return InvalidArgument("values must have shape [", N, ", ", D,
-                           "] (indices [N], table [V, D]), got shape ", shape_str(s.grad));
+                           "] (indices [N], table [V, D]), got shape ", ShapeStr(s.grad));
   const int want = sparse_optim_num_slots(kind);
   if (static_cast<int>(s.slots.size()) != want)
     return InvalidArgument(kind_name(kind), " takes ", want, " slot(s), got ", s.slots.size());
@@ -64,9 +55,9 @@ Status sparse_optim_check(const SparseOptimShapes& s, const OptimHyper& h, Optim
                              : s.slots[k] == s.table;
     if (!ok)
       return InvalidArgument(kSlotNames[static_cast<int>(kind)][k], " must have shape ",
-                             row_wise ? shape_str({V}) : shape_str(s.table),
-                             " to match table ", shape_str(s.table), ", got shape ",
-                             shape_str(s.slots[k]));
+                             row_wise ? ShapeStr({V}) : ShapeStr(s.table),
+                             " to match table ", ShapeStr(s.table), ", got shape ",
+                             ShapeStr(s.slots[k]));
   }
   if (!std::isfinite(h.lr))
     return InvalidArgument("learning_rate must be finite, got ", h.lr);
