@@ -2,16 +2,15 @@
 
     python3 bench/gpu/embedding_pool_gpu_bench.py     # from the repo root
 
-Measures the card's two ceilings first (a 1 GiB device-to-device copy,
-counting bytes read + written, and an 8192^3 fp32 matmul), then times the
-forward and the backward (plan + fill through arrays.embedding_pool_grad,
+Places each shape on the card's measured copy bandwidth
+(gpu_common.ceilings). Times the forward and the backward (plan + fill through arrays.embedding_pool_grad,
 allocations and the plan's one sync included) on padded ids with lengths
 uniform in 1..L, mean combiner, unweighted. Each row first checks the GPU
 against the CPU kernels on the same inputs and is marked FAILED, untimed, if
 they differ. Times are CUDA-event medians (min, max) over REPEAT calls after
 WARMUP; inputs rotate over enough id sets that uniform rows do not come from
-L2. The markdown table is printed last and, if $OUT is set, written with the
-rest of the output to $OUT/gpu_bench.md.
+L2. The markdown table is printed last and appended to the report
+(gpu_common.save).
 """
 
 import functools
@@ -22,58 +21,15 @@ import sys
 import cupy as cp
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
+sys.path.insert(0, HERE)
+from gpu_common import REPEAT, WARMUP, Log, ceilings, fmt_t, guarded, header, save, time_ms  # noqa: E402
+
 from ydnn_kernels import arrays  # noqa: E402
 
-WARMUP, REPEAT = 3, 25
 ROUNDING = {"float32": 1e-5, "float16": 2.0**-11}  # as tests/tolerance.py
-LINES = []
-
-
-def log(*parts):
-    line = " ".join(str(p) for p in parts)
-    LINES.append(line)
-    print(line, flush=True)
-
-
-def time_ms(fn, warmup=WARMUP, repeat=REPEAT):
-    """(median, min, max) milliseconds of fn() between CUDA events on the
-    current stream; fn(i) gets the repeat index to rotate its inputs."""
-    for i in range(warmup):
-        fn(i)
-    start, stop = cp.cuda.Event(), cp.cuda.Event()
-    times = []
-    for i in range(repeat):
-        start.record()
-        fn(i)
-        stop.record()
-        stop.synchronize()
-        times.append(cp.cuda.get_elapsed_time(start, stop))
-    return float(np.median(times)), min(times), max(times)
-
-
-def copy_bandwidth():
-    """GB/s of a 1 GiB cudaMemcpy device to device, read + write bytes."""
-    n = 1 << 30
-    src = cp.arange(n // 4, dtype=cp.uint32).view(cp.uint8)
-    dst = cp.empty_like(src)
-    stream = cp.cuda.get_current_stream().ptr
-
-    def run(_):
-        cp.cuda.runtime.memcpyAsync(dst.data.ptr, src.data.ptr, n,
-                                    cp.cuda.runtime.memcpyDeviceToDevice, stream)
-
-    med, _, _ = time_ms(run)
-    assert bool((dst[-4:] == src[-4:]).all()), "copy check"
-    return 2 * n / med / 1e6
-
-
-def matmul_tflops(n=8192):
-    a = cp.random.standard_normal((n, n), dtype=cp.float32)
-    b = cp.random.standard_normal((n, n), dtype=cp.float32)
-    c = cp.empty_like(a)
-    med, _, _ = time_ms(lambda _: cp.matmul(a, b, out=c), repeat=20)
-    return 2 * n**3 / med / 1e9
+log = Log()
 
 
 @functools.lru_cache(maxsize=None)
@@ -187,24 +143,19 @@ def bench_row(rng, table, table_cpu, B, L, dist, hot, copy_gbs, l2_bytes):
     row["fwd_pct"] = 100 * row["fwd_gbs"] / copy_gbs
     row["bwd_pct"] = 100 * row["bwd_gbs"] / copy_gbs
     row["status"] = "ok"
+    row["roofline"] = [
+        dict(kernel="embedding_pool fwd", shape=f"{name} {dtype} {dist}", ms=row["fwd"][0],
+             gbs=row["fwd_gbs"], bound="memory"),
+        dict(kernel="embedding_pool bwd", shape=f"{name} {dtype} {dist}", ms=row["bwd"][0],
+             gbs=row["bwd_gbs"], bound="memory")]
     log(f"{name} {dtype} {dist}: fwd {row['fwd'][0]:.4f} ms ({row['fwd_gbs']:.0f} GB/s), "
         f"fwd no check {row['fwd_nocheck'][0]:.4f} ms, bwd {row['bwd'][0]:.4f} ms "
         f"({row['bwd_gbs']:.0f} GB/s), U={U:.0f}, {k} id sets")
     return row
 
 
-def fmt_t(t):
-    return f"{t[0]:.4f} ({t[1]:.4f}-{t[2]:.4f})"
-
-
-def table_md(rows, props, copy_gbs, tflops):
-    card = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
-    out = [
-        f"## embedding_pool on {card}",
-        "",
-        f"CuPy {cp.__version__}, CUDA runtime {cp.cuda.runtime.runtimeGetVersion()}, "
-        f"L2 {props['l2CacheSize'] / 2**20:.0f} MiB. Device-to-device copy: "
-        f"{copy_gbs:.0f} GB/s (read + write). fp32 matmul 8192^3: {tflops:.1f} TFLOP/s.",
+def table_md(rows, ceil):
+    out = header("embedding_pool", ceil) + [
         f"Times: ms, median (min-max) of {REPEAT} after {WARMUP} warm-up. Padded ids, "
         "lengths uniform 1..L, mean combiner, no weights; fwd includes the id check's sync, "
         "bwd is plan + fill (allocations and one sync). GB/s counts logical bytes "
@@ -215,7 +166,7 @@ def table_md(rows, props, copy_gbs, tflops):
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        cells = [r["shape"], r["dtype"], r["ids"]]
+        cells = [r["shape"], r.get("dtype", ""), r.get("ids", "")]
         if r["status"] == "ok":
             cells += [fmt_t(r["fwd"]), f"{r['fwd_gbs']:.0f}", f"{r['fwd_pct']:.0f}%",
                       f"{r['fwd_nocheck'][0]:.4f}", fmt_t(r["bwd"]), f"{r['bwd_gbs']:.0f}",
@@ -228,13 +179,8 @@ def table_md(rows, props, copy_gbs, tflops):
 
 def main():
     rng = np.random.default_rng(0)
-    props = cp.cuda.runtime.getDeviceProperties(0)
-    copy_gbs = copy_bandwidth()
-    log(f"copy: {copy_gbs:.0f} GB/s")
-    cp.get_default_memory_pool().free_all_blocks()
-    tflops = matmul_tflops()
-    log(f"fp32 matmul: {tflops:.1f} TFLOP/s")
-    cp.get_default_memory_pool().free_all_blocks()
+    ceil = ceilings()
+    l2 = cp.cuda.runtime.getDeviceProperties(0)["l2CacheSize"]
     V = 1_000_000
     hot = rng.permutation(V)  # rank -> id, shared by every Zipf row
     rows = []
@@ -243,21 +189,16 @@ def main():
             table = cp.random.standard_normal((V, D), dtype=cp.float32).astype(dtype)
             table_cpu = table.get()
             for dist in ("zipf", "uniform"):
-                try:
-                    rows.append(bench_row(rng, table, table_cpu, B, L, dist, hot, copy_gbs,
-                                          props["l2CacheSize"]))
-                except Exception as e:  # a broken row must not hide the others
-                    log(f"ERROR B={B} D={D} {dtype} {dist}: {type(e).__name__}: {e}")
-                    rows.append(dict(shape=f"B={B} L={L} D={D} V={V:.0e}", dtype=dtype,
-                                     ids=dist, status=f"ERROR: {type(e).__name__}"))
+                name = f"B={B} L={L} D={D} V={V:.0e} {dtype} {dist}"
+                guarded(log, rows, "embedding_pool", name, lambda: bench_row(
+                    rng, table, table_cpu, B, L, dist, hot, ceil["copy_gbs"], l2))
             del table, table_cpu
             cp.get_default_memory_pool().free_all_blocks()
-    md = table_md(rows, props, copy_gbs, tflops)
-    print("\n" + md, flush=True)
-    if os.environ.get("OUT"):
-        with open(os.path.join(os.environ["OUT"], "gpu_bench.md"), "w") as f:
-            f.write("\n".join(LINES) + "\n\n" + md + "\n")
-    return 0 if all(r["status"] == "ok" for r in rows) else 1
+    roof = [x for r in rows for x in r.pop("roofline", [])]
+    failed = [dict(kernel=r.get("kernel", "embedding_pool"), shape=r["shape"],
+                   status=r["status"]) for r in rows if r["status"] != "ok"]
+    save(log, table_md(rows, ceil), roof + failed)
+    return 0 if not failed else 1
 
 
 if __name__ == "__main__":

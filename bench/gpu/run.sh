@@ -1,58 +1,121 @@
 #!/usr/bin/env bash
 # The whole GPU check in one device call, from the repo root:
 #   bash bench/gpu/run.sh
-# Builds the TF-free CUDA module in place, runs the CuPy tests (tests/gpu:
-# embedding_pool, the sampler, the sampled softmax) and the NumPy ones
-# (tests/test_embedding_pool_arrays.py, tests/test_sampled_softmax.py,
-# TF-free too), then the benchmarks. With $OUT set (the device tool's output
-# folder), build.log, tests.log, gpu_bench.md and softmax_gpu_bench.md are
-# written there. A test failure
-# does not skip the benchmark (one call must bring back everything); the
-# script then exits with the tests' status.
-set -euo pipefail
+# 1. builds the TF-free CUDA module in place (sm_90);
+# 2. runs the CuPy tests (tests/gpu: every CUDA kernel against the float64
+#    NumPy references and the CPU kernels) and the TF-free NumPy tests, one
+#    pytest process per file, in parallel, each under a time limit, so that a
+#    crash or a hang in one family cannot hide the others;
+# 3. times every CUDA kernel (bench/gpu/*_gpu_bench.py, one after another,
+#    each with its correctness gate) on the card's measured copy bandwidth and
+#    fp32 matmul rate;
+# 4. prints the roofline table of every row last (bench/gpu/roofline.py).
+# With $OUT set (the device tool's output folder) it leaves there: run.log
+# (everything printed), build.log, tests.log, gpu_bench.md (every table),
+# rows.jsonl and ceilings.json. A failing stage does not skip the later
+# ones (one call must bring back everything); the exit status is the first
+# failing stage's.
+set -uo pipefail
 
-log_dir=${OUT:-/tmp}
+log_dir=${OUT:-/tmp/ydnn_gpu}
+mkdir -p "$log_dir"
+rm -f "$log_dir"/{rows.jsonl,ceilings.json,gpu_bench.md}
+export OUT=$log_dir PYTHONUNBUFFERED=1
+exec > >(tee "$log_dir/run.log") 2>&1
+
 start=$SECONDS
 stage_start=$SECONDS
+rc=0
 stage() {  # ends the running stage with its time, then names the next one
   echo "-- $((SECONDS - stage_start)) s"
   stage_start=$SECONDS
   if [[ $# -gt 0 ]]; then printf '\n== %s\n' "$1"; fi
 }
+fail() { echo "!! $1 (exit $2)"; if ((rc == 0)); then rc=$2; fi; }
 
 printf '== machine\n'  # informational: none of it may stop the run
-nvidia-smi -L || true
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm \
+  --format=csv,noheader || true
 nvcc --version | tail -n 2 || true
-python3 --version
-python3 -c 'import cupy; print("cupy", cupy.__version__)' || echo "cupy is missing"
+python3 -c 'import sys, cupy, numpy; print("python", sys.version.split()[0], "cupy",
+  cupy.__version__, "numpy", numpy.__version__)' || echo "cupy is missing"
+echo "$(nproc) CPU cores"
 
 stage "build (YDNN_TF=0 YDNN_CUDA=1, sm_90)"
-build_env=(YDNN_TF=0 YDNN_CUDA=1 YDNN_CUDA_ARCHS=90 MAX_JOBS=16)
-build_log=$log_dir/build.log
-if ! env "${build_env[@]}" python3 setup.py build_ext --inplace >"$build_log" 2>&1; then
-  tail -n 60 "$build_log"
-  exit 1
+if ! timeout 300 env YDNN_TF=0 YDNN_CUDA=1 YDNN_CUDA_ARCHS=90 MAX_JOBS="$(nproc)" \
+    python3 setup.py build_ext --inplace >"$log_dir/build.log" 2>&1; then
+  tail -n 60 "$log_dir/build.log"
+  fail "build failed" 1
+  exit $rc
 fi
 ls ydnn_kernels/_ydnn_py*.so
 # The TF-free path must stay TF-free: arrays.py imports no TensorFlow.
 python3 -c 'import sys, ydnn_kernels.arrays as a
 assert "tensorflow" not in sys.modules, "ydnn_kernels.arrays imported tensorflow"
 assert a._py.with_cuda, "the module was built without CUDA"
-print("ydnn_kernels.arrays: CUDA build, no tensorflow import")'
+print("ydnn_kernels.arrays: CUDA build, no tensorflow import")' || fail "module check" 1
 
-stage "tests"
-tests_rc=0
-PYTHONUNBUFFERED=1 python3 -m pytest tests/gpu tests/test_embedding_pool_arrays.py \
-  tests/test_sampled_softmax.py -q -p no:cacheprovider --durations=5 2>&1 |
-  tee "$log_dir/tests.log" || tests_rc=$?
+stage "tests (one process per file, in parallel)"
+test_tmp=$(mktemp -d)
+files=(tests/gpu/test_*_cupy.py tests/test_embedding_pool_arrays.py tests/test_sampled_softmax.py)
+pids=()
+failed_gpu=()
+for f in "${files[@]}"; do
+  timeout -k 10 150 python3 -m pytest "$f" -q -rfE --tb=short -p no:cacheprovider \
+    --durations=3 >"$test_tmp/$(basename "$f").log" 2>&1 &
+  pids+=($!)
+done
+: >"$log_dir/tests.log"
+for i in "${!files[@]}"; do
+  wait "${pids[$i]}"
+  status=$?
+  log="$test_tmp/$(basename "${files[$i]}").log"
+  {
+    printf '\n### %s (exit %s)\n' "${files[$i]}" "$status"
+    cat "$log"
+  } >>"$log_dir/tests.log"
+  printf '%-45s exit %3s  %s\n' "${files[$i]}" "$status" "$(grep -E '[0-9]+ (passed|failed)' "$log" | tail -n 1)"
+  if ((status != 0)); then
+    grep -E '^(FAILED|ERROR) ' "$log" | head -n 15
+    fail "${files[$i]}" "$status"
+    [[ ${files[$i]} == tests/gpu/* ]] && failed_gpu+=("${files[$i]}")
+  fi
+done
+rm -rf "$test_tmp"
 
-stage "benchmark: embedding_pool"
-bench_rc=0
-PYTHONUNBUFFERED=1 python3 bench/gpu/embedding_pool_gpu_bench.py || bench_rc=$?
+# A failing CUDA test file runs again under compute-sanitizer's memcheck,
+# stopping at its first failure: an out-of-bounds access or a launch error
+# is then named with its kernel, in this same call.
+sanitizer=$(command -v compute-sanitizer ||
+  ls /usr/local/cuda*/bin/compute-sanitizer /usr/local/cuda*/compute-sanitizer/compute-sanitizer \
+    2>/dev/null | head -n 1)
+if ((${#failed_gpu[@]} > 0)) && [[ -n $sanitizer ]]; then
+  stage "compute-sanitizer memcheck on the failing CUDA test files"
+  san_dir=$(mktemp -d)
+  san_pids=()
+  for f in "${failed_gpu[@]}"; do
+    timeout -k 10 90 "$sanitizer" --tool memcheck --print-limit 5 \
+      python3 -m pytest "$f" -x -q --tb=line -p no:cacheprovider \
+      >"$san_dir/$(basename "$f").log" 2>&1 &
+    san_pids+=($!)
+  done
+  wait "${san_pids[@]}"
+  for f in "${failed_gpu[@]}"; do
+    san="$san_dir/$(basename "$f").log"
+    { printf '\n### memcheck: %s\n' "$f"; grep -m 30 '^========= ' "$san"; tail -n 8 "$san"; } |
+      tee -a "$log_dir/tests.log"
+  done
+  rm -rf "$san_dir"
+fi
 
-stage "benchmark: sampled_softmax"
-PYTHONUNBUFFERED=1 python3 bench/gpu/sampled_softmax_gpu_bench.py || bench_rc=$?
+for bench in embedding_pool sampled_softmax sampler sparse_optim; do
+  stage "benchmark: $bench"
+  timeout -k 10 100 python3 "bench/gpu/${bench}_gpu_bench.py" >/dev/null ||
+    fail "benchmark $bench" $?
+done
 
+stage "roofline"
+python3 bench/gpu/roofline.py || fail "roofline: some rows failed" $?
 stage
-echo "total $((SECONDS - start)) s; tests exit $tests_rc, benchmark exit $bench_rc"
-exit $((tests_rc != 0 ? tests_rc : bench_rc))
+echo "total $((SECONDS - start)) s; exit $rc"
+exit $rc

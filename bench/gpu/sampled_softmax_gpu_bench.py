@@ -2,9 +2,8 @@
 
     python3 bench/gpu/sampled_softmax_gpu_bench.py     # from the repo root
 
-Places each shape on the card's two ceilings, measured first (a 1 GiB
-device-to-device copy, read + write bytes, and an 8192^3 fp32 matmul: see
-embedding_pool_gpu_bench.py), and next to cuBLAS doing only the logits GEMM
+Places each shape on the card's two ceilings (gpu_common.ceilings: the
+device-to-device copy and the 8192^3 fp32 matmul), and next to cuBLAS doing only the logits GEMM
 of the same shape (q [B, D] x gathered candidates [J, D]^T, fp32): the part
 of the work a matmul library can do at all. Forward is
 arrays.sampled_softmax_loss (its one sync included); backward is
@@ -16,7 +15,7 @@ chunk). Bytes that must move: the J + B candidate and positive rows (s
 bytes per element), q, the outputs (forward 8 B; backward dq 4 B D and the
 U gradient rows). Each row is first checked against the CPU kernels and
 marked FAILED, untimed, if they differ. The markdown table is printed last
-and, with $OUT set, written with the log to $OUT/softmax_gpu_bench.md.
+and appended to the report (gpu_common.save).
 """
 
 import os
@@ -28,18 +27,12 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
 sys.path.insert(0, HERE)
-from embedding_pool_gpu_bench import REPEAT, WARMUP, copy_bandwidth, matmul_tflops, time_ms  # noqa: E402
+from gpu_common import REPEAT, WARMUP, Log, ceilings, fmt_t, guarded, header, save, time_ms  # noqa: E402
 
 from ydnn_kernels import arrays  # noqa: E402
 
 V = 1_000_000
-LINES = []
-
-
-def log(*parts):
-    line = " ".join(str(p) for p in parts)
-    LINES.append(line)
-    print(line, flush=True)
+log = Log()
 
 
 def make_inputs(rng, table, B, S, in_batch):
@@ -111,25 +104,19 @@ def bench_row(rng, table, table_cpu, B, S, in_batch, copy_gbs, tflops):
         row[key + "_gbs"] = nbytes / ms / 1e6
         row[key + "_bw_pct"] = 100 * row[key + "_gbs"] / copy_gbs
     row["status"] = "ok"
+    row["roofline"] = [
+        dict(kernel=f"sampled_softmax {k}", shape=f"{name} {table.dtype}", ms=row[k][0],
+             gbs=row[k + "_gbs"], tflops=row[k + "_tflops"], bound="compute")
+        for k in ("fwd", "bwd")]
     log(f"{name} {table.dtype}: fwd {row['fwd'][0]:.4f} ms ({row['fwd_tflops']:.1f} TFLOP/s), "
         f"bwd {row['bwd'][0]:.4f} ms ({row['bwd_tflops']:.1f} TFLOP/s), "
         f"logits GEMM alone {row['gemm'][0]:.4f} ms, U={U}")
     return row
 
 
-def fmt_t(t):
-    return f"{t[0]:.4f} ({t[1]:.4f}-{t[2]:.4f})"
-
-
-def table_md(rows, props, copy_gbs, tflops):
-    card = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
-    out = [
-        f"## sampled_softmax on {card}",
-        "",
-        f"CuPy {cp.__version__}, CUDA runtime {cp.cuda.runtime.runtimeGetVersion()}. "
-        f"Device-to-device copy: {copy_gbs:.0f} GB/s (read + write); fp32 matmul 8192^3: "
-        f"{tflops:.1f} TFLOP/s. V = {V:,}, temperature 0.1, unique sampled ids, "
-        "remove_accidental_hits.",
+def table_md(rows, ceil):
+    out = header("sampled_softmax", ceil) + [
+        f"V = {V:,}, temperature 0.1, unique sampled ids, remove_accidental_hits.",
         f"Times: ms, median (min-max) of {REPEAT} after {WARMUP} warm-up, CUDA events; fwd "
         "includes its sync, bwd the plan's sync and allocations. TFLOP/s counts useful flops "
         "(2 BJD fwd, 6 BJD bwd); % matmul is of the 8192^3 fp32 rate; GB/s counts the "
@@ -141,7 +128,7 @@ def table_md(rows, props, copy_gbs, tflops):
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        cells = [r["shape"], r["dtype"]]
+        cells = [r["shape"], r.get("dtype", "")]
         if r["status"] == "ok":
             for k in ("fwd", "bwd"):
                 cells += [fmt_t(r[k]), f"{r[k + '_tflops']:.1f}", f"{r[k + '_pct']:.0f}%",
@@ -155,12 +142,8 @@ def table_md(rows, props, copy_gbs, tflops):
 
 def main():
     rng = np.random.default_rng(0)
-    props = cp.cuda.runtime.getDeviceProperties(0)
-    copy_gbs = copy_bandwidth()
-    cp.get_default_memory_pool().free_all_blocks()
-    tflops = matmul_tflops()
-    cp.get_default_memory_pool().free_all_blocks()
-    log(f"copy: {copy_gbs:.0f} GB/s, fp32 matmul: {tflops:.1f} TFLOP/s")
+    ceil = ceilings()
+    copy_gbs, tflops = ceil["copy_gbs"], ceil["matmul_tflops"]
     rows = []
     # The issue's shapes (B = 1024, D = 64, S = 100 / 1000 / 8192), in-batch,
     # and a larger batch where the tiles, not the splits, fill the card.
@@ -173,21 +156,16 @@ def main():
             for B, d, S, in_batch in shapes:
                 if d != D:
                     continue
-                try:
-                    rows.append(bench_row(rng, table, table_cpu, B, S, in_batch, copy_gbs,
-                                          tflops))
-                except Exception as e:  # a broken row must not hide the others
-                    log(f"ERROR B={B} D={D} S={S} {dtype}: {type(e).__name__}: {e}")
-                    rows.append(dict(shape=f"B={B} D={D} S={S}", dtype=dtype,
-                                     status=f"ERROR: {type(e).__name__}"))
+                name = f"B={B} D={D} S={S}" + (" +in-batch" if in_batch else "") + f" {dtype}"
+                guarded(log, rows, "sampled_softmax", name, lambda: bench_row(
+                    rng, table, table_cpu, B, S, in_batch, copy_gbs, tflops))
             del table, table_cpu
             cp.get_default_memory_pool().free_all_blocks()
-    md = table_md(rows, props, copy_gbs, tflops)
-    print("\n" + md, flush=True)
-    if os.environ.get("OUT"):
-        with open(os.path.join(os.environ["OUT"], "softmax_gpu_bench.md"), "w") as f:
-            f.write("\n".join(LINES) + "\n\n" + md + "\n")
-    return 0 if all(r["status"] == "ok" for r in rows) else 1
+    roof = [x for r in rows for x in r.pop("roofline", [])]
+    failed = [dict(kernel=r.get("kernel", "sampled_softmax"), shape=r["shape"],
+                   status=r["status"]) for r in rows if r["status"] != "ok"]
+    save(log, table_md(rows, ceil), roof + failed)
+    return 0 if not failed else 1
 
 
 if __name__ == "__main__":
