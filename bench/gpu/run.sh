@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole GPU check in one device call, from the repo root:
-#   bash bench/gpu/run.sh
+#   bash bench/gpu/run.sh                        # about 70 s on an H200
+#   YDNN_GPU_SANITIZE=1 bash bench/gpu/run.sh    # + every CUDA test under memcheck
 # 1. builds the TF-free CUDA module in place (sm_90);
 # 2. runs the CuPy tests (tests/gpu: every CUDA kernel against the float64
 #    NumPy references and the CPU kernels) and the TF-free NumPy tests, one
@@ -85,22 +86,30 @@ rm -rf "$test_tmp"
 
 # A failing CUDA test file runs again under compute-sanitizer's memcheck,
 # stopping at its first failure: an out-of-bounds access or a launch error
-# is then named with its kernel, in this same call.
+# is then named with its kernel, in this same call. YDNN_GPU_SANITIZE=1
+# runs every CUDA test file under memcheck (a few minutes more): reads out
+# of bounds that happen not to change a result show up only there.
 sanitizer=$(command -v compute-sanitizer ||
   ls /usr/local/cuda*/bin/compute-sanitizer /usr/local/cuda*/compute-sanitizer/compute-sanitizer \
     2>/dev/null | head -n 1)
-if ((${#failed_gpu[@]} > 0)) && [[ -n $sanitizer ]]; then
-  stage "compute-sanitizer memcheck on the failing CUDA test files"
+san_files=("${failed_gpu[@]}") san_limit=90 san_stop=-x
+if [[ ${YDNN_GPU_SANITIZE:-0} == 1 ]]; then
+  san_files=(tests/gpu/test_*_cupy.py) san_limit=300 san_stop=
+fi
+if ((${#san_files[@]} > 0)) && [[ -n $sanitizer ]]; then
+  stage "compute-sanitizer memcheck on ${#san_files[@]} CUDA test file(s)"
   san_dir=$(mktemp -d)
   san_pids=()
-  for f in "${failed_gpu[@]}"; do
-    timeout -k 10 90 "$sanitizer" --tool memcheck --print-limit 5 \
-      python3 -m pytest "$f" -x -q --tb=line -p no:cacheprovider \
+  for f in "${san_files[@]}"; do
+    timeout -k 10 "$san_limit" "$sanitizer" --tool memcheck --print-limit 5 --error-exitcode 99 \
+      python3 -m pytest "$f" $san_stop -q --tb=line -p no:cacheprovider \
       >"$san_dir/$(basename "$f").log" 2>&1 &
     san_pids+=($!)
   done
-  wait "${san_pids[@]}"
-  for f in "${failed_gpu[@]}"; do
+  for i in "${!san_files[@]}"; do
+    wait "${san_pids[$i]}" || fail "memcheck ${san_files[$i]}" $?
+  done
+  for f in "${san_files[@]}"; do
     san="$san_dir/$(basename "$f").log"
     { printf '\n### memcheck: %s\n' "$f"; grep -m 30 '^========= ' "$san"; tail -n 8 "$san"; } |
       tee -a "$log_dir/tests.log"
