@@ -15,6 +15,12 @@
 // Fill: a group per run sums coef * g[bag] in sorted (= flat) order (g read
 // once per occurrence, U*D*s written); a group per bag forms dw from two
 // dots (g[b] and out[b] once per bag, one table row per occurrence).
+// Hot ids: a run longer than kRunChunk occurrences would make one group walk
+// it as a dependent chain (a Zipf-hot id of 30k occurrences took 7 ms on an
+// H200 while uniform ids took 0.36 ms), so such runs are cut into chunks of
+// kRunChunk, each summed by its own group into fp32 partials [chunk, D],
+// and a second pass adds each run's partials in chunk order: still
+// deterministic, at most 2 n / kRunChunk partial rows.
 // Bytes of the plan: ~ids + weights once, then the sort's passes over n
 // (key, index) pairs of 4 bytes each when V, n and B fit 32 bits.
 
@@ -33,6 +39,14 @@ namespace ydnn {
 namespace pool_cuda {
 namespace {
 
+constexpr int64_t kRunChunk = 512;
+
+// Partial rows the hot-run chunks may need: a run of len > kRunChunk has
+// ceil(len / kRunChunk) < 2 len / kRunChunk chunks.
+inline int64_t max_run_chunks(int64_t n) {
+  return n > kRunChunk ? (2 * n + kRunChunk - 1) / kRunChunk : 0;
+}
+
 // Workspace, carved from one caller buffer (base = nullptr: just sizes it).
 // W is the sort's key / index type, 32-bit whenever V, n and B fit.
 template <typename W> struct Plan {
@@ -44,6 +58,8 @@ template <typename W> struct Plan {
   int64_t* num_sel;
   uint8_t* flags;  // [n+1], reuses keys_in once sorted
   W* starts;       // [U+1], reuses vals_in once sorted
+  W* chunk_start;  // [U+1] first chunk of each hot run (0 chunks: a short run)
+  float* partial;  // [max_run_chunks(n), D] fp32 sums of the hot runs' chunks
   char* temp;
   size_t size;  // bytes before the cub scratch
   int end_bit = 1;
@@ -56,6 +72,7 @@ template <typename W> struct Plan {
     };
     take(offs, B + 1), take(scale, B), take(keys_in, n), take(keys_out, n);
     take(vals_in, n + 1), take(vals_out, n), take(occ_bag, n), take(occ_coef, n);
+    take(chunk_start, n + 1), take(partial, max_run_chunks(n) * a.dim);
     take(num_sel, 1), take(temp, 0);
     size = at;
     flags = reinterpret_cast<uint8_t*>(keys_in);  // n+1 bytes fit in n >= 1 keys
@@ -63,10 +80,11 @@ template <typename W> struct Plan {
     while (end_bit < 64 && (uint64_t{1} << end_bit) <= static_cast<uint64_t>(a.num_rows))
       ++end_bit;  // keys go up to V itself
   }
-  // Largest cub scratch; the plan runs the three calls one after another.
+  // Largest cub scratch; the plan runs three calls one after another, the
+  // fill one more (the hot runs' chunk scan, over at most n + 1 runs).
   // With no scratch pointer cub only sizes, launching nothing on s.
   cudaError_t temp_bytes(const PoolArgs& a, size_t* bytes, cudaStream_t s) const {
-    size_t t[3] = {0, 0, 0};
+    size_t t[4] = {0, 0, 0, 0};
     cudaError_t e = cub::DeviceRadixSort::SortPairs(nullptr, t[0], keys_in, keys_out, vals_in,
                                                     vals_out, a.num_values, 0, end_bit, s);
     if (e == cudaSuccess)
@@ -74,7 +92,10 @@ template <typename W> struct Plan {
                                      num_sel, a.num_values + 1, s);
     if (e == cudaSuccess)
       e = cub::DeviceScan::ExclusiveSum(nullptr, t[2], offs, offs, a.num_bags + 1, s);
-    *bytes = std::max({t[0], t[1], t[2]});
+    if (e == cudaSuccess)
+      e = cub::DeviceScan::ExclusiveSum(nullptr, t[3], chunk_start, chunk_start,
+                                        a.num_values + 1, s);
+    *bytes = std::max({t[0], t[1], t[2], t[3]});
     return e;
   }
 };
@@ -142,15 +163,67 @@ template <typename W> struct RunFetch {
   }
 };
 
+// Short runs (at most kRunChunk occurrences): one group each, straight into
+// grad_rows.
 template <typename T, int VEC, typename W>
 __global__ void __launch_bounds__(kBlock)
 grad_rows_kernel(Plan<W> p, const T* g, int64_t D, int64_t U, int G, T* grad_rows) {
   const Group grp(G);
   for (int64_t u = grp.id; u < U; u += grp.count) {
     const int64_t begin = p.starts[u], end = p.starts[u + 1];
+    if (end - begin > kRunChunk) continue;  // a hot run: the chunk kernels write it
     pool_rows<T, VEC>(g, D, end - begin, grp,
                       RunFetch<W>{p.vals_out + begin, p.occ_bag, p.occ_coef}, 1.f,
                       grad_rows + u * D);
+  }
+}
+
+// chunk_start[u] = the number of chunks of run u (0 for a short run), and
+// chunk_start[U] = 0; the exclusive scan then makes them offsets.
+template <typename W> __global__ void chunk_count_kernel(Plan<W> p, int64_t U) {
+  FOR_EACH(u, U + 1) {
+    const int64_t len = u < U ? static_cast<int64_t>(p.starts[u + 1]) - static_cast<int64_t>(p.starts[u]) : 0;
+    p.chunk_start[u] = static_cast<W>(len > kRunChunk ? (len + kRunChunk - 1) / kRunChunk : 0);
+  }
+}
+
+// A group per chunk c < chunk_start[U]: its run is the last u with
+// chunk_start[u] <= c (a short run's offset equals its successor's, so the
+// last such u has chunks); it sums the run's occurrences
+// [c' * kRunChunk, (c' + 1) * kRunChunk), c' = c - chunk_start[u].
+template <typename T, int VEC, typename W>
+__global__ void __launch_bounds__(kBlock)
+chunk_rows_kernel(Plan<W> p, const T* g, int64_t D, int64_t U, int64_t max_chunks, int G) {
+  const Group grp(G);
+  const int64_t total = p.chunk_start[U];
+  for (int64_t c = grp.id; c < total && c < max_chunks; c += grp.count) {
+    int64_t lo = 0, hi = U - 1;
+    while (lo < hi) {
+      const int64_t mid = (lo + hi + 1) / 2;
+      if (static_cast<int64_t>(p.chunk_start[mid]) <= c) lo = mid;
+      else hi = mid - 1;
+    }
+    const int64_t begin = static_cast<int64_t>(p.starts[lo]) + (c - static_cast<int64_t>(p.chunk_start[lo])) * kRunChunk;
+    const int64_t end = static_cast<int64_t>(p.starts[lo + 1]);
+    const int64_t count = end - begin < kRunChunk ? end - begin : kRunChunk;
+    pool_rows<T, VEC>(g, D, count, grp, RunFetch<W>{p.vals_out + begin, p.occ_bag, p.occ_coef},
+                      1.f, p.partial + c * D);
+  }
+}
+
+// A warp per hot run adds its chunks' partials in chunk order.
+template <typename T, typename W>
+__global__ void __launch_bounds__(kBlock)
+reduce_chunks_kernel(Plan<W> p, int64_t D, int64_t U, T* grad_rows) {
+  const Group grp(32);
+  for (int64_t u = grp.id; u < U; u += grp.count) {
+    const int64_t first = p.chunk_start[u], last = p.chunk_start[u + 1];
+    if (first == last) continue;  // a short run
+    for (int64_t col = grp.lane; col < D; col += 32) {
+      float acc = 0.f;
+      for (int64_t c = first; c < last; ++c) acc += p.partial[c * D + col];
+      grad_rows[u * D + col] = from_float<T>(acc);
+    }
   }
 }
 
@@ -243,6 +316,27 @@ Status fill_impl(const PoolArgs& a, const void* ws, int64_t U, const T* g, const
     YDNN_RETURN_IF_ERROR(with_vec<T>(D, {g, grad_rows}, [&](auto vc) -> Status {
       constexpr int VEC = decltype(vc)::value;
       const int G = group_size(D, VEC);
+      const int64_t max_chunks = max_run_chunks(a.num_values);
+      if (max_chunks > 0) {  // some run may be hot
+        size_t have = 0, need = 0;
+        YDNN_CUDA(p.temp_bytes(a, &have, s), "cub temp size query");
+        YDNN_CUDA(cub::DeviceScan::ExclusiveSum(nullptr, need, p.chunk_start, p.chunk_start,
+                                                U + 1, s),
+                  "cub temp size query");
+        if (need > have)
+          return Internal("embedding_pool backward: the chunk scan needs ", need,
+                          " bytes of cub scratch, the workspace has ", have);
+        chunk_count_kernel<W><<<blocks(U + 1, 1), kBlock, 0, s>>>(p, U);
+        YDNN_CUDA(cudaGetLastError(), "chunk_count_kernel");
+        YDNN_CUDA(cub::DeviceScan::ExclusiveSum(p.temp, need, p.chunk_start, p.chunk_start,
+                                                U + 1, s),
+                  "cub::DeviceScan::ExclusiveSum");
+        chunk_rows_kernel<T, VEC, W><<<blocks(max_chunks, G), kBlock, 0, s>>>(
+            p, g, D, U, max_chunks, G);
+        YDNN_CUDA(cudaGetLastError(), "chunk_rows_kernel");
+        reduce_chunks_kernel<T, W><<<blocks(U, 32), kBlock, 0, s>>>(p, D, U, grad_rows);
+        YDNN_CUDA(cudaGetLastError(), "reduce_chunks_kernel");
+      }
       grad_rows_kernel<T, VEC, W><<<blocks(U, G), kBlock, 0, s>>>(p, g, D, U, G, grad_rows);
       return cuda_ok(cudaGetLastError(), "grad_rows_kernel");
     }));

@@ -140,9 +140,10 @@ __device__ inline float bag_scale(const Group& grp, const float* w, int64_t star
 // the row into fp32 registers (kVecsPerLane of them; wider rows take more
 // passes over the items, whose indices then come from L1). The sum runs in
 // item order, so the result does not depend on the launch shape.
-template <typename T, int VEC, typename Fetch>
+// Out = float writes fp32 partial sums (the backward's chunks of hot runs).
+template <typename T, int VEC, typename Fetch, typename Out = T>
 __device__ void pool_rows(const T* __restrict__ rows, int64_t D, int64_t count, const Group& grp,
-                          const Fetch& fetch, float scale, T* __restrict__ dst) {
+                          const Fetch& fetch, float scale, Out* __restrict__ dst) {
   const int64_t span = int64_t{grp.size} * VEC * kVecsPerLane;
   for (int64_t c0 = 0; c0 == 0 || c0 < D; c0 += span) {  // D = 0 still fetches (checks ids)
     float acc[kVecsPerLane][VEC] = {};
@@ -170,10 +171,15 @@ __device__ void pool_rows(const T* __restrict__ rows, int64_t D, int64_t count, 
     for (int v = 0; v < kVecsPerLane; ++v) {
       const int64_t c = c0 + (int64_t{v} * grp.size + grp.lane) * VEC;
       if (c >= D) break;
-      Packet<T, VEC> pk;
+      if constexpr (std::is_same_v<Out, T>) {
+        Packet<T, VEC> pk;
 #pragma unroll
-      for (int k = 0; k < VEC; ++k) pk.v[k] = from_float<T>(acc[v][k] * scale);
-      *reinterpret_cast<decltype(pk.raw)*>(dst + c) = pk.raw;
+        for (int k = 0; k < VEC; ++k) pk.v[k] = from_float<T>(acc[v][k] * scale);
+        *reinterpret_cast<decltype(pk.raw)*>(dst + c) = pk.raw;
+      } else {
+#pragma unroll
+        for (int k = 0; k < VEC; ++k) dst[c + k] = acc[v][k] * scale;
+      }
     }
   }
 }

@@ -184,6 +184,33 @@ def test_grid_stride_tails(rng):
     assert_gpu_matches_cpu(g_w.get(), c_gw, "float32", 20 * D * scale, "weight gradient")
 
 
+@pytest.mark.parametrize("combiner", ["sum", "mean"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_hot_ids_longer_than_a_chunk(rng, dtype, combiner):
+    # The backward cuts runs longer than 512 occurrences into chunks summed
+    # apart (kRunChunk). Runs of 512 (the short path), 513 and 1025 (just past
+    # one and two chunks) and 7000 (a Zipf head): a chunk lost, doubled or
+    # added to the wrong run is off by hundreds of rows, far past rounding.
+    B, L, D, V = 700, 20, 40, 1000
+    hot = np.repeat([3, 5, 7, 11], [512, 513, 1025, 7000])
+    filler = rng.integers(12, V, B * L - hot.size)
+    ids = rng.permutation(np.concatenate([hot, filler])).reshape(B, L).astype(np.int32)
+    table = rng.standard_normal((V, D)).astype(dtype)
+    weights = rng.uniform(0.25, 1.75, (B, L)).astype(np.float32)
+    grad = rng.standard_normal((B, D)).astype(dtype)
+    cpu_out = arrays.embedding_pool(table, ids, weights=weights, combiner=combiner)
+    c_idx, c_rows, _ = arrays.embedding_pool_grad(table, ids, cpu_out, grad, weights=weights,
+                                                  combiner=combiner)
+    d_table, d_ids, d_w = cp.asarray(table), cp.asarray(ids), cp.asarray(weights)
+    out = arrays.embedding_pool(d_table, d_ids, weights=d_w, combiner=combiner)
+    idx, rows, _ = arrays.embedding_pool_grad(d_table, d_ids, out, cp.asarray(grad),
+                                              weights=d_w, combiner=combiner)
+    np.testing.assert_array_equal(idx.get(), c_idx)
+    # fp32 sums of up to 7000 terms in two orders: ~sqrt(n) eps of the run's sum.
+    scale = 30 * 1.75 * float(np.abs(grad.astype(np.float64)).max())
+    assert_gpu_matches_cpu(rows.get(), c_rows, dtype, scale, "table gradient")
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_deterministic(rng, dtype):
     # Few ids, long bags: long runs, where an order-dependent sum would show.
