@@ -51,6 +51,27 @@ def test_cuda_step_matches_reference_and_cpu(rng, kind, unique, id_dtype, D):
     np.testing.assert_allclose(got_table, cpu_table, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("kind", list(SLOTS))
+def test_cuda_hot_ids_longer_than_a_chunk(rng, kind):
+    # Runs longer than 256 are summed in chunks (kRunChunk): runs of 256 (the
+    # plain path), 257 and 513 (just past one and two chunks) and 3000, in a
+    # shuffled batch. A chunk lost, doubled or added to the wrong run moves
+    # the summed gradient by ~16 (the sum of 256 unit normals), far past the
+    # fp32 rounding of sums in two orders.
+    V, D = 400, 48
+    table, slots = make_state(rng, kind, V, D)
+    hot = np.repeat([0, 9, 200, 399], [256, 257, 513, 3000])
+    ids = rng.permutation(np.concatenate([hot, rng.integers(1, 399, 500)]))
+    grad = rng.standard_normal((len(ids), D)).astype(np.float32)
+    d_table, d_slots = cp.asarray(table), [cp.asarray(x) for x in slots]
+    arrays.sparse_apply(kind, d_table, d_slots, cp.asarray(ids), cp.asarray(grad), 0.01, step=3)
+    cpu_table, cpu_slots = table.copy(), [x.copy() for x in slots]
+    arrays.sparse_apply(kind, cpu_table, cpu_slots, ids, grad, 0.01, step=3)
+    np.testing.assert_allclose(cp.asnumpy(d_table), cpu_table, rtol=1e-5, atol=1e-5)
+    for got, want in zip(d_slots, cpu_slots):
+        np.testing.assert_allclose(cp.asnumpy(got), want, rtol=1e-4, atol=1e-5)
+
+
 def test_cuda_is_deterministic_with_duplicates(rng):
     table, slots = make_state(rng, "lazy_adam", 50, 64)
     ids = cp.asarray(rng.integers(0, 5, 4000))  # long runs of equal ids
