@@ -407,7 +407,8 @@ def sparse_apply(kind, table, slots, indices, values, learning_rate, step=1, wei
         _py.sparse_apply_cpu(kind, table, list(slots), indices, values, *hyper)
         return
     n = int(indices.shape[0]) if indices.ndim == 1 else 0
-    workspace = xp.empty((_py.sparse_apply_workspace_cuda(n, indices.dtype.name,
+    d = int(table.shape[1]) if table.ndim == 2 else 0
+    workspace = xp.empty((_py.sparse_apply_workspace_cuda(n, d, indices.dtype.name,
                                                           bool(indices_unique)),), np.uint8)
     error = xp.empty((1,), np.int64) if validate_indices else None
     _py.sparse_apply_cuda(kind, table, list(slots), indices, values, *hyper,

@@ -83,9 +83,11 @@ void apply_cpu(const std::string& kind, const pyb::object& table, const pyb::lis
 }
 
 #if defined(YDNN_WITH_CUDA)
-int64_t workspace_cuda(int64_t num_ids, const std::string& id_dtype, bool ids_unique) {
+int64_t workspace_cuda(int64_t num_ids, int64_t dim, const std::string& id_dtype,
+                       bool ids_unique) {
   SparseOptimArgs a;
   a.num_ids = num_ids;
+  a.dim = dim;  // the hot runs' partial rows are D wide
   a.id_type = id_dtype == "int32" ? IdType::kInt32 : IdType::kInt64;
   a.ids_unique = ids_unique;
   return static_cast<int64_t>(sparse_optim_workspace_cuda(a));
@@ -126,7 +128,7 @@ void register_sparse_optim(pyb::module_& m) {
         "One sparse optimizer step, in place, on NumPy arrays; see "
         "ydnn_kernels.arrays.sparse_apply.");
 #if defined(YDNN_WITH_CUDA)
-  m.def("sparse_apply_workspace_cuda", &workspace_cuda, "num_ids"_a, "id_dtype"_a,
+  m.def("sparse_apply_workspace_cuda", &workspace_cuda, "num_ids"_a, "dim"_a, "id_dtype"_a,
         "ids_unique"_a);
   m.def("sparse_apply_cuda", &apply_cuda, "kind"_a, "table"_a, "slots"_a, "indices"_a,
         "values"_a, "lr"_a, "step"_a, "weight_decay"_a, "epsilon"_a, "beta_1"_a, "beta_2"_a,

@@ -91,7 +91,8 @@ Status sparse_optim_apply_cpu(const SparseOptimArgs& a, const ParallelFor& paral
 // Device pointers; `stream` is a cudaStream_t. Unless ids_unique, ids are
 // radix-sorted with their positions (cub, deterministic) and one lane group
 // per distinct id sums its run then updates the row. Workspace is
-// caller-allocated device memory (0 bytes when ids_unique). A bad id is
+// caller-allocated device memory sized from num_ids, id_type and dim (hot
+// runs' partial rows are dim wide; 0 bytes when ids_unique). A bad id is
 // skipped and its position recorded in `error` (device int64[1]);
 // sparse_optim_check_error_cuda then syncs once and returns the CPU path's
 // message. error == nullptr skips validation (bad ids are ignored).

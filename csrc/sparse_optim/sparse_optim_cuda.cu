@@ -137,6 +137,12 @@ __global__ void chunk_sum_kernel(const Id* __restrict__ keys, const int64_t* __r
   for (int64_t p = (blockIdx.x * int64_t(blockDim.x) + threadIdx.x) / 32; p < n; p += warps) {
     const int64_t id = static_cast<int64_t>(keys[p]);
     if (id < 0 || id >= V) continue;  // the update reports it
+    // A hot run's chunk starts at its head (then the run reaches p + K) or K
+    // after another chunk start: two loads rule out most positions before
+    // the searches.
+    const bool maybe = (p >= kRunChunk && static_cast<int64_t>(keys[p - kRunChunk]) == id) ||
+                       (p + kRunChunk < n && static_cast<int64_t>(keys[p + kRunChunk]) == id);
+    if (!maybe) continue;
     const int64_t head = run_first(keys, p + 1, id);
     if ((p - head) % kRunChunk != 0) continue;
     const int64_t end = run_last(keys, p + 1, n, id);
