@@ -117,15 +117,22 @@ def header(title, ceil):
             f"{ceil['matmul_tflops']:.1f} TFLOP/s.", ""]
 
 
+ROOF_KEYS = ("kernel", "shape", "ms", "gbs", "tflops", "gdraws", "bound", "status")
+
+
 def save(log, md, rows):
-    """Prints the table, appends log + table to gpu_bench.md and the rows
-    (dicts with at least kernel, shape, ms, status) to rows.jsonl."""
+    """Prints the table, appends log + table to gpu_bench.md and one line
+    per row to rows.jsonl for roofline.py: a row's "roofline" list when it
+    has one (a row that times several passes), else its ROOF_KEYS. Returns
+    the script's exit status: 1 if any row is not ok."""
     print("\n" + md, flush=True)
     with open(os.path.join(OUT_DIR, "gpu_bench.md"), "a") as f:
         f.write("\n".join(log.lines) + "\n\n" + md + "\n\n")
     with open(os.path.join(OUT_DIR, "rows.jsonl"), "a") as f:
         for r in rows:
-            f.write(json.dumps(r, default=float) + "\n")
+            for line in r.get("roofline") or [{k: r[k] for k in ROOF_KEYS if k in r}]:
+                f.write(json.dumps(line, default=float) + "\n")
+    return 0 if all(r["status"] == "ok" for r in rows) else 1
 
 
 def guarded(log, rows, kernel, shape, fn):

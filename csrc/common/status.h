@@ -41,20 +41,16 @@ class Status {
 namespace message_internal {
 inline void append(std::string& s, const std::string& v) { s += v; }
 inline void append(std::string& s, const char* v) { s += v; }
-inline void append(std::string& s, char v) { s += v; }
-inline void append(std::string& s, bool v) { s += v ? '1' : '0'; }
-inline void append(std::string& s, double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%g", v);
-  s += buf;
-}
+inline void append(std::string& s, char v) { s += v; }  // a character, as ostream
 template <typename T>
 std::enable_if_t<std::is_integral_v<T>> append(std::string& s, T v) {
   s += std::to_string(v);
 }
 template <typename T>
 std::enable_if_t<std::is_floating_point_v<T>> append(std::string& s, T v) {
-  append(s, static_cast<double>(v));
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%g", static_cast<double>(v));
+  s += buf;
 }
 }  // namespace message_internal
 
