@@ -11,9 +11,9 @@ and from the same number of sorted unique ids with `indices_unique=True`
 step time over the same row's time at V = 10^4 (issue 5 asks for <= 1.5x on
 the CPU).
 
-Each kind is first checked against the CPU kernels (one step on a 10^4-row
-table, the same ids and gradient) and marked FAILED, untimed, if they
-differ. Times: CUDA events around `arrays.sparse_apply`, id check (one sync)
+Each kind is first checked (one step on a 10^4-row table, Zipf ids): the
+GPU's error against the float64 reference must stay within twice the CPU
+kernels' on the same inputs, or the kind is marked FAILED, untimed. Times: CUDA events around `arrays.sparse_apply`, id check (one sync)
 and workspace allocation included; the table and its slots are updated in
 place on every repeat, as in training.
 
@@ -36,6 +36,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
 sys.path.insert(0, HERE)
 from gpu_common import REPEAT, WARMUP, Log, ceilings, fmt_t, guarded, header, save, time_ms  # noqa: E402
 
+from tests.sparse_optim_reference import sparse_step  # noqa: E402
 from ydnn_kernels import arrays  # noqa: E402
 
 D, N = 64, 16384
@@ -60,17 +61,35 @@ def zipf_ids(rng, V, n):
 
 
 def gate(rng, kind):
+    """None when the GPU step is as accurate as the CPU's, else why not.
+
+    Both are judged against the float64 reference. They cannot be compared
+    with each other at fp32 rounding: a Zipf id repeated ~3000 times has its
+    gradient rows summed in another order on each (the CPU in id order, the
+    GPU in chunks of 256), and the CPU alone is ~4e-5 off in relative terms
+    on the Adagrad accumulator. Allowed: twice the CPU's largest error, plus
+    1e-6 of the largest value. A chunk lost or counted twice moves a summed
+    row by ~16 (256 unit normals), orders of magnitude past that.
+    """
     V = 10**4
     table = rng.standard_normal((V, D)).astype(np.float32)
     ids = zipf_ids(rng, V, N)
     grad = rng.standard_normal((N, D)).astype(np.float32)
     cpu_t, cpu_s = table.copy(), slots_for(kind, V, np)
+    ref_t, ref_s = sparse_step(kind, table, cpu_s, ids, grad, 0.01, step=3)
     arrays.sparse_apply(kind, cpu_t, cpu_s, ids, grad, 0.01, step=3)
     gpu_t, gpu_s = cp.asarray(table), slots_for(kind, V, cp)
     arrays.sparse_apply(kind, gpu_t, gpu_s, cp.asarray(ids), cp.asarray(grad), 0.01, step=3)
-    ok = np.allclose(gpu_t.get(), cpu_t, rtol=1e-5, atol=1e-6) and all(
-        np.allclose(g.get(), c, rtol=1e-5, atol=1e-7) for g, c in zip(gpu_s, cpu_s))
-    return None if ok else "GPU step differs from the CPU's"
+    names = ["table"] + [f"slot {i}" for i in range(len(ref_s))]
+    errors = []
+    for name, ref, cpu, gpu in zip(names, [ref_t, *ref_s], [cpu_t, *cpu_s], [gpu_t, *gpu_s]):
+        cpu_err = float(np.abs(cpu - ref).max())
+        gpu_err = float(np.abs(gpu.get() - ref).max())
+        errors.append(f"{name} {gpu_err:.2e} (CPU {cpu_err:.2e})")
+        if not gpu_err <= 2 * cpu_err + 1e-6 * float(np.abs(ref).max()):
+            return "GPU step less accurate than the CPU's: " + ", ".join(errors)
+    log(f"gate {kind}: largest error against float64, " + ", ".join(errors))
+    return None
 
 
 def step_bytes(kind, V, U, unique):
