@@ -165,3 +165,56 @@ def test_training_needs_targets(rng):
     m.compile()
     with pytest.raises(ValueError, match=r"\(features, target ids\) pairs"):
         m.fit(tf.data.Dataset.from_tensors((features(rng),)), epochs=1, verbose=0)
+
+
+def test_zero_sample_weights_leave_every_weight_unchanged(rng):
+    # Keras passes (x, y, sample_weight): a model that dropped the weights
+    # would take a full SGD step here and move every weight it trains.
+    m = model()
+    f = features(rng, batch=32)
+    y = rng.integers(1, 51, 32).astype(np.int32)
+    m.compile(optimizer=keras.optimizers.SGD(0.5))
+    m(f)
+    before = [w.numpy().copy() for w in m.trainable_weights]
+    hist = m.fit(f, y, sample_weight=np.zeros(32, np.float32), batch_size=32, epochs=1,
+                 verbose=0)
+    assert hist.history["loss"] == [0.0]
+    for w, b in zip(m.trainable_weights, before):
+        np.testing.assert_array_equal(w.numpy(), b, err_msg=w.path)
+    m.fit(f, y, sample_weight=np.ones(32, np.float32), batch_size=32, epochs=1, verbose=0)
+    assert any((w.numpy() != b).any() for w, b in zip(m.trainable_weights, before))
+
+
+def test_sample_weights_scale_the_loss_and_weight_the_metrics(trained):
+    data, m, _ = trained
+    test = data.test
+    x = {"item_id": test.history}
+    # Loss: the mean over the batch of weight * per-example loss (Keras's
+    # sum_over_batch_size); the same negatives on both sides.
+    q = m(x)
+    samples = m.sample_negatives(tf.constant(test.target))
+    per_example = m.sampled_loss(q, tf.constant(test.target), samples).numpy()
+    w = np.linspace(0.0, 2.0, len(test)).astype(np.float32)
+    want = float(np.sum(per_example.astype(np.float64) * w) / len(test))
+    got = float(m._mean_loss(tf.constant(per_example), tf.constant(w)))
+    assert got == pytest.approx(want, rel=1e-5)
+    # Metrics: rows of weight 0 do not count, so half the rows at weight 1
+    # give the recall of that half alone.
+    half = np.arange(len(test)) % 2 == 0
+    kept = test.take(half)
+    only_half = m.evaluate({"item_id": kept.history}, kept.target, batch_size=500,
+                           return_dict=True, verbose=0)
+    weighted = m.evaluate(x, test.target, sample_weight=half.astype(np.float32),
+                          batch_size=500, return_dict=True, verbose=0)
+    everything = m.evaluate(x, test.target, batch_size=500, return_dict=True, verbose=0)
+    assert weighted["recall_at_10"] == pytest.approx(only_half["recall_at_10"], abs=1e-6)
+    assert weighted["recall_at_10"] != pytest.approx(everything["recall_at_10"], abs=1e-6)
+
+
+def test_sample_weight_of_the_wrong_length_is_an_error(rng):
+    m = model()
+    m.compile()
+    ds = tf.data.Dataset.from_tensors((features(rng), tf.constant([1, 2, 3, 4, 5, 6]),
+                                       tf.ones([4])))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="one value per example"):
+        m.fit(ds, epochs=1, verbose=0)

@@ -268,17 +268,27 @@ class YoutubeDNNRetrievalModelV2(RetrievalMixin, keras.Model):
                                           self.logits_temperature)
 
     def _unpack(self, data):
-        x, y = data[0], data[1] if len(data) > 1 else None
+        x, y, weight = keras.utils.unpack_x_y_sample_weight(data)
         if y is None:
             raise ValueError("the model trains on (features, target ids) pairs: map the data "
                              "with ydnn.transforms.PredictLast / PredictRandom or give a target column")
-        return x, y
+        if weight is not None:
+            weight = tf.reshape(tf.cast(weight, tf.float32), [-1])
+        return x, y, weight
+
+    def _mean_loss(self, per_example, weight):
+        # Keras's "sum_over_batch_size": weights scale rows, the divisor stays B.
+        if weight is None:
+            return tf.reduce_mean(per_example)
+        tf.debugging.assert_equal(tf.shape(weight), tf.shape(per_example), message=(
+            "sample_weight must have one value per example ([batch] or [batch, 1])"))
+        return tf.reduce_sum(per_example * weight) / tf.cast(tf.size(per_example), tf.float32)
 
     def train_step(self, data):
-        x, y = self._unpack(data)
+        x, y, weight = self._unpack(data)
         with tf.GradientTape() as tape:
             query = self(x, training=True)
-            loss = tf.reduce_mean(self.sampled_loss(query, y, self.sample_negatives(y)))
+            loss = self._mean_loss(self.sampled_loss(query, y, self.sample_negatives(y)), weight)
             if self.losses:
                 loss += tf.add_n(self.losses)
         variables = self.trainable_variables
@@ -288,13 +298,13 @@ class YoutubeDNNRetrievalModelV2(RetrievalMixin, keras.Model):
         return {"loss": self.loss_tracker.result()}
 
     def test_step(self, data):
-        x, y = self._unpack(data)
+        x, y, weight = self._unpack(data)
         query = self(x, training=False)
         self.loss_tracker.update_state(
-            tf.reduce_mean(self.sampled_loss(query, y, self.sample_negatives(y))))
+            self._mean_loss(self.sampled_loss(query, y, self.sample_negatives(y)), weight))
         _, ids = self.retrieve(query, self.top_k, self.seen_items(x) if self.exclude_seen else None)
         for metric in self.top_k_metrics:
-            metric.update_state(y, ids)
+            metric.update_state(y, ids, sample_weight=weight)
         return {m.name: m.result() for m in self.metrics}
 
     # -- serialisation ---------------------------------------------------------
