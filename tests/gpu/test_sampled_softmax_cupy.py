@@ -14,44 +14,14 @@ CuPy, a CUDA device or a CUDA build of ydnn_kernels.
 import numpy as np
 import pytest
 
-cp = pytest.importorskip("cupy")
+from tests.gpu.cuda_env import require_cuda
 
-
-def _device_count():
-    try:
-        return cp.cuda.runtime.getDeviceCount()
-    except cp.cuda.runtime.CUDARuntimeError:  # no driver
-        return 0
-
-
-if _device_count() == 0:
-    pytest.skip("no CUDA device", allow_module_level=True)
+cp = require_cuda()
 
 from tests.softmax_cases import check_grads, check_loss, make_case, reference  # noqa: E402
 from ydnn_kernels import _ydnn_py, arrays  # noqa: E402
 
-if not _ydnn_py.with_cuda:
-    pytest.skip("ydnn_kernels was built without CUDA", allow_module_level=True)
-
 DTYPES = ["float32", "float16"]
-
-
-@pytest.fixture(autouse=True)
-def poison_allocations():
-    """Every CuPy allocation (outputs and workspace included) starts as 0xFF
-    bytes: NaN floats, -1 ints. An element no kernel writes, or a workspace
-    slot read before it is written, then fails instead of passing as 0."""
-    pool = cp.get_default_memory_pool()
-
-    def malloc(size):
-        mem = pool.malloc(size)
-        if size:
-            cp.cuda.runtime.memsetAsync(mem.ptr, 0xFF, size, cp.cuda.get_current_stream().ptr)
-        return mem
-
-    cp.cuda.set_allocator(malloc)
-    yield
-    cp.cuda.set_allocator(pool.malloc)
 
 
 def on_device(case):

@@ -11,20 +11,12 @@ tests use a few hundred thousand draws at most.
 import numpy as np
 import pytest
 
-cp = pytest.importorskip("cupy")
+from tests.gpu.cuda_env import require_cuda
 
-try:
-    _devices = cp.cuda.runtime.getDeviceCount()
-except cp.cuda.runtime.CUDARuntimeError:  # no driver
-    _devices = 0
-if _devices == 0:
-    pytest.skip("no CUDA device", allow_module_level=True)
+cp = require_cuda()
 
 from tests.reference import log_uniform_sample_ref  # noqa: E402
-from ydnn_kernels import _ydnn_py, arrays  # noqa: E402
-
-if not _ydnn_py.with_cuda:
-    pytest.skip("ydnn_kernels was built without CUDA", allow_module_level=True)
+from ydnn_kernels import arrays  # noqa: E402
 
 
 def both(S, max_id, min_id, unique, seed=1, seed2=2, counter=0, true_ids=None):

@@ -7,25 +7,13 @@ device or a CUDA build of ydnn_kernels."""
 import numpy as np
 import pytest
 
-cp = pytest.importorskip("cupy")
+from tests.gpu.cuda_env import require_cuda
 
-
-def _device_count():
-    try:
-        return cp.cuda.runtime.getDeviceCount()
-    except cp.cuda.runtime.CUDARuntimeError:  # no driver
-        return 0
-
-
-if _device_count() == 0:
-    pytest.skip("no CUDA device", allow_module_level=True)
+cp = require_cuda()
 
 from tests.sparse_optim_cases import check_step, make_state
 from tests.sparse_optim_reference import SLOTS
-from ydnn_kernels import _ydnn_py, arrays
-
-if not _ydnn_py.with_cuda:
-    pytest.skip("ydnn_kernels was built without CUDA", allow_module_level=True)
+from ydnn_kernels import arrays
 
 
 @pytest.mark.parametrize("kind", list(SLOTS))
