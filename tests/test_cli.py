@@ -98,6 +98,22 @@ def test_evaluate_matches_train(train_result, capsys):
     assert "seen items excluded" in text
 
 
+def test_separate_output_table_is_saved_and_evaluates_the_same(tmp_path, capsys):
+    out = str(tmp_path / "m")
+    first, _ = run_json(capsys, ["train"] + TINY + ["--epochs", "1", "--separate-output-table",
+                                                   "--out", out, "--json"])
+    assert first["train"]["separate_output_table"] is True
+    import keras
+
+    model = keras.saving.load_model(os.path.join(out, "model.keras"))
+    table = model.input_block.table(model.candidate.table_name)
+    assert model.separate_output_table and model.item_table is not table
+    assert model.item_table.shape == table.shape
+    again, _ = run_json(capsys, ["evaluate", "--model", out, "--json"])
+    for name, value in first["metrics"]["all_items"].items():
+        assert again["metrics"]["all_items"][name] == pytest.approx(value, abs=1e-6)
+
+
 def test_evaluate_on_csv_with_other_columns(train_result, tmp_path, capsys):
     """A log with other column names and extra unknown items: mapped, counted."""
     import ydnn

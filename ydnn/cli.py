@@ -112,6 +112,9 @@ def build_parser():
                        help="leave the last MLP layer linear")
     train.add_argument("--combiner", choices=("mean", "sqrtn", "sum"), default="mean",
                        help="pooling of the history embeddings (default mean, as Merlin)")
+    train.add_argument("--separate-output-table", action="store_true",
+                       help="score candidates against their own table instead of the history's "
+                            "(the paper's design; default tied, as Merlin)")
     train.add_argument("--num-sampled", type=_positive(int), default=100)
     train.add_argument("--min-sampled-id", type=_non_negative_int, default=1)
     train.add_argument("--logits-temperature", type=_positive(float), default=1.0)

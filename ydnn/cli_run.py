@@ -162,7 +162,8 @@ def run_train(args):
         top_block=ydnn.MLPBlock(args.top_block,
                                 no_activation_last_layer=args.no_activation_last_layer),
         logits_temperature=args.logits_temperature, num_sampled=args.num_sampled,
-        min_sampled_id=args.min_sampled_id, ops=args.ops)
+        min_sampled_id=args.min_sampled_id, ops=args.ops,
+        separate_output_table=args.separate_output_table)
     model.compile(optimizer=keras.optimizers.Adam(args.learning_rate), top_k=args.k,
                   steps_per_execution=args.steps_per_execution)
     train_ds = ydnn.data.to_dataset(data.train, args.batch_size, seed=args.seed)
@@ -192,7 +193,8 @@ def run_train(args):
         "data": dict(cols, **summary, min_interactions=args.min_interactions),
         "train": {k: getattr(args, k) for k in (
             "epochs", "batch_size", "embedding_dim", "top_block", "no_activation_last_layer",
-            "combiner", "num_sampled", "min_sampled_id", "logits_temperature", "learning_rate",
+            "combiner", "separate_output_table", "num_sampled", "min_sampled_id",
+            "logits_temperature", "learning_rate",
             "steps_per_execution", "k", "seed", "ops")},
         "metrics": metrics, "baseline_most_popular": baseline, "headline": HEADLINE,
         "throughput": throughput,

@@ -24,7 +24,12 @@ class MLPBlock(keras.layers.Layer):
         no_activation_last_layer: leave the last layer linear (the paper's
             and Merlin's research configuration: the query can then point
             anywhere, not only into the positive orthant).
-        kernel_initializer: initializer of the dense kernels.
+        kernel_initializer: initializer of the dense kernels. The default,
+            He uniform (variance 2 / fan_in, the variance-preserving choice
+            for ReLU layers, He et al. 2015), differs from Merlin's Glorot
+            uniform: on MovieLens it reached a lower loss and a 10% higher
+            validation Recall@10 in the same 10 epochs (`movielens_sweep` in
+            bench/RESULTS.md). `"glorot_uniform"` gives Merlin's.
         **kwargs: `keras.layers.Layer` arguments (`name`, `dtype`).
 
     Raises:
@@ -40,7 +45,7 @@ class MLPBlock(keras.layers.Layer):
 
     def __init__(self, dimensions, activation="relu", use_bias=True, dropout=0.0,
                  normalization=None, no_activation_last_layer=False,
-                 kernel_initializer="glorot_uniform", **kwargs):
+                 kernel_initializer="he_uniform", **kwargs):
         super().__init__(**kwargs)
         if isinstance(dimensions, int):
             dimensions = [dimensions]
