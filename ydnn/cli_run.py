@@ -203,7 +203,8 @@ def run_train(args):
     TrainedModel.from_data(model, data, settings).save(args.out)
 
     k = args.k
-    print(f"\ntraining: {args.epochs} epochs, {throughput['train_seconds']:.1f} s, "
+    epochs = f"{args.epochs} epoch" + ("" if args.epochs == 1 else "s")
+    print(f"\ntraining: {epochs}, {throughput['train_seconds']:.1f} s, "
           f"{throughput['examples_per_second']:,.0f} examples/s over "
           f"{throughput['measured_over']} ({throughput['examples_per_second_all_epochs']:,.0f} "
           f"over all epochs); final loss {settings['loss'][-1]:.4f}; ops={args.ops}")
