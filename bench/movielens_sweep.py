@@ -90,9 +90,8 @@ def main():
              "kernels (Merlin: Glorot uniform). With Glorot kernels a 0.35 table reaches the "
              "recall He kernels do, at a higher loss; with He kernels 0.35 and 0.125 are within "
              "one standard error, and 0.125 keeps the lower loss. Mean pooling and the tied "
-             "table stay the "
-             "defaults because the issue fixes them (and Merlin has them); sqrtn is `--combiner "
-             "sqrtn`, the separate table `separate_output_table=True`"]
+             "table stay the defaults because the issue fixes them (and Merlin has them); "
+             "sqrtn is `--combiner sqrtn`, the separate table `separate_output_table=True`"]
     header = ["table init stddev", "pooling", "MLP init", "candidate table",
               "Recall@10 all items, mean", "Recall@10 seen excluded, mean", "final loss, mean"]
     publish("MovieLens validation sweep: initializers, pooling, candidate table", notes, header,

@@ -181,6 +181,11 @@ def test_zero_sample_weights_leave_every_weight_unchanged(rng):
     assert hist.history["loss"] == [0.0]
     for w, b in zip(m.trainable_weights, before):
         np.testing.assert_array_equal(w.numpy(), b, err_msg=w.path)
+    # The same through a dataset of (features, target, weight) triples.
+    zeros = tf.data.Dataset.from_tensors((f, y, np.zeros(32, np.float32)))
+    assert m.fit(zeros, epochs=1, verbose=0).history["loss"] == [0.0]
+    for w, b in zip(m.trainable_weights, before):
+        np.testing.assert_array_equal(w.numpy(), b, err_msg=w.path)
     m.fit(f, y, sample_weight=np.ones(32, np.float32), batch_size=32, epochs=1, verbose=0)
     assert any((w.numpy() != b).any() for w, b in zip(m.trainable_weights, before))
 
