@@ -331,7 +331,7 @@ def test_bad_table_arguments_and_raw_op_errors():
 @pytest.mark.parametrize("kwargs, match", [
     (dict(num_sampled=3), "num_sampled = 3 exceeds the 2 ids with a positive count"),
     (dict(num_sampled=0), "num_sampled must be >= 1, got 0"),
-    (dict(num_sampled=2.0), "num_sampled must be a Python int, got 2.0"),
+    (dict(num_sampled=2.0), "num_sampled must be an integer, got float 2.0"),
     (dict(num_sampled=1, true_ids=[0.5]), "true_ids must be integers, got float32"),
 ])
 def test_bad_sample_arguments(kwargs, match):

@@ -4,7 +4,8 @@ TensorFlow ops, through an alias table built once."""
 import tensorflow as tf
 
 from ydnn_kernels._loader import load_tf_ops
-from ydnn_kernels.arrays import check_distortion
+from ydnn_kernels._args import bool_scalar, int_scalar
+from ydnn_kernels.arrays import _py, check_distortion
 from ydnn_kernels.sampler_op import sampler_inputs
 
 _ops = load_tf_ops()
@@ -70,6 +71,7 @@ class UnigramTable:
             self.prob = tf.identity(prob)
         self.num_positive_tensor = num_positive  # host memory, as the GPU kernel wants
         self.num_positive = int(num_positive)
+        self.max_unique = _py.unigram_max_unique(prob.numpy())
         self.num_ids = int(counts.shape[0])
         self.distortion = distortion
 
@@ -108,7 +110,9 @@ def unigram_sample(table, num_sampled, unique=True, true_ids=None, seed=None, na
 
     Raises:
         ValueError: for a table that is not a `UnigramTable`, a bad
-            num_sampled, or non-integer true_ids.
+            num_sampled (not an integer, < 1, or more distinct ids than
+            the law can give in 2^31 draws when unique), or non-integer
+            true_ids.
 
     Example:
 
@@ -120,14 +124,13 @@ def unigram_sample(table, num_sampled, unique=True, true_ids=None, seed=None, na
     if not isinstance(table, UnigramTable):
         raise ValueError("table must be a ydnn_kernels.UnigramTable (built once from the "
                          f"counts), got {type(table).__name__}")
-    if isinstance(num_sampled, bool) or not isinstance(num_sampled, int):
-        raise ValueError(f"num_sampled must be a Python int, got {num_sampled!r}")
-    if num_sampled < 1:
-        raise ValueError(f"num_sampled must be >= 1, got {num_sampled}")
+    num_sampled = int_scalar("num_sampled", num_sampled, 1)
+    unique = bool_scalar("unique", unique)
     if unique and num_sampled > table.num_positive:
         raise ValueError(
             f"num_sampled = {num_sampled} exceeds the {table.num_positive} ids with a positive "
             "count: unique sampling needs num_sampled <= the number of ids with a positive count")
+    _py.unigram_check_reachable(num_sampled, unique, table.max_unique)
     with tf.name_scope(name or "unigram_sample"):
         true_ids, seed1, seed2 = sampler_inputs(true_ids, seed)
         sampled, true_ec, sampled_ec, _ = _ops.ydnn_unigram_sample(

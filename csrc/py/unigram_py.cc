@@ -45,8 +45,37 @@ pyb::tuple build(const HostF64& counts, double distortion) {
 }
 
 int64_t table_rows(const HostF64& table) {
-  if (table.ndim() != 2 || table.shape(1) != 2) fail("table must be [V, 2] float64");
+  if (table.ndim() != 2 || table.shape(1) != 2)
+    fail("table must be [V, 2] float64, got " + std::to_string(table.ndim()) + " dimensions" +
+         (table.ndim() == 2 ? " [" + std::to_string(table.shape(0)) + ", " +
+                                  std::to_string(table.shape(1)) + "]"
+                            : std::string()));
   return table.shape(0);
+}
+
+// Raises ValueError for a table unigram_build could not have made (see
+// unigram_validate); the arrays API calls it on tables it did not build.
+// Returns unigram_max_unique of prob.
+int64_t validate_cpu(const HostF64& table, const HostF64& prob, int64_t num_positive) {
+  const int64_t V = table_rows(table);
+  if (prob.ndim() != 1 || prob.shape(0) != V)
+    fail("prob must be [V] with the table's V = " + std::to_string(V) + ", got " +
+         std::to_string(prob.ndim()) + " dimensions" +
+         (prob.ndim() == 1 ? " of " + std::to_string(prob.shape(0)) : std::string()));
+  Status s;
+  int64_t max_unique = 0;
+  {
+    pyb::gil_scoped_release release;
+    s = unigram_validate(table.data(), prob.data(), V, num_positive, &max_unique);
+  }
+  check(s);
+  return max_unique;
+}
+
+int64_t max_unique(const HostF64& prob) {
+  if (prob.ndim() != 1) fail("prob must be [V] float64");
+  pyb::gil_scoped_release release;
+  return unigram_max_unique(prob.data(), prob.shape(0));
 }
 
 pyb::tuple sample_cpu(const HostF64& table, int64_t num_sampled, int64_t num_positive,
@@ -89,6 +118,20 @@ ArrayView f64_device(const pyb::object& obj, const char* name) {
   if (!v.device || t.substr(1) != "f8")
     fail(std::string(name) + " must be a float64 CUDA array, got typestr " + t);
   return v;
+}
+
+int64_t validate_cuda(const pyb::object& table, const pyb::object& prob, int64_t num_positive,
+                      uintptr_t stream) {
+  ArrayView t = f64_device(table, "table"), p = f64_device(prob, "prob");
+  if (t.shape.size() != 2 || t.shape[1] != 2) fail("table must be [V, 2], got " + t.shape_str());
+  if (p.shape.size() != 1 || p.shape[0] != t.shape[0])
+    fail("prob must be [V] with the table's V = " + std::to_string(t.shape[0]) + ", got " +
+         p.shape_str());
+  int64_t max_unique = 0;
+  check(unigram_validate_cuda(static_cast<const double*>(t.data),
+                              static_cast<const double*>(p.data), t.shape[0], num_positive,
+                              &max_unique, reinterpret_cast<void*>(stream)));
+  return max_unique;
 }
 
 int64_t workspace_cuda(int64_t num_ids, int64_t num_sampled, int64_t num_positive, bool unique) {
@@ -140,11 +183,23 @@ void register_unigram(pyb::module_& m) {
   m.def("unigram_build", &build, "counts"_a, "distortion"_a,
         "(table [V, 2], prob [V], num_positive) from float64 counts; see "
         "csrc/sampler/unigram.h.");
+  m.def("unigram_validate_cpu", &validate_cpu, "table"_a, "prob"_a, "num_positive"_a,
+        "Raises ValueError unless the table could come from unigram_build (unigram.h); "
+        "returns unigram_max_unique.");
+  m.def("unigram_max_unique", &max_unique, "prob"_a,
+        "The most distinct ids unique sampling reaches in 2^31 draws (unigram.h).");
+  m.def("unigram_check_reachable",
+        [](int64_t num_sampled, bool unique, int64_t max_unique) {
+          check(unigram_check_reachable(num_sampled, unique, max_unique));
+        },
+        "num_sampled"_a, "unique"_a, "max_unique"_a);
   m.def("unigram_sample_cpu", &sample_cpu, "table"_a, "num_sampled"_a, "num_positive"_a,
         "unique"_a, "key"_a, "stream"_a, "counter"_a, "(sampled ids [num_sampled], num_tries).");
   m.def("unigram_expected_count_cpu", &expected_count_cpu, "prob"_a, "ids"_a, "num_sampled"_a,
         "num_tries"_a);
 #if defined(YDNN_WITH_CUDA)
+  m.def("unigram_validate_cuda", &validate_cuda, "table"_a, "prob"_a, "num_positive"_a,
+        "stream"_a);
   m.def("unigram_sample_workspace_cuda", &workspace_cuda, "num_ids"_a, "num_sampled"_a,
         "num_positive"_a, "unique"_a);
   m.def("unigram_sample_cuda", &sample_cuda, "table"_a, "num_sampled"_a, "num_positive"_a,

@@ -126,6 +126,9 @@ class SamplerScratch {
   Impl* impl_;
 };
 
+// Unique sampling gives up after this many draws (TF aborts there too).
+constexpr int64_t kUniqueMaxDraws = int64_t(1) << 31;
+
 // Draws [first, first + n) of a sampler's stream, as ids, into out.
 using DrawBatchFn = std::function<void(uint64_t first, int64_t n, int64_t* out)>;
 

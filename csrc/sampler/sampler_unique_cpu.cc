@@ -86,6 +86,9 @@ class IdSet {
   size_t mask_ = 0;
 };
 
+// The largest draw buffer a call allocates beyond 4 num_sampled (32 MB).
+constexpr int64_t kMaxBatch = int64_t(1) << 22;
+
 }  // namespace
 
 struct SamplerScratch::Impl {
@@ -127,16 +130,22 @@ Status first_occurrences_cpu(int64_t num_sampled, int64_t min_id, int64_t range,
     // Give up at 2^31 draws (TF aborts there; reachable only with
     // num_sampled close to the number of drawable ids and tiny
     // probabilities at the tail).
-    if (next >= (uint64_t(1) << 31)) {
+    if (next >= static_cast<uint64_t>(kUniqueMaxDraws)) {
       seen.clear(sampled, found);
-      return Internal(what, " sampling drew 2^31 ids without finding ", S,
-                      " distinct ones in a range of ", range);
+      return InvalidArgument(what, " sampling drew 2^31 ids and found only ", found, " of the ",
+                             S, " distinct ids asked for (range of ", range,
+                             " ids): the law puts almost all its mass on fewer ids than "
+                             "num_sampled; lower num_sampled or sample with unique=False");
     }
     // Size the next batch by the draws-per-new-id rate seen so far, never
     // past the cap, so the cut-off is exact (and the GPU's).
+    // The buffer stays within kMaxBatch draws (or 4 S): a law with nearly
+    // all its mass on fewer than S ids has a huge rate, and sizing one batch
+    // by it asked for gigabytes.
     const double rate = static_cast<double>(next) / std::max<int64_t>(found, 1);
-    batch = std::max<int64_t>(1024, static_cast<int64_t>(1.25 * rate * (S - found)));
-    batch = std::min<int64_t>(batch, static_cast<int64_t>((uint64_t(1) << 31) - next));
+    batch = static_cast<int64_t>(std::min(1.25 * rate * (S - found), 0x1p62));
+    batch = std::max<int64_t>(1024, std::min(batch, std::max(kMaxBatch, 4 * S)));
+    batch = std::min<int64_t>(batch, kUniqueMaxDraws - static_cast<int64_t>(next));
   }
 }
 

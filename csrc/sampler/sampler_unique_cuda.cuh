@@ -212,8 +212,10 @@ Status sample_unique(const UniqueSpec& u, const Draw& draw, int64_t* sampled, in
     kept += r[0];
     first += chunk;
     if (first >= kMaxDraws)
-      return Internal(u.what, " sampling drew 2^31 ids without finding ", N,
-                      " distinct ones in a range of ", u.range);
+      return InvalidArgument(u.what, " sampling drew 2^31 ids and found only ", kept, " of the ",
+                             N, " distinct ids asked for (range of ", u.range,
+                             " ids): the law puts almost all its mass on fewer ids than "
+                             "num_sampled; lower num_sampled or sample with unique=False");
     const double per_new = static_cast<double>(first) / std::max<int64_t>(kept, 1);
     chunk = std::max<int64_t>(
         4096, static_cast<int64_t>(std::min(1.25 * per_new * static_cast<double>(N - kept),

@@ -55,6 +55,31 @@ Status unigram_build(const double* counts, int64_t V, double distortion, double*
 // num_positive when unique.
 Status unigram_check(const UnigramArgs& a);
 
+// A table that did not come from unigram_build (a hand-built or changed
+// one, given to the TF op or the arrays API), checked once where it enters,
+// O(V) (host arrays): every accept in [0, 1], every alias an integer id in
+// [0, V), every P in [0, 1], and num_positive no more than the ids the
+// table can draw (buckets with accept > 0, aliases of buckets with accept
+// < 1), so unique sampling can always finish. Errors name the entry.
+// *max_unique (if not null): unigram_max_unique of prob.
+Status unigram_validate(const double* table, const double* prob, int64_t V,
+                        int64_t num_positive, int64_t* max_unique);
+// The same for device arrays (copied to the host once; syncs `stream`).
+Status unigram_validate_cuda(const double* table, const double* prob, int64_t V,
+                             int64_t num_positive, int64_t* max_unique, void* stream);
+
+// The largest num_sampled unique sampling can be expected to reach within
+// kUniqueMaxDraws draws of the law prob [V] (host). To hold S distinct ids
+// some draw must hit an id outside the S - 1 most likely ones, whose mass
+// T_S is each draw's chance of doing so: about 1 / T_S draws. S is in reach
+// while T_S >= 1 / kUniqueMaxDraws; only ids lighter than that can be in
+// the tail beyond it, so an O(V) filter leaves few to sort. (counts
+// [1e12, 1]: 1, where sampling 2 would spend 2^31 draws, ~30 s, to fail.)
+int64_t unigram_max_unique(const double* prob, int64_t V);
+
+// The error for num_sampled > max_unique under unique sampling, else Ok.
+Status unigram_check_reachable(int64_t num_sampled, bool unique, int64_t max_unique);
+
 YDNN_HD uint64_t mul_hi64(uint64_t a, uint64_t b) {
 #if defined(__CUDA_ARCH__)
   return __umul64hi(a, b);
@@ -63,12 +88,18 @@ YDNN_HD uint64_t mul_hi64(uint64_t a, uint64_t b) {
 #endif
 }
 
-// The id that 64 random bits pick from the alias table.
+// The id that 64 random bits pick from the alias table. Tables are checked
+// where they enter (unigram_validate); an alias that is still not an id in
+// [0, V) (NaN, 1e12: a table changed after its check) falls back to the
+// bucket itself, so no draw can index out of range: two compares on a
+// value already loaded, the same on the CPU and the GPU.
 YDNN_HD int64_t unigram_pick(const double* table, uint64_t V, uint64_t bits) {
   const uint64_t bucket = mul_hi64(bits, V);
   const double coin = unit_double(bits * V);  // the low half of the product
-  return coin < table[2 * bucket] ? static_cast<int64_t>(bucket)
-                                  : static_cast<int64_t>(table[2 * bucket + 1]);
+  const double alias = table[2 * bucket + 1];
+  const bool alias_ok = alias >= 0.0 && alias < static_cast<double>(V);
+  return coin < table[2 * bucket] || !alias_ok ? static_cast<int64_t>(bucket)
+                                               : static_cast<int64_t>(alias);
 }
 
 YDNN_HD int64_t unigram_draw(const UnigramArgs& a, const double* table, uint64_t i) {

@@ -11,6 +11,8 @@
 // Expected counts: one P read per id and, when unique with rejections, an
 // expm1 and a log1p.
 
+#include <vector>
+
 #include "sampler/sampler_unique_cuda.cuh"
 #include "sampler/unigram.h"
 
@@ -65,6 +67,19 @@ void unigram_expected_count_cuda(const UnigramArgs& a, const double* prob, const
   if (n <= 0) return;
   expected_count_kernel<<<blocks(n), kBlock, 0, static_cast<cudaStream_t>(stream)>>>(
       a, prob, ids, n, num_tries, out);
+}
+
+Status unigram_validate_cuda(const double* table, const double* prob, int64_t V,
+                             int64_t num_positive, int64_t* max_unique, void* stream) {
+  if (V < 1) return InvalidArgument("the unigram table must have >= 1 row, got ", V);
+  const cudaStream_t s = static_cast<cudaStream_t>(stream);
+  std::vector<double> t(2 * V), p(V);
+  YDNN_RETURN_IF_ERROR(cuda_ok(
+      cudaMemcpyAsync(t.data(), table, 16 * V, cudaMemcpyDeviceToHost, s), "cudaMemcpyAsync"));
+  YDNN_RETURN_IF_ERROR(cuda_ok(
+      cudaMemcpyAsync(p.data(), prob, 8 * V, cudaMemcpyDeviceToHost, s), "cudaMemcpyAsync"));
+  YDNN_RETURN_IF_ERROR(cuda_ok(cudaStreamSynchronize(s), "cudaStreamSynchronize"));
+  return unigram_validate(t.data(), p.data(), V, num_positive, max_unique);
 }
 
 }  // namespace ydnn

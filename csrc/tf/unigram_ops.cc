@@ -135,6 +135,9 @@ class UnigramSampleOp : public SamplerKernel {
     OP_REQUIRES_OK(ctx, ToTf(unigram_check(a)));
     const double* t = table.flat<double>().data();
     const double* p = prob.flat<double>().data();
+    int64_t max_unique = 0;
+    OP_REQUIRES_OK(ctx, validate_once(ctx, t, p, a, &max_unique));
+    OP_REQUIRES_OK(ctx, ToTf(unigram_check_reachable(a.num_sampled, a.unique, max_unique)));
     run(ctx, a.num_sampled, ctx->input(3),
         [&](const SamplerCall& call, SamplerScratch* scratch, int64_t* num_tries) {
           a.counter = call.counter;
@@ -167,7 +170,50 @@ class UnigramSampleOp : public SamplerKernel {
   }
 
  private:
+  // The op takes the table as an ordinary tensor, so a hand-built one can
+  // reach it: each table buffer is validated (O(V)) the first time this
+  // kernel sees it; a UnigramTable's tensors are the same buffers every
+  // call, so training pays the check once. unigram_pick keeps any table
+  // memory-safe in between.
+  absl::Status validate_once(OpKernelContext* ctx, const double* t, const double* p,
+                             const UnigramArgs& a, int64_t* max_unique) {
+    Seen now{t, p, a.num_ids, a.num_positive, 0};
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (now == seen_) {
+        *max_unique = seen_.max_unique;
+        return absl::OkStatus();
+      }
+    }
+    Status s;
+    if constexpr (std::is_same_v<Device, Eigen::ThreadPoolDevice>) {
+      s = unigram_validate(t, p, a.num_ids, a.num_positive, &now.max_unique);
+    } else {
+#if defined(YDNN_WITH_CUDA)
+      s = unigram_validate_cuda(t, p, a.num_ids, a.num_positive, &now.max_unique,
+                                GpuStream(ctx));
+#endif
+    }
+    TF_RETURN_IF_ERROR(ToTf(s));
+    *max_unique = now.max_unique;
+    std::lock_guard<std::mutex> lock(mu_);
+    seen_ = now;
+    return absl::OkStatus();
+  }
+
+  struct Seen {
+    const double* table = nullptr;
+    const double* prob = nullptr;
+    int64_t num_ids = 0, num_positive = 0;
+    int64_t max_unique = 0;  // the table's, found by the check
+    bool operator==(const Seen& o) const {
+      return table == o.table && prob == o.prob && num_ids == o.num_ids &&
+             num_positive == o.num_positive;
+    }
+  };
   UnigramArgs args_;
+  std::mutex mu_;
+  Seen seen_;
 };
 
 REGISTER_KERNEL_BUILDER(Name("YdnnUnigramSample").Device(::tensorflow::DEVICE_CPU),
