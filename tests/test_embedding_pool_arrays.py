@@ -116,14 +116,14 @@ def test_every_vector_path_gives_the_same_answer(rng, isa, threads, dtype):
     (dict(ids=np.array([[1, 2]]), lengths=np.array([3])), r"lengths\[0\] = 3 is outside \[0, 2\]"),
     (dict(ids=np.array([1, 2]), row_splits=np.array([0, 3])),
      r"row_splits must be non-decreasing from 0 to 2 \(the number of ids\); row_splits\[1\] = 3"),
-    (dict(ids=np.array([[1.0, 2.0]])), "ids must be int32 or int64, got float64"),
+    (dict(ids=np.array([[1.0, 2.0]])), "ids must have an integer dtype, got float64"),
     (dict(ids=np.array([[1, 2]]), lengths=np.array([1, 1])),
      r"lengths must have shape \[1\] to match ids of shape \[1, 2\], got \[2\]"),
     (dict(ids=np.array([[1, 2]]), weights=np.ones(3)),
      r"weights must have the shape of ids \[1, 2\], got \[3\]"),
     (dict(ids=np.array([[1, 2]]), combiner="max"), "combiner must be one of"),
     (dict(table=np.zeros((10, 4), np.float64), ids=np.array([[1]])),
-     "table must be float32, float16 or bfloat16, got unsupported"),
+     "table must be float32, float16 or bfloat16, got float64"),
 ])
 def test_bad_input_raises_value_error(kwargs, match):
     args = dict(table=np.zeros((10, 4), np.float32))

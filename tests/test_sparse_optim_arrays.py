@@ -73,6 +73,6 @@ def test_numpy_errors():
         arrays.sparse_apply("sgd", np.ones((4, 10), np.float32).T, [], np.array([1]), one, 0.1)
     with pytest.raises(ValueError, match="kind must be one of"):
         arrays.sparse_apply("momentum", table, [], np.array([1]), one, 0.1)
-    with pytest.raises(ValueError, match="ids must be int32 or int64"):
+    with pytest.raises(ValueError, match="indices must have an integer dtype, got float64"):
         arrays.sparse_apply("sgd", table, [], np.array([1.0]), one, 0.1)
     np.testing.assert_array_equal(table, 1.0)

@@ -3,7 +3,9 @@
 The same compiled kernels as the TensorFlow ops, through the pybind11 module.
 Host arrays run on ydnn's own thread pool (`YDNN_NUM_THREADS`); CuPy arrays
 run on CuPy's current stream. Inputs are converted to the dtypes the kernels
-take (int64 lengths / row_splits, float32 weights, C-contiguous).
+take (int64 lengths / row_splits, float32 weights, C-contiguous, native
+byte order) by `ydnn_kernels._args`, which refuses what cannot be converted
+without changing its meaning (float ids or lengths, non-integer counts).
 """
 
 import math
@@ -11,6 +13,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ydnn_kernels._args import (bool_scalar, describe, float_array, float_scalar, int_array,
+                                int_scalar, native, seed_scalar, table_array)
 from ydnn_kernels._loader import load_py_module
 
 _py = load_py_module()
@@ -34,33 +38,26 @@ def _xp(table):
     return _cupy() if _is_device(table) else np
 
 
-def _ids(xp, ids):
-    ids = xp.ascontiguousarray(ids)
-    if ids.dtype not in (np.int32, np.int64):
-        raise ValueError(f"ids must be int32 or int64, got {ids.dtype}")
-    return ids
-
-
 def _layout(xp, ids, lengths, row_splits, weights, combiner):
-    if combiner not in COMBINERS:
+    if not isinstance(combiner, str) or combiner not in COMBINERS:
         raise ValueError(f"combiner must be one of {COMBINERS}, got {combiner!r}")
-    ids = _ids(xp, ids)
+    ids = int_array(xp, ids, "ids")
     if row_splits is not None:
         if lengths is not None:
             raise ValueError("pass lengths (padded ids) or row_splits (ragged ids), not both")
         if ids.ndim != 1:
             raise ValueError(f"ragged ids must be 1-D values [N], got shape {ids.shape}")
-        row_info, ragged = xp.ascontiguousarray(row_splits, dtype=np.int64), True
+        row_info, ragged = int_array(xp, row_splits, "row_splits", np.int64), True
     else:
         if ids.ndim != 2:
             raise ValueError(f"padded ids must be 2-D [B, L], got shape {ids.shape}")
         if lengths is None:
             row_info = xp.full((ids.shape[0],), ids.shape[1], dtype=np.int64)
         else:
-            row_info = xp.ascontiguousarray(lengths, dtype=np.int64)
+            row_info = int_array(xp, lengths, "lengths", np.int64)
         ragged = False
     if weights is not None:
-        weights = xp.ascontiguousarray(weights, dtype=np.float32)
+        weights = float_array(xp, weights, "weights")
     return ids, row_info, weights, ragged
 
 
@@ -70,8 +67,7 @@ def _stream():
     return cupy.cuda.get_current_stream().ptr
 
 
-def embedding_pool(table, ids, lengths=None, row_splits=None, weights=None, combiner="mean",
-                   validate_ids=True):
+def embedding_pool(table, ids, lengths=None, row_splits=None, weights=None, combiner="mean"):
     """Pooled embedding rows `[B, D]`; the maths of `ydnn_kernels.embedding_pool`.
 
     Args:
@@ -82,14 +78,14 @@ def embedding_pool(table, ids, lengths=None, row_splits=None, weights=None, comb
         row_splits: `[B+1]` offsets of ragged rows into `ids`.
         weights: optional float weights with the layout of `ids`.
         combiner: `"sum"`, `"mean"` or `"sqrtn"`.
-        validate_ids: CUDA only: check ids and lengths (one stream sync).
 
     Returns:
         `[B, D]` array of the table's dtype, on the table's device.
 
     Raises:
         ValueError: for bad arguments, ids outside `[0, V)` or bad lengths,
-            with the argument, position and value in the message.
+            with the argument, position and value in the message; the same
+            on both devices (on CUDA the check costs one stream sync).
 
     Example:
 
@@ -100,11 +96,17 @@ def embedding_pool(table, ids, lengths=None, row_splits=None, weights=None, comb
     """
     xp = _xp(table)
     ids, row_info, weights, ragged = _layout(xp, ids, lengths, row_splits, weights, combiner)
-    table = xp.ascontiguousarray(table)
+    table = table_array(xp, table)
     if xp is np:
         return _py.embedding_pool_forward_cpu(table, ids, row_info, weights, combiner, ragged)
-    out = xp.empty((row_info.shape[0] - (1 if ragged else 0), table.shape[1]), table.dtype)
-    error = xp.empty((2,), np.int64) if validate_ids else None
+    return _pool_cuda(xp, table, ids, row_info, weights, combiner, ragged)
+
+
+def _pool_cuda(xp, table, ids, row_info, weights, combiner, ragged):
+    """The CUDA forward with its id and layout check (one sync)."""
+    out = xp.empty((max(row_info.shape[0] - (1 if ragged else 0), 0), table.shape[1]),
+                   table.dtype)
+    error = xp.empty((2,), np.int64)
     _py.embedding_pool_forward_cuda(table, ids, row_info, weights, combiner, ragged, out, error,
                                     _stream())
     return out
@@ -124,15 +126,22 @@ def embedding_pool_grad(table, ids, pooled, grad, lengths=None, row_splits=None,
         `(unique_ids [U], grad_rows [U, D], grad_weights or None)`: ids in
         ascending order, each with the sum of its rows' gradients; the weight
         gradient has the layout of `weights` (zeros at padding).
+
+    Raises:
+        ValueError: as `embedding_pool`, on both devices (on CUDA the ids
+            and layout are checked by a forward pass first: the backward
+            kernels skip bad ids rather than fault, so an unchecked call
+            would drop them silently).
     """
     xp = _xp(table)
     ids, row_info, weights, ragged = _layout(xp, ids, lengths, row_splits, weights, combiner)
-    table = xp.ascontiguousarray(table)
-    pooled = xp.ascontiguousarray(pooled, dtype=table.dtype)
-    grad = xp.ascontiguousarray(grad, dtype=table.dtype)
+    table = table_array(xp, table)
+    pooled = float_array(xp, pooled, "pooled", table.dtype)
+    grad = float_array(xp, grad, "grad", table.dtype)
     if xp is np:
         return _py.embedding_pool_backward_cpu(table, ids, row_info, weights, pooled, grad,
                                                combiner, ragged)
+    _pool_cuda(xp, table, ids, row_info, weights, combiner, ragged)
     args = (table, ids, row_info, weights, combiner, ragged)
     workspace = xp.empty((_py.embedding_pool_backward_workspace_cuda(*args),), np.uint8)
     stream = _stream()
@@ -151,13 +160,14 @@ def _softmax_inputs(query, table, positive_ids, sampled_ids, true_expected_count
     """(xp, the kernels' positional arguments): arrays converted on the
     table's side (a CuPy table moves the rest to the device)."""
     xp = _xp(table)
-    arrays = (xp.ascontiguousarray(xp.asarray(query), dtype=np.float32),
-              xp.ascontiguousarray(table), _ids(xp, xp.asarray(positive_ids)),
-              _ids(xp, xp.asarray(sampled_ids)),
-              xp.ascontiguousarray(xp.asarray(true_expected_count), dtype=np.float32).reshape(-1),
-              xp.ascontiguousarray(xp.asarray(sampled_expected_count), dtype=np.float32))
-    return xp, arrays + (float(temperature), bool(remove_accidental_hits),
-                         bool(in_batch_negatives))
+    arrays = (float_array(xp, query, "query"), table_array(xp, table),
+              int_array(xp, positive_ids, "positive_ids"),
+              int_array(xp, sampled_ids, "sampled_ids"),
+              float_array(xp, true_expected_count, "true_expected_count").reshape(-1),
+              float_array(xp, sampled_expected_count, "sampled_expected_count"))
+    return xp, arrays + (float_scalar("temperature", temperature),
+                         bool_scalar("remove_accidental_hits", remove_accidental_hits),
+                         bool_scalar("in_batch_negatives", in_batch_negatives))
 
 
 def sampled_softmax_loss(query, table, positive_ids, sampled_ids, true_expected_count,
@@ -185,8 +195,9 @@ def sampled_softmax_loss(query, table, positive_ids, sampled_ids, true_expected_
     xp, args = _softmax_inputs(query, table, positive_ids, sampled_ids, true_expected_count,
                                sampled_expected_count, temperature, remove_accidental_hits,
                                in_batch_negatives)
+    return_logits = bool_scalar("return_logits", return_logits)
     if xp is np:
-        return _py.sampled_softmax_forward_cpu(*args, bool(return_logits))
+        return _py.sampled_softmax_forward_cpu(*args, return_logits)
     B, num_sampled = args[0].shape[0], args[3].shape[0]
     J = num_sampled + (B if in_batch_negatives else 0)
     loss, lse = xp.empty((B,), np.float32), xp.empty((B,), np.float32)
@@ -217,8 +228,8 @@ def sampled_softmax_loss_grad(query, table, positive_ids, sampled_ids, true_expe
     xp, args = _softmax_inputs(query, table, positive_ids, sampled_ids, true_expected_count,
                                sampled_expected_count, temperature, remove_accidental_hits,
                                in_batch_negatives)
-    lse = xp.ascontiguousarray(xp.asarray(lse), dtype=np.float32)
-    grad_loss = xp.ascontiguousarray(xp.asarray(grad_loss), dtype=np.float32)
+    lse = float_array(xp, lse, "lse")
+    grad_loss = float_array(xp, grad_loss, "grad_loss")
     if xp is np:
         return _py.sampled_softmax_backward_cpu(*args, lse, grad_loss)
     (B, D), table = args[0].shape, args[1]
@@ -250,13 +261,13 @@ def log_uniform_sample(num_sampled, max_id, min_id=0, unique=True, true_ids=None
         `(sampled_ids [num_sampled] int64, true_expected_count,
         sampled_expected_count, num_tries)`.
     """
-    if device not in ("cpu", "cuda"):
-        raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
-    params = (num_sampled, min_id, max_id, unique)
+    _check_device(device)
+    params = (int_scalar("num_sampled", num_sampled), int_scalar("min_id", min_id),
+              int_scalar("max_id", max_id), bool_scalar("unique", unique))
+    seed, seed2, counter = _seeds(seed, seed2, counter)
     if device == "cpu":
         sampled, sampled_ec, tries = _py.log_uniform_sample_cpu(*params, seed, seed2, counter)
-        true_ids = np.zeros(0, np.int64) if true_ids is None else np.ascontiguousarray(
-            true_ids, dtype=np.int64)
+        true_ids = _true_ids(np, true_ids)
         return (sampled, _py.log_uniform_expected_count_cpu(true_ids, *params, tries),
                 sampled_ec, tries)
     cupy = _cupy()
@@ -264,14 +275,28 @@ def log_uniform_sample(num_sampled, max_id, min_id=0, unique=True, true_ids=None
     sampled = cupy.empty((num_sampled,), np.int64)
     workspace = cupy.empty((_py.log_uniform_sample_workspace_cuda(*params),), np.uint8)
     tries = _py.log_uniform_sample_cuda(*params, seed, seed2, counter, sampled, workspace, stream)
-    true_ids = cupy.zeros(0, np.int64) if true_ids is None else cupy.ascontiguousarray(
-        cupy.asarray(true_ids), dtype=np.int64)
+    true_ids = _true_ids(cupy, true_ids)
     counts = []
     for ids in (true_ids, sampled):
         out = cupy.empty(ids.shape, np.float32)
         _py.log_uniform_expected_count_cuda(ids, *params, tries, out, stream)
         counts.append(out)
     return sampled, counts[0], counts[1], tries
+
+
+def _check_device(device):
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+
+
+def _seeds(seed, seed2, counter):
+    return seed_scalar("seed", seed), seed_scalar("seed2", seed2), seed_scalar("counter", counter)
+
+
+def _true_ids(xp, true_ids):
+    if true_ids is None:
+        return xp.zeros(0, np.int64)
+    return int_array(xp, true_ids, "true_ids", np.int64)
 
 
 def check_distortion(distortion):
@@ -309,16 +334,51 @@ def unigram_table(counts, distortion=1.0, device="cpu"):
     Raises:
         ValueError: naming the bad count or distortion.
     """
-    if device not in ("cpu", "cuda"):
-        raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    _check_device(device)
     if _is_device(counts):
         counts = counts.get()
-    counts = np.ascontiguousarray(counts, dtype=np.float64)
+    counts = float_array(np, counts, "counts", np.float64)
     table, prob, num_positive = _py.unigram_build(counts, check_distortion(distortion))
     if device == "cuda":
         cupy = _cupy()
         table, prob = cupy.asarray(table), cupy.asarray(prob)
-    return UnigramArrays(table, prob, num_positive)
+    else:
+        # Read-only, so the table that was built is the table that is trusted.
+        table.flags.writeable = prob.flags.writeable = False
+    built = _BuiltUnigram(table, prob, num_positive)
+    built.max_unique = _py.unigram_max_unique(prob if device == "cpu" else prob.get())
+    return built
+
+
+class _BuiltUnigram(UnigramArrays):
+    """A table unigram_table built: unigram_sample skips its O(V) check.
+    Any changed copy (`_replace`) is a plain UnigramArrays, checked again."""
+
+    def _replace(self, **changes):
+        return UnigramArrays(*self)._replace(**changes)
+
+
+def _check_table(table, device):
+    """ValueError unless `table` is a UnigramArrays whose arrays unigram_table
+    built, or a hand-made one that passes the kernel's O(V) validation."""
+    if not isinstance(table, UnigramArrays):
+        raise ValueError(f"table must be a UnigramArrays from unigram_table, got "
+                         f"{type(table).__name__}")
+    num_positive = int_scalar("table.num_positive", table.num_positive, 1)
+    if type(table) is _BuiltUnigram:
+        return num_positive, table.max_unique
+    if device:
+        return num_positive, _py.unigram_validate_cuda(table.table, table.prob, num_positive,
+                                                       _stream())
+    else:
+        t = table.table
+        if not isinstance(t, np.ndarray) or t.dtype.kind != "f" or t.dtype.itemsize != 8 \
+                or t.ndim != 2:
+            raise ValueError(f"table.table must be a float64 array [V, 2], got "
+                             f"{describe(t)}")
+    return num_positive, _py.unigram_validate_cpu(
+        np.ascontiguousarray(native(t)), float_array(np, table.prob, "table.prob", np.float64),
+        num_positive)
 
 
 def unigram_sample(table, num_sampled, unique=True, true_ids=None, seed=0, seed2=0, counter=0):
@@ -337,11 +397,16 @@ def unigram_sample(table, num_sampled, unique=True, true_ids=None, seed=0, seed2
         `(sampled_ids [num_sampled] int64, true_expected_count,
         sampled_expected_count, num_tries)`.
     """
-    params = (num_sampled, table.num_positive, unique)
-    if not _is_device(table.table):
-        sampled, tries = _py.unigram_sample_cpu(table.table, *params, seed, seed2, counter)
-        true_ids = np.zeros(0, np.int64) if true_ids is None else np.ascontiguousarray(
-            true_ids, dtype=np.int64)
+    device = _is_device(getattr(table, "table", None))
+    num_positive, max_unique = _check_table(table, device)
+    params = (int_scalar("num_sampled", num_sampled), num_positive, bool_scalar("unique", unique))
+    if params[0] <= num_positive:  # past it, the kernel's own message says more
+        _py.unigram_check_reachable(params[0], params[2], max_unique)
+    seed, seed2, counter = _seeds(seed, seed2, counter)
+    if not device:
+        sampled, tries = _py.unigram_sample_cpu(np.ascontiguousarray(native(table.table)),
+                                                *params, seed, seed2, counter)
+        true_ids = _true_ids(np, true_ids)
         counts = [_py.unigram_expected_count_cpu(table.prob, ids, num_sampled, tries)
                   for ids in (true_ids, sampled)]
         return sampled, counts[0], counts[1], tries
@@ -352,8 +417,7 @@ def unigram_sample(table, num_sampled, unique=True, true_ids=None, seed=0, seed2
         (_py.unigram_sample_workspace_cuda(table.table.shape[0], *params),), np.uint8)
     tries = _py.unigram_sample_cuda(table.table, *params, seed, seed2, counter, sampled,
                                     workspace, stream)
-    true_ids = cupy.zeros(0, np.int64) if true_ids is None else cupy.ascontiguousarray(
-        cupy.asarray(true_ids), dtype=np.int64)
+    true_ids = _true_ids(cupy, true_ids)
     counts = []
     for ids in (true_ids, sampled):
         out = cupy.empty(ids.shape, np.float32)
@@ -366,8 +430,7 @@ SPARSE_KINDS = ("sgd", "adagrad", "rowwise_adagrad", "lazy_adam")
 
 
 def sparse_apply(kind, table, slots, indices, values, learning_rate, step=1, weight_decay=0.0,
-                 epsilon=1e-7, beta_1=0.9, beta_2=0.999, indices_unique=False,
-                 validate_indices=True):
+                 epsilon=1e-7, beta_1=0.9, beta_2=0.999, indices_unique=False):
     """`ydnn_kernels.sparse_apply` on NumPy or CuPy arrays: one optimizer step
     on the rows of `table` named by `indices`, in place (table and slots).
 
@@ -382,12 +445,15 @@ def sparse_apply(kind, table, slots, indices, values, learning_rate, step=1, wei
         values: `[N, D]` gradient rows (converted to the table's dtype).
         learning_rate, step, weight_decay, epsilon, beta_1, beta_2: as in
             the TF op (`step` is the 1-based global step for lazy_adam).
-        indices_unique: CUDA only: promise of no duplicates (skips the sort).
-        validate_indices: CUDA only: check ids (one stream sync).
+        indices_unique: CUDA only: promise of no duplicates (skips the sort;
+            duplicates then race).
 
     Raises:
         ValueError: for bad arguments, shapes, dtypes or ids outside
-            `[0, V)`, naming the argument, its shape and the value.
+            `[0, V)`, naming the argument, its shape and the value; a
+            read-only, big-endian or aliased table or slot. A call that
+            raises has written nothing, on either device (on CUDA the id
+            check costs one stream sync).
 
     Example:
 
@@ -396,20 +462,48 @@ def sparse_apply(kind, table, slots, indices, values, learning_rate, step=1, wei
     sparse_apply("sgd", table, [], np.array([3, 3, 7]), np.ones((3, 8), np.float32), 0.1)
     ```
     """
-    if kind not in SPARSE_KINDS:
+    if not isinstance(kind, str) or kind not in SPARSE_KINDS:
         raise ValueError(f"kind must be one of {SPARSE_KINDS}, got {kind!r}")
     xp = _xp(table)
-    indices = _ids(xp, indices)
-    values = xp.ascontiguousarray(values, dtype=table.dtype)
-    hyper = (float(learning_rate), int(step), float(weight_decay), float(epsilon),
-             float(beta_1), float(beta_2))
+    table = table_array(xp, table, in_place=True)
+    if not isinstance(slots, (list, tuple)):
+        raise ValueError(f"slots must be a list of arrays, got {describe(slots)}")
+    slots = [_slot(xp, s, f"slots[{i}]") for i, s in enumerate(slots)]
+    _check_no_alias([("table", table)] + [(f"slots[{i}]", s) for i, s in enumerate(slots)])
+    indices = int_array(xp, indices, "indices")
+    values = float_array(xp, values, "values", table.dtype)
+    hyper = (float_scalar("learning_rate", learning_rate), int_scalar("step", step),
+             float_scalar("weight_decay", weight_decay), float_scalar("epsilon", epsilon),
+             float_scalar("beta_1", beta_1), float_scalar("beta_2", beta_2))
+    indices_unique = bool_scalar("indices_unique", indices_unique)
     if xp is np:
         _py.sparse_apply_cpu(kind, table, list(slots), indices, values, *hyper)
         return
     n = int(indices.shape[0]) if indices.ndim == 1 else 0
     d = int(table.shape[1]) if table.ndim == 2 else 0
     workspace = xp.empty((_py.sparse_apply_workspace_cuda(n, d, indices.dtype.name,
-                                                          bool(indices_unique)),), np.uint8)
-    error = xp.empty((1,), np.int64) if validate_indices else None
-    _py.sparse_apply_cuda(kind, table, list(slots), indices, values, *hyper,
-                          bool(indices_unique), workspace, error, _stream())
+                                                          indices_unique),), np.uint8)
+    error = xp.empty((1,), np.int64)
+    _py.sparse_apply_cuda(kind, table, slots, indices, values, *hyper, indices_unique,
+                          workspace, error, _stream())
+
+
+def _slot(xp, slot, name):
+    """A slot array as given (it is updated in place, so never converted)."""
+    if not hasattr(slot, "dtype") or not hasattr(slot, "shape"):
+        raise ValueError(f"{name} must be an array, got {describe(slot)}")
+    if isinstance(slot, np.ndarray) and not slot.dtype.isnative:
+        raise ValueError(f"{name} is big-endian ({describe(slot)}) and is updated in place: "
+                         f"convert it first with x.astype(x.dtype.newbyteorder('='))")
+    return slot
+
+
+def _check_no_alias(named):
+    """ValueError if two arrays that are updated in place share memory (an
+    update would read what another just wrote)."""
+    for i, (name_a, a) in enumerate(named):
+        for name_b, b in named[i + 1:]:
+            if isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and \
+                    np.may_share_memory(a, b):
+                raise ValueError(f"{name_a} and {name_b} share memory: each optimizer state "
+                                 f"must be an array of its own")

@@ -87,6 +87,7 @@ def _layout(ids, lengths, weights):
                 weights = tf.RaggedTensor.from_sparse(weights)
             if not isinstance(weights, tf.RaggedTensor):
                 raise ValueError("weights must be ragged like ids (a tf.RaggedTensor)")
+            _check_same_rows(weights, ids)
             weights = tf.cast(weights.values, tf.float32)
         return ids.values, tf.cast(ids.row_splits, tf.int64), weights, True
     ids = tf.convert_to_tensor(ids)
@@ -106,6 +107,19 @@ def _layout(ids, lengths, weights):
             raise ValueError("weights must be dense [B, L] like the padded ids")
         weights = tf.cast(weights, tf.float32)
     return ids, lengths, weights, False
+
+
+def _check_same_rows(weights, ids):
+    """InvalidArgumentError unless ragged `weights` has the row lengths of
+    `ids`: the op reads weights.values by ids' row splits, so rows of other
+    lengths with the same total would weight bag b with bag b+1's values."""
+    w_splits = tf.cast(weights.row_splits, tf.int64)
+    i_splits = tf.cast(ids.row_splits, tf.int64)
+    same = tf.cond(tf.equal(tf.size(w_splits), tf.size(i_splits)),
+                   lambda: tf.reduce_all(tf.equal(w_splits, i_splits)),
+                   lambda: tf.constant(False))
+    tf.debugging.Assert(same, ["weights must have the row lengths of ids; weights.row_splits:",
+                               w_splits, "ids.row_splits:", i_splits], summarize=20)
 
 
 def _check_id_dtype(dtype):

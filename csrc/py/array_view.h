@@ -27,6 +27,7 @@ struct ArrayView {
   std::vector<int64_t> shape;
   Elem elem = Elem::kOther;
   bool device = false;
+  bool writable = true;    // false for read-only NumPy arrays (np.load mmap_mode="r", ...)
   pyb::object keep_alive;  // the array whose memory `data` points into
 
   int64_t size() const {
@@ -57,6 +58,14 @@ inline bool is_device(const pyb::handle& obj) {
 
 // Raises ValueError (pybind11 maps std::invalid_argument to it).
 [[noreturn]] inline void fail(const std::string& msg) { throw std::invalid_argument(msg); }
+
+// For the arrays a kernel writes in place: a read-only one is refused
+// rather than written through its const view.
+inline void require_writable(const ArrayView& v, const char* name) {
+  if (!v.writable)
+    fail(std::string(name) + " is read-only, and this op updates it in place: pass a "
+         "writeable array (e.g. np.array(x), or np.load without mmap_mode='r')");
+}
 
 inline void check(const Status& s) {
   if (s.ok()) return;

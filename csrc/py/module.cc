@@ -58,7 +58,13 @@ ArrayView view(const pyb::handle& obj, const char* name) {
          std::string(pyb::str(obj.get_type())));
   pyb::array a = pyb::reinterpret_borrow<pyb::array>(obj);
   if (!(a.flags() & pyb::array::c_style)) fail(std::string(name) + " must be C-contiguous");
-  v.data = a.mutable_data();
+  // A byte-swapped array would be read as native numbers: silent garbage.
+  if (std::string(pyb::str(a.dtype().attr("byteorder"))) == ">")
+    fail(std::string(name) + " is big-endian (dtype " + std::string(pyb::str(a.dtype())) +
+         "): convert it with x.astype(x.dtype.newbyteorder('='))");
+  // Read-only arrays are fine for inputs; writers call require_writable.
+  v.writable = a.writeable();
+  v.data = const_cast<void*>(a.data());
   for (pyb::ssize_t i = 0; i < a.ndim(); ++i) v.shape.push_back(a.shape(i));
   v.elem = elem_of_dtype(a.dtype());
   return v;

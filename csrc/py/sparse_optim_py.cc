@@ -31,12 +31,14 @@ Prepared prepare(const std::string& kind, const pyb::object& table, const pyb::l
                  float weight_decay, float epsilon, float beta_1, float beta_2, bool ids_unique) {
   Prepared p;
   p.table = view(table, "table");
+  require_writable(p.table, "table");
   p.ids = view(ids, "indices");
   p.grad = view(grad, "values");
   SparseOptimShapes shapes{p.table.shape, p.ids.shape, p.grad.shape, {}};
   for (size_t i = 0; i < slots.size(); ++i) {
     const std::string name = "slots[" + std::to_string(i) + "]";
     p.slots.push_back(view(slots[i], name.c_str()));
+    require_writable(p.slots.back(), name.c_str());
     if (p.slots.back().elem != Elem::kFloat32)
       fail(name + " must be float32, got " + elem_name(p.slots.back().elem));
     shapes.slots.push_back(p.slots.back().shape);

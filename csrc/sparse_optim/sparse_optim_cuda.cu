@@ -19,8 +19,11 @@
 // (p is the run's head): a window of kRunChunk positions holds at most one
 // chunk that continues a hot run and one hot run's head.
 //
-// Bad ids: the run's head records its position with atomicMin; the check
-// syncs once and reports the smallest bad position, as the CPU path does.
+// Bad ids: a check kernel over the ids (N reads) atomicMin-s the smallest
+// bad position into the error word before anything is written, and every
+// update warp reads that word first, so a call with a bad id writes no row,
+// as on the CPU; the check syncs once and reports that position. Without an
+// error word (validate_indices=False) bad ids are skipped, never written.
 #include <cub/cub.cuh>
 #include <cuda_runtime.h>
 
@@ -165,17 +168,13 @@ __global__ void update_kernel(T* __restrict__ table, float* __restrict__ s0,
                               int64_t D, Scalars s, int64_t* error) {
   const int lane = threadIdx.x & 31;
   const int64_t warps = int64_t(gridDim.x) * blockDim.x / 32;
+  if (error != nullptr && *error != kNoError) return;  // a bad id: write nothing
   for (int64_t k = (blockIdx.x * int64_t(blockDim.x) + threadIdx.x) / 32; k < n; k += warps) {
     const int64_t id = static_cast<int64_t>(keys[k]);
     if (pos != nullptr && k > 0 && static_cast<int64_t>(keys[k - 1]) == id) continue;  // not a head
     const int64_t end = pos != nullptr ? run_last(keys, k + 1, n, id) : k + 1;
     const bool hot = end - k > kRunChunk;  // sorted ids only: unique runs are 1 long
-    if (id < 0 || id >= V) {
-      if (lane == 0 && error != nullptr)
-        atomicMin(reinterpret_cast<unsigned long long*>(error),
-                  static_cast<unsigned long long>(pos ? pos[k] : k));
-      continue;
-    }
+    if (id < 0 || id >= V) continue;  // recorded by check_ids_kernel
     auto grad_at = [&](int64_t j) {
       float g = 0.0f;
       if (hot) {
@@ -220,6 +219,17 @@ __global__ void update_kernel(T* __restrict__ table, float* __restrict__ s0,
   }
 }
 
+template <typename Id>
+__global__ void check_ids_kernel(const Id* __restrict__ ids, int64_t n, int64_t V,
+                                 int64_t* error) {
+  for (int64_t p = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; p < n;
+       p += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t id = static_cast<int64_t>(ids[p]);
+    if (id < 0 || id >= V)
+      atomicMin(reinterpret_cast<unsigned long long*>(error), static_cast<unsigned long long>(p));
+  }
+}
+
 int blocks_for(int64_t units) {
   const int64_t b = (units * 32 + kBlock - 1) / kBlock;
   return static_cast<int>(b < 1 ? 1 : (b > 8192 ? 8192 : b));
@@ -261,6 +271,11 @@ Status apply_ids(const SparseOptimArgs& a, void* workspace, size_t bytes, int64_
   const Id* keys = static_cast<const Id*>(a.ids);
   const int64_t* pos = nullptr;
   float* partial = nullptr;
+  if (error != nullptr) {
+    check_ids_kernel<Id><<<blocks_for(a.num_ids / 32 + 1), kBlock, 0, st>>>(keys, a.num_ids,
+                                                                           a.num_rows, error);
+    YDNN_OPTIM_CUDA(cudaGetLastError(), "check_ids_kernel");
+  }
   if (!a.ids_unique) {
     const Sorted<Id> w(a.num_ids, a.dim, static_cast<char*>(workspace),
                        sort_temp_bytes<Id>(a.num_ids));

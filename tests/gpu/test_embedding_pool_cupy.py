@@ -255,9 +255,19 @@ def test_bad_row_splits(ids, splits):
     assert msg.startswith("row_splits must be non-decreasing from 0 to 3")
 
 
-def test_validate_ids_false_does_not_raise():
-    ids = cp.array([[1, 2, 3], [10, 0, 0]])
-    out = arrays.embedding_pool(cp.asarray(TABLE), ids, lengths=cp.array([3, 1]),
-                                combiner="sum", validate_ids=False)
-    np.testing.assert_array_equal(out.get()[0], TABLE[1] + TABLE[2] + TABLE[3])
-    np.testing.assert_array_equal(out.get()[1], 0.0)  # the bad id pools as a zero row
+@pytest.mark.parametrize("bags, kw", [
+    (2, dict(ids=np.array([[1, 2, 3], [10, 0, 0]]), lengths=np.array([3, 1]))),
+    (2, dict(ids=np.array([[1, 2, 3], [4, 0, 0]]), lengths=np.array([3, 4]))),
+    (3, dict(ids=np.array([1, 2, 3]), row_splits=np.array([0, 2, 1, 3]))),
+], ids=["bad-id", "bad-length", "bad-splits"])
+def test_backward_raises_as_the_cpu(bags, kw):
+    """The backward kernels skip bad ids rather than fault: the arrays API
+    checks first, so the GPU raises the CPU's error instead of dropping them."""
+    grad = np.ones((bags, 4), np.float32)
+    with pytest.raises(ValueError) as cpu:
+        arrays.embedding_pool_grad(TABLE, pooled=grad, grad=grad, **kw)
+    gpu_kw = {k: cp.asarray(v) for k, v in kw.items()}
+    with pytest.raises(ValueError) as gpu:
+        arrays.embedding_pool_grad(cp.asarray(TABLE), pooled=cp.asarray(grad),
+                                   grad=cp.asarray(grad), **gpu_kw)
+    assert str(gpu.value) == str(cpu.value)

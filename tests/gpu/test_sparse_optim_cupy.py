@@ -74,6 +74,18 @@ def test_cuda_is_deterministic_with_duplicates(rng):
     assert results[0].tobytes() == results[1].tobytes()
 
 
+@pytest.mark.parametrize("kind", ["sgd", "lazy_adam"])
+def test_cuda_bad_id_writes_nothing(kind):
+    """As on the CPU: a call that raises leaves the table and slots as they were."""
+    table = cp.ones((7, 4), cp.float32)
+    slots = [cp.zeros((7, 4), cp.float32) for _ in range(2 if kind == "lazy_adam" else 0)]
+    with pytest.raises(ValueError, match=r"indices\[3\] = 9 is out of range"):
+        arrays.sparse_apply(kind, table, slots, cp.asarray([2, 3, 2, 9]),
+                            cp.ones((4, 4), cp.float32), 0.1)
+    assert (table.get() == 1).all()
+    assert all((s.get() == 0).all() for s in slots)
+
+
 @pytest.mark.parametrize("bad", [-1, 7])
 def test_cuda_bad_id_has_cpu_message(bad):
     table = cp.ones((7, 4), cp.float32)
