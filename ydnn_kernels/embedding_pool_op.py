@@ -115,6 +115,10 @@ def _check_same_rows(weights, ids):
     lengths with the same total would weight bag b with bag b+1's values."""
     w_splits = tf.cast(weights.row_splits, tf.int64)
     i_splits = tf.cast(ids.row_splits, tf.int64)
+    n_w, n_i = w_splits.shape[0], i_splits.shape[0]
+    if n_w is not None and n_i is not None and n_w != n_i:
+        raise ValueError(f"weights must have the row lengths of ids: weights has {n_w - 1} "
+                         f"rows, ids {n_i - 1}")
     same = tf.cond(tf.equal(tf.size(w_splits), tf.size(i_splits)),
                    lambda: tf.reduce_all(tf.equal(w_splits, i_splits)),
                    lambda: tf.constant(False))
