@@ -56,6 +56,11 @@ def seed_scalar(name, value):
     return int_scalar(name, value, 0, UINT64_MAX)
 
 
+def seed_scalars(seed, seed2, counter):
+    """A sampler's Philox key, stream and first draw index, each in [0, 2^64)."""
+    return seed_scalar("seed", seed), seed_scalar("seed2", seed2), seed_scalar("counter", counter)
+
+
 def float_scalar(name, value):
     """`value` as a Python float; ValueError unless it is a real number
     (int, float, NumPy scalar or 0-d array; not bool, not a string).
@@ -113,6 +118,13 @@ def float_array(xp, x, name, dtype=np.float32):
     if a.dtype.kind not in "fiu" and a.dtype.name != "bfloat16":
         raise ValueError(f"{name} must have a real dtype, got {describe(a)}")
     return xp.ascontiguousarray(a, dtype=dtype)
+
+
+def true_ids_array(xp, true_ids):
+    """A sampler's `true_ids` as int64 (empty when None)."""
+    if true_ids is None:
+        return xp.zeros(0, np.int64)
+    return int_array(xp, true_ids, "true_ids", np.int64)
 
 
 TABLE_DTYPES = ("float32", "float16", "bfloat16")

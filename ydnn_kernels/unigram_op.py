@@ -5,7 +5,8 @@ import tensorflow as tf
 
 from ydnn_kernels._loader import load_tf_ops
 from ydnn_kernels._args import bool_scalar, int_scalar
-from ydnn_kernels.arrays import _py, check_distortion
+from ydnn_kernels._device import _py
+from ydnn_kernels.unigram_arrays import check_distortion
 from ydnn_kernels.sampler_op import sampler_inputs
 
 _ops = load_tf_ops()

@@ -14,7 +14,6 @@ import numpy as np
 from tests.reference import bags_from_padded, bags_from_ragged, embedding_pool_ref
 from tests.reference_softmax import sampled_softmax
 from tests.robustness.catalogue import Case
-from tests.sparse_optim_reference import sparse_step
 from ydnn_kernels import arrays as A
 
 V, D = 10, 4
