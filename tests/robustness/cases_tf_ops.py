@@ -250,3 +250,28 @@ def sgd_step_matches():
 
 
 ok("sparse_apply/np-scalars", sgd_step_matches)
+
+# -- NumPy inputs in other byte orders and read-only memory: TF converts them ----------
+ok("embedding_pool/big-endian-numpy",
+   pool(table=TABLE.astype(">f4"), ids=IDS.astype(">i8"), lengths=LENGTHS.astype(">i4")),
+   close_to(POOL_REF))
+
+
+def _read_only(a):
+    a = np.array(a)
+    a.flags.writeable = False
+    return a
+
+
+ok("embedding_pool/read-only-numpy", pool(table=_read_only(TABLE), ids=_read_only(IDS)),
+   close_to(POOL_REF))
+
+
+def big_endian_step_matches():
+    table = tf.Variable(TABLE)
+    K.sparse_apply("sgd", table, [], np.array([1, 4], ">i8"), GRAD.astype(">f4"), 0.1)
+    want, _ = sparse_step("sgd", TABLE, [], [1, 4], GRAD, 0.1)
+    np.testing.assert_allclose(table.numpy(), want, rtol=1e-6)
+
+
+ok("sparse_apply/big-endian-numpy", big_endian_step_matches)
