@@ -179,3 +179,34 @@ def test_sparse_apply_matches_reference_or_writes_nothing(kind, V, D, ids, seed)
     np.testing.assert_allclose(table, want, rtol=1e-4, atol=1e-5)
     for got, ref in zip(slots, want_slots):
         np.testing.assert_allclose(got, ref.reshape(got.shape), rtol=1e-4, atol=1e-5)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(pool_inputs(), st.booleans())
+def test_tf_embedding_pool_matches_reference_or_raises(case, ragged):
+    """The TF op on the same draws, padded or as a RaggedTensor: the
+    reference's numbers or an InvalidArgumentError naming ids or lengths."""
+    import tensorflow as tf
+
+    import ydnn_kernels
+
+    table, ids, lengths, combiner, _ = case
+    V, L = table.shape[0], ids.shape[1]
+    ids = ids.astype(np.int64)
+    if ragged:
+        lengths = np.clip(lengths, 0, L)
+        arg = tf.RaggedTensor.from_tensor(ids, lengths=lengths)
+        kw = {}
+    else:
+        arg, kw = ids, dict(lengths=lengths)
+    bad_length = any(n < 0 or n > L for n in lengths)
+    bad_id = any(not 0 <= int(i) < V for b, n in enumerate(lengths) if 0 <= n <= L
+                 for i in ids[b, :n])
+    if bad_length or bad_id:
+        with pytest.raises(tf.errors.InvalidArgumentError, match=r"(lengths|ids)\["):
+            ydnn_kernels.embedding_pool(table, arg, combiner=combiner, **kw)
+        return
+    out = ydnn_kernels.embedding_pool(table, arg, combiner=combiner, **kw)
+    ref = embedding_pool_ref(table, bags_from_padded(ids, lengths), combiner)
+    np.testing.assert_allclose(out.numpy(), ref, rtol=1e-4, atol=1e-5)
