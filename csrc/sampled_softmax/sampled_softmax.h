@@ -72,6 +72,12 @@ Status sampled_softmax_shapes(const std::vector<std::vector<int64_t>>& dims, Sof
 // finite); the host entry points also check ids and expected counts.
 Status sampled_softmax_check(const SoftmaxArgs& a);
 
+// The error for expected count `value` at `name`[i] (not > 0, or not
+// finite), the same text on the CPU and the GPU. A count of 0 is what a
+// sampler reports for an id it can never draw, most often a positive below
+// its range (padding id 0 with min_sampled_id = 1), so the text says so.
+Status bad_expected_count(const char* name, int64_t i, float value);
+
 // Everything derived from the ids and counts that both passes need, built
 // once per call on the host: column ids and logQ, per-row masked columns,
 // and for the backward the sorted unique ids with, for each, the columns and

@@ -238,8 +238,8 @@ inline Status report(const SoftmaxArgs& a, const int64_t* e, cudaStream_t s) {
     YDNN_RETURN_IF_ERROR(
         read_back(&v, (is_true ? a.true_expected_count : a.sampled_expected_count) + e[slot],
                   sizeof v, s));
-    return InvalidArgument(is_true ? "true_expected_count" : "sampled_expected_count", "[",
-                           e[slot], "] = ", v, ": expected counts must be positive and finite");
+    return bad_expected_count(is_true ? "true_expected_count" : "sampled_expected_count",
+                              e[slot], v);
   }
   return Status::Ok();
 }

@@ -39,15 +39,24 @@ Status read_logq(const char* name, const float* ec, int64_t n, std::vector<float
   out->resize(n);
   for (int64_t i = 0; i < n; ++i) {
     // !(x > 0) also rejects NaN; log(inf) would make every logit -inf.
-    if (!(ec[i] > 0.f) || !std::isfinite(ec[i]))
-      return InvalidArgument(std::string(name) + "[" + std::to_string(i) + "] = " + StrCat(ec[i]) +
-                             ": expected counts must be positive and finite");
+    if (!(ec[i] > 0.f) || !std::isfinite(ec[i])) return bad_expected_count(name, i, ec[i]);
     (*out)[i] = std::log(ec[i]);
   }
   return Status();
 }
 
 }  // namespace
+
+Status bad_expected_count(const char* name, int64_t i, float value) {
+  if (value == 0.f) {
+    return InvalidArgument(name, "[", i, "] = 0: expected counts must be positive and finite; "
+                           "0 is what the sampler gives an id it can never draw: is that id "
+                           "outside the sampler's range (e.g. padding id 0 as a target while "
+                           "negatives start at min_sampled_id = 1)?");
+  }
+  return InvalidArgument(name, "[", i, "] = ", value,
+                         ": expected counts must be positive and finite");
+}
 
 Status sampled_softmax_shapes(const std::vector<std::vector<int64_t>>& dims, SoftmaxArgs* a) {
   const auto &q = dims[0], &t = dims[1], &pos = dims[2], &s = dims[3], &tec = dims[4],
