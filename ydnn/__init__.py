@@ -1,11 +1,51 @@
-"""ydnn: YouTube-DNN retrieval on Keras 3, on the fused kernels of ydnn_kernels."""
+"""ydnn: YouTube-DNN retrieval on Keras 3, on the fused kernels of ydnn_kernels.
+
+`import ydnn` loads the layers and the model, which registers them with
+Keras, so `keras.models.load_model` finds them after a bare `import ydnn`
+(as Merlin's import does for its classes). The one exception is the `ydnn`
+command itself (console script or `python -m ydnn`): there the names load
+on first use (PEP 562), so `ydnn --help` and argument errors answer without
+importing TensorFlow, and the commands import what they need.
+"""
+
+import importlib
+import os
+import sys
 
 __version__ = "0.1.0"
 
-from ydnn import data, metrics, optimizers, transforms
-from ydnn.layers import InputBlock, L2Norm, MLPBlock
-from ydnn.model import TopKEncoder, YoutubeDNNRetrievalModelV2
-from ydnn.schema import ColumnSchema, Schema, Tags
+_SUBMODULES = ("data", "metrics", "optimizers", "transforms")
+_NAMES = {"InputBlock": "ydnn.layers", "L2Norm": "ydnn.layers", "MLPBlock": "ydnn.layers",
+          "TopKEncoder": "ydnn.model", "YoutubeDNNRetrievalModelV2": "ydnn.model",
+          "ColumnSchema": "ydnn.schema", "Schema": "ydnn.schema", "Tags": "ydnn.schema"}
 
 __all__ = ["ColumnSchema", "InputBlock", "L2Norm", "MLPBlock", "Schema", "Tags", "TopKEncoder",
            "YoutubeDNNRetrievalModelV2", "data", "metrics", "optimizers", "transforms"]
+
+
+def __getattr__(name):
+    if name in _SUBMODULES:
+        value = importlib.import_module(f"ydnn.{name}")
+    elif name in _NAMES:
+        value = getattr(importlib.import_module(_NAMES[name]), name)
+    else:
+        raise AttributeError(f"module 'ydnn' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
+
+
+def _started_as_the_command():
+    """True while this package is imported to run the `ydnn` command: the
+    console script's argv[0] is the `ydnn` executable, and `python -m ydnn`
+    imports the package while argv[0] is still "-m" (see `python -m`)."""
+    first = sys.argv[0] if getattr(sys, "argv", None) else ""
+    return first == "-m" or os.path.splitext(os.path.basename(first))[0] == "ydnn"
+
+
+if not _started_as_the_command():
+    for _name in __all__:
+        __getattr__(_name)

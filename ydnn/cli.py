@@ -15,15 +15,28 @@ reported twice: over all items (the headline: the issue's protocol, and what
 Merlin's TopKEncoder measures) and with each user's earlier items excluded;
 the most-popular baseline is computed under the same protocol, both ways.
 
-Errors in the arguments exit with status 2 (argparse), errors in the data
-or model directory with status 1 and a one-line message; `--json` prints one
-JSON object as the last line of standard output.
+Errors in the arguments exit with status 2, errors in the data, the model
+directory or the output directory with status 1, each as one line
+`ydnn COMMAND: error: ...` on standard error that names the argument or file
+and what to do (never a traceback); an interrupt exits with 130. Everything
+that can be checked before training is: `--out` (refused if it is a file,
+not empty without `--overwrite`, or not writable), `--k` and the sampler
+options against the catalog. `--json` prints one JSON object as the last
+line of standard output. Parsing the arguments imports neither TensorFlow
+nor Keras: `ydnn --help` and argument errors are instant.
 """
 
 import argparse
 import json
 import os
 import sys
+
+
+class _Parser(argparse.ArgumentParser):
+    """Argument errors as one line that points at --help (usage would bury it)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
 def _top_block(text):
@@ -42,11 +55,28 @@ def _positive(kind):
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
+            article = "an" if kind is int else "a"
+            raise argparse.ArgumentTypeError(f"expected {article} {kind.__name__}, got "
+                                             f"{text!r}") from None
+        if kind is float and not 0 < value < float("inf"):
+            raise argparse.ArgumentTypeError(f"must be positive and finite, got {text!r}")
         if not value > 0:
             raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
         return value
     parse.__name__ = f"positive {kind.__name__}"
+    return parse
+
+
+def _at_least(low):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an int, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be >= {low}, got {text!r}")
+        return value
+    parse.__name__ = f"int >= {low}"
     return parse
 
 
@@ -60,6 +90,16 @@ def _non_negative_int(text):
     return value
 
 
+def _non_empty(text):
+    if not text:
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
+
+
+SYNTHETIC_DEFAULTS = {"synthetic_users": 3000, "synthetic_items": 5000,
+                      "synthetic_interactions": 150_000, "data_seed": 0}
+
+
 def _data_arguments(parser, defaults):
     """--interactions/--synthetic and the column options (defaults None: from the model)."""
     source = parser.add_mutually_exclusive_group(required=defaults)
@@ -68,16 +108,24 @@ def _data_arguments(parser, defaults):
     source.add_argument("--synthetic", action="store_true",
                         help="a generated log (ydnn.data.generate_interactions)")
     d = (lambda v: v) if defaults else (lambda v: None)
-    parser.add_argument("--user-col", default=d("user_id"), help="user column (default user_id)")
-    parser.add_argument("--item-col", default=d("item_id"), help="item column (default item_id)")
-    parser.add_argument("--time-col", default=d("timestamp"),
+    parser.add_argument("--user-col", default=d("user_id"), type=_non_empty,
+                        help="user column (default user_id)")
+    parser.add_argument("--item-col", default=d("item_id"), type=_non_empty,
+                        help="item column (default item_id)")
+    parser.add_argument("--time-col", default=d("timestamp"), type=_non_empty,
                         help="time column (default timestamp)")
-    parser.add_argument("--sep", default=d(","), help="CSV separator (default ',')")
-    parser.add_argument("--synthetic-users", type=_positive(int), default=d(3000))
-    parser.add_argument("--synthetic-items", type=_positive(int), default=d(5000))
-    parser.add_argument("--synthetic-interactions", type=_positive(int), default=d(150_000))
-    parser.add_argument("--data-seed", type=_non_negative_int, default=d(0),
-                        help="seed of the synthetic log (fixed across training seeds)")
+    parser.add_argument("--sep", default=d(","), type=_non_empty,
+                        help="CSV separator (default ',')")
+    # Defaults (train: SYNTHETIC_DEFAULTS, evaluate: the model's) are filled
+    # in later, so that giving one without --synthetic can be refused.
+    parser.add_argument("--synthetic-users", type=_positive(int), default=None,
+                        help="default 3000")
+    parser.add_argument("--synthetic-items", type=_positive(int), default=None,
+                        help="default 5000")
+    parser.add_argument("--synthetic-interactions", type=_positive(int), default=None,
+                        help="default 150000")
+    parser.add_argument("--data-seed", type=_non_negative_int, default=None,
+                        help="seed of the synthetic log (default 0; fixed across training seeds)")
     parser.add_argument("--validation", action="store_true",
                         help="drop each user's last interaction first, so the held-out item "
                              "is the second-to-last one: tune on this, never on the test item")
@@ -92,7 +140,7 @@ def _output_arguments(parser):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="ydnn", description="YouTube-DNN retrieval: train, evaluate, recommend, export.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -102,7 +150,8 @@ def build_parser():
                     "held-out last items (full catalog) next to most-popular, save to --out.")
     _data_arguments(train, defaults=True)
     train.add_argument("--max-history", type=_positive(int), default=20)
-    train.add_argument("--min-interactions", type=_positive(int), default=3)
+    train.add_argument("--min-interactions", type=_at_least(2), default=3,
+                       help="drop users with fewer interactions (default 3, at least 2)")
     train.add_argument("--epochs", type=_positive(int), default=10)
     train.add_argument("--batch-size", type=_positive(int), default=256)
     train.add_argument("--embedding-dim", type=_positive(int), default=64)
@@ -125,7 +174,11 @@ def build_parser():
     train.add_argument("--k", type=_positive(int), default=10)
     train.add_argument("--seed", type=_non_negative_int, default=0)
     train.add_argument("--ops", choices=("fused", "stock"), default="fused")
-    train.add_argument("--out", required=True, metavar="DIR", help="model directory to write")
+    train.add_argument("--out", required=True, metavar="DIR",
+                       help="model directory to write (created; must be empty)")
+    train.add_argument("--overwrite", action="store_true",
+                       help="replace the model already in --out (only once the new one is "
+                            "complete)")
     _output_arguments(train)
 
     evaluate = commands.add_parser(
@@ -156,38 +209,103 @@ def build_parser():
                     "padded history (int32 [B, H], model ids, 0 = padding) and returns top-k "
                     "ids, original item_ids and scores. Built from stock TF ops only.")
     export.add_argument("--model", required=True, metavar="DIR")
-    export.add_argument("--out", required=True, metavar="DIR")
+    export.add_argument("--out", required=True, metavar="DIR",
+                        help="SavedModel directory to write (created; must be empty)")
+    export.add_argument("--overwrite", action="store_true",
+                        help="replace the SavedModel already in --out")
     export.add_argument("--k", type=_positive(int), default=10)
     export.add_argument("--include-seen", action="store_true",
                         help="do not exclude the history's items from the results")
     export.add_argument("--json", action="store_true")
+    parser.commands = commands.choices
     return parser
+
+
+def _check_arguments(parser, args):
+    """Contradictions between arguments: argparse-style errors (status 2)."""
+    error = parser.commands[args.command].error
+    if args.command == "train" and args.top_block[-1] != args.embedding_dim:
+        error(f"argument --top-block: the last width ({args.top_block[-1]}) must equal "
+              f"--embedding-dim ({args.embedding_dim}): query and item embeddings share a space")
+    if args.command in ("train", "evaluate"):
+        given = [k for k in SYNTHETIC_DEFAULTS if getattr(args, k) is not None]
+        if given and args.interactions is not None:
+            error(f"argument --{given[0].replace('_', '-')}: only applies to --synthetic, not "
+                  f"to --interactions")
+        cols = [c for c in ("user_col", "item_col", "time_col") if getattr(args, c) is not None]
+        values = [getattr(args, c) for c in cols]
+        for c in cols:
+            if values.count(getattr(args, c)) > 1:
+                error(f"argument --{c.replace('_', '-')}: {getattr(args, c)!r} is also given "
+                      f"for another column; the user, item and time columns must differ")
+    if args.command == "train" and args.synthetic:
+        for key, value in SYNTHETIC_DEFAULTS.items():
+            if getattr(args, key) is None:
+                setattr(args, key, value)
+    if args.command == "export" and _same_path(args.out, args.model):
+        error(f"argument --out: {args.out!r} is the --model directory; give the SavedModel "
+              f"its own directory")
+
+
+def _same_path(a, b):
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _check_files(args):
+    """What can be checked on disk before TensorFlow loads (status 1)."""
+    if getattr(args, "interactions", None) is not None and not os.path.exists(args.interactions):
+        raise FileNotFoundError(f"interaction log {args.interactions!r} does not exist: check "
+                                f"--interactions")
+    if args.command in ("train", "export"):
+        from ydnn.atomic_dir import check_output_directory
+        from ydnn.trained_model import MODEL_FILES, SAVED_MODEL_FILES
+
+        if args.command == "train":
+            check_output_directory(args.out, args.overwrite, MODEL_FILES, "a ydnn model")
+        else:
+            check_output_directory(args.out, args.overwrite, SAVED_MODEL_FILES, "a SavedModel")
 
 
 def main(argv=None):
     """Entry point of `ydnn` / `python -m ydnn`; returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command == "train" and args.top_block[-1] != args.embedding_dim:
-        parser.error(f"argument --top-block: the last width ({args.top_block[-1]}) must equal "
-                     f"--embedding-dim ({args.embedding_dim}): query and item embeddings share "
-                     f"a space")
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # named by the subcommand, as every other argument error is
+        parser.commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
+    _check_arguments(parser, args)
     if getattr(args, "verbose", None) is None and hasattr(args, "verbose"):
         args.verbose = 1 if sys.stdout.isatty() else 2
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from ydnn.cli_run import run_evaluate, run_export, run_recommend, run_train
-
-    runners = {"train": run_train, "evaluate": run_evaluate, "recommend": run_recommend,
-               "export": run_export}
     try:
+        _check_files(args)
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        from ydnn.cli_run import run_evaluate, run_export, run_recommend, run_train
+
+        runners = {"train": run_train, "evaluate": run_evaluate, "recommend": run_recommend,
+                   "export": run_export}
         result = runners[args.command](args)
-    except (FileNotFoundError, KeyError, ValueError, ImportError) as e:
-        message = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
-        print(f"ydnn {args.command}: error: {message}", file=sys.stderr)
+    except KeyboardInterrupt:
+        # The output directories are written whole or not at all, so an
+        # interrupt leaves them as they were or complete.
+        print(f"ydnn {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except (OSError, KeyError, ValueError, ImportError, MemoryError) as e:
+        print(f"ydnn {args.command}: error: {_message(e)}", file=sys.stderr)
         return 1
     if args.json:
         print(json.dumps(result, default=float))
     return 0
+
+
+def _message(error):
+    """One line: KeyError's text without its quotes, OSError with its file, MemoryError hinted."""
+    if isinstance(error, KeyError) and error.args:
+        text = str(error.args[0])
+    elif isinstance(error, MemoryError):
+        text = (f"out of memory ({error or 'allocation failed'}): lower --max-history or "
+                f"--batch-size, or use a smaller log")
+    else:
+        text = str(error) or type(error).__name__
+    return " ".join(text.split())
 
 
 if __name__ == "__main__":

@@ -55,13 +55,19 @@ def drop_last_interaction(log, cols):
 
 
 def prepare(log, cols, max_history, min_interactions, validation=False):
+    """`prepare_sequences` of the log; its errors name the log's file."""
     import ydnn
 
     if validation:
         log = drop_last_interaction(log, cols)
-    return ydnn.data.prepare_sequences(log, cols["user_col"], cols["item_col"],
-                                       cols["time_col"], max_history=max_history,
-                                       min_interactions=min_interactions)
+    try:
+        return ydnn.data.prepare_sequences(log, cols["user_col"], cols["item_col"],
+                                           cols["time_col"], max_history=max_history,
+                                           min_interactions=min_interactions)
+    except ValueError as e:
+        if cols.get("source", "synthetic") == "synthetic":
+            raise
+        raise ValueError(f"interaction log {cols['source']!r}: {e}") from None
 
 
 # -- evaluation --------------------------------------------------------------
@@ -126,7 +132,62 @@ def metrics_table(metrics, baseline, k):
     return "\n".join(lines)
 
 
+def check_catalog(k, num_items, min_sampled_id, num_sampled=None):
+    """`--k` (and for train the sampler options) against the catalog, before any work.
+
+    The headline metrics and the most-popular baseline rank ids
+    `max(min_sampled_id, 1)..num_items`, so that is the largest `--k`.
+    """
+    low = max(min_sampled_id, 1)
+    if num_items < low:
+        raise ValueError(f"--min-sampled-id {min_sampled_id} leaves no item to rank: the catalog "
+                         f"has {num_items} items; lower --min-sampled-id")
+    catalog = num_items - low + 1
+    if k > catalog:
+        raise ValueError(f"--k {k} is larger than the catalog ({catalog} items"
+                         f"{f' from id {low}' if low > 1 else ''}): give --k <= {catalog}")
+    sample_range = num_items - min_sampled_id + 1
+    if num_sampled is not None and num_sampled > sample_range:
+        raise ValueError(f"--num-sampled {num_sampled} is larger than the {sample_range} "
+                         f"candidate ids the sampler can draw: give --num-sampled <= "
+                         f"{sample_range}")
+
+
 # -- train -------------------------------------------------------------------
+class Diverged(ValueError):
+    """Training produced a non-finite loss."""
+
+
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Stops `fit` with `Diverged` once the reported loss is NaN or infinite.
+
+    The fused loss op refuses a non-finite row itself; this catches the
+    stock ops, which would otherwise train on to a NaN model.
+    """
+
+    def __init__(self, message):
+        super().__init__()
+        self.message = message
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch + 1
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(float(loss)):
+            raise Diverged(self.message(self.epoch, str(float(loss))))
+
+
+def _diverged(args):
+    def message(epoch, loss):
+        return (f"training diverged: the loss became {loss} in epoch {epoch} at "
+                f"--learning-rate {args.learning_rate:g}; lower --learning-rate (e.g. "
+                f"{args.learning_rate / 10:g}) or raise --logits-temperature; nothing was "
+                f"written to {args.out!r}")
+    return message
+
+
 class EpochClock(keras.callbacks.Callback):
     """Wall time at each epoch end, for the throughput after the first epoch."""
 
@@ -139,6 +200,8 @@ class EpochClock(keras.callbacks.Callback):
 
 
 def run_train(args):
+    import tensorflow as tf
+
     import ydnn
     from ydnn.trained_model import TrainedModel
 
@@ -155,6 +218,8 @@ def run_train(args):
           f"{summary['train_examples']:,} training examples, {summary['test_examples']:,} "
           f"test rows (prepared in {prep_s:.1f} s)")
 
+    check_catalog(args.k, data.num_items, args.min_sampled_id, args.num_sampled)
+
     schema = data.schema(embedding_dim=args.embedding_dim)
     inputs = ydnn.InputBlock(schema, combiner=args.combiner, ops=args.ops)
     model = ydnn.YoutubeDNNRetrievalModelV2(
@@ -170,7 +235,16 @@ def run_train(args):
     # Keras warns that it cannot shuffle a tf.data.Dataset: to_dataset does.
     warnings.filterwarnings("ignore", message="`shuffle=True` was passed")
     clock = EpochClock()
-    history = model.fit(train_ds, epochs=args.epochs, verbose=args.verbose, callbacks=[clock])
+    watch = StopOnNonFiniteLoss(_diverged(args))
+    try:
+        history = model.fit(train_ds, epochs=args.epochs, verbose=args.verbose,
+                            callbacks=[clock, watch])
+    except tf.errors.InvalidArgumentError as e:
+        # The fused loss op's own check of a non-finite row, a step before
+        # the callback would see the loss.
+        if "finite" not in str(e).lower():
+            raise
+        raise Diverged(_diverged(args)(max(watch.epoch, 1), "non-finite")) from None
     n = len(data.train)
     total_s = clock.ends[-1] - clock.start
     throughput = {"examples_per_second_all_epochs": args.epochs * n / total_s,
@@ -200,7 +274,7 @@ def run_train(args):
         "throughput": throughput,
         "loss": [float(v) for v in history.history["loss"]],
         "ydnn_version": ydnn.__version__}
-    TrainedModel.from_data(model, data, settings).save(args.out)
+    TrainedModel.from_data(model, data, settings).save(args.out, overwrite=args.overwrite)
 
     k = args.k
     epochs = f"{args.epochs} epoch" + ("" if args.epochs == 1 else "s")
@@ -256,14 +330,16 @@ def run_evaluate(args):
     trained = TrainedModel.load(args.model)
     saved = trained.settings["data"]
     k = args.k or trained.settings.get("train", {}).get("k", 10)
+    check_catalog(k, trained.num_items, trained.model.min_sampled_id)
     log, cols = load_log(args, trained.settings)
     data = prepare(log, cols, saved["max_history"], saved.get("min_interactions", 3),
                    args.validation)
     cols["split"] = "validation" if args.validation else "test"
     test, seen, keep = _align(data, trained)
     if not len(test):
-        raise ValueError("no test row is left: the log's held-out items are all unknown to "
-                         "the model")
+        raise ValueError(f"no test row is left: the held-out items of {cols['source']!r} are "
+                         f"all unknown to the model; evaluate on a log of the items it was "
+                         f"trained on")
     t0 = time.perf_counter()
     metrics = full_catalog_metrics(trained.model, test, seen, k, args.batch_size)
     baseline = most_popular_metrics(data, k, trained.model.min_sampled_id,
@@ -283,6 +359,11 @@ def run_recommend(args):
 
     trained = TrainedModel.load(args.model)
     user = trained.parse_user(args.user)
+    limit = trained.max_k(user, exclude_seen=not args.include_seen)
+    if args.k > limit:
+        raise ValueError(f"--k {args.k} is larger than the {limit} items user {user!r} can get "
+                         f"(the catalog less reserved{'' if args.include_seen else ' and seen'} "
+                         f"items): give --k <= {limit}")
     items, scores = trained.recommend(user, k=args.k, exclude_seen=not args.include_seen)
     seq = trained.sequence(trained.user_position(user))
     print(f"user {user}: {len(seq)} interactions, last {min(len(seq), trained.max_history)} "
@@ -297,11 +378,18 @@ def run_recommend(args):
 
 
 def run_export(args):
-    from ydnn.export import export_saved_model
+    from ydnn.export import export_saved_model, max_k
     from ydnn.trained_model import TrainedModel
 
     trained = TrainedModel.load(args.model)
-    export_saved_model(trained, args.out, k=args.k, exclude_seen=not args.include_seen)
+    limit = max_k(trained, exclude_seen=not args.include_seen)
+    if args.k > limit:
+        raise ValueError(f"--k {args.k} is larger than {limit}, the items left for every "
+                         f"history (the catalog less reserved items"
+                         f"{'' if args.include_seen else ' and a full history'}): give --k <= "
+                         f"{max(limit, 1)}{'' if args.include_seen else ' or --include-seen'}")
+    export_saved_model(trained, args.out, k=args.k, exclude_seen=not args.include_seen,
+                       overwrite=args.overwrite)
     print(f"exported to {args.out}: serving_default(history int32 [B, {trained.max_history}]) "
           f"-> ids, item_ids, scores [B, {args.k}]; checked against the model")
     return {"command": "export", "model": args.model, "out": args.out, "k": args.k,

@@ -100,43 +100,59 @@ class _Serving(tf.Module):
         return {"ids": ids, "item_ids": tf.gather(self.item_ids, ids), "scores": top}
 
 
-def export_saved_model(trained, out_dir, k=10, exclude_seen=True):
+def export_saved_model(trained, out_dir, k=10, exclude_seen=True, overwrite=False):
     """Write a stock-TF SavedModel of `trained` to `out_dir` and check it.
 
     The written model is loaded back and compared with the Keras model's own
     retrieval on the stored user histories (same ids; scores within 1e-4
-    relative), so an export that disagrees with the model never passes.
+    relative), so an export that disagrees with the model never passes. It
+    is written and checked in a temporary directory beside `out_dir` and
+    renamed into place (`ydnn.atomic_dir.write_directory`): `out_dir`
+    gets a complete, checked SavedModel or is left as it was.
 
     Args:
         trained: `ydnn.trained_model.TrainedModel`.
-        out_dir: directory for the SavedModel (created; must not hold files).
+        out_dir: directory for the SavedModel (created; must be empty).
         k: items returned per row; `k + max_history <= catalog` with
             `exclude_seen`.
         exclude_seen: drop the history's own items from the results.
+        overwrite: replace an `out_dir` that holds a SavedModel.
 
     Returns:
         `out_dir`.
 
     Raises:
-        ValueError: a model shape export does not support, a bad `k`, a
-            non-empty `out_dir`, or a check that fails.
+        ValueError: a model shape export does not support, a bad `k`, an
+            `out_dir` that is a file or not empty (without `overwrite`), or
+            a check that fails.
     """
+    from ydnn.atomic_dir import write_directory
+    from ydnn.trained_model import SAVED_MODEL_FILES
+
     model = trained.model
     _check_exportable(model)
-    catalog = model.max_id - model.min_sampled_id + 1
-    reserve = trained.max_history if exclude_seen else 0
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= catalog - reserve:
-        raise ValueError(f"k must be in [1, {catalog - reserve}] (catalog of {catalog} items"
+    limit = max_k(trained, exclude_seen)
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= limit:
+        catalog = model.max_id - model.min_sampled_id + 1
+        raise ValueError(f"k must be in [1, {limit}] (catalog of {catalog} items"
                          f"{', less a full history' if exclude_seen else ''}), got {k!r}")
-    if os.path.isdir(out_dir) and os.listdir(out_dir):
-        raise ValueError(f"export directory {out_dir!r} is not empty")
-    module = _Serving(model, trained.item_ids, k, exclude_seen)
-    tf.saved_model.save(module, out_dir, signatures={"serving_default": module.serve})
-    os.makedirs(os.path.join(out_dir, "assets"), exist_ok=True)
-    with open(os.path.join(out_dir, "assets", "items.txt"), "w") as f:
-        f.write("\n".join(str(i) for i in trained.item_ids[1:]) + "\n")
-    _verify(trained, out_dir, k, exclude_seen)
+
+    def write(tmp):
+        module = _Serving(model, trained.item_ids, k, exclude_seen)
+        tf.saved_model.save(module, tmp, signatures={"serving_default": module.serve})
+        os.makedirs(os.path.join(tmp, "assets"), exist_ok=True)
+        with open(os.path.join(tmp, "assets", "items.txt"), "w") as f:
+            f.write("\n".join(str(i) for i in trained.item_ids[1:]) + "\n")
+        _verify(trained, tmp, k, exclude_seen)
+
+    write_directory(out_dir, write, overwrite, owned=SAVED_MODEL_FILES, what="a SavedModel")
     return out_dir
+
+
+def max_k(trained, exclude_seen=True):
+    """The largest `k` an export serves: the catalog, less a full history if excluded."""
+    model = trained.model
+    return model.max_id - model.min_sampled_id + 1 - (trained.max_history if exclude_seen else 0)
 
 
 def _verify(trained, out_dir, k, exclude_seen, rows=64):

@@ -11,22 +11,31 @@ A model directory (written by `ydnn train`, read by `ydnn evaluate`,
   `min_interactions`), the training settings and the metrics of the run.
 
 Everything is plain NumPy / JSON (no pickle), so a directory can be read
-without trusting its author beyond the Keras model itself.
+without trusting its author beyond the Keras model itself. It is written
+whole or not at all (`ydnn.atomic_dir.write_directory`), so a kill at any point leaves the
+previous model whole or the new one complete, never a mix.
 """
 
 import json
 import os
 import warnings
+import zipfile
 
 import numpy as np
 import pandas as pd
+
+from ydnn.atomic_dir import checkpoint, write_directory
 
 FORMAT_VERSION = 1
 MODEL_FILE = "model.keras"
 ITEMS_FILE = "items.npy"
 USERS_FILE = "users.npz"
 SETTINGS_FILE = "ydnn.json"
-
+MODEL_FILES = (MODEL_FILE, ITEMS_FILE, USERS_FILE, SETTINGS_FILE)
+# What tf.saved_model.save writes, with `ydnn export`'s items.txt asset: all
+# an export with overwrite may replace.
+SAVED_MODEL_FILES = ("saved_model.pb", "fingerprint.pb", "variables", "assets", "assets.extra")
+RETRAIN = "retrain it with `ydnn train ... --out DIR --overwrite`"
 
 def _plain(ids):
     """An id array NumPy can store without pickle (objects become strings)."""
@@ -67,11 +76,16 @@ class TrainedModel:
         if len(self.item_ids) != model.max_id + 1:
             raise ValueError(f"item mapping has {len(self.item_ids)} entries but the model "
                              f"scores {model.max_id + 1} ids")
-        if len(self.sequence_indptr) != len(self.user_ids) + 1 or \
-                self.sequence_indptr[-1] != len(self.sequence_items):
+        indptr = self.sequence_indptr
+        if self.user_ids.ndim != 1 or indptr.shape != (len(self.user_ids) + 1,) or \
+                indptr[0] != 0 or (np.diff(indptr) < 0).any() or \
+                indptr[-1] != len(self.sequence_items):
             raise ValueError(f"user histories are inconsistent: {len(self.user_ids)} users, "
                              f"indptr {self.sequence_indptr.shape}, "
                              f"{len(self.sequence_items)} items")
+        if len(self.sequence_items) and not (
+                1 <= self.sequence_items.min() and self.sequence_items.max() <= model.max_id):
+            raise ValueError(f"user histories hold item ids outside 1..{model.max_id}")
         if "max_history" not in self.settings.get("data", {}):
             raise ValueError("settings['data']['max_history'] is required")
         self._item_index = pd.Index(self.item_ids[1:])
@@ -137,6 +151,14 @@ class TrainedModel:
         return self.sequence_items[lo:hi]
 
     # -- retrieval ---------------------------------------------------------
+    def max_k(self, user_id, exclude_seen=True):
+        """The largest `k` `recommend` serves the user: the catalog less reserved (and seen) ids."""
+        seq = self.sequence(self.user_position(user_id))
+        available = self.num_items - self.model.min_sampled_id + 1
+        if exclude_seen:
+            available -= len(np.unique(seq[seq >= self.model.min_sampled_id]))
+        return available
+
     def recommend(self, user_id, k=10, exclude_seen=True):
         """Top-`k` items for a known user after all of their interactions.
 
@@ -156,9 +178,7 @@ class TrainedModel:
         history = np.zeros((1, self.max_history), np.int32)
         recent = seq[-self.max_history:]
         history[0, :len(recent)] = recent
-        available = self.num_items - self.model.min_sampled_id + 1
-        if exclude_seen:
-            available -= len(np.unique(seq[seq >= self.model.min_sampled_id]))
+        available = self.max_k(user_id, exclude_seen)
         if not 1 <= k <= available:
             raise ValueError(f"k must be in [1, {available}] for this user (the catalog less "
                              f"reserved{' and seen' if exclude_seen else ''} items), got {k}")
@@ -170,17 +190,33 @@ class TrainedModel:
         return self.decode(ids.numpy()[0]), scores.numpy()[0]
 
     # -- files ---------------------------------------------------------------
-    def save(self, directory):
-        """Write the four files into `directory` (created if needed)."""
-        os.makedirs(directory, exist_ok=True)
-        self.model.save(os.path.join(directory, MODEL_FILE))
-        np.save(os.path.join(directory, ITEMS_FILE), self.item_ids, allow_pickle=False)
-        np.savez(os.path.join(directory, USERS_FILE), user_ids=self.user_ids,
-                 sequence_indptr=self.sequence_indptr, sequence_items=self.sequence_items)
+    def save(self, directory, overwrite=False):
+        """Write the four files into `directory`, whole or not at all.
+
+        Args:
+            directory: created if needed (parents too).
+            overwrite: replace a directory that already holds a model.
+
+        Raises:
+            ValueError: `directory` is a file, is not empty (without
+                `overwrite`), holds other files, or cannot be written.
+        """
         settings = dict(self.settings, format=FORMAT_VERSION)
-        with open(os.path.join(directory, SETTINGS_FILE), "w") as f:
-            json.dump(settings, f, indent=2, default=_json_default)
-            f.write("\n")
+
+        def write(tmp):
+            self.model.save(os.path.join(tmp, MODEL_FILE))
+            checkpoint(f"wrote {MODEL_FILE}")
+            np.save(os.path.join(tmp, ITEMS_FILE), self.item_ids, allow_pickle=False)
+            checkpoint(f"wrote {ITEMS_FILE}")
+            np.savez(os.path.join(tmp, USERS_FILE), user_ids=self.user_ids,
+                     sequence_indptr=self.sequence_indptr, sequence_items=self.sequence_items)
+            checkpoint(f"wrote {USERS_FILE}")
+            with open(os.path.join(tmp, SETTINGS_FILE), "w") as f:
+                json.dump(settings, f, indent=2, default=_json_default)
+                f.write("\n")
+            checkpoint(f"wrote {SETTINGS_FILE}")
+
+        write_directory(directory, write, overwrite, owned=MODEL_FILES, what="a ydnn model")
 
     @classmethod
     def load(cls, directory):
@@ -189,31 +225,114 @@ class TrainedModel:
         Raises:
             FileNotFoundError: the directory or one of its files is missing,
                 naming it.
+            ValueError: a file is damaged (truncated, not what it should
+                be) or the files disagree, naming the file and what to do.
         """
         import keras
 
-        import ydnn  # noqa: F401  (registers the model's classes with Keras)
+        import ydnn.layers  # noqa: F401  (registers the model's classes with Keras)
+        import ydnn.model  # noqa: F401
 
         if not os.path.isdir(directory):
-            raise FileNotFoundError(f"model directory {directory!r} does not exist")
-        for name in (MODEL_FILE, ITEMS_FILE, USERS_FILE, SETTINGS_FILE):
-            if not os.path.exists(os.path.join(directory, name)):
-                raise FileNotFoundError(f"{directory!r} is not a ydnn model directory: "
-                                        f"{name} is missing (write one with `ydnn train`)")
-        with open(os.path.join(directory, SETTINGS_FILE)) as f:
+            raise _missing_directory(directory)
+        for name in MODEL_FILES:
+            if not os.path.isfile(os.path.join(directory, name)):
+                state = "not a file" if os.path.lexists(os.path.join(directory, name)) \
+                    else "missing"
+                raise FileNotFoundError(f"{directory!r} is not a ydnn model directory: {name} is "
+                                        f"{state} (write one with `ydnn train`)")
+        settings = _read_settings(directory)
+        path = os.path.join(directory, MODEL_FILE)
+        if not zipfile.is_zipfile(path):  # Keras would call it "File not found"
+            raise _damaged(path, "is not a readable Keras model", "not a zip archive")
+        try:
+            with warnings.catch_warnings():
+                # Keras notes the model has no build_from_config; its variables
+                # are created by the constructor and the weights load regardless.
+                warnings.filterwarnings("ignore", message=".*build_from_config")
+                model = keras.saving.load_model(path, compile=False)
+        except Exception as e:  # noqa: BLE001 - Keras raises anything from a bad zip or config
+            raise _damaged(path, "is not a readable Keras model", e) from None
+        path = os.path.join(directory, ITEMS_FILE)
+        with open(path, "rb") as f:
+            if f.read(6) != b"\x93NUMPY":  # np.load would suggest unpickling it
+                raise _damaged(path, "is not a readable NumPy array", "not a .npy file")
+        try:
+            items = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as e:
+            raise _damaged(path, "is not a readable NumPy array", e) from None
+        path = os.path.join(directory, USERS_FILE)
+        if not zipfile.is_zipfile(path):
+            raise _damaged(path, "is not a readable NumPy archive of the user histories",
+                           "not a zip archive")
+        try:
+            with np.load(path, allow_pickle=False) as users:
+                arrays = [users[k] for k in ("user_ids", "sequence_indptr", "sequence_items")]
+        except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile) as e:
+            raise _damaged(path, "is not a readable NumPy archive of the user histories",
+                           e) from None
+        try:
+            return cls(model, items, *arrays, settings)
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"{directory!r}: the files do not belong together ({e}); "
+                             f"{RETRAIN}") from None
+
+
+def _damaged(path, what, error):
+    reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else \
+        type(error).__name__
+    return ValueError(f"{path!r} {what} (damaged or truncated: {reason}); {RETRAIN}")
+
+
+def _missing_directory(directory):
+    if os.path.lexists(directory):
+        return ValueError(f"model directory {directory!r} is a file, not a directory: give "
+                          f"the directory `ydnn train --out` wrote")
+    parent, name = os.path.split(os.path.abspath(directory))
+    aside = sorted(n for n in (os.listdir(parent) if os.path.isdir(parent) else [])
+                   if n.startswith(f".{name}.old-"))
+    hint = (f"; an interrupted save left the previous model in "
+            f"{os.path.join(parent, aside[-1])!r}: rename it to {directory!r}") if aside else ""
+    return FileNotFoundError(f"model directory {directory!r} does not exist"
+                             f"{hint or ' (write one with `ydnn train --out`)'}")
+
+
+def _read_settings(directory):
+    """ydnn.json, checked for the keys and types the commands read."""
+    path = os.path.join(directory, SETTINGS_FILE)
+    try:
+        with open(path, encoding="utf-8") as f:
             settings = json.load(f)
-        if settings.get("format") != FORMAT_VERSION:
-            raise ValueError(f"{directory!r}: model directory format {settings.get('format')!r} "
-                             f"is not {FORMAT_VERSION}")
-        with warnings.catch_warnings():
-            # Keras notes the model has no build_from_config; its variables
-            # are created by the constructor and the weights load regardless.
-            warnings.filterwarnings("ignore", message=".*build_from_config")
-            model = keras.saving.load_model(os.path.join(directory, MODEL_FILE), compile=False)
-        items = np.load(os.path.join(directory, ITEMS_FILE), allow_pickle=False)
-        with np.load(os.path.join(directory, USERS_FILE), allow_pickle=False) as users:
-            return cls(model, items, users["user_ids"], users["sequence_indptr"],
-                       users["sequence_items"], settings)
+    except (ValueError, OSError) as e:  # JSONDecodeError, UnicodeDecodeError are ValueErrors
+        raise _damaged(path, "is not valid JSON", e) from None
+    if not isinstance(settings, dict) or settings.get("format") != FORMAT_VERSION:
+        found = settings.get("format") if isinstance(settings, dict) else settings
+        raise ValueError(f"{path!r}: model directory format {found!r} is not "
+                         f"{FORMAT_VERSION}; {RETRAIN}")
+    data, train = settings.get("data"), settings.get("train", {})
+    # (section, key, lowest value, required): what evaluate/recommend/export read.
+    for section, key, low, required in (("data", "max_history", 1, True),
+                                        ("data", "min_interactions", 2, False),
+                                        ("train", "k", 1, False),
+                                        ("train", "min_sampled_id", 0, False)):
+        where = data if section == "data" else train
+        value = where.get(key) if isinstance(where, dict) else where
+        if value is None and not required and isinstance(where, dict):
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{path!r}: '{section}.{key}' must be an integer >= {low}, got "
+                             f"{value!r}; {RETRAIN}")
+    text = [k for k in ("user_col", "item_col", "time_col", "sep")
+            if data.get(k) is not None and not isinstance(data[k], str)]
+    syn = data.get("synthetic")
+    if syn is not None and not (isinstance(syn, dict) and all(
+            type(syn.get(k)) is int and syn[k] >= (k != "seed")
+            for k in ("users", "items", "interactions", "seed"))):
+        text.append("synthetic")
+    if text:
+        raise ValueError(f"{path!r}: 'data.{text[0]}' has the wrong type "
+                         f"({data[text[0]]!r}); {RETRAIN}")
+    return settings
 
 
 def _json_default(value):

@@ -49,7 +49,8 @@ def read_interactions(source, user_col="user_id", item_col="item_id", time_col="
     Raises:
         FileNotFoundError: no such file.
         ImportError: a Parquet file without `pyarrow`, saying what to install.
-        ValueError: a column is missing, naming it and the columns present.
+        ValueError: a column is missing (naming it and the columns present),
+            no rows, or a file that does not parse as CSV / Parquet.
     """
     cols = [user_col, item_col, time_col]
     if isinstance(source, pd.DataFrame):
@@ -59,30 +60,66 @@ def read_interactions(source, user_col="user_id", item_col="item_id", time_col="
         if not os.path.exists(path):
             raise FileNotFoundError(f"interaction log {path!r} does not exist")
         if path.endswith((".parquet", ".pq")) or os.path.isdir(path):
-            if importlib.util.find_spec("pyarrow") is None:
-                raise ImportError(f"reading Parquet ({path!r}) needs pyarrow: "
-                                  f"pip install 'ydnn[parquet]' (or pyarrow), or pass a CSV")
-            frame = pd.read_parquet(path)
+            frame = _read_parquet(path)
         else:
-            header = pd.read_csv(path, sep=sep, nrows=0, engine="python" if len(sep) > 1 else "c")
-            missing = [c for c in cols if c not in header.columns]
-            if missing:
-                raise ValueError(f"interaction log {path!r} has no column(s) {missing}; its columns "
-                                 f"are {list(header.columns)} (separator {sep!r}); set user_col, "
-                                 f"item_col, time_col (or sep) to match")
-            frame = pd.read_csv(path, sep=sep, usecols=cols,
-                                engine="python" if len(sep) > 1 else "c")
+            frame = _read_csv(path, cols, sep)
     missing = [c for c in cols if c not in frame.columns]
     if missing:
         raise ValueError(f"interaction log has no column(s) {missing}; its columns are "
                          f"{list(frame.columns)}; set user_col, item_col, time_col to match")
+    if not len(frame):
+        where = "" if isinstance(source, pd.DataFrame) else f" {os.fspath(source)!r}"
+        raise ValueError(f"interaction log{where} has no rows (only a header): give a log "
+                         f"with one row per interaction")
     return frame[cols]
+
+
+def _read_parquet(path):
+    if os.path.isdir(path) and not any(n.endswith((".parquet", ".pq"))
+                                       for _, _, names in os.walk(path) for n in names):
+        raise ValueError(f"interaction log {path!r} is a directory without Parquet files: give "
+                         f"a CSV file, a Parquet file or a directory of them")
+    if importlib.util.find_spec("pyarrow") is None:
+        raise ImportError(f"reading Parquet ({path!r}) needs pyarrow: "
+                          f"pip install 'ydnn[parquet]' (or pyarrow), or pass a CSV")
+    try:
+        return pd.read_parquet(path)
+    except (OSError, ValueError) as e:  # pyarrow's ArrowInvalid is a ValueError
+        what = "a directory of Parquet files" if os.path.isdir(path) else "a Parquet file"
+        raise ValueError(f"interaction log {path!r} is not {what} ({_first_line(e)}); give a "
+                         f"CSV or Parquet file") from None
+
+
+def _read_csv(path, cols, sep):
+    engine = "python" if len(sep) > 1 else "c"
+    try:
+        header = pd.read_csv(path, sep=sep, nrows=0, engine=engine)
+        missing = [c for c in cols if c not in header.columns]
+        if missing:
+            raise ValueError(f"interaction log {path!r} has no column(s) {missing}; its "
+                             f"columns are {list(header.columns)} (separator {sep!r}); set "
+                             f"user_col, item_col, time_col or sep (--user-col, --item-col, "
+                             f"--time-col, --sep) to match")
+        return pd.read_csv(path, sep=sep, usecols=cols, engine=engine)
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"interaction log {path!r} is empty: give a CSV with a header line "
+                         f"naming {cols}") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as e:
+        # Binary files, or a separator that splits rows unevenly.
+        raise ValueError(f"interaction log {path!r} is not a readable CSV with separator "
+                         f"{sep!r} ({_first_line(e)}); check the file and the separator") from None
+
+
+def _first_line(error):
+    text = str(error).strip()
+    return text.splitlines()[0][:200] if text else type(error).__name__
 
 
 def _times(series, name):
     """Times as int64 (integers, datetimes as ns) or float64, for sorting only."""
     if series.isna().any():
-        raise ValueError(f"time column {name!r} has {int(series.isna().sum())} missing values")
+        raise ValueError(f"time column {name!r} has {int(series.isna().sum())} missing values: "
+                         f"drop or fill those rows")
     if isinstance(series.dtype, pd.DatetimeTZDtype):
         series = series.dt.tz_convert("UTC").dt.tz_localize(None)
     if pd.api.types.is_datetime64_any_dtype(series):
@@ -109,7 +146,8 @@ def _codes(series, name):
             return code_of[shifted], (np.flatnonzero(present) + lo).astype(values.dtype)
     codes, uniques = pd.factorize(series, sort=True)
     if (codes < 0).any():
-        raise ValueError(f"column {name!r} has {int((codes < 0).sum())} missing values")
+        raise ValueError(f"column {name!r} has {int((codes < 0).sum())} missing values: "
+                         f"drop or fill those rows")
     return codes.astype(np.int64), np.asarray(uniques)
 
 
