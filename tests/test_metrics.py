@@ -95,3 +95,15 @@ def test_input_errors(args, message):
 def test_k_errors(k, message):
     with pytest.raises(ValueError, match=message):
         F.ndcg_at_k([1], [[1, 2]], k)
+
+
+def test_package_functions_are_the_functions_not_their_class_modules():
+    # `ydnn.metrics.recall_at_k` once named the module recall_at_k.py (bound
+    # on the package by importing RecallAtK after the function).
+    import ydnn.metrics as metrics
+
+    for name in ("recall_at_k", "precision_at_k", "ndcg_at_k", "mrr_at_k", "map_at_k"):
+        fn = getattr(metrics, name)
+        assert callable(fn), name
+        np.testing.assert_allclose(fn(np.array([3]), np.array([[1, 3]]), 2),
+                                   getattr(F, name)(np.array([3]), np.array([[1, 3]]), 2))

@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 import ydnn
+import ydnn_kernels
 from tests.model_cases import features, history_schema, small_data
 from ydnn import MLPBlock, YoutubeDNNRetrievalModelV2
 
@@ -33,6 +34,13 @@ def test_each_model_gets_its_own_default_top_block():
     (dict(logits_temperature=0.0), ValueError, "logits_temperature must be positive"),
     (dict(outputs=keras.layers.Dense(3)), ValueError, "outputs is not supported"),
     (dict(ops="xla"), ValueError, "ops must be one of"),
+    # Once truncated to 5, or taken as 1 / 1.0, or "use the default width".
+    (dict(num_sampled=5.5), ValueError, r"num_sampled must be an integer, got float 5\.5"),
+    (dict(num_sampled=True), ValueError, r"num_sampled must be an integer, got bool True"),
+    (dict(min_sampled_id=1.0), ValueError, r"min_sampled_id must be an integer, got float 1\.0"),
+    (dict(logits_temperature=True), ValueError, r"logits_temperature must be a real number, got bool"),
+    (dict(embedding_dims={"country": 0}), ValueError, r"embedding_dims\['country'\] must be >= 1, got 0"),
+    (dict(separate_output_table="no"), ValueError, r"separate_output_table must be True or False"),
 ])
 def test_bad_construction(kwargs, error, match):
     with pytest.raises(error, match=match):
@@ -223,3 +231,76 @@ def test_sample_weight_of_the_wrong_length_is_an_error(rng):
                                        tf.ones([4])))
     with pytest.raises(tf.errors.InvalidArgumentError, match="one value per example"):
         m.fit(ds, epochs=1, verbose=0)
+
+
+def test_numpy_scalars_are_accepted_everywhere_a_number_is(rng):
+    m = model(num_sampled=np.int64(7), min_sampled_id=np.int32(1),
+              logits_temperature=np.float32(0.5), embedding_dims={"country": np.int64(4)})
+    assert (m.num_sampled, m.min_sampled_id) == (7, 1) and type(m.num_sampled) is int
+    assert m.logits_temperature == pytest.approx(0.5)
+    m.compile(top_k=np.int64(5), steps_per_execution=np.int32(1))
+    assert m.top_k == 5
+    _, ids = m.retrieve(m(features(rng)), np.int64(3))
+    assert ids.shape == (6, 3)
+    # The TF op wrappers the model calls take them too, with the same result.
+    sampled, _, _ = ydnn_kernels.log_uniform_sample(np.int64(5), np.int32(50), min_id=np.int64(1))
+    assert sampled.shape == (5,)
+    args = (rng.standard_normal((4, 8)).astype(np.float32),
+            rng.standard_normal((51, 8)).astype(np.float32), np.arange(1, 5), np.arange(10, 16),
+            np.ones(4, np.float32), np.ones(6, np.float32))
+    np.testing.assert_array_equal(
+        ydnn_kernels.sampled_softmax_loss(*args, temperature=np.float32(0.5)),
+        ydnn_kernels.sampled_softmax_loss(*args, temperature=0.5))
+
+
+@pytest.mark.parametrize("ops", ["fused", "stock"])
+@pytest.mark.parametrize("bad", [np.nan, -1.0, np.inf])
+def test_bad_sample_weight_is_an_error_before_any_weight_moves(rng, ops, bad):
+    # A NaN weight used to turn every trained weight NaN, silently; a
+    # negative one ascends its example's loss. The check runs before the
+    # update, so a refused batch leaves the model as it was.
+    m = model(ops=ops)
+    m.compile(optimizer=keras.optimizers.SGD(0.5))
+    f = features(rng, batch=8)
+    y = rng.integers(1, 51, 8).astype(np.int32)
+    before = [w.numpy().copy() for w in m.trainable_weights]
+    weight = np.ones(8, np.float32)
+    weight[3] = bad
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r"(?s)sample_weight must be finite and >= 0.*bad at\] \[3\]"):
+        m.fit(f, y, sample_weight=weight, batch_size=8, shuffle=False, verbose=0)
+    for w, b in zip(m.trainable_weights, before):
+        np.testing.assert_array_equal(w.numpy(), b, err_msg=w.path)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="sample_weight must be finite"):
+        m.evaluate(f, y, sample_weight=weight, batch_size=8, verbose=0)
+
+
+def test_retrieve_refuses_a_non_finite_query(rng):
+    # A NaN query scores every item NaN: top-k returned ids -1.
+    m = model()
+    q = m(features(rng)).numpy()
+    q[2, 5] = np.nan
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r"(?s)query must be finite.*6, 8.*bad at \[row, col\]\D+2, 5"):
+        m.retrieve(q, 3)
+    with pytest.raises(ValueError, match=r"k must be an integer, got float 2\.5"):
+        m.retrieve(q, 2.5)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="query must be finite"):
+        m.to_top_k_encoder(k=3)({**features(rng), "age": np.full(6, np.inf, np.float32)})
+
+
+def test_an_empty_batch_neither_trains_nor_counts_in_the_loss(rng):
+    # 0 / 0 made its loss NaN, and the epoch's mean loss with it.
+    m = model()
+    m.compile()
+    f = features(rng, batch=8)
+    y = rng.integers(1, 51, 8).astype(np.int32)
+    empty = tf.data.Dataset.from_tensors(({k: v[:0] for k, v in f.items()}, y[:0]))
+    batches = []
+    record = keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda batch, logs: batches.append(logs["loss"]))
+    hist = m.fit(empty.concatenate(tf.data.Dataset.from_tensors((f, y))), callbacks=[record],
+                 verbose=0)
+    assert np.isfinite(hist.history["loss"][0]) and hist.history["loss"][0] > 0
+    assert hist.history["loss"][0] == pytest.approx(batches[-1])
+    assert all(np.isfinite(w.numpy()).all() for w in m.trainable_weights)

@@ -213,3 +213,28 @@ def test_config_round_trip(cls):
     opt = cls(learning_rate=0.02, weight_decay=0.01, clipnorm=1.0)
     again = cls.from_config(opt.get_config())
     assert again.get_config() == opt.get_config()
+
+
+@pytest.mark.parametrize("make,match", [
+    (lambda: LazyAdam(learning_rate=-1e-3), r"LazyAdam: learning_rate must be >= 0 and finite, got -0\.001"),
+    (lambda: LazyAdam(learning_rate=float("nan")), r"learning_rate must be >= 0 and finite, got nan"),
+    (lambda: LazyAdam(beta_1=1.0), r"LazyAdam: beta_1 must be in \[0, 1\), got 1\.0"),
+    (lambda: LazyAdam(epsilon=-1.0), r"LazyAdam: epsilon must be >= 0 and finite, got -1\.0"),
+    (lambda: SparseAdagrad(initial_accumulator_value=float("inf")), r"initial_accumulator_value must be >= 0 and finite, got inf"),
+    (lambda: RowWiseAdagrad(weight_decay=-0.1), r"RowWiseAdagrad: weight_decay must be >= 0 and finite, got -0\.1"),
+    (lambda: SparseSGD(learning_rate=True), r"SparseSGD: learning_rate must be a real number, got bool True"),
+    (lambda: SparseSGD(clipnorm=0.0), r"SparseSGD: clipnorm must be positive and finite, got 0\.0"),
+])
+def test_hyper_parameters_keras_would_take_silently_are_refused(make, match):
+    # Keras builds an Adam with a NaN learning rate or beta_1 = 1 and the
+    # first step then turns every weight NaN or divides by zero.
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_numpy_scalar_hyper_parameters_are_accepted():
+    # Keras refuses np.float32 as a learning rate; configs built with NumPy must work.
+    opt = LazyAdam(learning_rate=np.float32(0.01), beta_1=np.float64(0.8), epsilon=np.float32(1e-6))
+    assert float(opt.learning_rate.numpy()) == pytest.approx(0.01) and opt.beta_1 == 0.8
+    assert float(SparseSGD(np.float64(0.5)).learning_rate.numpy()) == 0.5
+    assert float(RowWiseAdagrad(np.float32(0.05)).learning_rate.numpy()) == pytest.approx(0.05)

@@ -1,7 +1,10 @@
 """`sampled_softmax_loss`: the fused sampled softmax cross-entropy as a TensorFlow op."""
 
+import math
+
 import tensorflow as tf
 
+from ydnn_kernels._args import bool_scalar, float_scalar
 from ydnn_kernels._loader import load_tf_ops
 from ydnn_kernels._tables import table_dense_shape, table_input
 
@@ -49,7 +52,8 @@ def sampled_softmax_loss(query, table, positive_ids, sampled_ids, true_expected_
         sampled_ids: `[S]` int32 or int64 ids in `[0, V)`, shared by the batch.
         true_expected_count: `[B]` (or `[B, 1]`) float32, positive and finite.
         sampled_expected_count: `[S]` float32, positive and finite.
-        temperature: positive Python float dividing the corrected logits.
+        temperature: positive, finite real number dividing the corrected
+            logits (Python or NumPy scalar: `np.float32(0.1)` is fine).
         remove_accidental_hits: mask sampled ids equal to the row's positive.
         in_batch_negatives: also score each row against the other rows'
             positives (the `[B, 1 + B + S]` layout).
@@ -63,7 +67,8 @@ def sampled_softmax_loss(query, table, positive_ids, sampled_ids, true_expected_
         `return_logits`.
 
     Raises:
-        ValueError: for bad dtypes, ranks or a non-positive temperature.
+        ValueError: for bad dtypes or ranks, a temperature that is not a
+            positive finite number, a flag that is not a bool.
         tf.errors.InvalidArgumentError: ids outside `[0, V)`, non-positive
             or non-finite expected counts, mismatched shapes, or a loss that
             is not finite (logits beyond float32), raised by the op.
@@ -77,10 +82,10 @@ def sampled_softmax_loss(query, table, positive_ids, sampled_ids, true_expected_
         query, item_table, positives, sampled, true_ec, sampled_ec, temperature=0.1)
     ```
     """
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
-        raise ValueError(f"temperature must be a Python float, got {temperature!r}")
-    if not temperature > 0 or temperature == float("inf"):
-        raise ValueError(f"temperature must be positive and finite, got {temperature}")
+    temperature = check_temperature("temperature", temperature)
+    flags = {arg: bool_scalar(arg, value) for arg, value in (
+        ("remove_accidental_hits", remove_accidental_hits),
+        ("in_batch_negatives", in_batch_negatives), ("return_logits", return_logits))}
     with tf.name_scope(name or "sampled_softmax_loss"):
         var, table, dtype = table_input(table)
         query = tf.convert_to_tensor(query)
@@ -92,10 +97,7 @@ def sampled_softmax_loss(query, table, positive_ids, sampled_ids, true_expected_
         sampled_ids = _ids("sampled_ids", sampled_ids)
         true_ec = _counts("true_expected_count", true_expected_count)
         sampled_ec = _counts("sampled_expected_count", sampled_expected_count)
-        attrs = dict(temperature=float(temperature),
-                     remove_accidental_hits=bool(remove_accidental_hits),
-                     in_batch_negatives=bool(in_batch_negatives),
-                     return_logits=bool(return_logits))
+        attrs = dict(temperature=temperature, **flags)
         if var is not None:
             loss, _, logits = _ops.ydnn_sampled_softmax_loss_resource(
                 query, var.handle, positive_ids, sampled_ids, true_ec, sampled_ec, T=dtype,
@@ -106,6 +108,19 @@ def sampled_softmax_loss(query, table, positive_ids, sampled_ids, true_expected_
         # The logits are for metrics: stop_gradient makes that structural,
         # so the gradient function only ever sees the loss's.
         return (loss, tf.stop_gradient(logits)) if return_logits else loss
+
+
+def check_temperature(arg, value):
+    """`value` as a positive, finite Python float (NumPy scalars accepted).
+
+    Raises:
+        ValueError: naming `arg` and the value, for a bool, a non-number,
+            zero, a negative number, NaN or infinity.
+    """
+    value_f = float_scalar(arg, value)
+    if not value_f > 0 or not math.isfinite(value_f):
+        raise ValueError(f"{arg} must be positive and finite, got {value_f!r}")
+    return value_f
 
 
 def _ids(arg, ids):

@@ -1,8 +1,10 @@
 """`log_uniform_sample`: log-uniform candidate sampling as a TensorFlow op."""
 
+import numpy as np
 import tensorflow as tf
 from tensorflow.python.framework import random_seed
 
+from ydnn_kernels._args import INT64_MAX, INT64_MIN, bool_scalar, int_scalar
 from ydnn_kernels._loader import load_tf_ops
 
 _ops = load_tf_ops()
@@ -30,7 +32,9 @@ def log_uniform_sample(num_sampled, max_id, min_id=0, unique=True, true_ids=None
     sequence of calls, on the CPU and the GPU alike.
 
     Args:
-        num_sampled: number of ids to draw, `>= 1` (`<= R` when unique).
+        num_sampled: number of ids to draw, `>= 1` (`<= R` when unique); an
+            int or NumPy integer (a float such as 5.5 is an error, never
+            truncated).
         max_id: largest id that can be drawn.
         min_id: smallest id that can be drawn (e.g. 1 to skip padding 0).
         unique: sample without replacement.
@@ -44,7 +48,8 @@ def log_uniform_sample(num_sampled, max_id, min_id=0, unique=True, true_ids=None
         true_ids' shape, sampled_expected_count [num_sampled] float32)`.
 
     Raises:
-        ValueError: for non-integer or out-of-range arguments.
+        ValueError: for non-integer (float, bool) or out-of-range arguments,
+            naming the argument and its value. NumPy integers are integers.
 
     Example:
 
@@ -53,9 +58,49 @@ def log_uniform_sample(num_sampled, max_id, min_id=0, unique=True, true_ids=None
         100, max_id=99_999, min_id=1, true_ids=positives)
     ```
     """
-    for arg, value in (("num_sampled", num_sampled), ("max_id", max_id), ("min_id", min_id)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"{arg} must be a Python int, got {value!r}")
+    num_sampled, max_id, min_id, unique, seed = check_sampler_args(
+        num_sampled, max_id, min_id, unique, seed)
+    with tf.name_scope(name or "log_uniform_sample"):
+        true_ids, seed1, seed2 = sampler_inputs(true_ids, seed)
+        sampled, true_ec, sampled_ec, _ = _ops.ydnn_log_uniform_sample(
+            true_ids, num_sampled=num_sampled, min_id=min_id, max_id=max_id, unique=unique,
+            seed=seed1, seed2=seed2)
+        return sampled, true_ec, sampled_ec
+
+
+def python_int(arg, value, minimum=None, maximum=INT64_MAX):
+    """`value` as a Python int: an int or NumPy integer, never a bool or float.
+
+    The message keeps the words "must be a Python int" that callers match.
+    """
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)) and \
+            not INT64_MIN <= int(value) <= INT64_MAX:
+        raise ValueError(f"{arg} must fit in int64 ([-2^63, 2^63 - 1]), got {int(value)}")
+    try:
+        return int_scalar(arg, value, minimum, maximum)
+    except ValueError as e:
+        if "must be an integer" not in str(e):
+            raise  # a range error: int_scalar's message is the right one
+        raise ValueError(f"{arg} must be a Python int, got {value!r} "
+                         f"({type(value).__name__}; NumPy integers are accepted, floats and "
+                         f"bools are not)") from None
+
+
+def check_sampler_args(num_sampled, max_id, min_id, unique, seed):
+    """The sampler's scalar arguments as Python values, range-checked.
+
+    Returns:
+        `(num_sampled, max_id, min_id, unique, seed)`.
+
+    Raises:
+        ValueError: naming the argument and its value.
+    """
+    num_sampled = python_int("num_sampled", num_sampled)
+    max_id = python_int("max_id", max_id)
+    min_id = python_int("min_id", min_id)
+    unique = bool_scalar("unique", unique)
+    if seed is not None:
+        seed = python_int("seed", seed)
     if num_sampled < 1:
         raise ValueError(f"num_sampled must be >= 1, got {num_sampled}")
     if min_id < 0:
@@ -67,12 +112,7 @@ def log_uniform_sample(num_sampled, max_id, min_id=0, unique=True, true_ids=None
             f"num_sampled = {num_sampled} exceeds the {max_id - min_id + 1} ids in "
             f"[min_id, max_id] = [{min_id}, {max_id}]: unique sampling needs "
             "num_sampled <= max_id - min_id + 1")
-    with tf.name_scope(name or "log_uniform_sample"):
-        true_ids, seed1, seed2 = sampler_inputs(true_ids, seed)
-        sampled, true_ec, sampled_ec, _ = _ops.ydnn_log_uniform_sample(
-            true_ids, num_sampled=num_sampled, min_id=min_id, max_id=max_id, unique=unique,
-            seed=seed1, seed2=seed2)
-        return sampled, true_ec, sampled_ec
+    return num_sampled, max_id, min_id, unique, seed
 
 
 def sampler_inputs(true_ids, seed):

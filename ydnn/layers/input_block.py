@@ -6,8 +6,9 @@ import keras
 import tensorflow as tf
 
 import ydnn_kernels
-from ydnn_kernels import stock
+from ydnn.layers._args import choice_arg, dims_arg, guarded, int_arg, one_per_example
 from ydnn.schema import Schema, Tags
+from ydnn_kernels import stock
 
 OPS = ("fused", "stock")
 COMBINERS = ("mean", "sum", "sqrtn")
@@ -52,10 +53,11 @@ class InputBlock(keras.layers.Layer):
 
     Args:
         schema: `ydnn.Schema` of the input columns.
-        embedding_dims: optional `{table or column name: width}`.
+        embedding_dims: optional `{table or column name: width}`, positive
+            ints (0 is an error, not "use the default").
         combiner: pooling of list features: `"mean"`, `"sum"` or `"sqrtn"`.
         ops: `"fused"` (ydnn_kernels) or `"stock"` (plain TF ops), same maths.
-        padding_id: the id that fills padded lists.
+        padding_id: the id that fills padded lists (an int).
         embeddings_initializer: initializer of the tables; default
             `table_initializer(width)`, a truncated normal of standard
             deviation `1/sqrt(width)`.
@@ -63,8 +65,9 @@ class InputBlock(keras.layers.Layer):
 
     Raises:
         ValueError: no usable feature, a categorical column without
-            int_domain, a bad combiner/ops, missing or mistyped features at
-            call time (naming the feature).
+            int_domain, a bad combiner/ops/padding_id/width (naming it and
+            the value), missing, mistyped or misshapen features at call time
+            (naming the feature).
 
     Example:
     ```python
@@ -80,15 +83,11 @@ class InputBlock(keras.layers.Layer):
             schema = Schema.from_dict(schema)
         if not isinstance(schema, Schema):
             raise ValueError(f"InputBlock: schema must be a ydnn.Schema, got {type(schema).__name__}")
-        if combiner not in COMBINERS:
-            raise ValueError(f"InputBlock: combiner must be one of {COMBINERS}, got {combiner!r}")
-        if ops not in OPS:
-            raise ValueError(f"InputBlock: ops must be one of {OPS}, got {ops!r}")
         self.schema = schema
-        self.embedding_dims = dict(embedding_dims or {})
-        self.combiner = combiner
-        self.ops = ops
-        self.padding_id = int(padding_id)
+        self.embedding_dims = dims_arg("embedding_dims", embedding_dims, prefix="InputBlock")
+        self.combiner = choice_arg("combiner", combiner, COMBINERS, prefix="InputBlock")
+        self.ops = choice_arg("ops", ops, OPS, prefix="InputBlock")
+        self.padding_id = int_arg("padding_id", padding_id, prefix="InputBlock")
         self.embeddings_initializer = None if embeddings_initializer is None else \
             keras.initializers.get(embeddings_initializer)
         inputs = schema.remove_by_tag(*NOT_INPUTS)
@@ -140,8 +139,12 @@ class InputBlock(keras.layers.Layer):
         for col in self.categorical:
             parts.append(self._embed(col, self._feature(inputs, col.name)))
         for col in self.continuous:
-            x = tf.cast(self._feature(inputs, col.name), tf.float32)
-            parts.append(tf.reshape(x, [-1, 1]) if x.shape.rank in (0, 1) else x)
+            x = tf.convert_to_tensor(self._feature(inputs, col.name))
+            if not (x.dtype.is_floating or x.dtype.is_integer) or x.dtype == tf.bool:
+                raise ValueError(f"InputBlock: continuous feature {col.name!r} must be numbers, "
+                                 f"got {x.dtype.name}")
+            what = f"InputBlock: continuous feature {col.name}"
+            parts.append(one_per_example(tf.cast(x, tf.float32), what))
         return parts[0] if len(parts) == 1 else tf.concat(parts, axis=-1)
 
     def _feature(self, inputs, name):
@@ -157,11 +160,18 @@ class InputBlock(keras.layers.Layer):
                 return ydnn_kernels.embedding_pool(table, ids, combiner=self.combiner)
             return stock.embedding_pool_lookup_sparse(table, ids, combiner=self.combiner)
         ids = self._check_ids(col, tf.convert_to_tensor(ids))
-        if ids.shape.rank in (0, 1) or (ids.shape.rank == 2 and not col.is_list):
-            ids = tf.reshape(ids, [-1, 1])
+        if not col.is_list or (ids.shape.rank is not None and ids.shape.rank <= 1):
+            ids = one_per_example(ids, f"InputBlock: feature {col.name} (one id per example)")
             if self.ops == "fused":
                 return ydnn_kernels.embedding_pool(table, ids, combiner="sum")
             return tf.gather(table, ids[:, 0])
+        if ids.shape.rank is None:  # relaxed by a retrace: checked when the step runs
+            # A reshape, not tf.ensure_shape: Grappler evaluates the latter
+            # from the input's shape before the Assert can name the feature.
+            ids = guarded(tf.equal(tf.rank(ids), 2), [
+                f"InputBlock: list feature {col.name} must be [B, L]; got shape",
+                tf.shape(ids)], ids)
+            ids = tf.reshape(ids, tf.stack([tf.shape(ids)[0], -1]))
         if ids.shape.rank != 2:
             raise ValueError(f"InputBlock: feature {col.name!r} must be [B] or [B, L], got "
                              f"shape {ids.shape}")
@@ -169,9 +179,9 @@ class InputBlock(keras.layers.Layer):
         lengths = tf.reduce_sum(tf.cast(real, tf.int64), axis=1)
         # Trailing padding only: a real id after a pad would be silently dropped.
         trailing = tf.logical_not(tf.reduce_any(real[:, 1:] & tf.logical_not(real[:, :-1])))
-        tf.debugging.Assert(trailing, [f"InputBlock: padded list {col.name!r} has a real id "
-                                       f"after padding id {self.padding_id}; put the real ids "
-                                       "first or pass a tf.RaggedTensor"])
+        lengths = guarded(trailing, [f"InputBlock: padded list {col.name!r} has a real id "
+                                     f"after padding id {self.padding_id}; put the real ids "
+                                     "first or pass a tf.RaggedTensor"], lengths)
         if self.ops == "fused":
             return ydnn_kernels.embedding_pool(table, ids, lengths, combiner=self.combiner)
         return stock.embedding_pool_gather(table, ids, lengths, combiner=self.combiner)
@@ -180,7 +190,16 @@ class InputBlock(keras.layers.Layer):
         if not ids.dtype.is_integer:
             raise ValueError(f"InputBlock: feature {col.name!r} must hold integer ids, got "
                              f"{ids.dtype.name}")
-        return ids if ids.dtype in (tf.int32, tf.int64) else tf.cast(ids, tf.int64)
+        ids = ids if ids.dtype in (tf.int32, tf.int64) else tf.cast(ids, tf.int64)
+        if self.ops == "stock":
+            # tf.gather returns zeros for an id out of range on the GPU; the
+            # fused kernel checks its ids itself. Padding is never gathered.
+            rows = self.table_specs[col.table_name][0]
+            bad = ((ids < 0) | (ids >= rows)) & tf.not_equal(ids, self.padding_id)
+            ids = guarded(tf.logical_not(tf.reduce_any(bad)), [
+                f"InputBlock: ids of feature {col.name} must be in [0, {rows}); bad at",
+                tf.where(bad), "values", tf.boolean_mask(ids, bad)], ids)
+        return ids
 
     def compute_output_shape(self, input_shape):
         return (None, self.output_dim)

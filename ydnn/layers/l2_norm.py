@@ -2,6 +2,8 @@
 
 import keras
 
+from ydnn.layers._args import float_arg
+
 
 @keras.saving.register_keras_serializable(package="ydnn")
 class L2Norm(keras.layers.Layer):
@@ -13,7 +15,7 @@ class L2Norm(keras.layers.Layer):
 
     Args:
         epsilon: floor of the squared norm, so a zero row does not divide
-            by zero.
+            by zero; positive and finite.
         **kwargs: `keras.layers.Layer` arguments.
 
     Example:
@@ -24,9 +26,7 @@ class L2Norm(keras.layers.Layer):
 
     def __init__(self, epsilon=1e-12, **kwargs):
         super().__init__(**kwargs)
-        if not float(epsilon) > 0:
-            raise ValueError(f"L2Norm: epsilon must be positive, got {epsilon!r}")
-        self.epsilon = float(epsilon)
+        self.epsilon = float_arg("epsilon", epsilon, positive=True, prefix="L2Norm")
 
     def call(self, inputs):
         sq = keras.ops.sum(keras.ops.square(inputs), axis=-1, keepdims=True)

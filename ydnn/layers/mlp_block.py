@@ -1,6 +1,9 @@
 """`MLPBlock`: the query tower's stack of dense layers."""
 
 import keras
+import numpy as np
+
+from ydnn.layers._args import bool_arg, choice_arg, float_arg
 
 NORMALIZATIONS = (None, "batch_norm", "layer_norm")
 
@@ -33,8 +36,10 @@ class MLPBlock(keras.layers.Layer):
         **kwargs: `keras.layers.Layer` arguments (`name`, `dtype`).
 
     Raises:
-        ValueError: empty or non-positive `dimensions`, a bad rate or
-            normalization.
+        ValueError: empty `dimensions` or one that is not a positive int
+            (NumPy ints are fine, floats and bools are not), a dropout rate
+            outside `[0, 1)` (NaN included), a bad normalization, a
+            non-bool flag, an unknown activation.
 
     Example:
     ```python
@@ -47,28 +52,18 @@ class MLPBlock(keras.layers.Layer):
                  normalization=None, no_activation_last_layer=False,
                  kernel_initializer="he_uniform", **kwargs):
         super().__init__(**kwargs)
-        if isinstance(dimensions, int):
-            dimensions = [dimensions]
-        dimensions = list(dimensions)
-        if not dimensions or any(isinstance(d, bool) or not isinstance(d, int) or d < 1
-                                 for d in dimensions):
-            raise ValueError(f"MLPBlock: dimensions must be a non-empty list of positive ints, "
-                             f"got {dimensions!r}")
-        if not 0.0 <= float(dropout) < 1.0:
-            raise ValueError(f"MLPBlock: dropout must be in [0, 1), got {dropout!r}")
-        if normalization not in NORMALIZATIONS:
-            raise ValueError(f"MLPBlock: normalization must be one of {NORMALIZATIONS}, "
-                             f"got {normalization!r}")
-        self.dimensions = dimensions
+        self.dimensions = _dimensions(dimensions)
+        self.dropout = float_arg("dropout", dropout, minimum=0.0, below=1.0, prefix="MLPBlock")
+        self.normalization = choice_arg("normalization", normalization, NORMALIZATIONS,
+                                        prefix="MLPBlock")
         self.activation = keras.activations.get(activation)
-        self.use_bias = bool(use_bias)
-        self.dropout = float(dropout)
-        self.normalization = normalization
-        self.no_activation_last_layer = bool(no_activation_last_layer)
+        self.use_bias = bool_arg("use_bias", use_bias, prefix="MLPBlock")
+        self.no_activation_last_layer = bool_arg("no_activation_last_layer",
+                                                 no_activation_last_layer, prefix="MLPBlock")
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.dense_layers, self.extra_layers = [], []
-        last = len(dimensions) - 1
-        for i, width in enumerate(dimensions):
+        last = len(self.dimensions) - 1
+        for i, width in enumerate(self.dimensions):
             linear = i == last and self.no_activation_last_layer
             self.dense_layers.append(keras.layers.Dense(
                 width, activation=None if linear else self.activation, use_bias=self.use_bias,
@@ -114,3 +109,18 @@ class MLPBlock(keras.layers.Layer):
             no_activation_last_layer=self.no_activation_last_layer,
             kernel_initializer=keras.initializers.serialize(self.kernel_initializer))
         return config
+
+
+def _dimensions(dimensions):
+    """`dimensions` as a non-empty list of positive Python ints."""
+    if isinstance(dimensions, (int, np.integer)) and not isinstance(dimensions, (bool, np.bool_)):
+        dimensions = [dimensions]
+    if isinstance(dimensions, (str, bytes)) or not hasattr(dimensions, "__iter__"):
+        raise ValueError(f"MLPBlock: dimensions must be a non-empty list of positive ints, got "
+                         f"{dimensions!r}")
+    dimensions = list(dimensions)
+    if not dimensions or any(isinstance(d, (bool, np.bool_)) or not isinstance(d, (int, np.integer))
+                             or d < 1 for d in dimensions):
+        raise ValueError(f"MLPBlock: dimensions must be a non-empty list of positive ints, got "
+                         f"{dimensions!r}")
+    return [int(d) for d in dimensions]

@@ -6,8 +6,17 @@ streaming Keras metrics `RecallAtK`, `PrecisionAtK`, `NDCGAtK`, `MRRAtK`,
 baseline's metrics, `evaluate_most_popular`.
 """
 
-from ydnn.metrics.baseline import evaluate_most_popular
-from ydnn.metrics.functions import (
+# The class modules first: importing `ydnn.metrics.recall_at_k` (the module)
+# binds that name on the package, and the function of the same name must be
+# bound after it, or `ydnn.metrics.recall_at_k(...)` calls a module.
+from ydnn.metrics.map_at_k import MAPAtK  # isort: skip
+from ydnn.metrics.mrr_at_k import MRRAtK  # isort: skip
+from ydnn.metrics.ndcg_at_k import NDCGAtK  # isort: skip
+from ydnn.metrics.precision_at_k import PrecisionAtK  # isort: skip
+from ydnn.metrics.recall_at_k import RecallAtK  # isort: skip
+from ydnn.metrics.top_k_metric import TopKMetric  # isort: skip
+from ydnn.metrics.baseline import evaluate_most_popular  # isort: skip
+from ydnn.metrics.functions import (  # isort: skip
     hit_rank,
     map_at_k,
     mrr_at_k,
@@ -17,12 +26,6 @@ from ydnn.metrics.functions import (
     recall_at_k,
     top_k_ids_from_scores,
 )
-from ydnn.metrics.map_at_k import MAPAtK
-from ydnn.metrics.mrr_at_k import MRRAtK
-from ydnn.metrics.ndcg_at_k import NDCGAtK
-from ydnn.metrics.precision_at_k import PrecisionAtK
-from ydnn.metrics.recall_at_k import RecallAtK
-from ydnn.metrics.top_k_metric import TopKMetric
 
 
 def default_metrics(k=10):

@@ -2,6 +2,8 @@
 
 import tensorflow as tf
 
+from ydnn.layers._args import guarded, int_arg
+
 # Rows of the item table scored per step: bounds the [B, chunk] score block
 # (B=1024 -> 64 MB at 16384) whatever the catalog size.
 DEFAULT_CHUNK = 16384
@@ -25,7 +27,7 @@ def top_k_items(query, table, k, post=None, min_id=0, exclude=None, chunk=DEFAUL
     Args:
         query: `[B, D]` float32 query embeddings.
         table: `[V, D]` item table (variable or tensor).
-        k: items per row, `1 <= k <= V - min_id`.
+        k: items per row, an int with `1 <= k <= V - min_id`.
         post: optional transform of the candidate rows (e.g. L2 normalisation).
         min_id: ids below it are never returned (padding, reserved ids).
         exclude: optional `tf.RaggedTensor` `[B, None]` (or dense `[B, L]`
@@ -35,12 +37,23 @@ def top_k_items(query, table, k, post=None, min_id=0, exclude=None, chunk=DEFAUL
 
     Returns:
         `(scores [B, k] float32, ids [B, k] int64)`, best first.
+
+    Raises:
+        ValueError: `k`, `min_id` or `chunk` not an int or out of range; a
+            query that is not a float `[B, D]` matrix of the table's width.
+        tf.errors.InvalidArgumentError: a NaN or infinite query value (it
+            would score every item NaN and return ids -1), naming `query`,
+            its shape and where the bad values are.
     """
-    V = int(table.shape[0])
+    V, D = int(table.shape[0]), int(table.shape[1])
+    min_id = int_arg("min_id", min_id, 0, V - 1)
+    k = int_arg("k", k)
     if not 1 <= k <= V - min_id:
         raise ValueError(f"k must be in [1, {V - min_id}] (the catalog has {V} ids, "
                          f"{min_id} excluded below min_id), got {k}")
-    query = tf.convert_to_tensor(query, tf.float32)
+    chunk = int_arg("chunk", chunk, 1)
+    # A `post` layer may change the width; the matmul checks it then.
+    query = _checked_query(query, D if post is None else None)
     batch = tf.shape(query)[0]
     if exclude is not None and not isinstance(exclude, tf.RaggedTensor):
         exclude = tf.RaggedTensor.from_tensor(tf.convert_to_tensor(exclude), padding=0)
@@ -68,3 +81,23 @@ def top_k_items(query, table, k, post=None, min_id=0, exclude=None, chunk=DEFAUL
         best_scores, pos = tf.math.top_k(merged_s, k=k)
         best_ids = tf.gather(merged_i, pos, batch_dims=1)
     return best_scores, best_ids
+
+
+def _checked_query(query, width=None):
+    """`query` as float32 `[B, width]` (any width if None); asserts its values are finite.
+
+    Retrieval is not the training step, so the check's reduction is cheap
+    next to the `[B, V]` scoring it guards.
+    """
+    query = tf.convert_to_tensor(query)
+    if not query.dtype.is_floating:
+        raise ValueError(f"query must be float [B, {width}] embeddings, got {query.dtype.name} "
+                         f"of shape {query.shape}")
+    if query.shape.rank != 2 or (width is not None and query.shape[1] not in (None, width)):
+        raise ValueError(f"query must be [B, {width or 'D'}] (the item table's width), got "
+                         f"shape {query.shape}")
+    query = tf.cast(query, tf.float32)
+    bad = tf.logical_not(tf.math.is_finite(query))
+    return guarded(tf.logical_not(tf.reduce_any(bad)), [
+        "query must be finite (NaN or inf scores every item NaN); shape", tf.shape(query),
+        "bad at [row, col]", tf.where(bad), "values", tf.boolean_mask(query, bad)], query)

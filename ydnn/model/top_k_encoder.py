@@ -3,6 +3,8 @@
 import keras
 
 from ydnn import metrics as ydnn_metrics
+from ydnn.layers._args import bool_arg, int_arg
+from ydnn.model.retrieval import RetrievalMixin
 
 
 class TopKEncoder(keras.Model):
@@ -17,8 +19,12 @@ class TopKEncoder(keras.Model):
 
     Args:
         model: a `YoutubeDNNRetrievalModelV2`.
-        k: items per row.
-        exclude_seen: drop items the row has already seen.
+        k: items per row, an int in `[1, catalog size - min_sampled_id]`.
+        exclude_seen: drop items the row has already seen (a bool).
+
+    Raises:
+        ValueError: a `model` that is not a retrieval model, a `k` or
+            `exclude_seen` of the wrong type or range.
 
     Example:
     ```python
@@ -31,11 +37,12 @@ class TopKEncoder(keras.Model):
 
     def __init__(self, model, k=10, exclude_seen=False, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(f"k must be a positive int, got {k!r}")
+        if not isinstance(model, RetrievalMixin):
+            raise ValueError(f"model must be a YoutubeDNNRetrievalModelV2, got "
+                             f"{type(model).__name__}")
         self.retrieval_model = model
-        self.k = k
-        self.exclude_seen = bool(exclude_seen)
+        self.k = int_arg("k", k, 1, model.max_id + 1 - model.min_sampled_id)
+        self.exclude_seen = bool_arg("exclude_seen", exclude_seen)
         self.top_k_metrics = []
 
     def call(self, inputs, training=False):

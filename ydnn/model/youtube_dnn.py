@@ -1,23 +1,23 @@
 """`YoutubeDNNRetrievalModelV2`: Merlin's API on Keras 3 and ydnn's fused ops."""
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 import ydnn_kernels
-from ydnn import metrics as ydnn_metrics
-from ydnn import optimizers as ydnn_optimizers
 from ydnn.layers import InputBlock, MLPBlock
+from ydnn.layers._args import bool_arg, choice_arg, dims_arg, int_arg
 from ydnn.layers.input_block import table_initializer
 from ydnn.model.retrieval import RetrievalMixin
+from ydnn.model.training import TrainingMixin
 from ydnn.schema import Schema, Tags
 from ydnn_kernels import stock
+from ydnn_kernels.sampled_softmax_op import check_temperature
 
 OPS = ("fused", "stock")
 
 
 @keras.saving.register_keras_serializable(package="ydnn")
-class YoutubeDNNRetrievalModelV2(RetrievalMixin, keras.Model):
+class YoutubeDNNRetrievalModelV2(TrainingMixin, RetrievalMixin, keras.Model):
     """YouTube-DNN candidate generation (Covington et al., RecSys 2016).
 
     The query tower pools the history (and any other schema feature) with
@@ -35,7 +35,22 @@ class YoutubeDNNRetrievalModelV2(RetrievalMixin, keras.Model):
     not a runtime crash; `post` applies to query and candidates alike (so
     `post=L2Norm()` gives cosine scores in training and retrieval);
     `evaluate` reports full-catalog top-k metrics, not sampled-set ones; every
-    setting survives save/load.
+    setting survives save/load, and so does the training state: a `.keras`
+    file (or `save_weights`, `BackupAndRestore`) holds the optimizer, its
+    slots and the sampler's position, so that loading and training on gives
+    what training without the break gives (see `TrainingMixin`).
+
+    Sample weights (`fit` / `evaluate` `sample_weight`, or a third element of
+    the data): one finite value `>= 0` per example; the loss is
+    `sum(w * loss) / batch` and the metrics are weighted means. A NaN,
+    infinite or negative weight is an `InvalidArgumentError` naming
+    `sample_weight` (a NaN would turn every trained weight NaN, a negative
+    one would make its example ascend the loss). A batch of 0 rows trains
+    nothing and is left out of the reported loss.
+
+    Scalar arguments take Python or NumPy scalars (`np.int64(100)`,
+    `np.float32(0.05)`); a float where an int is meant (`num_sampled=5.5`) or
+    a bool where a number is meant is an error, never truncated.
 
     Args:
         schema: `ydnn.Schema` with one column tagged `candidate_id_tag` that
@@ -48,8 +63,9 @@ class YoutubeDNNRetrievalModelV2(RetrievalMixin, keras.Model):
         inputs: optional `InputBlock` (or a `Schema` of the input columns).
         outputs: not supported (the loss is set by the arguments below);
             anything but `None` is an error.
-        logits_temperature: positive float dividing the corrected logits.
-        num_sampled: negatives per batch (unique draws).
+        logits_temperature: positive, finite number dividing the corrected
+            logits.
+        num_sampled: negatives per batch (unique draws), an int.
         min_sampled_id: smallest id that can be sampled (1 skips padding 0);
             also the smallest id retrieval returns.
         ops: `"fused"` (ydnn_kernels) or `"stock"` (plain TF ops), same model.
@@ -57,12 +73,16 @@ class YoutubeDNNRetrievalModelV2(RetrievalMixin, keras.Model):
             width defaults to the top block's output width.
         separate_output_table: score against a separate `[V, D]` table (the
             paper's design) instead of the tied input table.
+        sampler_seed: int in `[0, 2^31 - 1)` fixing the negatives' random
+            stream (with TF's global seed); default drawn from Python's
+            `random` (so `keras.utils.set_random_seed` fixes it). Saved.
         name: optional model name.
 
     Raises:
         ValueError: for a missing candidate column or int domain, a width
             mismatch, `num_sampled` larger than the sampling range, bad ops,
-            temperature or `outputs`.
+            temperature, `outputs`, or any argument of the wrong type or
+            range (the message names it and its value).
 
     Example:
     ```python
@@ -79,7 +99,7 @@ class YoutubeDNNRetrievalModelV2(RetrievalMixin, keras.Model):
     def __init__(self, schema, candidate_id_tag=Tags.ITEM_ID, top_block=None, post=None,
                  inputs=None, outputs=None, logits_temperature=1.0, num_sampled=100,
                  min_sampled_id=0, *, ops="fused", embedding_dims=None,
-                 separate_output_table=False, name=None):
+                 separate_output_table=False, sampler_seed=None, name=None):
         super().__init__(name=name)
         if isinstance(schema, dict):
             schema = Schema.from_dict(schema)
@@ -88,12 +108,19 @@ class YoutubeDNNRetrievalModelV2(RetrievalMixin, keras.Model):
         if outputs is not None:
             raise ValueError("outputs is not supported: the output is the fused sampled softmax, "
                              "configured by logits_temperature, num_sampled and min_sampled_id")
-        if ops not in OPS:
-            raise ValueError(f"ops must be one of {OPS}, got {ops!r}")
-        if isinstance(logits_temperature, bool) or not float(logits_temperature) > 0 or \
-                not np.isfinite(float(logits_temperature)):
-            raise ValueError(f"logits_temperature must be positive and finite, got "
-                             f"{logits_temperature!r}")
+        ops = choice_arg("ops", ops, OPS)
+        logits_temperature = check_temperature("logits_temperature", logits_temperature)
+        num_sampled = int_arg("num_sampled", num_sampled)
+        min_sampled_id = int_arg("min_sampled_id", min_sampled_id)
+        separate_output_table = bool_arg("separate_output_table", separate_output_table)
+        embedding_dims = dims_arg("embedding_dims", embedding_dims)
+        for arg, layer in (("top_block", top_block), ("post", post)):
+            if layer is not None and not isinstance(layer, keras.layers.Layer):
+                raise ValueError(f"{arg} must be a keras.layers.Layer or None, got "
+                                 f"{type(layer).__name__} {layer!r}")
+        if inputs is not None and not isinstance(inputs, (Schema, InputBlock)):
+            raise ValueError(f"inputs must be an InputBlock, a Schema or None, got "
+                             f"{type(inputs).__name__}")
         self.schema = schema
         self.candidate_id_tag = Tags.normalize(candidate_id_tag)
         candidates = schema.select_by_tag(self.candidate_id_tag)
@@ -105,7 +132,7 @@ class YoutubeDNNRetrievalModelV2(RetrievalMixin, keras.Model):
         vocab = self.candidate.vocabulary_size  # raises, naming the column, without a domain
         self.top_block = top_block if top_block is not None else MLPBlock([64])
         width = getattr(self.top_block, "output_dim", None)
-        self.embedding_dims = dict(embedding_dims or {})
+        self.embedding_dims = embedding_dims
         table = self.candidate.table_name
         item_dim = (self.embedding_dims.get(table) or self.embedding_dims.get(self.candidate.name)
                     or self.candidate.embedding_dim or width)
@@ -124,9 +151,9 @@ class YoutubeDNNRetrievalModelV2(RetrievalMixin, keras.Model):
         self.input_block = inputs if inputs is not None else InputBlock(
             schema, embedding_dims=self.embedding_dims, ops=ops)
         self.post = post
-        self.logits_temperature = float(logits_temperature)
-        self.num_sampled = int(num_sampled)
-        self.min_sampled_id = int(min_sampled_id)
+        self.logits_temperature = logits_temperature
+        self.num_sampled = num_sampled
+        self.min_sampled_id = min_sampled_id
         self.max_id = vocab - 1
         sample_range = self.max_id - self.min_sampled_id + 1
         if not 0 <= self.min_sampled_id <= self.max_id:
@@ -135,17 +162,14 @@ class YoutubeDNNRetrievalModelV2(RetrievalMixin, keras.Model):
             raise ValueError(f"num_sampled must be in [1, {sample_range}] (unique ids in "
                              f"[{self.min_sampled_id}, {self.max_id}]), got {num_sampled}")
         self.ops = ops
-        self.separate_output_table = bool(separate_output_table)
+        self.separate_output_table = separate_output_table
         self.item_dim = int(item_dim)
         self.output_table = None
         if self.separate_output_table:
             self.output_table = self.add_weight(
                 shape=(vocab, self.item_dim), name="output_embeddings",
                 initializer=table_initializer(self.item_dim))
-        self.loss_tracker = keras.metrics.Mean(name="loss")
-        self.top_k = 10
-        self.exclude_seen = False
-        self.top_k_metrics = []
+        self._init_training(sampler_seed)
 
     # -- the tower -------------------------------------------------------------
     @property
@@ -180,70 +204,6 @@ class YoutubeDNNRetrievalModelV2(RetrievalMixin, keras.Model):
         return self.post(x) if self.post is not None else x
 
     # -- training --------------------------------------------------------------
-    def compile(self, optimizer="adam", metrics=None, top_k=10, exclude_seen=False,
-                steps_per_execution=1, run_eagerly=False, jit_compile=False, **kwargs):
-        """Keras `compile` with the retrieval settings.
-
-        Args:
-            optimizer: Keras optimizer or its name. With `ops="fused"` it is
-                mapped by `ydnn.optimizers.get` ("adam" -> `LazyAdam`, ...):
-                embedding tables take a fused sparse update whose cost does
-                not grow with the catalog, dense weights Keras's own update.
-                With `ops="stock"` it is used as given (Keras's dense
-                updates: the A/B baseline).
-            metrics: full-catalog top-k metrics for `evaluate`; default
-                recall, MRR, NDCG, MAP and precision at `top_k`.
-            top_k: `k` of the default metrics and of retrieval in evaluate.
-            exclude_seen: in evaluate, never recommend an item already in the
-                row's history (or in its `seen_items` feature when given).
-            steps_per_execution, run_eagerly: as in Keras.
-            jit_compile: must stay False: XLA cannot run ydnn's custom ops.
-            **kwargs: refused: loss and loss weights are set by the model.
-
-        Raises:
-            ValueError: jit_compile=True, or a `loss` / other argument the
-                model sets itself.
-        """
-        if jit_compile:
-            raise ValueError("jit_compile=True is not supported: XLA cannot compile ydnn's "
-                             "custom ops (fused pooling, sampler, sampled softmax)")
-        if kwargs:
-            raise ValueError(f"unsupported compile arguments {sorted(kwargs)}: the loss is the "
-                             f"model's sampled softmax")
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-            raise ValueError(f"top_k must be a positive int, got {top_k!r}")
-        self.top_k = top_k
-        self.exclude_seen = bool(exclude_seen)
-        # Metrics are tracked state; a built (e.g. just loaded) model locks
-        # its tracker, and recompiling must still be able to replace them.
-        locked = self._tracker.locked
-        self._tracker.unlock()
-        try:
-            self.top_k_metrics = list(metrics) if metrics is not None else \
-                ydnn_metrics.default_metrics(top_k)
-        finally:
-            if locked:
-                self._tracker.lock()
-        if self.ops == "fused":
-            optimizer = ydnn_optimizers.get(optimizer)
-        if not self.built:
-            # Building now (from the schema) spares Keras's distributed
-            # symbolic build, which would feed the id features as floats.
-            self.build()
-        super().compile(optimizer=optimizer, steps_per_execution=steps_per_execution,
-                        run_eagerly=run_eagerly, jit_compile=False)
-
-    @property
-    def metrics(self):
-        return [self.loss_tracker] + list(self.top_k_metrics)
-
-    def sample_negatives(self, targets):
-        """`(sampled_ids [S], true_expected_count [B], sampled_expected_count [S])`."""
-        sampler = ydnn_kernels.log_uniform_sample if self.ops == "fused" else \
-            stock.log_uniform_sample
-        return sampler(self.num_sampled, max_id=self.max_id, min_id=self.min_sampled_id,
-                       unique=True, true_ids=targets)
-
     def sampled_loss(self, query, targets, samples):
         """Per-example sampled softmax loss `[B]` for given negatives.
 
@@ -267,46 +227,6 @@ class YoutubeDNNRetrievalModelV2(RetrievalMixin, keras.Model):
         return stock.sampled_softmax_loss(query, table, targets, sampled, true_ec, sampled_ec,
                                           self.logits_temperature)
 
-    def _unpack(self, data):
-        x, y, weight = keras.utils.unpack_x_y_sample_weight(data)
-        if y is None:
-            raise ValueError("the model trains on (features, target ids) pairs: map the data "
-                             "with ydnn.transforms.PredictLast / PredictRandom or give a target column")
-        if weight is not None:
-            weight = tf.reshape(tf.cast(weight, tf.float32), [-1])
-        return x, y, weight
-
-    def _mean_loss(self, per_example, weight):
-        # Keras's "sum_over_batch_size": weights scale rows, the divisor stays B.
-        if weight is None:
-            return tf.reduce_mean(per_example)
-        tf.debugging.assert_equal(tf.shape(weight), tf.shape(per_example), message=(
-            "sample_weight must have one value per example ([batch] or [batch, 1])"))
-        return tf.reduce_sum(per_example * weight) / tf.cast(tf.size(per_example), tf.float32)
-
-    def train_step(self, data):
-        x, y, weight = self._unpack(data)
-        with tf.GradientTape() as tape:
-            query = self(x, training=True)
-            loss = self._mean_loss(self.sampled_loss(query, y, self.sample_negatives(y)), weight)
-            if self.losses:
-                loss += tf.add_n(self.losses)
-        variables = self.trainable_variables
-        grads = tape.gradient(loss, variables)
-        self.optimizer.apply(grads, variables)
-        self.loss_tracker.update_state(loss)
-        return {"loss": self.loss_tracker.result()}
-
-    def test_step(self, data):
-        x, y, weight = self._unpack(data)
-        query = self(x, training=False)
-        self.loss_tracker.update_state(
-            self._mean_loss(self.sampled_loss(query, y, self.sample_negatives(y)), weight))
-        _, ids = self.retrieve(query, self.top_k, self.seen_items(x) if self.exclude_seen else None)
-        for metric in self.top_k_metrics:
-            metric.update_state(y, ids, sample_weight=weight)
-        return {m.name: m.result() for m in self.metrics}
-
     # -- serialisation ---------------------------------------------------------
     def get_config(self):
         return dict(
@@ -318,7 +238,7 @@ class YoutubeDNNRetrievalModelV2(RetrievalMixin, keras.Model):
             logits_temperature=self.logits_temperature, num_sampled=self.num_sampled,
             min_sampled_id=self.min_sampled_id, ops=self.ops,
             embedding_dims=dict(self.embedding_dims),
-            separate_output_table=self.separate_output_table)
+            separate_output_table=self.separate_output_table, sampler_seed=self.sampler_seed)
 
     @classmethod
     def from_config(cls, config):

@@ -31,6 +31,7 @@ How each Keras feature behaves for sparse (`IndexedSlices`) gradients:
   fall back to the stock update.
 """
 
+import keras
 import tensorflow as tf
 from tensorflow.python.framework import ops as tf_ops
 from tensorflow.python.ops import control_flow_util
@@ -38,6 +39,47 @@ from tensorflow.python.ops import control_flow_util
 # Ops whose output 0 holds unique ids (embedding_pool's gradient, tf.unique):
 # gradients indexed by it skip the kernel's duplicate sort on the GPU.
 _UNIQUE_INDEX_OPS = ("YdnnEmbeddingPoolGrad", "YdnnEmbeddingPoolResourceGrad", "Unique")
+
+
+def check_hyper(name, learning_rate, kwargs, **values):
+    """The hyper-parameters as Python floats, checked.
+
+    Keras takes a negative, NaN or infinite learning rate, a beta outside
+    `[0, 1)` or a negative epsilon silently, and refuses `np.float32(1e-3)`
+    as a learning rate: here the first are errors and NumPy scalars become
+    floats.
+
+    Args:
+        name: the optimizer's class name, for the message.
+        learning_rate: a number (checked, `>= 0`), a schedule or a callable.
+        kwargs: the Keras base arguments; `weight_decay` (`>= 0`) and
+            `clipnorm` / `clipvalue` / `global_clipnorm` (`> 0`) are checked
+            and converted in place.
+        **values: `{argument: (value, kind)}`, kind `"beta"` (`[0, 1)`) or
+            `"nonneg"` (`>= 0`).
+
+    Returns:
+        `(learning_rate, {argument: float})`.
+
+    Raises:
+        ValueError: naming the argument and the value.
+    """
+    from ydnn.layers._args import float_arg
+
+    if not (callable(learning_rate) or
+            isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule)):
+        learning_rate = float_arg("learning_rate", learning_rate, minimum=0.0, prefix=name)
+    out = {}
+    for arg, (value, kind) in values.items():
+        below = 1.0 if kind == "beta" else None
+        out[arg] = float_arg(arg, value, minimum=0.0, below=below, prefix=name)
+    if kwargs.get("weight_decay") is not None:
+        kwargs["weight_decay"] = float_arg("weight_decay", kwargs["weight_decay"], minimum=0.0,
+                                           prefix=name)
+    for arg in ("clipnorm", "clipvalue", "global_clipnorm"):
+        if kwargs.get(arg) is not None:
+            kwargs[arg] = float_arg(arg, kwargs[arg], positive=True, prefix=name)
+    return learning_rate, out
 
 
 def check_keras_options(opt):

@@ -2,7 +2,8 @@
 
 import keras
 
-from ydnn.optimizers._sparse_update import SparseUpdateMixin, check_keras_options
+from ydnn.optimizers._sparse_update import (SparseUpdateMixin, check_hyper,
+                                             check_keras_options)
 
 
 @keras.saving.register_keras_serializable(package="ydnn")
@@ -28,7 +29,9 @@ class LazyAdam(SparseUpdateMixin, keras.optimizers.Adam):
         **kwargs: the other Keras optimizer arguments.
 
     Raises:
-        ValueError: for amsgrad, use_ema or gradient accumulation.
+        ValueError: for amsgrad, use_ema or gradient accumulation; a
+            learning rate, beta, epsilon, weight decay or clip Keras would
+            take silently (negative, NaN, infinite, a beta >= 1, a bool).
 
     Example:
 
@@ -41,8 +44,10 @@ class LazyAdam(SparseUpdateMixin, keras.optimizers.Adam):
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
                  amsgrad=False, **kwargs):
-        super().__init__(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
-                         epsilon=epsilon, amsgrad=amsgrad, **kwargs)
+        learning_rate, hyper = check_hyper(
+            "LazyAdam", learning_rate, kwargs, beta_1=(beta_1, "beta"), beta_2=(beta_2, "beta"),
+            epsilon=(epsilon, "nonneg"))
+        super().__init__(learning_rate=learning_rate, amsgrad=amsgrad, **hyper, **kwargs)
         if amsgrad:
             raise ValueError("LazyAdam does not support amsgrad=True (a lazy maximum of "
                              "velocities has no documented semantics); use amsgrad=False.")

@@ -6,7 +6,8 @@ import re
 import keras
 import tensorflow as tf
 
-from ydnn.optimizers._sparse_update import SparseUpdateMixin, check_keras_options
+from ydnn.optimizers._sparse_update import (SparseUpdateMixin, check_hyper,
+                                             check_keras_options)
 
 
 @keras.saving.register_keras_serializable(package="ydnn")
@@ -35,7 +36,9 @@ class RowWiseAdagrad(SparseUpdateMixin, keras.optimizers.Adagrad):
         **kwargs: the other Keras optimizer arguments.
 
     Raises:
-        ValueError: for use_ema, gradient accumulation or a bad table_pattern.
+        ValueError: for use_ema, gradient accumulation or a bad table_pattern;
+            a learning rate, epsilon, accumulator, weight decay or clip Keras
+            would take silently (negative, NaN, infinite, a bool).
 
     Example:
 
@@ -48,9 +51,14 @@ class RowWiseAdagrad(SparseUpdateMixin, keras.optimizers.Adagrad):
 
     def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7,
                  table_pattern="embeddings", **kwargs):
-        super().__init__(learning_rate=learning_rate,
-                         initial_accumulator_value=initial_accumulator_value, epsilon=epsilon,
-                         **kwargs)
+        learning_rate, hyper = check_hyper(
+            "RowWiseAdagrad", learning_rate, kwargs,
+            initial_accumulator_value=(initial_accumulator_value, "nonneg"),
+            epsilon=(epsilon, "nonneg"))
+        super().__init__(learning_rate=learning_rate, **hyper, **kwargs)
+        if not isinstance(table_pattern, str):
+            raise ValueError(f"RowWiseAdagrad: table_pattern must be a regular expression "
+                             f"string, got {table_pattern!r}")
         try:
             re.compile(table_pattern)  # a bad pattern fails here, not at build
         except re.error as e:

@@ -2,7 +2,8 @@
 
 import keras
 
-from ydnn.optimizers._sparse_update import SparseUpdateMixin, check_keras_options
+from ydnn.optimizers._sparse_update import (SparseUpdateMixin, check_hyper,
+                                             check_keras_options)
 
 
 @keras.saving.register_keras_serializable(package="ydnn")
@@ -23,7 +24,9 @@ class SparseAdagrad(SparseUpdateMixin, keras.optimizers.Adagrad):
         **kwargs: the other Keras optimizer arguments.
 
     Raises:
-        ValueError: for use_ema or gradient accumulation.
+        ValueError: for use_ema or gradient accumulation; a learning rate,
+            epsilon, accumulator, weight decay or clip Keras would take
+            silently (negative, NaN, infinite, a bool).
 
     Example:
 
@@ -36,9 +39,11 @@ class SparseAdagrad(SparseUpdateMixin, keras.optimizers.Adagrad):
 
     def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7,
                  **kwargs):
-        super().__init__(learning_rate=learning_rate,
-                         initial_accumulator_value=initial_accumulator_value, epsilon=epsilon,
-                         **kwargs)
+        learning_rate, hyper = check_hyper(
+            "SparseAdagrad", learning_rate, kwargs,
+            initial_accumulator_value=(initial_accumulator_value, "nonneg"),
+            epsilon=(epsilon, "nonneg"))
+        super().__init__(learning_rate=learning_rate, **hyper, **kwargs)
         check_keras_options(self)
 
     def _sparse_hyper(self):

@@ -2,7 +2,8 @@
 
 import keras
 
-from ydnn.optimizers._sparse_update import SparseUpdateMixin, check_keras_options
+from ydnn.optimizers._sparse_update import (SparseUpdateMixin, check_hyper,
+                                             check_keras_options)
 
 
 @keras.saving.register_keras_serializable(package="ydnn")
@@ -26,7 +27,9 @@ class SparseSGD(SparseUpdateMixin, keras.optimizers.SGD):
         **kwargs: the other `keras.optimizers.SGD` arguments.
 
     Raises:
-        ValueError: for momentum, nesterov, use_ema or gradient accumulation.
+        ValueError: for momentum, nesterov, use_ema or gradient accumulation;
+            a learning rate, weight decay or clip Keras would take silently
+            (negative, NaN, infinite, a bool).
 
     Example:
 
@@ -38,6 +41,9 @@ class SparseSGD(SparseUpdateMixin, keras.optimizers.SGD):
     _sparse_kind = "sgd"
 
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **kwargs):
+        learning_rate, hyper = check_hyper("SparseSGD", learning_rate, kwargs,
+                                           momentum=(momentum, "nonneg"))
+        momentum = hyper["momentum"]
         super().__init__(learning_rate=learning_rate, momentum=momentum, nesterov=nesterov,
                          **kwargs)
         if momentum != 0 or nesterov:
