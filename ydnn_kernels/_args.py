@@ -25,6 +25,8 @@ UINT64_MAX = 2 ** 64 - 1
 
 def describe(x):
     """`dtype [shape]` of an array, else the type and repr of a value."""
+    if isinstance(x, np.generic):
+        return f"{type(x).__name__} {x.item()!r}"
     if hasattr(x, "dtype") and hasattr(x, "shape"):
         return f"{x.dtype} of shape {list(x.shape)}"
     text = repr(x)
@@ -46,7 +48,10 @@ def int_scalar(name, value, minimum=None, maximum=INT64_MAX):
     value = int(value)
     low = INT64_MIN if minimum is None else minimum
     if value < low or value > maximum:
-        bound = f">= {minimum}" if maximum == INT64_MAX else f"in [{low}, {maximum}]"
+        if minimum is not None and maximum != INT64_MAX:
+            bound = f"in [{minimum}, {maximum}]"
+        else:
+            bound = f">= {low}" if value < low else f"<= {maximum}"
         raise ValueError(f"{name} must be {bound}, got {value}")
     return value
 
