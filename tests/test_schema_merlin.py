@@ -138,3 +138,31 @@ def test_json_with_base64_struct_as_merlin_model_save_writes():
     assert col.dtype == "int32" and col.is_list and col.is_ragged
     assert col.vocabulary_size == 9725 and col.table_name == "item_id"
     assert col.has_tag(Tags.CATEGORICAL) and col.value_count == (1, 20)
+
+
+def test_atomic_tags_match_compound_tags():
+    """Merlin 23.x writes `item` + `id`, never `item_id`: the compound tag
+    matches a column carrying all of its atoms, and only such a column."""
+    s = Schema.read(os.path.join(DATA, "merlin23_sequence_schema.json"))
+    assert s.select_by_tag(Tags.ITEM_ID).column_names == ["item_id_seq"]
+    assert s.select_by_tag("user_id").column_names == ["test_user_id"]
+    assert s.column_by_tag(Tags.ITEM_ID).name == "item_id_seq"
+    assert not s["categories"].has_tag(Tags.ITEM_ID)        # item alone is not the item id
+    assert not s["user_country"].has_tag(Tags.USER_ID)      # user alone is not the user id
+    assert s["categories"].has_tag(Tags.ITEM)
+    assert s.remove_by_tag(Tags.ITEM_ID).column_names == ["test_user_id", "categories",
+                                                          "user_country", "user_age"]
+    seq = s["item_id_seq"]
+    assert seq.is_list and seq.is_ragged and seq.value_count == (1, 4)
+    assert seq.int_domain == IntDomain(1, 100) and seq.dtype == "int64"
+    assert s["user_age"].is_continuous
+
+
+def test_model_builds_from_a_merlin23_schema():
+    """The first line a Merlin user runs: the model on the schema as Merlin wrote it."""
+    import ydnn
+
+    s = Schema.read(os.path.join(DATA, "merlin23_sequence_schema.json"))
+    model = ydnn.YoutubeDNNRetrievalModelV2(schema=s.select_by_name(["item_id_seq", "categories"]),
+                                            top_block=ydnn.MLPBlock([8]), num_sampled=20)
+    assert model.max_id == 100 and model.candidate.name == "item_id_seq"

@@ -111,8 +111,20 @@ class ColumnSchema:
 
     # -- tags ---------------------------------------------------------------
     def has_tag(self, *tags):
-        """True when the column carries any of `tags`."""
-        return any(Tags.normalize(t) in self.tags for t in tags)
+        """True when the column carries any of `tags`.
+
+        A compound tag (`ITEM_ID`, `USER_ID`, ...) is carried by a column
+        tagged with it or with all of its atoms: NVTabular and Merlin write
+        an item-id column as `["item", "id", ...]`, never `"item_id"`; a
+        column tagged `item` alone is not the item id.
+        """
+        return any(self._carries(Tags.normalize(t)) for t in tags)
+
+    def _carries(self, tag):
+        if tag in self.tags:
+            return True
+        atoms = tag.expanded()[1:] if isinstance(tag, Tags) else ()
+        return bool(atoms) and all(a in self.tags for a in atoms)
 
     @property
     def is_categorical(self):
