@@ -86,8 +86,8 @@ print(json.dumps({"diff": diff, "calls": int(loaded.sampler_calls.numpy())}))
 
 
 def test_resumed_training_on_two_replicas_equals_an_unbroken_run(tmp_path):
-    # Each replica's sampler kernel replays the model's stream to where the
-    # save left it; the step count is the model's, not one per replica.
+    # Each replica draws its step's window of its own stream, placed by the
+    # model's step count (saved once, not one per replica).
     out = subprocess.run([sys.executable, "-c", _RESUME, str(tmp_path)], capture_output=True,
                          text=True, check=False, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]

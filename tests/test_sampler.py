@@ -139,6 +139,36 @@ def test_state_seeds_and_stream(mode):
     assert b.numpy().tolist() == ref_b
 
 
+@pytest.mark.parametrize("mode", ["eager", "function"])
+def test_first_draw_places_the_call_in_the_stream(mode):
+    """YdnnLogUniformSampleAt draws from first_draw on, whatever it drew
+    before: a pure function of the seeds and first_draw (the float64
+    reference's stream at that counter)."""
+    def call(first):
+        return _ops.ydnn_log_uniform_sample_at(
+            tf.constant([3], tf.int64), tf.constant(first, tf.int64), num_sampled=40, min_id=1,
+            max_id=500, unique=True, seed=21, seed2=22)
+
+    op = tf.function(call) if mode == "function" else call
+    for first in (0, 7, 2 ** 32 * 1000 + 5, 2 ** 62):
+        a, _, _, ta = op(first)
+        b, _, _, tb = op(first)  # the same place twice: the same ids
+        ref, ref_t = log_uniform_sample_ref(40, 1, 500, True, 21, 22, first)
+        assert a.numpy().tolist() == ref == b.numpy().tolist() and int(ta) == ref_t == int(tb)
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r"first_draw must be a non-negative int64 scalar, got shape \[\], "
+                             r"value -1"):
+        op(-1)
+
+
+def test_first_draw_wrapper_checks_its_argument():
+    with pytest.raises(ValueError, match=r"first_draw must be"):
+        log_uniform_sample(5, 100, first_draw=1.5)
+    a, _, _ = log_uniform_sample(5, 100, seed=4, first_draw=tf.constant(9, tf.int64))
+    b, _, _ = log_uniform_sample(5, 100, seed=4, first_draw=9)
+    assert a.numpy().tolist() == b.numpy().tolist()
+
+
 def test_global_and_op_seed_reproduce_sequences():
     def two_calls():
         return [log_uniform_sample(20, 10**5, seed=9)[0].numpy().tolist() for _ in range(2)]

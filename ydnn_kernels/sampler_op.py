@@ -11,7 +11,7 @@ _ops = load_tf_ops()
 
 
 def log_uniform_sample(num_sampled, max_id, min_id=0, unique=True, true_ids=None, seed=None,
-                       name=None):
+                       first_draw=None, name=None):
     """Samples ids in `[min_id, max_id]` (both ends) from a log-uniform law.
 
     With `R = max_id - min_id + 1` and `j = k - min_id`,
@@ -29,7 +29,11 @@ def log_uniform_sample(num_sampled, max_id, min_id=0, unique=True, true_ids=None
 
     Randomness is Philox, counter-based: every call draws fresh ids; the
     same op seed and global seed (`tf.random.set_seed`) reproduce the same
-    sequence of calls, on the CPU and the GPU alike.
+    sequence of calls, on the CPU and the GPU alike. With `first_draw` the
+    call's place in the stream is given instead of kept by the op: its
+    draws are `first_draw, first_draw + 1, ...`, a pure function of the
+    seeds and `first_draw` (a model that saves the position resumes its
+    stream exactly; unique sampling uses at most 2^31 draws a call).
 
     Args:
         num_sampled: number of ids to draw, `>= 1` (`<= R` when unique); an
@@ -41,6 +45,8 @@ def log_uniform_sample(num_sampled, max_id, min_id=0, unique=True, true_ids=None
         true_ids: optional int tensor of any shape (e.g. the positives)
             whose expected counts are also returned.
         seed: op seed, combined with the global seed as TF's random ops do.
+        first_draw: optional int64 scalar (Python int or tensor, `>= 0`):
+            the index of this call's first draw in the stream.
         name: optional op name.
 
     Returns:
@@ -62,9 +68,16 @@ def log_uniform_sample(num_sampled, max_id, min_id=0, unique=True, true_ids=None
         num_sampled, max_id, min_id, unique, seed)
     with tf.name_scope(name or "log_uniform_sample"):
         true_ids, seed1, seed2 = sampler_inputs(true_ids, seed)
-        sampled, true_ec, sampled_ec, _ = _ops.ydnn_log_uniform_sample(
-            true_ids, num_sampled=num_sampled, min_id=min_id, max_id=max_id, unique=unique,
-            seed=seed1, seed2=seed2)
+        attrs = dict(num_sampled=num_sampled, min_id=min_id, max_id=max_id, unique=unique,
+                     seed=seed1, seed2=seed2)
+        if first_draw is None:
+            sampled, true_ec, sampled_ec, _ = _ops.ydnn_log_uniform_sample(true_ids, **attrs)
+        else:
+            if not isinstance(first_draw, (tf.Tensor, tf.Variable)):
+                first_draw = python_int("first_draw", first_draw, 0)
+            first_draw = tf.cast(first_draw, tf.int64)
+            sampled, true_ec, sampled_ec, _ = _ops.ydnn_log_uniform_sample_at(
+                true_ids, first_draw, **attrs)
         return sampled, true_ec, sampled_ec
 
 

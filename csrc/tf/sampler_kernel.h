@@ -55,6 +55,23 @@ class SamplerKernel : public ::tensorflow::OpKernel {
   template <typename SampleFn>
   void run(::tensorflow::OpKernelContext* ctx, int64_t S, const ::tensorflow::Tensor& true_ids,
            SampleFn sample) {
+    run_from(ctx, S, true_ids, nullptr, sample);
+  }
+
+  // The same call at a given place in the stream: draws first, first + 1,
+  // ... (the op's `first_draw` input); the kernel's own counter is neither
+  // read nor advanced, so a caller that keeps the position (a model saving
+  // it with its weights) resumes the stream exactly, in O(1).
+  template <typename SampleFn>
+  void run_at(::tensorflow::OpKernelContext* ctx, int64_t S, const ::tensorflow::Tensor& true_ids,
+              uint64_t first, SampleFn sample) {
+    run_from(ctx, S, true_ids, &first, sample);
+  }
+
+ private:
+  template <typename SampleFn>
+  void run_from(::tensorflow::OpKernelContext* ctx, int64_t S,
+                const ::tensorflow::Tensor& true_ids, const uint64_t* first, SampleFn sample) {
     using ::tensorflow::TensorShape;
     ::tensorflow::Tensor *sampled, *true_ec, *sampled_ec, *tries;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({S}), &sampled));
@@ -62,7 +79,7 @@ class SamplerKernel : public ::tensorflow::OpKernel {
     OP_REQUIRES_OK(ctx, ctx->allocate_output(2, TensorShape({S}), &sampled_ec));
     OP_REQUIRES_OK(ctx, ctx->allocate_output(3, TensorShape({}), &tries));
     std::lock_guard<std::mutex> lock(mu_);
-    const SamplerCall call{counter_,
+    const SamplerCall call{first != nullptr ? *first : counter_,
                            S,
                            sampled->flat<int64_t>().data(),
                            true_ids.flat<int64_t>().data(),
@@ -72,10 +89,9 @@ class SamplerKernel : public ::tensorflow::OpKernel {
     int64_t num_tries = 0;
     OP_REQUIRES_OK(ctx, sample(call, &scratch_, &num_tries));
     tries->scalar<int64_t>()() = num_tries;
-    counter_ += static_cast<uint64_t>(num_tries);
+    if (first == nullptr) counter_ += static_cast<uint64_t>(num_tries);
   }
 
- private:
   uint64_t key_ = 0, stream_ = 0;
   std::mutex mu_;  // guards counter_ and scratch_
   uint64_t counter_ = 0;

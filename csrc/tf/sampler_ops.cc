@@ -14,6 +14,7 @@ using ::tensorflow::OpKernelConstruction;
 using ::tensorflow::OpKernelContext;
 using ::tensorflow::Tensor;
 using ::tensorflow::TensorShape;
+using ::tensorflow::TensorShapeUtils;
 using ::tensorflow::shape_inference::InferenceContext;
 
 REGISTER_OP("YdnnLogUniformSample")
@@ -41,6 +42,37 @@ REGISTER_OP("YdnnLogUniformSample")
     .Doc("Log-uniform candidate sampling over [min_id, max_id]; see "
          "ydnn_kernels.log_uniform_sample.");
 
+// The same sampler at an explicit place in its stream: the call's draws
+// are first_draw, first_draw + 1, ... (a pure function of the seeds and
+// first_draw). The model passes step * 2^32: unique sampling stops at 2^31
+// draws, so no two steps' draws overlap, and a resumed run continues the
+// stream of an unbroken one exactly.
+REGISTER_OP("YdnnLogUniformSampleAt")
+    .Input("true_ids: int64")
+    .Input("first_draw: int64")
+    .Output("sampled_ids: int64")
+    .Output("true_expected_count: float")
+    .Output("sampled_expected_count: float")
+    .Output("num_tries: int64")
+    .Attr("num_sampled: int")
+    .Attr("min_id: int")
+    .Attr("max_id: int")
+    .Attr("unique: bool = true")
+    .Attr("seed: int = 0")
+    .Attr("seed2: int = 0")
+    .SetIsStateful()  // seeds 0, 0 pick a random key per kernel, as TF's samplers
+    .SetShapeFn([](InferenceContext* c) {
+      int64_t num_sampled;
+      TF_RETURN_IF_ERROR(c->GetAttr("num_sampled", &num_sampled));
+      c->set_output(0, c->Vector(num_sampled));
+      c->set_output(1, c->input(0));
+      c->set_output(2, c->Vector(num_sampled));
+      c->set_output(3, c->Scalar());
+      return absl::OkStatus();
+    })
+    .Doc("YdnnLogUniformSample with its draws starting at first_draw; see "
+         "ydnn_kernels.log_uniform_sample(first_draw=...).");
+
 template <typename Device>
 class LogUniformSampleOp : public SamplerKernel {
  public:
@@ -55,34 +87,44 @@ class LogUniformSampleOp : public SamplerKernel {
   }
 
   void Compute(OpKernelContext* ctx) override {
-    run(ctx, args_.num_sampled, ctx->input(0),
-        [&](const SamplerCall& call, SamplerScratch* scratch, int64_t* num_tries) {
-          LogUniformArgs a = args_;
-          a.counter = call.counter;
-          const int64_t S = call.num_sampled;
-          if constexpr (std::is_same_v<Device, Eigen::ThreadPoolDevice>) {
-            TfParallelFor parallel(ctx);
-            TF_RETURN_IF_ERROR(ToTf(log_uniform_sample_cpu(a, call.sampled, call.sampled_ec,
-                                                           num_tries, scratch, parallel)));
-            log_uniform_expected_count_cpu(a, call.true_ids, call.num_true, *num_tries,
-                                           call.true_ec, parallel);
-          } else {
+    auto sample = [&](const SamplerCall& call, SamplerScratch* scratch, int64_t* num_tries) {
+      LogUniformArgs a = args_;
+      a.counter = call.counter;
+      const int64_t S = call.num_sampled;
+      if constexpr (std::is_same_v<Device, Eigen::ThreadPoolDevice>) {
+        TfParallelFor parallel(ctx);
+        TF_RETURN_IF_ERROR(ToTf(log_uniform_sample_cpu(a, call.sampled, call.sampled_ec,
+                                                       num_tries, scratch, parallel)));
+        log_uniform_expected_count_cpu(a, call.true_ids, call.num_true, *num_tries,
+                                       call.true_ec, parallel);
+      } else {
 #if defined(YDNN_WITH_CUDA)
-            void* stream = GpuStream(ctx);
-            Tensor workspace;
-            const int64_t bytes = static_cast<int64_t>(log_uniform_sample_workspace_cuda(a));
-            TF_RETURN_IF_ERROR(
-                ctx->allocate_temp(tensorflow::DT_INT8, TensorShape({bytes}), &workspace));
-            TF_RETURN_IF_ERROR(ToTf(log_uniform_sample_cuda(a, call.sampled, num_tries,
-                                                            workspace.data(), bytes, stream)));
-            log_uniform_expected_count_cuda(a, call.true_ids, call.num_true, *num_tries,
-                                            call.true_ec, stream);
-            log_uniform_expected_count_cuda(a, call.sampled, S, *num_tries, call.sampled_ec,
-                                            stream);
+        void* stream = GpuStream(ctx);
+        Tensor workspace;
+        const int64_t bytes = static_cast<int64_t>(log_uniform_sample_workspace_cuda(a));
+        TF_RETURN_IF_ERROR(
+            ctx->allocate_temp(tensorflow::DT_INT8, TensorShape({bytes}), &workspace));
+        TF_RETURN_IF_ERROR(ToTf(log_uniform_sample_cuda(a, call.sampled, num_tries,
+                                                        workspace.data(), bytes, stream)));
+        log_uniform_expected_count_cuda(a, call.true_ids, call.num_true, *num_tries,
+                                        call.true_ec, stream);
+        log_uniform_expected_count_cuda(a, call.sampled, S, *num_tries, call.sampled_ec,
+                                        stream);
 #endif
-          }
-          return absl::OkStatus();
-        });
+      }
+      return absl::OkStatus();
+    };
+    if (ctx->num_inputs() == 1) return run(ctx, args_.num_sampled, ctx->input(0), sample);
+    const Tensor& first = ctx->input(1);
+    OP_REQUIRES(ctx, TensorShapeUtils::IsScalar(first.shape()) && first.scalar<int64_t>()() >= 0,
+                absl::InvalidArgumentError(
+                    "first_draw must be a non-negative int64 scalar, got shape " +
+                    first.shape().DebugString() +
+                    (first.NumElements() == 1 ? ", value " +
+                                                    std::to_string(first.flat<int64_t>()(0))
+                                              : std::string())));
+    run_at(ctx, args_.num_sampled, ctx->input(0),
+           static_cast<uint64_t>(first.scalar<int64_t>()()), sample);
   }
 
  private:
@@ -91,10 +133,17 @@ class LogUniformSampleOp : public SamplerKernel {
 
 REGISTER_KERNEL_BUILDER(Name("YdnnLogUniformSample").Device(::tensorflow::DEVICE_CPU),
                         LogUniformSampleOp<Eigen::ThreadPoolDevice>);
+REGISTER_KERNEL_BUILDER(Name("YdnnLogUniformSampleAt").Device(::tensorflow::DEVICE_CPU),
+                        LogUniformSampleOp<Eigen::ThreadPoolDevice>);
 #if defined(YDNN_WITH_CUDA)
 struct SamplerGpuTag {};
 REGISTER_KERNEL_BUILDER(Name("YdnnLogUniformSample")
                             .Device(::tensorflow::DEVICE_GPU)
+                            .HostMemory("num_tries"),
+                        LogUniformSampleOp<SamplerGpuTag>);
+REGISTER_KERNEL_BUILDER(Name("YdnnLogUniformSampleAt")
+                            .Device(::tensorflow::DEVICE_GPU)
+                            .HostMemory("first_draw")
                             .HostMemory("num_tries"),
                         LogUniformSampleOp<SamplerGpuTag>);
 #endif
