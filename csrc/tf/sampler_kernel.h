@@ -12,10 +12,24 @@
 #include <random>
 
 #include "sampler/sampler.h"
+#include "tensorflow/core/framework/shape_inference.h"
 #include "tf/tf_adapter.h"
 
 namespace ydnn {
 namespace tf {
+
+// The sampler ops' output shapes: sampled ids [S], true_ids' shape (its
+// input index `true_ids`), sampled expected counts [S], num_tries scalar.
+inline absl::Status SamplerOutputShapes(::tensorflow::shape_inference::InferenceContext* c,
+                                        int true_ids) {
+  int64_t num_sampled;
+  TF_RETURN_IF_ERROR(c->GetAttr("num_sampled", &num_sampled));
+  c->set_output(0, c->Vector(num_sampled));
+  c->set_output(1, c->input(true_ids));
+  c->set_output(2, c->Vector(num_sampled));
+  c->set_output(3, c->Scalar());
+  return absl::OkStatus();
+}
 
 // One call of a sampler op: its place in the stream and its outputs.
 struct SamplerCall {

@@ -30,15 +30,7 @@ REGISTER_OP("YdnnLogUniformSample")
     .Attr("seed: int = 0")
     .Attr("seed2: int = 0")
     .SetIsStateful()
-    .SetShapeFn([](InferenceContext* c) {
-      int64_t num_sampled;
-      TF_RETURN_IF_ERROR(c->GetAttr("num_sampled", &num_sampled));
-      c->set_output(0, c->Vector(num_sampled));
-      c->set_output(1, c->input(0));
-      c->set_output(2, c->Vector(num_sampled));
-      c->set_output(3, c->Scalar());
-      return absl::OkStatus();
-    })
+    .SetShapeFn([](InferenceContext* c) { return SamplerOutputShapes(c, 0); })
     .Doc("Log-uniform candidate sampling over [min_id, max_id]; see "
          "ydnn_kernels.log_uniform_sample.");
 
@@ -61,15 +53,7 @@ REGISTER_OP("YdnnLogUniformSampleAt")
     .Attr("seed: int = 0")
     .Attr("seed2: int = 0")
     .SetIsStateful()  // seeds 0, 0 pick a random key per kernel, as TF's samplers
-    .SetShapeFn([](InferenceContext* c) {
-      int64_t num_sampled;
-      TF_RETURN_IF_ERROR(c->GetAttr("num_sampled", &num_sampled));
-      c->set_output(0, c->Vector(num_sampled));
-      c->set_output(1, c->input(0));
-      c->set_output(2, c->Vector(num_sampled));
-      c->set_output(3, c->Scalar());
-      return absl::OkStatus();
-    })
+    .SetShapeFn([](InferenceContext* c) { return SamplerOutputShapes(c, 0); })
     .Doc("YdnnLogUniformSample with its draws starting at first_draw; see "
          "ydnn_kernels.log_uniform_sample(first_draw=...).");
 

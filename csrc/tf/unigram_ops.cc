@@ -54,15 +54,7 @@ REGISTER_OP("YdnnUnigramSample")
     .Attr("seed: int = 0")
     .Attr("seed2: int = 0")
     .SetIsStateful()
-    .SetShapeFn([](InferenceContext* c) {
-      int64_t num_sampled;
-      TF_RETURN_IF_ERROR(c->GetAttr("num_sampled", &num_sampled));
-      c->set_output(0, c->Vector(num_sampled));
-      c->set_output(1, c->input(3));
-      c->set_output(2, c->Vector(num_sampled));
-      c->set_output(3, c->Scalar());
-      return absl::OkStatus();
-    })
+    .SetShapeFn([](InferenceContext* c) { return SamplerOutputShapes(c, 3); })
     .Doc("Unigram candidate sampling from an alias table; see ydnn_kernels.unigram_sample.");
 
 template <typename T>
