@@ -17,10 +17,12 @@ __version__ = "0.1.0"
 _SUBMODULES = ("data", "metrics", "optimizers", "transforms")
 _NAMES = {"InputBlock": "ydnn.layers", "L2Norm": "ydnn.layers", "MLPBlock": "ydnn.layers",
           "TopKEncoder": "ydnn.model", "YoutubeDNNRetrievalModelV2": "ydnn.model",
-          "ColumnSchema": "ydnn.schema", "Schema": "ydnn.schema", "Tags": "ydnn.schema"}
+          "ColumnSchema": "ydnn.schema", "Schema": "ydnn.schema", "Tags": "ydnn.schema",
+          "SequencePredictLast": "ydnn.transforms", "SequencePredictRandom": "ydnn.transforms"}
 
-__all__ = ["ColumnSchema", "InputBlock", "L2Norm", "MLPBlock", "Schema", "Tags", "TopKEncoder",
-           "YoutubeDNNRetrievalModelV2", "data", "metrics", "optimizers", "transforms"]
+__all__ = ["ColumnSchema", "InputBlock", "L2Norm", "MLPBlock", "Schema", "SequencePredictLast",
+           "SequencePredictRandom", "Tags", "TopKEncoder", "YoutubeDNNRetrievalModelV2", "data",
+           "metrics", "optimizers", "transforms"]
 
 
 def __getattr__(name):

@@ -1,6 +1,6 @@
 """Transforms that turn sequences into (history, next item) training pairs."""
 
-from ydnn.transforms.predict_last import PredictLast
-from ydnn.transforms.predict_random import PredictRandom
+from ydnn.transforms.predict_last import PredictLast, SequencePredictLast
+from ydnn.transforms.predict_random import PredictRandom, SequencePredictRandom
 
-__all__ = ["PredictLast", "PredictRandom"]
+__all__ = ["PredictLast", "PredictRandom", "SequencePredictLast", "SequencePredictRandom"]

@@ -5,32 +5,45 @@ import abc
 import tensorflow as tf
 
 from ydnn.layers._args import int_arg
+from ydnn.schema.tags import Tags
 
 
 class SequenceTarget(abc.ABC):
     """Base of the sequence-to-target transforms; see PredictLast, PredictRandom.
 
     Works on a batch dict whose `column` holds right-padded `[B, L]` ids
-    (`padding_id` after the real ids) or a `tf.RaggedTensor`; other
-    features pass through unchanged. Returns `(features, target [B])`, the
-    pair `YoutubeDNNRetrievalModelV2.fit` takes.
+    (`padding_id` after the real ids) or a `tf.RaggedTensor`. Returns
+    `(features, target [B])`, the pair `YoutubeDNNRetrievalModelV2.fit`
+    takes. With a `schema`, every other sequence feature of the schema
+    (tagged `sequence`: the items' categories, ages, ...) is cut at the same
+    position as the target column, as Merlin's SequencePredictLast does:
+    left whole, it would hand the model the target item's own features.
+    Other features pass through unchanged.
 
     Raises:
-        ValueError: at construction, a `column` that is not a non-empty
-            string or a `padding_id` / `seed` that is not an int (NumPy ints
-            are); when called, a missing column, a given target, a sequence
-            that is not integer ids of shape `[B, L]`.
+        ValueError: at construction, a `column` / `target` that names no
+            column (of the schema, when given), or a `padding_id` / `seed`
+            that is not an int (NumPy ints are); when called, a missing
+            column, a given target, a sequence that is not integer ids of
+            shape `[B, L]`, another sequence feature of another rank.
         tf.errors.InvalidArgumentError: a row with no id to take a target
             from.
     """
 
-    def __init__(self, column="item_id", padding_id=0, seed=None):
+    def __init__(self, column="item_id", padding_id=0, seed=None, *, schema=None, target=None):
         name = type(self).__name__
+        if target is not None:
+            column = _target_column(name, schema, target)
+        elif schema is not None and column == "item_id" and "item_id" not in schema.column_names:
+            column = _target_column(name, schema, Tags.ITEM_ID)
         if not isinstance(column, str) or not column:
             raise ValueError(f"{name}: column must be a feature name, got {column!r}")
         self.column = column
         self.padding_id = int_arg("padding_id", padding_id, prefix=name)
         self.seed = None if seed is None else int_arg("seed", seed, prefix=name)
+        self.schema = schema
+        self.cut_columns = () if schema is None else tuple(
+            c.name for c in schema.select_by_tag(Tags.SEQUENCE) if c.name != column)
 
     @abc.abstractmethod
     def positions(self, lengths):
@@ -59,4 +72,38 @@ class SequenceTarget(abc.ABC):
         history = tf.where(keep, dense, tf.cast(self.padding_id, dense.dtype))
         out = dict(features)
         out[self.column] = tf.RaggedTensor.from_tensor(history, lengths=pos) if ragged else history
+        for name in self.cut_columns:
+            if name in features:
+                out[name] = _cut(type(self).__name__, name, features[name], pos)
         return out, target
+
+
+def _target_column(name, schema, target):
+    """The column `target` names: a column name, or a tag the schema resolves."""
+    if schema is not None and not (isinstance(target, str) and target in schema.column_names):
+        try:
+            return schema.column_by_tag(target).name
+        except (ValueError, KeyError) as e:
+            raise ValueError(f"{name}: target {str(target)!r} is neither a column of the schema "
+                             f"nor a tag of exactly one of its columns: {e}") from None
+    if not isinstance(target, str):
+        raise ValueError(f"{name}: target must be a column name (or a tag, with a schema), got "
+                         f"{target!r}")
+    return target
+
+
+def _cut(name, column, values, pos):
+    """The first `pos[b]` entries of each row of a sequence feature, the rest
+    padding (0) or, for a ragged feature, dropped."""
+    if isinstance(values, tf.RaggedTensor):
+        if values.ragged_rank != 1:
+            raise ValueError(f"{name}: sequence feature {column!r} must be ragged [B, None], got "
+                             f"ragged rank {values.ragged_rank}")
+        keep = tf.minimum(tf.cast(values.row_lengths(), tf.int32), pos)
+        return tf.RaggedTensor.from_tensor(values.to_tensor(), lengths=keep)
+    values = tf.convert_to_tensor(values)
+    if values.shape.rank is not None and values.shape.rank != 2:
+        raise ValueError(f"{name}: sequence feature {column!r} must be [B, L] (or ragged), got "
+                         f"shape {values.shape}")
+    keep = tf.range(tf.shape(values)[1])[None, :] < pos[:, None]
+    return tf.where(keep, values, tf.zeros_like(values))
