@@ -165,7 +165,9 @@ def build_parser():
                        help="score candidates against their own table instead of the history's "
                             "(the paper's design; default tied, as Merlin)")
     train.add_argument("--num-sampled", type=_positive(int), default=100)
-    train.add_argument("--min-sampled-id", type=_non_negative_int, default=1)
+    train.add_argument("--min-sampled-id", type=_at_least(1), default=1,
+                       help="smallest id drawn as a negative or recommended (default 1: the "
+                            "command's data uses id 0 for padding, so 0 is refused)")
     train.add_argument("--logits-temperature", type=_positive(float), default=1.0)
     train.add_argument("--learning-rate", type=_positive(float), default=1e-3)
     train.add_argument("--steps-per-execution", type=_positive(int), default=128,

@@ -57,6 +57,10 @@ ARG_CASES = [
               "--min-interactions: must be >= 2, got '1'"),
     arg_error("num-sampled-zero", ["train", "--num-sampled", "0"], "--num-sampled"),
     arg_error("min-sampled-id-negative", ["train", "--min-sampled-id", "-1"], "--min-sampled-id"),
+    # Id 0 is the padding of the command's data: sampled or recommended, it
+    # reached `recommend` as an item and failed in decode.
+    arg_error("min-sampled-id-padding", ["train", "--min-sampled-id", "0"],
+              "--min-sampled-id: must be >= 1, got '0'"),
     arg_error("k-zero", ["train", "--k", "0"], "--k: must be positive"),
     arg_error("seed-negative", ["train", "--seed", "-1"], "--seed: must be >= 0"),
     arg_error("verbose-three", ["train", "--verbose", "3"], "--verbose: invalid choice"),
