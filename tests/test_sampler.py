@@ -187,7 +187,7 @@ def test_global_and_op_seed_reproduce_sequences():
     (dict(num_sampled=1, max_id=3, min_id=5), "max_id must be >= min_id, got max_id = 3"),
     (dict(num_sampled=0, max_id=3), "num_sampled must be >= 1, got 0"),
     (dict(num_sampled=1, max_id=3, min_id=-1), "min_id must be >= 0, got -1"),
-    (dict(num_sampled=2.0, max_id=3), "num_sampled must be a Python int, got 2.0"),
+    (dict(num_sampled=2.0, max_id=3), "num_sampled must be an integer, got float 2.0"),
     (dict(num_sampled=2, max_id=3, true_ids=[0.5]), "true_ids must be integers, got float32"),
 ])
 def test_bad_arguments(kwargs, match):

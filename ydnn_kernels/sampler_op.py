@@ -1,10 +1,9 @@
 """`log_uniform_sample`: log-uniform candidate sampling as a TensorFlow op."""
 
-import numpy as np
 import tensorflow as tf
 from tensorflow.python.framework import random_seed
 
-from ydnn_kernels._args import INT64_MAX, INT64_MIN, bool_scalar, int_scalar
+from ydnn_kernels._args import bool_scalar, int_scalar
 from ydnn_kernels._loader import load_tf_ops
 
 _ops = load_tf_ops()
@@ -74,29 +73,11 @@ def log_uniform_sample(num_sampled, max_id, min_id=0, unique=True, true_ids=None
             sampled, true_ec, sampled_ec, _ = _ops.ydnn_log_uniform_sample(true_ids, **attrs)
         else:
             if not isinstance(first_draw, (tf.Tensor, tf.Variable)):
-                first_draw = python_int("first_draw", first_draw, 0)
+                first_draw = int_scalar("first_draw", first_draw, 0)
             first_draw = tf.cast(first_draw, tf.int64)
             sampled, true_ec, sampled_ec, _ = _ops.ydnn_log_uniform_sample_at(
                 true_ids, first_draw, **attrs)
         return sampled, true_ec, sampled_ec
-
-
-def python_int(arg, value, minimum=None, maximum=INT64_MAX):
-    """`value` as a Python int: an int or NumPy integer, never a bool or float.
-
-    The message keeps the words "must be a Python int" that callers match.
-    """
-    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)) and \
-            not INT64_MIN <= int(value) <= INT64_MAX:
-        raise ValueError(f"{arg} must fit in int64 ([-2^63, 2^63 - 1]), got {int(value)}")
-    try:
-        return int_scalar(arg, value, minimum, maximum)
-    except ValueError as e:
-        if "must be an integer" not in str(e):
-            raise  # a range error: int_scalar's message is the right one
-        raise ValueError(f"{arg} must be a Python int, got {value!r} "
-                         f"({type(value).__name__}; NumPy integers are accepted, floats and "
-                         f"bools are not)") from None
 
 
 def check_sampler_args(num_sampled, max_id, min_id, unique, seed):
@@ -108,12 +89,12 @@ def check_sampler_args(num_sampled, max_id, min_id, unique, seed):
     Raises:
         ValueError: naming the argument and its value.
     """
-    num_sampled = python_int("num_sampled", num_sampled)
-    max_id = python_int("max_id", max_id)
-    min_id = python_int("min_id", min_id)
+    num_sampled = int_scalar("num_sampled", num_sampled)
+    max_id = int_scalar("max_id", max_id)
+    min_id = int_scalar("min_id", min_id)
     unique = bool_scalar("unique", unique)
     if seed is not None:
-        seed = python_int("seed", seed)
+        seed = int_scalar("seed", seed)
     if num_sampled < 1:
         raise ValueError(f"num_sampled must be >= 1, got {num_sampled}")
     if min_id < 0:
