@@ -10,7 +10,9 @@ import pytest
 
 from ydnn.data import prepare_sequences, read_interactions
 
-RATINGS = "/work/shared/data/ml-latest-small/ratings.csv"
+# The shared data folder beside the checkout (as CI lays it), when present.
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RATINGS = os.path.join(os.path.dirname(ROOT), "shared", "data", "ml-latest-small", "ratings.csv")
 
 
 def reference_protocol(users, items, times, max_history, min_interactions=3):

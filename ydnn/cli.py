@@ -80,16 +80,6 @@ def _at_least(low):
     return parse
 
 
-def _non_negative_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an int, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
-    return value
-
-
 def _non_empty(text):
     if not text:
         raise argparse.ArgumentTypeError("must not be empty")
@@ -124,7 +114,7 @@ def _data_arguments(parser, defaults):
                         help="default 5000")
     parser.add_argument("--synthetic-interactions", type=_positive(int), default=None,
                         help="default 150000")
-    parser.add_argument("--data-seed", type=_non_negative_int, default=None,
+    parser.add_argument("--data-seed", type=_at_least(0), default=None,
                         help="seed of the synthetic log (default 0; fixed across training seeds)")
     parser.add_argument("--validation", action="store_true",
                         help="drop each user's last interaction first, so the held-out item "
@@ -174,7 +164,7 @@ def build_parser():
                        help="training steps per tf.function call (default 128: at batch 256 "
                             "Keras's per-call overhead, not the kernels, sets the speed)")
     train.add_argument("--k", type=_positive(int), default=10)
-    train.add_argument("--seed", type=_non_negative_int, default=0)
+    train.add_argument("--seed", type=_at_least(0), default=0)
     train.add_argument("--ops", choices=("fused", "stock"), default="fused")
     train.add_argument("--out", required=True, metavar="DIR",
                        help="model directory to write (created; must be empty)")

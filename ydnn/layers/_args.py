@@ -14,7 +14,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 import tensorflow as tf
 
-from ydnn_kernels._args import bool_scalar, describe, float_scalar, int_scalar
+from ydnn_kernels._args import INT64_MAX, bool_scalar, describe, float_scalar, int_scalar
 
 
 def _prefixed(prefix: str, name: str) -> str:
@@ -30,19 +30,8 @@ def int_arg(name: str, value: Any, minimum: Optional[int] = None,
             non-integer, or a value out of range; the message names `name`
             and the value.
     """
-    label = _prefixed(prefix, name)
-    value = int_scalar(label, value)
-    low_ok = minimum is None or value >= minimum
-    high_ok = maximum is None or value <= maximum
-    if not (low_ok and high_ok):
-        if maximum is None:
-            bound = f">= {minimum}"
-        elif minimum is None:
-            bound = f"<= {maximum}"
-        else:
-            bound = f"in [{minimum}, {maximum}]"
-        raise ValueError(f"{label} must be {bound}, got {value}")
-    return value
+    maximum = INT64_MAX if maximum is None else maximum
+    return int_scalar(_prefixed(prefix, name), value, minimum, maximum)
 
 
 def float_arg(name: str, value: Any, minimum: Optional[float] = None,
