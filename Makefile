@@ -20,7 +20,7 @@ $(DEPS): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "setuptools>=64" wheel "pybind11>=2.12" "tensorflow>=2.21,<2.22" \
-		"numpy>=1.26" ml_dtypes "numba>=0.59" "pandas>=2.0" "pytest>=8" "pytest-benchmark>=4" "hypothesis>=6"
+		"numpy>=1.26" ml_dtypes "numba>=0.59" "pandas>=2.0" "pyarrow>=14" "pytest>=8" "pytest-benchmark>=4" "hypothesis>=6"
 	touch $@
 
 # In-place incremental build: objects are cached under build/ by flag hash.

@@ -36,11 +36,21 @@ def test_in_a_dataset_map():
     np.testing.assert_array_equal(ys, [7, 8, 4])
 
 
+def test_a_given_target_is_replaced_as_merlin_does():
+    once, first = PredictLast()({"item_id": SEQ[[0, 2]]})
+    twice, second = PredictLast()(once, first)
+    again, _ = PredictLast()(once)
+    np.testing.assert_array_equal(second.numpy(), _.numpy())
+    np.testing.assert_array_equal(twice["item_id"].numpy(), again["item_id"].numpy())
+    assert not np.array_equal(second.numpy(), first.numpy())
+    _, targets = PredictLast()(once, {"item_id": first, "other": first})
+    assert sorted(targets) == ["item_id", "other"]
+    np.testing.assert_array_equal(targets["item_id"].numpy(), second.numpy())
+
+
 def test_bad_input():
     with pytest.raises(ValueError, match="missing sequence feature 'item_id'"):
         PredictLast()({"items": SEQ})
-    with pytest.raises(ValueError, match="already has one"):
-        PredictLast()({"item_id": SEQ}, np.zeros(3))
     with pytest.raises(tf.errors.InvalidArgumentError, match="has no ids"):
         PredictLast()({"item_id": np.zeros((2, 3), np.int32)})
 

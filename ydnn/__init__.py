@@ -14,15 +14,15 @@ import sys
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("data", "metrics", "optimizers", "transforms")
-_NAMES = {"InputBlock": "ydnn.layers", "L2Norm": "ydnn.layers", "MLPBlock": "ydnn.layers",
+_SUBMODULES = ("data", "io", "metrics", "optimizers", "transforms")
+_NAMES = {"Dataset": "ydnn.io", "Loader": "ydnn.io", "InputBlock": "ydnn.layers", "L2Norm": "ydnn.layers", "MLPBlock": "ydnn.layers",
           "TopKEncoder": "ydnn.model", "YoutubeDNNRetrievalModelV2": "ydnn.model",
           "ColumnSchema": "ydnn.schema", "Schema": "ydnn.schema", "Tags": "ydnn.schema",
           "SequencePredictLast": "ydnn.transforms", "SequencePredictRandom": "ydnn.transforms"}
 
-__all__ = ["ColumnSchema", "InputBlock", "L2Norm", "MLPBlock", "Schema", "SequencePredictLast",
-           "SequencePredictRandom", "Tags", "TopKEncoder", "YoutubeDNNRetrievalModelV2", "data",
-           "metrics", "optimizers", "transforms"]
+__all__ = ["ColumnSchema", "Dataset", "InputBlock", "L2Norm", "Loader", "MLPBlock", "Schema",
+           "SequencePredictLast", "SequencePredictRandom", "Tags", "TopKEncoder",
+           "YoutubeDNNRetrievalModelV2", "data", "io", "metrics", "optimizers", "transforms"]
 
 
 def __getattr__(name):

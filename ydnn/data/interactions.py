@@ -81,7 +81,7 @@ def _read_parquet(path):
                          f"a CSV file, a Parquet file or a directory of them")
     if importlib.util.find_spec("pyarrow") is None:
         raise ImportError(f"reading Parquet ({path!r}) needs pyarrow: "
-                          f"pip install 'ydnn[parquet]' (or pyarrow), or pass a CSV")
+                          f"pip install pyarrow (a ydnn dependency), or pass a CSV")
     try:
         return pd.read_parquet(path)
     except (OSError, ValueError) as e:  # pyarrow's ArrowInvalid is a ValueError

@@ -4,10 +4,12 @@ import keras
 
 from ydnn import metrics as ydnn_metrics
 from ydnn.layers._args import bool_arg, int_arg
+from ydnn.model.data_inputs import DataInputsMixin
 from ydnn.model.retrieval import RetrievalMixin
+from ydnn.model.training import target_ids
 
 
-class TopKEncoder(keras.Model):
+class TopKEncoder(DataInputsMixin, keras.Model):
     """Scores every item for each query and keeps the best `k`.
 
     Built by `YoutubeDNNRetrievalModelV2.to_top_k_encoder`; it shares the
@@ -64,8 +66,9 @@ class TopKEncoder(keras.Model):
         raise NotImplementedError("TopKEncoder is for retrieval; train the retrieval model")
 
     def test_step(self, data):
-        x, y = data[0], data[1]
+        x, y, weight = keras.utils.unpack_x_y_sample_weight(data)
+        y = target_ids(y, self.retrieval_model.candidate.name)
         _, ids = self(x)
         for metric in self.top_k_metrics:
-            metric.update_state(y, ids)
+            metric.update_state(y, ids, sample_weight=weight)
         return {m.name: m.result() for m in self.top_k_metrics}

@@ -132,7 +132,7 @@ class TrainingMixin(SamplerStreamMixin):
         if y is None:
             raise ValueError("the model trains on (features, target ids) pairs: map the data "
                              "with ydnn.transforms.PredictLast / PredictRandom or give a target column")
-        y = tf.convert_to_tensor(y)
+        y = target_ids(y, self.candidate.name)
         if not y.dtype.is_integer:
             raise ValueError(f"the targets (y) must be integer item ids, got {y.dtype.name} of "
                              f"shape {y.shape}")
@@ -184,6 +184,24 @@ class TrainingMixin(SamplerStreamMixin):
         for metric in self.top_k_metrics:
             metric.update_state(y, ids, sample_weight=weight)
         return {m.name: m.result() for m in self.metrics}
+
+
+def target_ids(y, name):
+    """The target ids of a batch: `y` itself, or, when the targets are a dict
+    (Merlin's transforms return `{column: ids}`), its entry for the item
+    column `name` (or its only entry)."""
+    if isinstance(y, dict):
+        if name in y:
+            y = y[name]
+        elif len(y) == 1:
+            y = next(iter(y.values()))
+        else:
+            raise ValueError(f"the targets are a dict of {sorted(y)}, none of them the item "
+                             f"column {name!r}: give the item ids as y[{name!r}]")
+    if isinstance(y, tf.RaggedTensor):
+        raise ValueError(f"the targets must be one item id per row, got a RaggedTensor of shape "
+                         f"{y.shape}; take one id per row (e.g. ids[:, -1:].flat_values)")
+    return tf.convert_to_tensor(y)
 
 
 def _checked_sample_weight(weight):

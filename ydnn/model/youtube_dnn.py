@@ -7,6 +7,7 @@ import ydnn_kernels
 from ydnn.layers import InputBlock, MLPBlock
 from ydnn.layers._args import bool_arg, choice_arg, dims_arg, int_arg
 from ydnn.layers.input_block import table_initializer
+from ydnn.model.data_inputs import DataInputsMixin
 from ydnn.model.retrieval import RetrievalMixin
 from ydnn.model.training import TrainingMixin
 from ydnn.schema import Schema, Tags
@@ -17,7 +18,7 @@ OPS = ("fused", "stock")
 
 
 @keras.saving.register_keras_serializable(package="ydnn")
-class YoutubeDNNRetrievalModelV2(TrainingMixin, RetrievalMixin, keras.Model):
+class YoutubeDNNRetrievalModelV2(DataInputsMixin, TrainingMixin, RetrievalMixin, keras.Model):
     """YouTube-DNN candidate generation (Covington et al., RecSys 2016).
 
     The query tower pools the history (and any other schema feature) with

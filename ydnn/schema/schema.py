@@ -152,8 +152,11 @@ class Schema:
         return Schema(c for c in self if c.name not in names)
 
     def excluding_by_name(self, names):
-        """Merlin's spelling of `excluding(names)`."""
-        return self.excluding(names)
+        """All columns but the named ones; names not in the schema are ignored,
+        as Merlin's method of this name does (its tests drop columns that
+        some data sets lack). `excluding` is the strict form."""
+        names = {names} if isinstance(names, str) else set(names)
+        return Schema(c for c in self if c.name not in names)
 
     def column_by_tag(self, tag):
         """The one column tagged `tag`.

@@ -18,7 +18,9 @@ class SequenceTarget(abc.ABC):
     (tagged `sequence`: the items' categories, ages, ...) is cut at the same
     position as the target column, as Merlin's SequencePredictLast does:
     left whole, it would hand the model the target item's own features.
-    Other features pass through unchanged.
+    Other features pass through unchanged. Called as `fn(features,
+    targets)` on a batch that has targets already, it replaces them (a dict
+    of targets gets its entry for the column replaced), as Merlin's do.
 
     Raises:
         ValueError: at construction, a `column` / `target` that names no
@@ -50,12 +52,18 @@ class SequenceTarget(abc.ABC):
         """Target position of each row, given its number of real ids."""
 
     def __call__(self, features, target=None):
-        if target is not None:
-            raise ValueError(f"{type(self).__name__} makes the target from {self.column!r}; the "
-                             "data already has one")
+        # A target the batch already has is replaced, as Merlin's transforms
+        # do (`Loader(...).map(predict_last)` then `fit(pre=predict_last)`
+        # cuts twice); a dict of targets keeps its other entries.
         if self.column not in features:
             raise ValueError(f"{type(self).__name__}: missing sequence feature {self.column!r}; "
                              f"got {sorted(features)}")
+        out, new_target = self._cut_all(features)
+        if isinstance(target, dict):
+            return out, {**target, self.column: new_target}
+        return out, new_target
+
+    def _cut_all(self, features):
         seq = features[self.column]
         ragged = isinstance(seq, tf.RaggedTensor)
         dense = seq.to_tensor(self.padding_id) if ragged else tf.convert_to_tensor(seq)

@@ -1,0 +1,207 @@
+"""`Loader`: shuffled batches of a `Dataset` as model inputs (Merlin's `mm.Loader`)."""
+
+import numpy as np
+import tensorflow as tf
+
+from ydnn.io.columns import Block, Ragged
+from ydnn.io.dataset import Dataset
+from ydnn.layers._args import bool_arg, choice_arg, int_arg
+from ydnn.schema import Tags
+
+LISTS = ("ragged", "padded")
+# Rows shuffled together: pieces (row groups) are read in a random order and
+# accumulated up to this many rows before the rows are permuted, so small row
+# groups still mix; memory stays bounded by it (plus one piece).
+DEFAULT_SHUFFLE_ROWS = 1 << 20
+
+
+class Loader:
+    """Batches of a `Dataset`'s schema columns, ready for `fit` / `evaluate` / `predict`.
+
+    Each batch is a dict `{column: tensor}`: scalar columns `[B]`, list
+    columns `tf.RaggedTensor [B, None]` (or, with `lists="padded"`, `[B, L]`
+    right-padded with 0 to the schema's `value_count` max). Columns tagged
+    `target` come out as the second element, `(features, targets)`, as
+    Merlin's loader gives them. Iterating again starts a new epoch: with
+    `shuffle`, pieces and rows come in a new order each epoch (reproducible
+    with `seed`). Reading streams row groups, so memory holds at most
+    `shuffle_rows` rows.
+
+    Args:
+        dataset: a `ydnn.Dataset`.
+        batch_size: rows per batch, an int >= 1.
+        shuffle: shuffle rows each epoch (a bool).
+        seed: int seed of the shuffle; default one drawn from NumPy's global
+            generator (so `keras.utils.set_random_seed` fixes it).
+        drop_last: leave out the last, smaller batch.
+        lists: `"ragged"` or `"padded"`.
+        shuffle_rows: rows shuffled together (default 2^20).
+
+    Raises:
+        ValueError: a bad argument (naming it and its value); when reading,
+            a null, a list longer than the padded width, or a column the
+            model cannot take (naming the column and the file).
+
+    Example:
+    ```python
+    loader = ydnn.Loader(ydnn.Dataset("train/"), batch_size=1024)
+    model.fit(loader, epochs=3, pre=ydnn.SequencePredictLast(schema=seq_schema, target="item_id_seq"))
+    ```
+    """
+
+    def __init__(self, dataset, batch_size, shuffle=True, seed=None, drop_last=False, *,
+                 lists="ragged", shuffle_rows=DEFAULT_SHUFFLE_ROWS):
+        if not isinstance(dataset, Dataset):
+            raise ValueError(f"dataset must be a ydnn.Dataset (e.g. ydnn.Dataset('train/')), "
+                             f"got {type(dataset).__name__}")
+        self.dataset = dataset
+        self.batch_size = int_arg("batch_size", batch_size, 1)
+        self.shuffle = bool_arg("shuffle", shuffle)
+        self.drop_last = bool_arg("drop_last", drop_last)
+        self.seed = int(np.random.randint(2 ** 31 - 1)) if seed is None else \
+            int_arg("seed", seed, 0)
+        self.lists = choice_arg("lists", lists, LISTS)
+        self.shuffle_rows = int_arg("shuffle_rows", shuffle_rows, 1)
+        self.schema = dataset.schema
+        self.target_names = self.schema.select_by_tag(Tags.TARGET).column_names
+        self.feature_names = [n for n in self.schema.column_names if n not in self.target_names]
+        self._transforms = []
+        self._epoch = 0
+
+    # -- Merlin's Loader API -----------------------------------------------------
+    def map(self, fn):
+        """Apply `fn(features)` (or `fn(features, targets)`) to every batch; returns the loader."""
+        if not callable(fn):
+            raise ValueError(f"map takes a callable, got {fn!r}")
+        self._transforms.append(fn)
+        return self
+
+    def peek(self):
+        """The first batch of a (new) epoch."""
+        return next(iter(self))
+
+    def stop(self):
+        """Nothing to stop: the reading happens inside each epoch's iterator (Merlin API)."""
+
+    def __len__(self):
+        full, rest = divmod(self.dataset.num_rows, self.batch_size)
+        return full + (1 if rest and not self.drop_last else 0)
+
+    def __iter__(self):
+        return iter(self.to_tf_dataset())
+
+    # -- batches -------------------------------------------------------------------
+    def numpy_batches(self, epoch=None):
+        """One epoch of batches as `Block`s of NumPy columns (see `ydnn.io.columns`)."""
+        if epoch is None:
+            epoch, self._epoch = self._epoch, self._epoch + 1
+        rng = np.random.default_rng([self.seed, epoch])
+        names = self.schema.column_names
+        pieces = rng.permutation(self.dataset.npartitions) if self.shuffle else None
+        pending, buffered = [], 0
+        for block in self.dataset.iter_blocks(names, pieces):
+            pending.append(block)
+            buffered += block.n
+            if buffered < (self.shuffle_rows if self.shuffle else self.batch_size):
+                continue
+            rows = Block.concat(pending)
+            if self.shuffle:
+                rows = rows.take(rng.permutation(rows.n))
+            full = rows.n - rows.n % self.batch_size
+            for start in range(0, full, self.batch_size):
+                yield rows.slice(start, start + self.batch_size)
+            pending = [rows.slice(full, rows.n)]
+            buffered = rows.n - full
+        rows = Block.concat(pending)
+        if rows is None:
+            return
+        if self.shuffle:
+            rows = rows.take(rng.permutation(rows.n))
+        for start in range(0, rows.n, self.batch_size):
+            stop = min(start + self.batch_size, rows.n)
+            if stop - start < self.batch_size and self.drop_last:
+                return
+            yield rows.slice(start, stop)
+
+    def _flat(self, block):
+        out = []
+        for name in self.schema.column_names:
+            col = block.columns[name]
+            if isinstance(col, Ragged):
+                if self.lists == "padded":
+                    out.append(self._padded(name, col))
+                else:
+                    out.extend((col.values, col.offsets))
+            else:
+                out.append(col)
+        return tuple(out)
+
+    def _padded(self, name, col):
+        lengths = col.lengths()
+        count = self.schema[name].value_count
+        width = count[1] if count and count[1] else int(lengths.max(initial=0))
+        if lengths.size and lengths.max() > width:
+            raise ValueError(f"column {name!r} has a list of {lengths.max()} values but the "
+                             f"schema's value_count max is {width}; fix the schema, or use "
+                             f"lists='ragged'")
+        dense = np.zeros((len(lengths), width), col.values.dtype)
+        rows = np.repeat(np.arange(len(lengths)), lengths)
+        dense[rows, np.arange(len(col.values)) - col.offsets[rows]] = col.values
+        return dense
+
+    def _signature(self):
+        spec = []
+        for col in self.schema:
+            dtype = tf.as_dtype(self.dataset.dtype(col.name))
+            if not col.is_list:
+                spec.append(tf.TensorSpec([None], dtype))
+            elif self.lists == "padded":
+                spec.append(tf.TensorSpec([None, None], dtype))
+            else:
+                spec.extend((tf.TensorSpec([None], dtype), tf.TensorSpec([None], tf.int64)))
+        return tuple(spec)
+
+    def _structure(self, *flat):
+        values, i = {}, 0
+        for col in self.schema:
+            if col.is_list and self.lists == "ragged":
+                values[col.name] = tf.RaggedTensor.from_row_splits(flat[i], flat[i + 1],
+                                                                   validate=False)
+                i += 2
+            else:
+                values[col.name] = flat[i]
+                i += 1
+        features = {n: values[n] for n in self.feature_names}
+        if not self.target_names:
+            return features
+        if len(self.target_names) == 1:
+            return features, values[self.target_names[0]]
+        return features, {n: values[n] for n in self.target_names}
+
+    def to_tf_dataset(self):
+        """The loader as a `tf.data.Dataset` (one epoch per iteration), transforms applied."""
+        ds = tf.data.Dataset.from_generator(
+            lambda: (self._flat(b) for b in self.numpy_batches()),
+            output_signature=self._signature())
+        # The exact batch count: Keras then shows progress and expects no
+        # more (an unknown count makes it warn that the data ran out).
+        ds = ds.apply(tf.data.experimental.assert_cardinality(len(self)))
+        ds = ds.map(self._structure)
+        for fn in self._transforms:
+            ds = ds.map(lambda *batch, fn=fn: apply_transform(fn, batch))
+        return ds.prefetch(tf.data.AUTOTUNE)
+
+    def __repr__(self):
+        return (f"ydnn.Loader({self.dataset!r}, batch_size={self.batch_size}, "
+                f"shuffle={self.shuffle}, drop_last={self.drop_last})")
+
+
+def apply_transform(fn, batch):
+    """`fn` on one batch `(features[, targets[, weights]])`, as Merlin calls `pre`:
+    `fn(features)` without targets, else `fn(features, targets)`. A tuple
+    result replaces features and targets; a dict replaces the features."""
+    features, rest = batch[0], tuple(batch[1:])
+    out = fn(features) if not rest or rest[0] is None else fn(features, rest[0])
+    if isinstance(out, tuple):
+        return tuple(out) + rest[len(out) - 1:] if len(out) == 2 else tuple(out)
+    return (out,) + rest if rest else out

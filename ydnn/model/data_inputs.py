@@ -1,0 +1,81 @@
+"""fit / evaluate / predict on Merlin's inputs: a `Loader`, a `Dataset`, and `pre=`."""
+
+import keras
+import tensorflow as tf
+
+from ydnn.io import Dataset, Loader
+from ydnn.io.loader import apply_transform
+
+# Keras's default batch size, used when a `Dataset` comes without one.
+DEFAULT_BATCH_SIZE = 32
+
+
+def keras_data(x, y=None, pre=None, batch_size=None, shuffle=False, what="x"):
+    """`(x, y, batch_size)` as Keras takes them.
+
+    A `ydnn.Dataset` is wrapped in a `Loader` (`batch_size`, `shuffle`), a
+    `Loader` becomes its `tf.data.Dataset`, and `pre` is mapped over the
+    batches, as Merlin's `fit(..., pre=)` applies it to each batch. Anything
+    else passes through unchanged when `pre` is None.
+
+    Raises:
+        ValueError: `y` given beside a Loader / Dataset (the targets come from
+            the data or from `pre`), `pre` on in-memory arrays, or a `pre`
+            that is not callable.
+    """
+    if pre is not None and not callable(pre):
+        raise ValueError(f"pre must be a callable (e.g. ydnn.SequencePredictLast(...)), got "
+                         f"{pre!r}")
+    if isinstance(x, Dataset):
+        x = Loader(x, batch_size or DEFAULT_BATCH_SIZE, shuffle=shuffle)
+    if isinstance(x, Loader):
+        if y is not None:
+            raise ValueError(f"{what} is a ydnn Loader, which yields its own targets: leave y "
+                             f"unset (targets come from the schema's target columns or pre=)")
+        x, batch_size = x.to_tf_dataset(), None
+    if pre is None:
+        return x, y, batch_size
+    if not isinstance(x, tf.data.Dataset):
+        raise ValueError(f"pre= needs batched data ({what} as a ydnn.Loader, ydnn.Dataset or "
+                         f"tf.data.Dataset), got {type(x).__name__}; apply the transform to the "
+                         f"arrays yourself")
+    return x.map(lambda *batch: apply_transform(pre, batch)), y, batch_size
+
+
+class DataInputsMixin:
+    """`fit`, `evaluate` and `predict` that take a `ydnn.Loader`, a `ydnn.Dataset`
+    and Merlin's `pre=` transform (mixed in before `keras.Model`)."""
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, *args, pre=None,
+            validation_data=None, shuffle=True, **kwargs):
+        """Keras `fit`; `x` may also be a `ydnn.Loader` or `ydnn.Dataset`, and
+        `pre` (e.g. `ydnn.SequencePredictLast`) is applied to every training
+        and validation batch, as Merlin's `fit(pre=)`."""
+        converted = isinstance(x, (Loader, Dataset)) or pre is not None
+        x, y, batch_size = keras_data(x, y, pre, batch_size, shuffle)
+        if isinstance(validation_data, (Loader, Dataset)) or (
+                pre is not None and isinstance(validation_data, tf.data.Dataset)):
+            validation_data = keras_data(validation_data, None, pre, batch_size,
+                                         what="validation_data")[0]
+        if converted:
+            kwargs.setdefault("shuffle", False)  # the loader shuffles; Keras would warn
+        else:
+            kwargs["shuffle"] = shuffle
+        return keras.Model.fit(self, x, y, batch_size, epochs, *args,
+                               validation_data=validation_data, **kwargs)
+
+    def evaluate(self, x=None, y=None, batch_size=None, *args, pre=None, **kwargs):
+        """Keras `evaluate`, with Loader / Dataset inputs and `pre=` as in `fit`."""
+        x, y, batch_size = keras_data(x, y, pre, batch_size)
+        return keras.Model.evaluate(self, x, y, batch_size, *args, **kwargs)
+
+    def predict(self, x, batch_size=None, *args, pre=None, **kwargs):
+        """Keras `predict`, with Loader / Dataset inputs and `pre=` as in `fit`.
+
+        A dict of tensors with `tf.RaggedTensor` list features (a batch from a
+        `Loader`) is predicted as one batch.
+        """
+        x, _, batch_size = keras_data(x, None, pre, batch_size)
+        if isinstance(x, dict) and any(isinstance(v, tf.RaggedTensor) for v in x.values()):
+            x = tf.data.Dataset.from_tensors(x)
+        return keras.Model.predict(self, x, batch_size, *args, **kwargs)
