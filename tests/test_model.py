@@ -155,7 +155,7 @@ def test_post_l2_norm_gives_cosine_scores(rng):
     f = features(rng)
     q = m(f).numpy()
     np.testing.assert_allclose(np.linalg.norm(q, axis=1), 1.0, rtol=1e-5)
-    _, emb = m.candidate_embeddings()
+    emb = m.candidate_embeddings().compute().to_numpy()
     np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, rtol=1e-5)
     scores, _ = m.retrieve(q, 5)
     assert (scores.numpy() <= 1.0 + 1e-5).all()

@@ -58,6 +58,7 @@ class Dataset:
                              f"{engine!r}")
         self._frame = None
         self._table = None
+        self._nulls = {}
         self.files = []
         if _is_dataframe(path_or_source):
             self._frame = path_or_source
@@ -75,7 +76,8 @@ class Dataset:
                 0, max(self._table.num_rows, 1), MEMORY_PIECE_ROWS)]
             self.num_rows = self._table.num_rows
         else:
-            self._pieces, self.num_rows, self.arrow_schema = _row_groups(pq, self.files)
+            self._pieces, self.num_rows, self.arrow_schema, self._nulls = _row_groups(
+                pq, self.files)
         self._where = where
         self._types = {}
         for field in self.arrow_schema:
@@ -104,6 +106,10 @@ class Dataset:
                              f"{sorted(self._types)}); drop them with "
                              f"schema.excluding_by_name({missing})")
         for col in schema:
+            if col.name in self._nulls:
+                count, path = self._nulls[col.name]
+                raise ValueError(f"column {col.name!r} of {path!r} has {count} null values: fill "
+                                 f"or drop them before training (a null has no id)")
             is_list, arrow_type = self._types[col.name]
             numpy_dtype(arrow_type, col.name, self._where)  # strings etc. fail here, named
             if col.is_list != is_list:
@@ -222,8 +228,9 @@ def _parquet_files(path_or_paths):
 
 
 def _row_groups(pq, files):
-    """`[(file, row group)]`, the total rows, and the files' common Arrow schema."""
-    pieces, rows, first = [], 0, None
+    """`[(file, row group)]`, the total rows, the files' common Arrow schema,
+    and `{column: (nulls, first file)}` for columns whose statistics count nulls."""
+    pieces, rows, first, nulls = [], 0, None, {}
     for path in files:
         try:
             meta = pq.ParquetFile(path)
@@ -239,8 +246,23 @@ def _row_groups(pq, files):
                                  f"have the same columns and types")
             for group in range(meta.num_row_groups):
                 pieces.append((path, group))
+                _count_nulls(meta.metadata.row_group(group), path, nulls)
             rows += meta.metadata.num_rows
-    return pieces, rows, first
+    return pieces, rows, first, nulls
+
+
+def _count_nulls(row_group, path, nulls):
+    """Adds the nulls the column chunks' statistics count to `nulls`: a schema
+    column with any is refused when the schema is set (a null id has no row
+    to embed; finding it now beats failing epochs later). Files written
+    without statistics are checked as their rows are read."""
+    for i in range(row_group.num_columns):
+        chunk = row_group.column(i)
+        stats = chunk.statistics
+        if stats is not None and stats.has_null_count and stats.null_count:
+            name = chunk.path_in_schema.split(".")[0]
+            count, first = nulls.get(name, (0, path))
+            nulls[name] = (count + stats.null_count, first)
 
 
 def _schema_beside(directory):
