@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from tests.model_cases import features, history_schema
 from ydnn.layers import InputBlock, L2Norm, MLPBlock, infer_embedding_dim
+from ydnn.schema import ColumnSchema, Schema, Tags
 
 
 def masked_mean(table, hist, pad=0):
@@ -26,6 +27,25 @@ def test_input_block_pools_padded_and_ragged_alike(rng, ops):
     np.testing.assert_allclose(dense, want, rtol=1e-5, atol=1e-6)
     ragged = tf.RaggedTensor.from_tensor(f["item_id"], padding=0)
     np.testing.assert_allclose(block({"item_id": ragged}).numpy(), want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("combiner", ["mean", "sum", "sqrtn"])
+def test_a_continuous_list_pools_its_real_values(combiner):
+    """Merlin's sequence continuous features: float64 loop reference, tolerance 1e-6."""
+    schema = Schema([ColumnSchema("ages", "float32", [Tags.CONTINUOUS, Tags.SEQUENCE],
+                                  is_list=True, is_ragged=True),
+                     ColumnSchema("user_age", "float32", [Tags.CONTINUOUS])])
+    block = InputBlock(schema, combiner=combiner)
+    rows = [[0.5, -1.0, 2.0], [], [3.0], [0.0, 0.0]]
+    out = block({"ages": tf.ragged.constant(rows, dtype=tf.float32),
+                 "user_age": np.arange(4, dtype=np.float32)}).numpy()
+    scale = {"mean": len, "sum": lambda r: 1, "sqrtn": lambda r: np.sqrt(len(r))}[combiner]
+    want = [float(np.sum(np.array(r, np.float64)) / scale(r)) if r else 0.0 for r in rows]
+    assert out.shape == (4, 2) and block.output_dim == 2
+    np.testing.assert_allclose(out[:, 0], want, atol=1e-6)
+    np.testing.assert_allclose(out[:, 1], np.arange(4), atol=0)
+    with pytest.raises(ValueError, match="continuous list feature 'ages' came padded"):
+        block({"ages": np.zeros((4, 3), np.float32), "user_age": np.zeros(4, np.float32)})
 
 
 def test_input_block_concatenates_every_feature(rng):

@@ -184,6 +184,23 @@ def test_eager_and_graph_training_agree(tmp_path):
     np.testing.assert_allclose(losses[0], losses[1], rtol=1e-5)
 
 
+def test_sequence_continuous_features_train_too(sequence_testing_data: Dataset):
+    """The columns Merlin's tests drop (its concat cannot take them) are
+    pooled here: the whole schema trains, and the cut drops their last value."""
+    schema = sequence_testing_data.schema
+    assert len(schema.select_by_tag(Tags.SEQUENCE).select_by_tag(Tags.CONTINUOUS)) == 5
+    predict_next = mm.SequencePredictLast(schema=schema.select_by_tag(Tags.SEQUENCE))
+    batch = mm.Loader(sequence_testing_data, batch_size=50, shuffle=False).peek()
+    cut, _ = predict_next(batch)
+    np.testing.assert_array_equal(cut["event_hour_sin"].row_lengths(),
+                                  batch["event_hour_sin"].row_lengths() - 1)
+    model = mm.YoutubeDNNRetrievalModelV2(schema=schema, top_block=mm.MLPBlock([32]),
+                                          num_sampled=1000)
+    _, losses = testing_utils.model_test(model, mm.Loader(sequence_testing_data, batch_size=50),
+                                         reload_model=True, fit_kwargs=dict(pre=predict_next))
+    assert np.isfinite(losses.history["loss"][0])
+
+
 def test_merlin_23_12_variant_with_101_items(tmp_path):
     """Merlin 23.12's version of the export test: 100 item ids, MLPBlock([8]),
     10 negatives, 101 candidate rows (padding id 0 included)."""

@@ -44,7 +44,10 @@ class InputBlock(keras.layers.Layer):
       (the layout of `ydnn.data` and of Merlin's dataloader);
     * scalar categorical features are embedded (a lookup with a sparse
       gradient);
-    * continuous features are concatenated as they are (float32).
+    * continuous features are concatenated as they are (float32); a list of
+      numbers (Merlin's sequence continuous features: an item's age at each
+      event, ...) is pooled with `combiner` over its real values, which needs
+      it ragged (a padded 0.0 cannot be told from a real one).
 
     Columns tagged as targets are skipped. Features whose `int_domain` has
     the same name share one table (as Merlin). A table has
@@ -139,13 +142,38 @@ class InputBlock(keras.layers.Layer):
         for col in self.categorical:
             parts.append(self._embed(col, self._feature(inputs, col.name)))
         for col in self.continuous:
-            x = tf.convert_to_tensor(self._feature(inputs, col.name))
-            if not (x.dtype.is_floating or x.dtype.is_integer) or x.dtype == tf.bool:
-                raise ValueError(f"InputBlock: continuous feature {col.name!r} must be numbers, "
-                                 f"got {x.dtype.name}")
-            what = f"InputBlock: continuous feature {col.name}"
-            parts.append(one_per_example(tf.cast(x, tf.float32), what))
+            parts.append(self._continuous(col, self._feature(inputs, col.name)))
         return parts[0] if len(parts) == 1 else tf.concat(parts, axis=-1)
+
+    def _continuous(self, col, x):
+        """`[B, 1]` float32: the value, or a list of values pooled by `combiner`."""
+        ragged = isinstance(x, tf.RaggedTensor)
+        dtype = x.dtype if ragged else tf.convert_to_tensor(x).dtype
+        if not (dtype.is_floating or dtype.is_integer) or dtype == tf.bool:
+            raise ValueError(f"InputBlock: continuous feature {col.name!r} must be numbers, "
+                             f"got {dtype.name}")
+        if not ragged:
+            x = tf.convert_to_tensor(x)
+            if x.shape.rank == 2 and x.shape[1] not in (None, 1):
+                raise ValueError(
+                    f"InputBlock: continuous list feature {col.name!r} came padded, shape "
+                    f"{x.shape}; its padding cannot be told from a real 0.0, so pass it as a "
+                    f"tf.RaggedTensor (ydnn.Loader's default) to pool the real values")
+            return one_per_example(tf.cast(x, tf.float32),
+                                   f"InputBlock: continuous feature {col.name}")
+        if x.ragged_rank != 1:
+            raise ValueError(f"InputBlock: continuous list feature {col.name!r} must be ragged "
+                             f"[B, None], got ragged rank {x.ragged_rank}")
+        # A sequence of numbers (an item's age at each event, ...) pools like
+        # the ids beside it: the sum, mean or sqrtn of the row's real values,
+        # 0 for an empty row.
+        total = tf.reduce_sum(tf.cast(x, tf.float32), axis=1)
+        count = tf.cast(x.row_lengths(), tf.float32)
+        if self.combiner == "mean":
+            total = tf.math.divide_no_nan(total, count)
+        elif self.combiner == "sqrtn":
+            total = tf.math.divide_no_nan(total, tf.sqrt(count))
+        return total[:, None]
 
     def _feature(self, inputs, name):
         if name not in inputs:
