@@ -3,7 +3,8 @@
 Runs the machine floors, each op family's benchmark (embedding_pool,
 samplers, sampled softmax, sparse optimizers), end-to-end training over
 catalog sizes, and the MovieLens runs (Recall@10 beside the speed, the
-sqrtn-pooling variant, the validation sweep behind the model's defaults) when
+sqrtn-pooling variant, the validation sweep behind the model's defaults, the
+Parquet loader against the training step) when
 ../shared/data/ml-latest-small is present, each in its own subprocess so both
 sides of a comparison share that process's state and nothing leaks between
 comparisons; rewrites their
@@ -34,6 +35,7 @@ BENCHES = [
     ("movielens_sqrtn", "bench.movielens_cli",
      ["--data", MOVIELENS, "--combiner", "sqrtn", "--ops", "fused"], None),
     ("movielens_sweep", "bench.movielens_sweep", ["--data", MOVIELENS], None),
+    ("loader", "bench.loader_bench", ["--data", MOVIELENS], None),
 ]
 
 

@@ -13,6 +13,8 @@ LISTS = ("ragged", "padded")
 # accumulated up to this many rows before the rows are permuted, so small row
 # groups still mix; memory stays bounded by it (plus one piece).
 DEFAULT_SHUFFLE_ROWS = 1 << 20
+# Rows per element handed from Python to tf.data (a whole number of batches).
+CHUNK_ROWS = 1 << 15
 
 
 class Loader:
@@ -91,40 +93,53 @@ class Loader:
         return iter(self.to_tf_dataset())
 
     # -- batches -------------------------------------------------------------------
-    def numpy_batches(self, epoch=None):
-        """One epoch of batches as `Block`s of NumPy columns (see `ydnn.io.columns`)."""
+    def numpy_chunks(self, epoch=None):
+        """One epoch as `Block`s of whole batches (rows already in batch order).
+
+        Every chunk holds a multiple of `batch_size` rows but the last, which
+        holds the rest (none with `drop_last`). Rows are shuffled within
+        `shuffle_rows`-row buffers of pieces read in a shuffled order.
+        """
         if epoch is None:
             epoch, self._epoch = self._epoch, self._epoch + 1
         rng = np.random.default_rng([self.seed, epoch])
-        names = self.schema.column_names
         pieces = rng.permutation(self.dataset.npartitions) if self.shuffle else None
+        fill = self.shuffle_rows if self.shuffle else self.batch_size
         pending, buffered = [], 0
-        for block in self.dataset.iter_blocks(names, pieces):
+        for block in self.dataset.iter_blocks(self.schema.column_names, pieces):
             pending.append(block)
             buffered += block.n
-            if buffered < (self.shuffle_rows if self.shuffle else self.batch_size):
+            if buffered < fill:
                 continue
             rows = Block.concat(pending)
             if self.shuffle:
                 rows = rows.take(rng.permutation(rows.n))
             full = rows.n - rows.n % self.batch_size
-            for start in range(0, full, self.batch_size):
-                yield rows.slice(start, start + self.batch_size)
-            pending = [rows.slice(full, rows.n)]
-            buffered = rows.n - full
+            yield from self._pieces_of(rows, full)
+            pending, buffered = [rows.slice(full, rows.n)], rows.n - full
         rows = Block.concat(pending)
         if rows is None:
             return
         if self.shuffle:
             rows = rows.take(rng.permutation(rows.n))
-        for start in range(0, rows.n, self.batch_size):
-            stop = min(start + self.batch_size, rows.n)
-            if stop - start < self.batch_size and self.drop_last:
-                return
-            yield rows.slice(start, stop)
+        yield from self._pieces_of(rows, rows.n - rows.n % self.batch_size if self.drop_last
+                                   else rows.n)
+
+    def _pieces_of(self, rows, stop):
+        """Rows `[0, stop)` in chunks of whole batches of about CHUNK_ROWS rows:
+        TF gets the first batches of a buffer while the rest converts."""
+        step = max(1, CHUNK_ROWS // self.batch_size) * self.batch_size
+        for start in range(0, stop, step):
+            yield rows.slice(start, min(start + step, stop))
+
+    def numpy_batches(self, epoch=None):
+        """One epoch of batches as `Block`s of NumPy columns (see `ydnn.io.columns`)."""
+        for chunk in self.numpy_chunks(epoch):
+            for start in range(0, chunk.n, self.batch_size):
+                yield chunk.slice(start, min(start + self.batch_size, chunk.n))
 
     def _flat(self, block):
-        out = []
+        out = [np.int64(block.n)]
         for name in self.schema.column_names:
             col = block.columns[name]
             if isinstance(col, Ragged):
@@ -150,7 +165,7 @@ class Loader:
         return dense
 
     def _signature(self):
-        spec = []
+        spec = [tf.TensorSpec([], tf.int64)]  # rows in the chunk
         for col in self.schema:
             dtype = tf.as_dtype(self.dataset.dtype(col.name))
             if not col.is_list:
@@ -161,15 +176,18 @@ class Loader:
                 spec.extend((tf.TensorSpec([None], dtype), tf.TensorSpec([None], tf.int64)))
         return tuple(spec)
 
-    def _structure(self, *flat):
+    def _batch(self, flat, start, stop):
+        """Rows `[start, stop)` of a chunk as `features` or `(features, targets)`."""
         values, i = {}, 0
         for col in self.schema:
             if col.is_list and self.lists == "ragged":
-                values[col.name] = tf.RaggedTensor.from_row_splits(flat[i], flat[i + 1],
-                                                                   validate=False)
+                offsets = flat[i + 1]
+                lo, hi = offsets[start], offsets[stop]
+                values[col.name] = tf.RaggedTensor.from_row_splits(
+                    flat[i][lo:hi], offsets[start:stop + 1] - lo, validate=False)
                 i += 2
             else:
-                values[col.name] = flat[i]
+                values[col.name] = flat[i][start:stop]
                 i += 1
         features = {n: values[n] for n in self.feature_names}
         if not self.target_names:
@@ -178,17 +196,37 @@ class Loader:
             return features, values[self.target_names[0]]
         return features, {n: values[n] for n in self.target_names}
 
-    def to_tf_dataset(self):
-        """The loader as a `tf.data.Dataset` (one epoch per iteration), transforms applied."""
+    def to_tf_dataset(self, pre=None):
+        """The loader as a `tf.data.Dataset` (one epoch per iteration), its
+        `map` transforms then `pre` applied to each batch.
+
+        Python hands TF one chunk of many batches at a time (a generator's
+        per-element cost would bound the rate at small batches); each batch
+        is sliced from it and transformed in one tf.data function, so the
+        ragged features cross no stage boundary (each costs an encode and a
+        decode of every ragged tensor).
+        """
+        size = self.batch_size
+        transforms = self._transforms + ([pre] if pre is not None else [])
+
+        def one_batch(flat, start, stop):
+            batch = self._batch(flat, start, stop)
+            for fn in transforms:
+                batch = apply_transform(fn, batch if isinstance(batch, tuple) else (batch,))
+            return batch
+
+        def batches(rows, *flat):
+            count = (rows + size - 1) // size
+            return tf.data.Dataset.range(count).map(
+                lambda b: one_batch(flat, b * size, tf.minimum(b * size + size, rows)))
+
         ds = tf.data.Dataset.from_generator(
-            lambda: (self._flat(b) for b in self.numpy_batches()),
+            lambda: (self._flat(c) for c in self.numpy_chunks()),
             output_signature=self._signature())
+        ds = ds.flat_map(batches)
         # The exact batch count: Keras then shows progress and expects no
         # more (an unknown count makes it warn that the data ran out).
         ds = ds.apply(tf.data.experimental.assert_cardinality(len(self)))
-        ds = ds.map(self._structure)
-        for fn in self._transforms:
-            ds = ds.map(lambda *batch, fn=fn: apply_transform(fn, batch))
         return ds.prefetch(tf.data.AUTOTUNE)
 
     def __repr__(self):

@@ -32,14 +32,17 @@ def keras_data(x, y=None, pre=None, batch_size=None, shuffle=False, what="x"):
         if y is not None:
             raise ValueError(f"{what} is a ydnn Loader, which yields its own targets: leave y "
                              f"unset (targets come from the schema's target columns or pre=)")
-        x, batch_size = x.to_tf_dataset(), None
+        return x.to_tf_dataset(pre), None, None
     if pre is None:
         return x, y, batch_size
     if not isinstance(x, tf.data.Dataset):
         raise ValueError(f"pre= needs batched data ({what} as a ydnn.Loader, ydnn.Dataset or "
                          f"tf.data.Dataset), got {type(x).__name__}; apply the transform to the "
                          f"arrays yourself")
-    return x.map(lambda *batch: apply_transform(pre, batch)), y, batch_size
+    # In parallel, in order: on few cores the transform would otherwise run
+    # between steps instead of beside them.
+    return x.map(lambda *batch: apply_transform(pre, batch), num_parallel_calls=tf.data.AUTOTUNE,
+                 deterministic=True).prefetch(tf.data.AUTOTUNE), y, batch_size
 
 
 class DataInputsMixin:

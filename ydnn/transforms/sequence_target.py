@@ -4,7 +4,7 @@ import abc
 
 import tensorflow as tf
 
-from ydnn.layers._args import int_arg
+from ydnn.layers._args import guarded, int_arg
 from ydnn.schema.tags import Tags
 
 
@@ -66,20 +66,34 @@ class SequenceTarget(abc.ABC):
     def _cut_all(self, features):
         seq = features[self.column]
         ragged = isinstance(seq, tf.RaggedTensor)
-        dense = seq.to_tensor(self.padding_id) if ragged else tf.convert_to_tensor(seq)
-        if not dense.dtype.is_integer or dense.shape.rank not in (None, 2):
+        if ragged and seq.ragged_rank != 1:
+            raise ValueError(f"{type(self).__name__}: sequence feature {self.column!r} must be "
+                             f"ragged [B, None], got ragged rank {seq.ragged_rank}")
+        dense = seq.flat_values if ragged else tf.convert_to_tensor(seq)
+        if not dense.dtype.is_integer or (not ragged and dense.shape.rank not in (None, 2)):
             raise ValueError(f"{type(self).__name__}: sequence feature {self.column!r} must be "
                              f"integer ids [B, L] (or ragged [B, None]), got {dense.dtype.name} "
-                             f"of shape {dense.shape}")
-        lengths = tf.reduce_sum(tf.cast(tf.not_equal(dense, self.padding_id), tf.int32), axis=1)
-        tf.debugging.assert_greater(lengths, 0, message=f"{type(self).__name__}: a row of "
-                                    f"{self.column!r} has no ids to take a target from")
+                             f"of shape {seq.shape}")
+        real = tf.cast(tf.not_equal(dense, tf.cast(self.padding_id, dense.dtype)), tf.int32)
+        if ragged:  # per-row counts from a running sum: no row-id vector
+            running = tf.concat([[0], tf.cumsum(real)], 0)
+            lengths = tf.gather(running, seq.row_limits()) - tf.gather(running, seq.row_starts())
+        else:
+            lengths = tf.reduce_sum(real, axis=1)
+        lengths = guarded(tf.reduce_all(lengths > 0), [
+            f"{type(self).__name__}: a row of {self.column!r} has no ids to take a target "
+            f"from"], lengths)
         pos = self.positions(lengths)
-        target = tf.gather(dense, pos, batch_dims=1)
-        keep = tf.range(tf.shape(dense)[1])[None, :] < pos[:, None]
-        history = tf.where(keep, dense, tf.cast(self.padding_id, dense.dtype))
         out = dict(features)
-        out[self.column] = tf.RaggedTensor.from_tensor(history, lengths=pos) if ragged else history
+        if ragged:
+            # On the flat values, never densified: the loader's ragged batches
+            # are cut in O(ids), whatever the longest row.
+            target = tf.gather(seq.values, tf.cast(seq.row_starts(), tf.int32) + pos)
+            out[self.column] = _first(seq, pos)
+        else:
+            target = tf.gather(dense, pos, batch_dims=1)
+            keep = tf.range(tf.shape(dense)[1])[None, :] < pos[:, None]
+            out[self.column] = tf.where(keep, dense, tf.cast(self.padding_id, dense.dtype))
         for name in self.cut_columns:
             if name in features:
                 out[name] = _cut(type(self).__name__, name, features[name], pos)
@@ -107,11 +121,24 @@ def _cut(name, column, values, pos):
         if values.ragged_rank != 1:
             raise ValueError(f"{name}: sequence feature {column!r} must be ragged [B, None], got "
                              f"ragged rank {values.ragged_rank}")
-        keep = tf.minimum(tf.cast(values.row_lengths(), tf.int32), pos)
-        return tf.RaggedTensor.from_tensor(values.to_tensor(), lengths=keep)
+        return _first(values, pos)
     values = tf.convert_to_tensor(values)
     if values.shape.rank is not None and values.shape.rank != 2:
         raise ValueError(f"{name}: sequence feature {column!r} must be [B, L] (or ragged), got "
                          f"shape {values.shape}")
     keep = tf.range(tf.shape(values)[1])[None, :] < pos[:, None]
     return tf.where(keep, values, tf.zeros_like(values))
+
+
+def _first(values, pos):
+    """The first `min(pos[b], length)` entries of each row of a ragged `[B, None]`.
+
+    One RaggedRange of the kept positions and one gather: the loader's
+    batches go through this every step, and the row-id formulation
+    (value_rowids, boolean_mask, from_value_rowids) cost several times more.
+    """
+    starts = values.row_starts()
+    keep = tf.minimum(values.row_lengths(), tf.cast(pos, starts.dtype))
+    kept = tf.ragged.range(starts, starts + keep, row_splits_dtype=values.row_splits.dtype)
+    return tf.RaggedTensor.from_row_splits(tf.gather(values.values, kept.values),
+                                           kept.row_splits, validate=False)
