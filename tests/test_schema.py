@@ -171,3 +171,38 @@ def test_json_errors(tmp_path):
         Schema.from_dict({"columns": [{"name": "a", "colour": 1}]})
     with pytest.raises(FileNotFoundError, match="no schema.pbtxt or schema.json"):
         Schema.read(tmp_path)
+
+
+def test_schema_modules_import_without_a_circle():
+    """The schema package's modules form an import DAG (a reader never
+    imports `Schema`; `Schema` imports its readers), checked on the source."""
+    import ast
+    import pathlib
+
+    package = pathlib.Path(__file__).resolve().parent.parent / "ydnn" / "schema"
+    graph = {}
+    for path in package.glob("*.py"):
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                if node.module.startswith("ydnn.schema."):
+                    imported.add(node.module.split(".")[2])
+                elif node.module == "ydnn.schema":
+                    imported.update(a.name for a in node.names)
+        graph[path.stem] = imported & {p.stem for p in package.glob("*.py")} - {"__init__"}
+    graph.pop("__init__")
+    done, active = set(), []
+
+    def visit(module):
+        assert module not in active, f"import circle: {' -> '.join(active + [module])}"
+        if module in done:
+            return
+        active.append(module)
+        for other in graph[module]:
+            visit(other)
+        active.pop()
+        done.add(module)
+
+    for module in graph:
+        visit(module)
+    assert "schema" not in graph["tfmd"] and "tfmd" in graph["schema"]

@@ -92,7 +92,7 @@ def test_textproto_syntax_variants():
 ])
 def test_textproto_errors_name_the_line(text, message):
     with pytest.raises(ValueError, match=message):
-        tfmd.schema_from_pbtxt(text, source="s.pbtxt")
+        tfmd.columns_from_pbtxt(text, source="s.pbtxt")
 
 
 def test_struct_decoder_matches_protobuf():
@@ -109,15 +109,15 @@ def test_struct_decoder_matches_protobuf():
 
 def test_merlin_errors_name_the_feature():
     with pytest.raises(ValueError, match="not a TensorFlow Metadata schema"):
-        tfmd.schema_from_pbtxt('column { name: "a" }')
+        tfmd.columns_from_pbtxt('column { name: "a" }')
     with pytest.raises(ValueError, match="feature 'x'.*bad int_domain"):
-        tfmd.schema_from_pbtxt('feature { name: "x" type: INT int_domain { min: 5 max: 1 } }')
+        tfmd.columns_from_pbtxt('feature { name: "x" type: INT int_domain { min: 5 max: 1 } }')
     with pytest.raises(ValueError, match="feature 'x'.*unsupported type"):
-        tfmd.schema_from_pbtxt('feature { name: "x" type: STRUCT }')
+        tfmd.columns_from_pbtxt('feature { name: "x" type: STRUCT }')
     with pytest.raises(ValueError, match="has no name"):
-        tfmd.schema_from_pbtxt('feature { type: INT }')
+        tfmd.columns_from_pbtxt('feature { type: INT }')
     with pytest.raises(ValueError, match="feature 'x'.*cannot be combined"):
-        tfmd.schema_from_pbtxt('feature { name: "x" type: INT int_domain { max: 3 '
+        tfmd.columns_from_pbtxt('feature { name: "x" type: INT int_domain { max: 3 '
                                'is_categorical: true } annotation { tag: "continuous" } }')
 
 

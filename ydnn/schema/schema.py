@@ -3,6 +3,7 @@
 import json
 import os
 
+from ydnn.schema import tfmd
 from ydnn.schema.column_schema import ColumnSchema
 from ydnn.schema.tags import Tags
 
@@ -200,8 +201,7 @@ class Schema:
                                  f"reads ({FORMAT_VERSION}); upgrade ydnn")
             return cls(config["columns"])
         if isinstance(config, dict) and ("feature" in config or not config):
-            from ydnn.schema import tfmd
-            return tfmd.schema_from_tfmd_dict(config)
+            return cls(tfmd.columns_from_tfmd_dict(config))
         raise ValueError("not a schema: expected a dict with 'columns' (ydnn) or 'feature' "
                          f"(TensorFlow Metadata / Merlin), got keys {sorted(config)[:10]}"
                          if isinstance(config, dict) else f"not a schema: {type(config).__name__}")
@@ -247,8 +247,7 @@ class Schema:
         with open(path) as f:
             text = f.read()
         if path.endswith((".pbtxt", ".pb", ".textproto")) or not text.lstrip().startswith("{"):
-            from ydnn.schema import tfmd
-            return tfmd.schema_from_pbtxt(text, source=path)
+            return cls(tfmd.columns_from_pbtxt(text, source=path))
         return cls.from_json(text)
 
     def write(self, path):

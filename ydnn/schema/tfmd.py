@@ -35,7 +35,6 @@ import re
 from ydnn.schema import textproto
 from ydnn.schema.column_schema import ColumnSchema
 from ydnn.schema.int_domain import IntDomain
-from ydnn.schema.schema import Schema
 from ydnn.schema.tags import Tags
 
 _SINGULAR = {"name", "type", "int_domain", "float_domain", "value_count", "shape",
@@ -184,17 +183,21 @@ def column_from_feature(feature):
         raise ValueError(f"feature {name!r} of the Merlin schema: {e}") from e
 
 
-def schema_from_tfmd_dict(config, snake_case=False):
-    """A `Schema` from a TFMD schema as a dict (parsed `schema.json`)."""
+def columns_from_tfmd_dict(config, snake_case=False):
+    """The `ColumnSchema`s of a TFMD schema as a dict (parsed `schema.json`).
+
+    The readers return columns and `Schema` wraps them (`Schema.from_dict`,
+    `Schema.read`), so this module never imports `Schema`.
+    """
     tree = config if snake_case else _from_json_tree(config)
     features = tree.get("feature", [])
     if isinstance(features, dict):
         features = [features]
-    return Schema(column_from_feature(f) for f in features)
+    return [column_from_feature(f) for f in features]
 
 
-def schema_from_pbtxt(text, source="schema.pbtxt"):
-    """A `Schema` from TFMD text format (`schema.pbtxt`).
+def columns_from_pbtxt(text, source="schema.pbtxt"):
+    """The `ColumnSchema`s of a TFMD text-format schema (`schema.pbtxt`).
 
     Raises:
         ValueError: a syntax error (with the line) or a malformed feature.
@@ -205,4 +208,4 @@ def schema_from_pbtxt(text, source="schema.pbtxt"):
     if unknown:
         raise ValueError(f"{source}: not a TensorFlow Metadata schema (unexpected top-level "
                          f"fields {sorted(unknown)})")
-    return schema_from_tfmd_dict(tree, snake_case=True)
+    return columns_from_tfmd_dict(tree, snake_case=True)
