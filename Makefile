@@ -14,13 +14,19 @@ DEPS := $(VENV)/.ydnn-deps
 
 all: test
 
-# Build and test dependencies. TensorFlow is pinned to the minor version the
-# op library targets (custom ops are tied to TF's C++ ABI).
+# Build, run and test dependencies, read from pyproject.toml (its one list):
+# the build requirements, the dependencies and the `test` extra. TensorFlow is
+# pinned there to the minor version the op library targets (custom ops are
+# tied to TF's C++ ABI). The package itself is built in place, not installed.
+REQUIREMENTS := build/requirements.txt
 $(DEPS): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "setuptools>=64" wheel "pybind11>=2.12" "tensorflow>=2.21,<2.22" \
-		"numpy>=1.26" ml_dtypes "numba>=0.59" "pandas>=2.0" "pyarrow>=14" "pytest>=8" "pytest-benchmark>=4" "hypothesis>=6"
+	mkdir -p build
+	$(PY) -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb")); \
+		print("\n".join(p["build-system"]["requires"] + p["project"]["dependencies"] + \
+		p["project"]["optional-dependencies"]["test"]))' > $(REQUIREMENTS)
+	$(PY) -m pip install -q -r $(REQUIREMENTS)
 	touch $@
 
 # In-place incremental build: objects are cached under build/ by flag hash.
