@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from tests.reference import (expected_count_ref, log_uniform_probability_ref,
                              log_uniform_sample_ref)
-from ydnn_kernels import arrays, log_uniform_sample
+from ydnn_kernels import _device, arrays, log_uniform_sample
 from ydnn_kernels.sampler_op import _ops
 
 
@@ -222,7 +222,7 @@ def test_expected_counts_cover_every_branch_of_the_call_free_maths(min_id, max_i
     ids = np.array(ids + [max_id + 1, min_id - 1 if min_id > 0 else max_id + 2], np.int64)
     S = 1 if R < 4 else 3
     tries = S + extra_tries
-    got = arrays._py.log_uniform_expected_count_cpu(ids, S, min_id, max_id, False, tries)
+    got = _device._py.log_uniform_expected_count_cpu(ids, S, min_id, max_id, False, tries)
     want = [expected_count_ref(log_uniform_probability_ref(int(k), min_id, max_id), S, tries)
             for k in ids]
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-30)
@@ -250,7 +250,7 @@ def test_vector_paths_draw_the_scalar_paths_ids(isa):
     even counters, across the high counter word's carry (counter near 2^33);
     ranges past 2^51 use the scalar loop on all paths. Expected counts come
     from different polynomial evaluation orders: equal within 1e-6."""
-    if isa == "avx512" and arrays._py.cpu_isa() != "avx512":
+    if isa == "avx512" and _device._py.cpu_isa() != "avx512":
         pytest.skip("this CPU has no AVX-512")
     cases = [(5000, 0, 10**6 - 1, True, 11), (20000, 1, 10**6, False, 11),
              (3000, 5, 4000, True, 11), (2000, 0, 2**52, False, 11), (999, 0, 2**40, True, 11),

@@ -12,7 +12,7 @@ import importlib
 import os
 import sys
 
-from ydnn_kernels._version import __version__
+from ydnn_kernels._version import __version__ as __version__
 
 _SUBMODULES = ("data", "io", "metrics", "optimizers", "transforms")
 _NAMES = {"Dataset": "ydnn.io", "Loader": "ydnn.io", "InputBlock": "ydnn.layers", "L2Norm": "ydnn.layers", "MLPBlock": "ydnn.layers",

@@ -4,10 +4,10 @@ import tensorflow as tf
 
 from ydnn_kernels._loader import load_tf_ops
 from ydnn_kernels._tables import table_dense_shape, table_input
+from ydnn_kernels.embedding_pool_arrays import check_combiner
 
 _ops = load_tf_ops()
 
-COMBINERS = ("sum", "mean", "sqrtn")
 ID_DTYPES = (tf.int32, tf.int64)
 
 
@@ -58,8 +58,7 @@ def embedding_pool(table, ids, lengths=None, weights=None, combiner="mean",
     pooled = ydnn_kernels.embedding_pool(table, ids, combiner="mean")
     ```
     """
-    if combiner not in COMBINERS:
-        raise ValueError(f"combiner must be one of {COMBINERS}, got {combiner!r}")
+    check_combiner(combiner)
     with tf.name_scope(name or "embedding_pool"):
         var, table, dtype = table_input(table)
         ids, row_info, weights, ragged = _layout(ids, lengths, weights)

@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
 sys.path.insert(0, HERE)
 from gpu_common import REPEAT, WARMUP, Log, ceilings, fmt_t, guarded, header, save, time_ms  # noqa: E402
 
-from ydnn_kernels import arrays  # noqa: E402
+from ydnn_kernels import _device, arrays  # noqa: E402
 
 ROUNDING = {"float32": 1e-5, "float16": 2.0**-11}  # as tests/tolerance.py
 log = Log()
@@ -129,8 +129,8 @@ def bench_row(rng, table, table_cpu, B, L, dist, hot, copy_gbs, l2_bytes):
 
     def fwd_nocheck(i):  # the kernel alone, no error word and no sync: the check's cost
         st = sets[i % k]
-        arrays._py.embedding_pool_forward_cuda(table, st["d_ids"], st["d_lengths"], None,
-                                               "mean", False, out, None, arrays._stream())
+        _device._py.embedding_pool_forward_cuda(table, st["d_ids"], st["d_lengths"], None,
+                                               "mean", False, out, None, _device._stream())
 
     def bwd(i):
         st = sets[i % k]
@@ -197,8 +197,8 @@ def main():
             table_cpu = table.get()
             for dist in ("zipf", "uniform"):
                 name = f"B={B} L={L} D={D} V={V:.0e} {dtype} {dist}"
-                guarded(log, rows, "embedding_pool", name, lambda: bench_row(
-                    rng, table, table_cpu, B, L, dist, hot, ceil["copy_gbs"], l2))
+                guarded(log, rows, "embedding_pool", name, lambda t=table, c=table_cpu: bench_row(
+                    rng, t, c, B, L, dist, hot, ceil["copy_gbs"], l2))
             del table, table_cpu
             cp.get_default_memory_pool().free_all_blocks()
     return save(log, table_md(rows, ceil), rows)

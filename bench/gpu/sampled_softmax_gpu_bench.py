@@ -157,8 +157,8 @@ def main():
                 if d != D:
                     continue
                 name = f"B={B} D={D} S={S}" + (" +in-batch" if in_batch else "") + f" {dtype}"
-                guarded(log, rows, "sampled_softmax", name, lambda: bench_row(
-                    rng, table, table_cpu, B, S, in_batch, copy_gbs, tflops))
+                guarded(log, rows, "sampled_softmax", name, lambda t=table, c=table_cpu: bench_row(
+                    rng, t, c, B, S, in_batch, copy_gbs, tflops))
             del table, table_cpu
             cp.get_default_memory_pool().free_all_blocks()
     return save(log, table_md(rows, ceil), rows)

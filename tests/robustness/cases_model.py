@@ -65,7 +65,7 @@ BAD_MODEL = [  # (what, kwargs, match)
 ]
 BAD_LAYERS = [  # (entry, factory, kwargs, match)
     ("InputBlock/combiner-unknown", _input_block, dict(combiner="max"),
-     r"InputBlock: combiner must be one of \('mean', 'sum', 'sqrtn'\), got 'max'"),
+     r"InputBlock: combiner must be one of \('sum', 'mean', 'sqrtn'\), got 'max'"),
     ("InputBlock/ops-unknown", _input_block, dict(ops="gpu"),
      r"InputBlock: ops must be one of .*got 'gpu'"),
     ("InputBlock/padding_id-float", _input_block, dict(padding_id=0.0),

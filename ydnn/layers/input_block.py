@@ -9,9 +9,9 @@ import ydnn_kernels
 from ydnn.layers._args import choice_arg, dims_arg, guarded, int_arg, one_per_example
 from ydnn.schema import Schema, Tags
 from ydnn_kernels import stock
+from ydnn_kernels.embedding_pool_arrays import COMBINERS
 
 OPS = ("fused", "stock")
-COMBINERS = ("mean", "sum", "sqrtn")
 NOT_INPUTS = (Tags.TARGET, Tags.REGRESSION, Tags.BINARY_CLASSIFICATION,
               Tags.MULTI_CLASS_CLASSIFICATION)
 
