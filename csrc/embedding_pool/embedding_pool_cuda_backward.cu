@@ -31,10 +31,6 @@
 
 #include "embedding_pool/embedding_pool_cuda_common.cuh"
 
-#define FOR_EACH(i, n)                                                      \
-  for (int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < (n); \
-       i += int64_t{gridDim.x} * blockDim.x)
-
 namespace ydnn {
 namespace pool_cuda {
 namespace {
@@ -101,7 +97,7 @@ template <typename W> struct Plan {
 };
 
 __global__ void bag_count_kernel(Bags bags, int64_t* counts) {
-  FOR_EACH(b, bags.B + 1) {
+  YDNN_CUDA_FOR_EACH(b, bags.B + 1) {
     int64_t start = 0, len = 0;
     if (b < bags.B) bags.extent(b, start, len, nullptr);
     counts[b] = len;  // counts[B] = 0: the scan ends on the total
@@ -133,7 +129,7 @@ gather_kernel(Bags bags, const Id* ids, const float* w, int64_t V, Combiner comb
 // Sort values 0..n-1; slots past the compacted occurrences sort last as V.
 template <typename W> __global__ void tail_kernel(Plan<W> p, int64_t B, int64_t n, int64_t V) {
   const int64_t total = p.offs[B], used = total < n ? total : n;
-  FOR_EACH(i, n) {
+  YDNN_CUDA_FOR_EACH(i, n) {
     p.vals_in[i] = static_cast<W>(i);
     if (i >= used) p.keys_in[i] = static_cast<W>(V);
   }
@@ -143,7 +139,7 @@ template <typename W> __global__ void tail_kernel(Plan<W> p, int64_t B, int64_t 
 // head, the last selected, starts the out-of-range run, so starts[U] ends the
 // last real run.
 template <typename W> __global__ void head_flags_kernel(Plan<W> p, int64_t n, int64_t V) {
-  FOR_EACH(k, n + 1) {
+  YDNN_CUDA_FOR_EACH(k, n + 1) {
     const W cur = k < n ? p.keys_out[k] : static_cast<W>(V);
     p.flags[k] = k == 0 || cur != p.keys_out[k - 1];
   }
@@ -151,7 +147,7 @@ template <typename W> __global__ void head_flags_kernel(Plan<W> p, int64_t n, in
 
 template <typename Id, typename W>
 __global__ void unique_ids_kernel(Plan<W> p, int64_t U, Id* out) {
-  FOR_EACH(u, U) out[u] = static_cast<Id>(p.keys_out[p.starts[u]]);
+  YDNN_CUDA_FOR_EACH(u, U) out[u] = static_cast<Id>(p.keys_out[p.starts[u]]);
 }
 
 template <typename W> struct RunFetch {
@@ -181,7 +177,7 @@ grad_rows_kernel(Plan<W> p, const T* g, int64_t D, int64_t U, int G, T* grad_row
 // chunk_start[u] = the number of chunks of run u (0 for a short run), and
 // chunk_start[U] = 0; the exclusive scan then makes them offsets.
 template <typename W> __global__ void chunk_count_kernel(Plan<W> p, int64_t U) {
-  FOR_EACH(u, U + 1) {
+  YDNN_CUDA_FOR_EACH(u, U + 1) {
     const int64_t len = u < U ? static_cast<int64_t>(p.starts[u + 1]) - static_cast<int64_t>(p.starts[u]) : 0;
     p.chunk_start[u] = static_cast<W>(len > kRunChunk ? (len + kRunChunk - 1) / kRunChunk : 0);
   }
@@ -283,18 +279,18 @@ Status plan_impl(const PoolArgs& a, char* base, size_t bytes, int64_t* num_uniqu
     return InvalidArgument("embedding_pool backward workspace has ", bytes, " bytes; it needs ",
                            p.size + temp);
   const int64_t n = a.num_values, B = a.num_bags, V = a.num_rows;
-  bag_count_kernel<<<blocks(B + 1, 1), kBlock, 0, s>>>(bags_of(a), p.offs);
+  bag_count_kernel<<<blocks_for(B + 1, kBlock), kBlock, 0, s>>>(bags_of(a), p.offs);
   YDNN_CUDA(cudaGetLastError(), "bag_count_kernel");
   YDNN_CUDA(cub::DeviceScan::ExclusiveSum(p.temp, tb = temp, p.offs, p.offs, B + 1, s),
             "cub::DeviceScan::ExclusiveSum");
-  gather_kernel<Id, W><<<blocks(B, 32), kBlock, 0, s>>>(
+  gather_kernel<Id, W><<<blocks_for(B * 32, kBlock), kBlock, 0, s>>>(
       bags_of(a), static_cast<const Id*>(a.ids), a.weights, V, a.combiner, p, n);
-  tail_kernel<W><<<blocks(n, 1), kBlock, 0, s>>>(p, B, n, V);
+  tail_kernel<W><<<blocks_for(n, kBlock), kBlock, 0, s>>>(p, B, n, V);
   YDNN_CUDA(cudaGetLastError(), "gather_kernel");
   YDNN_CUDA(cub::DeviceRadixSort::SortPairs(p.temp, tb = temp, p.keys_in, p.keys_out, p.vals_in,
                                             p.vals_out, n, 0, p.end_bit, s),
             "cub::DeviceRadixSort::SortPairs");
-  head_flags_kernel<W><<<blocks(n + 1, 1), kBlock, 0, s>>>(p, n, V);
+  head_flags_kernel<W><<<blocks_for(n + 1, kBlock), kBlock, 0, s>>>(p, n, V);
   YDNN_CUDA(cudaGetLastError(), "head_flags_kernel");
   YDNN_CUDA(cub::DeviceSelect::Flagged(p.temp, tb = temp, thrust::counting_iterator<W>(0),
                                        p.flags, p.starts, p.num_sel, n + 1, s),
@@ -311,7 +307,7 @@ Status fill_impl(const PoolArgs& a, const void* ws, int64_t U, const T* g, const
   const Plan<W> p(a, static_cast<char*>(const_cast<void*>(ws)));
   const int64_t D = a.dim;
   if (U > 0) {
-    unique_ids_kernel<Id, W><<<blocks(U, 1), kBlock, 0, s>>>(p, U, unique_ids);
+    unique_ids_kernel<Id, W><<<blocks_for(U, kBlock), kBlock, 0, s>>>(p, U, unique_ids);
     YDNN_CUDA(cudaGetLastError(), "unique_ids_kernel");
     YDNN_RETURN_IF_ERROR(with_vec<T>(D, {g, grad_rows}, [&](auto vc) -> Status {
       constexpr int VEC = decltype(vc)::value;
@@ -326,18 +322,20 @@ Status fill_impl(const PoolArgs& a, const void* ws, int64_t U, const T* g, const
         if (need > have)
           return Internal("embedding_pool backward: the chunk scan needs ", need,
                           " bytes of cub scratch, the workspace has ", have);
-        chunk_count_kernel<W><<<blocks(U + 1, 1), kBlock, 0, s>>>(p, U);
+        chunk_count_kernel<W><<<blocks_for(U + 1, kBlock), kBlock, 0, s>>>(p, U);
         YDNN_CUDA(cudaGetLastError(), "chunk_count_kernel");
         YDNN_CUDA(cub::DeviceScan::ExclusiveSum(p.temp, need, p.chunk_start, p.chunk_start,
                                                 U + 1, s),
                   "cub::DeviceScan::ExclusiveSum");
-        chunk_rows_kernel<T, VEC, W><<<blocks(max_chunks, G), kBlock, 0, s>>>(
+        chunk_rows_kernel<T, VEC, W><<<blocks_for(max_chunks * G, kBlock), kBlock, 0, s>>>(
             p, g, D, U, max_chunks, G);
         YDNN_CUDA(cudaGetLastError(), "chunk_rows_kernel");
-        reduce_chunks_kernel<T, W><<<blocks(U, 32), kBlock, 0, s>>>(p, D, U, grad_rows);
+        reduce_chunks_kernel<T, W><<<blocks_for(U * 32, kBlock), kBlock, 0, s>>>(p, D, U,
+                                                                                 grad_rows);
         YDNN_CUDA(cudaGetLastError(), "reduce_chunks_kernel");
       }
-      grad_rows_kernel<T, VEC, W><<<blocks(U, G), kBlock, 0, s>>>(p, g, D, U, G, grad_rows);
+      grad_rows_kernel<T, VEC, W><<<blocks_for(U * G, kBlock), kBlock, 0, s>>>(p, g, D, U, G,
+                                                                                grad_rows);
       return cuda_ok(cudaGetLastError(), "grad_rows_kernel");
     }));
   }
@@ -345,7 +343,7 @@ Status fill_impl(const PoolArgs& a, const void* ws, int64_t U, const T* g, const
   return with_vec<T>(D, {g, a.table, out}, [&](auto vc) -> Status {
     constexpr int VEC = decltype(vc)::value;
     const int G = group_size(D, VEC);
-    grad_weights_kernel<T, Id, VEC><<<blocks(a.num_bags, G), kBlock, 0, s>>>(
+    grad_weights_kernel<T, Id, VEC><<<blocks_for(a.num_bags * G, kBlock), kBlock, 0, s>>>(
         bags_of(a), static_cast<const Id*>(a.ids), a.weights, static_cast<const T*>(a.table), g,
         out, p.scale, a.num_rows, D, a.combiner, G, gw);
     return cuda_ok(cudaGetLastError(), "grad_weights_kernel");

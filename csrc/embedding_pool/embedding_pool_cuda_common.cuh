@@ -1,7 +1,7 @@
 // Pieces shared by the CUDA translation units of embedding_pool (not public):
 // vector loads, lane groups, bag extents and scales, the pooling loop that
 // both the forward and the backward's row sums run, and the host-side
-// dispatch and error helpers.
+// dispatch (errors, read-backs and grid sizes are common/cuda_utils.cuh's).
 //
 // Everything here is a template, a class or an inline function in
 // ydnn::pool_cuda, so each .cu instantiates only what it uses and neither
@@ -16,6 +16,7 @@
 #include <initializer_list>
 #include <type_traits>
 
+#include "common/cuda_utils.cuh"
 #include "embedding_pool/embedding_pool.h"
 
 namespace ydnn {
@@ -24,21 +25,6 @@ namespace pool_cuda {
 constexpr int kBlock = 256;
 constexpr int kVecsPerLane = 4;  // vectors of a row one lane keeps in registers
 constexpr int64_t kNoError = INT64_MAX;
-
-// ------------------------------------------------------------ errors ----
-
-inline Status cuda_ok(cudaError_t err, const char* what) {
-  if (err == cudaSuccess) return Status::Ok();
-  return Internal("CUDA error in ", what, ": ", cudaGetErrorString(err));
-}
-#define YDNN_CUDA(expr, what) YDNN_RETURN_IF_ERROR(::ydnn::pool_cuda::cuda_ok((expr), what))
-
-// The only host syncs of this op: a small device-to-host read, in stream
-// order, that the caller needs before it can go on (a count, an error).
-inline Status read_back(void* dst, const void* src, size_t bytes, cudaStream_t s) {
-  YDNN_CUDA(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, s), "cudaMemcpyAsync");
-  return cuda_ok(cudaStreamSynchronize(s), "cudaStreamSynchronize");
-}
 
 // ------------------------------------------------------ vector loads ----
 
@@ -186,7 +172,6 @@ __device__ void pool_rows(const T* __restrict__ rows, int64_t D, int64_t count, 
 
 // --------------------------------------------------- host dispatching ----
 
-template <typename T> struct Tag { using type = T; };
 template <int N> using Int = std::integral_constant<int, N>;
 
 // f(Tag<table type>, Tag<id type>)
@@ -228,13 +213,6 @@ inline int group_size(int64_t D, int vec) {
   int g = 4;
   while (g < 32 && g * int64_t{vec} < D) g *= 2;
   return g;
-}
-
-// Grid for `items` work items of `threads_per_item` lanes each; kernels
-// grid-stride past the cap.
-inline int blocks(int64_t items, int threads_per_item) {
-  const int64_t per_block = kBlock / threads_per_item;
-  return static_cast<int>(std::clamp<int64_t>((items + per_block - 1) / per_block, 1, 1 << 16));
 }
 
 }  // namespace pool_cuda

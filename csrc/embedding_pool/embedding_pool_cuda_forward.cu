@@ -73,7 +73,7 @@ Status forward(const PoolArgs& a, void* out, int64_t* error, cudaStream_t s) {
     return with_vec<T>(a.dim, {a.table, out}, [&](auto vc) -> Status {
       constexpr int VEC = decltype(vc)::value;
       const int G = group_size(a.dim, VEC);
-      forward_kernel<T, Id, VEC><<<blocks(a.num_bags, G), kBlock, 0, s>>>(
+      forward_kernel<T, Id, VEC><<<blocks_for(a.num_bags * G, kBlock), kBlock, 0, s>>>(
           bags_of(a), static_cast<const T*>(a.table), static_cast<const Id*>(a.ids), a.weights,
           a.num_rows, a.dim, a.combiner, G, static_cast<T*>(out), error);
       return cuda_ok(cudaGetLastError(), "forward_kernel");

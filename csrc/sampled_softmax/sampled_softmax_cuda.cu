@@ -92,7 +92,7 @@ forward_kernel(Problem<T> p, int64_t col_tiles, int64_t splits, float* logits, f
 __global__ void combine_kernel(const float* zpos, const float* part_m, const float* part_s,
                                int64_t B, int64_t J, int64_t splits, float* loss, float* lse,
                                float* logits, int64_t* err) {
-  YDNN_SOFTMAX_FOR_EACH(b, B) {
+  YDNN_CUDA_FOR_EACH(b, B) {
     const float zp = zpos[b];
     float m = zp, s = 1.f;  // the positive's own term
     for (int64_t k = 0; k < splits; ++k) {
@@ -120,10 +120,10 @@ Status forward(const SoftmaxArgs& a, const Sizes& sz, const Workspace& w, float*
                              static_cast<unsigned>(sz.splits_fwd)),
                         kThreads, 0, s>>>(p, sz.col_tiles, sz.splits_fwd, logits, w.part_m,
                                           w.part_s);
-    YDNN_SOFTMAX_CUDA(cudaGetLastError(), "forward_kernel");
+    YDNN_CUDA(cudaGetLastError(), "forward_kernel");
   }
-  combine_kernel<<<grid_for(sz.B), kThreads, 0, s>>>(w.zpos, w.part_m, w.part_s, sz.B, sz.J,
-                                                     sz.splits_fwd, loss, lse, logits, w.err);
+  combine_kernel<<<blocks_for(sz.B, kThreads), kThreads, 0, s>>>(
+      w.zpos, w.part_m, w.part_s, sz.B, sz.J, sz.splits_fwd, loss, lse, logits, w.err);
   return cuda_ok(cudaGetLastError(), "combine_kernel");
 }
 

@@ -26,11 +26,8 @@
 #include <string>
 #include <type_traits>
 
+#include "common/cuda_utils.cuh"
 #include "sampled_softmax/sampled_softmax.h"
-
-#define YDNN_SOFTMAX_FOR_EACH(i, n)                                         \
-  for (int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < (n); \
-       i += int64_t{gridDim.x} * blockDim.x)
 
 namespace ydnn {
 namespace softmax_cuda {
@@ -48,25 +45,6 @@ constexpr int64_t kSplitBudget = int64_t{256} << 20;  // bytes of fp32 partials 
 constexpr int64_t kNoError = 0x7f7f7f7f7f7f7f7fLL;
 enum Slot { kBadPositive, kBadSampled, kBadTrueCount, kBadSampledCount, kBadLoss, kSelected,
             kSlots };
-
-inline Status cuda_ok(cudaError_t err, const char* what) {
-  if (err == cudaSuccess) return Status::Ok();
-  return Internal("CUDA error in ", what, ": ", cudaGetErrorString(err));
-}
-#define YDNN_SOFTMAX_CUDA(expr, what) \
-  YDNN_RETURN_IF_ERROR(::ydnn::softmax_cuda::cuda_ok((expr), what))
-
-// A small device-to-host read in stream order: the calls' only syncs.
-inline Status read_back(void* dst, const void* src, size_t bytes, cudaStream_t s) {
-  YDNN_SOFTMAX_CUDA(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, s), "cudaMemcpyAsync");
-  return cuda_ok(cudaStreamSynchronize(s), "cudaStreamSynchronize");
-}
-
-inline int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
-inline int grid_for(int64_t n, int threads = kThreads) {
-  return static_cast<int>(std::clamp<int64_t>(cdiv(n, threads), 1, 1 << 16));
-}
 
 // --------------------------------------------------------------- sizes ----
 
@@ -157,7 +135,7 @@ struct Workspace {
 template <typename Pid, typename Sid>
 __global__ void prepare_kernel(const Pid* pos, const Sid* sampled, const float* true_ec,
                                const float* sampled_ec, Sizes s, Workspace w, bool keys) {
-  YDNN_SOFTMAX_FOR_EACH(i, s.B + s.S) {
+  YDNN_CUDA_FOR_EACH(i, s.B + s.S) {
     const bool is_pos = i < s.B;
     const int64_t k = is_pos ? i : i - s.B;
     const int64_t id = is_pos ? static_cast<int64_t>(pos[k]) : static_cast<int64_t>(sampled[k]);
@@ -196,10 +174,10 @@ __global__ void prepare_kernel(const Pid* pos, const Sid* sampled, const float* 
 // Resets the error slots and runs prepare_kernel over the id types.
 inline Status prepare(const SoftmaxArgs& a, const Sizes& s, const Workspace& w, bool keys,
                       cudaStream_t st) {
-  YDNN_SOFTMAX_CUDA(cudaMemsetAsync(w.err, 0x7f, kSlots * sizeof(int64_t), st), "cudaMemsetAsync");
+  YDNN_CUDA(cudaMemsetAsync(w.err, 0x7f, kSlots * sizeof(int64_t), st), "cudaMemsetAsync");
   if (s.B + s.S == 0) return Status::Ok();
   auto launch = [&](auto* pos, auto* sampled) {
-    prepare_kernel<<<grid_for(s.B + s.S), kThreads, 0, st>>>(
+    prepare_kernel<<<blocks_for(s.B + s.S, kThreads), kThreads, 0, st>>>(
         pos, sampled, a.true_expected_count, a.sampled_expected_count, s, w, keys);
     return cuda_ok(cudaGetLastError(), "prepare_kernel");
   };
@@ -413,8 +391,8 @@ template <bool kGrad, typename T>
 Status launch_positive(const Problem<T>& p, const Workspace& w, const float* lse,
                        const float* grad_loss, cudaStream_t s) {
   if (p.B == 0) return Status::Ok();
-  positive_kernel<kGrad, T><<<grid_for(p.B * 32), kThreads, 0, s>>>(p, w.pos_logq, lse,
-                                                                     grad_loss, w.zpos);
+  positive_kernel<kGrad, T><<<blocks_for(p.B * 32, kThreads), kThreads, 0, s>>>(
+      p, w.pos_logq, lse, grad_loss, w.zpos);
   return cuda_ok(cudaGetLastError(), "positive_kernel");
 }
 

@@ -67,7 +67,7 @@ Workspace backward_workspace(const Sizes& sz, char* base) {
 // Heads of the runs of sorted ids, plus a head at n: starts[U] = n ends the
 // last run.
 __global__ void head_flags_kernel(const uint64_t* keys, int64_t n, uint8_t* flags) {
-  YDNN_SOFTMAX_FOR_EACH(k, n + 1) flags[k] = k == 0 || k == n || keys[k] != keys[k - 1];
+  YDNN_CUDA_FOR_EACH(k, n + 1) flags[k] = k == 0 || k == n || keys[k] != keys[k - 1];
 }
 
 template <typename T>
@@ -144,7 +144,7 @@ dcol_kernel(Problem<T> p, const float* lse, const float* grad_loss, int64_t row_
 template <typename T>
 __global__ void finish_dq_kernel(Problem<T> p, const float* part, int64_t splits,
                                  const float* dz_pos, float* grad_query) {
-  YDNN_SOFTMAX_FOR_EACH(i, p.B * p.D) {
+  YDNN_CUDA_FOR_EACH(i, p.B * p.D) {
     const int64_t b = i / p.D, d = i % p.D;
     float acc = 0.f;
     if (splits == 1) acc = grad_query[i];
@@ -156,7 +156,7 @@ __global__ void finish_dq_kernel(Problem<T> p, const float* part, int64_t splits
 
 __global__ void unique_ids_kernel(const uint64_t* keys, const int32_t* starts, int64_t U,
                                   int64_t* out) {
-  YDNN_SOFTMAX_FOR_EACH(u, U) out[u] = static_cast<int64_t>(keys[starts[u]]);
+  YDNN_CUDA_FOR_EACH(u, U) out[u] = static_cast<int64_t>(keys[starts[u]]);
 }
 
 // One thread per (u, d): consecutive threads read consecutive d of the same
@@ -166,7 +166,7 @@ __global__ void grad_rows_kernel(const int32_t* starts, const int32_t* entries, 
                                  int64_t J, int64_t D, const float* dcol,
                                  int64_t splits, const float* dz_pos, const float* query,
                                  T* grad_rows) {
-  YDNN_SOFTMAX_FOR_EACH(i, U * D) {
+  YDNN_CUDA_FOR_EACH(i, U * D) {
     const int64_t u = i / D, d = i % D;
     float acc = 0.f;
     for (int64_t e = starts[u]; e < starts[u + 1]; ++e) {
@@ -193,23 +193,24 @@ Status fill(const SoftmaxArgs& a, const Sizes& sz, const Workspace& w, int64_t U
       dq_kernel<T><<<dim3(static_cast<unsigned>(sz.row_tiles), static_cast<unsigned>(sz.d_chunks),
                           static_cast<unsigned>(sz.splits_dq)),
                      kThreads, 0, s>>>(p, lse, grad_loss, sz.col_tiles, sz.splits_dq, part);
-      YDNN_SOFTMAX_CUDA(cudaGetLastError(), "dq_kernel");
+      YDNN_CUDA(cudaGetLastError(), "dq_kernel");
     }
-    finish_dq_kernel<T><<<grid_for(sz.B * sz.D), kThreads, 0, s>>>(p, w.dq_part, sz.splits_dq,
-                                                                     w.zpos, grad_query);
-    YDNN_SOFTMAX_CUDA(cudaGetLastError(), "finish_dq_kernel");
+    finish_dq_kernel<T><<<blocks_for(sz.B * sz.D, kThreads), kThreads, 0, s>>>(
+        p, w.dq_part, sz.splits_dq, w.zpos, grad_query);
+    YDNN_CUDA(cudaGetLastError(), "finish_dq_kernel");
   }
   if (sz.splits_dc > 0) {
     dcol_kernel<T><<<dim3(static_cast<unsigned>(sz.col_tiles), static_cast<unsigned>(sz.d_chunks),
                           static_cast<unsigned>(sz.splits_dc)),
                      kThreads, 0, s>>>(p, lse, grad_loss, sz.row_tiles, sz.splits_dc, w.dcol);
-    YDNN_SOFTMAX_CUDA(cudaGetLastError(), "dcol_kernel");
+    YDNN_CUDA(cudaGetLastError(), "dcol_kernel");
   }
   if (U == 0) return Status::Ok();
-  unique_ids_kernel<<<grid_for(U), kThreads, 0, s>>>(w.keys_out, w.starts, U, unique_ids);
-  YDNN_SOFTMAX_CUDA(cudaGetLastError(), "unique_ids_kernel");
+  unique_ids_kernel<<<blocks_for(U, kThreads), kThreads, 0, s>>>(w.keys_out, w.starts, U,
+                                                                  unique_ids);
+  YDNN_CUDA(cudaGetLastError(), "unique_ids_kernel");
   if (sz.D == 0) return Status::Ok();
-  grad_rows_kernel<T><<<grid_for(U * sz.D), kThreads, 0, s>>>(
+  grad_rows_kernel<T><<<blocks_for(U * sz.D, kThreads), kThreads, 0, s>>>(
       w.starts, w.vals_out, U, sz.J, sz.D, w.dcol, sz.splits_dc, w.zpos, a.query,
       grad_rows);
   return cuda_ok(cudaGetLastError(), "grad_rows_kernel");
@@ -239,16 +240,16 @@ Status sampled_softmax_backward_plan_cuda(const SoftmaxArgs& a, void* workspace,
   YDNN_RETURN_IF_ERROR(prepare(a, sz, w, true, s));
   const int n = static_cast<int>(sz.n_sort);  // < 2^31 - 1 (check_sizes)
   size_t temp = w.temp_bytes;
-  YDNN_SOFTMAX_CUDA(cub::DeviceRadixSort::SortPairs(w.temp, temp, w.keys_in, w.keys_out,
-                                                    w.vals_in, w.vals_out, n, 0,
-                                                    end_bit_of(sz.V), s),
-                    "cub::DeviceRadixSort::SortPairs");
-  head_flags_kernel<<<grid_for(sz.n_sort + 1), kThreads, 0, s>>>(w.keys_out, sz.n_sort, w.flags);
-  YDNN_SOFTMAX_CUDA(cudaGetLastError(), "head_flags_kernel");
+  YDNN_CUDA(cub::DeviceRadixSort::SortPairs(w.temp, temp, w.keys_in, w.keys_out, w.vals_in,
+                                            w.vals_out, n, 0, end_bit_of(sz.V), s),
+            "cub::DeviceRadixSort::SortPairs");
+  head_flags_kernel<<<blocks_for(sz.n_sort + 1, kThreads), kThreads, 0, s>>>(
+      w.keys_out, sz.n_sort, w.flags);
+  YDNN_CUDA(cudaGetLastError(), "head_flags_kernel");
   temp = w.temp_bytes;
-  YDNN_SOFTMAX_CUDA(cub::DeviceSelect::Flagged(w.temp, temp, thrust::counting_iterator<int32_t>(0),
-                                               w.flags, w.starts, w.err + kSelected, n + 1, s),
-                    "cub::DeviceSelect::Flagged");
+  YDNN_CUDA(cub::DeviceSelect::Flagged(w.temp, temp, thrust::counting_iterator<int32_t>(0),
+                                       w.flags, w.starts, w.err + kSelected, n + 1, s),
+            "cub::DeviceSelect::Flagged");
   int64_t e[kSlots];
   YDNN_RETURN_IF_ERROR(read_back(e, w.err, sizeof e, s));
   YDNN_RETURN_IF_ERROR(report(a, e, s));

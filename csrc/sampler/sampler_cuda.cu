@@ -16,6 +16,9 @@
 #include "sampler/sampler_unique_cuda.cuh"
 
 namespace ydnn {
+
+using namespace sampler_cuda;
+
 namespace {
 
 // Draw i of the stream, for the shared unique path.
@@ -30,12 +33,12 @@ UniqueSpec spec(const LogUniformArgs& a) {
 }
 
 __global__ void draw_kernel(LogUniformArgs a, double log_range, int64_t n, int64_t* out) {
-  FOR_EACH(i, n) out[i] = log_uniform_draw(a, log_range, static_cast<uint64_t>(i));
+  YDNN_CUDA_FOR_EACH(i, n) out[i] = log_uniform_draw(a, log_range, static_cast<uint64_t>(i));
 }
 
 __global__ void expected_count_kernel(LogUniformArgs a, double inv_log_range, const int64_t* ids,
                                       int64_t n, int64_t num_tries, float* out) {
-  FOR_EACH(i, n) {
+  YDNN_CUDA_FOR_EACH(i, n) {
     out[i] = expected_count(log_uniform_probability(ids[i], a.min_id, a.max_id, inv_log_range),
                             a.num_sampled, num_tries);
   }
@@ -53,8 +56,8 @@ Status log_uniform_sample_cuda(const LogUniformArgs& a, int64_t* sampled, int64_
   YDNN_RETURN_IF_ERROR(log_uniform_check(a));
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
   if (!a.unique) {
-    draw_kernel<<<blocks(a.num_sampled), kBlock, 0, s>>>(a, log_uniform_log_range(a),
-                                                         a.num_sampled, sampled);
+    draw_kernel<<<blocks_for(a.num_sampled, kBlock), kBlock, 0, s>>>(
+        a, log_uniform_log_range(a), a.num_sampled, sampled);
     *num_tries = a.num_sampled;
     return cuda_ok(cudaGetLastError(), "draw_kernel");
   }
@@ -65,7 +68,7 @@ Status log_uniform_sample_cuda(const LogUniformArgs& a, int64_t* sampled, int64_
 void log_uniform_expected_count_cuda(const LogUniformArgs& a, const int64_t* ids, int64_t n,
                                      int64_t num_tries, float* out, void* stream) {
   if (n <= 0) return;
-  expected_count_kernel<<<blocks(n), kBlock, 0, static_cast<cudaStream_t>(stream)>>>(
+  expected_count_kernel<<<blocks_for(n, kBlock), kBlock, 0, static_cast<cudaStream_t>(stream)>>>(
       a, 1.0 / log_uniform_log_range(a), ids, n, num_tries, out);
 }
 

@@ -45,14 +45,11 @@
 #include <cub/device/device_select.cuh>
 #include <thrust/iterator/counting_iterator.h>
 
+#include "common/cuda_utils.cuh"
 #include "common/status.h"
 
-#define FOR_EACH(i, n)                                                      \
-  for (int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < (n); \
-       i += int64_t{gridDim.x} * blockDim.x)
-
 namespace ydnn {
-namespace {
+namespace sampler_cuda {
 
 constexpr int kBlock = 256;
 constexpr int64_t kMaxSampled = int64_t{1} << 30;
@@ -66,16 +63,6 @@ struct UniqueSpec {
   int64_t range;     // ids lie in [min_id, min_id + range)
   const char* what;  // the sampler's name, for errors
 };
-
-inline Status cuda_ok(cudaError_t err, const char* what) {
-  if (err == cudaSuccess) return Status::Ok();
-  return Internal("CUDA error in ", what, ": ", cudaGetErrorString(err));
-}
-
-// Grid-stride launches: enough blocks to fill any GPU, capped.
-inline int blocks(int64_t n) {
-  return static_cast<int>(std::clamp<int64_t>((n + kBlock - 1) / kBlock, 1, 1 << 16));
-}
 
 // Workspace of the unique path, carved from one caller buffer (base =
 // nullptr: just sizes it). Sized for the largest chunk; every chunk reuses it.
@@ -129,7 +116,7 @@ template <typename K> struct Plan {
 template <typename K, typename Draw>
 __global__ void fill_kernel(Draw draw, int64_t min_id, const int64_t* sampled, int64_t kept,
                             uint64_t first, int64_t n, K* keys, uint32_t* vals) {
-  FOR_EACH(i, n) {
+  YDNN_CUDA_FOR_EACH(i, n) {
     const int64_t id = i < kept ? sampled[i] : draw(first + (i - kept));
     keys[i] = static_cast<K>(id - min_id);
     vals[i] = static_cast<uint32_t>(i);
@@ -143,7 +130,7 @@ __global__ void fill_kernel(Draw draw, int64_t min_id, const int64_t* sampled, i
 template <typename K>
 __global__ void head_kernel(const K* keys, const uint32_t* vals, int64_t n, int64_t kept,
                             uint8_t* flags, K* first_key) {
-  FOR_EACH(p, n) {
+  YDNN_CUDA_FOR_EACH(p, n) {
     const int64_t v = vals[p];
     if (v < kept) continue;
     const bool head = p == 0 || keys[p] != keys[p - 1];
@@ -159,7 +146,7 @@ __global__ void append_kernel(const K* first_key, const uint32_t* sel, int64_t* 
                               int64_t need, int64_t min_id, int64_t* out) {
   const int64_t found = result[0];
   const int64_t take = found < need ? found : need;
-  FOR_EACH(r, take) out[r] = min_id + static_cast<int64_t>(first_key[sel[r]]);
+  YDNN_CUDA_FOR_EACH(r, take) out[r] = min_id + static_cast<int64_t>(first_key[sel[r]]);
   if (blockIdx.x == 0 && threadIdx.x == 0)
     result[1] = found >= need ? static_cast<int64_t>(sel[need - 1]) : int64_t{-1};
 }
@@ -169,7 +156,7 @@ Status sample_unique(const UniqueSpec& u, const Draw& draw, int64_t* sampled, in
                      char* ws, size_t ws_bytes, cudaStream_t s) {
   const Plan<K> p(u, ws);
   size_t temp = 0, tb = 0;
-  YDNN_RETURN_IF_ERROR(cuda_ok(p.temp_bytes(&temp), "cub temp size query"));
+  YDNN_CUDA(p.temp_bytes(&temp), "cub temp size query");
   if (ws_bytes < p.size + temp)
     return InvalidArgument(u.what, " sample workspace has ", ws_bytes, " bytes; it needs ",
                            p.size + temp);
@@ -179,32 +166,27 @@ Status sample_unique(const UniqueSpec& u, const Draw& draw, int64_t* sampled, in
   for (;;) {
     chunk = std::min(chunk, kMaxDraws - first);
     const int64_t n = kept + chunk, need = N - kept;
-    fill_kernel<K><<<blocks(n), kBlock, 0, s>>>(draw, u.min_id, sampled, kept,
-                                                static_cast<uint64_t>(first), n, p.keys[0],
-                                                p.vals[0]);
-    YDNN_RETURN_IF_ERROR(cuda_ok(cudaGetLastError(), "fill_kernel"));
+    fill_kernel<K><<<blocks_for(n, kBlock), kBlock, 0, s>>>(
+        draw, u.min_id, sampled, kept, static_cast<uint64_t>(first), n, p.keys[0], p.vals[0]);
+    YDNN_CUDA(cudaGetLastError(), "fill_kernel");
     cub::DoubleBuffer<K> keys(p.keys[0], p.keys[1]);
     cub::DoubleBuffer<uint32_t> vals(p.vals[0], p.vals[1]);
-    YDNN_RETURN_IF_ERROR(cuda_ok(cub::DeviceRadixSort::SortPairs(p.temp, tb = temp, keys, vals,
-                                                                 static_cast<int>(n), 0,
-                                                                 p.end_bit, s),
-                                 "cub::DeviceRadixSort::SortPairs"));
+    YDNN_CUDA(cub::DeviceRadixSort::SortPairs(p.temp, tb = temp, keys, vals, static_cast<int>(n),
+                                              0, p.end_bit, s),
+              "cub::DeviceRadixSort::SortPairs");
     // The sort's other key buffer is free again: it takes the new ids' keys.
     K* first_key = keys.Alternate();
-    head_kernel<K><<<blocks(n), kBlock, 0, s>>>(keys.Current(), vals.Current(), n, kept, p.flags,
-                                                first_key);
-    YDNN_RETURN_IF_ERROR(cuda_ok(cudaGetLastError(), "head_kernel"));
-    YDNN_RETURN_IF_ERROR(cuda_ok(
-        cub::DeviceSelect::Flagged(p.temp, tb = temp, thrust::counting_iterator<uint32_t>(0),
-                                   p.flags, p.sel, p.result, static_cast<int>(chunk), s),
-        "cub::DeviceSelect::Flagged"));
-    append_kernel<K><<<blocks(need), kBlock, 0, s>>>(first_key, p.sel, p.result, need, u.min_id,
-                                                     sampled + kept);
-    YDNN_RETURN_IF_ERROR(cuda_ok(cudaGetLastError(), "append_kernel"));
+    head_kernel<K><<<blocks_for(n, kBlock), kBlock, 0, s>>>(keys.Current(), vals.Current(), n,
+                                                            kept, p.flags, first_key);
+    YDNN_CUDA(cudaGetLastError(), "head_kernel");
+    YDNN_CUDA(cub::DeviceSelect::Flagged(p.temp, tb = temp, thrust::counting_iterator<uint32_t>(0),
+                                         p.flags, p.sel, p.result, static_cast<int>(chunk), s),
+              "cub::DeviceSelect::Flagged");
+    append_kernel<K><<<blocks_for(need, kBlock), kBlock, 0, s>>>(first_key, p.sel, p.result, need,
+                                                                 u.min_id, sampled + kept);
+    YDNN_CUDA(cudaGetLastError(), "append_kernel");
     int64_t r[2];
-    YDNN_RETURN_IF_ERROR(cuda_ok(
-        cudaMemcpyAsync(r, p.result, sizeof(r), cudaMemcpyDeviceToHost, s), "cudaMemcpyAsync"));
-    YDNN_RETURN_IF_ERROR(cuda_ok(cudaStreamSynchronize(s), "cudaStreamSynchronize"));
+    YDNN_RETURN_IF_ERROR(read_back(r, p.result, sizeof(r), s));
     if (r[1] >= 0) {
       *num_tries = first + r[1] + 1;
       return Status::Ok();
@@ -222,8 +204,6 @@ Status sample_unique(const UniqueSpec& u, const Draw& draw, int64_t* sampled, in
                                             static_cast<double>(p.chunk_max))));
   }
 }
-
-template <typename T> struct Tag { using type = T; };
 
 // f(Tag<key type>): 32-bit sort keys whenever the range fits, halving the
 // sort's traffic.
@@ -258,5 +238,5 @@ Status first_occurrences_cuda(const UniqueSpec& u, const Draw& draw, int64_t* sa
   });
 }
 
-}  // namespace
+}  // namespace sampler_cuda
 }  // namespace ydnn

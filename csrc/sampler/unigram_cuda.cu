@@ -17,6 +17,9 @@
 #include "sampler/unigram.h"
 
 namespace ydnn {
+
+using namespace sampler_cuda;
+
 namespace {
 
 struct UnigramDraw {
@@ -30,12 +33,12 @@ UniqueSpec spec(const UnigramArgs& a) {
 }
 
 __global__ void draw_kernel(UnigramDraw draw, int64_t n, int64_t* out) {
-  FOR_EACH(i, n) out[i] = draw(static_cast<uint64_t>(i));
+  YDNN_CUDA_FOR_EACH(i, n) out[i] = draw(static_cast<uint64_t>(i));
 }
 
 __global__ void expected_count_kernel(UnigramArgs a, const double* prob, const int64_t* ids,
                                       int64_t n, int64_t num_tries, float* out) {
-  FOR_EACH(i, n) {
+  YDNN_CUDA_FOR_EACH(i, n) {
     out[i] = expected_count(unigram_probability(prob, a.num_ids, ids[i]), a.num_sampled,
                             num_tries);
   }
@@ -55,7 +58,7 @@ Status unigram_sample_cuda(const UnigramArgs& a, const double* table, int64_t* s
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
   const UnigramDraw draw{a, table};
   if (!a.unique) {
-    draw_kernel<<<blocks(a.num_sampled), kBlock, 0, s>>>(draw, a.num_sampled, sampled);
+    draw_kernel<<<blocks_for(a.num_sampled, kBlock), kBlock, 0, s>>>(draw, a.num_sampled, sampled);
     *num_tries = a.num_sampled;
     return cuda_ok(cudaGetLastError(), "draw_kernel");
   }
@@ -65,7 +68,7 @@ Status unigram_sample_cuda(const UnigramArgs& a, const double* table, int64_t* s
 void unigram_expected_count_cuda(const UnigramArgs& a, const double* prob, const int64_t* ids,
                                  int64_t n, int64_t num_tries, float* out, void* stream) {
   if (n <= 0) return;
-  expected_count_kernel<<<blocks(n), kBlock, 0, static_cast<cudaStream_t>(stream)>>>(
+  expected_count_kernel<<<blocks_for(n, kBlock), kBlock, 0, static_cast<cudaStream_t>(stream)>>>(
       a, prob, ids, n, num_tries, out);
 }
 
@@ -74,11 +77,9 @@ Status unigram_validate_cuda(const double* table, const double* prob, int64_t V,
   if (V < 1) return InvalidArgument("the unigram table must have >= 1 row, got ", V);
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
   std::vector<double> t(2 * V), p(V);
-  YDNN_RETURN_IF_ERROR(cuda_ok(
-      cudaMemcpyAsync(t.data(), table, 16 * V, cudaMemcpyDeviceToHost, s), "cudaMemcpyAsync"));
-  YDNN_RETURN_IF_ERROR(cuda_ok(
-      cudaMemcpyAsync(p.data(), prob, 8 * V, cudaMemcpyDeviceToHost, s), "cudaMemcpyAsync"));
-  YDNN_RETURN_IF_ERROR(cuda_ok(cudaStreamSynchronize(s), "cudaStreamSynchronize"));
+  YDNN_CUDA(cudaMemcpyAsync(t.data(), table, 16 * V, cudaMemcpyDeviceToHost, s),
+            "cudaMemcpyAsync");
+  YDNN_RETURN_IF_ERROR(read_back(p.data(), prob, 8 * V, s));
   return unigram_validate(t.data(), p.data(), V, num_positive, max_unique);
 }
 

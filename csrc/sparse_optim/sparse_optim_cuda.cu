@@ -30,23 +30,19 @@
 #include <climits>
 #include <cmath>
 
+#include "common/cuda_utils.cuh"
 #include "sparse_optim/sparse_optim.h"
 
 namespace ydnn {
 namespace {
 
 constexpr int kBlock = 256;
+constexpr int64_t kMaxBlocks = 8192;  // the kernels stride past this many blocks
 constexpr int64_t kNoError = INT64_MAX;
 constexpr int64_t kRunChunk = 256;
 
 // Partial rows the hot runs' chunks may need (see chunk_slot).
 int64_t partial_rows(int64_t n) { return n > kRunChunk ? 2 * (n / kRunChunk + 1) : 0; }
-
-Status cuda_ok(cudaError_t err, const char* what) {
-  if (err == cudaSuccess) return Status::Ok();
-  return Internal("CUDA error in ", what, ": ", cudaGetErrorString(err));
-}
-#define YDNN_OPTIM_CUDA(expr, what) YDNN_RETURN_IF_ERROR(cuda_ok((expr), what))
 
 struct Scalars {
   float lr, wd, eps, one_minus_b1, one_minus_b2, alpha;
@@ -95,9 +91,7 @@ size_t sort_temp_bytes(int64_t n) {
 }
 
 __global__ void iota_kernel(int64_t* p, int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
-       i += int64_t(gridDim.x) * blockDim.x)
-    p[i] = i;
+  YDNN_CUDA_FOR_EACH(i, n) p[i] = i;
 }
 
 __global__ void init_error_kernel(int64_t* error) { *error = kNoError; }
@@ -222,17 +216,11 @@ __global__ void update_kernel(T* __restrict__ table, float* __restrict__ s0,
 template <typename Id>
 __global__ void check_ids_kernel(const Id* __restrict__ ids, int64_t n, int64_t V,
                                  int64_t* error) {
-  for (int64_t p = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; p < n;
-       p += int64_t(gridDim.x) * blockDim.x) {
+  YDNN_CUDA_FOR_EACH(p, n) {
     const int64_t id = static_cast<int64_t>(ids[p]);
     if (id < 0 || id >= V)
       atomicMin(reinterpret_cast<unsigned long long*>(error), static_cast<unsigned long long>(p));
   }
-}
-
-int blocks_for(int64_t units) {
-  const int64_t b = (units * 32 + kBlock - 1) / kBlock;
-  return static_cast<int>(b < 1 ? 1 : (b > 8192 ? 8192 : b));
 }
 
 // partial: the hot runs' partial rows (sorted ids, N > kRunChunk), else null.
@@ -240,11 +228,11 @@ template <typename T, typename Id, OptimKind K>
 Status launch(const SparseOptimArgs& a, const Id* keys, const int64_t* pos, float* partial,
               int64_t* error, cudaStream_t st) {
   if (partial != nullptr) {
-    chunk_sum_kernel<T, Id><<<blocks_for(a.num_ids), kBlock, 0, st>>>(
+    chunk_sum_kernel<T, Id><<<blocks_for(a.num_ids * 32, kBlock, kMaxBlocks), kBlock, 0, st>>>(
         keys, pos, static_cast<const T*>(a.grad), a.num_ids, a.num_rows, a.dim, partial);
-    YDNN_OPTIM_CUDA(cudaGetLastError(), "sparse_optim chunk_sum_kernel");
+    YDNN_CUDA(cudaGetLastError(), "sparse_optim chunk_sum_kernel");
   }
-  update_kernel<T, Id, K><<<blocks_for(a.num_ids), kBlock, 0, st>>>(
+  update_kernel<T, Id, K><<<blocks_for(a.num_ids * 32, kBlock, kMaxBlocks), kBlock, 0, st>>>(
       static_cast<T*>(a.table), a.slot0, a.slot1, keys, pos, static_cast<const T*>(a.grad),
       partial, a.num_ids, a.num_rows, a.dim, scalars_of(a.hyper), error);
   return cuda_ok(cudaGetLastError(), "sparse_optim update_kernel");
@@ -272,22 +260,23 @@ Status apply_ids(const SparseOptimArgs& a, void* workspace, size_t bytes, int64_
   const int64_t* pos = nullptr;
   float* partial = nullptr;
   if (error != nullptr) {
-    check_ids_kernel<Id><<<blocks_for(a.num_ids / 32 + 1), kBlock, 0, st>>>(keys, a.num_ids,
-                                                                           a.num_rows, error);
-    YDNN_OPTIM_CUDA(cudaGetLastError(), "check_ids_kernel");
+    check_ids_kernel<Id><<<blocks_for(a.num_ids, kBlock, kMaxBlocks), kBlock, 0, st>>>(
+        keys, a.num_ids, a.num_rows, error);
+    YDNN_CUDA(cudaGetLastError(), "check_ids_kernel");
   }
   if (!a.ids_unique) {
     const Sorted<Id> w(a.num_ids, a.dim, static_cast<char*>(workspace),
                        sort_temp_bytes<Id>(a.num_ids));
     if (bytes < w.total)
       return InvalidArgument("sparse_optim workspace has ", bytes, " bytes; it needs ", w.total);
-    iota_kernel<<<blocks_for(a.num_ids / 32 + 1), kBlock, 0, st>>>(w.pos_in, a.num_ids);
-    YDNN_OPTIM_CUDA(cudaGetLastError(), "iota_kernel");
+    iota_kernel<<<blocks_for(a.num_ids, kBlock, kMaxBlocks), kBlock, 0, st>>>(w.pos_in,
+                                                                              a.num_ids);
+    YDNN_CUDA(cudaGetLastError(), "iota_kernel");
     size_t tb = w.temp_bytes;
-    YDNN_OPTIM_CUDA(cub::DeviceRadixSort::SortPairs(w.temp, tb, keys, w.keys, w.pos_in, w.pos_out,
-                                                    static_cast<int>(a.num_ids), 0,
-                                                    int(sizeof(Id) * 8), st),
-                    "cub::DeviceRadixSort::SortPairs");
+    YDNN_CUDA(cub::DeviceRadixSort::SortPairs(w.temp, tb, keys, w.keys, w.pos_in, w.pos_out,
+                                              static_cast<int>(a.num_ids), 0,
+                                              int(sizeof(Id) * 8), st),
+              "cub::DeviceRadixSort::SortPairs");
     keys = w.keys;
     pos = w.pos_out;
     if (partial_rows(a.num_ids) > 0) partial = w.partial;
@@ -316,7 +305,7 @@ Status sparse_optim_apply_cuda(const SparseOptimArgs& a, void* workspace, size_t
   cudaStream_t st = static_cast<cudaStream_t>(stream);
   if (error != nullptr) {
     init_error_kernel<<<1, 1, 0, st>>>(error);
-    YDNN_OPTIM_CUDA(cudaGetLastError(), "init_error_kernel");
+    YDNN_CUDA(cudaGetLastError(), "init_error_kernel");
   }
   if (a.num_ids == 0 || a.dim == 0) return Status::Ok();
   if (a.num_ids > INT_MAX)
@@ -330,18 +319,13 @@ Status sparse_optim_check_error_cuda(const SparseOptimArgs& a, const int64_t* er
   if (error == nullptr) return Status::Ok();
   cudaStream_t st = static_cast<cudaStream_t>(stream);
   int64_t pos = kNoError;
-  YDNN_OPTIM_CUDA(cudaMemcpyAsync(&pos, error, sizeof(pos), cudaMemcpyDeviceToHost, st),
-                  "cudaMemcpyAsync");
-  YDNN_OPTIM_CUDA(cudaStreamSynchronize(st), "cudaStreamSynchronize");
+  YDNN_RETURN_IF_ERROR(read_back(&pos, error, sizeof(pos), st));
   if (pos == kNoError) return Status::Ok();
   int64_t id = 0;
   const size_t isz = a.id_type == IdType::kInt32 ? 4 : 8;
   int32_t id32 = 0;
   void* dst = a.id_type == IdType::kInt32 ? static_cast<void*>(&id32) : static_cast<void*>(&id);
-  YDNN_OPTIM_CUDA(cudaMemcpyAsync(dst, static_cast<const char*>(a.ids) + pos * isz, isz,
-                                  cudaMemcpyDeviceToHost, st),
-                  "cudaMemcpyAsync");
-  YDNN_OPTIM_CUDA(cudaStreamSynchronize(st), "cudaStreamSynchronize");
+  YDNN_RETURN_IF_ERROR(read_back(dst, static_cast<const char*>(a.ids) + pos * isz, isz, st));
   if (a.id_type == IdType::kInt32) id = id32;
   return sparse_optim_bad_id(a, pos, id);
 }
