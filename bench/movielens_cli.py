@@ -36,7 +36,7 @@ ISSUE_SETTINGS = ["--user-col", "userId", "--item-col", "movieId", "--time-col",
 
 def train_default(name):
     """The `ydnn train` default of an option the issue's settings leave open."""
-    from ydnn.cli import build_parser
+    from ydnn.cli_args import build_parser
 
     return build_parser().parse_args(["train", "--synthetic", "--out", "x"]).__dict__[name]
 
@@ -60,7 +60,7 @@ def train(data, seed, ops, temperature, variant, validation, out):
 def popularity_all_counts(data_path, validation):
     """Most-popular ranked by counts over the whole log (the issue's 0.025)."""
     import ydnn
-    from ydnn.cli_run import prepare
+    from ydnn.cli_protocol import prepare
 
     cols = {"user_col": "userId", "item_col": "movieId", "time_col": "timestamp", "sep": ","}
     log = ydnn.data.read_interactions(data_path, "userId", "movieId", "timestamp")

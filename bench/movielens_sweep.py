@@ -40,7 +40,7 @@ CONFIGS = [
 def train_once(data, seed, stddev, combiner, mlp_init, table):
     """Recall@10 (all items, seen excluded) and final loss of one fused run."""
     import ydnn
-    from ydnn.cli_run import full_catalog_metrics
+    from ydnn.cli_protocol import full_catalog_metrics
 
     keras.utils.set_random_seed(seed)
     schema = data.schema(embedding_dim=64)
@@ -64,7 +64,7 @@ def main():
     parser.add_argument("--results", default=None)
     args = parser.parse_args()
     import ydnn
-    from ydnn.cli_run import prepare
+    from ydnn.cli_protocol import prepare
 
     warnings.filterwarnings("ignore", message="`shuffle=True` was passed")
     cols = {"user_col": "userId", "item_col": "movieId", "time_col": "timestamp"}

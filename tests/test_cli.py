@@ -296,6 +296,59 @@ def test_import_ydnn_registers_the_model_with_keras(tmp_path):
     assert proc.stdout.strip().splitlines()[-1] == "True", proc.stderr[-2000:]
 
 
+def _error_lines(err):
+    return [line for line in err.splitlines() if line.strip()]
+
+
+def test_a_users_error_is_one_line(tmp_path, capsys):
+    """The user's fault: one `ydnn COMMAND: error:` line, no traceback, status 1 (2 for
+    arguments)."""
+    path = tmp_path / "log.csv"
+    pd.DataFrame({"user_id": [1, 1, 2], "item_id": [1, 2, 1], "timestamp": [1, 2, 1]}).to_csv(
+        path, index=False)
+    assert main(["train", "--interactions", str(path), "--out", str(tmp_path / "m"),
+                 "--verbose", "0"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    [line] = _error_lines(err)
+    assert line.startswith(f"ydnn train: error: interaction log {str(path)!r}: no user has at "
+                           f"least 3 interactions")
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--synthetic", "--out", "x", "--epochs", "0"])
+    assert exc.value.code == 2
+    assert len(_error_lines(capsys.readouterr().err)) == 1
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_debug_shows_the_traceback(where, tmp_path, capsys):
+    """--debug (before or after the command): the traceback, then the same line and status."""
+    argv = ["train", "--interactions", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "m")]
+    argv = ["--debug"] + argv if where == "before" else argv + ["--debug"]
+    assert main(argv) == 1
+    lines = _error_lines(capsys.readouterr().err)
+    assert lines[0] == "Traceback (most recent call last):"
+    assert any(line.startswith("ydnn.cli.UsageError: interaction log") for line in lines)
+    assert lines[-1].startswith("ydnn train: error: interaction log") and \
+        lines[-1].endswith("does not exist: check --interactions")
+
+
+@pytest.mark.parametrize("kind", [KeyError, ValueError, ImportError])
+def test_a_bug_keeps_its_traceback(kind, train_result, monkeypatch, capsys):
+    """An exception ydnn did not expect is not reported as the user's: it propagates
+    (the interpreter prints its traceback, status 1), even of the kinds the user's
+    errors come as from the library."""
+    from ydnn.trained_model import TrainedModel
+
+    def broken(self, *args, **kwargs):
+        raise kind("internal slip")
+
+    monkeypatch.setattr(TrainedModel, "recommend", broken)
+    out, _, _ = train_result
+    with pytest.raises(kind, match="internal slip"):
+        main(["recommend", "--model", out, "--user", "7", "--k", "5"])
+    assert "error:" not in capsys.readouterr().err
+
+
 def test_train_refuses_a_non_empty_out_before_training(train_result, tmp_path, capsys):
     """Without --overwrite an existing model stays, and the refusal costs no training."""
     out, _, _ = train_result
@@ -310,7 +363,7 @@ def test_train_refuses_a_non_empty_out_before_training(train_result, tmp_path, c
 def test_validation_split_never_sees_test_items():
     """--validation: the held-out item is the second-to-last; the last is gone."""
     import ydnn
-    from ydnn.cli_run import drop_last_interaction, prepare
+    from ydnn.cli_protocol import drop_last_interaction, prepare
 
     log = ydnn.data.generate_interactions(num_users=50, num_items=200, num_interactions=1500,
                                           seed=3)

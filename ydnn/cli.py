@@ -11,266 +11,84 @@ Protocol (train, evaluate): leave-last-out, as `ydnn.data.prepare_sequences`:
 users with fewer than 3 interactions dropped, each user's last item is the
 test target with up to `--max-history` items before it, every earlier
 position t >= 1 a training example. Metrics are full-catalog top-k,
-reported twice: over all items (the headline: the issue's protocol, and what
-Merlin's TopKEncoder measures) and with each user's earlier items excluded;
+reported twice: over all items (the headline, and what Merlin's TopKEncoder
+measures) and with each user's earlier items excluded;
 the most-popular baseline is computed under the same protocol, both ways.
 
-Errors in the arguments exit with status 2, errors in the data, the model
-directory or the output directory with status 1, each as one line
-`ydnn COMMAND: error: ...` on standard error that names the argument or file
-and what to do (never a traceback); an interrupt exits with 130. Everything
-that can be checked before training is: `--out` (refused if it is a file,
-not empty without `--overwrite`, or not writable), `--k` and the sampler
-options against the catalog. `--json` prints one JSON object as the last
-line of standard output. Parsing the arguments imports neither TensorFlow
-nor Keras: `ydnn --help` and argument errors are instant.
+Errors in the arguments exit with status 2 (`ydnn.cli_args`); errors in the
+data, the model directory or the output directory (a `UsageError`, or a
+file or memory error) with status 1; each as one line `ydnn COMMAND: error:
+...` on standard error that names the argument or file and what to do. With
+`--debug` the traceback comes first. Any other exception is a bug in ydnn
+and keeps its traceback. An interrupt exits with 130. Everything that can
+be checked before training is: `--out` (refused if it is a file, not empty
+without `--overwrite`, or not writable), `--k` and the sampler options
+against the catalog. `--json` prints one JSON object as the last line of
+standard output. Parsing the arguments imports neither TensorFlow nor
+Keras: `ydnn --help` and argument errors are instant.
 """
 
-import argparse
+import contextlib
 import json
 import os
 import sys
+import traceback
+
+from ydnn.cli_args import parse_arguments
 
 
-class _Parser(argparse.ArgumentParser):
-    """Argument errors as one line that points at --help (usage would bury it)."""
+class UsageError(ValueError):
+    """The user's input is at fault: an argument, a data file, a model or output directory.
 
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+    Its message is the whole report (one line saying what to do), so the
+    command prints it without a traceback.
+    """
 
 
-def _top_block(text):
+@contextlib.contextmanager
+def blame_user(*kinds):
+    """Turns exceptions of `kinds` raised inside into `UsageError`.
+
+    Only around the library calls whose errors of those kinds are about the
+    user's input and say so (reading a log, loading a model directory), so
+    the same kinds raised anywhere else still show as bugs.
+    """
     try:
-        dims = [int(d) for d in text.split(",") if d.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated widths like 128,64, "
-                                         f"got {text!r}") from None
-    if not dims or min(dims) < 1:
-        raise argparse.ArgumentTypeError(f"widths must be positive integers, got {text!r}")
-    return dims
-
-
-def _positive(kind):
-    def parse(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            article = "an" if kind is int else "a"
-            raise argparse.ArgumentTypeError(f"expected {article} {kind.__name__}, got "
-                                             f"{text!r}") from None
-        if kind is float and not 0 < value < float("inf"):
-            raise argparse.ArgumentTypeError(f"must be positive and finite, got {text!r}")
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
-        return value
-    parse.__name__ = f"positive {kind.__name__}"
-    return parse
-
-
-def _at_least(low):
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an int, got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be >= {low}, got {text!r}")
-        return value
-    parse.__name__ = f"int >= {low}"
-    return parse
-
-
-def _non_empty(text):
-    if not text:
-        raise argparse.ArgumentTypeError("must not be empty")
-    return text
-
-
-SYNTHETIC_DEFAULTS = {"synthetic_users": 3000, "synthetic_items": 5000,
-                      "synthetic_interactions": 150_000, "data_seed": 0}
-
-
-def _data_arguments(parser, defaults):
-    """--interactions/--synthetic and the column options (defaults None: from the model)."""
-    source = parser.add_mutually_exclusive_group(required=defaults)
-    source.add_argument("--interactions", metavar="FILE",
-                        help="interaction log: CSV (any --sep) or Parquet")
-    source.add_argument("--synthetic", action="store_true",
-                        help="a generated log (ydnn.data.generate_interactions)")
-    d = (lambda v: v) if defaults else (lambda v: None)
-    parser.add_argument("--user-col", default=d("user_id"), type=_non_empty,
-                        help="user column (default user_id)")
-    parser.add_argument("--item-col", default=d("item_id"), type=_non_empty,
-                        help="item column (default item_id)")
-    parser.add_argument("--time-col", default=d("timestamp"), type=_non_empty,
-                        help="time column (default timestamp)")
-    parser.add_argument("--sep", default=d(","), type=_non_empty,
-                        help="CSV separator (default ',')")
-    # Defaults (train: SYNTHETIC_DEFAULTS, evaluate: the model's) are filled
-    # in later, so that giving one without --synthetic can be refused.
-    parser.add_argument("--synthetic-users", type=_positive(int), default=None,
-                        help="default 3000")
-    parser.add_argument("--synthetic-items", type=_positive(int), default=None,
-                        help="default 5000")
-    parser.add_argument("--synthetic-interactions", type=_positive(int), default=None,
-                        help="default 150000")
-    parser.add_argument("--data-seed", type=_at_least(0), default=None,
-                        help="seed of the synthetic log (default 0; fixed across training seeds)")
-    parser.add_argument("--validation", action="store_true",
-                        help="drop each user's last interaction first, so the held-out item "
-                             "is the second-to-last one: tune on this, never on the test item")
-
-
-def _output_arguments(parser):
-    parser.add_argument("--json", action="store_true",
-                        help="print one JSON object as the last line of output")
-    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=None,
-                        help="Keras progress: 0 none, 1 bars, 2 a line per epoch "
-                             "(default 1 on a terminal, else 2)")
-
-
-def build_parser():
-    parser = _Parser(
-        prog="ydnn", description="YouTube-DNN retrieval: train, evaluate, recommend, export.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    train = commands.add_parser(
-        "train", help="prepare a log (leave-last-out), train, evaluate, save",
-        description="Prepare the log with the leave-last-out protocol, train, evaluate on the "
-                    "held-out last items (full catalog) next to most-popular, save to --out.")
-    _data_arguments(train, defaults=True)
-    train.add_argument("--max-history", type=_positive(int), default=20)
-    train.add_argument("--min-interactions", type=_at_least(2), default=3,
-                       help="drop users with fewer interactions (default 3, at least 2)")
-    train.add_argument("--epochs", type=_positive(int), default=10)
-    train.add_argument("--batch-size", type=_positive(int), default=256)
-    train.add_argument("--embedding-dim", type=_positive(int), default=64)
-    train.add_argument("--top-block", type=_top_block, default=[64], metavar="W1,W2,...",
-                       help="MLP widths; the last must equal --embedding-dim (default 64)")
-    train.add_argument("--no-activation-last-layer", action="store_true",
-                       help="leave the last MLP layer linear")
-    train.add_argument("--combiner", choices=("mean", "sqrtn", "sum"), default="mean",
-                       help="pooling of the history embeddings (default mean, as Merlin)")
-    train.add_argument("--separate-output-table", action="store_true",
-                       help="score candidates against their own table instead of the history's "
-                            "(the paper's design; default tied, as Merlin)")
-    train.add_argument("--num-sampled", type=_positive(int), default=100)
-    train.add_argument("--min-sampled-id", type=_at_least(1), default=1,
-                       help="smallest id drawn as a negative or recommended (default 1: the "
-                            "command's data uses id 0 for padding, so 0 is refused)")
-    train.add_argument("--logits-temperature", type=_positive(float), default=1.0)
-    train.add_argument("--learning-rate", type=_positive(float), default=1e-3)
-    train.add_argument("--steps-per-execution", type=_positive(int), default=128,
-                       help="training steps per tf.function call (default 128: at batch 256 "
-                            "Keras's per-call overhead, not the kernels, sets the speed)")
-    train.add_argument("--k", type=_positive(int), default=10)
-    train.add_argument("--seed", type=_at_least(0), default=0)
-    train.add_argument("--ops", choices=("fused", "stock"), default="fused")
-    train.add_argument("--out", required=True, metavar="DIR",
-                       help="model directory to write (created; must be empty)")
-    train.add_argument("--overwrite", action="store_true",
-                       help="replace the model already in --out (only once the new one is "
-                            "complete)")
-    _output_arguments(train)
-
-    evaluate = commands.add_parser(
-        "evaluate", help="full-catalog metrics of a saved model on a log",
-        description="Evaluate a saved model on a log with the leave-last-out protocol (data "
-                    "settings default to the model's).")
-    evaluate.add_argument("--model", required=True, metavar="DIR")
-    _data_arguments(evaluate, defaults=False)
-    evaluate.add_argument("--k", type=_positive(int), default=None,
-                          help="cut-off (default: the model's --k)")
-    evaluate.add_argument("--batch-size", type=_positive(int), default=1024)
-    _output_arguments(evaluate)
-
-    recommend = commands.add_parser(
-        "recommend", help="top-k items for a user of the training log",
-        description="Top-k items for a user after all of their interactions, decoded to the "
-                    "original item ids; items the user already had are excluded.")
-    recommend.add_argument("--model", required=True, metavar="DIR")
-    recommend.add_argument("--user", required=True, help="original user id")
-    recommend.add_argument("--k", type=_positive(int), default=10)
-    recommend.add_argument("--include-seen", action="store_true",
-                           help="allow items the user already had")
-    recommend.add_argument("--json", action="store_true")
-
-    export = commands.add_parser(
-        "export", help="a TF SavedModel: history -> top-k ids and scores, no ydnn needed",
-        description="Write a TensorFlow SavedModel whose serving_default signature takes the "
-                    "padded history (int32 [B, H], model ids, 0 = padding) and returns top-k "
-                    "ids, original item_ids and scores. Built from stock TF ops only.")
-    export.add_argument("--model", required=True, metavar="DIR")
-    export.add_argument("--out", required=True, metavar="DIR",
-                        help="SavedModel directory to write (created; must be empty)")
-    export.add_argument("--overwrite", action="store_true",
-                        help="replace the SavedModel already in --out")
-    export.add_argument("--k", type=_positive(int), default=10)
-    export.add_argument("--include-seen", action="store_true",
-                        help="do not exclude the history's items from the results")
-    export.add_argument("--json", action="store_true")
-    parser.commands = commands.choices
-    return parser
-
-
-def _check_arguments(parser, args):
-    """Contradictions between arguments: argparse-style errors (status 2)."""
-    error = parser.commands[args.command].error
-    if args.command == "train" and args.top_block[-1] != args.embedding_dim:
-        error(f"argument --top-block: the last width ({args.top_block[-1]}) must equal "
-              f"--embedding-dim ({args.embedding_dim}): query and item embeddings share a space")
-    if args.command in ("train", "evaluate"):
-        given = [k for k in SYNTHETIC_DEFAULTS if getattr(args, k) is not None]
-        if given and args.interactions is not None:
-            error(f"argument --{given[0].replace('_', '-')}: only applies to --synthetic, not "
-                  f"to --interactions")
-        cols = [c for c in ("user_col", "item_col", "time_col") if getattr(args, c) is not None]
-        values = [getattr(args, c) for c in cols]
-        for c in cols:
-            if values.count(getattr(args, c)) > 1:
-                error(f"argument --{c.replace('_', '-')}: {getattr(args, c)!r} is also given "
-                      f"for another column; the user, item and time columns must differ")
-    if args.command == "train" and args.synthetic:
-        for key, value in SYNTHETIC_DEFAULTS.items():
-            if getattr(args, key) is None:
-                setattr(args, key, value)
-    if args.command == "export" and _same_path(args.out, args.model):
-        error(f"argument --out: {args.out!r} is the --model directory; give the SavedModel "
-              f"its own directory")
-
-
-def _same_path(a, b):
-    return os.path.realpath(a) == os.path.realpath(b)
+        yield
+    except kinds as e:
+        # KeyError's str() quotes its message; the message itself reads better.
+        text = e.args[0] if isinstance(e, KeyError) and e.args else e
+        raise UsageError(" ".join(str(text).split()) or type(e).__name__) from e
 
 
 def _check_files(args):
-    """What can be checked on disk before TensorFlow loads (status 1)."""
+    """What can be checked on disk before TensorFlow loads."""
     if getattr(args, "interactions", None) is not None and not os.path.exists(args.interactions):
-        raise FileNotFoundError(f"interaction log {args.interactions!r} does not exist: check "
-                                f"--interactions")
+        raise UsageError(f"interaction log {args.interactions!r} does not exist: check "
+                         f"--interactions")
     if args.command in ("train", "export"):
         from ydnn.atomic_dir import check_output_directory
         from ydnn.trained_model import MODEL_FILES, SAVED_MODEL_FILES
 
-        if args.command == "train":
-            check_output_directory(args.out, args.overwrite, MODEL_FILES, "a ydnn model")
-        else:
-            check_output_directory(args.out, args.overwrite, SAVED_MODEL_FILES, "a SavedModel")
+        with blame_user(ValueError):
+            if args.command == "train":
+                check_output_directory(args.out, args.overwrite, MODEL_FILES, "a ydnn model")
+            else:
+                check_output_directory(args.out, args.overwrite, SAVED_MODEL_FILES,
+                                       "a SavedModel")
 
 
 def main(argv=None):
     """Entry point of `ydnn` / `python -m ydnn`; returns the exit status."""
-    parser = build_parser()
-    args, unknown = parser.parse_known_args(argv)
-    if unknown:  # named by the subcommand, as every other argument error is
-        parser.commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
-    _check_arguments(parser, args)
-    if getattr(args, "verbose", None) is None and hasattr(args, "verbose"):
-        args.verbose = 1 if sys.stdout.isatty() else 2
+    args = parse_arguments(argv)
     try:
         _check_files(args)
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        from ydnn.cli_run import run_evaluate, run_export, run_recommend, run_train
+        # A broken install (ydnn_kernels unbuilt, or built for another
+        # TensorFlow) fails here, with a message that says how to rebuild.
+        with blame_user(ImportError):
+            import ydnn_kernels  # noqa: F401  (checks its build against the installed TF)
+            from ydnn.cli_run import run_evaluate, run_export, run_recommend, run_train
 
         runners = {"train": run_train, "evaluate": run_evaluate, "recommend": run_recommend,
                    "export": run_export}
@@ -278,9 +96,15 @@ def main(argv=None):
     except KeyboardInterrupt:
         # The output directories are written whole or not at all, so an
         # interrupt leaves them as they were or complete.
+        if args.debug:
+            traceback.print_exc()
         print(f"ydnn {args.command}: interrupted", file=sys.stderr)
         return 130
-    except (OSError, KeyError, ValueError, ImportError, MemoryError) as e:
+    except (UsageError, OSError, MemoryError) as e:
+        # The input or the machine (a file that cannot be read or written,
+        # too little memory), not ydnn: one line that says what to do.
+        if args.debug:
+            traceback.print_exc()
         print(f"ydnn {args.command}: error: {_message(e)}", file=sys.stderr)
         return 1
     if args.json:
@@ -289,10 +113,8 @@ def main(argv=None):
 
 
 def _message(error):
-    """One line: KeyError's text without its quotes, OSError with its file, MemoryError hinted."""
-    if isinstance(error, KeyError) and error.args:
-        text = str(error.args[0])
-    elif isinstance(error, MemoryError):
+    """One line: OSError with its file, MemoryError with what to lower."""
+    if isinstance(error, MemoryError):
         text = (f"out of memory ({error or 'allocation failed'}): lower --max-history or "
                 f"--batch-size, or use a smaller log")
     else:

@@ -1,10 +1,14 @@
-"""What the `ydnn` subcommands do (argument parsing is in `ydnn.cli`).
+"""What the `ydnn` subcommands do (arguments: `ydnn.cli_args`; the protocol's
+data and metrics: `ydnn.cli_protocol`).
 
 Imported only once the arguments parsed, so `ydnn --help` and argument
 errors do not pay for importing TensorFlow.
 
 Each `run_*` takes the parsed arguments, prints a readable summary and
-returns the JSON-able result `--json` prints.
+returns the JSON-able result `--json` prints. What the user must fix is
+raised as `ydnn.cli.UsageError`, or turned into one (`blame_user`) where a
+library call reports it; every other exception is a bug and keeps its
+traceback.
 """
 
 import time
@@ -13,149 +17,22 @@ import warnings
 import keras
 import numpy as np
 
-HEADLINE = "all_items"
-PROTOCOLS = {"all_items": "all items (headline)", "exclude_seen": "seen items excluded"}
-
-
-# -- data --------------------------------------------------------------------
-def load_log(args, settings=None):
-    """The interaction log and the column settings used, from args (or a model's settings)."""
-    import ydnn
-
-    saved = (settings or {}).get("data", {})
-    pick = {k: getattr(args, k) if getattr(args, k, None) is not None else saved.get(k)
-            for k in ("user_col", "item_col", "time_col", "sep")}
-    if args.synthetic or (args.interactions is None and saved.get("synthetic")):
-        syn = {k: getattr(args, f"synthetic_{k}", None) or saved.get("synthetic", {}).get(k)
-               for k in ("users", "items", "interactions")}
-        seed = args.data_seed if args.data_seed is not None else \
-            saved.get("synthetic", {}).get("seed", 0)
-        log = ydnn.data.generate_interactions(
-            num_users=syn["users"], num_items=syn["items"],
-            num_interactions=syn["interactions"], seed=seed)
-        return log, {"user_col": "user_id", "item_col": "item_id", "time_col": "timestamp", "sep": ",",
-                         "source": "synthetic", "synthetic": dict(syn, seed=seed)}
-    if args.interactions is None:
-        raise ValueError("give --interactions FILE (or --synthetic)")
-    log = ydnn.data.read_interactions(args.interactions, pick["user_col"], pick["item_col"],
-                                      pick["time_col"], pick["sep"])
-    return log, dict(pick, source=str(args.interactions))
-
-
-def drop_last_interaction(log, cols):
-    """The log without each user's last interaction (latest time, ties by item id).
-
-    The same order the protocol uses, so the protocol's test item is gone
-    and the held-out item becomes the second-to-last one: a validation split
-    that never sees the test items.
-    """
-    order = log.sort_values([cols["user_col"], cols["time_col"], cols["item_col"]],
-                            kind="stable")
-    return order[order.duplicated(cols["user_col"], keep="last")]
-
-
-def prepare(log, cols, max_history, min_interactions, validation=False):
-    """`prepare_sequences` of the log; its errors name the log's file."""
-    import ydnn
-
-    if validation:
-        log = drop_last_interaction(log, cols)
-    try:
-        return ydnn.data.prepare_sequences(log, cols["user_col"], cols["item_col"],
-                                           cols["time_col"], max_history=max_history,
-                                           min_interactions=min_interactions)
-    except ValueError as e:
-        if cols.get("source", "synthetic") == "synthetic":
-            raise
-        raise ValueError(f"interaction log {cols['source']!r}: {e}") from None
-
-
-# -- evaluation --------------------------------------------------------------
-def full_catalog_metrics(model, test, seen, k, batch_size=1024):
-    """Top-k metrics of the test rows, over all items and excluding seen ones.
-
-    Args:
-        model: `YoutubeDNNRetrievalModelV2`.
-        test: `ydnn.data.Examples`.
-        seen: `SequenceData` or `(indptr, items)` CSR of seen items by user.
-        k: cut-off.
-
-    Returns:
-        `{"all_items": {...}, "exclude_seen": {...}}` of metric means.
-    """
-    import tensorflow as tf
-
-    import ydnn
-
-    ds = ydnn.data.to_dataset(test, batch_size, shuffle=False, seen=seen,
-                              item_column=model.candidate.name)
-
-    @tf.function(reduce_retracing=True)
-    def both(x):
-        query = model(x, training=False)
-        _, plain = model.retrieve(query, k)
-        _, masked = model.retrieve(query, k, x["seen_items"])
-        return plain, masked
-
-    plain, masked, targets = [], [], []
-    for x, y in ds:
-        a, b = both(x)
-        plain.append(a.numpy())
-        masked.append(b.numpy())
-        targets.append(y.numpy())
-    target = np.concatenate(targets)
-    return {"all_items": ydnn.metrics.ranking_metrics(target, np.concatenate(plain), k),
-            "exclude_seen": ydnn.metrics.ranking_metrics(target, np.concatenate(masked), k)}
-
-
-def most_popular_metrics(data, k, min_id, users=None, targets=None):
-    """The most-popular baseline (training counts) both ways, same rows."""
-    import ydnn
-
-    users = data.test.user if users is None else users
-    targets = data.test.target if targets is None else targets
-    out = {}
-    for name, exclude in (("all_items", False), ("exclude_seen", True)):
-        top = ydnn.data.most_popular_top_k(data, k=k, exclude_seen=exclude, min_id=max(min_id, 1),
-                                           users=users)
-        out[name] = ydnn.metrics.ranking_metrics(targets, top, k)
-    return out
-
-
-def metrics_table(metrics, baseline, k):
-    names = [f"{m}_at_{k}" for m in ("recall", "ndcg", "mrr", "map", "precision")]
-    lines = [f"{'protocol':<22} {'ranker':<13}" + "".join(f"{n:>17}" for n in names)]
-    for proto, label in PROTOCOLS.items():
-        for ranker, values in (("model", metrics[proto]), ("most-popular", baseline[proto])):
-            lines.append(f"{label:<22} {ranker:<13}" +
-                         "".join(f"{float(values[n]):>17.4f}" for n in names))
-    return "\n".join(lines)
-
-
-def check_catalog(k, num_items, min_sampled_id, num_sampled=None):
-    """`--k` (and for train the sampler options) against the catalog, before any work.
-
-    The headline metrics and the most-popular baseline rank ids
-    `max(min_sampled_id, 1)..num_items`, so that is the largest `--k`.
-    """
-    low = max(min_sampled_id, 1)
-    if num_items < low:
-        raise ValueError(f"--min-sampled-id {min_sampled_id} leaves no item to rank: the catalog "
-                         f"has {num_items} items; lower --min-sampled-id")
-    catalog = num_items - low + 1
-    if k > catalog:
-        raise ValueError(f"--k {k} is larger than the catalog ({catalog} items"
-                         f"{f' from id {low}' if low > 1 else ''}): give --k <= {catalog}")
-    sample_range = num_items - min_sampled_id + 1
-    if num_sampled is not None and num_sampled > sample_range:
-        raise ValueError(f"--num-sampled {num_sampled} is larger than the {sample_range} "
-                         f"candidate ids the sampler can draw: give --num-sampled <= "
-                         f"{sample_range}")
+from ydnn.cli import UsageError, blame_user
+from ydnn.cli_protocol import (
+    HEADLINE,
+    align_to_model,
+    check_catalog,
+    full_catalog_metrics,
+    load_log,
+    metrics_table,
+    most_popular_metrics,
+    prepare,
+)
 
 
 # -- train -------------------------------------------------------------------
-class Diverged(ValueError):
-    """Training produced a non-finite loss."""
+class Diverged(UsageError):
+    """Training produced a non-finite loss: the settings' to change, as it says."""
 
 
 class StopOnNonFiniteLoss(keras.callbacks.Callback):
@@ -203,7 +80,8 @@ def run_train(args):
     import tensorflow as tf
 
     import ydnn
-    from ydnn.trained_model import TrainedModel
+    from ydnn.atomic_dir import check_output_directory
+    from ydnn.trained_model import MODEL_FILES, TrainedModel
 
     keras.utils.set_random_seed(args.seed)
     t0 = time.perf_counter()
@@ -274,6 +152,10 @@ def run_train(args):
         "throughput": throughput,
         "loss": [float(v) for v in history.history["loss"]],
         "ydnn_version": ydnn.__version__}
+    # --out again: it was checked before training, which takes long enough
+    # for another process to have written there.
+    with blame_user(ValueError):
+        check_output_directory(args.out, args.overwrite, MODEL_FILES, "a ydnn model")
     TrainedModel.from_data(model, data, settings).save(args.out, overwrite=args.overwrite)
 
     k = args.k
@@ -296,38 +178,16 @@ def run_train(args):
 
 
 # -- evaluate ----------------------------------------------------------------
-def _align(data, trained):
-    """Test rows and seen CSR of `data` in the model's item ids.
+def load_model(directory):
+    """`TrainedModel.load`, whose ValueErrors name the damaged file and what to do."""
+    from ydnn.trained_model import TrainedModel
 
-    Items the model never saw become padding (dropped from histories and
-    seen lists); rows whose target it never saw, or left with an empty
-    history, are dropped and counted.
-    """
-    from ydnn.data import Examples
-
-    lut = np.zeros(data.num_items + 1, np.int32)
-    lut[1:] = trained.model_ids(data.item_ids[1:])
-    if np.array_equal(lut, np.arange(len(lut))) and data.num_items == trained.num_items:
-        return data.test, data, np.ones(len(data.test), bool)
-    hist = lut[data.test.history]
-    order = np.argsort(hist == 0, axis=1, kind="stable")   # real ids first, in order
-    hist = np.take_along_axis(hist, order, axis=1)
-    lengths = (hist != 0).sum(axis=1).astype(np.int32)
-    target = lut[data.test.target]
-    keep = (target != 0) & (lengths > 0)
-    test = Examples(hist[keep], lengths[keep], target[keep], data.test.user[keep])
-    seen_items = lut[data.seen_items]
-    owner = np.repeat(np.arange(data.num_users), np.diff(data.seen_indptr))
-    counts = np.bincount(owner[seen_items != 0], minlength=data.num_users)
-    indptr = np.zeros(data.num_users + 1, np.int64)
-    np.cumsum(counts, out=indptr[1:])
-    return test, (indptr, seen_items[seen_items != 0]), keep
+    with blame_user(ValueError):
+        return TrainedModel.load(directory)
 
 
 def run_evaluate(args):
-    from ydnn.trained_model import TrainedModel
-
-    trained = TrainedModel.load(args.model)
+    trained = load_model(args.model)
     saved = trained.settings["data"]
     k = args.k or trained.settings.get("train", {}).get("k", 10)
     check_catalog(k, trained.num_items, trained.model.min_sampled_id)
@@ -335,9 +195,9 @@ def run_evaluate(args):
     data = prepare(log, cols, saved["max_history"], saved.get("min_interactions", 3),
                    args.validation)
     cols["split"] = "validation" if args.validation else "test"
-    test, seen, keep = _align(data, trained)
+    test, seen, keep = align_to_model(data, trained)
     if not len(test):
-        raise ValueError(f"no test row is left: the held-out items of {cols['source']!r} are "
+        raise UsageError(f"no test row is left: the held-out items of {cols['source']!r} are "
                          f"all unknown to the model; evaluate on a log of the items it was "
                          f"trained on")
     t0 = time.perf_counter()
@@ -355,13 +215,12 @@ def run_evaluate(args):
 
 # -- recommend / export --------------------------------------------------------
 def run_recommend(args):
-    from ydnn.trained_model import TrainedModel
-
-    trained = TrainedModel.load(args.model)
-    user = trained.parse_user(args.user)
-    limit = trained.max_k(user, exclude_seen=not args.include_seen)
+    trained = load_model(args.model)
+    with blame_user(KeyError):  # a user the model's data does not hold
+        user = trained.parse_user(args.user)
+        limit = trained.max_k(user, exclude_seen=not args.include_seen)
     if args.k > limit:
-        raise ValueError(f"--k {args.k} is larger than the {limit} items user {user!r} can get "
+        raise UsageError(f"--k {args.k} is larger than the {limit} items user {user!r} can get "
                          f"(the catalog less reserved{'' if args.include_seen else ' and seen'} "
                          f"items): give --k <= {limit}")
     items, scores = trained.recommend(user, k=args.k, exclude_seen=not args.include_seen)
@@ -378,13 +237,14 @@ def run_recommend(args):
 
 
 def run_export(args):
-    from ydnn.export import export_saved_model, max_k
-    from ydnn.trained_model import TrainedModel
+    from ydnn.export import check_exportable, export_saved_model, max_k
 
-    trained = TrainedModel.load(args.model)
+    trained = load_model(args.model)
+    with blame_user(ValueError):  # e.g. trained with --combiner sqrtn
+        check_exportable(trained.model)
     limit = max_k(trained, exclude_seen=not args.include_seen)
     if args.k > limit:
-        raise ValueError(f"--k {args.k} is larger than {limit}, the items left for every "
+        raise UsageError(f"--k {args.k} is larger than {limit}, the items left for every "
                          f"history (the catalog less reserved items"
                          f"{'' if args.include_seen else ' and a full history'}): give --k <= "
                          f"{max(limit, 1)}{'' if args.include_seen else ' or --include-seen'}")

@@ -39,8 +39,12 @@ def _activation(fn):
     return ACTIVATIONS[name]
 
 
-def _check_exportable(model):
-    """The shapes of model `ydnn train` builds: one pooled history, a plain MLP."""
+def check_exportable(model):
+    """Raises ValueError unless `model` has a shape export serves.
+
+    Those are the models `ydnn train` builds with mean pooling: one pooled
+    history, a plain MLP.
+    """
     from ydnn.layers import MLPBlock
 
     block = model.input_block
@@ -130,7 +134,7 @@ def export_saved_model(trained, out_dir, k=10, exclude_seen=True, overwrite=Fals
     from ydnn.trained_model import SAVED_MODEL_FILES
 
     model = trained.model
-    _check_exportable(model)
+    check_exportable(model)
     limit = max_k(trained, exclude_seen)
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= limit:
         catalog = model.max_id - model.min_sampled_id + 1

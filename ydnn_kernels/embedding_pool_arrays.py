@@ -2,15 +2,18 @@
 re-exported by `ydnn_kernels.arrays`). `COMBINERS` is the one list of the
 poolings, read by the TF op, the stock twin and the model's input block."""
 
+from typing import Any
+
 import numpy as np
 
 from ydnn_kernels._args import float_array, int_array, table_array
 from ydnn_kernels._device import _py, _stream, _xp
+from ydnn_kernels._types import Array, ArrayLike
 
 COMBINERS = ("sum", "mean", "sqrtn")
 
 
-def check_combiner(combiner):
+def check_combiner(combiner: Any) -> str:
     """`combiner` if it is one of `COMBINERS`, else the ValueError every path raises."""
     if not isinstance(combiner, str) or combiner not in COMBINERS:
         raise ValueError(f"combiner must be one of {COMBINERS}, got {combiner!r}")
@@ -39,7 +42,9 @@ def _layout(xp, ids, lengths, row_splits, weights, combiner):
     return ids, row_info, weights, ragged
 
 
-def embedding_pool(table, ids, lengths=None, row_splits=None, weights=None, combiner="mean"):
+def embedding_pool(table: ArrayLike, ids: ArrayLike, lengths: ArrayLike | None = None,
+                   row_splits: ArrayLike | None = None, weights: ArrayLike | None = None,
+                   combiner: str = "mean") -> Array:
     """Pooled embedding rows `[B, D]`; the maths of `ydnn_kernels.embedding_pool`.
 
     Args:
@@ -84,8 +89,10 @@ def _pool_cuda(xp, table, ids, row_info, weights, combiner, ragged):
     return out
 
 
-def embedding_pool_grad(table, ids, pooled, grad, lengths=None, row_splits=None, weights=None,
-                        combiner="mean"):
+def embedding_pool_grad(table: ArrayLike, ids: ArrayLike, pooled: ArrayLike, grad: ArrayLike,
+                        lengths: ArrayLike | None = None, row_splits: ArrayLike | None = None,
+                        weights: ArrayLike | None = None,
+                        combiner: str = "mean") -> tuple[Array, Array, Array | None]:
     """Sparse gradient of `embedding_pool`.
 
     Args:

@@ -4,6 +4,7 @@ import tensorflow as tf
 
 from ydnn_kernels._loader import load_tf_ops
 from ydnn_kernels._tables import table_dense_shape, table_input
+from ydnn_kernels._types import TensorLike
 from ydnn_kernels.embedding_pool_arrays import check_combiner
 
 _ops = load_tf_ops()
@@ -11,8 +12,9 @@ _ops = load_tf_ops()
 ID_DTYPES = (tf.int32, tf.int64)
 
 
-def embedding_pool(table, ids, lengths=None, weights=None, combiner="mean",
-                   validate_ids=True, name=None):
+def embedding_pool(table: TensorLike, ids: TensorLike, lengths: TensorLike | None = None,
+                   weights: TensorLike | None = None, combiner: str = "mean",
+                   validate_ids: bool = True, name: str | None = None) -> tf.Tensor:
     """Gathers embedding rows and pools each bag in one op.
 
     For bag `b` with ids `i_1..i_n` and weights `w_j` (1 when not given):

@@ -1,10 +1,13 @@
 """`sampled_softmax_loss` and its gradient on NumPy and CuPy arrays (the
 arrays API, re-exported by `ydnn_kernels.arrays`)."""
 
+from typing import Any
+
 import numpy as np
 
 from ydnn_kernels._args import bool_scalar, float_array, float_scalar, int_array, table_array
 from ydnn_kernels._device import _py, _stream, _xp
+from ydnn_kernels._types import Array, ArrayLike
 
 
 def _softmax_inputs(query, table, positive_ids, sampled_ids, true_expected_count,
@@ -23,9 +26,11 @@ def _softmax_inputs(query, table, positive_ids, sampled_ids, true_expected_count
                          bool_scalar("in_batch_negatives", in_batch_negatives))
 
 
-def sampled_softmax_loss(query, table, positive_ids, sampled_ids, true_expected_count,
-                         sampled_expected_count, temperature=1.0, remove_accidental_hits=True,
-                         in_batch_negatives=False, return_logits=False):
+def sampled_softmax_loss(query: ArrayLike, table: ArrayLike, positive_ids: ArrayLike,
+                         sampled_ids: ArrayLike, true_expected_count: ArrayLike,
+                         sampled_expected_count: ArrayLike, temperature: float = 1.0,
+                         remove_accidental_hits: bool = True, in_batch_negatives: bool = False,
+                         return_logits: bool = False) -> Any:
     """`ydnn_kernels.sampled_softmax_loss` on NumPy or CuPy arrays.
 
     A CuPy `table` selects the CUDA kernels, on CuPy's current stream; ids
@@ -60,9 +65,12 @@ def sampled_softmax_loss(query, table, positive_ids, sampled_ids, true_expected_
     return loss, lse, logits
 
 
-def sampled_softmax_loss_grad(query, table, positive_ids, sampled_ids, true_expected_count,
-                              sampled_expected_count, lse, grad_loss, temperature=1.0,
-                              remove_accidental_hits=True, in_batch_negatives=False):
+def sampled_softmax_loss_grad(query: ArrayLike, table: ArrayLike, positive_ids: ArrayLike,
+                              sampled_ids: ArrayLike, true_expected_count: ArrayLike,
+                              sampled_expected_count: ArrayLike, lse: ArrayLike,
+                              grad_loss: ArrayLike, temperature: float = 1.0,
+                              remove_accidental_hits: bool = True,
+                              in_batch_negatives: bool = False) -> tuple[Array, Array, Array]:
     """Gradients of `sampled_softmax_loss` on NumPy or CuPy arrays.
 
     On CuPy arrays it syncs once (the plan returns the number of unique

@@ -1,21 +1,25 @@
 """`sampled_softmax_loss`: the fused sampled softmax cross-entropy as a TensorFlow op."""
 
 import math
+from typing import Any
 
 import tensorflow as tf
 
 from ydnn_kernels._args import bool_scalar, float_scalar
 from ydnn_kernels._loader import load_tf_ops
 from ydnn_kernels._tables import table_dense_shape, table_input
+from ydnn_kernels._types import TensorLike
 
 _ops = load_tf_ops()
 
 ID_DTYPES = (tf.int32, tf.int64)
 
 
-def sampled_softmax_loss(query, table, positive_ids, sampled_ids, true_expected_count,
-                         sampled_expected_count, temperature=1.0, remove_accidental_hits=True,
-                         in_batch_negatives=False, return_logits=False, name=None):
+def sampled_softmax_loss(query: TensorLike, table: TensorLike, positive_ids: TensorLike,
+                         sampled_ids: TensorLike, true_expected_count: TensorLike,
+                         sampled_expected_count: TensorLike, temperature: float = 1.0,
+                         remove_accidental_hits: bool = True, in_batch_negatives: bool = False,
+                         return_logits: bool = False, name: str | None = None) -> Any:
     """Sampled softmax cross-entropy with logQ correction, in one fused op.
 
     For row `b` with query `q_b`, positive `p_b` and the shared candidates
@@ -110,7 +114,7 @@ def sampled_softmax_loss(query, table, positive_ids, sampled_ids, true_expected_
         return (loss, tf.stop_gradient(logits)) if return_logits else loss
 
 
-def check_temperature(arg, value):
+def check_temperature(arg: str, value: Any) -> float:
     """`value` as a positive, finite Python float (NumPy scalars accepted).
 
     Raises:

@@ -5,10 +5,13 @@ import numpy as np
 
 from ydnn_kernels._args import bool_scalar, int_scalar, seed_scalars, true_ids_array
 from ydnn_kernels._device import _cupy, _py, _stream, check_device
+from ydnn_kernels._types import Array, ArrayLike
 
 
-def log_uniform_sample(num_sampled, max_id, min_id=0, unique=True, true_ids=None, seed=0,
-                       seed2=0, counter=0, device="cpu"):
+def log_uniform_sample(num_sampled: int, max_id: int, min_id: int = 0, unique: bool = True,
+                       true_ids: ArrayLike | None = None, seed: int = 0, seed2: int = 0,
+                       counter: int = 0,
+                       device: str = "cpu") -> tuple[Array, Array, Array, int]:
     """`ydnn_kernels.log_uniform_sample` on NumPy (`device="cpu"`) or CuPy
     (`device="cuda"`) arrays, with its state made explicit.
 

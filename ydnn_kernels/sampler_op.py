@@ -5,12 +5,15 @@ from tensorflow.python.framework import random_seed
 
 from ydnn_kernels._args import bool_scalar, int_scalar
 from ydnn_kernels._loader import load_tf_ops
+from ydnn_kernels._types import TensorLike
 
 _ops = load_tf_ops()
 
 
-def log_uniform_sample(num_sampled, max_id, min_id=0, unique=True, true_ids=None, seed=None,
-                       first_draw=None, name=None):
+def log_uniform_sample(num_sampled: int, max_id: int, min_id: int = 0, unique: bool = True,
+                       true_ids: TensorLike | None = None, seed: int | None = None,
+                       first_draw: TensorLike | None = None,
+                       name: str | None = None) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """Samples ids in `[min_id, max_id]` (both ends) from a log-uniform law.
 
     With `R = max_id - min_id + 1` and `j = k - min_id`,

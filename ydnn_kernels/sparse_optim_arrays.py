@@ -1,18 +1,29 @@
 """`sparse_apply`: one sparse optimizer step in place on NumPy or CuPy
 arrays (the arrays API, re-exported by `ydnn_kernels.arrays`)."""
 
+from collections.abc import Sequence
+
 import numpy as np
 
-from ydnn_kernels._args import (bool_scalar, describe, float_array, float_scalar, int_array,
-                                int_scalar, table_array)
+from ydnn_kernels._args import (
+    bool_scalar,
+    describe,
+    float_array,
+    float_scalar,
+    int_array,
+    int_scalar,
+    table_array,
+)
 from ydnn_kernels._device import _py, _stream, _xp
-
+from ydnn_kernels._types import Array, ArrayLike
 
 SPARSE_KINDS = ("sgd", "adagrad", "rowwise_adagrad", "lazy_adam")
 
 
-def sparse_apply(kind, table, slots, indices, values, learning_rate, step=1, weight_decay=0.0,
-                 epsilon=1e-7, beta_1=0.9, beta_2=0.999, indices_unique=False):
+def sparse_apply(kind: str, table: Array, slots: Sequence[Array], indices: ArrayLike,
+                 values: ArrayLike, learning_rate: float, step: int = 1,
+                 weight_decay: float = 0.0, epsilon: float = 1e-7, beta_1: float = 0.9,
+                 beta_2: float = 0.999, indices_unique: bool = False) -> None:
     """`ydnn_kernels.sparse_apply` on NumPy or CuPy arrays: one optimizer step
     on the rows of `table` named by `indices`, in place (table and slots).
 

@@ -5,11 +5,15 @@ and lazy Adam applied only to the rows named by a sparse gradient, with
 duplicate ids summed first. The maths is in csrc/sparse_optim/sparse_optim.h.
 """
 
+from collections.abc import Sequence
+from typing import Any
+
 import tensorflow as tf
 from tensorflow.python.ops import resource_variable_ops
 
 from ydnn_kernels._loader import load_tf_ops
 from ydnn_kernels._tables import TABLE_DTYPES, table_variable
+from ydnn_kernels._types import TensorLike
 
 _ops = load_tf_ops()
 
@@ -24,9 +28,11 @@ def _as_variable(v, what):
     return var
 
 
-def sparse_apply(kind, variable, slots, indices, values, learning_rate, step=1,
-                 weight_decay=0.0, epsilon=1e-7, beta_1=0.9, beta_2=0.999,
-                 indices_unique=False, validate_indices=True, name=None):
+def sparse_apply(kind: str, variable: tf.Variable, slots: Sequence[tf.Variable],
+                 indices: TensorLike, values: TensorLike, learning_rate: TensorLike,
+                 step: TensorLike = 1, weight_decay: float = 0.0, epsilon: float = 1e-7,
+                 beta_1: float = 0.9, beta_2: float = 0.999, indices_unique: bool = False,
+                 validate_indices: bool = True, name: str | None = None) -> Any:
     """Applies one optimizer step to the rows of `variable` named by `indices`.
 
     Per touched row, with `g` the sum of the rows of `values` that share its

@@ -8,16 +8,24 @@ draw can index out of range or unique sampling can spin for 2^31 draws.
 """
 
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from ydnn_kernels._args import (bool_scalar, describe, float_array, int_scalar, native,
-                                seed_scalars, true_ids_array)
+from ydnn_kernels._args import (
+    bool_scalar,
+    describe,
+    float_array,
+    int_scalar,
+    native,
+    seed_scalars,
+    true_ids_array,
+)
 from ydnn_kernels._device import _cupy, _is_device, _py, _stream, check_device
+from ydnn_kernels._types import Array, ArrayLike
 
 
-def check_distortion(distortion):
+def check_distortion(distortion: Any) -> float:
     """A unigram distortion as a float, or ValueError if it is not finite
     and >= 0 (shared with `ydnn_kernels.UnigramTable`)."""
     if isinstance(distortion, bool) or not isinstance(distortion, (int, float, np.floating,
@@ -33,12 +41,13 @@ class UnigramArrays(NamedTuple):
     """A unigram sampler's alias table on NumPy or CuPy arrays (see
     `ydnn_kernels.UnigramTable` for the maths)."""
 
-    table: object  # [V, 2] float64: accept probability, alias id
-    prob: object  # [V] float64: P(k)
+    table: Array  # [V, 2] float64: accept probability, alias id
+    prob: Array  # [V] float64: P(k)
     num_positive: int  # ids with a positive count
 
 
-def unigram_table(counts, distortion=1.0, device="cpu"):
+def unigram_table(counts: ArrayLike, distortion: float = 1.0,
+                  device: str = "cpu") -> "UnigramArrays":
     """Builds a unigram sampler's alias table once (on the CPU, float64).
 
     Args:
@@ -72,6 +81,8 @@ class _BuiltUnigram(UnigramArrays):
     """A table unigram_table built: unigram_sample skips its O(V) check.
     Any changed copy (`_replace`) is a plain UnigramArrays, checked again."""
 
+    max_unique: int  # most distinct ids a unique draw can give (set by unigram_table)
+
     def _replace(self, **changes):
         return UnigramArrays(*self)._replace(**changes)
 
@@ -99,7 +110,9 @@ def _check_table(table, device):
         num_positive)
 
 
-def unigram_sample(table, num_sampled, unique=True, true_ids=None, seed=0, seed2=0, counter=0):
+def unigram_sample(table: "UnigramArrays", num_sampled: int, unique: bool = True,
+                   true_ids: ArrayLike | None = None, seed: int = 0, seed2: int = 0,
+                   counter: int = 0) -> tuple[Array, Array, Array, int]:
     """`ydnn_kernels.unigram_sample` on a `UnigramArrays` table, on its
     device (NumPy: CPU; CuPy: CUDA), with its state made explicit.
 

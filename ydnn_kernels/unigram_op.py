@@ -3,11 +3,12 @@ TensorFlow ops, through an alias table built once."""
 
 import tensorflow as tf
 
-from ydnn_kernels._loader import load_tf_ops
 from ydnn_kernels._args import bool_scalar, int_scalar
 from ydnn_kernels._device import _py
-from ydnn_kernels.unigram_arrays import check_distortion
+from ydnn_kernels._loader import load_tf_ops
+from ydnn_kernels._types import TensorLike
 from ydnn_kernels.sampler_op import sampler_inputs
+from ydnn_kernels.unigram_arrays import check_distortion
 
 _ops = load_tf_ops()
 
@@ -81,7 +82,9 @@ class UnigramTable:
                 f"distortion={self.distortion}, device={self.table.device!r})")
 
 
-def unigram_sample(table, num_sampled, unique=True, true_ids=None, seed=None, name=None):
+def unigram_sample(table: "UnigramTable", num_sampled: int, unique: bool = True,
+                   true_ids: TensorLike | None = None, seed: int | None = None,
+                   name: str | None = None) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """Samples ids from a `UnigramTable`'s law, as TF's
     `fixed_unigram_candidate_sampler` does, on the CPU or the GPU.
 

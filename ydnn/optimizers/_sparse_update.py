@@ -118,7 +118,7 @@ class SparseUpdateMixin:
     kernel's hyper-parameters) and `_sparse_slots(variable)` (the slot
     variables, or None to fall back to the stock update)."""
 
-    _sparse_kind = None
+    _sparse_kind: str | None = None
 
     def _sparse_hyper(self):
         return {}

@@ -2,6 +2,8 @@
 
 import dataclasses
 import types
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -66,7 +68,8 @@ class ColumnSchema:
     is_list: bool = False
     is_ragged: bool = False
     int_domain: IntDomain | None = None
-    properties: types.MappingProxyType = dataclasses.field(default_factory=dict)
+    # A dict when given; frozen into a read-only MappingProxyType in __post_init__.
+    properties: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
