@@ -4,14 +4,18 @@ Runs the machine floors, each op family's benchmark (embedding_pool,
 samplers, sampled softmax, sparse optimizers), end-to-end training over
 catalog sizes, and the MovieLens runs (Recall@10 beside the speed, the
 sqrtn-pooling variant, the validation sweep behind the model's defaults, the
-Parquet loader against the training step) when
-../shared/data/ml-latest-small is present, each in its own subprocess so both
-sides of a comparison share that process's state and nothing leaks between
-comparisons; rewrites their
-sections of bench/RESULTS.md and draws bench/speedup.png and
+Parquet loader against the training step) when ml-latest-small's
+ratings.csv is present, each in its own subprocess so both sides of a
+comparison share that process's state and nothing leaks between comparisons;
+rewrites their sections of bench/RESULTS.md and draws bench/speedup.png and
 bench/step_time.png.
 
+The ratings file is --movielens, else $YDNN_MOVIELENS, else
+../shared/data/ml-latest-small/ratings.csv from the repository root (where
+CI lays the data, beside the checkout).
+
 Run: python -m bench [--quick] [--results bench/RESULTS.md] [--only NAME ...]
+         [--movielens ratings.csv]
 """
 
 import argparse
@@ -21,8 +25,9 @@ import sys
 import tempfile
 import time
 
-MOVIELENS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..",
-                         "shared", "data", "ml-latest-small", "ratings.csv")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_MOVIELENS = os.path.join(ROOT, "..", "shared", "data", "ml-latest-small", "ratings.csv")
+DATA = "{movielens}"  # stands for the ratings file in BENCHES
 # (name, module, arguments, extra arguments in --quick mode)
 BENCHES = [
     ("floors", "bench.floors", [], []),
@@ -31,12 +36,19 @@ BENCHES = [
     ("sampled_softmax", "bench.sampled_softmax_bench", [], ["--quick"]),
     ("sparse_optim", "bench.sparse_optim_bench", [], ["--quick"]),
     ("model", "bench.model_bench", [], ["--quick"]),
-    ("movielens", "bench.movielens_cli", ["--data", MOVIELENS], None),  # None: not in --quick
+    ("movielens", "bench.movielens_cli", ["--data", DATA], None),  # None: not in --quick
     ("movielens_sqrtn", "bench.movielens_cli",
-     ["--data", MOVIELENS, "--combiner", "sqrtn", "--ops", "fused"], None),
-    ("movielens_sweep", "bench.movielens_sweep", ["--data", MOVIELENS], None),
-    ("loader", "bench.loader_bench", ["--data", MOVIELENS], None),
+     ["--data", DATA, "--combiner", "sqrtn", "--ops", "fused"], None),
+    ("movielens_sweep", "bench.movielens_sweep", ["--data", DATA], None),
+    ("loader", "bench.loader_bench", ["--data", DATA], None),
 ]
+
+
+def movielens_path(given):
+    """The ratings file as given, or the default relative to the working
+    directory the benchmarks share: the commands RESULTS.md records then
+    name no machine's directories."""
+    return given or os.environ.get("YDNN_MOVIELENS") or os.path.relpath(DEFAULT_MOVIELENS)
 
 
 def main():
@@ -49,7 +61,12 @@ def main():
                              "the full figures); '' for none")
     parser.add_argument("--only", nargs="*", help="run only these benchmarks")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    parser.add_argument("--movielens", metavar="FILE",
+                        help="ml-latest-small ratings.csv (default $YDNN_MOVIELENS, else "
+                             "../shared/data/ml-latest-small/ratings.csv from the repository "
+                             "root)")
     args = parser.parse_args()
+    movielens = movielens_path(args.movielens)
     if args.results is None:
         args.results = "build/RESULTS-quick.md" if args.quick else "bench/RESULTS.md"
         os.makedirs(os.path.dirname(args.results), exist_ok=True)
@@ -62,10 +79,11 @@ def main():
         if args.quick and quick_args is None:
             print(f"== {name}: skipped in --quick mode")
             continue
-        if name.startswith("movielens") and not os.path.exists(MOVIELENS):
-            print(f"== {name}: {MOVIELENS} not found (the data is not shipped), skipped")
+        if DATA in base_args and not os.path.exists(movielens):
+            print(f"== {name}: {movielens} not found (the data is not shipped), skipped")
             continue
-        cmd = [sys.executable, "-m", module] + base_args + (quick_args if args.quick else [])
+        cmd = [sys.executable, "-m", module] + [movielens if a == DATA else a for a in base_args]
+        cmd += quick_args if args.quick else []
         if args.results:
             cmd += ["--results", args.results]
         print(f"== {name}: {' '.join(cmd[1:])}", flush=True)

@@ -10,9 +10,11 @@ import pytest
 
 from ydnn.data import prepare_sequences, read_interactions
 
-# The shared data folder beside the checkout (as CI lays it), when present.
+# MovieLens ml-latest-small's ratings, when present: $YDNN_MOVIELENS, else the
+# shared data folder beside the checkout (where CI lays it).
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RATINGS = os.path.join(os.path.dirname(ROOT), "shared", "data", "ml-latest-small", "ratings.csv")
+RATINGS = os.environ.get("YDNN_MOVIELENS") or os.path.join(
+    os.path.dirname(ROOT), "shared", "data", "ml-latest-small", "ratings.csv")
 
 
 def reference_protocol(users, items, times, max_history, min_interactions=3):
