@@ -15,8 +15,7 @@ a fresh subprocess: peak resident set while the model is built (tables,
 optimizer slots) and trained for the warm-up and the rounds, minus the
 resident set before (bench.harness.peak_rss_growth).
 
-With `--movielens`, also trains on ../shared/data/ml-latest-small with the
-issue's settings and reports Recall@10 beside the speed.
+Recall@10 beside the speed, on MovieLens: bench.movielens_cli.
 
 Run: python -m bench.model_bench [--quick] [--sizes 10000,100000] [--results bench/RESULTS.md]
 """

@@ -1,11 +1,12 @@
 """Model choices on MovieLens, made on a validation split (never the test items).
 
-The issue's settings (10 epochs at lr 1e-3, batch 256, MLP 128,64 with a
-linear last layer, 100 log-uniform negatives, min id 1, history 20) leave
-the model under-trained; this sweep is the evidence behind three defaults:
-the table initializer (truncated normal, stddev 1/sqrt(width)), the MLP's
-kernel initializer (He uniform, not Merlin's Glorot uniform), and, left as
-options because the issue fixes them, mean pooling (`--combiner sqrtn`) and
+The MovieLens benchmark's settings (bench.movielens_cli: 10 epochs at lr
+1e-3, batch 256, MLP 128,64 with a linear last layer, 100 log-uniform
+negatives, min id 1, history 20) leave the model under-trained; this sweep
+is the evidence behind three defaults: the table initializer (truncated
+normal, stddev 1/sqrt(width)), the MLP's kernel initializer (He uniform, not
+Merlin's Glorot uniform), and, left as options because the benchmark fixes
+them (as Merlin does), mean pooling (`--combiner sqrtn`) and
 the tied candidate table (`separate_output_table=True`). Each configuration
 trains the fused model on the validation split (each user's last
 interaction dropped, the second-to-last held out: `ydnn train --validation`)
@@ -82,7 +83,7 @@ def main():
              f"{len(data.test)} held-out second-to-last items; fused backend; seeds "
              f"{', '.join(map(str, args.seeds))} (mean ± standard error over seeds; one run "
              f"is noisy by about 0.007)",
-             "- settings: the issue's (10 epochs, Adam lr 1e-3 -> LazyAdam on the table, batch "
+             "- settings: the MovieLens benchmark's (10 epochs, Adam lr 1e-3 -> LazyAdam on the table, batch "
              "256, embedding 64, MLP 128,64 linear last layer, 100 negatives, min id 1, history "
              "20, temperature 1); the table and MLP initializers, the history pooling and the "
              "candidate table vary",
@@ -90,7 +91,7 @@ def main():
              "kernels (Merlin: Glorot uniform). With Glorot kernels a 0.35 table reaches the "
              "recall He kernels do, at a higher loss; with He kernels 0.35 and 0.125 are within "
              "one standard error, and 0.125 keeps the lower loss. Mean pooling and the tied "
-             "table stay the defaults because the issue fixes them (and Merlin has them); "
+             "table stay the defaults because the benchmark fixes them (and Merlin has them); "
              "sqrtn is `--combiner sqrtn`, the separate table `separate_output_table=True`"]
     header = ["table init stddev", "pooling", "MLP init", "candidate table",
               "Recall@10 all items, mean", "Recall@10 seen excluded, mean", "final loss, mean"]
