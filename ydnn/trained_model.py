@@ -18,7 +18,6 @@ previous model whole or the new one complete, never a mix.
 
 import json
 import os
-import warnings
 import zipfile
 
 import numpy as np
@@ -246,11 +245,7 @@ class TrainedModel:
         if not zipfile.is_zipfile(path):  # Keras would call it "File not found"
             raise _damaged(path, "is not a readable Keras model", "not a zip archive")
         try:
-            with warnings.catch_warnings():
-                # Keras notes the model has no build_from_config; its variables
-                # are created by the constructor and the weights load regardless.
-                warnings.filterwarnings("ignore", message=".*build_from_config")
-                model = keras.saving.load_model(path, compile=False)
+            model = keras.saving.load_model(path, compile=False)
         except Exception as e:  # noqa: BLE001 - Keras raises anything from a bad zip or config
             raise _damaged(path, "is not a readable Keras model", e) from None
         path = os.path.join(directory, ITEMS_FILE)
