@@ -24,6 +24,7 @@ leaves the held-out items out for baselines.
 
 import importlib.util
 import os
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,8 +34,8 @@ from ydnn.data.examples import Examples
 from ydnn.data.sequence_data import SequenceData
 
 
-def read_interactions(source, user_col="user_id", item_col="item_id", time_col="timestamp",
-                      sep=","):
+def read_interactions(source: Any, user_col: str = "user_id", item_col: str = "item_id",
+                      time_col: str = "timestamp", sep: str = ",") -> pd.DataFrame:
     """Load an interaction log as a DataFrame with the three columns.
 
     Args:
@@ -151,8 +152,9 @@ def _codes(series, name):
     return codes.astype(np.int64), np.asarray(uniques)
 
 
-def prepare_sequences(source, user_col="user_id", item_col="item_id", time_col="timestamp",
-                      max_history=20, min_interactions=3, sep=","):
+def prepare_sequences(source: Any, user_col: str = "user_id", item_col: str = "item_id",
+                      time_col: str = "timestamp", max_history: int = 20,
+                      min_interactions: int = 3, sep: str = ",") -> SequenceData:
     """Leave-last-out next-item data from an interaction log.
 
     Args:

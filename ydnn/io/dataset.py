@@ -2,11 +2,16 @@
 
 import glob
 import os
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ydnn.io.columns import Block, Ragged, block_from_table, list_value_type, numpy_dtype
 from ydnn.schema import ColumnSchema, Schema
+
+if TYPE_CHECKING:  # pandas is imported where a DataFrame is made
+    import pandas as pd
 
 # Where Merlin and NVTabular leave a dataset's schema, in the order Merlin's
 # own Dataset looks: `.merlin/schema.json` (Merlin >= 23.02), then the TFMD
@@ -49,7 +54,8 @@ class Dataset:
     ```
     """
 
-    def __init__(self, path_or_source, schema=None, engine="parquet"):
+    def __init__(self, path_or_source: Any, schema: Schema | str | os.PathLike | None = None,
+                     engine: str = "parquet") -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -118,7 +124,7 @@ class Dataset:
                     f" but {self._where} holds {'lists' if is_list else 'scalars'}")
         self._schema = schema
 
-    def infer_schema(self):
+    def infer_schema(self) -> Schema:
         """A `Schema` of every column from its type alone (no tags, no domains)."""
         columns = []
         for name, (is_list, arrow_type) in self._types.items():
@@ -127,7 +133,7 @@ class Dataset:
                 columns.append(ColumnSchema(name, dtype.name, is_list=is_list, is_ragged=is_list))
         return Schema(columns)
 
-    def dtype(self, name):
+    def dtype(self, name: str) -> np.dtype:
         """The NumPy dtype column `name` is served as."""
         return numpy_dtype(self._types[name][1], name, self._where)
 
@@ -137,10 +143,11 @@ class Dataset:
         """Pieces the data is read in (Parquet row groups, or slices of a table)."""
         return len(self._pieces)
 
-    def read_piece(self, index, columns):
+    def read_piece(self, index: int, columns: list[str]) -> Block:
         """Rows of piece `index` (see `npartitions`), only `columns`, as a `Block`."""
         path, group = self._pieces[index]
         if path is None:
+            assert self._table is not None  # pieces without a file are slices of the table
             table = self._table.slice(group, MEMORY_PIECE_ROWS).select(columns)
             where = self._where
         else:
@@ -151,13 +158,14 @@ class Dataset:
             where = f"{path!r}"
         return block_from_table(table, columns, where)
 
-    def iter_blocks(self, columns=None, order=None):
+    def iter_blocks(self, columns: list[str] | None = None,
+                        order: Iterable[int] | None = None) -> Iterator[Block]:
         """`Block`s of the dataset, piece by piece (in `order` when given)."""
         columns = list(columns) if columns is not None else self.schema.column_names
         for index in (range(len(self._pieces)) if order is None else order):
             yield self.read_piece(index, columns)
 
-    def compute(self):
+    def compute(self) -> "pd.DataFrame":
         """The whole dataset (the schema's columns) as a pandas DataFrame, in memory."""
         import pandas as pd
 
@@ -171,11 +179,11 @@ class Dataset:
                            if isinstance(col, Ragged) else col)
         return pd.DataFrame(frame)
 
-    def to_pandas(self):
+    def to_pandas(self) -> "pd.DataFrame":
         """Same as `compute()`."""
         return self.compute()
 
-    def head(self, n=5):
+    def head(self, n: int = 5) -> "pd.DataFrame":
         """The first `n` rows as a DataFrame."""
         return self.compute().head(n)
 

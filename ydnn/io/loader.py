@@ -1,5 +1,8 @@
 """`Loader`: shuffled batches of a `Dataset` as model inputs (Merlin's `mm.Loader`)."""
 
+from collections.abc import Callable, Iterator
+from typing import Any
+
 import numpy as np
 import tensorflow as tf
 
@@ -51,8 +54,9 @@ class Loader:
     ```
     """
 
-    def __init__(self, dataset, batch_size, shuffle=True, seed=None, drop_last=False, *,
-                 lists="ragged", shuffle_rows=DEFAULT_SHUFFLE_ROWS):
+    def __init__(self, dataset: Dataset, batch_size: int, shuffle: bool = True,
+                     seed: int | None = None, drop_last: bool = False, *, lists: str = "ragged",
+                     shuffle_rows: int = DEFAULT_SHUFFLE_ROWS) -> None:
         if not isinstance(dataset, Dataset):
             raise ValueError(f"dataset must be a ydnn.Dataset (e.g. ydnn.Dataset('train/')), "
                              f"got {type(dataset).__name__}")
@@ -67,22 +71,22 @@ class Loader:
         self.schema = dataset.schema
         self.target_names = self.schema.select_by_tag(Tags.TARGET).column_names
         self.feature_names = [n for n in self.schema.column_names if n not in self.target_names]
-        self._transforms = []
+        self._transforms: list[Callable] = []
         self._epoch = 0
 
     # -- Merlin's Loader API -----------------------------------------------------
-    def map(self, fn):
+    def map(self, fn: Callable) -> "Loader":
         """Apply `fn(features)` (or `fn(features, targets)`) to every batch; returns the loader."""
         if not callable(fn):
             raise ValueError(f"map takes a callable, got {fn!r}")
         self._transforms.append(fn)
         return self
 
-    def peek(self):
+    def peek(self) -> Any:
         """The first batch of a (new) epoch."""
         return next(iter(self))
 
-    def stop(self):
+    def stop(self) -> None:
         """Nothing to stop: the reading happens inside each epoch's iterator (Merlin API)."""
 
     def __len__(self):
@@ -93,7 +97,7 @@ class Loader:
         return iter(self.to_tf_dataset())
 
     # -- batches -------------------------------------------------------------------
-    def numpy_chunks(self, epoch=None):
+    def numpy_chunks(self, epoch: int | None = None) -> Iterator[Block]:
         """One epoch as `Block`s of whole batches (rows already in batch order).
 
         Every chunk holds a multiple of `batch_size` rows but the last, which
@@ -132,7 +136,7 @@ class Loader:
         for start in range(0, stop, step):
             yield rows.slice(start, min(start + step, stop))
 
-    def numpy_batches(self, epoch=None):
+    def numpy_batches(self, epoch: int | None = None) -> Iterator[Block]:
         """One epoch of batches as `Block`s of NumPy columns (see `ydnn.io.columns`)."""
         for chunk in self.numpy_chunks(epoch):
             for start in range(0, chunk.n, self.batch_size):
@@ -196,7 +200,7 @@ class Loader:
             return features, values[self.target_names[0]]
         return features, {n: values[n] for n in self.target_names}
 
-    def to_tf_dataset(self, pre=None):
+    def to_tf_dataset(self, pre: Callable | None = None) -> tf.data.Dataset:
         """The loader as a `tf.data.Dataset` (one epoch per iteration), its
         `map` transforms then `pre` applied to each batch.
 
@@ -234,7 +238,7 @@ class Loader:
                 f"shuffle={self.shuffle}, drop_last={self.drop_last})")
 
 
-def apply_transform(fn, batch):
+def apply_transform(fn: Callable, batch: tuple) -> Any:
     """`fn` on one batch `(features[, targets[, weights]])`, as Merlin calls `pre`:
     `fn(features)` without targets, else `fn(features, targets)`. A tuple
     result replaces features and targets; a dict replaces the features."""

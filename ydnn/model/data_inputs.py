@@ -1,16 +1,22 @@
 """fit / evaluate / predict on Merlin's inputs: a `Loader`, a `Dataset`, and `pre=`."""
 
+from collections.abc import Callable
+from typing import Any
+
 import keras
 import tensorflow as tf
 
 from ydnn.io import Dataset, Loader
 from ydnn.io.loader import apply_transform
+from ydnn.model._mixin_base import MixinBase
 
 # Keras's default batch size, used when a `Dataset` comes without one.
 DEFAULT_BATCH_SIZE = 32
 
 
-def keras_data(x, y=None, pre=None, batch_size=None, shuffle=False, what="x"):
+def keras_data(x: Any, y: Any = None, pre: Callable | None = None,
+               batch_size: int | None = None, shuffle: bool = False,
+               what: str = "x") -> tuple[Any, Any, int | None]:
     """`(x, y, batch_size)` as Keras takes them.
 
     A `ydnn.Dataset` is wrapped in a `Loader` (`batch_size`, `shuffle`), a
@@ -45,12 +51,13 @@ def keras_data(x, y=None, pre=None, batch_size=None, shuffle=False, what="x"):
                  deterministic=True).prefetch(tf.data.AUTOTUNE), y, batch_size
 
 
-class DataInputsMixin:
+class DataInputsMixin(MixinBase):
     """`fit`, `evaluate` and `predict` that take a `ydnn.Loader`, a `ydnn.Dataset`
     and Merlin's `pre=` transform (mixed in before `keras.Model`)."""
 
-    def fit(self, x=None, y=None, batch_size=None, epochs=1, *args, pre=None,
-            validation_data=None, shuffle=True, **kwargs):
+    def fit(self, x: Any = None, y: Any = None, batch_size: int | None = None, epochs: int = 1,
+                *args: Any, pre: Callable | None = None, validation_data: Any = None,
+                shuffle: bool = True, **kwargs: Any) -> keras.callbacks.History:
         """Keras `fit`; `x` may also be a `ydnn.Loader` or `ydnn.Dataset`, and
         `pre` (e.g. `ydnn.SequencePredictLast`) is applied to every training
         and validation batch, as Merlin's `fit(pre=)`."""
@@ -67,12 +74,14 @@ class DataInputsMixin:
         return keras.Model.fit(self, x, y, batch_size, epochs, *args,
                                validation_data=validation_data, **kwargs)
 
-    def evaluate(self, x=None, y=None, batch_size=None, *args, pre=None, **kwargs):
+    def evaluate(self, x: Any = None, y: Any = None, batch_size: int | None = None, *args: Any,
+                     pre: Callable | None = None, **kwargs: Any) -> Any:
         """Keras `evaluate`, with Loader / Dataset inputs and `pre=` as in `fit`."""
         x, y, batch_size = keras_data(x, y, pre, batch_size)
         return keras.Model.evaluate(self, x, y, batch_size, *args, **kwargs)
 
-    def predict(self, x, batch_size=None, *args, pre=None, **kwargs):
+    def predict(self, x: Any, batch_size: int | None = None, *args: Any,
+                    pre: Callable | None = None, **kwargs: Any) -> Any:
         """Keras `predict`, with Loader / Dataset inputs and `pre=` as in `fit`.
 
         A dict of tensors with `tf.RaggedTensor` list features (a batch from a

@@ -1,13 +1,16 @@
 """Full-catalog retrieval methods of the retrieval model (a mixin)."""
 
+from typing import Any
+
 import numpy as np
 
 from ydnn.io import Dataset, Loader
+from ydnn.model._mixin_base import MixinBase
 from ydnn.model.top_k import candidate_rows, top_k_items
 from ydnn.schema import Tags
 
 
-class RetrievalMixin:
+class RetrievalMixin(MixinBase):
     """Top-k retrieval, embedding export and the top-k encoder.
 
     Mixed into `YoutubeDNNRetrievalModelV2`; relies on its `item_table`,
@@ -18,7 +21,7 @@ class RetrievalMixin:
         """Ids each row has already seen: its `seen_items` feature, else its history."""
         return features.get("seen_items", features.get(self.candidate.name))
 
-    def retrieve(self, query, k, exclude=None):
+    def retrieve(self, query: Any, k: int, exclude: Any = None) -> tuple[Any, Any]:
         """Top-k over the whole catalog: `(scores [B, k], ids [B, k])`.
 
         Ids below `min_sampled_id` are never returned; `exclude` (ragged or
@@ -27,7 +30,8 @@ class RetrievalMixin:
         return top_k_items(query, self.item_table, k, post=self.post, min_id=self.min_sampled_id,
                            exclude=exclude)
 
-    def candidate_embeddings(self, data=None, index=None, batch_size=None):
+    def candidate_embeddings(self, data: Any = None, index: Any = None,
+                                 batch_size: int | None = None) -> Dataset:
         """Every item's embedding, `post` applied, as Merlin returns them.
 
         A `ydnn.Dataset` of one row per id of the vocabulary (`int_domain.max
@@ -40,7 +44,8 @@ class RetrievalMixin:
         rows = candidate_rows(self.item_table, 0, self.max_id + 1, self.post).numpy()
         return _embeddings_dataset(rows, np.arange(self.max_id + 1), self.candidate.name)
 
-    def query_embeddings(self, data, batch_size=None, index=Tags.USER_ID):
+    def query_embeddings(self, data: Any, batch_size: int | None = None,
+                             index: str | Tags | None = Tags.USER_ID) -> Dataset:
         """Query embeddings of every row of `data`, as Merlin returns them.
 
         Args:
@@ -87,13 +92,14 @@ class RetrievalMixin:
         ids = np.concatenate(keys) if keys else np.arange(len(rows))
         return _embeddings_dataset(rows, ids, name)
 
-    def to_top_k_encoder(self, k=10, exclude_seen=False):
+    def to_top_k_encoder(self, k: int = 10, exclude_seen: bool = False) -> Any:
         """A Keras model mapping features to `(scores [B, k], ids [B, k])`."""
         from ydnn.model.top_k_encoder import TopKEncoder
 
         return TopKEncoder(self, k=k, exclude_seen=exclude_seen)
 
-    def batch_predict(self, data, k=10, exclude_seen=False):
+    def batch_predict(self, data: Any, k: int = 10,
+                          exclude_seen: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Top-k `(scores [N, k], ids [N, k])` for every row of a dataset."""
         encoder = self.to_top_k_encoder(k, exclude_seen)
         if isinstance(data, Dataset):

@@ -6,6 +6,7 @@ import tensorflow as tf
 
 import ydnn_kernels
 from ydnn.layers._args import int_arg
+from ydnn.model._mixin_base import MixinBase
 from ydnn_kernels import stock
 
 # TF truncates op seeds to 31 bits; a model's seed is one of them.
@@ -20,7 +21,7 @@ _POSITION_STRIDE = 1000003
 DRAW_WINDOW = 2 ** 32
 
 
-class SamplerStreamMixin:
+class SamplerStreamMixin(MixinBase):
     """The negatives of training step `t` are draw window `t` of the model's stream.
 
     The stream is fixed by `sampler_seed` (in the config) and TF's global

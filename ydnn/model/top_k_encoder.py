@@ -1,5 +1,7 @@
 """`TopKEncoder`: a trained retrieval model as features -> top-k items."""
 
+from typing import Any
+
 import keras
 
 from ydnn import metrics as ydnn_metrics
@@ -37,7 +39,8 @@ class TopKEncoder(DataInputsMixin, keras.Model):
     ```
     """
 
-    def __init__(self, model, k=10, exclude_seen=False, **kwargs):
+    def __init__(self, model: Any, k: int = 10, exclude_seen: bool = False,
+                     **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if not isinstance(model, RetrievalMixin):
             raise ValueError(f"model must be a YoutubeDNNRetrievalModelV2, got "
@@ -45,14 +48,15 @@ class TopKEncoder(DataInputsMixin, keras.Model):
         self.retrieval_model = model
         self.k = int_arg("k", k, 1, model.max_id + 1 - model.min_sampled_id)
         self.exclude_seen = bool_arg("exclude_seen", exclude_seen)
-        self.top_k_metrics = []
+        self.top_k_metrics: list[keras.metrics.Metric] = []
 
     def call(self, inputs, training=False):
         query = self.retrieval_model(inputs, training=False)
         exclude = self.retrieval_model.seen_items(inputs) if self.exclude_seen else None
         return self.retrieval_model.retrieve(query, self.k, exclude)
 
-    def compile(self, metrics=None, run_eagerly=False, steps_per_execution=1):
+    def compile(self, metrics: list[keras.metrics.Metric] | None = None,
+                    run_eagerly: bool = False, steps_per_execution: int = 1) -> None:
         self.top_k_metrics = list(metrics) if metrics is not None else \
             ydnn_metrics.default_metrics(self.k)
         super().compile(run_eagerly=run_eagerly, steps_per_execution=steps_per_execution,

@@ -1,5 +1,7 @@
 """compile / fit / evaluate of the retrieval model, and the training state a save keeps."""
 
+from typing import Any
+
 import keras
 import tensorflow as tf
 
@@ -28,8 +30,9 @@ class TrainingMixin(SamplerStreamMixin):
         self._ydnn_compile = None
 
     # -- compile -----------------------------------------------------------------
-    def compile(self, optimizer="adam", metrics=None, top_k=10, exclude_seen=False,
-                steps_per_execution=1, run_eagerly=False, jit_compile=False, **kwargs):
+    def compile(self, optimizer: Any = "adam", metrics: list[keras.metrics.Metric] | None = None,
+                    top_k: int = 10, exclude_seen: bool = False, steps_per_execution: int = 1,
+                    run_eagerly: bool = False, jit_compile: bool = False, **kwargs: Any) -> None:
         """Keras `compile` with the retrieval settings.
 
         Args:
@@ -186,7 +189,7 @@ class TrainingMixin(SamplerStreamMixin):
         return {m.name: m.result() for m in self.metrics}
 
 
-def target_ids(y, name):
+def target_ids(y: Any, name: str) -> tf.Tensor:
     """The target ids of a batch: `y` itself, or, when the targets are a dict
     (Merlin's transforms return `{column: ids}`), its entry for the item
     column `name` (or its only entry)."""

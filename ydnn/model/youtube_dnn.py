@@ -1,5 +1,7 @@
 """`YoutubeDNNRetrievalModelV2`: Merlin's API on Keras 3 and ydnn's fused ops."""
 
+from typing import Any
+
 import keras
 import tensorflow as tf
 
@@ -97,10 +99,15 @@ class YoutubeDNNRetrievalModelV2(DataInputsMixin, TrainingMixin, RetrievalMixin,
     ```
     """
 
-    def __init__(self, schema, candidate_id_tag=Tags.ITEM_ID, top_block=None, post=None,
-                 inputs=None, outputs=None, logits_temperature=1.0, num_sampled=100,
-                 min_sampled_id=0, *, ops="fused", embedding_dims=None,
-                 separate_output_table=False, sampler_seed=None, name=None):
+    def __init__(self, schema: Schema | dict, candidate_id_tag: str | Tags = Tags.ITEM_ID,
+                     top_block: keras.layers.Layer | None = None,
+                     post: keras.layers.Layer | None = None,
+                     inputs: InputBlock | Schema | None = None, outputs: None = None,
+                     logits_temperature: float = 1.0, num_sampled: int = 100,
+                     min_sampled_id: int = 0, *, ops: str = "fused",
+                     embedding_dims: dict[str, int] | None = None,
+                     separate_output_table: bool = False, sampler_seed: int | None = None,
+                     name: str | None = None) -> None:
         super().__init__(name=name)
         if isinstance(schema, dict):
             schema = Schema.from_dict(schema)
@@ -198,7 +205,7 @@ class YoutubeDNNRetrievalModelV2(DataInputsMixin, TrainingMixin, RetrievalMixin,
         # Loading: the variables come from the schema, not from input shapes.
         self.build()
 
-    def call(self, inputs, training=False):
+    def call(self, inputs: dict[str, Any], training: bool = False) -> tf.Tensor:
         """Query embeddings `[B, D]` of a dict of features."""
         x = self.input_block(inputs)
         x = self.top_block(x, training=training)

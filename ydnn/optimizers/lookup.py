@@ -2,6 +2,7 @@
 ydnn optimizer with the same dense maths and a fused sparse update."""
 
 import warnings
+from typing import Any
 
 import keras
 
@@ -31,7 +32,7 @@ _BY_CLASS = {
 _OURS = (SparseSGD, SparseAdagrad, RowWiseAdagrad, LazyAdam)
 
 
-def get(identifier):
+def get(identifier: Any) -> keras.optimizers.Optimizer:
     """Maps an optimizer identifier to a ydnn optimizer with a sparse update.
 
     Args:
@@ -81,6 +82,6 @@ def get(identifier):
                              "built (it holds slot state); pass a fresh optimizer.")
         config = identifier.get_config()
         config.pop("name", None)
-        return cls.from_config(config)
+        return cls.from_config(config)  # type: ignore[attr-defined]  # a Keras optimizer class
     raise ValueError(f"Could not interpret optimizer identifier {identifier!r}: pass a name, a "
                      "config dict or a keras.optimizers.Optimizer.")

@@ -6,8 +6,7 @@ import re
 import keras
 import tensorflow as tf
 
-from ydnn.optimizers._sparse_update import (SparseUpdateMixin, check_hyper,
-                                             check_keras_options)
+from ydnn.optimizers._sparse_update import SparseUpdateMixin, check_hyper, check_keras_options
 
 
 @keras.saving.register_keras_serializable(package="ydnn")

@@ -2,8 +2,7 @@
 
 import keras
 
-from ydnn.optimizers._sparse_update import (SparseUpdateMixin, check_hyper,
-                                             check_keras_options)
+from ydnn.optimizers._sparse_update import SparseUpdateMixin, check_hyper, check_keras_options
 
 
 @keras.saving.register_keras_serializable(package="ydnn")

@@ -2,6 +2,8 @@
 
 import json
 import os
+from collections.abc import Iterable
+from typing import Any
 
 from ydnn.schema import tfmd
 from ydnn.schema.column_schema import ColumnSchema
@@ -40,8 +42,8 @@ class Schema:
     ```
     """
 
-    def __init__(self, columns=()):
-        self._columns = {}
+    def __init__(self, columns: Iterable[ColumnSchema | dict] = ()) -> None:
+        self._columns: dict[str, ColumnSchema] = {}
         for col in columns:
             if isinstance(col, dict):
                 col = ColumnSchema.from_dict(col)
@@ -102,7 +104,7 @@ class Schema:
             raise ValueError("the schema is empty: it has no first column")
         return next(iter(self._columns.values()))
 
-    def only(self, what="column"):
+    def only(self, what: str = "column") -> ColumnSchema:
         """The single column of a one-column schema.
 
         Args:
@@ -117,17 +119,17 @@ class Schema:
         return self.first
 
     # -- selection ----------------------------------------------------------
-    def select_by_tag(self, *tags):
+    def select_by_tag(self, *tags: Any) -> "Schema":
         """Columns carrying any of `tags` (strings or `Tags`; varargs or a list)."""
-        tags = [Tags.normalize(t) for t in _names(tags)]
-        return Schema(c for c in self if c.has_tag(*tags))
+        wanted = [Tags.normalize(t) for t in _names(tags)]
+        return Schema(c for c in self if c.has_tag(*wanted))
 
-    def remove_by_tag(self, *tags):
+    def remove_by_tag(self, *tags: Any) -> "Schema":
         """Columns carrying none of `tags`."""
-        tags = [Tags.normalize(t) for t in _names(tags)]
-        return Schema(c for c in self if not c.has_tag(*tags))
+        unwanted = [Tags.normalize(t) for t in _names(tags)]
+        return Schema(c for c in self if not c.has_tag(*unwanted))
 
-    def select_by_name(self, *names):
+    def select_by_name(self, *names: Any) -> "Schema":
         """The named columns, in the order given.
 
         Raises:
@@ -139,27 +141,27 @@ class Schema:
             raise KeyError(f"no columns named {missing} in schema; columns: {self.column_names}")
         return Schema(self._columns[n] for n in names)
 
-    def excluding(self, *names):
+    def excluding(self, *names: Any) -> "Schema":
         """All columns but the named ones (unknown names are an error).
 
         Raises:
             KeyError: a name is not in the schema (a typo would otherwise
                 silently exclude nothing).
         """
-        names = set(_names(names))
-        missing = sorted(names - set(self._columns))
+        dropped = set(_names(names))
+        missing = sorted(dropped - set(self._columns))
         if missing:
             raise KeyError(f"cannot exclude {missing}: not in schema; columns: {self.column_names}")
-        return Schema(c for c in self if c.name not in names)
+        return Schema(c for c in self if c.name not in dropped)
 
-    def excluding_by_name(self, names):
+    def excluding_by_name(self, names: str | Iterable[str]) -> "Schema":
         """All columns but the named ones; names not in the schema are ignored,
         as Merlin's method of this name does (its tests drop columns that
         some data sets lack). `excluding` is the strict form."""
         names = {names} if isinstance(names, str) else set(names)
         return Schema(c for c in self if c.name not in names)
 
-    def column_by_tag(self, tag):
+    def column_by_tag(self, tag: str | Tags) -> ColumnSchema:
         """The one column tagged `tag`.
 
         Raises:
@@ -176,19 +178,19 @@ class Schema:
         raise ValueError(f"several columns are tagged {str(tag)!r}: {selected.column_names}; "
                          f"select one by name")
 
-    def with_column(self, column):
+    def with_column(self, column: ColumnSchema) -> "Schema":
         """A copy with `column` added, or replacing the column of its name."""
         cols = dict(self._columns)
         cols[column.name] = column
         return Schema(cols.values())
 
     # -- serialisation ------------------------------------------------------
-    def to_dict(self):
+    def to_dict(self) -> dict:
         return {"format": "ydnn.schema", "version": FORMAT_VERSION,
                 "columns": [c.to_dict() for c in self]}
 
     @classmethod
-    def from_dict(cls, config):
+    def from_dict(cls, config: dict) -> "Schema":
         """Inverse of `to_dict`; also takes a TFMD/Merlin JSON dict (`feature` key).
 
         Raises:
@@ -206,7 +208,7 @@ class Schema:
                          f"(TensorFlow Metadata / Merlin), got keys {sorted(config)[:10]}"
                          if isinstance(config, dict) else f"not a schema: {type(config).__name__}")
 
-    def to_json(self, path=None, indent=2):
+    def to_json(self, path: str | os.PathLike | None = None, indent: int = 2) -> str:
         """JSON text of the schema; written to `path` too when given."""
         text = json.dumps(self.to_dict(), indent=indent)
         if path is not None:
@@ -215,7 +217,7 @@ class Schema:
         return text
 
     @classmethod
-    def from_json(cls, text):
+    def from_json(cls, text: str) -> "Schema":
         """A schema from JSON text (ydnn's, or a TFMD/Merlin `schema.json`)."""
         try:
             config = json.loads(text)
@@ -224,7 +226,7 @@ class Schema:
         return cls.from_dict(config)
 
     @classmethod
-    def read(cls, path):
+    def read(cls, path: str | os.PathLike) -> "Schema":
         """Read ydnn JSON, Merlin/TFMD `schema.json` or `schema.pbtxt`.
 
         Args:
@@ -250,7 +252,7 @@ class Schema:
             return cls(tfmd.columns_from_pbtxt(text, source=path))
         return cls.from_json(text)
 
-    def write(self, path):
+    def write(self, path: str | os.PathLike) -> str:
         """Write ydnn JSON to `path` (a file, or `schema.json` in a directory)."""
         path = os.fspath(path)
         if os.path.isdir(path):
