@@ -1,5 +1,7 @@
 # ydnn developer entry points. Each target installs what it needs into .venv.
 #   make test    build (CPU kernels always, CUDA kernels when nvcc is found) and run the tests
+#   make lint    ruff (lint + format check), clang-format check of csrc/, mypy of the public API
+#   make format  apply ruff format and clang-format
 #   make demo    train + evaluate on a synthetic log, next to the most-popular baseline
 #   make bench   the fused-vs-stock benchmarks, rewriting bench/RESULTS.md sections
 #   make bench-quick   the same, short (about two minutes), into build/RESULTS-quick.md
@@ -10,7 +12,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 DEPS := $(VENV)/.ydnn-deps
 
-.PHONY: all build test demo bench bench-quick bench-pytest gpu-build clean
+.PHONY: all build test lint format demo bench bench-quick bench-pytest gpu-build clean
 
 all: test
 
@@ -32,6 +34,29 @@ $(DEPS): pyproject.toml
 # In-place incremental build: objects are cached under build/ by flag hash.
 build: $(DEPS)
 	$(PY) setup.py -q build_ext --inplace
+
+# Lint tools, from pyproject's `lint` extra (pinned: a new release would
+# change what "formatted" means under everyone's feet).
+LINT_DEPS := $(VENV)/.ydnn-lint
+$(LINT_DEPS): pyproject.toml $(DEPS)
+	$(PY) -c 'import tomllib; \
+		print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["lint"]))' \
+		> build/requirements-lint.txt
+	$(PY) -m pip install -q -r build/requirements-lint.txt
+	touch $@
+
+CXX_FILES = $(shell git ls-files 'csrc/*.h' 'csrc/*.cc' 'csrc/*.cu' 'csrc/*.cuh')
+
+lint: $(LINT_DEPS)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/clang-format --dry-run --Werror $(CXX_FILES)
+	$(VENV)/bin/mypy
+
+format: $(LINT_DEPS)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/clang-format -i $(CXX_FILES)
 
 test: build
 	$(PY) -m pytest tests -q
