@@ -65,7 +65,7 @@ def main():
     with open(os.path.join(args.dir, "gpu_bench.md")) as f:
         body = tables(f.read())
     text = "\n".join([
-        "### CUDA kernels on the lent GPU (bench/gpu/run.sh)", "",
+        "### CUDA kernels on a GPU (bench/gpu/run.sh)", "",
         "Machine, as run.sh printed it: " + "; ".join(x.strip() for x in machine), "",
         f"Stages: {', '.join(f'{s} {t} s' for s, t in stages)}; {total}.", "",
         "Tests (one pytest process per file; the CuPy files check every CUDA kernel against "

@@ -13,7 +13,7 @@ Protocol (the one `ydnn train` and the benchmarks use):
 The hot loops are numba (see `_kernels.py`); dense integer ids are coded
 through a lookup table, other ids (strings, sparse integers) through pandas'
 hash table. A 10-million-row log (200k users, 620k items, random row order)
-prepares in about 6 s on one busy core of a 2-core VM; memory is dominated by
+prepares in about 6 s on one core of a 2-core x86 server; memory is dominated by
 the `[num_train, max_history]` int32 history (800 MB for 10M rows, H = 20).
 
 Items seen only by dropped users are not in the catalog; item frequencies
