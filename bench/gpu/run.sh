@@ -58,19 +58,19 @@ print("ydnn_kernels.arrays: CUDA build, no tensorflow import")' || fail "module 
 
 stage "tests (one process per file, in parallel)"
 test_tmp=$(mktemp -d)
-files=(tests/gpu/test_*_cupy.py tests/test_embedding_pool_arrays.py tests/test_sampled_softmax.py)
+files=(tests/gpu/test_*_cupy.py tests/embedding_pool/test_arrays.py tests/sampled_softmax/test_arrays.py)
 pids=()
 failed_gpu=()
 for f in "${files[@]}"; do
   timeout -k 10 150 python3 -m pytest "$f" -q -rfE --tb=short -p no:cacheprovider \
-    --durations=3 >"$test_tmp/$(basename "$f").log" 2>&1 &
+    --durations=3 >"$test_tmp/${f//\//_}.log" 2>&1 &
   pids+=($!)
 done
 : >"$log_dir/tests.log"
 for i in "${!files[@]}"; do
   wait "${pids[$i]}"
   status=$?
-  log="$test_tmp/$(basename "${files[$i]}").log"
+  log="$test_tmp/${files[$i]//\//_}.log"  # by path: two families have a test_arrays.py
   {
     printf '\n### %s (exit %s)\n' "${files[$i]}" "$status"
     cat "$log"

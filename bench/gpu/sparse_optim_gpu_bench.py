@@ -36,7 +36,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
 sys.path.insert(0, HERE)
 from gpu_common import REPEAT, WARMUP, Log, ceilings, fmt_t, guarded, header, save, time_ms  # noqa: E402
 
-from tests.sparse_optim_reference import sparse_step  # noqa: E402
+from tests.sparse_optim.reference import sparse_step  # noqa: E402
 from ydnn_kernels import arrays  # noqa: E402
 
 D, N = 64, 16384

@@ -1,16 +1,32 @@
-"""Inputs for embedding_pool tests (random cases, the named edge cases) and
-the one check every entry point's results go through."""
+"""Inputs for embedding_pool tests (parameter lists, random cases, the named
+edge cases) and the one check every entry point's results go through. Shared
+by the TF op, NumPy and CuPy tests: no TensorFlow here, so the CuPy tests run
+on a TF-free GPU box."""
 
 import dataclasses
 
 import ml_dtypes
 import numpy as np
+import pytest
 
-from tests.reference import bags_from_padded, embedding_pool_grad_ref, embedding_pool_ref
+from tests.embedding_pool.reference import (
+    bags_from_padded,
+    embedding_pool_grad_ref,
+    embedding_pool_ref,
+)
 from tests.tolerance import assert_close_to_ref
 
 NP_DTYPES = {"float32": np.float32, "float16": np.float16, "bfloat16": ml_dtypes.bfloat16}
 PAD = -7  # padding value: an invalid id, so a kernel that reads padding fails
+
+# Parameter lists of every entry point's tests.
+COMBINERS = ["sum", "mean", "sqrtn"]
+DTYPES = ["float32", "float16", "bfloat16"]
+CUPY_DTYPES = ["float32", "float16"]  # bfloat16 is not a CuPy dtype
+ID_DTYPES = [pytest.param(np.int32, id="int32"), pytest.param(np.int64, id="int64")]
+WEIGHTED = [pytest.param(False, id="unweighted"), pytest.param(True, id="weighted")]
+LAYOUTS = ["padded", "ragged"]
+EDGES = ["B1", "L1", "empty_rows", "all_empty", "duplicates", "range_ends", "wide_D", "D1"]
 
 
 @dataclasses.dataclass
@@ -67,7 +83,7 @@ def edge_cases(rng, dtype="float32", id_dtype=np.int64, weighted=False):
     """The named edge cases every entry point must handle."""
     kw = dict(dtype=dtype, id_dtype=id_dtype, weighted=weighted)
     V = 40
-    return {
+    cases = {
         "B1": make_case(rng, B=1, L=4, V=V, lengths=[4], **kw),
         "L1": make_case(rng, B=5, L=1, V=V, lengths=[1, 0, 1, 1, 0], **kw),
         "empty_rows": make_case(rng, B=4, L=3, V=V, lengths=[0, 2, 0, 3], **kw),
@@ -79,6 +95,8 @@ def edge_cases(rng, dtype="float32", id_dtype=np.int64, weighted=False):
         "wide_D": make_case(rng, B=3, L=3, V=V, D=131, **kw),
         "D1": make_case(rng, B=3, L=3, V=V, D=1, **kw),
     }
+    assert list(cases) == EDGES
+    return cases
 
 
 def check_pool_results(case, combiner, layout, out, upstream, unique_ids, grad_rows, grad_w):

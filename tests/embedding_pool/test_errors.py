@@ -1,6 +1,7 @@
 """Bad input to embedding_pool: a clear error naming the argument, its shape
-or position and the bad value. ValueError from Python-side checks,
-InvalidArgumentError from the op, in eager mode and inside tf.function."""
+or position and the bad value. ValueError from Python-side checks and from
+the NumPy entry point, InvalidArgumentError from the op, in eager mode and
+inside tf.function."""
 
 import re
 
@@ -8,14 +9,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ydnn_kernels import embedding_pool
+from tests.embedding_pool.cases import ID_DTYPES
+from ydnn_kernels import arrays, embedding_pool
 from ydnn_kernels.embedding_pool_op import _ops
 
 TABLE = np.arange(40, dtype=np.float32).reshape(10, 4)
 
 
 @pytest.mark.parametrize("mode", ["eager", "function"])
-@pytest.mark.parametrize("id_dtype", [np.int32, np.int64], ids=["int32", "int64"])
+@pytest.mark.parametrize("id_dtype", ID_DTYPES)
 @pytest.mark.parametrize("bad, where", [(10, "ids[1, 0] = 10"), (-1, "ids[1, 0] = -1"),
                                         (2**31 - 1, "ids[1, 0] = 2147483647")])
 def test_out_of_range_padded_id(mode, id_dtype, bad, where):
@@ -84,3 +86,24 @@ def test_python_side_errors(kwargs, match):
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         embedding_pool(**args)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(ids=np.array([[1, 10]])), r"ids\[0, 1\] = 10 is out of range \[0, 10\)"),
+    (dict(ids=np.array([[1, 2]]), lengths=np.array([3])), r"lengths\[0\] = 3 is outside \[0, 2\]"),
+    (dict(ids=np.array([1, 2]), row_splits=np.array([0, 3])),
+     r"row_splits must be non-decreasing from 0 to 2 \(the number of ids\); row_splits\[1\] = 3"),
+    (dict(ids=np.array([[1.0, 2.0]])), "ids must have an integer dtype, got float64"),
+    (dict(ids=np.array([[1, 2]]), lengths=np.array([1, 1])),
+     r"lengths must have shape \[1\] to match ids of shape \[1, 2\], got \[2\]"),
+    (dict(ids=np.array([[1, 2]]), weights=np.ones(3)),
+     r"weights must have the shape of ids \[1, 2\], got \[3\]"),
+    (dict(ids=np.array([[1, 2]]), combiner="max"), "combiner must be one of"),
+    (dict(table=np.zeros((10, 4), np.float64), ids=np.array([[1]])),
+     "table must be float32, float16 or bfloat16, got float64"),
+])
+def test_arrays_bad_input_raises_value_error(kwargs, match):
+    args = dict(table=np.zeros((10, 4), np.float32))
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        arrays.embedding_pool(**args)

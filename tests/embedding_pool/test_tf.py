@@ -1,13 +1,26 @@
 """embedding_pool as a TensorFlow op: against the float64 reference, eager
 and in tf.function, over combiner x table dtype x id dtype x layout x weights,
-plus the named edge cases. Tolerances: tests/tolerance.py."""
+plus the named edge cases (tolerances: tests/tolerance.py); numeric
+gradients; and how it treats variables: read in place, sparse gradients that
+Keras 3 optimizers take, static shapes. Against stock TF: test_vs_stock.py."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.pool_cases import check_pool_results, edge_cases, make_case
-from tests.reference import embedding_pool_ref
+from tests.embedding_pool.cases import (
+    COMBINERS,
+    DTYPES,
+    EDGES,
+    ID_DTYPES,
+    LAYOUTS,
+    WEIGHTED,
+    check_pool_results,
+    edge_cases,
+    make_case,
+)
+from tests.embedding_pool.reference import embedding_pool_ref
 from ydnn_kernels import embedding_pool
 
 TF_DTYPES = {"float32": tf.float32, "float16": tf.float16, "bfloat16": tf.bfloat16}
@@ -54,21 +67,20 @@ def check_against_reference(case, combiner, layout, **kw):
 
 
 @pytest.mark.parametrize("mode", ["eager", "function"])
-@pytest.mark.parametrize("layout", ["padded", "ragged"])
-@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
-@pytest.mark.parametrize("id_dtype", [np.int32, np.int64], ids=["int32", "int64"])
-@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
-@pytest.mark.parametrize("combiner", ["sum", "mean", "sqrtn"])
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("weighted", WEIGHTED)
+@pytest.mark.parametrize("id_dtype", ID_DTYPES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("combiner", COMBINERS)
 def test_matches_reference(rng, combiner, dtype, id_dtype, weighted, layout, mode):
     case = make_case(rng, B=7, L=6, V=60, D=20, dtype=dtype, id_dtype=id_dtype, weighted=weighted)
     check_against_reference(case, combiner, layout, mode=mode, variable=mode == "function")
 
 
-@pytest.mark.parametrize("edge", ["B1", "L1", "empty_rows", "all_empty", "duplicates",
-                                  "range_ends", "wide_D", "D1"])
-@pytest.mark.parametrize("layout", ["padded", "ragged"])
-@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
-@pytest.mark.parametrize("combiner", ["sum", "mean", "sqrtn"])
+@pytest.mark.parametrize("edge", EDGES)
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("weighted", WEIGHTED)
+@pytest.mark.parametrize("combiner", COMBINERS)
 def test_edge_cases(rng, combiner, weighted, layout, edge):
     case = edge_cases(rng, weighted=weighted)[edge]
     check_against_reference(case, combiner, layout, variable=True)
@@ -115,3 +127,86 @@ def test_deterministic_gradients(rng):
         for a, b in zip(first, again):
             if a is not None:
                 np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("combiner", COMBINERS)
+def test_numeric_gradients(rng, combiner):
+    # The op is linear in the table, so float32 finite differences are exact
+    # up to rounding (~eps * |x| / delta); weights enter non-linearly for
+    # mean/sqrtn, adding O(delta) curvature error. Hence atol 2e-3.
+    case = make_case(rng, B=3, L=3, V=6, D=4, weighted=True, lengths=[3, 1, 2])
+    ids, lengths = tf.constant(case.ids), tf.constant(case.lengths)
+
+    def f(table, weights):
+        return embedding_pool(table, ids, lengths, weights, combiner)
+
+    theoretical, numerical = tf.test.compute_gradient(
+        f, [tf.constant(case.table), tf.constant(case.weights)], delta=1e-2)
+    for t, n in zip(theoretical, numerical):
+        np.testing.assert_allclose(t, n, atol=2e-3)
+        assert np.abs(t).max() > 0.1, "the gradient must not be trivially zero"
+
+
+def test_variable_is_read_in_place_not_copied():
+    var = tf.Variable(np.arange(40, dtype=np.float32).reshape(10, 4))
+    ids = tf.constant([[1, 2], [3, 9]])
+
+    @tf.function
+    def step():
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(embedding_pool(var, ids))
+        return tape.gradient(loss, var)
+
+    graph = step.get_concrete_function().graph
+    types = {op.type for op in graph.get_operations()}
+    assert "YdnnEmbeddingPoolResource" in types and "YdnnEmbeddingPoolResourceGrad" in types
+    assert "ReadVariableOp" not in types, "a dense read would copy a copy-on-read table"
+    assert "UnsortedSegmentSum" not in types and "ScatterNd" not in types
+
+
+def test_reads_current_value_after_sparse_update():
+    # A sparse update puts the variable in copy-on-read mode.
+    var = tf.Variable(np.zeros((5, 2), np.float32))
+    var.scatter_add(tf.IndexedSlices(tf.ones([1, 2]), tf.constant([3])))
+    out = embedding_pool(var, tf.constant([[3, 0]]), combiner="sum")
+    np.testing.assert_array_equal(out.numpy(), [[1.0, 1.0]])
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adagrad"])
+def test_keras_optimizer_takes_the_sparse_gradient(optimizer):
+    table = keras.Variable(np.ones((8, 3), np.float32), name="table")
+    ids = tf.constant([[1, 1, 4], [6, 0, 0]])
+    lengths = tf.constant([3, 1])
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(embedding_pool(table, ids, lengths, combiner="sum"))
+    (grad,) = tape.gradient(loss, [table])
+    assert isinstance(grad, tf.IndexedSlices)
+    np.testing.assert_array_equal(grad.indices.numpy(), [1, 4, 6])
+    np.testing.assert_array_equal(grad.values.numpy()[:, 0], [2.0, 1.0, 1.0])
+    opt = keras.optimizers.get({"class_name": optimizer, "config": {"learning_rate": 0.5}})
+    opt.apply_gradients([(grad, table)])
+    after = keras.ops.convert_to_numpy(table)
+    untouched = [0, 2, 3, 5, 7]
+    np.testing.assert_array_equal(after[untouched], 1.0)
+    assert np.all(after[[1, 4, 6]] < 1.0)
+    if optimizer == "sgd":
+        np.testing.assert_allclose(after[[1, 4, 6], 0], [0.0, 0.5, 0.5])
+
+
+def test_int32_and_int64_ids_agree(rng):
+    case = make_case(rng, B=5, L=4)
+    a = embedding_pool(case.table, case.ids.astype(np.int32), case.lengths)
+    b = embedding_pool(case.table, case.ids.astype(np.int64), case.lengths)
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_static_shape_inference():
+    table = tf.Variable(tf.zeros([100, 24]))
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 5], tf.int64)])
+    def f(ids):
+        out = embedding_pool(table, ids)
+        assert out.shape.as_list() == [None, 24], out.shape
+        return out
+
+    assert f(tf.zeros([3, 5], tf.int64)).shape == (3, 24)

@@ -1,7 +1,7 @@
 """embedding_pool's CUDA kernels through ydnn_kernels.arrays on CuPy arrays.
 
-Mirrors tests/test_embedding_pool_arrays.py (float64 reference, edge cases,
-B = 0) and adds what only the GPU path has: every vector width and group
+Mirrors tests/embedding_pool/test_arrays.py (float64 reference, edge cases,
+B = 0; parameter lists and cases from tests/embedding_pool/cases.py) and adds what only the GPU path has: every vector width and group
 size (D and pointer alignment pick them), grid-stride tails, agreement with
 the CPU kernels, bitwise determinism, outputs that must be fully written, and
 the error policy (same ValueError text as the CPU path). bfloat16 is not a
@@ -16,11 +16,19 @@ from tests.gpu.cuda_env import require_cuda
 
 cp = require_cuda()
 
-from tests.pool_cases import check_pool_results, edge_cases, make_case  # noqa: E402
+from tests.embedding_pool.cases import (  # noqa: E402
+    COMBINERS,
+    CUPY_DTYPES,
+    EDGES,
+    ID_DTYPES,
+    LAYOUTS,
+    WEIGHTED,
+    check_pool_results,
+    edge_cases,
+    make_case,
+)
 from tests.tolerance import ROUNDING  # noqa: E402
 from ydnn_kernels import arrays  # noqa: E402
-
-DTYPES = ["float32", "float16"]
 
 
 def layout_kwargs(case, layout, xp):
@@ -66,21 +74,20 @@ def assert_gpu_matches_cpu(gpu, cpu, dtype, scale, what):
     assert np.all(err <= bound), f"{what} ({dtype}): max |gpu - cpu| = {err.max():.3g}"
 
 
-@pytest.mark.parametrize("layout", ["padded", "ragged"])
-@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
-@pytest.mark.parametrize("id_dtype", [np.int32, np.int64], ids=["int32", "int64"])
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("combiner", ["sum", "mean", "sqrtn"])
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("weighted", WEIGHTED)
+@pytest.mark.parametrize("id_dtype", ID_DTYPES)
+@pytest.mark.parametrize("dtype", CUPY_DTYPES)
+@pytest.mark.parametrize("combiner", COMBINERS)
 def test_matches_reference(rng, combiner, dtype, id_dtype, weighted, layout):
     case = make_case(rng, B=9, L=7, V=70, D=37, dtype=dtype, id_dtype=id_dtype, weighted=weighted)
     check(case, combiner, layout)
 
 
-@pytest.mark.parametrize("edge", ["B1", "L1", "empty_rows", "all_empty", "duplicates",
-                                  "range_ends", "wide_D", "D1"])
-@pytest.mark.parametrize("layout", ["padded", "ragged"])
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("combiner", ["sum", "mean", "sqrtn"])
+@pytest.mark.parametrize("edge", EDGES)
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("dtype", CUPY_DTYPES)
+@pytest.mark.parametrize("combiner", COMBINERS)
 def test_edge_cases(rng, combiner, dtype, layout, edge):
     check(edge_cases(rng, dtype=dtype, weighted=True)[edge], combiner, layout)
 
@@ -91,8 +98,8 @@ def test_edge_cases(rng, combiner, dtype, layout, edge):
 # more; by two, fp16 rows are 4- but not 16-byte aligned (VEC = 2).
 @pytest.mark.parametrize("offset", [0, 1, 2])
 @pytest.mark.parametrize("D", [1, 2, 3, 64, 100, 131, 1000])
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("layout", ["padded", "ragged"])
+@pytest.mark.parametrize("dtype", CUPY_DTYPES)
+@pytest.mark.parametrize("layout", LAYOUTS)
 def test_vector_widths(rng, layout, dtype, D, offset):
     case = make_case(rng, B=11, L=6, V=30, D=D, dtype=dtype, weighted=True)
     check(case, "sqrtn", layout, offset)
@@ -109,9 +116,9 @@ def test_zero_bags(rng):
     assert out.shape == (0, 3)
 
 
-@pytest.mark.parametrize("layout", ["padded", "ragged"])
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("combiner", ["sum", "mean", "sqrtn"])
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("dtype", CUPY_DTYPES)
+@pytest.mark.parametrize("combiner", COMBINERS)
 def test_gpu_matches_cpu(rng, combiner, dtype, layout):
     case = make_case(rng, B=200, L=20, V=300, D=96, dtype=dtype, id_dtype=np.int32,
                      weighted=True)
@@ -155,7 +162,7 @@ def test_grid_stride_tails(rng):
 
 
 @pytest.mark.parametrize("combiner", ["sum", "mean"])
-@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("dtype", CUPY_DTYPES)
 def test_hot_ids_longer_than_a_chunk(rng, dtype, combiner):
     # The backward cuts runs longer than 512 occurrences into chunks summed
     # apart (kRunChunk). Runs of 512 (the short path), 513 and 1025 (just past
@@ -181,7 +188,7 @@ def test_hot_ids_longer_than_a_chunk(rng, dtype, combiner):
     assert_gpu_matches_cpu(rows.get(), c_rows, dtype, scale, "table gradient")
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("dtype", CUPY_DTYPES)
 def test_deterministic(rng, dtype):
     # Few ids, long bags: long runs, where an order-dependent sum would show.
     case = make_case(rng, B=300, L=40, V=12, D=64, dtype=dtype, weighted=True)
@@ -190,7 +197,7 @@ def test_deterministic(rng, dtype):
         np.testing.assert_array_equal(a.view(np.uint8), b.view(np.uint8))
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("dtype", CUPY_DTYPES)
 def test_outputs_fully_written(rng, dtype):
     # Same shapes twice on fresh data: the pool hands the first call's freed
     # blocks to the second, so a result that leaked from one call into the
@@ -214,7 +221,7 @@ def _same_error(table, **kw):
 TABLE = np.arange(40, dtype=np.float32).reshape(10, 4)
 
 
-@pytest.mark.parametrize("id_dtype", [np.int32, np.int64], ids=["int32", "int64"])
+@pytest.mark.parametrize("id_dtype", ID_DTYPES)
 @pytest.mark.parametrize("ids, lengths, where", [
     ([[1, 2, 3], [10, 0, 0]], [3, 1], "ids[1, 0] = 10"),
     ([[1, 2, -1], [10, 0, 0]], [3, 1], "ids[0, 2] = -1"),  # the first of two

@@ -1,7 +1,8 @@
 """The fused sampled softmax's CUDA kernels through ydnn_kernels.arrays on CuPy arrays.
 
-Mirrors tests/test_sampled_softmax.py (float64 loop reference, the same
-tolerances from tests/softmax_cases.py, the issue's edge cases) and adds what
+Mirrors tests/sampled_softmax/test_arrays.py (float64 loop reference; the
+same parameter lists, edge cases and tolerances from
+tests/sampled_softmax/cases.py) and adds what
 only the GPU path has: shapes that leave tile and split tails (64-row and
 64-column tiles, 64-wide D chunks, column and row splits), agreement with the
 CPU kernels on shapes too large for the loop reference, bitwise determinism,
@@ -18,10 +19,19 @@ from tests.gpu.cuda_env import require_cuda
 
 cp = require_cuda()
 
-from tests.softmax_cases import check_grads, check_loss, make_case, reference  # noqa: E402
+from tests.sampled_softmax import cases as C  # noqa: E402
+from tests.sampled_softmax.cases import (  # noqa: E402
+    CUPY_DTYPES,
+    ID_DTYPES,
+    SHAPES,
+    TEMPERATURES,
+    check_grads,
+    check_loss,
+    check_outputs,
+    make_case,
+    reference,
+)
 from ydnn_kernels import _ydnn_py, arrays  # noqa: E402
-
-DTYPES = ["float32", "float16"]
 
 
 def on_device(case):
@@ -47,14 +57,9 @@ def run(case, temperature=1.0, rah=True, in_batch=False, grad_loss=None, xp=cp):
 def check(case, temperature=1.0, rah=True, in_batch=False, dtype="float32", grad_loss=None):
     """The CPU tests' check, on the GPU: loss, logits and gradients against
     the float64 loop reference."""
-    loss, _, logits, (gq, ids, rows) = run(case, temperature, rah, in_batch, grad_loss)
-    want = reference(case, temperature, rah, in_batch, grad_loss)
-    check_loss(loss, want[0], case, temperature)
-    np.testing.assert_array_equal(np.isinf(logits), np.isinf(want[1]))
-    finite = np.isfinite(want[1])
-    check_loss(logits[finite], want[1][finite], case, temperature, "logits")
-    check_grads(gq, ids, rows, want, case, temperature, dtype, grad_loss)
-    return loss, logits, gq, rows
+    loss, _, logits, grads = run(case, temperature, rah, in_batch, grad_loss)
+    check_outputs(case, loss, logits, grads, temperature, rah, in_batch, dtype, grad_loss)
+    return loss, logits, grads[0], grads[2]
 
 
 def check_against_cpu(case, temperature=1.0, rah=True, in_batch=False, grad_loss=None):
@@ -73,23 +78,18 @@ def check_against_cpu(case, temperature=1.0, rah=True, in_batch=False, grad_loss
     check_grads(*gpu[3], as_ref, case, temperature, str(case["table"].dtype), grad_loss)
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("dtype", CUPY_DTYPES)
 @pytest.mark.parametrize("in_batch", [False, True])
 @pytest.mark.parametrize("rah", [True, False])
-@pytest.mark.parametrize("temperature", [0.05, 1.0, 20.0])
+@pytest.mark.parametrize("temperature", TEMPERATURES)
 def test_matches_reference(rng, dtype, in_batch, rah, temperature):
     case = make_case(rng, B=37, D=24, V=300, S=50, dtype=dtype, hits=5)
     g = rng.uniform(-2, 2, 37).astype(np.float32)
     check(case, temperature, rah, in_batch, dtype, grad_loss=g)
 
 
-# Tails: B and J not multiples of the 64-row / 64-column tiles, D not a
-# multiple of the 16-deep slice or of the 64-wide output chunk (D = 70, 130:
-# two and three chunks), a single row, a single column, D = 1.
-@pytest.mark.parametrize("B,D,V,S", [(1, 8, 10, 1), (16, 64, 1000, 64), (33, 13, 40, 65),
-                                     (70, 70, 2000, 129), (5, 1, 7, 3), (200, 32, 50, 300),
-                                     (65, 130, 300, 63)])
-@pytest.mark.parametrize("id_dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("B,D,V,S", SHAPES)
+@pytest.mark.parametrize("id_dtype", ID_DTYPES)
 def test_shapes_and_id_dtypes(rng, B, D, V, S, id_dtype):
     check(make_case(rng, B, D, V, S, id_dtype=id_dtype, hits=2), in_batch=B % 2 == 1)
 
@@ -111,37 +111,24 @@ def test_ids_at_both_ends_of_the_range(rng):
 
 
 def test_every_sampled_id_is_some_positive(rng):
-    case = make_case(rng, B=20, D=16, V=30, S=10)
-    case["sampled_ids"] = case["positive_ids"][:10].copy()
-    check(case)
+    check(C.every_sampled_id_is_some_positive(rng))
 
 
 def test_duplicate_sampled_ids_are_all_masked(rng):
-    case = make_case(rng, B=6, D=8, V=20, S=9)
-    case["sampled_ids"][:] = [3, 3, 3, 5, 5, 7, 7, 7, 7]
-    case["positive_ids"][:3] = [3, 7, 9]
-    _, _, logits, _ = run(case)
-    assert np.isinf(logits[0, 1:4]).all() and np.isfinite(logits[0, 4:]).all()
-    assert np.isinf(logits[1, 6:10]).all()
+    case = C.duplicate_sampled_ids(rng)
+    C.check_duplicates_all_masked(run(case)[2])
     check(case)
 
 
 def test_row_with_every_negative_masked_has_zero_loss_and_gradient(rng):
-    case = make_case(rng, B=3, D=8, V=20, S=4)
-    case["sampled_ids"][:] = case["positive_ids"][1]
-    loss, _, gq, _ = check(case)
+    loss, _, gq, _ = check(C.every_negative_masked_in_row_1(rng))
     assert loss[1] == 0.0
     assert np.all(gq[1] == 0.0)
 
 
 def test_in_batch_masks_the_rows_own_positive_and_its_duplicates(rng):
-    case = make_case(rng, B=4, D=8, V=20, S=3)
-    case["positive_ids"][:] = [5, 9, 5, 11]
-    case["sampled_ids"][:] = [1, 2, 3]
-    _, _, logits, _ = run(case, in_batch=True, rah=False)
-    assert np.isinf(logits[0, [1, 3]]).all() and np.isfinite(logits[0, [2, 4]]).all()
-    assert np.isinf(logits[1, 2]) and np.isfinite(logits[1, [1, 3, 4]]).all()
-    assert np.isfinite(logits[:, 5:]).all()
+    case = C.in_batch_duplicate_positives(rng)
+    C.check_in_batch_masks(run(case, in_batch=True, rah=False)[2])
     check(case, in_batch=True, rah=False)
 
 
@@ -161,20 +148,13 @@ def test_no_sampled_ids(rng, in_batch):
 
 
 def test_logits_near_float32_limits_do_not_overflow(rng):
-    case = make_case(rng, B=2, D=1, V=3, S=2)
-    case["query"][:] = [[1e19], [-1e19]]
-    case["table"][:] = [[3e19], [-3e19], [1.0]]
-    case["positive_ids"][:] = [0, 1]
-    case["sampled_ids"][:] = [1, 2]
-    case["true_expected_count"][:] = 1.0
-    case["sampled_expected_count"][:] = 1.0
-    loss, _, _, (gq, _, rows) = run(case)
+    loss, _, _, (gq, _, rows) = run(C.near_float32_limits(rng))
     assert np.all(np.isfinite(loss)) and np.all(loss == 0.0)
     assert np.all(np.isfinite(gq)) and np.all(np.isfinite(rows))
 
 
 def test_large_logit_gaps_stay_exact(rng):
-    check(make_case(rng, B=8, D=16, V=50, S=20, scale=6.0), temperature=0.05)
+    check(C.large_logit_gaps(rng), temperature=0.05)
 
 
 # Split paths: B = 1000, J = 4000 gives 16 row tiles x 16 column splits in

@@ -15,7 +15,8 @@ from tests.gpu.cuda_env import require_cuda
 
 cp = require_cuda()
 
-from tests.reference import log_uniform_sample_ref  # noqa: E402
+from tests.sampler.cases import COUNTERS, DEVICE_CASES  # noqa: E402
+from tests.sampler.reference import log_uniform_sample_ref  # noqa: E402
 from ydnn_kernels import arrays  # noqa: E402
 
 
@@ -26,11 +27,9 @@ def both(S, max_id, min_id, unique, seed=1, seed2=2, counter=0, true_ids=None):
     return cpu, (gpu[0].get(), gpu[1].get(), gpu[2].get(), gpu[3])
 
 
-@pytest.mark.parametrize("S, min_id, max_id", [
-    (1, 0, 0), (5, 0, 4), (100, 1, 10**6), (8192, 0, 10**6 - 1), (65536, 0, 10**6 - 1),
-    (1000, 0, 999), (3000, 5, 2**40)])
+@pytest.mark.parametrize("S, min_id, max_id", DEVICE_CASES)
 @pytest.mark.parametrize("unique", [True, False])
-@pytest.mark.parametrize("counter", [0, 987654321])
+@pytest.mark.parametrize("counter", COUNTERS)
 def test_gpu_sample_equals_cpu_sample(S, min_id, max_id, unique, counter):
     cpu, gpu = both(S, max_id, min_id, unique, counter=counter, true_ids=[min_id, max_id])
     assert gpu[3] == cpu[3], "num_tries"

@@ -11,14 +11,13 @@ from tests.gpu.cuda_env import require_cuda
 
 cp = require_cuda()
 
-from tests.sparse_optim_cases import check_step, make_state
-from tests.sparse_optim_reference import SLOTS
-from ydnn_kernels import arrays
+from tests.sparse_optim.cases import ID_DTYPES, KINDS, check_step, make_state  # noqa: E402
+from ydnn_kernels import arrays  # noqa: E402
 
 
-@pytest.mark.parametrize("kind", list(SLOTS))
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("unique", [True, False])
-@pytest.mark.parametrize("id_dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("id_dtype", ID_DTYPES)
 @pytest.mark.parametrize("D", [1, 33, 64])
 def test_cuda_step_matches_reference_and_cpu(rng, kind, unique, id_dtype, D):
     V = 300
@@ -39,7 +38,7 @@ def test_cuda_step_matches_reference_and_cpu(rng, kind, unique, id_dtype, D):
     np.testing.assert_allclose(got_table, cpu_table, rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("kind", list(SLOTS))
+@pytest.mark.parametrize("kind", KINDS)
 def test_cuda_hot_ids_longer_than_a_chunk(rng, kind):
     # Runs longer than 256 are summed in chunks (kRunChunk): runs of 256 (the
     # plain path), 257 and 513 (just past one and two chunks) and 3000, in a

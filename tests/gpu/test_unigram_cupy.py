@@ -11,22 +11,17 @@ from tests.gpu.cuda_env import require_cuda
 
 cp = require_cuda()
 
-from tests.reference import unigram_sample_ref  # noqa: E402
+from tests.sampler.cases import COUNTERS  # noqa: E402
+from tests.unigram.cases import zipf_counts  # noqa: E402
+from tests.unigram.reference import unigram_sample_ref  # noqa: E402
 from ydnn_kernels import arrays  # noqa: E402
-
-
-def zipf(V, zeros=0.1, seed=0):
-    rng = np.random.default_rng(seed)
-    counts = np.floor(1e6 / np.arange(1, V + 1) ** 1.1) + 1
-    counts[rng.random(V) < zeros] = 0
-    return counts
 
 
 @pytest.mark.parametrize("V, S", [(1, 1), (10, 5), (1000, 100), (10**6, 8192), (10**6, 65536)])
 @pytest.mark.parametrize("unique", [True, False])
-@pytest.mark.parametrize("counter", [0, 987654321])
+@pytest.mark.parametrize("counter", COUNTERS)
 def test_gpu_sample_equals_cpu_sample(V, S, unique, counter):
-    counts = zipf(V) if V > 1 else np.array([2.0])
+    counts = zipf_counts(V, zeros=0.1) if V > 1 else np.array([2.0])
     host = arrays.unigram_table(counts, 0.75)
     dev = arrays.unigram_table(counts, 0.75, device="cuda")
     S = min(S, host.num_positive) if unique else S
@@ -40,7 +35,7 @@ def test_gpu_sample_equals_cpu_sample(V, S, unique, counter):
 
 
 def test_gpu_matches_python_reference_and_exhausts_positive_ids():
-    counts = zipf(3000, zeros=0.3, seed=1)
+    counts = zipf_counts(3000, seed=1, zeros=0.3)
     dev = arrays.unigram_table(counts, 1.0, device="cuda")
     ids, _, _, tries = arrays.unigram_sample(dev, dev.num_positive, True, seed=5, seed2=6,
                                              counter=10)

@@ -11,9 +11,9 @@ plain arrays.
 
 import numpy as np
 
-from tests.reference import bags_from_padded, bags_from_ragged, embedding_pool_ref
-from tests.reference_softmax import sampled_softmax
+from tests.embedding_pool.reference import bags_from_padded, bags_from_ragged, embedding_pool_ref
 from tests.robustness.catalogue import Case
+from tests.sampled_softmax.reference import sampled_softmax
 from ydnn_kernels import arrays as A
 
 V, D = 10, 4

@@ -10,7 +10,7 @@ slots exactly as they were.
 import numpy as np
 
 from tests.robustness.catalogue import Case
-from tests.sparse_optim_reference import sparse_step
+from tests.sparse_optim.reference import sparse_step
 from ydnn_kernels import arrays as A
 
 CASES = []

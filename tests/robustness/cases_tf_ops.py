@@ -12,9 +12,9 @@ import numpy as np
 import tensorflow as tf
 
 import ydnn_kernels as K
-from tests.reference import bags_from_padded, bags_from_ragged, embedding_pool_ref
+from tests.embedding_pool.reference import bags_from_padded, bags_from_ragged, embedding_pool_ref
 from tests.robustness.catalogue import Case
-from tests.sparse_optim_reference import sparse_step
+from tests.sparse_optim.reference import sparse_step
 from ydnn_kernels._loader import load_tf_ops
 
 CASES = []

@@ -18,9 +18,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.reference import bags_from_padded, embedding_pool_ref
-from tests.reference_softmax import sampled_softmax
-from tests.sparse_optim_reference import sparse_step
+from tests.embedding_pool.reference import bags_from_padded, embedding_pool_ref
+from tests.sampled_softmax.reference import sampled_softmax
+from tests.sparse_optim.reference import sparse_step
 from ydnn_kernels import arrays as A
 
 PROFILE = settings(max_examples=200, deadline=None, derandomize=True,

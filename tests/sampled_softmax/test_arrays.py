@@ -1,8 +1,9 @@
 """The fused sampled softmax against its float64 loop reference (NumPy entry point).
 
-The same kernels run under the TF op (tests/test_sampled_softmax_tf.py); here
-the maths is covered over dtypes, id dtypes, modes, temperatures, shapes that
-leave vector and tile tails, and the edge cases of the issue.
+The same kernels run under the TF op (test_tf.py); here the maths is covered
+over dtypes, id dtypes, modes, temperatures, shapes that leave vector and
+tile tails, the named edge cases, every CPU vector path and thread count.
+No TensorFlow: bench/gpu/run.sh runs this file on a TF-free GPU box.
 """
 
 import json
@@ -13,7 +14,18 @@ import sys
 import numpy as np
 import pytest
 
-from tests.softmax_cases import check_grads, check_loss, make_case, reference
+from tests.sampled_softmax import cases as C
+from tests.sampled_softmax.cases import (
+    DTYPES,
+    ID_DTYPES,
+    SHAPES,
+    TEMPERATURES,
+    check_grads,
+    check_loss,
+    check_outputs,
+    make_case,
+    reference,
+)
 from ydnn_kernels import arrays
 
 
@@ -29,72 +41,46 @@ def run(case, temperature=1.0, rah=True, in_batch=False, grad_loss=None):
 
 
 def check(case, temperature=1.0, rah=True, in_batch=False, dtype="float32", grad_loss=None):
-    loss, logits, (gq, ids, rows) = run(case, temperature, rah, in_batch, grad_loss)
-    want = reference(case, temperature, rah, in_batch, grad_loss)
-    check_loss(loss, want[0], case, temperature)
-    # Masked logits are -inf in both; the rest within the loss tolerance.
-    np.testing.assert_array_equal(np.isinf(logits), np.isinf(want[1]))
-    finite = np.isfinite(want[1])
-    check_loss(logits[finite], want[1][finite], case, temperature, "logits")
-    check_grads(gq, ids, rows, want, case, temperature, dtype, grad_loss)
-    return loss, gq, rows
+    loss, logits, grads = run(case, temperature, rah, in_batch, grad_loss)
+    check_outputs(case, loss, logits, grads, temperature, rah, in_batch, dtype, grad_loss)
+    return loss, grads[0], grads[2]
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("in_batch", [False, True])
 @pytest.mark.parametrize("rah", [True, False])
-@pytest.mark.parametrize("temperature", [0.05, 1.0, 20.0])
+@pytest.mark.parametrize("temperature", TEMPERATURES)
 def test_matches_reference(rng, dtype, in_batch, rah, temperature):
     case = make_case(rng, B=37, D=24, V=300, S=50, dtype=dtype, hits=5)
     g = rng.uniform(-2, 2, 37).astype(np.float32)
     check(case, temperature, rah, in_batch, dtype, grad_loss=g)
 
 
-# (400, 16, 3000, 100) is the one shape that splits rows over several thread
-# groups (4 J <= B: dC partials per group, two column tiles packed once for
-# all groups). D = 300 pads d to whole vectors and makes a packed tile
-# outgrow L1.
-@pytest.mark.parametrize("B,D,V,S", [(1, 8, 10, 1), (16, 64, 1000, 64), (33, 13, 40, 65),
-                                     (70, 70, 2000, 129), (5, 1, 7, 3), (200, 32, 50, 300),
-                                     (400, 16, 3000, 100), (40, 300, 500, 110)])
-@pytest.mark.parametrize("id_dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("B,D,V,S", SHAPES)
+@pytest.mark.parametrize("id_dtype", ID_DTYPES)
 def test_shapes_and_id_dtypes(rng, B, D, V, S, id_dtype):
     check(make_case(rng, B, D, V, S, id_dtype=id_dtype, hits=2), in_batch=B % 2 == 1)
 
 
 def test_every_sampled_id_is_some_positive(rng):
-    case = make_case(rng, B=20, D=16, V=30, S=10)
-    case["sampled_ids"] = case["positive_ids"][:10].copy()
-    check(case)
+    check(C.every_sampled_id_is_some_positive(rng))
 
 
 def test_duplicate_sampled_ids_are_all_masked(rng):
-    case = make_case(rng, B=6, D=8, V=20, S=9)
-    case["sampled_ids"][:] = [3, 3, 3, 5, 5, 7, 7, 7, 7]
-    case["positive_ids"][:3] = [3, 7, 9]
-    loss, logits, _ = run(case)
-    assert np.isinf(logits[0, 1:4]).all() and np.isfinite(logits[0, 4:]).all()
-    assert np.isinf(logits[1, 6:10]).all()
+    case = C.duplicate_sampled_ids(rng)
+    C.check_duplicates_all_masked(run(case)[1])
     check(case)
 
 
 def test_row_with_every_negative_masked_has_zero_loss_and_gradient(rng):
-    case = make_case(rng, B=3, D=8, V=20, S=4)
-    case["sampled_ids"][:] = case["positive_ids"][1]
-    loss, gq, rows = check(case)
+    loss, gq, rows = check(C.every_negative_masked_in_row_1(rng))
     assert loss[1] == 0.0
     assert np.all(gq[1] == 0.0)
 
 
 def test_in_batch_masks_the_rows_own_positive_and_its_duplicates(rng):
-    case = make_case(rng, B=4, D=8, V=20, S=3)
-    case["positive_ids"][:] = [5, 9, 5, 11]
-    case["sampled_ids"][:] = [1, 2, 3]
-    _, logits, _ = run(case, in_batch=True, rah=False)
-    # Columns: 0 positive, 1..4 in-batch (rows 0..3), 5..7 sampled.
-    assert np.isinf(logits[0, [1, 3]]).all() and np.isfinite(logits[0, [2, 4]]).all()
-    assert np.isinf(logits[1, 2]) and np.isfinite(logits[1, [1, 3, 4]]).all()
-    assert np.isfinite(logits[:, 5:]).all()
+    case = C.in_batch_duplicate_positives(rng)
+    C.check_in_batch_masks(run(case, in_batch=True, rah=False)[1])
     check(case, in_batch=True, rah=False)
 
 
@@ -107,22 +93,13 @@ def test_empty_batch(rng):
 
 
 def test_logits_near_float32_limits_do_not_overflow(rng):
-    # q.c = +-3e38: the positive dominates; exp never sees an overflow.
-    case = make_case(rng, B=2, D=1, V=3, S=2)
-    case["query"][:] = [[1e19], [-1e19]]
-    case["table"][:] = [[3e19], [-3e19], [1.0]]
-    case["positive_ids"][:] = [0, 1]
-    case["sampled_ids"][:] = [1, 2]
-    case["true_expected_count"][:] = 1.0
-    case["sampled_expected_count"][:] = 1.0
-    loss, _, (gq, _, rows) = run(case)
+    loss, _, (gq, _, rows) = run(C.near_float32_limits(rng))
     assert np.all(np.isfinite(loss)) and np.all(loss == 0.0)
     assert np.all(np.isfinite(gq)) and np.all(np.isfinite(rows))
 
 
 def test_large_logit_gaps_stay_exact(rng):
-    case = make_case(rng, B=8, D=16, V=50, S=20, scale=6.0)
-    check(case, temperature=0.05)
+    check(C.large_logit_gaps(rng), temperature=0.05)
 
 
 @pytest.mark.parametrize("logit", [88.9, 89.3, 120.0, 322.0])

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.softmax_cases import make_case
+from tests.sampled_softmax.cases import make_case
 from ydnn_kernels import arrays, sampled_softmax_loss
 
 OP_ERROR = tf.errors.InvalidArgumentError

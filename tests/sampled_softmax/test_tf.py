@@ -1,30 +1,15 @@
-"""The fused sampled softmax as a TensorFlow op: against stock TF and the reference.
-
-Stock comparisons use `tf.nn.sampled_softmax_loss` with the same
-`sampled_values` and unique sampled ids: TF's compute_accidental_hits keeps
-one position per sampled id, so with duplicates it masks only one of them
-(ours masks all; tests/test_sampled_softmax.py checks that against the
-reference).
-"""
+"""The fused sampled softmax as a TensorFlow op: against the float64
+reference (dtypes, in-batch negatives, tf.function, gradients), the logits
+output, numeric gradients, variables read in place, and the sparse gradient
+a Keras optimizer applies. Against stock TF: test_vs_stock.py."""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.softmax_cases import check_grads, check_loss, make_case, reference
-from tests.tolerance import assert_stock_close
+from tests.sampled_softmax.cases import DTYPES, check_grads, check_loss, make_case, reference
 from ydnn_kernels import sampled_softmax_loss
-
-
-def stock_loss(case, table, query, rah=True):
-    V = case["table"].shape[0]
-    return tf.nn.sampled_softmax_loss(
-        weights=table, biases=tf.zeros([V]), labels=case["positive_ids"][:, None].astype(np.int64),
-        inputs=query, num_sampled=len(case["sampled_ids"]), num_classes=V,
-        sampled_values=(case["sampled_ids"].astype(np.int64), case["true_expected_count"][:, None],
-                        case["sampled_expected_count"]),
-        remove_accidental_hits=rah)
 
 
 def fused_loss(case, table, query, **kw):
@@ -44,34 +29,7 @@ def loss_and_grads(fn, case, table, g):
     return loss, gq, gt
 
 
-@pytest.mark.parametrize("variable", [False, True])
-@pytest.mark.parametrize("rah", [True, False])
-@pytest.mark.parametrize("graph", [False, True])
-@pytest.mark.parametrize("S", [1, 20, 200])
-def test_matches_stock_tf(rng, variable, rah, graph, S):
-    case = make_case(rng, B=33, D=16, V=400, S=S, unique=True, hits=4, id_dtype=np.int32)
-    table = tf.Variable(case["table"]) if variable else tf.constant(case["table"])
-    g = tf.constant(rng.uniform(0.5, 2.0, 33).astype(np.float32))
-
-    def fused(c, t, q):
-        return fused_loss(c, t, q, remove_accidental_hits=rah)
-
-    def stock(c, t, q):
-        return stock_loss(c, t, q, rah)
-
-    run = (lambda f: tf.function(lambda: loss_and_grads(f, case, table, g))()) if graph else (
-        lambda f: loss_and_grads(f, case, table, g))
-    loss, gq, gt = run(fused)
-    s_loss, s_gq, s_gt = run(stock)
-    assert isinstance(gt, tf.IndexedSlices)
-    ids = gt.indices.numpy()
-    assert np.all(np.diff(ids) > 0), "indices are sorted and unique"
-    assert_stock_close(loss, s_loss, "loss")
-    assert_stock_close(gq, s_gq, "grad query")
-    assert_stock_close(tf.convert_to_tensor(gt), tf.convert_to_tensor(s_gt), "grad table")
-
-
-@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("in_batch", [False, True])
 def test_op_matches_reference(rng, dtype, in_batch):
     case = make_case(rng, B=21, D=10, V=60, S=30, dtype=dtype, hits=3)

@@ -1,28 +1,29 @@
-"""log_uniform_sample: the exact stream against a pure-Python Philox
-reference, the distribution by chi-square (and a check that the test can
-reject), uniqueness, bounds, expected counts against TF's sampler, seeds and
-state, and errors."""
+"""log_uniform_sample on the NumPy entry point: the exact stream against a
+pure-Python Philox reference, the distribution by chi-square (and a check
+that the test can reject), uniqueness, bounds, the expected counts' call-free
+maths against libm, and every CPU vector path drawing the scalar path's ids.
+The TF op: test_tf.py; against TF's sampler: test_vs_stock.py; bad
+arguments: test_errors.py."""
 
 import json
-import math
 import os
 import subprocess
 import sys
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
-from tests.reference import (expected_count_ref, log_uniform_probability_ref,
-                             log_uniform_sample_ref)
-from ydnn_kernels import _device, arrays, log_uniform_sample
-from ydnn_kernels.sampler_op import _ops
+from tests.sampler.cases import STREAM_CASES, STREAM_SEEDS, chi_square_rejects
+from tests.sampler.reference import (
+    expected_count_ref,
+    log_uniform_probability_ref,
+    log_uniform_sample_ref,
+)
+from ydnn_kernels import _device, arrays
 
 
-@pytest.mark.parametrize("S, min_id, max_id, unique", [
-    (1, 0, 0, True), (5, 0, 4, True), (10, 1, 100, True), (64, 3, 10**6, True),
-    (300, 0, 400, True), (50, 7, 20, False), (1000, 0, 10**9, False)])
-@pytest.mark.parametrize("seed, seed2, counter", [(1, 2, 0), (2**63 - 1, 0, 12345)])
+@pytest.mark.parametrize("S, min_id, max_id, unique", STREAM_CASES)
+@pytest.mark.parametrize("seed, seed2, counter", STREAM_SEEDS)
 def test_exact_stream_matches_reference(S, min_id, max_id, unique, seed, seed2, counter):
     ids, true_ec, sampled_ec, tries = arrays.log_uniform_sample(
         S, max_id, min_id, unique, true_ids=[min_id, max_id, max_id + 1], seed=seed,
@@ -32,31 +33,6 @@ def test_exact_stream_matches_reference(S, min_id, max_id, unique, seed, seed2, 
     for got, k in zip(list(true_ec) + list(sampled_ec), [min_id, max_id, max_id + 1] + want):
         p = log_uniform_probability_ref(k, min_id, max_id)
         assert got == pytest.approx(expected_count_ref(p, S, tries), rel=2e-6, abs=1e-12)
-
-
-def chi_square_rejects(samples, min_id, max_id):
-    """True if `samples` fail a chi-square test against the log-uniform law
-    at significance 1e-6 (critical value by Wilson-Hilferty). Ids are binned
-    so every bin expects >= 20 draws: single ids at the head, log-spaced
-    ranges in the tail, with exact bin probabilities from the CDF."""
-    n, R = len(samples), max_id - min_id + 1
-    cdf = lambda j: math.log(j + 1) / math.log(R + 1)  # noqa: E731  P(draw < j)
-    edges, j = [0], 0
-    while j < R:
-        nxt = j + 1
-        while nxt < R and n * (cdf(nxt) - cdf(j)) < 20:
-            nxt = min(R, max(nxt + 1, int(nxt * 1.1)))
-        edges.append(nxt)
-        j = nxt
-    if n * (cdf(R) - cdf(edges[-2])) < 20 and len(edges) > 2:
-        edges.pop(-2)
-    counts = np.histogram(np.asarray(samples) - min_id, bins=edges)[0]
-    outside = np.sum((np.asarray(samples) < min_id) | (np.asarray(samples) > max_id))
-    expected = np.array([n * (cdf(b) - cdf(a)) for a, b in zip(edges[:-1], edges[1:])])
-    stat = float(np.sum((counts - expected) ** 2 / expected))
-    k = len(expected) - 1
-    crit = k * (1 - 2 / (9 * k) + 4.753 * math.sqrt(2 / (9 * k))) ** 3
-    return outside > 0 or stat > crit
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -88,118 +64,6 @@ def test_unique_samples_are_distinct_and_in_range(S, min_id, max_id):
 def test_both_ends_are_reachable():
     ids = arrays.log_uniform_sample(20_000, 24, 5, unique=False, seed=5)[0]
     assert ids.min() == 5 and ids.max() == 24
-
-
-@pytest.mark.parametrize("unique", [True, False])
-def test_expected_counts_equal_tfs_for_the_same_num_tries(unique):
-    R, S = 100_000, 64
-    true = tf.constant([[0], [17], [R - 1]], tf.int64)
-    sampled, true_ec, sampled_ec = tf.random.log_uniform_candidate_sampler(
-        true, 1, S, unique=unique, range_max=R, seed=7)
-    p = np.array([log_uniform_probability_ref(int(k), 0, R - 1) for k in sampled.numpy()])
-    if unique:  # TF does not return num_tries: invert its formula.
-        tries = np.log1p(-sampled_ec.numpy().astype(np.float64)) / np.log1p(-p)
-        num_tries = int(round(float(np.median(tries))))
-    else:
-        num_tries = S
-    for ids, want in ((sampled.numpy(), sampled_ec.numpy()), (true.numpy().ravel(),
-                                                               true_ec.numpy().ravel())):
-        ours = [expected_count_ref(log_uniform_probability_ref(int(k), 0, R - 1), S, num_tries)
-                for k in ids]
-        np.testing.assert_allclose(ours, want, rtol=1e-4)
-
-
-def test_op_reports_num_tries_consistent_with_its_expected_counts():
-    sampled, true_ec, sampled_ec, tries = _ops.ydnn_log_uniform_sample(
-        tf.constant([0, 5], tf.int64), num_sampled=500, min_id=0, max_id=999, unique=True,
-        seed=3, seed2=4)
-    t = int(tries)
-    assert t > 500
-    for k, got in zip(sampled.numpy(), sampled_ec.numpy()):
-        want = expected_count_ref(log_uniform_probability_ref(int(k), 0, 999), 500, t)
-        assert got == pytest.approx(want, rel=2e-6)
-
-
-@pytest.mark.parametrize("mode", ["eager", "function"])
-def test_state_seeds_and_stream(mode):
-    def make():
-        op = lambda: _ops.ydnn_log_uniform_sample(  # noqa: E731
-            tf.zeros([0], tf.int64), num_sampled=50, min_id=1, max_id=1000, unique=True,
-            seed=11, seed2=12)
-        return tf.function(op) if mode == "function" else op
-
-    first = make()
-    a, _, _, ta = first()
-    b, _, _, tb = first()
-    assert a.numpy().tolist() != b.numpy().tolist(), "each call draws fresh ids"
-    # The stream: call 1 starts at draw 0, call 2 at draw num_tries(call 1).
-    ref_a, ref_ta = log_uniform_sample_ref(50, 1, 1000, True, 11, 12, 0)
-    ref_b, _ = log_uniform_sample_ref(50, 1, 1000, True, 11, 12, ref_ta)
-    assert a.numpy().tolist() == ref_a and int(ta) == ref_ta
-    assert b.numpy().tolist() == ref_b
-
-
-@pytest.mark.parametrize("mode", ["eager", "function"])
-def test_first_draw_places_the_call_in_the_stream(mode):
-    """YdnnLogUniformSampleAt draws from first_draw on, whatever it drew
-    before: a pure function of the seeds and first_draw (the float64
-    reference's stream at that counter)."""
-    def call(first):
-        return _ops.ydnn_log_uniform_sample_at(
-            tf.constant([3], tf.int64), tf.constant(first, tf.int64), num_sampled=40, min_id=1,
-            max_id=500, unique=True, seed=21, seed2=22)
-
-    op = tf.function(call) if mode == "function" else call
-    for first in (0, 7, 2 ** 32 * 1000 + 5, 2 ** 62):
-        a, _, _, ta = op(first)
-        b, _, _, tb = op(first)  # the same place twice: the same ids
-        ref, ref_t = log_uniform_sample_ref(40, 1, 500, True, 21, 22, first)
-        assert a.numpy().tolist() == ref == b.numpy().tolist() and int(ta) == ref_t == int(tb)
-    with pytest.raises(tf.errors.InvalidArgumentError,
-                       match=r"first_draw must be a non-negative int64 scalar, got shape \[\], "
-                             r"value -1"):
-        op(-1)
-
-
-def test_first_draw_wrapper_checks_its_argument():
-    with pytest.raises(ValueError, match=r"first_draw must be"):
-        log_uniform_sample(5, 100, first_draw=1.5)
-    a, _, _ = log_uniform_sample(5, 100, seed=4, first_draw=tf.constant(9, tf.int64))
-    b, _, _ = log_uniform_sample(5, 100, seed=4, first_draw=9)
-    assert a.numpy().tolist() == b.numpy().tolist()
-
-
-def test_global_and_op_seed_reproduce_sequences():
-    def two_calls():
-        return [log_uniform_sample(20, 10**5, seed=9)[0].numpy().tolist() for _ in range(2)]
-
-    tf.random.set_seed(123)
-    first = two_calls()
-    tf.random.set_seed(123)
-    assert two_calls() == first
-    tf.random.set_seed(124)
-    assert two_calls() != first
-
-
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(num_sampled=11, max_id=9, min_id=0), r"num_sampled = 11 exceeds the 10 ids in "
-                                               r"\[min_id, max_id\] = \[0, 9\]"),
-    (dict(num_sampled=1, max_id=3, min_id=5), "max_id must be >= min_id, got max_id = 3"),
-    (dict(num_sampled=0, max_id=3), "num_sampled must be >= 1, got 0"),
-    (dict(num_sampled=1, max_id=3, min_id=-1), "min_id must be >= 0, got -1"),
-    (dict(num_sampled=2.0, max_id=3), "num_sampled must be an integer, got float 2.0"),
-    (dict(num_sampled=2, max_id=3, true_ids=[0.5]), "true_ids must be integers, got float32"),
-])
-def test_bad_arguments(kwargs, match):
-    with pytest.raises(ValueError, match=match):
-        log_uniform_sample(**kwargs)
-
-
-def test_raw_op_rejects_bad_range():
-    with pytest.raises(tf.errors.InvalidArgumentError, match="max_id must be >= min_id"):
-        _ops.ydnn_log_uniform_sample(tf.zeros([0], tf.int64), num_sampled=1, min_id=4, max_id=2)
-    with pytest.raises(ValueError, match=r"num_sampled = 6 exceeds the 5 ids"):
-        arrays.log_uniform_sample(6, 4)
 
 
 def test_non_unique_sample_has_num_sampled_tries():

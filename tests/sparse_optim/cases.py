@@ -1,14 +1,17 @@
-"""Shared cases of the sparse optimizer tests (TF op, NumPy, CuPy): random
-tables and slots, and the check of one step against the float64 reference
+"""Shared cases of the sparse optimizer tests (TF op, NumPy, CuPy): the
+kinds and id dtypes, random tables and slots, and the check of one step
+against the float64 reference
 (touched rows within tolerance, every other row and slot row bit-identical).
 No TensorFlow here, so the CuPy tests run on a TF-free GPU box."""
 
 import ml_dtypes
 import numpy as np
 
-from tests.sparse_optim_reference import sparse_step
+from tests.sparse_optim.reference import SLOTS, sparse_step
 from tests.tolerance import assert_close_to_ref
 
+KINDS = list(SLOTS)
+ID_DTYPES = [np.int32, np.int64]
 HYPER = {"epsilon": 1e-7, "beta_1": 0.9, "beta_2": 0.999}
 NP_DTYPE = {"float32": np.float32, "float16": np.float16, "bfloat16": ml_dtypes.bfloat16}
 

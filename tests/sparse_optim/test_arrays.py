@@ -1,18 +1,16 @@
 """ydnn_kernels.arrays.sparse_apply: the CPU kernels on NumPy arrays, in
-place, against the float64 reference; the same errors as the TF op as
-ValueError."""
+place, against the float64 reference. Bad input: test_errors.py."""
 
 import ml_dtypes
 import numpy as np
 import pytest
 
-from tests.sparse_optim_cases import check_step, make_state
-from tests.sparse_optim_reference import SLOTS
+from tests.sparse_optim.cases import ID_DTYPES, KINDS, check_step, make_state
 from ydnn_kernels import arrays
 
 
-@pytest.mark.parametrize("kind", list(SLOTS))
-@pytest.mark.parametrize("id_dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("id_dtype", ID_DTYPES)
 def test_numpy_step_matches_reference(rng, kind, id_dtype):
     V, D = 50, 20
     table, slots = make_state(rng, kind, V, D)
@@ -24,7 +22,7 @@ def test_numpy_step_matches_reference(rng, kind, id_dtype):
                weight_decay=0.1)
 
 
-@pytest.mark.parametrize("kind", list(SLOTS))
+@pytest.mark.parametrize("kind", KINDS)
 def test_numpy_many_duplicates_over_a_large_table(rng, kind):
     # 3,000 unsorted ids, Zipf-repeated, over 5,000 rows: past 256 ids and
     # 11 bits of id, so duplicates are grouped by the radix sort's two passes
@@ -58,21 +56,3 @@ def test_numpy_large_unique_batch_uses_all_rows(rng):
     got_table, got_slots = table.copy(), [s.copy() for s in slots]
     arrays.sparse_apply("lazy_adam", got_table, got_slots, ids, grad, 1e-3)
     check_step("lazy_adam", table, slots, ids, grad, got_table, got_slots, lr=1e-3)
-
-
-def test_numpy_errors():
-    table = np.ones((10, 4), np.float32)
-    one = np.ones((1, 4), np.float32)
-    with pytest.raises(ValueError, match=r"indices\[0\] = 10 is out of range \[0, 10\)"):
-        arrays.sparse_apply("sgd", table, [], np.array([10]), one, 0.1)
-    with pytest.raises(ValueError, match=r"values must have shape \[1, 4\].*\[1, 3\]"):
-        arrays.sparse_apply("sgd", table, [], np.array([1]), np.ones((1, 3), np.float32), 0.1)
-    with pytest.raises(ValueError, match=r"slots\[0\] must be float32"):
-        arrays.sparse_apply("adagrad", table, [np.ones((10, 4))], np.array([1]), one, 0.1)
-    with pytest.raises(ValueError, match="must be C-contiguous"):
-        arrays.sparse_apply("sgd", np.ones((4, 10), np.float32).T, [], np.array([1]), one, 0.1)
-    with pytest.raises(ValueError, match="kind must be one of"):
-        arrays.sparse_apply("momentum", table, [], np.array([1]), one, 0.1)
-    with pytest.raises(ValueError, match="indices must have an integer dtype, got float64"):
-        arrays.sparse_apply("sgd", table, [], np.array([1.0]), one, 0.1)
-    np.testing.assert_array_equal(table, 1.0)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.sparse_optim_reference import sparse_step
+from tests.sparse_optim.reference import sparse_step
 from tests.tolerance import assert_close_to_ref, assert_stock_close
 from ydnn.optimizers import LazyAdam, RowWiseAdagrad, SparseAdagrad, SparseSGD
 

@@ -1,18 +1,16 @@
 """ydnn_kernels.sparse_apply (the TF op) against the float64 reference:
 touched rows follow the maths, every other row and slot row stays
 bit-identical; duplicates, id dtypes, table dtypes, several steps, eager and
-tf.function, and errors that name the argument, shape and value."""
+tf.function, a learning rate read each step. Bad input: test_errors.py."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.sparse_optim_cases import HYPER, NP_DTYPE, check_step, make_state
-from tests.sparse_optim_reference import SLOTS, sparse_step
+from tests.sparse_optim.cases import HYPER, ID_DTYPES, KINDS, NP_DTYPE, check_step, make_state
+from tests.sparse_optim.reference import sparse_step
 from tests.tolerance import assert_close_to_ref
 from ydnn_kernels.sparse_optim_op import sparse_apply
-
-KINDS = list(SLOTS)
 
 
 def run_op(kind, table, slots, ids, grad, lr, step=1, weight_decay=0.0, graph=False,
@@ -32,7 +30,7 @@ def run_op(kind, table, slots, ids, grad, lr, step=1, weight_decay=0.0, graph=Fa
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("layout", ["sorted_unique", "shuffled_duplicates", "ends"])
-@pytest.mark.parametrize("id_dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("id_dtype", ID_DTYPES)
 @pytest.mark.parametrize("graph", [False, True])
 def test_step_matches_reference(rng, kind, layout, id_dtype, graph):
     V, D = 40, 12
@@ -103,42 +101,3 @@ def test_learning_rate_is_read_each_step(rng):
     lr.assign(0.25)
     step()
     np.testing.assert_array_equal(var.numpy()[1], [-0.75, -0.75])
-
-
-@pytest.mark.parametrize("bad_id", [-1, 10])
-def test_out_of_range_id_names_position_and_value(bad_id):
-    var = tf.Variable(np.ones((10, 3), np.float32))
-    with pytest.raises(tf.errors.InvalidArgumentError,
-                       match=rf"indices\[1\] = {bad_id} is out of range \[0, 10\).*\[10, 3\]"):
-        sparse_apply("sgd", var, [], tf.constant([2, bad_id]), tf.ones([2, 3]), 0.1)
-    np.testing.assert_array_equal(var.numpy(), 1.0)  # nothing written
-
-
-def test_shape_errors_name_argument_and_shape():
-    var = tf.Variable(np.ones((10, 3), np.float32))
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"values must have shape \[2, 3\].*\[2, 4\]"):
-        sparse_apply("sgd", var, [], tf.constant([1, 2]), tf.ones([2, 4]), 0.1)
-    acc = tf.Variable(np.ones((10, 2), np.float32))
-    with pytest.raises(tf.errors.InvalidArgumentError,
-                       match=r"accumulator must have shape \[10, 3\].*got shape \[10, 2\]"):
-        sparse_apply("adagrad", var, [acc], tf.constant([1]), tf.ones([1, 3]), 0.1)
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"indices must be 1-D"):
-        sparse_apply("sgd", var, [], tf.constant([[1]]), tf.ones([1, 3]), 0.1)
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"step must be >= 1"):
-        m, v = tf.Variable(tf.zeros([10, 3])), tf.Variable(tf.zeros([10, 3]))
-        sparse_apply("lazy_adam", var, [m, v], tf.constant([1]), tf.ones([1, 3]), 0.1, step=0)
-
-
-def test_python_errors():
-    var = tf.Variable(np.ones((4, 2), np.float32))
-    with pytest.raises(ValueError, match="kind must be one of"):
-        sparse_apply("rmsprop", var, [], [0], np.ones((1, 2), np.float32), 0.1)
-    with pytest.raises(ValueError, match="takes 2 slot"):
-        sparse_apply("lazy_adam", var, [], [0], np.ones((1, 2), np.float32), 0.1)
-    with pytest.raises(ValueError, match="must be a tf.Variable"):
-        sparse_apply("sgd", tf.ones([4, 2]), [], [0], np.ones((1, 2), np.float32), 0.1)
-    with pytest.raises(ValueError, match="indices must be int32 or int64"):
-        sparse_apply("sgd", var, [], tf.constant([0.0]), np.ones((1, 2), np.float32), 0.1)
-    with pytest.raises(tf.errors.InvalidArgumentError, match="slot variables must be float"):
-        acc = tf.Variable(np.ones((4, 2), np.float64))
-        sparse_apply("adagrad", var, [acc], [0], np.ones((1, 2), np.float32), 0.1)
