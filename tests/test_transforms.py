@@ -126,3 +126,12 @@ def test_sequence_predict_last_in_a_dataset_map():
     np.testing.assert_array_equal(np.concatenate([y for _, y in got]), [7, 8, 4])
     np.testing.assert_array_equal(np.concatenate([c for c, _ in got]),
                                   [[50, 60, 0, 0], [0, 0, 0, 0], [10, 20, 30, 0]])
+
+
+def test_ragged_rows_are_ids_to_their_end_and_left_padding_is_refused():
+    f, y = PredictLast()({"item_id": tf.ragged.constant([[0, 5, 7], [3, 0, 9], [4, 6]],
+                                                        dtype=tf.int64)})
+    np.testing.assert_array_equal(y, [7, 9, 6])  # Merlin: the row's last element
+    assert f["item_id"].to_list() == [[0, 5], [3, 0], [4]]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="has a real id after padding id 0"):
+        PredictLast()({"item_id": np.array([[0, 5, 7], [4, 6, 0]], np.int64)})

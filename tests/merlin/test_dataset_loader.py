@@ -3,6 +3,7 @@
 import os
 import shutil
 
+import keras
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -66,7 +67,8 @@ def test_unshuffled_order_is_the_files_order_and_drop_last(data_dir):
 
 def test_padded_lists_and_dtypes(data_dir):
     data = mm.Dataset(data_dir)
-    batch = mm.Loader(data, batch_size=8, shuffle=False, lists="padded").peek()
+    batch, targets = mm.Loader(data, batch_size=8, shuffle=False, lists="padded").peek()
+    assert targets is None  # Merlin's (features, targets) with no target column
     items = batch["item_id_seq"].numpy()
     assert items.shape == (8, 4) and items.dtype == np.int64  # value_count max 4
     frame = sequence_testing_frame(103)
@@ -75,7 +77,7 @@ def test_padded_lists_and_dtypes(data_dir):
         assert (row[len(want):] == 0).all()
     assert batch["user_age"].dtype == tf.float32 and batch["user_age"].shape == (8,)
     assert batch["item_age_days_norm"].dtype == tf.float32
-    ragged = mm.Loader(data, batch_size=8, shuffle=False).peek()["item_id_seq"]
+    ragged = mm.Loader(data, batch_size=8, shuffle=False).peek()[0]["item_id_seq"]
     assert isinstance(ragged, tf.RaggedTensor)
     assert ragged.to_list() == [list(s) for s in frame["item_id_seq"][:8]]
 
@@ -105,7 +107,10 @@ def test_schema_discovery_follows_merlin(tmp_path):
 def test_schema_is_settable_and_only_its_columns_are_read(data_dir):
     data = mm.Dataset(data_dir)
     data.schema = data.schema.select_by_name("test_user_id", "item_id_seq")
-    assert sorted(mm.Loader(data, batch_size=4).peek()) == ["item_id_seq", "test_user_id"]
+    loader = mm.Loader(data, batch_size=4)
+    assert sorted(loader.peek()[0]) == ["item_id_seq", "test_user_id"]
+    data.schema = data.schema.select_by_name("item_id_seq")  # the loader reads the schema now
+    assert sorted(loader.peek()[0]) == ["item_id_seq"]
     with pytest.raises(ValueError, match=r"schema columns \['nope'\] are not in the data"):
         data.schema = data.schema + Schema([ColumnSchema("nope", "int64")])
     with pytest.raises(ValueError, match="column 'user_age': the schema says a list but"):
@@ -166,9 +171,19 @@ def test_bad_data_is_named(tmp_path):
     with pytest.raises(ValueError, match="column 'a' of .*bad.parquet' has 1 null values"):
         mm.Dataset(bad)
     assert mm.Dataset(bad, schema=Schema([ColumnSchema("b", "int64")])).num_rows == 3
+    # A list column's statistics count empty lists with nulls: empty lists
+    # are valid (a user with no history), a null inside a list is found as
+    # its rows are read.
+    empty = _write(str(tmp_path / "empty.parquet"), pa.table({"a": [[1, 2], [], [3]]}))
+    assert mm.Dataset(empty).compute()["a"].map(len).tolist() == [2, 0, 1]
     holes = _write(str(tmp_path / "holes.parquet"), pa.table({"a": [[1], [2, None]]}))
-    with pytest.raises(ValueError, match="column 'a' of .*holes.parquet' has 1 null values"):
-        mm.Dataset(holes)
+    with pytest.raises(Exception, match="column 'a' of .*holes.parquet' has 1 null list entries"):
+        mm.Loader(mm.Dataset(holes), batch_size=2).peek()
+    frame = pd.DataFrame({"a": [[1], [2, None]], "b": [1.0, None]})
+    with pytest.raises(ValueError, match="column 'b' of the DataFrame has 1 null values"):
+        mm.Dataset(frame, schema=Schema([ColumnSchema("b", "float32")]))
+    with pytest.raises(ValueError, match="column 'a' of the DataFrame has 1 null values"):
+        mm.Dataset(frame, schema=Schema([ColumnSchema("a", "float32", is_list=True)]))
     # a file written without statistics: the null is found when its rows are read
     pq.write_table(pa.table({"a": pa.array([1, None, 3])}), bad, write_statistics=False)
 
@@ -192,7 +207,8 @@ def test_bad_data_is_named(tmp_path):
 def test_bad_loader_arguments(data_dir):
     data = mm.Dataset(data_dir)
     with pytest.raises(ValueError, match="dataset must be a ydnn.Dataset"):
-        mm.Loader(data_dir, batch_size=4)
+        mm.Loader(4.5, batch_size=4)
+    assert len(mm.Loader(data_dir, batch_size=4)) == 26  # a path, as Merlin's Loader takes
     for kwargs, message in [(dict(batch_size=0), "batch_size"), (dict(batch_size=2.5), "batch_size"),
                             (dict(batch_size=4, shuffle=1), "shuffle"),
                             (dict(batch_size=4, lists="dense"), "lists must be one of"),
@@ -229,3 +245,83 @@ def test_fit_takes_a_dataset_and_refuses_y_beside_a_loader(data_dir):
     with pytest.raises(ValueError, match="pre= needs batched data"):
         model.fit({"item_id_seq": np.ones((2, 2), np.int64)}, pre=pre)
     assert model.evaluate(data, batch_size=50, pre=pre, return_dict=True, verbose=0)["loss"] > 0
+
+
+def test_each_file_is_opened_once_per_pass(tmp_path, monkeypatch):
+    d = write_sequence_testing(str(tmp_path / "d"), "json", num_rows=200, files=2,
+                               row_group_size=5)
+    data = mm.Dataset(d)
+    assert data.npartitions == 40
+    opened = []
+    real = pq.ParquetFile
+
+    def counting(path, *args, **kwargs):
+        opened.append(path)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(pq, "ParquetFile", counting)
+    assert sum(b.n for b in mm.Loader(data, batch_size=16, seed=0).numpy_batches()) == 200
+    assert len(opened) == 2, "reopening per row group made an epoch quadratic in row groups"
+
+
+def test_peek_does_not_move_the_epochs(data_dir):
+    data = mm.Dataset(data_dir)
+    plain, peeked = mm.Loader(data, batch_size=10, seed=3), mm.Loader(data, batch_size=10, seed=3)
+    first, _ = peeked.peek()
+    rows, _ = _rows(plain)
+    assert rows == _rows(peeked)[0]
+    assert int(first["test_user_id"][0]) == rows[0][0]
+
+
+def test_map_gets_merlin_arguments_without_targets(data_dir):
+    data = mm.Dataset(data_dir)
+
+    def two_arguments(features, targets):  # Merlin calls map functions as fn(*batch)
+        assert targets is None
+        return features, features["test_user_id"]
+
+    x, y = mm.Loader(data, batch_size=5, shuffle=False).map(two_arguments).peek()
+    np.testing.assert_array_equal(y.numpy(), x["test_user_id"].numpy())
+    x, y = mm.Loader(data, batch_size=5, shuffle=False, transforms=[lambda f: f]).peek()
+    assert y is None and len(x["test_user_id"]) == 5
+
+
+def test_embeddings_from_a_shuffled_loader_keep_its_transforms(data_dir):
+    data = mm.Dataset(data_dir)
+    data.schema = data.schema.remove_by_tag(Tags.CONTINUOUS)
+    model = mm.YoutubeDNNRetrievalModelV2(schema=data.schema, top_block=mm.MLPBlock([32]),
+                                          num_sampled=20)
+    pre = mm.SequencePredictLast(schema=data.schema)
+    shuffled = model.query_embeddings(mm.Loader(data, 20, shuffle=True).map(pre)).compute()
+    ordered = model.query_embeddings(mm.Loader(data, 20, shuffle=False).map(pre)).compute()
+    np.testing.assert_array_equal(shuffled.to_numpy(), ordered.to_numpy())
+    whole = model.query_embeddings(mm.Loader(data, 20, shuffle=False)).compute()
+    assert not np.allclose(whole.to_numpy(), ordered.to_numpy()), "the cut reached the model"
+
+
+def test_validation_data_is_batched_like_the_training_data(data_dir):
+    data = mm.Dataset(data_dir)
+    data.schema = data.schema.remove_by_tag(Tags.CONTINUOUS)
+    model = mm.YoutubeDNNRetrievalModelV2(schema=data.schema, top_block=mm.MLPBlock([32]),
+                                          num_sampled=20)
+    model.compile()
+    seen = []
+
+    class Count(keras.callbacks.Callback):
+        def on_test_batch_end(self, batch, logs=None):
+            seen.append(batch)
+
+    model.fit(data, batch_size=50, epochs=1, validation_data=data, callbacks=[Count()],
+              pre=mm.SequencePredictLast(schema=data.schema), verbose=0)
+    assert len(seen) == 3  # 103 rows in batches of 50, not Keras's default 32
+
+
+def test_a_padded_continuous_list_is_refused_by_name_in_fit(data_dir):
+    data = mm.Dataset(data_dir)
+    model = mm.YoutubeDNNRetrievalModelV2(schema=data.schema, top_block=mm.MLPBlock([32]),
+                                          num_sampled=20)
+    model.compile()
+    with pytest.raises(ValueError, match="continuous list feature 'item_age_days_norm' came "
+                                         "padded"):
+        model.fit(mm.Loader(data, 50, lists="padded"), pre=mm.SequencePredictLast(
+            schema=data.schema), verbose=0)

@@ -17,8 +17,10 @@ import pytest
 import ydnn as mm
 from tests.merlin import testing_utils
 from tests.merlin.fixtures import DATA, write_sequence_testing
-from ydnn import Tags
-from ydnn import Dataset  # Merlin: from merlin.io import Dataset
+from ydnn import (
+    Dataset,  # Merlin: from merlin.io import Dataset
+    Tags,
+)
 
 
 @pytest.mark.parametrize("run_eagerly", [True, False])
@@ -100,7 +102,7 @@ def test_youtube_dnn_v2_export_embeddings(sequence_testing_data: Dataset):
     ).compute()
     _check_embeddings(queries, 100, 32, "test_user_id")
     # ydnn: the rows are the model's query embeddings of the rows, in order
-    first = mm.Loader(sequence_testing_data, batch_size=10, shuffle=False).peek()
+    first, _ = mm.Loader(sequence_testing_data, batch_size=10, shuffle=False).peek()
     np.testing.assert_allclose(queries.to_numpy()[:10], model(first).numpy(), rtol=1e-5,
                                atol=1e-6)
     np.testing.assert_array_equal(queries.index[:10], first["test_user_id"].numpy())
@@ -190,7 +192,7 @@ def test_sequence_continuous_features_train_too(sequence_testing_data: Dataset):
     schema = sequence_testing_data.schema
     assert len(schema.select_by_tag(Tags.SEQUENCE).select_by_tag(Tags.CONTINUOUS)) == 5
     predict_next = mm.SequencePredictLast(schema=schema.select_by_tag(Tags.SEQUENCE))
-    batch = mm.Loader(sequence_testing_data, batch_size=50, shuffle=False).peek()
+    batch, _ = mm.Loader(sequence_testing_data, batch_size=50, shuffle=False).peek()
     cut, _ = predict_next(batch)
     np.testing.assert_array_equal(cut["event_hour_sin"].row_lengths(),
                                   batch["event_hour_sin"].row_lengths() - 1)

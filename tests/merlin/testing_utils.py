@@ -24,8 +24,7 @@ def model_test(model, dataset_or_loader, run_eagerly=True, optimizer="adam", epo
         dataloader = mm.Loader(dataset_or_loader, batch_size=50)
     else:
         dataloader = dataset_or_loader
-    batch = dataloader.peek()
-    batch = batch if isinstance(batch, tuple) else (batch,)
+    batch = dataloader.peek()  # (features, targets), as Merlin's sample_batch
     fit_kwargs = fit_kwargs or {}
     losses = model.fit(dataloader, epochs=epochs, steps_per_epoch=1, **fit_kwargs)
     if reload_model:

@@ -75,7 +75,7 @@ def _fit(data=None, loader=None, **kwargs):
 
 
 def _rows(loader):
-    return sum(int(b["user_id"].shape[0]) for b in loader)
+    return sum(int(x["user_id"].shape[0]) for x, _ in loader)
 
 
 def _set_schema(data, schema):
@@ -142,8 +142,14 @@ CASES = [
          raises=ValueError, match=r"column 'a' of .* holds list<element: int64>, which the loader cannot feed"),
     Case(f"{D}/null-ids", lambda: _data(user_id=[0, None, 2, 3, 4, 5]), raises=ValueError,
          match=r"column 'user_id' of .* has 1 null values: fill or drop them"),
-    Case(f"{D}/null-list-entry", lambda: _data(item_id_seq=[[1], [2, None], [3], [4], [5], [6]]),
-         raises=ValueError, match=r"column 'item_id_seq' of .* has 1 null values"),
+    Case(f"{D}/null-list-entry", lambda: _rows(_loader(_data(
+        item_id_seq=[[1], [2, None], [3], [4], [5], [6]]))), raises=Exception,
+         match=r"column 'item_id_seq' of .* has 1 null list entries"),
+    Case(f"{D}/empty-lists-are-fine", lambda: _rows(_loader(_data(
+        item_id_seq=[[1], [], [3], [], [5], [6]]))), check=_is(6)),
+    Case(f"{D}/uint64-beyond-int64", lambda: _rows(_loader(_data(
+        user_id=__import__("pyarrow").array([0, 1, 2, 3, 4, 2 ** 63 + 5], "uint64")))),
+         raises=Exception, match=r"column 'user_id' of .* has id 9223372036854775813, beyond"),
     Case(f"{D}/unused-null-column-is-fine", lambda: _data(other=[None] * 6).num_rows,
          check=_is(6)),
     Case(f"{D}/inferred-schema-untagged", lambda: _data(schema=False).schema["item_id_seq"].is_list,
@@ -151,8 +157,10 @@ CASES = [
     Case(f"{D}/files-disagree", lambda: __import__("ydnn").Dataset(_two_files()),
          raises=ValueError, match=r"every file of a dataset must have the same columns and types"),
     # -- Loader: arguments and edges ---------------------------------------------------
-    Case(f"{L}/not-a-dataset", lambda: __import__("ydnn").Loader("data/", 4), raises=ValueError,
-         match=r"dataset must be a ydnn.Dataset .* got str"),
+    Case(f"{L}/not-a-dataset", lambda: __import__("ydnn").Loader(3, 4), raises=ValueError,
+         match=r"dataset must be a ydnn.Dataset .* or its path, got int"),
+    Case(f"{L}/path-that-is-not-there", lambda: __import__("ydnn").Loader("/nonexistent/", 4),
+         raises=FileNotFoundError, match=r"no such Parquet file\(s\): \['/nonexistent/'\]"),
     Case(f"{L}/batch-size-zero", lambda: _loader(batch_size=0), raises=ValueError,
          match=r"batch_size must be >= 1, got 0"),
     Case(f"{L}/batch-size-float", lambda: _loader(batch_size=4.0), raises=ValueError,

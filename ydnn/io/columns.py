@@ -125,7 +125,7 @@ def column_to_numpy(array, name, where):
     value_type = list_value_type(array.type)
     if value_type is None:
         dtype = numpy_dtype(array.type, name, where)
-        return np.asarray(array.to_numpy(zero_copy_only=False), dtype=dtype)
+        return _cast(array.to_numpy(zero_copy_only=False), dtype, name, where)
     if list_value_type(value_type) is not None:
         raise ValueError(f"column {name!r} of {where} is a list of lists ({array.type}); the "
                          f"loader feeds scalars and flat lists")
@@ -141,7 +141,15 @@ def column_to_numpy(array, name, where):
     if flat.null_count:
         raise ValueError(f"column {name!r} of {where} has {flat.null_count} null list entries: "
                          f"fill or drop them before training")
-    return Ragged(np.asarray(flat.to_numpy(zero_copy_only=False), dtype=dtype), offsets)
+    return Ragged(_cast(flat.to_numpy(zero_copy_only=False), dtype, name, where), offsets)
+
+
+def _cast(values, dtype, name, where):
+    """`values` as `dtype`; a uint64 id past int64's range is refused, not wrapped negative."""
+    if values.dtype == np.uint64 and values.size and values.max() > np.iinfo(np.int64).max:
+        raise ValueError(f"column {name!r} of {where} has id {values.max()}, beyond int64's "
+                         f"range: re-encode the ids (NVTabular's Categorify, or ydnn.data)")
+    return np.asarray(values, dtype=dtype)
 
 
 def block_from_table(table, names, where):

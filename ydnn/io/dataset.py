@@ -77,6 +77,7 @@ class Dataset:
             self.files, schema_dir = _parquet_files(path_or_source)
             where = f"{self.files[0]!r}"
         if self._table is not None:
+            self._nulls = _table_nulls(self._table, where)
             self.arrow_schema = self._table.schema
             self._pieces = [(None, start) for start in range(
                 0, max(self._table.num_rows, 1), MEMORY_PIECE_ROWS)]
@@ -113,8 +114,8 @@ class Dataset:
                              f"schema.excluding_by_name({missing})")
         for col in schema:
             if col.name in self._nulls:
-                count, path = self._nulls[col.name]
-                raise ValueError(f"column {col.name!r} of {path!r} has {count} null values: fill "
+                count, where = self._nulls[col.name]
+                raise ValueError(f"column {col.name!r} of {where} has {count} null values: fill "
                                  f"or drop them before training (a null has no id)")
             is_list, arrow_type = self._types[col.name]
             numpy_dtype(arrow_type, col.name, self._where)  # strings etc. fail here, named
@@ -143,49 +144,62 @@ class Dataset:
         """Pieces the data is read in (Parquet row groups, or slices of a table)."""
         return len(self._pieces)
 
-    def read_piece(self, index: int, columns: list[str]) -> Block:
-        """Rows of piece `index` (see `npartitions`), only `columns`, as a `Block`."""
+    def read_piece(self, index: int, columns: list[str], open_files: dict | None = None) -> Block:
+        """Rows of piece `index` (see `npartitions`), only `columns`, as a `Block`.
+
+        `open_files` ({path: ParquetFile}) keeps each file open across the
+        pieces of one pass: opening parses the footer, whose size grows
+        with the row groups, so reopening per piece made a pass quadratic.
+        """
         path, group = self._pieces[index]
         if path is None:
             assert self._table is not None  # pieces without a file are slices of the table
             table = self._table.slice(group, MEMORY_PIECE_ROWS).select(columns)
-            where = self._where
-        else:
-            import pyarrow.parquet as pq
+            return block_from_table(table, columns, self._where)
+        import pyarrow.parquet as pq
 
+        if open_files is None:
             with pq.ParquetFile(path) as f:
                 table = f.read_row_group(group, columns=columns)
-            where = f"{path!r}"
-        return block_from_table(table, columns, where)
+        else:
+            if path not in open_files:
+                open_files[path] = pq.ParquetFile(path)
+            table = open_files[path].read_row_group(group, columns=columns)
+        return block_from_table(table, columns, f"{path!r}")
 
     def iter_blocks(self, columns: list[str] | None = None,
-                        order: Iterable[int] | None = None) -> Iterator[Block]:
+                    order: Iterable[int] | None = None) -> Iterator[Block]:
         """`Block`s of the dataset, piece by piece (in `order` when given)."""
         columns = list(columns) if columns is not None else self.schema.column_names
-        for index in (range(len(self._pieces)) if order is None else order):
-            yield self.read_piece(index, columns)
+        open_files: dict = {}
+        try:
+            for index in (range(len(self._pieces)) if order is None else order):
+                yield self.read_piece(index, columns, open_files)
+        finally:
+            for f in open_files.values():
+                f.close()
 
     def compute(self) -> "pd.DataFrame":
         """The whole dataset (the schema's columns) as a pandas DataFrame, in memory."""
-        import pandas as pd
-
         if self._frame is not None:
             return self._frame[self.schema.column_names].copy()
-        block = Block.concat(list(self.iter_blocks()))
-        frame = {}
-        for name in self.schema.column_names:
-            col = block.columns[name] if block is not None else np.zeros(0, self.dtype(name))
-            frame[name] = (list(np.split(col.values, col.offsets[1:-1]))
-                           if isinstance(col, Ragged) else col)
-        return pd.DataFrame(frame)
+        return _frame(self, Block.concat(list(self.iter_blocks())))
 
     def to_pandas(self) -> "pd.DataFrame":
         """Same as `compute()`."""
         return self.compute()
 
     def head(self, n: int = 5) -> "pd.DataFrame":
-        """The first `n` rows as a DataFrame."""
-        return self.compute().head(n)
+        """The first `n` rows as a DataFrame (reading only the pieces they are in)."""
+        if self._frame is not None:
+            return self.compute().head(n)
+        blocks, rows = [], 0
+        for block in self.iter_blocks():
+            if rows >= n:
+                break
+            blocks.append(block)
+            rows += block.n
+        return _frame(self, Block.concat(blocks)).head(n)
 
     def __len__(self):
         return self.num_rows
@@ -254,12 +268,12 @@ def _row_groups(pq, files):
                                  f"have the same columns and types")
             for group in range(meta.num_row_groups):
                 pieces.append((path, group))
-                _count_nulls(meta.metadata.row_group(group), path, nulls)
+                _count_nulls(meta.metadata.row_group(group), meta.schema, path, nulls)
             rows += meta.metadata.num_rows
     return pieces, rows, first, nulls
 
 
-def _count_nulls(row_group, path, nulls):
+def _count_nulls(row_group, schema, path, nulls):
     """Adds the nulls the column chunks' statistics count to `nulls`: a schema
     column with any is refused when the schema is set (a null id has no row
     to embed; finding it now beats failing epochs later). Files written
@@ -267,9 +281,13 @@ def _count_nulls(row_group, path, nulls):
     for i in range(row_group.num_columns):
         chunk = row_group.column(i)
         stats = chunk.statistics
+        # A list column's leaf counts empty lists as nulls too: only flat
+        # columns (definition level <= 1) are judged here, lists as read.
+        if schema.column(i).max_definition_level > 1:
+            continue
         if stats is not None and stats.has_null_count and stats.null_count:
-            name = chunk.path_in_schema.split(".")[0]
-            count, first = nulls.get(name, (0, path))
+            name = chunk.path_in_schema
+            count, first = nulls.get(name, (0, repr(path)))
             nulls[name] = (count + stats.null_count, first)
 
 
@@ -281,3 +299,31 @@ def _schema_beside(directory):
         if os.path.isfile(path):
             return path
     return None
+
+
+def _table_nulls(table, where):
+    """`{column: (nulls, where)}` of an in-memory table: null rows, and null
+    entries of list columns (an empty list is not a null)."""
+    from ydnn.io.columns import list_value_type
+
+    nulls = {}
+    for name in table.column_names:
+        column = table.column(name)
+        count = column.null_count
+        if list_value_type(column.type) is not None and column.num_chunks:
+            count += sum(chunk.flatten().null_count for chunk in column.chunks)
+        if count:
+            nulls[name] = (count, where)
+    return nulls
+
+
+def _frame(dataset, block):
+    """The schema's columns of `block` as a DataFrame (lists as arrays per row)."""
+    import pandas as pd
+
+    frame = {}
+    for name in dataset.schema.column_names:
+        col = block.columns[name] if block is not None else np.zeros(0, dataset.dtype(name))
+        frame[name] = (list(np.split(col.values, col.offsets[1:-1]))
+                       if isinstance(col, Ragged) else col)
+    return pd.DataFrame(frame)

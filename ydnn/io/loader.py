@@ -1,5 +1,6 @@
 """`Loader`: shuffled batches of a `Dataset` as model inputs (Merlin's `mm.Loader`)."""
 
+import inspect
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -9,7 +10,7 @@ import tensorflow as tf
 from ydnn.io.columns import Block, Ragged
 from ydnn.io.dataset import Dataset
 from ydnn.layers._args import bool_arg, choice_arg, int_arg
-from ydnn.schema import Tags
+from ydnn.schema import Schema, Tags
 
 LISTS = ("ragged", "padded")
 # Rows shuffled together: pieces (row groups) are read in a random order and
@@ -23,17 +24,18 @@ CHUNK_ROWS = 1 << 15
 class Loader:
     """Batches of a `Dataset`'s schema columns, ready for `fit` / `evaluate` / `predict`.
 
-    Each batch is a dict `{column: tensor}`: scalar columns `[B]`, list
+    Each batch is `(features, targets)`, as Merlin's loader gives them:
+    `features` a dict `{column: tensor}`, scalar columns `[B]`, list
     columns `tf.RaggedTensor [B, None]` (or, with `lists="padded"`, `[B, L]`
-    right-padded with 0 to the schema's `value_count` max). Columns tagged
-    `target` come out as the second element, `(features, targets)`, as
-    Merlin's loader gives them. Iterating again starts a new epoch: with
+    right-padded with 0 to the schema's `value_count` max); `targets` the
+    columns tagged `target` (one tensor, a dict for several, None for
+    none). Iterating again starts a new epoch: with
     `shuffle`, pieces and rows come in a new order each epoch (reproducible
     with `seed`). Reading streams row groups, so memory holds at most
     `shuffle_rows` rows.
 
     Args:
-        dataset: a `ydnn.Dataset`.
+        dataset: a `ydnn.Dataset`, or what `ydnn.Dataset` takes (paths).
         batch_size: rows per batch, an int >= 1.
         shuffle: shuffle rows each epoch (a bool).
         seed: int seed of the shuffle; default one drawn from NumPy's global
@@ -41,6 +43,8 @@ class Loader:
         drop_last: leave out the last, smaller batch.
         lists: `"ragged"` or `"padded"`.
         shuffle_rows: rows shuffled together (default 2^20).
+        transforms: callables applied as `map` applies them (Merlin's
+            `transforms=`).
 
     Raises:
         ValueError: a bad argument (naming it and its value); when reading,
@@ -54,12 +58,15 @@ class Loader:
     ```
     """
 
-    def __init__(self, dataset: Dataset, batch_size: int, shuffle: bool = True,
-                     seed: int | None = None, drop_last: bool = False, *, lists: str = "ragged",
-                     shuffle_rows: int = DEFAULT_SHUFFLE_ROWS) -> None:
+    def __init__(self, dataset: Dataset | str | list, batch_size: int, shuffle: bool = True,
+                 seed: int | None = None, drop_last: bool = False, *, lists: str = "ragged",
+                 shuffle_rows: int = DEFAULT_SHUFFLE_ROWS,
+                 transforms: Callable | list[Callable] | None = None) -> None:
+        if isinstance(dataset, (str, list)):  # Merlin's Loader takes paths too
+            dataset = Dataset(dataset)
         if not isinstance(dataset, Dataset):
-            raise ValueError(f"dataset must be a ydnn.Dataset (e.g. ydnn.Dataset('train/')), "
-                             f"got {type(dataset).__name__}")
+            raise ValueError(f"dataset must be a ydnn.Dataset (e.g. ydnn.Dataset('train/')) or "
+                             f"its path, got {type(dataset).__name__}")
         self.dataset = dataset
         self.batch_size = int_arg("batch_size", batch_size, 1)
         self.shuffle = bool_arg("shuffle", shuffle)
@@ -68,33 +75,64 @@ class Loader:
             int_arg("seed", seed, 0)
         self.lists = choice_arg("lists", lists, LISTS)
         self.shuffle_rows = int_arg("shuffle_rows", shuffle_rows, 1)
-        self.schema = dataset.schema
-        self.target_names = self.schema.select_by_tag(Tags.TARGET).column_names
-        self.feature_names = [n for n in self.schema.column_names if n not in self.target_names]
         self._transforms: list[Callable] = []
         self._epoch = 0
+        for fn in ([] if transforms is None else
+                   transforms if isinstance(transforms, (list, tuple)) else [transforms]):
+            self.map(fn)
+
+    # The dataset's schema as it is now: `data.schema = ...` after the loader
+    # was made changes what the next epoch reads, as in Merlin.
+    @property
+    def schema(self) -> Schema:
+        return self.dataset.schema
+
+    @property
+    def target_names(self) -> list[str]:
+        return self.schema.select_by_tag(Tags.TARGET).column_names
+
+    @property
+    def feature_names(self) -> list[str]:
+        targets = set(self.target_names)
+        return [n for n in self.schema.column_names if n not in targets]
 
     # -- Merlin's Loader API -----------------------------------------------------
     def map(self, fn: Callable) -> "Loader":
-        """Apply `fn(features)` (or `fn(features, targets)`) to every batch; returns the loader."""
+        """Apply `fn` to every batch, as Merlin's `Loader.map`; returns the loader.
+
+        `fn(features, targets)` when the batch has targets; without targets
+        `fn(features)`, or `fn(features, None)` when `fn` requires a second
+        argument (Merlin calls `fn(*batch)` with `targets` None).
+        """
         if not callable(fn):
             raise ValueError(f"map takes a callable, got {fn!r}")
         self._transforms.append(fn)
         return self
 
     def peek(self) -> Any:
-        """The first batch of a (new) epoch."""
-        return next(iter(self))
+        """The first batch of the next epoch, without starting it (the next
+        epoch's order stays what it would have been)."""
+        return _merlin_batch(next(iter(self.to_tf_dataset(epoch=self._epoch))))
 
     def stop(self) -> None:
         """Nothing to stop: the reading happens inside each epoch's iterator (Merlin API)."""
+
+    def unshuffled(self) -> "Loader":
+        """This loader in file order (same batches, lists, transforms): for
+        embeddings and predictions that must line up with the rows."""
+        copy = Loader(self.dataset, self.batch_size, shuffle=False, seed=self.seed,
+                      drop_last=self.drop_last, lists=self.lists, shuffle_rows=self.shuffle_rows)
+        copy._transforms = list(self._transforms)
+        return copy
 
     def __len__(self):
         full, rest = divmod(self.dataset.num_rows, self.batch_size)
         return full + (1 if rest and not self.drop_last else 0)
 
     def __iter__(self):
-        return iter(self.to_tf_dataset())
+        """Batches as Merlin's loader yields them: `(features, targets)`,
+        targets None when the schema has no target column."""
+        return (_merlin_batch(b) for b in self.to_tf_dataset())
 
     # -- batches -------------------------------------------------------------------
     def numpy_chunks(self, epoch: int | None = None) -> Iterator[Block]:
@@ -200,7 +238,8 @@ class Loader:
             return features, values[self.target_names[0]]
         return features, {n: values[n] for n in self.target_names}
 
-    def to_tf_dataset(self, pre: Callable | None = None) -> tf.data.Dataset:
+    def to_tf_dataset(self, pre: Callable | None = None,
+                      epoch: int | None = None) -> tf.data.Dataset:
         """The loader as a `tf.data.Dataset` (one epoch per iteration), its
         `map` transforms then `pre` applied to each batch.
 
@@ -225,7 +264,7 @@ class Loader:
                 lambda b: one_batch(flat, b * size, tf.minimum(b * size + size, rows)))
 
         ds = tf.data.Dataset.from_generator(
-            lambda: (self._flat(c) for c in self.numpy_chunks()),
+            lambda: (self._flat(c) for c in self.numpy_chunks(epoch)),
             output_signature=self._signature())
         ds = ds.flat_map(batches)
         # The exact batch count: Keras then shows progress and expects no
@@ -239,11 +278,31 @@ class Loader:
 
 
 def apply_transform(fn: Callable, batch: tuple) -> Any:
-    """`fn` on one batch `(features[, targets[, weights]])`, as Merlin calls `pre`:
-    `fn(features)` without targets, else `fn(features, targets)`. A tuple
+    """`fn` on one batch `(features[, targets[, weights]])`, as Merlin calls `pre`
+    and `map` functions: `fn(features, targets)`; without targets `fn(features)`,
+    or `fn(features, None)` when `fn` requires a second argument. A tuple
     result replaces features and targets; a dict replaces the features."""
     features, rest = batch[0], tuple(batch[1:])
-    out = fn(features) if not rest or rest[0] is None else fn(features, rest[0])
+    if rest and rest[0] is not None:
+        out = fn(features, rest[0])
+    else:
+        out = fn(features, None) if _requires_two(fn) else fn(features)
     if isinstance(out, tuple):
         return tuple(out) + rest[len(out) - 1:] if len(out) == 2 else tuple(out)
     return (out,) + rest if rest else out
+
+
+def _requires_two(fn: Callable) -> bool:
+    """Whether `fn` (a Keras layer: its `call`) has two required positional parameters."""
+    target = getattr(fn, "call", None) if hasattr(fn, "built") else fn
+    try:
+        params = inspect.signature(target if target is not None else fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return sum(p.default is p.empty for p in positional) >= 2
+
+
+def _merlin_batch(batch: Any) -> tuple:
+    """A batch as `(features, targets)`, targets None when there are none."""
+    return batch if isinstance(batch, tuple) else (batch, None)

@@ -62,10 +62,11 @@ class DataInputsMixin(MixinBase):
         `pre` (e.g. `ydnn.SequencePredictLast`) is applied to every training
         and validation batch, as Merlin's `fit(pre=)`."""
         converted = isinstance(x, (Loader, Dataset)) or pre is not None
+        given_batch_size = batch_size  # a validation Dataset is batched like the training one
         x, y, batch_size = keras_data(x, y, pre, batch_size, shuffle)
         if isinstance(validation_data, (Loader, Dataset)) or (
                 pre is not None and isinstance(validation_data, tf.data.Dataset)):
-            validation_data = keras_data(validation_data, None, pre, batch_size,
+            validation_data = keras_data(validation_data, None, pre, given_batch_size,
                                          what="validation_data")[0]
         if converted:
             kwargs.setdefault("shuffle", False)  # the loader shuffles; Keras would warn

@@ -76,9 +76,7 @@ class RetrievalMixin(MixinBase):
         if isinstance(data, Dataset):
             data = Loader(data, batch_size or 1024, shuffle=False)
         if isinstance(data, Loader):
-            if data.shuffle:
-                data = Loader(data.dataset, data.batch_size, shuffle=False)
-            data = data.to_tf_dataset()
+            data = data.unshuffled().to_tf_dataset()  # rows in order, the loader's transforms
         queries, keys = [], []
         for batch in data:
             x = batch[0] if isinstance(batch, tuple) else batch
@@ -105,7 +103,7 @@ class RetrievalMixin(MixinBase):
         if isinstance(data, Dataset):
             data = Loader(data, 1024, shuffle=False)
         if isinstance(data, Loader):
-            data = Loader(data.dataset, data.batch_size, shuffle=False).to_tf_dataset()
+            data = data.unshuffled().to_tf_dataset()
         scores, ids = [], []
         for batch in data:
             x = batch[0] if isinstance(batch, tuple) else batch

@@ -12,7 +12,8 @@ class SequenceTarget(abc.ABC):
     """Base of the sequence-to-target transforms; see PredictLast, PredictRandom.
 
     Works on a batch dict whose `column` holds right-padded `[B, L]` ids
-    (`padding_id` after the real ids) or a `tf.RaggedTensor`. Returns
+    (`padding_id` after the real ids; padding before a real id is an error)
+    or a `tf.RaggedTensor` (every value of a row is an id, as in Merlin). Returns
     `(features, target [B])`, the pair `YoutubeDNNRetrievalModelV2.fit`
     takes. With a `schema`, every other sequence feature of the schema
     (tagged `sequence`: the items' categories, ages, ...) is cut at the same
@@ -74,12 +75,19 @@ class SequenceTarget(abc.ABC):
             raise ValueError(f"{type(self).__name__}: sequence feature {self.column!r} must be "
                              f"integer ids [B, L] (or ragged [B, None]), got {dense.dtype.name} "
                              f"of shape {seq.shape}")
-        real = tf.cast(tf.not_equal(dense, tf.cast(self.padding_id, dense.dtype)), tf.int32)
-        if ragged:  # per-row counts from a running sum: no row-id vector
-            running = tf.concat([[0], tf.cumsum(real)], 0)
-            lengths = tf.gather(running, seq.row_limits()) - tf.gather(running, seq.row_starts())
+        if ragged:
+            # Every value of a ragged row is an id (as in Merlin): the target
+            # is the row's own last (or drawn) element, whatever its value.
+            lengths = tf.cast(seq.row_lengths(), tf.int32)
         else:
-            lengths = tf.reduce_sum(real, axis=1)
+            real = tf.not_equal(dense, tf.cast(self.padding_id, dense.dtype))
+            lengths = tf.reduce_sum(tf.cast(real, tf.int32), axis=1)
+            # Right padding only: a padded left or middle would move the
+            # target onto a padding id without a word.
+            trailing = tf.logical_not(tf.reduce_any(real[:, 1:] & tf.logical_not(real[:, :-1])))
+            lengths = guarded(trailing, [
+                f"{type(self).__name__}: padded {self.column!r} has a real id after padding id "
+                f"{self.padding_id}; put the real ids first or pass a tf.RaggedTensor"], lengths)
         lengths = guarded(tf.reduce_all(lengths > 0), [
             f"{type(self).__name__}: a row of {self.column!r} has no ids to take a target "
             f"from"], lengths)
