@@ -18,13 +18,6 @@
 namespace ydnn {
 namespace tf {
 
-using ::tensorflow::DEVICE_CPU;
-using ::tensorflow::OpKernel;
-using ::tensorflow::OpKernelConstruction;
-using ::tensorflow::OpKernelContext;
-using ::tensorflow::Tensor;
-using ::tensorflow::TensorShape;
-using ::tensorflow::shape_inference::InferenceContext;
 using ::tensorflow::shape_inference::ShapeHandle;
 
 namespace {
@@ -152,7 +145,7 @@ class EmbeddingPoolOp : public PoolOpBase {
     OP_REQUIRES_OK(ctx, (Prepare<T, Id>(ctx, &table, &a)));
     Tensor* out = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({a.num_bags, a.dim}), &out));
-    if constexpr (std::is_same_v<Device, Eigen::ThreadPoolDevice>) {
+    if constexpr (kOnCpu<Device>) {
       OP_REQUIRES_OK(ctx, ToTf(embedding_pool_forward_cpu(a, out->data(), TfParallelFor(ctx))));
     } else {
 #if defined(YDNN_WITH_CUDA)
@@ -193,7 +186,7 @@ class EmbeddingPoolGradOp : public PoolOpBase {
                             &grad_weights));
     float* gw = has_weights_ ? grad_weights->flat<float>().data() : nullptr;
     Tensor *unique_ids = nullptr, *rows = nullptr;
-    if constexpr (std::is_same_v<Device, Eigen::ThreadPoolDevice>) {
+    if constexpr (kOnCpu<Device>) {
       TfParallelFor parallel(ctx);
       // One plan per thread: its buffers outlive the call (see PoolGradPlan).
       static thread_local PoolGradPlan plan;
@@ -208,8 +201,8 @@ class EmbeddingPoolGradOp : public PoolOpBase {
 #if defined(YDNN_WITH_CUDA)
       void* stream = GpuStream(ctx);
       Tensor workspace;
-      const int64_t bytes = static_cast<int64_t>(embedding_pool_backward_workspace_cuda(a));
-      OP_REQUIRES_OK(ctx, ctx->allocate_temp(tensorflow::DT_INT8, TensorShape({bytes}), &workspace));
+      const size_t bytes = embedding_pool_backward_workspace_cuda(a);
+      OP_REQUIRES_OK(ctx, AllocateWorkspace(ctx, bytes, &workspace));
       int64_t u = 0;
       OP_REQUIRES_OK(ctx, ToTf(embedding_pool_backward_plan_cuda(a, workspace.data(), bytes, &u,
                                                                  stream)));
@@ -239,19 +232,7 @@ class EmbeddingPoolGradOp : public PoolOpBase {
                               .HostMemory("table"),                                     \
                           EmbeddingPoolGradOp<DEVICE, T, Id, true>);
 
-#define YDNN_REGISTER_POOL_IDS(DEV, DEVICE, T) \
-  YDNN_REGISTER_POOL(DEV, DEVICE, T, int32_t)  \
-  YDNN_REGISTER_POOL(DEV, DEVICE, T, int64_t)
-
-YDNN_REGISTER_POOL_IDS(DEVICE_CPU, Eigen::ThreadPoolDevice, float)
-YDNN_REGISTER_POOL_IDS(DEVICE_CPU, Eigen::ThreadPoolDevice, Eigen::half)
-YDNN_REGISTER_POOL_IDS(DEVICE_CPU, Eigen::ThreadPoolDevice, Eigen::bfloat16)
-#if defined(YDNN_WITH_CUDA)
-struct GpuDeviceTag {};
-YDNN_REGISTER_POOL_IDS(::tensorflow::DEVICE_GPU, GpuDeviceTag, float)
-YDNN_REGISTER_POOL_IDS(::tensorflow::DEVICE_GPU, GpuDeviceTag, Eigen::half)
-YDNN_REGISTER_POOL_IDS(::tensorflow::DEVICE_GPU, GpuDeviceTag, Eigen::bfloat16)
-#endif
+YDNN_TF_REGISTER_TABLE_KERNELS(YDNN_REGISTER_POOL)
 
 }  // namespace tf
 }  // namespace ydnn

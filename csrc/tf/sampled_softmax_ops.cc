@@ -20,14 +20,7 @@
 namespace ydnn {
 namespace tf {
 
-using ::tensorflow::DEVICE_CPU;
-using ::tensorflow::OpKernel;
-using ::tensorflow::OpKernelConstruction;
-using ::tensorflow::OpKernelContext;
-using ::tensorflow::Tensor;
-using ::tensorflow::TensorShape;
 using ::tensorflow::shape_inference::DimensionHandle;
-using ::tensorflow::shape_inference::InferenceContext;
 
 namespace {
 
@@ -160,7 +153,7 @@ class SampledSoftmaxOp : public SoftmaxOpBase {
                             2, TensorShape({a.batch, return_logits_ ? a.num_columns() + 1 : 0}),
                             &logits));
     float* logits_ptr = return_logits_ ? logits->flat<float>().data() : nullptr;
-    if constexpr (std::is_same_v<Device, Eigen::ThreadPoolDevice>) {
+    if constexpr (kOnCpu<Device>) {
       // One plan per thread: its buffers outlive the call.
       static thread_local SoftmaxPlan plan;
       OP_REQUIRES_OK(ctx, ToTf(plan.build(a, false)));
@@ -170,9 +163,8 @@ class SampledSoftmaxOp : public SoftmaxOpBase {
     } else {
 #if defined(YDNN_WITH_CUDA)
       Tensor workspace;
-      const int64_t bytes = static_cast<int64_t>(sampled_softmax_forward_workspace_cuda(a));
-      OP_REQUIRES_OK(ctx, ctx->allocate_temp(::tensorflow::DT_INT8, TensorShape({bytes}),
-                                             &workspace));
+      const size_t bytes = sampled_softmax_forward_workspace_cuda(a);
+      OP_REQUIRES_OK(ctx, AllocateWorkspace(ctx, bytes, &workspace));
       OP_REQUIRES_OK(ctx, ToTf(sampled_softmax_forward_cuda(
                               a, workspace.data(), bytes, loss->flat<float>().data(),
                               lse->flat<float>().data(), logits_ptr, GpuStream(ctx))));
@@ -206,7 +198,7 @@ class SampledSoftmaxGradOp : public SoftmaxOpBase {
       TF_RETURN_IF_ERROR(ctx->allocate_output(1, TensorShape({u}), &unique_ids));
       return ctx->allocate_output(2, TensorShape({u, a.dim}), &grad_rows);
     };
-    if constexpr (std::is_same_v<Device, Eigen::ThreadPoolDevice>) {
+    if constexpr (kOnCpu<Device>) {
       static thread_local SoftmaxPlan plan;
       OP_REQUIRES_OK(ctx, ToTf(plan.build(a, true)));
       OP_REQUIRES_OK(ctx, allocate(plan.num_unique()));
@@ -219,9 +211,8 @@ class SampledSoftmaxGradOp : public SoftmaxOpBase {
 #if defined(YDNN_WITH_CUDA)
       void* stream = GpuStream(ctx);
       Tensor workspace;
-      const int64_t bytes = static_cast<int64_t>(sampled_softmax_backward_workspace_cuda(a));
-      OP_REQUIRES_OK(ctx, ctx->allocate_temp(::tensorflow::DT_INT8, TensorShape({bytes}),
-                                             &workspace));
+      const size_t bytes = sampled_softmax_backward_workspace_cuda(a);
+      OP_REQUIRES_OK(ctx, AllocateWorkspace(ctx, bytes, &workspace));
       int64_t u = 0;
       OP_REQUIRES_OK(ctx, ToTf(sampled_softmax_backward_plan_cuda(a, workspace.data(), bytes, &u,
                                                                   stream)));
@@ -237,39 +228,40 @@ class SampledSoftmaxGradOp : public SoftmaxOpBase {
 
 // The resource forms keep the handle in host memory (the variable's tensor
 // itself lives on the op's device), as embedding_pool's do.
-#define YDNN_REGISTER_SOFTMAX(DEV, DEVICE, T, Id, Sid)                                     \
-  REGISTER_KERNEL_BUILDER(Name("YdnnSampledSoftmaxLoss").Device(DEV)                       \
-                              .TypeConstraint<T>("T").TypeConstraint<Id>("Tid")            \
-                              .TypeConstraint<Sid>("Tsid"),                                \
-                          SampledSoftmaxOp<DEVICE, T, Id, Sid, false>);                    \
-  REGISTER_KERNEL_BUILDER(Name("YdnnSampledSoftmaxLossResource").Device(DEV)               \
-                              .TypeConstraint<T>("T").TypeConstraint<Id>("Tid")            \
-                              .TypeConstraint<Sid>("Tsid").HostMemory("table"),            \
-                          SampledSoftmaxOp<DEVICE, T, Id, Sid, true>);                     \
-  REGISTER_KERNEL_BUILDER(Name("YdnnSampledSoftmaxLossGrad").Device(DEV)                   \
-                              .TypeConstraint<T>("T").TypeConstraint<Id>("Tid")            \
-                              .TypeConstraint<Sid>("Tsid"),                                \
-                          SampledSoftmaxGradOp<DEVICE, T, Id, Sid, false>);                \
-  REGISTER_KERNEL_BUILDER(Name("YdnnSampledSoftmaxLossResourceGrad").Device(DEV)           \
-                              .TypeConstraint<T>("T").TypeConstraint<Id>("Tid")            \
-                              .TypeConstraint<Sid>("Tsid").HostMemory("table"),            \
+#define YDNN_REGISTER_SOFTMAX_SID(DEV, DEVICE, T, Id, Sid)                  \
+  REGISTER_KERNEL_BUILDER(Name("YdnnSampledSoftmaxLoss")                    \
+                              .Device(DEV)                                  \
+                              .TypeConstraint<T>("T")                       \
+                              .TypeConstraint<Id>("Tid")                    \
+                              .TypeConstraint<Sid>("Tsid"),                 \
+                          SampledSoftmaxOp<DEVICE, T, Id, Sid, false>);     \
+  REGISTER_KERNEL_BUILDER(Name("YdnnSampledSoftmaxLossResource")            \
+                              .Device(DEV)                                  \
+                              .TypeConstraint<T>("T")                       \
+                              .TypeConstraint<Id>("Tid")                    \
+                              .TypeConstraint<Sid>("Tsid")                  \
+                              .HostMemory("table"),                         \
+                          SampledSoftmaxOp<DEVICE, T, Id, Sid, true>);      \
+  REGISTER_KERNEL_BUILDER(Name("YdnnSampledSoftmaxLossGrad")                \
+                              .Device(DEV)                                  \
+                              .TypeConstraint<T>("T")                       \
+                              .TypeConstraint<Id>("Tid")                    \
+                              .TypeConstraint<Sid>("Tsid"),                 \
+                          SampledSoftmaxGradOp<DEVICE, T, Id, Sid, false>); \
+  REGISTER_KERNEL_BUILDER(Name("YdnnSampledSoftmaxLossResourceGrad")        \
+                              .Device(DEV)                                  \
+                              .TypeConstraint<T>("T")                       \
+                              .TypeConstraint<Id>("Tid")                    \
+                              .TypeConstraint<Sid>("Tsid")                  \
+                              .HostMemory("table"),                         \
                           SampledSoftmaxGradOp<DEVICE, T, Id, Sid, true>);
 
-#define YDNN_REGISTER_SOFTMAX_IDS(DEV, DEVICE, T)         \
-  YDNN_REGISTER_SOFTMAX(DEV, DEVICE, T, int32_t, int32_t) \
-  YDNN_REGISTER_SOFTMAX(DEV, DEVICE, T, int32_t, int64_t) \
-  YDNN_REGISTER_SOFTMAX(DEV, DEVICE, T, int64_t, int32_t) \
-  YDNN_REGISTER_SOFTMAX(DEV, DEVICE, T, int64_t, int64_t)
+// Both sampled-id types for each (T, Id) the shared helper registers.
+#define YDNN_REGISTER_SOFTMAX(DEV, DEVICE, T, Id)        \
+  YDNN_REGISTER_SOFTMAX_SID(DEV, DEVICE, T, Id, int32_t) \
+  YDNN_REGISTER_SOFTMAX_SID(DEV, DEVICE, T, Id, int64_t)
 
-YDNN_REGISTER_SOFTMAX_IDS(DEVICE_CPU, Eigen::ThreadPoolDevice, float)
-YDNN_REGISTER_SOFTMAX_IDS(DEVICE_CPU, Eigen::ThreadPoolDevice, Eigen::half)
-YDNN_REGISTER_SOFTMAX_IDS(DEVICE_CPU, Eigen::ThreadPoolDevice, Eigen::bfloat16)
-#if defined(YDNN_WITH_CUDA)
-struct GpuDeviceTag {};
-YDNN_REGISTER_SOFTMAX_IDS(::tensorflow::DEVICE_GPU, GpuDeviceTag, float)
-YDNN_REGISTER_SOFTMAX_IDS(::tensorflow::DEVICE_GPU, GpuDeviceTag, Eigen::half)
-YDNN_REGISTER_SOFTMAX_IDS(::tensorflow::DEVICE_GPU, GpuDeviceTag, Eigen::bfloat16)
-#endif
+YDNN_TF_REGISTER_TABLE_KERNELS(YDNN_REGISTER_SOFTMAX)
 
 }  // namespace tf
 }  // namespace ydnn

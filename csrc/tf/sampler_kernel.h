@@ -18,6 +18,31 @@
 namespace ydnn {
 namespace tf {
 
+// REGISTER_OP of a sampler: its own INPUTS (true_ids at index TRUE_IDS),
+// the outputs every sampler has, num_sampled, its own ATTRS (may be empty),
+// then unique, the seeds and the shape function. Stateful: seeds 0, 0 pick
+// a random key per kernel, as TF's samplers do, and the draw counter lives
+// in the kernel. (clang-format cannot read a chain spliced from macro
+// arguments, hence the hand layout.)
+// clang-format off
+#define YDNN_SAMPLER_OP(NAME, TRUE_IDS, INPUTS, ATTRS)                     \
+  REGISTER_OP(NAME)                                                        \
+      INPUTS                                                               \
+      .Output("sampled_ids: int64")                                        \
+      .Output("true_expected_count: float")                                \
+      .Output("sampled_expected_count: float")                             \
+      .Output("num_tries: int64")                                          \
+      .Attr("num_sampled: int")                                            \
+      ATTRS                                                                \
+      .Attr("unique: bool = true")                                         \
+      .Attr("seed: int = 0")                                               \
+      .Attr("seed2: int = 0")                                              \
+      .SetIsStateful()                                                     \
+      .SetShapeFn([](::tensorflow::shape_inference::InferenceContext* c) { \
+        return ::ydnn::tf::SamplerOutputShapes(c, TRUE_IDS);               \
+      })
+// clang-format on
+
 // The sampler ops' output shapes: sampled ids [S], true_ids' shape (its
 // input index `true_ids`), sampled expected counts [S], num_tries scalar.
 inline absl::Status SamplerOutputShapes(::tensorflow::shape_inference::InferenceContext* c,
@@ -58,9 +83,16 @@ class SamplerKernel : public ::tensorflow::OpKernel {
   }
 
  protected:
-  // The Philox key and stream from the seeds.
-  uint64_t key() const { return key_; }
-  uint64_t stream() const { return stream_; }
+  // Fills what every sampler's args share: num_sampled and unique from the
+  // attributes, the Philox key and stream from the seeds.
+  template <typename Args>
+  absl::Status InitArgs(::tensorflow::OpKernelConstruction* c, Args* a) const {
+    TF_RETURN_IF_ERROR(c->GetAttr("num_sampled", &a->num_sampled));
+    TF_RETURN_IF_ERROR(c->GetAttr("unique", &a->unique));
+    a->key = key_;
+    a->stream = stream_;
+    return absl::OkStatus();
+  }
 
   // Allocates the outputs for S ids and the shape of true_ids, then runs
   // sample(call, scratch, &num_tries) (an absl::Status) and advances the

@@ -10,72 +10,38 @@
 namespace ydnn {
 namespace tf {
 
-using ::tensorflow::OpKernelConstruction;
-using ::tensorflow::OpKernelContext;
-using ::tensorflow::Tensor;
-using ::tensorflow::TensorShape;
-using ::tensorflow::TensorShapeUtils;
-using ::tensorflow::shape_inference::InferenceContext;
-
-REGISTER_OP("YdnnLogUniformSample")
-    .Input("true_ids: int64")
-    .Output("sampled_ids: int64")
-    .Output("true_expected_count: float")
-    .Output("sampled_expected_count: float")
-    .Output("num_tries: int64")
-    .Attr("num_sampled: int")
-    .Attr("min_id: int")
-    .Attr("max_id: int")
-    .Attr("unique: bool = true")
-    .Attr("seed: int = 0")
-    .Attr("seed2: int = 0")
-    .SetIsStateful()
-    .SetShapeFn([](InferenceContext* c) { return SamplerOutputShapes(c, 0); })
-    .Doc("Log-uniform candidate sampling over [min_id, max_id]; see "
-         "ydnn_kernels.log_uniform_sample.");
+YDNN_SAMPLER_OP("YdnnLogUniformSample", 0, .Input("true_ids: int64"),
+                .Attr("min_id: int").Attr("max_id: int"))
+    .Doc(
+        "Log-uniform candidate sampling over [min_id, max_id]; see "
+        "ydnn_kernels.log_uniform_sample.");
 
 // The same sampler at an explicit place in its stream: the call's draws
 // are first_draw, first_draw + 1, ... (a pure function of the seeds and
 // first_draw). The model passes step * 2^32: unique sampling stops at 2^31
 // draws, so no two steps' draws overlap, and a resumed run continues the
 // stream of an unbroken one exactly.
-REGISTER_OP("YdnnLogUniformSampleAt")
-    .Input("true_ids: int64")
-    .Input("first_draw: int64")
-    .Output("sampled_ids: int64")
-    .Output("true_expected_count: float")
-    .Output("sampled_expected_count: float")
-    .Output("num_tries: int64")
-    .Attr("num_sampled: int")
-    .Attr("min_id: int")
-    .Attr("max_id: int")
-    .Attr("unique: bool = true")
-    .Attr("seed: int = 0")
-    .Attr("seed2: int = 0")
-    .SetIsStateful()  // seeds 0, 0 pick a random key per kernel, as TF's samplers
-    .SetShapeFn([](InferenceContext* c) { return SamplerOutputShapes(c, 0); })
-    .Doc("YdnnLogUniformSample with its draws starting at first_draw; see "
-         "ydnn_kernels.log_uniform_sample(first_draw=...).");
+YDNN_SAMPLER_OP("YdnnLogUniformSampleAt", 0, .Input("true_ids: int64").Input("first_draw: int64"),
+                .Attr("min_id: int").Attr("max_id: int"))
+    .Doc(
+        "YdnnLogUniformSample with its draws starting at first_draw; see "
+        "ydnn_kernels.log_uniform_sample(first_draw=...).");
 
 template <typename Device>
 class LogUniformSampleOp : public SamplerKernel {
  public:
   explicit LogUniformSampleOp(OpKernelConstruction* c) : SamplerKernel(c) {
-    OP_REQUIRES_OK(c, c->GetAttr("num_sampled", &args_.num_sampled));
+    OP_REQUIRES_OK(c, InitArgs(c, &args_));
     OP_REQUIRES_OK(c, c->GetAttr("min_id", &args_.min_id));
     OP_REQUIRES_OK(c, c->GetAttr("max_id", &args_.max_id));
-    OP_REQUIRES_OK(c, c->GetAttr("unique", &args_.unique));
     OP_REQUIRES_OK(c, ToTf(log_uniform_check(args_)));
-    args_.key = key();
-    args_.stream = stream();
   }
 
   void Compute(OpKernelContext* ctx) override {
     auto sample = [&](const SamplerCall& call, SamplerScratch* scratch, int64_t* num_tries) {
       LogUniformArgs a = args_;
       a.counter = call.counter;
-      const int64_t S = call.num_sampled;
-      if constexpr (std::is_same_v<Device, Eigen::ThreadPoolDevice>) {
+      if constexpr (kOnCpu<Device>) {
         TfParallelFor parallel(ctx);
         TF_RETURN_IF_ERROR(ToTf(log_uniform_sample_cpu(a, call.sampled, call.sampled_ec,
                                                        num_tries, scratch, parallel)));
@@ -85,15 +51,14 @@ class LogUniformSampleOp : public SamplerKernel {
 #if defined(YDNN_WITH_CUDA)
         void* stream = GpuStream(ctx);
         Tensor workspace;
-        const int64_t bytes = static_cast<int64_t>(log_uniform_sample_workspace_cuda(a));
-        TF_RETURN_IF_ERROR(
-            ctx->allocate_temp(tensorflow::DT_INT8, TensorShape({bytes}), &workspace));
+        const size_t bytes = log_uniform_sample_workspace_cuda(a);
+        TF_RETURN_IF_ERROR(AllocateWorkspace(ctx, bytes, &workspace));
         TF_RETURN_IF_ERROR(ToTf(log_uniform_sample_cuda(a, call.sampled, num_tries,
                                                         workspace.data(), bytes, stream)));
         log_uniform_expected_count_cuda(a, call.true_ids, call.num_true, *num_tries,
                                         call.true_ec, stream);
-        log_uniform_expected_count_cuda(a, call.sampled, S, *num_tries, call.sampled_ec,
-                                        stream);
+        log_uniform_expected_count_cuda(a, call.sampled, call.num_sampled, *num_tries,
+                                        call.sampled_ec, stream);
 #endif
       }
       return absl::OkStatus();
@@ -120,16 +85,14 @@ REGISTER_KERNEL_BUILDER(Name("YdnnLogUniformSample").Device(::tensorflow::DEVICE
 REGISTER_KERNEL_BUILDER(Name("YdnnLogUniformSampleAt").Device(::tensorflow::DEVICE_CPU),
                         LogUniformSampleOp<Eigen::ThreadPoolDevice>);
 #if defined(YDNN_WITH_CUDA)
-struct SamplerGpuTag {};
-REGISTER_KERNEL_BUILDER(Name("YdnnLogUniformSample")
-                            .Device(::tensorflow::DEVICE_GPU)
-                            .HostMemory("num_tries"),
-                        LogUniformSampleOp<SamplerGpuTag>);
+REGISTER_KERNEL_BUILDER(
+    Name("YdnnLogUniformSample").Device(::tensorflow::DEVICE_GPU).HostMemory("num_tries"),
+    LogUniformSampleOp<GpuDevice>);
 REGISTER_KERNEL_BUILDER(Name("YdnnLogUniformSampleAt")
                             .Device(::tensorflow::DEVICE_GPU)
                             .HostMemory("first_draw")
                             .HostMemory("num_tries"),
-                        LogUniformSampleOp<SamplerGpuTag>);
+                        LogUniformSampleOp<GpuDevice>);
 #endif
 
 }  // namespace tf

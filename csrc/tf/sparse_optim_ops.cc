@@ -26,13 +26,6 @@
 namespace ydnn {
 namespace tf {
 
-using ::tensorflow::DEVICE_CPU;
-using ::tensorflow::OpKernel;
-using ::tensorflow::OpKernelConstruction;
-using ::tensorflow::OpKernelContext;
-using ::tensorflow::Tensor;
-using ::tensorflow::TensorShape;
-
 REGISTER_OP("YdnnSparseApply")
     .Input("var: resource")
     .Input("slots: num_slots * resource")
@@ -157,15 +150,14 @@ class SparseApplyOp : public OpKernel {
     a.id_type = IdTypeOf<Id>::value;
     a.grad = values.data();
     a.ids_unique = indices_unique_;
-    if constexpr (std::is_same_v<Device, Eigen::ThreadPoolDevice>) {
+    if constexpr (kOnCpu<Device>) {
       OP_REQUIRES_OK(ctx, ToTf(sparse_optim_apply_cpu(a, TfParallelFor(ctx))));
     } else {
 #if defined(YDNN_WITH_CUDA)
       void* stream = GpuStream(ctx);
       Tensor workspace, error;
-      const int64_t bytes = static_cast<int64_t>(sparse_optim_workspace_cuda(a));
-      OP_REQUIRES_OK(ctx, ctx->allocate_temp(tensorflow::DT_INT8, TensorShape({bytes}),
-                                             &workspace));
+      const size_t bytes = sparse_optim_workspace_cuda(a);
+      OP_REQUIRES_OK(ctx, AllocateWorkspace(ctx, bytes, &workspace));
       int64_t* error_ptr = nullptr;
       if (validate_) {
         OP_REQUIRES_OK(ctx, ctx->allocate_temp(tensorflow::DT_INT64, TensorShape({1}), &error));
@@ -190,7 +182,7 @@ class SparseApplyOp : public OpKernel {
       attr.set_gpu_compatible(true);
       TF_RETURN_IF_ERROR(ctx->allocate_temp(t->dtype(), t->shape(), &copy, attr));
       const size_t bytes = t->TotalBytes();
-      if constexpr (std::is_same_v<Device, Eigen::ThreadPoolDevice>) {
+      if constexpr (kOnCpu<Device>) {
         if (bytes) std::memcpy(copy.data(), t->data(), bytes);
       } else {
 #if defined(YDNN_WITH_CUDA)
@@ -216,19 +208,7 @@ class SparseApplyOp : public OpKernel {
                               .HostMemory("step"),                                          \
                           SparseApplyOp<DEVICE, T, Id>);
 
-#define YDNN_REGISTER_SPARSE_APPLY_IDS(DEV, DEVICE, T) \
-  YDNN_REGISTER_SPARSE_APPLY(DEV, DEVICE, T, int32_t)  \
-  YDNN_REGISTER_SPARSE_APPLY(DEV, DEVICE, T, int64_t)
-
-YDNN_REGISTER_SPARSE_APPLY_IDS(DEVICE_CPU, Eigen::ThreadPoolDevice, float)
-YDNN_REGISTER_SPARSE_APPLY_IDS(DEVICE_CPU, Eigen::ThreadPoolDevice, Eigen::half)
-YDNN_REGISTER_SPARSE_APPLY_IDS(DEVICE_CPU, Eigen::ThreadPoolDevice, Eigen::bfloat16)
-#if defined(YDNN_WITH_CUDA)
-struct SparseApplyGpuTag {};
-YDNN_REGISTER_SPARSE_APPLY_IDS(::tensorflow::DEVICE_GPU, SparseApplyGpuTag, float)
-YDNN_REGISTER_SPARSE_APPLY_IDS(::tensorflow::DEVICE_GPU, SparseApplyGpuTag, Eigen::half)
-YDNN_REGISTER_SPARSE_APPLY_IDS(::tensorflow::DEVICE_GPU, SparseApplyGpuTag, Eigen::bfloat16)
-#endif
+YDNN_TF_REGISTER_TABLE_KERNELS(YDNN_REGISTER_SPARSE_APPLY)
 
 }  // namespace tf
 }  // namespace ydnn

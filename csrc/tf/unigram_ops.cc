@@ -16,14 +16,6 @@
 namespace ydnn {
 namespace tf {
 
-using ::tensorflow::OpKernel;
-using ::tensorflow::OpKernelConstruction;
-using ::tensorflow::OpKernelContext;
-using ::tensorflow::Tensor;
-using ::tensorflow::TensorShape;
-using ::tensorflow::TensorShapeUtils;
-using ::tensorflow::shape_inference::InferenceContext;
-
 REGISTER_OP("YdnnUnigramTable")
     .Input("counts: T")
     .Input("distortion: double")
@@ -40,21 +32,11 @@ REGISTER_OP("YdnnUnigramTable")
     })
     .Doc("Alias table of a unigram sampler; see ydnn_kernels.UnigramTable.");
 
-REGISTER_OP("YdnnUnigramSample")
-    .Input("table: double")
-    .Input("prob: double")
-    .Input("num_positive: int64")
-    .Input("true_ids: int64")
-    .Output("sampled_ids: int64")
-    .Output("true_expected_count: float")
-    .Output("sampled_expected_count: float")
-    .Output("num_tries: int64")
-    .Attr("num_sampled: int")
-    .Attr("unique: bool = true")
-    .Attr("seed: int = 0")
-    .Attr("seed2: int = 0")
-    .SetIsStateful()
-    .SetShapeFn([](InferenceContext* c) { return SamplerOutputShapes(c, 3); })
+YDNN_SAMPLER_OP("YdnnUnigramSample", 3,
+                .Input("table: double")
+                    .Input("prob: double")
+                    .Input("num_positive: int64")
+                    .Input("true_ids: int64"), )
     .Doc("Unigram candidate sampling from an alias table; see ydnn_kernels.unigram_sample.");
 
 template <typename T>
@@ -98,13 +80,10 @@ template <typename Device>
 class UnigramSampleOp : public SamplerKernel {
  public:
   explicit UnigramSampleOp(OpKernelConstruction* c) : SamplerKernel(c) {
-    OP_REQUIRES_OK(c, c->GetAttr("num_sampled", &args_.num_sampled));
-    OP_REQUIRES_OK(c, c->GetAttr("unique", &args_.unique));
+    OP_REQUIRES_OK(c, InitArgs(c, &args_));
     OP_REQUIRES(c, args_.num_sampled >= 1,
                 absl::InvalidArgumentError("num_sampled must be >= 1, got " +
                                            std::to_string(args_.num_sampled)));
-    args_.key = key();
-    args_.stream = stream();
   }
 
   void Compute(OpKernelContext* ctx) override {
@@ -134,7 +113,7 @@ class UnigramSampleOp : public SamplerKernel {
         [&](const SamplerCall& call, SamplerScratch* scratch, int64_t* num_tries) {
           a.counter = call.counter;
           const int64_t S = call.num_sampled;
-          if constexpr (std::is_same_v<Device, Eigen::ThreadPoolDevice>) {
+          if constexpr (kOnCpu<Device>) {
             TfParallelFor parallel(ctx);
             TF_RETURN_IF_ERROR(
                 ToTf(unigram_sample_cpu(a, t, call.sampled, num_tries, scratch, parallel)));
@@ -146,9 +125,8 @@ class UnigramSampleOp : public SamplerKernel {
 #if defined(YDNN_WITH_CUDA)
             void* stream = GpuStream(ctx);
             Tensor workspace;
-            const int64_t bytes = static_cast<int64_t>(unigram_sample_workspace_cuda(a));
-            TF_RETURN_IF_ERROR(
-                ctx->allocate_temp(tensorflow::DT_INT8, TensorShape({bytes}), &workspace));
+            const size_t bytes = unigram_sample_workspace_cuda(a);
+            TF_RETURN_IF_ERROR(AllocateWorkspace(ctx, bytes, &workspace));
             TF_RETURN_IF_ERROR(ToTf(unigram_sample_cuda(a, t, call.sampled, num_tries,
                                                         workspace.data(), bytes, stream)));
             unigram_expected_count_cuda(a, p, call.true_ids, call.num_true, *num_tries,
@@ -178,7 +156,7 @@ class UnigramSampleOp : public SamplerKernel {
       }
     }
     Status s;
-    if constexpr (std::is_same_v<Device, Eigen::ThreadPoolDevice>) {
+    if constexpr (kOnCpu<Device>) {
       s = unigram_validate(t, p, a.num_ids, a.num_positive, &now.max_unique);
     } else {
 #if defined(YDNN_WITH_CUDA)
@@ -211,12 +189,11 @@ class UnigramSampleOp : public SamplerKernel {
 REGISTER_KERNEL_BUILDER(Name("YdnnUnigramSample").Device(::tensorflow::DEVICE_CPU),
                         UnigramSampleOp<Eigen::ThreadPoolDevice>);
 #if defined(YDNN_WITH_CUDA)
-struct UnigramGpuTag {};
 REGISTER_KERNEL_BUILDER(Name("YdnnUnigramSample")
                             .Device(::tensorflow::DEVICE_GPU)
                             .HostMemory("num_positive")
                             .HostMemory("num_tries"),
-                        UnigramSampleOp<UnigramGpuTag>);
+                        UnigramSampleOp<GpuDevice>);
 #endif
 
 }  // namespace tf
