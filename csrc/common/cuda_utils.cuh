@@ -48,6 +48,9 @@ inline int blocks_for(int64_t threads, int block, int64_t max_blocks = int64_t{1
 }
 
 // A type as a value, for dispatch lambdas: f(Tag<float>{}).
-template <typename T> struct Tag { using type = T; };
+template <typename T>
+struct Tag {
+  using type = T;
+};
 
 }  // namespace ydnn

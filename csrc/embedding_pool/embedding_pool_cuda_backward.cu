@@ -327,15 +327,15 @@ Status fill_impl(const PoolArgs& a, const void* ws, int64_t U, const T* g, const
         YDNN_CUDA(cub::DeviceScan::ExclusiveSum(p.temp, need, p.chunk_start, p.chunk_start,
                                                 U + 1, s),
                   "cub::DeviceScan::ExclusiveSum");
-        chunk_rows_kernel<T, VEC, W><<<blocks_for(max_chunks * G, kBlock), kBlock, 0, s>>>(
-            p, g, D, U, max_chunks, G);
+        chunk_rows_kernel<T, VEC, W>
+            <<<blocks_for(max_chunks * G, kBlock), kBlock, 0, s>>>(p, g, D, U, max_chunks, G);
         YDNN_CUDA(cudaGetLastError(), "chunk_rows_kernel");
-        reduce_chunks_kernel<T, W><<<blocks_for(U * 32, kBlock), kBlock, 0, s>>>(p, D, U,
-                                                                                 grad_rows);
+        reduce_chunks_kernel<T, W>
+            <<<blocks_for(U * 32, kBlock), kBlock, 0, s>>>(p, D, U, grad_rows);
         YDNN_CUDA(cudaGetLastError(), "reduce_chunks_kernel");
       }
-      grad_rows_kernel<T, VEC, W><<<blocks_for(U * G, kBlock), kBlock, 0, s>>>(p, g, D, U, G,
-                                                                                grad_rows);
+      grad_rows_kernel<T, VEC, W>
+          <<<blocks_for(U * G, kBlock), kBlock, 0, s>>>(p, g, D, U, G, grad_rows);
       return cuda_ok(cudaGetLastError(), "grad_rows_kernel");
     }));
   }

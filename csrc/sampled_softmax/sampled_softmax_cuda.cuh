@@ -391,8 +391,8 @@ template <bool kGrad, typename T>
 Status launch_positive(const Problem<T>& p, const Workspace& w, const float* lse,
                        const float* grad_loss, cudaStream_t s) {
   if (p.B == 0) return Status::Ok();
-  positive_kernel<kGrad, T><<<blocks_for(p.B * 32, kThreads), kThreads, 0, s>>>(
-      p, w.pos_logq, lse, grad_loss, w.zpos);
+  positive_kernel<kGrad, T>
+      <<<blocks_for(p.B * 32, kThreads), kThreads, 0, s>>>(p, w.pos_logq, lse, grad_loss, w.zpos);
   return cuda_ok(cudaGetLastError(), "positive_kernel");
 }
 

@@ -207,12 +207,11 @@ Status fill(const SoftmaxArgs& a, const Sizes& sz, const Workspace& w, int64_t U
   }
   if (U == 0) return Status::Ok();
   unique_ids_kernel<<<blocks_for(U, kThreads), kThreads, 0, s>>>(w.keys_out, w.starts, U,
-                                                                  unique_ids);
+                                                                 unique_ids);
   YDNN_CUDA(cudaGetLastError(), "unique_ids_kernel");
   if (sz.D == 0) return Status::Ok();
   grad_rows_kernel<T><<<blocks_for(U * sz.D, kThreads), kThreads, 0, s>>>(
-      w.starts, w.vals_out, U, sz.J, sz.D, w.dcol, sz.splits_dc, w.zpos, a.query,
-      grad_rows);
+      w.starts, w.vals_out, U, sz.J, sz.D, w.dcol, sz.splits_dc, w.zpos, a.query, grad_rows);
   return cuda_ok(cudaGetLastError(), "grad_rows_kernel");
 }
 
@@ -243,12 +242,12 @@ Status sampled_softmax_backward_plan_cuda(const SoftmaxArgs& a, void* workspace,
   YDNN_CUDA(cub::DeviceRadixSort::SortPairs(w.temp, temp, w.keys_in, w.keys_out, w.vals_in,
                                             w.vals_out, n, 0, end_bit_of(sz.V), s),
             "cub::DeviceRadixSort::SortPairs");
-  head_flags_kernel<<<blocks_for(sz.n_sort + 1, kThreads), kThreads, 0, s>>>(
-      w.keys_out, sz.n_sort, w.flags);
+  head_flags_kernel<<<blocks_for(sz.n_sort + 1, kThreads), kThreads, 0, s>>>(w.keys_out, sz.n_sort,
+                                                                             w.flags);
   YDNN_CUDA(cudaGetLastError(), "head_flags_kernel");
   temp = w.temp_bytes;
-  YDNN_CUDA(cub::DeviceSelect::Flagged(w.temp, temp, thrust::counting_iterator<int32_t>(0),
-                                       w.flags, w.starts, w.err + kSelected, n + 1, s),
+  YDNN_CUDA(cub::DeviceSelect::Flagged(w.temp, temp, thrust::counting_iterator<int32_t>(0), w.flags,
+                                       w.starts, w.err + kSelected, n + 1, s),
             "cub::DeviceSelect::Flagged");
   int64_t e[kSlots];
   YDNN_RETURN_IF_ERROR(read_back(e, w.err, sizeof e, s));

@@ -56,8 +56,8 @@ Status log_uniform_sample_cuda(const LogUniformArgs& a, int64_t* sampled, int64_
   YDNN_RETURN_IF_ERROR(log_uniform_check(a));
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
   if (!a.unique) {
-    draw_kernel<<<blocks_for(a.num_sampled, kBlock), kBlock, 0, s>>>(
-        a, log_uniform_log_range(a), a.num_sampled, sampled);
+    draw_kernel<<<blocks_for(a.num_sampled, kBlock), kBlock, 0, s>>>(a, log_uniform_log_range(a),
+                                                                     a.num_sampled, sampled);
     *num_tries = a.num_sampled;
     return cuda_ok(cudaGetLastError(), "draw_kernel");
   }

@@ -1,6 +1,8 @@
 // TF's unique (first-occurrence) sampling on the GPU for any sampler whose
 // draw i is a pure device function of i: the log-uniform (sampler_cuda.cu)
-// and unigram (unigram_cuda.cu) samplers share it.
+// and unigram (unigram_cuda.cu) samplers share it. Everything here is a
+// template, an inline function or a constant in ydnn::sampler_cuda, so both
+// .cu files include it without clashing.
 //
 // Output: sampled [N = num_sampled] int64, the first occurrences of the draw
 // stream in draw order, and the host *num_tries = 1 + the draw index of the
@@ -171,13 +173,13 @@ Status sample_unique(const UniqueSpec& u, const Draw& draw, int64_t* sampled, in
     YDNN_CUDA(cudaGetLastError(), "fill_kernel");
     cub::DoubleBuffer<K> keys(p.keys[0], p.keys[1]);
     cub::DoubleBuffer<uint32_t> vals(p.vals[0], p.vals[1]);
-    YDNN_CUDA(cub::DeviceRadixSort::SortPairs(p.temp, tb = temp, keys, vals, static_cast<int>(n),
-                                              0, p.end_bit, s),
+    YDNN_CUDA(cub::DeviceRadixSort::SortPairs(p.temp, tb = temp, keys, vals, static_cast<int>(n), 0,
+                                              p.end_bit, s),
               "cub::DeviceRadixSort::SortPairs");
     // The sort's other key buffer is free again: it takes the new ids' keys.
     K* first_key = keys.Alternate();
-    head_kernel<K><<<blocks_for(n, kBlock), kBlock, 0, s>>>(keys.Current(), vals.Current(), n,
-                                                            kept, p.flags, first_key);
+    head_kernel<K><<<blocks_for(n, kBlock), kBlock, 0, s>>>(keys.Current(), vals.Current(), n, kept,
+                                                            p.flags, first_key);
     YDNN_CUDA(cudaGetLastError(), "head_kernel");
     YDNN_CUDA(cub::DeviceSelect::Flagged(p.temp, tb = temp, thrust::counting_iterator<uint32_t>(0),
                                          p.flags, p.sel, p.result, static_cast<int>(chunk), s),

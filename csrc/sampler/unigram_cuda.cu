@@ -77,8 +77,7 @@ Status unigram_validate_cuda(const double* table, const double* prob, int64_t V,
   if (V < 1) return InvalidArgument("the unigram table must have >= 1 row, got ", V);
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
   std::vector<double> t(2 * V), p(V);
-  YDNN_CUDA(cudaMemcpyAsync(t.data(), table, 16 * V, cudaMemcpyDeviceToHost, s),
-            "cudaMemcpyAsync");
+  YDNN_CUDA(cudaMemcpyAsync(t.data(), table, 16 * V, cudaMemcpyDeviceToHost, s), "cudaMemcpyAsync");
   YDNN_RETURN_IF_ERROR(read_back(p.data(), prob, 8 * V, s));
   return unigram_validate(t.data(), p.data(), V, num_positive, max_unique);
 }

@@ -90,9 +90,7 @@ size_t sort_temp_bytes(int64_t n) {
   return bytes;
 }
 
-__global__ void iota_kernel(int64_t* p, int64_t n) {
-  YDNN_CUDA_FOR_EACH(i, n) p[i] = i;
-}
+__global__ void iota_kernel(int64_t* p, int64_t n) { YDNN_CUDA_FOR_EACH(i, n) p[i] = i; }
 
 __global__ void init_error_kernel(int64_t* error) { *error = kNoError; }
 
@@ -233,8 +231,8 @@ Status launch(const SparseOptimArgs& a, const Id* keys, const int64_t* pos, floa
     YDNN_CUDA(cudaGetLastError(), "sparse_optim chunk_sum_kernel");
   }
   update_kernel<T, Id, K><<<blocks_for(a.num_ids * 32, kBlock, kMaxBlocks), kBlock, 0, st>>>(
-      static_cast<T*>(a.table), a.slot0, a.slot1, keys, pos, static_cast<const T*>(a.grad),
-      partial, a.num_ids, a.num_rows, a.dim, scalars_of(a.hyper), error);
+      static_cast<T*>(a.table), a.slot0, a.slot1, keys, pos, static_cast<const T*>(a.grad), partial,
+      a.num_ids, a.num_rows, a.dim, scalars_of(a.hyper), error);
   return cuda_ok(cudaGetLastError(), "sparse_optim update_kernel");
 }
 
@@ -269,14 +267,13 @@ Status apply_ids(const SparseOptimArgs& a, void* workspace, size_t bytes, int64_
                        sort_temp_bytes<Id>(a.num_ids));
     if (bytes < w.total)
       return InvalidArgument("sparse_optim workspace has ", bytes, " bytes; it needs ", w.total);
-    iota_kernel<<<blocks_for(a.num_ids, kBlock, kMaxBlocks), kBlock, 0, st>>>(w.pos_in,
-                                                                              a.num_ids);
+    iota_kernel<<<blocks_for(a.num_ids, kBlock, kMaxBlocks), kBlock, 0, st>>>(w.pos_in, a.num_ids);
     YDNN_CUDA(cudaGetLastError(), "iota_kernel");
     size_t tb = w.temp_bytes;
-    YDNN_CUDA(cub::DeviceRadixSort::SortPairs(w.temp, tb, keys, w.keys, w.pos_in, w.pos_out,
-                                              static_cast<int>(a.num_ids), 0,
-                                              int(sizeof(Id) * 8), st),
-              "cub::DeviceRadixSort::SortPairs");
+    YDNN_CUDA(
+        cub::DeviceRadixSort::SortPairs(w.temp, tb, keys, w.keys, w.pos_in, w.pos_out,
+                                        static_cast<int>(a.num_ids), 0, int(sizeof(Id) * 8), st),
+        "cub::DeviceRadixSort::SortPairs");
     keys = w.keys;
     pos = w.pos_out;
     if (partial_rows(a.num_ids) > 0) partial = w.partial;
