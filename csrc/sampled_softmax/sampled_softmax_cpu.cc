@@ -1,13 +1,24 @@
 // Host side of sampled softmax on the CPU: picks the vector path, packs the
 // operands, splits the B x J logits across threads and merges what the
-// threads computed.
+// threads computed (maths, shapes and masking in sampled_softmax.h).
+//   forward:  z [B, J] = (q C[cols]^T - logQ) / T, masked to -inf;
+//             lse [B] = logsumexp over z_pos and z; loss [B] = lse - z_pos;
+//             logits [B, 1 + J] only when asked.
+//   backward: dz from the recomputed z; dq [B, D] = dz C[cols] + dz_pos
+//             C[pos]; grad_rows [U, D] = dz^T q and dz_pos q summed per
+//             unique id of the columns and positives.
+// Work: 2 B J D flops forward, 6 B J D backward (z once, then dq and dC
+// from the same dz). Nothing [B, J] is kept: each block's z lives in the
+// item's scratch.
 //
 // Loop order: column tiles outside, row blocks inside. A tile of
-// softmax_detail::kTileGroups column groups is gathered from the table once, packed (and widened from
-// 16 bits) into a contiguous buffer that stays in L1/L2 while every row
-// block of the item runs against it. Row blocks outside (the order before)
-// re-read all J scattered rows from L3 once per block of rows: at S = 8192
-// that was 64 passes over 2 MB, and the microkernels waited on it.
+// softmax_detail::kTileGroups column groups is gathered from the table
+// once, packed (and widened from 16 bits) into a contiguous buffer that
+// stays in L1/L2 while every row block of the item runs against it. So the
+// J scattered candidate rows (J D s bytes) are read from memory once per
+// group of row blocks; with row blocks outside they would be re-read once
+// per block (at S = 8192, 64 passes over 2 MB from L3, which starves the
+// microkernels).
 //
 // Threads: items are (chunk of tiles) x (group of row blocks). A row's
 // logsumexp is split over chunks, each keeping a running (max, sum) merged
