@@ -159,11 +159,17 @@ class BuildExt(build_ext):
 
     def build_extension(self, ext):
         flags = BASE_FLAGS + ext.extra_compile_args
-        self.compiler.compiler_so = [f for f in self.compiler.compiler_so if f not in ("-g", "-O2")]
+        # Python's own -g / -O2 off (the flags above set the level): the
+        # C++ command line is compiler_so_cxx in setuptools >= 72's distutils.
+        for attr in ("compiler_so", "compiler_so_cxx"):
+            if hasattr(self.compiler, attr):
+                setattr(self.compiler, attr, [f for f in getattr(self.compiler, attr)
+                                              if f not in ("-g", "-O2")])
         # Objects live under a hash of their flags, so switching YDNN_CUDA or
         # the TF version never links a stale object; within one flag set a
         # source is recompiled only when it or a header is newer.
-        key = hashlib.sha1(" ".join(self.compiler.compiler_so + flags).encode()).hexdigest()[:10]
+        command = self.compiler.compiler_so + getattr(self.compiler, "compiler_so_cxx", [])
+        key = hashlib.sha1(" ".join(command + flags).encode()).hexdigest()[:10]
         out_dir = os.path.join(self.build_temp, ext.name.split(".")[-1], key)
 
         def one(src):

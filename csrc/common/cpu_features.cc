@@ -20,9 +20,12 @@ CpuIsa Detect() {
 #endif
   if (const char* cap = std::getenv("YDNN_CPU_ISA")) {
     CpuIsa want = best;
-    if (std::strcmp(cap, "scalar") == 0) want = CpuIsa::kScalar;
-    else if (std::strcmp(cap, "avx2") == 0) want = CpuIsa::kAvx2;
-    else if (std::strcmp(cap, "avx512") == 0) want = CpuIsa::kAvx512;
+    if (std::strcmp(cap, "scalar") == 0)
+      want = CpuIsa::kScalar;
+    else if (std::strcmp(cap, "avx2") == 0)
+      want = CpuIsa::kAvx2;
+    else if (std::strcmp(cap, "avx512") == 0)
+      want = CpuIsa::kAvx512;
     if (static_cast<int>(want) < static_cast<int>(best)) best = want;
   }
   return best;
@@ -37,9 +40,12 @@ CpuIsa cpu_isa() {
 
 const char* cpu_isa_name(CpuIsa isa) {
   switch (isa) {
-    case CpuIsa::kScalar: return "scalar";
-    case CpuIsa::kAvx2: return "avx2";
-    case CpuIsa::kAvx512: return "avx512";
+    case CpuIsa::kScalar:
+      return "scalar";
+    case CpuIsa::kAvx2:
+      return "avx2";
+    case CpuIsa::kAvx512:
+      return "avx512";
   }
   return "?";
 }

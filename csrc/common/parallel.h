@@ -18,8 +18,7 @@ using RangeFn = std::function<void(int64_t begin, int64_t end)>;
 class ParallelFor {
  public:
   virtual ~ParallelFor() = default;
-  virtual void operator()(int64_t n, int64_t cost_per_unit,
-                          const RangeFn& fn) const = 0;
+  virtual void operator()(int64_t n, int64_t cost_per_unit, const RangeFn& fn) const = 0;
   virtual int num_threads() const = 0;
 };
 
@@ -27,8 +26,7 @@ class ParallelFor {
 // YDNN_NUM_THREADS or std::thread::hardware_concurrency().
 class ThreadPoolParallelFor final : public ParallelFor {
  public:
-  void operator()(int64_t n, int64_t cost_per_unit,
-                  const RangeFn& fn) const override;
+  void operator()(int64_t n, int64_t cost_per_unit, const RangeFn& fn) const override;
   int num_threads() const override;
 };
 

@@ -63,7 +63,8 @@ void radix_sort(std::vector<T>* data, std::vector<T>* scratch, int key_bits, Key
         dst[c[s * kBuckets + digit(x)]++] = x;
       }
     for (int s = 0; s < kSegments; ++s)
-      for (size_t i = seg[s] + run; i < seg[s + 1]; ++i) dst[c[s * kBuckets + digit(src[i])]++] = src[i];
+      for (size_t i = seg[s] + run; i < seg[s + 1]; ++i)
+        dst[c[s * kBuckets + digit(src[i])]++] = src[i];
     data->swap(*scratch);
   }
 }

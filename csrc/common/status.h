@@ -20,8 +20,7 @@ enum class StatusCode : int { kOk = 0, kInvalidArgument = 1, kInternal = 2 };
 class Status {
  public:
   Status() = default;
-  Status(StatusCode code, std::string message)
-      : code_(code), message_(std::move(message)) {}
+  Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
 
   static Status Ok() { return Status(); }
   bool ok() const { return code_ == StatusCode::kOk; }
@@ -79,10 +78,10 @@ Status Internal(const Args&... args) {
   return Status(StatusCode::kInternal, StrCat(args...));
 }
 
-#define YDNN_RETURN_IF_ERROR(expr)      \
-  do {                                  \
-    ::ydnn::Status _st = (expr);        \
-    if (!_st.ok()) return _st;          \
+#define YDNN_RETURN_IF_ERROR(expr) \
+  do {                             \
+    ::ydnn::Status _st = (expr);   \
+    if (!_st.ok()) return _st;     \
   } while (0)
 
 }  // namespace ydnn

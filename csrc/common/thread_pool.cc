@@ -54,8 +54,7 @@ class Pool {
 
  private:
   void Drain() {
-    for (int64_t c = next_.fetch_add(1); c < num_chunks_; c = next_.fetch_add(1))
-      (*job_)(c);
+    for (int64_t c = next_.fetch_add(1); c < num_chunks_; c = next_.fetch_add(1)) (*job_)(c);
   }
 
   void Work() {
@@ -103,8 +102,7 @@ Pool& GlobalPool() {
 
 int ThreadPoolParallelFor::num_threads() const { return GlobalPool().size(); }
 
-void ThreadPoolParallelFor::operator()(int64_t n, int64_t cost_per_unit,
-                                       const RangeFn& fn) const {
+void ThreadPoolParallelFor::operator()(int64_t n, int64_t cost_per_unit, const RangeFn& fn) const {
   if (n <= 0) return;
   Pool& pool = GlobalPool();
   // Aim for chunks of >= ~20k cycles so scheduling stays under a few percent,

@@ -22,8 +22,12 @@ enum class DType : int { kFloat32 = 0, kFloat16 = 1, kBFloat16 = 2 };
 enum class IdType : int { kInt32 = 0, kInt64 = 1 };
 
 // Storage wrappers: distinct C++ types so templates can dispatch on them.
-struct f16 { uint16_t bits; };
-struct bf16 { uint16_t bits; };
+struct f16 {
+  uint16_t bits;
+};
+struct bf16 {
+  uint16_t bits;
+};
 
 YDNN_HD float bits_to_float(uint32_t u) {
 #if defined(__CUDA_ARCH__)
@@ -92,9 +96,7 @@ YDNN_HD uint16_t float_to_half(float f) {
   return sign | static_cast<uint16_t>(((rounded >> 13) - (112u << 10)));
 }
 
-YDNN_HD float bf16_to_float(uint16_t b) {
-  return bits_to_float(static_cast<uint32_t>(b) << 16);
-}
+YDNN_HD float bf16_to_float(uint16_t b) { return bits_to_float(static_cast<uint32_t>(b) << 16); }
 
 YDNN_HD uint16_t float_to_bf16(float f) {
   const uint32_t x = float_to_bits(f);
@@ -106,9 +108,19 @@ YDNN_HD float to_float(float v) { return v; }
 YDNN_HD float to_float(f16 v) { return half_to_float(v.bits); }
 YDNN_HD float to_float(bf16 v) { return bf16_to_float(v.bits); }
 
-template <typename T> YDNN_HD T from_float(float v);
-template <> YDNN_HD float from_float<float>(float v) { return v; }
-template <> YDNN_HD f16 from_float<f16>(float v) { return f16{float_to_half(v)}; }
-template <> YDNN_HD bf16 from_float<bf16>(float v) { return bf16{float_to_bf16(v)}; }
+template <typename T>
+YDNN_HD T from_float(float v);
+template <>
+YDNN_HD float from_float<float>(float v) {
+  return v;
+}
+template <>
+YDNN_HD f16 from_float<f16>(float v) {
+  return f16{float_to_half(v)};
+}
+template <>
+YDNN_HD bf16 from_float<bf16>(float v) {
+  return bf16{float_to_bf16(v)};
+}
 
 }  // namespace ydnn

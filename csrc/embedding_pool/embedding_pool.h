@@ -42,13 +42,13 @@ enum class Combiner : int { kSum = 0, kMean = 1, kSqrtn = 2 };
 struct PoolArgs {
   const void* table = nullptr;  // [num_rows, dim] of table_dtype
   DType table_dtype = DType::kFloat32;
-  int64_t num_rows = 0;  // V
-  int64_t dim = 0;       // D
+  int64_t num_rows = 0;       // V
+  int64_t dim = 0;            // D
   const void* ids = nullptr;  // of id_type
   IdType id_type = IdType::kInt64;
-  int64_t num_bags = 0;   // B
-  int64_t max_len = 0;    // L (padded layout only)
-  int64_t num_values = 0; // number of elements of ids: B*L padded, N ragged
+  int64_t num_bags = 0;                 // B
+  int64_t max_len = 0;                  // L (padded layout only)
+  int64_t num_values = 0;               // number of elements of ids: B*L padded, N ragged
   const int64_t* lengths = nullptr;     // padded: [B], required
   const int64_t* row_splits = nullptr;  // ragged: [B+1]; selects the layout
   const float* weights = nullptr;       // optional, [num_values]
@@ -81,8 +81,7 @@ Status embedding_pool_shapes(const PoolShapes& s, bool ragged, bool has_weights,
 Status embedding_pool_check_layout(const PoolArgs& a);
 
 // out: [B, D] of table_dtype.
-Status embedding_pool_forward_cpu(const PoolArgs& a, void* out,
-                                  const ParallelFor& parallel);
+Status embedding_pool_forward_cpu(const PoolArgs& a, void* out, const ParallelFor& parallel);
 
 // The backward needs the number of unique ids before its outputs can be
 // allocated, so it runs in two steps: plan (sort ids, find runs), then fill.
@@ -96,9 +95,8 @@ class PoolGradPlan {
  private:
   friend Status embedding_pool_backward_plan_cpu(const PoolArgs&, PoolGradPlan*,
                                                  const ParallelFor&);
-  friend Status embedding_pool_backward_cpu(const PoolArgs&, const PoolGradPlan&,
-                                            const void*, const void*, void*,
-                                            void*, float*, const ParallelFor&);
+  friend Status embedding_pool_backward_cpu(const PoolArgs&, const PoolGradPlan&, const void*,
+                                            const void*, void*, void*, float*, const ParallelFor&);
   std::vector<uint64_t> sorted_;     // id << 32 | occurrence, ascending (stable)
   std::vector<uint64_t> scratch_;    // radix sort ping-pong buffer
   std::vector<int32_t> occ_bag_;     // bag of each occurrence
@@ -114,9 +112,8 @@ Status embedding_pool_backward_plan_cpu(const PoolArgs& a, PoolGradPlan* plan,
 // for weight gradients under mean/sqrtn). unique_ids: [U] of id_type;
 // grad_rows: [U, D] of table_dtype; grad_weights: [num_values] or nullptr.
 Status embedding_pool_backward_cpu(const PoolArgs& a, const PoolGradPlan& plan,
-                                   const void* grad_out, const void* out,
-                                   void* unique_ids, void* grad_rows,
-                                   float* grad_weights,
+                                   const void* grad_out, const void* out, void* unique_ids,
+                                   void* grad_rows, float* grad_weights,
                                    const ParallelFor& parallel);
 
 // --------------------------------------------------------------- CUDA ----
@@ -130,23 +127,18 @@ Status embedding_pool_backward_cpu(const PoolArgs& a, const PoolGradPlan& plan,
 // stream once and returns the same InvalidArgument message as the CPU path.
 // Passing error == nullptr skips the check and the sync: bad ids then pool
 // as zero rows (stock TF's GPU behaviour), an explicit opt-in only.
-Status embedding_pool_forward_cuda(const PoolArgs& a, void* out, int64_t* error,
-                                   void* stream);
-Status embedding_pool_check_error_cuda(const PoolArgs& a, const int64_t* error,
-                                       void* stream);
+Status embedding_pool_forward_cuda(const PoolArgs& a, void* out, int64_t* error, void* stream);
+Status embedding_pool_check_error_cuda(const PoolArgs& a, const int64_t* error, void* stream);
 
 // Backward: sort (id, position) pairs with cub radix sort (deterministic),
 // run-length encode, then one warp per unique id sums its rows in a fixed
 // order. Workspace is caller-allocated device memory.
 size_t embedding_pool_backward_workspace_cuda(const PoolArgs& a);
 // Sorts and counts unique ids; synchronises once to return the count.
-Status embedding_pool_backward_plan_cuda(const PoolArgs& a, void* workspace,
-                                         size_t workspace_bytes,
+Status embedding_pool_backward_plan_cuda(const PoolArgs& a, void* workspace, size_t workspace_bytes,
                                          int64_t* num_unique, void* stream);
-Status embedding_pool_backward_cuda(const PoolArgs& a, const void* workspace,
-                                    int64_t num_unique, const void* grad_out,
-                                    const void* out, void* unique_ids,
-                                    void* grad_rows, float* grad_weights,
-                                    void* stream);
+Status embedding_pool_backward_cuda(const PoolArgs& a, const void* workspace, int64_t num_unique,
+                                    const void* grad_out, const void* out, void* unique_ids,
+                                    void* grad_rows, float* grad_weights, void* stream);
 
 }  // namespace ydnn

@@ -7,8 +7,10 @@ Status embedding_pool_shapes(const PoolShapes& s, bool ragged, bool has_weights,
     return InvalidArgument("table must be 2-D [V, D], got shape ", ShapeStr(s.table));
   if (ragged) {
     if (s.ids.size() != 1 || s.row_info.size() != 1 || s.row_info[0] < 1)
-      return InvalidArgument("ragged ids must be values [N] with row_splits [B+1]; got ids of "
-                             "shape ", ShapeStr(s.ids), " and row_splits of shape ", ShapeStr(s.row_info));
+      return InvalidArgument(
+          "ragged ids must be values [N] with row_splits [B+1]; got ids of "
+          "shape ",
+          ShapeStr(s.ids), " and row_splits of shape ", ShapeStr(s.row_info));
   } else {
     if (s.ids.size() != 2)
       return InvalidArgument("padded ids must be 2-D [B, L], got shape ", ShapeStr(s.ids));

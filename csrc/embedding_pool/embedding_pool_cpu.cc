@@ -30,9 +30,12 @@ namespace {
 
 const PoolCpuKernels& Kernels() {
   switch (cpu_isa()) {
-    case CpuIsa::kAvx512: return pool_detail::pool_kernels_avx512();
-    case CpuIsa::kAvx2: return pool_detail::pool_kernels_avx2();
-    case CpuIsa::kScalar: break;
+    case CpuIsa::kAvx512:
+      return pool_detail::pool_kernels_avx512();
+    case CpuIsa::kAvx2:
+      return pool_detail::pool_kernels_avx2();
+    case CpuIsa::kScalar:
+      break;
   }
   return pool_detail::pool_kernels_scalar();
 }
@@ -48,9 +51,8 @@ int64_t IdAt(const PoolArgs& a, int64_t p) {
 
 Status BadId(const PoolArgs& a, int64_t p) {
   const std::string where = a.ragged() ? StrCat(p) : StrCat(p / a.max_len, ", ", p % a.max_len);
-  return InvalidArgument("ids[", where, "] = ", IdAt(a, p),
-                         " is out of range [0, ", a.num_rows, ") for a table of shape [",
-                         a.num_rows, ", ", a.dim, "]");
+  return InvalidArgument("ids[", where, "] = ", IdAt(a, p), " is out of range [0, ", a.num_rows,
+                         ") for a table of shape [", a.num_rows, ", ", a.dim, "]");
 }
 
 // Smallest bad position found by any thread.
@@ -77,13 +79,12 @@ Status embedding_pool_check_layout(const PoolArgs& a) {
     }
   } else {
     if (a.num_values != a.num_bags * a.max_len)
-      return Internal("padded ids hold ", a.num_values, " values, expected ", a.num_bags,
-                      " x ", a.max_len);
+      return Internal("padded ids hold ", a.num_values, " values, expected ", a.num_bags, " x ",
+                      a.max_len);
     for (int64_t b = 0; b < a.num_bags; ++b) {
       if (a.lengths[b] < 0 || a.lengths[b] > a.max_len)
-        return InvalidArgument("lengths[", b, "] = ", a.lengths[b], " is outside [0, ",
-                               a.max_len, "] (ids have shape [", a.num_bags, ", ",
-                               a.max_len, "])");
+        return InvalidArgument("lengths[", b, "] = ", a.lengths[b], " is outside [0, ", a.max_len,
+                               "] (ids have shape [", a.num_bags, ", ", a.max_len, "])");
     }
   }
   return Status::Ok();
@@ -163,12 +164,14 @@ Status embedding_pool_backward_cpu(const PoolArgs& a, const PoolGradPlan& plan,
   for (int64_t b = 0; b < a.num_bags; ++b) scales[b] = bag_scale(a, b);
   for (int64_t u = 0; u < num_unique; ++u) {
     const int64_t id = static_cast<int64_t>(plan.sorted_[plan.run_starts_[u]] >> 32);
-    if (a.id_type == IdType::kInt32) static_cast<int32_t*>(unique_ids)[u] = static_cast<int32_t>(id);
-    else static_cast<int64_t*>(unique_ids)[u] = id;
+    if (a.id_type == IdType::kInt32)
+      static_cast<int32_t*>(unique_ids)[u] = static_cast<int32_t>(id);
+    else
+      static_cast<int64_t*>(unique_ids)[u] = id;
   }
   const pool_detail::GradPlanView view{plan.sorted_.data(), plan.sorted_bag_.data(),
-                                       plan.occ_bag_.data(),
-                                       plan.occ_start_.data(), plan.run_starts_.data()};
+                                       plan.occ_bag_.data(), plan.occ_start_.data(),
+                                       plan.run_starts_.data()};
   const int64_t avg_run = num_unique ? plan.sorted_.size() / num_unique + 1 : 1;
   parallel(num_unique, 4 * avg_run * (a.dim + 8), [&](int64_t u0, int64_t u1) {
     k.grad_rows(a, view, scales.data(), grad_out, grad_rows, u0, u1);

@@ -35,12 +35,12 @@ inline const float* as_float(const f16* src, int n, float* buf) {
   int d = 0;
 #if defined(YDNN_ISA_AVX512)
   for (; d + 16 <= n; d += 16)
-    _mm512_storeu_ps(buf + d, _mm512_cvtph_ps(_mm256_loadu_si256(
-                                  reinterpret_cast<const __m256i*>(s + d))));
+    _mm512_storeu_ps(buf + d,
+                     _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + d))));
 #elif defined(YDNN_ISA_AVX2)
   for (; d + 8 <= n; d += 8)
-    _mm256_storeu_ps(buf + d, _mm256_cvtph_ps(_mm_loadu_si128(
-                                  reinterpret_cast<const __m128i*>(s + d))));
+    _mm256_storeu_ps(buf + d,
+                     _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + d))));
 #endif
   for (; d < n; ++d) buf[d] = half_to_float(s[d]);
   return buf;
@@ -128,17 +128,20 @@ int64_t forward(const PoolArgs& a, void* out_v, int64_t begin, int64_t end) {
     for (int64_t d0 = 0; d0 < D; d0 += kTile) {
       const int n = static_cast<int>(D - d0 < kTile ? D - d0 : kTile);
       const bool last_tile = d0 + kTile >= D;  // the next bag starts at tile 0
-      sum_tile<T>(count, n, [&](int64_t k, float* w) {
-        const int64_t p = p0 + k;
-        if (p + kPrefetch < p1) {
-          prefetch_tile(table + int64_t(ids[p + kPrefetch]) * D + d0);
-        } else if (last_tile && q0 + (p + kPrefetch - p1) < q1) {
-          const int64_t id = int64_t(ids[q0 + (p + kPrefetch - p1)]);
-          if (id >= 0 && id < V) prefetch_tile(table + id * D);
-        }
-        *w = a.weights ? a.weights[p] : 1.0f;
-        return table + int64_t(ids[p]) * D + d0;
-      }, sum);
+      sum_tile<T>(
+          count, n,
+          [&](int64_t k, float* w) {
+            const int64_t p = p0 + k;
+            if (p + kPrefetch < p1) {
+              prefetch_tile(table + int64_t(ids[p + kPrefetch]) * D + d0);
+            } else if (last_tile && q0 + (p + kPrefetch - p1) < q1) {
+              const int64_t id = int64_t(ids[q0 + (p + kPrefetch - p1)]);
+              if (id >= 0 && id < V) prefetch_tile(table + id * D);
+            }
+            *w = a.weights ? a.weights[p] : 1.0f;
+            return table + int64_t(ids[p]) * D + d0;
+          },
+          sum);
       for (int d = 0; d < n; ++d) o[d0 + d] = from_float<T>(sum[d] * scale);
     }
   }
@@ -156,16 +159,20 @@ void grad_rows(const PoolArgs& a, const GradPlanView& plan, const float* scales,
     const int64_t k0 = plan.run_starts[u], k1 = plan.run_starts[u + 1];
     for (int64_t d0 = 0; d0 < D; d0 += kTile) {
       const int n = static_cast<int>(D - d0 < kTile ? D - d0 : kTile);
-      sum_tile<T>(k1 - k0, n, [&](int64_t i, float* w) {
-        const int64_t bag = plan.sorted_bag[k0 + i];
-        if (k0 + i + kPrefetch < k1) prefetch_tile(g + plan.sorted_bag[k0 + i + kPrefetch] * D + d0);
-        *w = scales[bag];
-        if (a.weights) {
-          const int64_t k = static_cast<int64_t>(plan.sorted[k0 + i] & 0xffffffffu);
-          *w *= a.weights[plan.position(a, k)];
-        }
-        return g + bag * D + d0;
-      }, sum);
+      sum_tile<T>(
+          k1 - k0, n,
+          [&](int64_t i, float* w) {
+            const int64_t bag = plan.sorted_bag[k0 + i];
+            if (k0 + i + kPrefetch < k1)
+              prefetch_tile(g + plan.sorted_bag[k0 + i + kPrefetch] * D + d0);
+            *w = scales[bag];
+            if (a.weights) {
+              const int64_t k = static_cast<int64_t>(plan.sorted[k0 + i] & 0xffffffffu);
+              *w *= a.weights[plan.position(a, k)];
+            }
+            return g + bag * D + d0;
+          },
+          sum);
       for (int d = 0; d < n; ++d) rows[u * D + d0 + d] = from_float<T>(sum[d]);
     }
   }
@@ -193,8 +200,8 @@ float dot_rows(const T* x, const T* y, int64_t D) {
 }
 
 template <typename T, typename Id>
-void grad_weights(const PoolArgs& a, const float* scales, const void* grad_out_v,
-                  const void* out_v, float* gw, int64_t begin, int64_t end) {
+void grad_weights(const PoolArgs& a, const float* scales, const void* grad_out_v, const void* out_v,
+                  float* gw, int64_t begin, int64_t end) {
   const T* table = static_cast<const T*>(a.table);
   const T* g = static_cast<const T*>(grad_out_v);
   const T* out = static_cast<const T*>(out_v);
@@ -209,9 +216,15 @@ void grad_weights(const PoolArgs& a, const float* scales, const void* grad_out_v
     for (int64_t p = p0; p < p1; ++p) {
       const float d = dot_rows(gb, table + int64_t(ids[p]) * D, D);
       switch (a.combiner) {
-        case Combiner::kSum: gw[p] = d; break;
-        case Combiner::kMean: gw[p] = s * (d - go); break;
-        case Combiner::kSqrtn: gw[p] = s * d - s * s * a.weights[p] * go; break;
+        case Combiner::kSum:
+          gw[p] = d;
+          break;
+        case Combiner::kMean:
+          gw[p] = s * (d - go);
+          break;
+        case Combiner::kSqrtn:
+          gw[p] = s * d - s * s * a.weights[p] * go;
+          break;
       }
     }
   }
@@ -221,9 +234,12 @@ void grad_weights(const PoolArgs& a, const float* scales, const void* grad_out_v
 template <typename Id>
 int64_t forward_id(const PoolArgs& a, void* out, int64_t b0, int64_t b1) {
   switch (a.table_dtype) {
-    case DType::kFloat32: return forward<float, Id>(a, out, b0, b1);
-    case DType::kFloat16: return forward<f16, Id>(a, out, b0, b1);
-    case DType::kBFloat16: return forward<bf16, Id>(a, out, b0, b1);
+    case DType::kFloat32:
+      return forward<float, Id>(a, out, b0, b1);
+    case DType::kFloat16:
+      return forward<f16, Id>(a, out, b0, b1);
+    case DType::kBFloat16:
+      return forward<bf16, Id>(a, out, b0, b1);
   }
   return -1;
 }
@@ -233,12 +249,15 @@ int64_t forward_any(const PoolArgs& a, void* out, int64_t b0, int64_t b1) {
                                      : forward_id<int64_t>(a, out, b0, b1);
 }
 
-void grad_rows_any(const PoolArgs& a, const GradPlanView& plan, const float* scales,
-                   const void* g, void* rows, int64_t u0, int64_t u1) {
+void grad_rows_any(const PoolArgs& a, const GradPlanView& plan, const float* scales, const void* g,
+                   void* rows, int64_t u0, int64_t u1) {
   switch (a.table_dtype) {
-    case DType::kFloat32: return grad_rows<float>(a, plan, scales, g, rows, u0, u1);
-    case DType::kFloat16: return grad_rows<f16>(a, plan, scales, g, rows, u0, u1);
-    case DType::kBFloat16: return grad_rows<bf16>(a, plan, scales, g, rows, u0, u1);
+    case DType::kFloat32:
+      return grad_rows<float>(a, plan, scales, g, rows, u0, u1);
+    case DType::kFloat16:
+      return grad_rows<f16>(a, plan, scales, g, rows, u0, u1);
+    case DType::kBFloat16:
+      return grad_rows<bf16>(a, plan, scales, g, rows, u0, u1);
   }
 }
 
@@ -246,16 +265,21 @@ template <typename Id>
 void grad_weights_id(const PoolArgs& a, const float* scales, const void* g, const void* out,
                      float* gw, int64_t b0, int64_t b1) {
   switch (a.table_dtype) {
-    case DType::kFloat32: return grad_weights<float, Id>(a, scales, g, out, gw, b0, b1);
-    case DType::kFloat16: return grad_weights<f16, Id>(a, scales, g, out, gw, b0, b1);
-    case DType::kBFloat16: return grad_weights<bf16, Id>(a, scales, g, out, gw, b0, b1);
+    case DType::kFloat32:
+      return grad_weights<float, Id>(a, scales, g, out, gw, b0, b1);
+    case DType::kFloat16:
+      return grad_weights<f16, Id>(a, scales, g, out, gw, b0, b1);
+    case DType::kBFloat16:
+      return grad_weights<bf16, Id>(a, scales, g, out, gw, b0, b1);
   }
 }
 
 void grad_weights_any(const PoolArgs& a, const float* scales, const void* g, const void* out,
                       float* gw, int64_t b0, int64_t b1) {
-  if (a.id_type == IdType::kInt32) grad_weights_id<int32_t>(a, scales, g, out, gw, b0, b1);
-  else grad_weights_id<int64_t>(a, scales, g, out, gw, b0, b1);
+  if (a.id_type == IdType::kInt32)
+    grad_weights_id<int32_t>(a, scales, g, out, gw, b0, b1);
+  else
+    grad_weights_id<int64_t>(a, scales, g, out, gw, b0, b1);
 }
 
 }  // namespace

@@ -5,7 +5,6 @@
 
 #define YDNN_ISA_NS scalar
 
-
 #include "embedding_pool/embedding_pool_cpu_kernels.h"
 
 namespace ydnn {

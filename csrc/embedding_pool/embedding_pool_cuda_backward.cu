@@ -24,10 +24,10 @@
 // Bytes of the plan: ~ids + weights once, then the sort's passes over n
 // (key, index) pairs of 4 bytes each when V, n and B fit 32 bits.
 
+#include <thrust/iterator/counting_iterator.h>
 #include <cub/device/device_radix_sort.cuh>
 #include <cub/device/device_scan.cuh>
 #include <cub/device/device_select.cuh>
-#include <thrust/iterator/counting_iterator.h>
 
 #include "embedding_pool/embedding_pool_cuda_common.cuh"
 
@@ -45,12 +45,13 @@ inline int64_t max_run_chunks(int64_t n) {
 
 // Workspace, carved from one caller buffer (base = nullptr: just sizes it).
 // W is the sort's key / index type, 32-bit whenever V, n and B fit.
-template <typename W> struct Plan {
+template <typename W>
+struct Plan {
   int64_t* offs;  // [B+1] first occurrence of each bag; 64-bit whatever W is,
                   // since overlapping (malformed) row_splits may sum past n
   float* scale;   // [B] s_b
   W *keys_in, *keys_out, *vals_in, *vals_out, *occ_bag;  // [n], vals_in [n+1]
-  float* occ_coef;                                        // [n] s_b * w_j
+  float* occ_coef;                                       // [n] s_b * w_j
   int64_t* num_sel;
   uint8_t* flags;  // [n+1], reuses keys_in once sorted
   W* starts;       // [U+1], reuses vals_in once sorted
@@ -89,8 +90,8 @@ template <typename W> struct Plan {
     if (e == cudaSuccess)
       e = cub::DeviceScan::ExclusiveSum(nullptr, t[2], offs, offs, a.num_bags + 1, s);
     if (e == cudaSuccess)
-      e = cub::DeviceScan::ExclusiveSum(nullptr, t[3], chunk_start, chunk_start,
-                                        a.num_values + 1, s);
+      e = cub::DeviceScan::ExclusiveSum(nullptr, t[3], chunk_start, chunk_start, a.num_values + 1,
+                                        s);
     *bytes = std::max({t[0], t[1], t[2], t[3]});
     return e;
   }
@@ -106,8 +107,8 @@ __global__ void bag_count_kernel(Bags bags, int64_t* counts) {
 
 template <typename Id, typename W>
 __global__ void __launch_bounds__(kBlock)
-gather_kernel(Bags bags, const Id* ids, const float* w, int64_t V, Combiner comb, Plan<W> p,
-              int64_t n) {
+    gather_kernel(Bags bags, const Id* ids, const float* w, int64_t V, Combiner comb, Plan<W> p,
+                  int64_t n) {
   const Group grp(32);
   for (int64_t b = grp.id; b < bags.B; b += grp.count) {
     int64_t start, len;
@@ -127,7 +128,8 @@ gather_kernel(Bags bags, const Id* ids, const float* w, int64_t V, Combiner comb
 }
 
 // Sort values 0..n-1; slots past the compacted occurrences sort last as V.
-template <typename W> __global__ void tail_kernel(Plan<W> p, int64_t B, int64_t n, int64_t V) {
+template <typename W>
+__global__ void tail_kernel(Plan<W> p, int64_t B, int64_t n, int64_t V) {
   const int64_t total = p.offs[B], used = total < n ? total : n;
   YDNN_CUDA_FOR_EACH(i, n) {
     p.vals_in[i] = static_cast<W>(i);
@@ -138,7 +140,8 @@ template <typename W> __global__ void tail_kernel(Plan<W> p, int64_t B, int64_t 
 // Heads of the runs of sorted keys, with a virtual key V at k = n: exactly one
 // head, the last selected, starts the out-of-range run, so starts[U] ends the
 // last real run.
-template <typename W> __global__ void head_flags_kernel(Plan<W> p, int64_t n, int64_t V) {
+template <typename W>
+__global__ void head_flags_kernel(Plan<W> p, int64_t n, int64_t V) {
   YDNN_CUDA_FOR_EACH(k, n + 1) {
     const W cur = k < n ? p.keys_out[k] : static_cast<W>(V);
     p.flags[k] = k == 0 || cur != p.keys_out[k - 1];
@@ -150,7 +153,8 @@ __global__ void unique_ids_kernel(Plan<W> p, int64_t U, Id* out) {
   YDNN_CUDA_FOR_EACH(u, U) out[u] = static_cast<Id>(p.keys_out[p.starts[u]]);
 }
 
-template <typename W> struct RunFetch {
+template <typename W>
+struct RunFetch {
   const W *order, *bag;  // order: this run's slice of sorted occurrence indices
   const float* coef;
   __device__ void operator()(int64_t t, bool, long long& row, float& c) const {
@@ -163,7 +167,7 @@ template <typename W> struct RunFetch {
 // grad_rows.
 template <typename T, int VEC, typename W>
 __global__ void __launch_bounds__(kBlock)
-grad_rows_kernel(Plan<W> p, const T* g, int64_t D, int64_t U, int G, T* grad_rows) {
+    grad_rows_kernel(Plan<W> p, const T* g, int64_t D, int64_t U, int G, T* grad_rows) {
   const Group grp(G);
   for (int64_t u = grp.id; u < U; u += grp.count) {
     const int64_t begin = p.starts[u], end = p.starts[u + 1];
@@ -176,9 +180,11 @@ grad_rows_kernel(Plan<W> p, const T* g, int64_t D, int64_t U, int G, T* grad_row
 
 // chunk_start[u] = the number of chunks of run u (0 for a short run), and
 // chunk_start[U] = 0; the exclusive scan then makes them offsets.
-template <typename W> __global__ void chunk_count_kernel(Plan<W> p, int64_t U) {
+template <typename W>
+__global__ void chunk_count_kernel(Plan<W> p, int64_t U) {
   YDNN_CUDA_FOR_EACH(u, U + 1) {
-    const int64_t len = u < U ? static_cast<int64_t>(p.starts[u + 1]) - static_cast<int64_t>(p.starts[u]) : 0;
+    const int64_t len =
+        u < U ? static_cast<int64_t>(p.starts[u + 1]) - static_cast<int64_t>(p.starts[u]) : 0;
     p.chunk_start[u] = static_cast<W>(len > kRunChunk ? (len + kRunChunk - 1) / kRunChunk : 0);
   }
 }
@@ -189,28 +195,31 @@ template <typename W> __global__ void chunk_count_kernel(Plan<W> p, int64_t U) {
 // [c' * kRunChunk, (c' + 1) * kRunChunk), c' = c - chunk_start[u].
 template <typename T, int VEC, typename W>
 __global__ void __launch_bounds__(kBlock)
-chunk_rows_kernel(Plan<W> p, const T* g, int64_t D, int64_t U, int64_t max_chunks, int G) {
+    chunk_rows_kernel(Plan<W> p, const T* g, int64_t D, int64_t U, int64_t max_chunks, int G) {
   const Group grp(G);
   const int64_t total = p.chunk_start[U];
   for (int64_t c = grp.id; c < total && c < max_chunks; c += grp.count) {
     int64_t lo = 0, hi = U - 1;
     while (lo < hi) {
       const int64_t mid = (lo + hi + 1) / 2;
-      if (static_cast<int64_t>(p.chunk_start[mid]) <= c) lo = mid;
-      else hi = mid - 1;
+      if (static_cast<int64_t>(p.chunk_start[mid]) <= c)
+        lo = mid;
+      else
+        hi = mid - 1;
     }
-    const int64_t begin = static_cast<int64_t>(p.starts[lo]) + (c - static_cast<int64_t>(p.chunk_start[lo])) * kRunChunk;
+    const int64_t begin = static_cast<int64_t>(p.starts[lo]) +
+                          (c - static_cast<int64_t>(p.chunk_start[lo])) * kRunChunk;
     const int64_t end = static_cast<int64_t>(p.starts[lo + 1]);
     const int64_t count = end - begin < kRunChunk ? end - begin : kRunChunk;
-    pool_rows<T, VEC>(g, D, count, grp, RunFetch<W>{p.vals_out + begin, p.occ_bag, p.occ_coef},
-                      1.f, p.partial + c * D);
+    pool_rows<T, VEC>(g, D, count, grp, RunFetch<W>{p.vals_out + begin, p.occ_bag, p.occ_coef}, 1.f,
+                      p.partial + c * D);
   }
 }
 
 // A warp per hot run adds its chunks' partials in chunk order.
 template <typename T, typename W>
 __global__ void __launch_bounds__(kBlock)
-reduce_chunks_kernel(Plan<W> p, int64_t D, int64_t U, T* grad_rows) {
+    reduce_chunks_kernel(Plan<W> p, int64_t D, int64_t U, T* grad_rows) {
   const Group grp(32);
   for (int64_t u = grp.id; u < U; u += grp.count) {
     const int64_t first = p.chunk_start[u], last = p.chunk_start[u + 1];
@@ -238,9 +247,9 @@ __device__ float group_dot(const T* x, const T* y, int64_t D, const Group& grp) 
 
 template <typename T, typename Id, int VEC>
 __global__ void __launch_bounds__(kBlock)
-grad_weights_kernel(Bags bags, const Id* ids, const float* w, const T* table, const T* g,
-                    const T* out, const float* scale, int64_t V, int64_t D, Combiner comb, int G,
-                    float* gw) {
+    grad_weights_kernel(Bags bags, const Id* ids, const float* w, const T* table, const T* g,
+                        const T* out, const float* scale, int64_t V, int64_t D, Combiner comb,
+                        int G, float* gw) {
   const Group grp(G);
   for (int64_t b = grp.id; b < bags.B; b += grp.count) {
     int64_t start, len;
@@ -262,7 +271,8 @@ grad_weights_kernel(Bags bags, const Id* ids, const float* w, const T* table, co
 }
 
 // 32-bit sort keys and indices halve the sort's traffic whenever they fit.
-template <typename F> auto with_index(const PoolArgs& a, F&& f) {
+template <typename F>
+auto with_index(const PoolArgs& a, F&& f) {
   const int64_t lim = UINT32_MAX;
   const bool wide = a.num_rows >= lim || a.num_values >= lim || a.num_bags >= lim;
   if (wide) return f(Tag<uint64_t>{});
@@ -270,8 +280,7 @@ template <typename F> auto with_index(const PoolArgs& a, F&& f) {
 }
 
 template <typename Id, typename W>
-Status plan_impl(const PoolArgs& a, char* base, size_t bytes, int64_t* num_unique,
-                 cudaStream_t s) {
+Status plan_impl(const PoolArgs& a, char* base, size_t bytes, int64_t* num_unique, cudaStream_t s) {
   const Plan<W> p(a, base);
   size_t temp = 0, tb = 0;
   YDNN_CUDA(p.temp_bytes(a, &temp, s), "cub temp size query");
@@ -292,8 +301,8 @@ Status plan_impl(const PoolArgs& a, char* base, size_t bytes, int64_t* num_uniqu
             "cub::DeviceRadixSort::SortPairs");
   head_flags_kernel<W><<<blocks_for(n + 1, kBlock), kBlock, 0, s>>>(p, n, V);
   YDNN_CUDA(cudaGetLastError(), "head_flags_kernel");
-  YDNN_CUDA(cub::DeviceSelect::Flagged(p.temp, tb = temp, thrust::counting_iterator<W>(0),
-                                       p.flags, p.starts, p.num_sel, n + 1, s),
+  YDNN_CUDA(cub::DeviceSelect::Flagged(p.temp, tb = temp, thrust::counting_iterator<W>(0), p.flags,
+                                       p.starts, p.num_sel, n + 1, s),
             "cub::DeviceSelect::Flagged");
   int64_t heads = 0;
   YDNN_RETURN_IF_ERROR(read_back(&heads, p.num_sel, sizeof(heads), s));
@@ -316,17 +325,17 @@ Status fill_impl(const PoolArgs& a, const void* ws, int64_t U, const T* g, const
       if (max_chunks > 0) {  // some run may be hot
         size_t have = 0, need = 0;
         YDNN_CUDA(p.temp_bytes(a, &have, s), "cub temp size query");
-        YDNN_CUDA(cub::DeviceScan::ExclusiveSum(nullptr, need, p.chunk_start, p.chunk_start,
-                                                U + 1, s),
-                  "cub temp size query");
+        YDNN_CUDA(
+            cub::DeviceScan::ExclusiveSum(nullptr, need, p.chunk_start, p.chunk_start, U + 1, s),
+            "cub temp size query");
         if (need > have)
           return Internal("embedding_pool backward: the chunk scan needs ", need,
                           " bytes of cub scratch, the workspace has ", have);
         chunk_count_kernel<W><<<blocks_for(U + 1, kBlock), kBlock, 0, s>>>(p, U);
         YDNN_CUDA(cudaGetLastError(), "chunk_count_kernel");
-        YDNN_CUDA(cub::DeviceScan::ExclusiveSum(p.temp, need, p.chunk_start, p.chunk_start,
-                                                U + 1, s),
-                  "cub::DeviceScan::ExclusiveSum");
+        YDNN_CUDA(
+            cub::DeviceScan::ExclusiveSum(p.temp, need, p.chunk_start, p.chunk_start, U + 1, s),
+            "cub::DeviceScan::ExclusiveSum");
         chunk_rows_kernel<T, VEC, W>
             <<<blocks_for(max_chunks * G, kBlock), kBlock, 0, s>>>(p, g, D, U, max_chunks, G);
         YDNN_CUDA(cudaGetLastError(), "chunk_rows_kernel");
@@ -363,9 +372,8 @@ size_t embedding_pool_backward_workspace_cuda(const PoolArgs& a) {
   });
 }
 
-Status embedding_pool_backward_plan_cuda(const PoolArgs& a, void* workspace,
-                                         size_t workspace_bytes, int64_t* num_unique,
-                                         void* stream) {
+Status embedding_pool_backward_plan_cuda(const PoolArgs& a, void* workspace, size_t workspace_bytes,
+                                         int64_t* num_unique, void* stream) {
   *num_unique = 0;
   if (a.num_values == 0 || a.num_bags == 0) return Status::Ok();
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
@@ -378,14 +386,12 @@ Status embedding_pool_backward_plan_cuda(const PoolArgs& a, void* workspace,
   });
 }
 
-Status embedding_pool_backward_cuda(const PoolArgs& a, const void* workspace,
-                                    int64_t num_unique, const void* grad_out, const void* out,
-                                    void* unique_ids, void* grad_rows, float* grad_weights,
-                                    void* stream) {
+Status embedding_pool_backward_cuda(const PoolArgs& a, const void* workspace, int64_t num_unique,
+                                    const void* grad_out, const void* out, void* unique_ids,
+                                    void* grad_rows, float* grad_weights, void* stream) {
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
   if (grad_weights && a.num_values > 0)  // padding and bad ids keep a zero gradient
-    YDNN_CUDA(cudaMemsetAsync(grad_weights, 0, sizeof(float) * a.num_values, s),
-              "cudaMemsetAsync");
+    YDNN_CUDA(cudaMemsetAsync(grad_weights, 0, sizeof(float) * a.num_values, s), "cudaMemsetAsync");
   if (a.num_values == 0 || a.num_bags == 0) return Status::Ok();
   if (grad_weights && out == nullptr && a.combiner != Combiner::kSum)
     return InvalidArgument("weight gradients under mean or sqrtn need the forward output");

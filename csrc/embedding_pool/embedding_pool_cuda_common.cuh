@@ -29,11 +29,22 @@ constexpr int64_t kNoError = INT64_MAX;
 // ------------------------------------------------------ vector loads ----
 
 // VEC elements as one machine word: 16-bit rows move 8 at a time.
-template <int Bytes> struct RawOf;
-template <> struct RawOf<2> { using type = unsigned short; };
-template <> struct RawOf<4> { using type = unsigned int; };
-template <> struct RawOf<16> { using type = uint4; };
-template <typename T, int VEC> union Packet {
+template <int Bytes>
+struct RawOf;
+template <>
+struct RawOf<2> {
+  using type = unsigned short;
+};
+template <>
+struct RawOf<4> {
+  using type = unsigned int;
+};
+template <>
+struct RawOf<16> {
+  using type = uint4;
+};
+template <typename T, int VEC>
+union Packet {
   typename RawOf<sizeof(T) * VEC>::type raw;
   T v[VEC];
 };
@@ -63,7 +74,8 @@ struct Group {
     id = (int64_t{blockIdx.x} * blockDim.x + threadIdx.x) / g;
     count = int64_t{gridDim.x} * blockDim.x / g;
   }
-  template <typename V> __device__ V sum(V v) const {
+  template <typename V>
+  __device__ V sum(V v) const {
     for (int o = size / 2; o > 0; o >>= 1) v += __shfl_xor_sync(mask, v, o, size);
     return v;
   }
@@ -172,18 +184,23 @@ __device__ void pool_rows(const T* __restrict__ rows, int64_t D, int64_t count, 
 
 // --------------------------------------------------- host dispatching ----
 
-template <int N> using Int = std::integral_constant<int, N>;
+template <int N>
+using Int = std::integral_constant<int, N>;
 
 // f(Tag<table type>, Tag<id type>)
-template <typename F> Status dispatch(const PoolArgs& a, F&& f) {
+template <typename F>
+Status dispatch(const PoolArgs& a, F&& f) {
   auto on_id = [&](auto tt) -> Status {
     if (a.id_type == IdType::kInt32) return f(tt, Tag<int32_t>{});
     return f(tt, Tag<int64_t>{});
   };
   switch (a.table_dtype) {
-    case DType::kFloat32: return on_id(Tag<float>{});
-    case DType::kFloat16: return on_id(Tag<f16>{});
-    case DType::kBFloat16: return on_id(Tag<bf16>{});
+    case DType::kFloat32:
+      return on_id(Tag<float>{});
+    case DType::kFloat16:
+      return on_id(Tag<f16>{});
+    case DType::kBFloat16:
+      return on_id(Tag<bf16>{});
   }
   return InvalidArgument("unsupported table dtype ", static_cast<int>(a.table_dtype));
 }

@@ -25,7 +25,8 @@ namespace ydnn {
 namespace pool_cuda {
 namespace {
 
-template <typename Id> struct IdFetch {
+template <typename Id>
+struct IdFetch {
   const Id* ids;
   const float* w;
   int64_t start, V;
@@ -33,7 +34,8 @@ template <typename Id> struct IdFetch {
   __device__ void operator()(int64_t t, bool first, long long& row, float& coef) const {
     const int64_t p = start + t, id = ids[p];
     coef = w ? w[p] : 1.f;
-    if (id >= 0 && id < V) row = id;
+    if (id >= 0 && id < V)
+      row = id;
     else if (first && error)
       atomicMin(reinterpret_cast<long long*>(error), static_cast<long long>(p));
   }
@@ -50,8 +52,8 @@ __global__ void init_error_kernel(Bags bags, int64_t* error) {
 
 template <typename T, typename Id, int VEC>
 __global__ void __launch_bounds__(kBlock)
-forward_kernel(Bags bags, const T* table, const Id* ids, const float* w, int64_t V, int64_t D,
-               Combiner comb, int G, T* out, int64_t* error) {
+    forward_kernel(Bags bags, const T* table, const Id* ids, const float* w, int64_t V, int64_t D,
+                   Combiner comb, int G, T* out, int64_t* error) {
   const Group grp(G);
   for (int64_t b = grp.id; b < bags.B; b += grp.count) {
     int64_t start, len;

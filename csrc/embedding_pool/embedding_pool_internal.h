@@ -38,8 +38,8 @@ inline float bag_scale(const PoolArgs& a, int64_t b) {
 // order, padding skipped) of bag b sits at flat position
 // b * L + (k - occ_start[b]) when padded, and at k itself when ragged.
 struct GradPlanView {
-  const uint64_t* sorted;      // id << 32 | occurrence
-  const int32_t* sorted_bag;   // bag of sorted[i]
+  const uint64_t* sorted;     // id << 32 | occurrence
+  const int32_t* sorted_bag;  // bag of sorted[i]
   const int32_t* occ_bag;
   const int64_t* occ_start;
   const int64_t* run_starts;
@@ -62,9 +62,8 @@ struct PoolCpuKernels {
   void (*grad_rows)(const PoolArgs& a, const GradPlanView& plan, const float* scales,
                     const void* grad_out, void* grad_rows, int64_t begin, int64_t end);
   // Weight gradients of bags [begin, end) (valid ids assumed).
-  void (*grad_weights)(const PoolArgs& a, const float* scales,
-                       const void* grad_out, const void* out,
-                       float* grad_weights, int64_t begin, int64_t end);
+  void (*grad_weights)(const PoolArgs& a, const float* scales, const void* grad_out,
+                       const void* out, float* grad_weights, int64_t begin, int64_t end);
 };
 
 const PoolCpuKernels& pool_kernels_scalar();

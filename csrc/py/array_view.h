@@ -40,12 +40,18 @@ struct ArrayView {
 
 inline const char* elem_name(Elem e) {
   switch (e) {
-    case Elem::kFloat32: return "float32";
-    case Elem::kFloat16: return "float16";
-    case Elem::kBFloat16: return "bfloat16";
-    case Elem::kInt32: return "int32";
-    case Elem::kInt64: return "int64";
-    case Elem::kOther: break;
+    case Elem::kFloat32:
+      return "float32";
+    case Elem::kFloat16:
+      return "float16";
+    case Elem::kBFloat16:
+      return "bfloat16";
+    case Elem::kInt32:
+      return "int32";
+    case Elem::kInt64:
+      return "int64";
+    case Elem::kOther:
+      break;
   }
   return "unsupported";
 }
@@ -63,7 +69,8 @@ inline bool is_device(const pyb::handle& obj) {
 // rather than written through its const view.
 inline void require_writable(const ArrayView& v, const char* name) {
   if (!v.writable)
-    fail(std::string(name) + " is read-only, and this op updates it in place: pass a "
+    fail(std::string(name) +
+         " is read-only, and this op updates it in place: pass a "
          "writeable array (e.g. np.array(x), or np.load without mmap_mode='r')");
 }
 
@@ -75,11 +82,14 @@ inline void check(const Status& s) {
 
 inline DType table_dtype(const ArrayView& v, const char* name) {
   switch (v.elem) {
-    case Elem::kFloat32: return DType::kFloat32;
-    case Elem::kFloat16: return DType::kFloat16;
-    case Elem::kBFloat16: return DType::kBFloat16;
-    default: fail(std::string(name) + " must be float32, float16 or bfloat16, got " +
-                  elem_name(v.elem));
+    case Elem::kFloat32:
+      return DType::kFloat32;
+    case Elem::kFloat16:
+      return DType::kFloat16;
+    case Elem::kBFloat16:
+      return DType::kBFloat16;
+    default:
+      fail(std::string(name) + " must be float32, float16 or bfloat16, got " + elem_name(v.elem));
   }
 }
 
@@ -89,9 +99,13 @@ inline IdType id_type(const ArrayView& v, const char* name) {
   fail(std::string(name) + " must be int32 or int64, got " + elem_name(v.elem));
 }
 
+// Each family's bindings, defined in py/<family>_py.cc and called by
+// module.cc: a new family adds its line here and there.
 void register_embedding_pool(pyb::module_& m);
 void register_sampler(pyb::module_& m);
+void register_unigram(pyb::module_& m);
 void register_sampled_softmax(pyb::module_& m);
+void register_sparse_optim(pyb::module_& m);
 
 }  // namespace py
 }  // namespace ydnn

@@ -67,8 +67,9 @@ pyb::array new_like_table(const pyb::object& table, std::vector<int64_t> shape) 
   return pyb::array(t.dtype(), std::vector<pyb::ssize_t>(shape.begin(), shape.end()));
 }
 
-pyb::array forward_cpu(const pyb::object& table, const pyb::object& ids, const pyb::object& row_info,
-                       const pyb::object& weights, const std::string& combiner, bool ragged) {
+pyb::array forward_cpu(const pyb::object& table, const pyb::object& ids,
+                       const pyb::object& row_info, const pyb::object& weights,
+                       const std::string& combiner, bool ragged) {
   Inputs in = make_inputs(table, ids, row_info, weights, combiner, ragged);
   if (in.table.device) fail("forward_cpu takes host arrays; use forward_cuda for device arrays");
   pyb::array out = new_like_table(table, {in.args.num_bags, in.args.dim});
@@ -111,7 +112,8 @@ pyb::tuple backward_cpu(const pyb::object& table, const pyb::object& ids,
   pyb::object gw = pyb::none();
   float* gw_ptr = nullptr;
   if (a.weights) {
-    pyb::array_t<float> w(std::vector<pyb::ssize_t>(in.weights.shape.begin(), in.weights.shape.end()));
+    pyb::array_t<float> w(
+        std::vector<pyb::ssize_t>(in.weights.shape.begin(), in.weights.shape.end()));
     gw_ptr = w.mutable_data();
     gw = w;
   }
@@ -146,7 +148,8 @@ void forward_cuda(const pyb::object& table, const pyb::object& ids, const pyb::o
   if (!in.table.device) fail("forward_cuda takes device arrays");
   ArrayView o = device_out(out, "out", {in.args.num_bags, in.args.dim}, in.table.elem);
   int64_t* err = nullptr;
-  if (!error.is_none()) err = static_cast<int64_t*>(device_out(error, "error", {2}, Elem::kInt64).data);
+  if (!error.is_none())
+    err = static_cast<int64_t*>(device_out(error, "error", {2}, Elem::kInt64).data);
   Status s;
   {
     pyb::gil_scoped_release release;
@@ -156,8 +159,9 @@ void forward_cuda(const pyb::object& table, const pyb::object& ids, const pyb::o
   check(s);
 }
 
-int64_t workspace_cuda(const pyb::object& table, const pyb::object& ids, const pyb::object& row_info,
-                       const pyb::object& weights, const std::string& combiner, bool ragged) {
+int64_t workspace_cuda(const pyb::object& table, const pyb::object& ids,
+                       const pyb::object& row_info, const pyb::object& weights,
+                       const std::string& combiner, bool ragged) {
   Inputs in = make_inputs(table, ids, row_info, weights, combiner, ragged);
   return static_cast<int64_t>(embedding_pool_backward_workspace_cuda(in.args));
 }
@@ -192,7 +196,9 @@ void backward_cuda(const pyb::object& table, const pyb::object& ids, const pyb::
   ArrayView u = device_out(unique_ids, "unique_ids", {num_unique}, in.ids.elem);
   ArrayView r = device_out(grad_rows, "grad_rows", {num_unique, a.dim}, te);
   float* gw = nullptr;
-  if (a.weights) gw = static_cast<float*>(device_out(grad_weights, "grad_weights", in.weights.shape, Elem::kFloat32).data);
+  if (a.weights)
+    gw = static_cast<float*>(
+        device_out(grad_weights, "grad_weights", in.weights.shape, Elem::kFloat32).data);
   ArrayView ws = view(workspace, "workspace");
   Status s;
   {
@@ -208,22 +214,22 @@ void backward_cuda(const pyb::object& table, const pyb::object& ids, const pyb::
 
 void register_embedding_pool(pyb::module_& m) {
   using namespace pybind11::literals;
-  m.def("embedding_pool_forward_cpu", &forward_cpu, "table"_a, "ids"_a, "row_info"_a,
-        "weights"_a, "combiner"_a, "ragged"_a,
+  m.def("embedding_pool_forward_cpu", &forward_cpu, "table"_a, "ids"_a, "row_info"_a, "weights"_a,
+        "combiner"_a, "ragged"_a,
         "Pooled rows [B, D] of NumPy inputs; see ydnn_kernels.arrays.embedding_pool.");
-  m.def("embedding_pool_backward_cpu", &backward_cpu, "table"_a, "ids"_a, "row_info"_a,
-        "weights"_a, "pooled"_a, "grad"_a, "combiner"_a, "ragged"_a,
+  m.def("embedding_pool_backward_cpu", &backward_cpu, "table"_a, "ids"_a, "row_info"_a, "weights"_a,
+        "pooled"_a, "grad"_a, "combiner"_a, "ragged"_a,
         "(unique_ids [U], grad_rows [U, D], grad_weights or None) of NumPy inputs.");
 #if defined(YDNN_WITH_CUDA)
-  m.def("embedding_pool_forward_cuda", &forward_cuda, "table"_a, "ids"_a, "row_info"_a,
-        "weights"_a, "combiner"_a, "ragged"_a, "out"_a, "error"_a, "stream"_a);
-  m.def("embedding_pool_backward_workspace_cuda", &workspace_cuda, "table"_a, "ids"_a,
-        "row_info"_a, "weights"_a, "combiner"_a, "ragged"_a);
+  m.def("embedding_pool_forward_cuda", &forward_cuda, "table"_a, "ids"_a, "row_info"_a, "weights"_a,
+        "combiner"_a, "ragged"_a, "out"_a, "error"_a, "stream"_a);
+  m.def("embedding_pool_backward_workspace_cuda", &workspace_cuda, "table"_a, "ids"_a, "row_info"_a,
+        "weights"_a, "combiner"_a, "ragged"_a);
   m.def("embedding_pool_backward_plan_cuda", &plan_cuda, "table"_a, "ids"_a, "row_info"_a,
         "weights"_a, "combiner"_a, "ragged"_a, "workspace"_a, "stream"_a);
   m.def("embedding_pool_backward_cuda", &backward_cuda, "table"_a, "ids"_a, "row_info"_a,
-        "weights"_a, "combiner"_a, "ragged"_a, "workspace"_a, "num_unique"_a, "pooled"_a,
-        "grad"_a, "unique_ids"_a, "grad_rows"_a, "grad_weights"_a, "stream"_a);
+        "weights"_a, "combiner"_a, "ragged"_a, "workspace"_a, "num_unique"_a, "pooled"_a, "grad"_a,
+        "unique_ids"_a, "grad_rows"_a, "grad_weights"_a, "stream"_a);
 #endif
 }
 

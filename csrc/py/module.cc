@@ -70,8 +70,6 @@ ArrayView view(const pyb::handle& obj, const char* name) {
   return v;
 }
 
-void register_sparse_optim(pyb::module_& m);  // sparse_optim_py.cc
-
 }  // namespace py
 }  // namespace ydnn
 
@@ -82,12 +80,15 @@ PYBIND11_MODULE(_ydnn_py, m) {
 #else
   m.attr("with_cuda") = false;
 #endif
-  m.def("cpu_isa", [] { return std::string(ydnn::cpu_isa_name(ydnn::cpu_isa())); },
-        "The CPU vector path chosen at run time: scalar, avx2 or avx512.");
-  m.def("num_threads", [] { return ydnn::ThreadPoolParallelFor().num_threads(); },
-        "Threads of the pool used by the NumPy entry points (YDNN_NUM_THREADS).");
+  m.def(
+      "cpu_isa", [] { return std::string(ydnn::cpu_isa_name(ydnn::cpu_isa())); },
+      "The CPU vector path chosen at run time: scalar, avx2 or avx512.");
+  m.def(
+      "num_threads", [] { return ydnn::ThreadPoolParallelFor().num_threads(); },
+      "Threads of the pool used by the NumPy entry points (YDNN_NUM_THREADS).");
   ydnn::py::register_embedding_pool(m);
   ydnn::py::register_sampler(m);
+  ydnn::py::register_unigram(m);
   ydnn::py::register_sampled_softmax(m);
   ydnn::py::register_sparse_optim(m);
 }

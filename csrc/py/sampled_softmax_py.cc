@@ -23,24 +23,31 @@ const float* floats(const ArrayView& v, const char* name, bool device) {
   if (v.elem != Elem::kFloat32)
     fail(std::string(name) + " must be float32, got " + elem_name(v.elem));
   if (v.device != device)
-    fail(std::string(name) + (device ? " must be a device (CuPy) array" :
-                                       " must be a host (NumPy) array"));
+    fail(std::string(name) +
+         (device ? " must be a device (CuPy) array" : " must be a host (NumPy) array"));
   return static_cast<const float*>(v.data);
 }
 
 Inputs inputs(const pyb::object& query, const pyb::object& table, const pyb::object& pos,
               const pyb::object& sampled, const pyb::object& tec, const pyb::object& sec,
               float temperature, bool remove_accidental_hits, bool in_batch, bool device) {
-  Inputs in{SoftmaxArgs{}, view(query, "query"), view(table, "table"), view(pos, "positive_ids"),
-            view(sampled, "sampled_ids"), view(tec, "true_expected_count"),
+  Inputs in{SoftmaxArgs{},
+            view(query, "query"),
+            view(table, "table"),
+            view(pos, "positive_ids"),
+            view(sampled, "sampled_ids"),
+            view(tec, "true_expected_count"),
             view(sec, "sampled_expected_count")};
   SoftmaxArgs& a = in.a;
-  check(sampled_softmax_shapes({in.query.shape, in.table.shape, in.pos.shape, in.sampled.shape,
-                                in.tec.shape, in.sec.shape}, &a));
+  check(sampled_softmax_shapes(
+      {in.query.shape, in.table.shape, in.pos.shape, in.sampled.shape, in.tec.shape, in.sec.shape},
+      &a));
   a.query = floats(in.query, "query", device);
   for (const ArrayView* v : {&in.table, &in.pos, &in.sampled})
     if (v->device != device)
-      fail(std::string(v == &in.table ? "table" : v == &in.pos ? "positive_ids" : "sampled_ids") +
+      fail(std::string(v == &in.table ? "table"
+                       : v == &in.pos ? "positive_ids"
+                                      : "sampled_ids") +
            (device ? " must be a device (CuPy) array" : " must be a host (NumPy) array"));
   a.table = in.table.data;
   a.table_dtype = table_dtype(in.table, "table");
@@ -86,18 +93,17 @@ pyb::tuple forward_cpu(const pyb::object& query, const pyb::object& table, const
     SoftmaxPlan plan;
     s = plan.build(a, false);
     if (s.ok())
-      s = sampled_softmax_forward_cpu(a, plan, loss.mutable_data(), lse.mutable_data(),
-                                      logits_ptr, ThreadPoolParallelFor());
+      s = sampled_softmax_forward_cpu(a, plan, loss.mutable_data(), lse.mutable_data(), logits_ptr,
+                                      ThreadPoolParallelFor());
   }
   check(s);
   return pyb::make_tuple(loss, lse, logits);
 }
 
-pyb::tuple backward_cpu(const pyb::object& query, const pyb::object& table,
-                        const pyb::object& pos, const pyb::object& sampled,
-                        const pyb::object& tec, const pyb::object& sec, float temperature,
-                        bool remove_accidental_hits, bool in_batch, const pyb::object& lse,
-                        const pyb::object& grad_loss) {
+pyb::tuple backward_cpu(const pyb::object& query, const pyb::object& table, const pyb::object& pos,
+                        const pyb::object& sampled, const pyb::object& tec, const pyb::object& sec,
+                        float temperature, bool remove_accidental_hits, bool in_batch,
+                        const pyb::object& lse, const pyb::object& grad_loss) {
   const Inputs in = inputs(query, table, pos, sampled, tec, sec, temperature,
                            remove_accidental_hits, in_batch, false);
   const SoftmaxArgs& a = in.a;
@@ -139,9 +145,9 @@ void* device_out(const pyb::object& obj, const char* name, const std::vector<int
   return v.data;
 }
 
-#define YDNN_SOFTMAX_PARAMS                                                                  \
-  const pyb::object &query, const pyb::object &table, const pyb::object &pos,                \
-      const pyb::object &sampled, const pyb::object &tec, const pyb::object &sec,            \
+#define YDNN_SOFTMAX_PARAMS                                                       \
+  const pyb::object &query, const pyb::object &table, const pyb::object &pos,     \
+      const pyb::object &sampled, const pyb::object &tec, const pyb::object &sec, \
       float temperature, bool remove_accidental_hits, bool in_batch
 #define YDNN_SOFTMAX_DEVICE_INPUTS \
   inputs(query, table, pos, sampled, tec, sec, temperature, remove_accidental_hits, in_batch, true)
@@ -204,9 +210,9 @@ void backward_cuda(YDNN_SOFTMAX_PARAMS, const pyb::object& workspace, int64_t nu
   Status s;
   {
     pyb::gil_scoped_release release;
-    s = sampled_softmax_backward_cuda(a, ws.data, static_cast<size_t>(ws.size()), num_unique,
-                                      lse_p, g_p, static_cast<float*>(gq),
-                                      static_cast<int64_t*>(ids), rows, as_stream(stream));
+    s = sampled_softmax_backward_cuda(a, ws.data, static_cast<size_t>(ws.size()), num_unique, lse_p,
+                                      g_p, static_cast<float*>(gq), static_cast<int64_t*>(ids),
+                                      rows, as_stream(stream));
   }
   check(s);
 }

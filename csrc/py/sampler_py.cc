@@ -26,8 +26,7 @@ LogUniformArgs make_args(int64_t num_sampled, int64_t min_id, int64_t max_id, bo
 
 ArrayView int64_view(const pyb::object& obj, const char* name) {
   ArrayView v = view(obj, name);
-  if (v.elem != Elem::kInt64)
-    fail(std::string(name) + " must be int64, got " + elem_name(v.elem));
+  if (v.elem != Elem::kInt64) fail(std::string(name) + " must be int64, got " + elem_name(v.elem));
   return v;
 }
 
@@ -48,9 +47,8 @@ pyb::tuple sample_cpu(int64_t num_sampled, int64_t min_id, int64_t max_id, bool 
   return pyb::make_tuple(ids, counts, tries);
 }
 
-pyb::array_t<float> expected_count_cpu(const pyb::object& ids, int64_t num_sampled,
-                                       int64_t min_id, int64_t max_id, bool unique,
-                                       int64_t num_tries) {
+pyb::array_t<float> expected_count_cpu(const pyb::object& ids, int64_t num_sampled, int64_t min_id,
+                                       int64_t max_id, bool unique, int64_t num_tries) {
   const LogUniformArgs a = make_args(num_sampled, min_id, max_id, unique, 0, 0, 0);
   ArrayView v = int64_view(ids, "ids");
   if (v.device) fail("ids must be a host array");
@@ -65,12 +63,12 @@ pyb::array_t<float> expected_count_cpu(const pyb::object& ids, int64_t num_sampl
 
 #if defined(YDNN_WITH_CUDA)
 int64_t workspace_cuda(int64_t num_sampled, int64_t min_id, int64_t max_id, bool unique) {
-  return static_cast<int64_t>(log_uniform_sample_workspace_cuda(
-      make_args(num_sampled, min_id, max_id, unique, 0, 0, 0)));
+  return static_cast<int64_t>(
+      log_uniform_sample_workspace_cuda(make_args(num_sampled, min_id, max_id, unique, 0, 0, 0)));
 }
 
-int64_t sample_cuda(int64_t num_sampled, int64_t min_id, int64_t max_id, bool unique,
-                    uint64_t key, uint64_t stream_id, uint64_t counter, const pyb::object& out,
+int64_t sample_cuda(int64_t num_sampled, int64_t min_id, int64_t max_id, bool unique, uint64_t key,
+                    uint64_t stream_id, uint64_t counter, const pyb::object& out,
                     const pyb::object& workspace, uintptr_t stream) {
   const LogUniformArgs a = make_args(num_sampled, min_id, max_id, unique, key, stream_id, counter);
   ArrayView o = int64_view(out, "out"), ws = view(workspace, "workspace");
@@ -100,17 +98,14 @@ void expected_count_cuda(const pyb::object& ids, int64_t num_sampled, int64_t mi
 
 }  // namespace
 
-void register_unigram(pyb::module_& m);  // unigram_py.cc
-
 void register_sampler(pyb::module_& m) {
   using namespace pybind11::literals;
-  register_unigram(m);
-  m.def("log_uniform_sample_cpu", &sample_cpu, "num_sampled"_a, "min_id"_a, "max_id"_a,
-        "unique"_a, "key"_a, "stream"_a, "counter"_a,
+  m.def("log_uniform_sample_cpu", &sample_cpu, "num_sampled"_a, "min_id"_a, "max_id"_a, "unique"_a,
+        "key"_a, "stream"_a, "counter"_a,
         "(sampled ids [num_sampled] int64, their expected counts [num_sampled] float32, "
         "num_tries); see csrc/sampler/sampler.h.");
-  m.def("log_uniform_expected_count_cpu", &expected_count_cpu, "ids"_a, "num_sampled"_a,
-        "min_id"_a, "max_id"_a, "unique"_a, "num_tries"_a);
+  m.def("log_uniform_expected_count_cpu", &expected_count_cpu, "ids"_a, "num_sampled"_a, "min_id"_a,
+        "max_id"_a, "unique"_a, "num_tries"_a);
 #if defined(YDNN_WITH_CUDA)
   m.def("log_uniform_sample_workspace_cuda", &workspace_cuda, "num_sampled"_a, "min_id"_a,
         "max_id"_a, "unique"_a);

@@ -44,9 +44,11 @@ Prepared prepare(const std::string& kind, const pyb::object& table, const pyb::l
     shapes.slots.push_back(p.slots.back().shape);
   }
   for (const ArrayView* v : {&p.ids, &p.grad})
-    if (v->device != p.table.device) fail("table, slots, indices and values must all be host or all device arrays");
+    if (v->device != p.table.device)
+      fail("table, slots, indices and values must all be host or all device arrays");
   for (const ArrayView& s : p.slots)
-    if (s.device != p.table.device) fail("table, slots, indices and values must all be host or all device arrays");
+    if (s.device != p.table.device)
+      fail("table, slots, indices and values must all be host or all device arrays");
   if (p.grad.elem != p.table.elem)
     fail(std::string("values must have the table's dtype ") + elem_name(p.table.elem) + ", got " +
          elem_name(p.grad.elem));
@@ -85,8 +87,7 @@ void apply_cpu(const std::string& kind, const pyb::object& table, const pyb::lis
 }
 
 #if defined(YDNN_WITH_CUDA)
-int64_t workspace_cuda(int64_t num_ids, int64_t dim, const std::string& id_dtype,
-                       bool ids_unique) {
+int64_t workspace_cuda(int64_t num_ids, int64_t dim, const std::string& id_dtype, bool ids_unique) {
   SparseOptimArgs a;
   a.num_ids = num_ids;
   a.dim = dim;  // the hot runs' partial rows are D wide
@@ -132,9 +133,9 @@ void register_sparse_optim(pyb::module_& m) {
 #if defined(YDNN_WITH_CUDA)
   m.def("sparse_apply_workspace_cuda", &workspace_cuda, "num_ids"_a, "dim"_a, "id_dtype"_a,
         "ids_unique"_a);
-  m.def("sparse_apply_cuda", &apply_cuda, "kind"_a, "table"_a, "slots"_a, "indices"_a,
-        "values"_a, "lr"_a, "step"_a, "weight_decay"_a, "epsilon"_a, "beta_1"_a, "beta_2"_a,
-        "ids_unique"_a, "workspace"_a, "error"_a, "stream"_a);
+  m.def("sparse_apply_cuda", &apply_cuda, "kind"_a, "table"_a, "slots"_a, "indices"_a, "values"_a,
+        "lr"_a, "step"_a, "weight_decay"_a, "epsilon"_a, "beta_1"_a, "beta_2"_a, "ids_unique"_a,
+        "workspace"_a, "error"_a, "stream"_a);
 #endif
 }
 

@@ -4,7 +4,7 @@
 #include <pybind11/stl.h>
 
 #include "py/array_view.h"
-#include "sampler/unigram.h"
+#include "unigram/unigram.h"
 
 namespace ydnn {
 namespace py {
@@ -29,8 +29,8 @@ UnigramArgs make_args(int64_t num_ids, int64_t num_sampled, int64_t num_positive
 
 // (table [V, 2], prob [V], num_positive) from float64 counts [V].
 pyb::tuple build(const HostF64& counts, double distortion) {
-  if (counts.ndim() != 1) fail("counts must be 1-D [V], got " + std::to_string(counts.ndim()) +
-                               " dimensions");
+  if (counts.ndim() != 1)
+    fail("counts must be 1-D [V], got " + std::to_string(counts.ndim()) + " dimensions");
   const int64_t V = counts.shape(0);
   HostF64 table({V, int64_t{2}}), prob(V);
   int64_t positive = 0;
@@ -47,9 +47,9 @@ pyb::tuple build(const HostF64& counts, double distortion) {
 int64_t table_rows(const HostF64& table) {
   if (table.ndim() != 2 || table.shape(1) != 2)
     fail("table must be [V, 2] float64, got " + std::to_string(table.ndim()) + " dimensions" +
-         (table.ndim() == 2 ? " [" + std::to_string(table.shape(0)) + ", " +
-                                  std::to_string(table.shape(1)) + "]"
-                            : std::string()));
+         (table.ndim() == 2
+              ? " [" + std::to_string(table.shape(0)) + ", " + std::to_string(table.shape(1)) + "]"
+              : std::string()));
   return table.shape(0);
 }
 
@@ -78,8 +78,8 @@ int64_t max_unique(const HostF64& prob) {
   return unigram_max_unique(prob.data(), prob.shape(0));
 }
 
-pyb::tuple sample_cpu(const HostF64& table, int64_t num_sampled, int64_t num_positive,
-                      bool unique, uint64_t key, uint64_t stream, uint64_t counter) {
+pyb::tuple sample_cpu(const HostF64& table, int64_t num_sampled, int64_t num_positive, bool unique,
+                      uint64_t key, uint64_t stream, uint64_t counter) {
   const UnigramArgs a =
       make_args(table_rows(table), num_sampled, num_positive, unique, key, stream, counter);
   HostI64 ids(num_sampled);
@@ -95,8 +95,8 @@ pyb::tuple sample_cpu(const HostF64& table, int64_t num_sampled, int64_t num_pos
   return pyb::make_tuple(ids, tries);
 }
 
-pyb::array_t<float> expected_count_cpu(const HostF64& prob, const HostI64& ids,
-                                       int64_t num_sampled, int64_t num_tries) {
+pyb::array_t<float> expected_count_cpu(const HostF64& prob, const HostI64& ids, int64_t num_sampled,
+                                       int64_t num_tries) {
   if (prob.ndim() != 1) fail("prob must be [V] float64");
   UnigramArgs a;
   a.num_ids = prob.shape(0);
@@ -114,7 +114,8 @@ pyb::array_t<float> expected_count_cpu(const HostF64& prob, const HostI64& ids,
 // A device float64 array (ArrayView knows no float64, so check the typestr).
 ArrayView f64_device(const pyb::object& obj, const char* name) {
   ArrayView v = view(obj, name);
-  const std::string t = pyb::dict(obj.attr("__cuda_array_interface__"))["typestr"].cast<std::string>();
+  const std::string t =
+      pyb::dict(obj.attr("__cuda_array_interface__"))["typestr"].cast<std::string>();
   if (!v.device || t.substr(1) != "f8")
     fail(std::string(name) + " must be a float64 CUDA array, got typestr " + t);
   return v;
@@ -135,8 +136,8 @@ int64_t validate_cuda(const pyb::object& table, const pyb::object& prob, int64_t
 }
 
 int64_t workspace_cuda(int64_t num_ids, int64_t num_sampled, int64_t num_positive, bool unique) {
-  return static_cast<int64_t>(
-      unigram_sample_workspace_cuda(make_args(num_ids, num_sampled, num_positive, unique, 0, 0, 0)));
+  return static_cast<int64_t>(unigram_sample_workspace_cuda(
+      make_args(num_ids, num_sampled, num_positive, unique, 0, 0, 0)));
 }
 
 int64_t sample_cuda(const pyb::object& table, int64_t num_sampled, int64_t num_positive,
@@ -182,24 +183,24 @@ void register_unigram(pyb::module_& m) {
   using namespace pybind11::literals;
   m.def("unigram_build", &build, "counts"_a, "distortion"_a,
         "(table [V, 2], prob [V], num_positive) from float64 counts; see "
-        "csrc/sampler/unigram.h.");
+        "csrc/unigram/unigram.h.");
   m.def("unigram_validate_cpu", &validate_cpu, "table"_a, "prob"_a, "num_positive"_a,
         "Raises ValueError unless the table could come from unigram_build (unigram.h); "
         "returns unigram_max_unique.");
   m.def("unigram_max_unique", &max_unique, "prob"_a,
         "The most distinct ids unique sampling reaches in 2^31 draws (unigram.h).");
-  m.def("unigram_check_reachable",
-        [](int64_t num_sampled, bool unique, int64_t max_unique) {
-          check(unigram_check_reachable(num_sampled, unique, max_unique));
-        },
-        "num_sampled"_a, "unique"_a, "max_unique"_a);
-  m.def("unigram_sample_cpu", &sample_cpu, "table"_a, "num_sampled"_a, "num_positive"_a,
-        "unique"_a, "key"_a, "stream"_a, "counter"_a, "(sampled ids [num_sampled], num_tries).");
+  m.def(
+      "unigram_check_reachable",
+      [](int64_t num_sampled, bool unique, int64_t max_unique) {
+        check(unigram_check_reachable(num_sampled, unique, max_unique));
+      },
+      "num_sampled"_a, "unique"_a, "max_unique"_a);
+  m.def("unigram_sample_cpu", &sample_cpu, "table"_a, "num_sampled"_a, "num_positive"_a, "unique"_a,
+        "key"_a, "stream"_a, "counter"_a, "(sampled ids [num_sampled], num_tries).");
   m.def("unigram_expected_count_cpu", &expected_count_cpu, "prob"_a, "ids"_a, "num_sampled"_a,
         "num_tries"_a);
 #if defined(YDNN_WITH_CUDA)
-  m.def("unigram_validate_cuda", &validate_cuda, "table"_a, "prob"_a, "num_positive"_a,
-        "stream"_a);
+  m.def("unigram_validate_cuda", &validate_cuda, "table"_a, "prob"_a, "num_positive"_a, "stream"_a);
   m.def("unigram_sample_workspace_cuda", &workspace_cuda, "num_ids"_a, "num_sampled"_a,
         "num_positive"_a, "unique"_a);
   m.def("unigram_sample_cuda", &sample_cuda, "table"_a, "num_sampled"_a, "num_positive"_a,

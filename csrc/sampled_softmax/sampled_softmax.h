@@ -94,8 +94,8 @@ class SoftmaxPlan {
 
   std::vector<int64_t> col_id_, pos_id_;
   std::vector<float> col_logq_, pos_logq_;
-  std::vector<int64_t> hit_start_;  // [B + 1] CSR over hit_col_
-  std::vector<int32_t> hit_col_;    // masked columns of each row, ascending
+  std::vector<int64_t> hit_start_;                       // [B + 1] CSR over hit_col_
+  std::vector<int32_t> hit_col_;                         // masked columns of each row, ascending
   std::vector<std::pair<int64_t, int32_t>> cols_by_id_;  // (id, column), sorted
   // Backward only: unique_[u] owns cols_by_id_[col_start_[u], col_start_[u+1])
   // and pos_by_id_[pos_start_[u], pos_start_[u+1]).
@@ -114,10 +114,9 @@ Status sampled_softmax_forward_cpu(const SoftmaxArgs& a, const SoftmaxPlan& plan
 // grad_loss, lse: [B]; grad_query: [B, D]; unique_ids: [U] (U =
 // plan.num_unique(), plan built with_unique); grad_rows: [U, D] of the
 // table's dtype, accumulated in float32.
-Status sampled_softmax_backward_cpu(const SoftmaxArgs& a, const SoftmaxPlan& plan,
-                                    const float* lse, const float* grad_loss, float* grad_query,
-                                    int64_t* unique_ids, void* grad_rows,
-                                    const ParallelFor& parallel);
+Status sampled_softmax_backward_cpu(const SoftmaxArgs& a, const SoftmaxPlan& plan, const float* lse,
+                                    const float* grad_loss, float* grad_query, int64_t* unique_ids,
+                                    void* grad_rows, const ParallelFor& parallel);
 
 // --------------------------------------------------------------- CUDA ----
 // Pointers in SoftmaxArgs and the outputs are device memory; `stream` is a
@@ -144,9 +143,9 @@ size_t sampled_softmax_backward_workspace_cuda(const SoftmaxArgs& a);
 Status sampled_softmax_backward_plan_cuda(const SoftmaxArgs& a, void* workspace,
                                           size_t workspace_bytes, int64_t* num_unique,
                                           void* stream);
-Status sampled_softmax_backward_cuda(const SoftmaxArgs& a, void* workspace,
-                                     size_t workspace_bytes, int64_t num_unique, const float* lse,
-                                     const float* grad_loss, float* grad_query,
-                                     int64_t* unique_ids, void* grad_rows, void* stream);
+Status sampled_softmax_backward_cuda(const SoftmaxArgs& a, void* workspace, size_t workspace_bytes,
+                                     int64_t num_unique, const float* lse, const float* grad_loss,
+                                     float* grad_query, int64_t* unique_ids, void* grad_rows,
+                                     void* stream);
 
 }  // namespace ydnn

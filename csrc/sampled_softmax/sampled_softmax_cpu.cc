@@ -42,17 +42,20 @@ namespace {
 
 using softmax_detail::buffer;
 using softmax_detail::Grid;
+using softmax_detail::kDcPartial;
+using softmax_detail::kDqPartial;
 using softmax_detail::Operands;
 using softmax_detail::SoftmaxCpuKernels;
 using softmax_detail::TileView;
-using softmax_detail::kDcPartial;
-using softmax_detail::kDqPartial;
 
 const SoftmaxCpuKernels& kernels() {
   switch (cpu_isa()) {
-    case CpuIsa::kAvx512: return softmax_detail::softmax_kernels_avx512();
-    case CpuIsa::kAvx2: return softmax_detail::softmax_kernels_avx2();
-    default: break;
+    case CpuIsa::kAvx512:
+      return softmax_detail::softmax_kernels_avx512();
+    case CpuIsa::kAvx2:
+      return softmax_detail::softmax_kernels_avx2();
+    default:
+      break;
   }
   return softmax_detail::softmax_kernels_scalar();
 }
@@ -97,8 +100,8 @@ int64_t item_cost(const Grid& g, int64_t rows, int64_t J, int64_t dp, int passes
 // grad_rows[u] = sum over groups and u's columns of dC partials + sum over
 // the rows b whose positive is u of dz_pos[b] * q_b.
 template <typename T>
-void reduce(const SoftmaxArgs& a, const SoftmaxPlan& plan, const float* partial,
-            int64_t groups, int64_t dp, const float* dz_pos, T* out, const ParallelFor& parallel) {
+void reduce(const SoftmaxArgs& a, const SoftmaxPlan& plan, const float* partial, int64_t groups,
+            int64_t dp, const float* dz_pos, T* out, const ParallelFor& parallel) {
   const int64_t D = a.dim, U = plan.num_unique(), J = plan.num_columns();
   const int64_t terms = groups * J + a.batch;
   parallel(U, std::max<int64_t>(1, 2 * D * terms / std::max<int64_t>(1, U)),
@@ -166,10 +169,9 @@ Status sampled_softmax_forward_cpu(const SoftmaxArgs& a, const SoftmaxPlan& plan
   return Status();
 }
 
-Status sampled_softmax_backward_cpu(const SoftmaxArgs& a, const SoftmaxPlan& plan,
-                                    const float* lse, const float* grad_loss, float* grad_query,
-                                    int64_t* unique_ids, void* grad_rows,
-                                    const ParallelFor& parallel) {
+Status sampled_softmax_backward_cpu(const SoftmaxArgs& a, const SoftmaxPlan& plan, const float* lse,
+                                    const float* grad_loss, float* grad_query, int64_t* unique_ids,
+                                    void* grad_rows, const ParallelFor& parallel) {
   const int64_t U = plan.num_unique(), D = a.dim, B = a.batch;
   if (plan.col_start_.size() != static_cast<size_t>(U + 1))
     return Status(StatusCode::kInternal, "sampled_softmax: plan built without unique ids");
@@ -235,12 +237,10 @@ Status sampled_softmax_backward_cpu(const SoftmaxArgs& a, const SoftmaxPlan& pla
              parallel);
       break;
     case DType::kFloat16:
-      reduce(a, plan, dcp, grid.groups, dp, dz_pos.data(), static_cast<f16*>(grad_rows),
-             parallel);
+      reduce(a, plan, dcp, grid.groups, dp, dz_pos.data(), static_cast<f16*>(grad_rows), parallel);
       break;
     case DType::kBFloat16:
-      reduce(a, plan, dcp, grid.groups, dp, dz_pos.data(), static_cast<bf16*>(grad_rows),
-             parallel);
+      reduce(a, plan, dcp, grid.groups, dp, dz_pos.data(), static_cast<bf16*>(grad_rows), parallel);
       break;
   }
   return Status();

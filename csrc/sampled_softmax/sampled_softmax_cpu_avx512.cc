@@ -1,7 +1,7 @@
 // sampled_softmax's CPU loops built for the avx512 path (see cpu_kernels.h).
+#include <immintrin.h>
 #include <cmath>
 #include <cstring>
-#include <immintrin.h>
 #include <limits>
 
 #include "sampled_softmax/sampled_softmax_internal.h"

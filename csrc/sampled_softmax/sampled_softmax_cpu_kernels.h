@@ -82,9 +82,8 @@ inline vfloat vexp(vfloat x) {
 // from the registers (g holds the upstream gradient over T; lse and g are
 // per row), and 0 from column `cols` on.
 template <bool kDz>
-void logits_impl(const float* qt, const float* tile, int64_t groups, int64_t dp,
-                 const float* logq, float inv_t, const float* lse, const float* g, int64_t cols,
-                 float* z) {
+void logits_impl(const float* qt, const float* tile, int64_t groups, int64_t dp, const float* logq,
+                 float inv_t, const float* lse, const float* g, int64_t cols, float* z) {
   vfloat l0{}, l1{}, g0{}, g1{};
   if (kDz) {
     l0 = loadv(lse), l1 = loadv(lse + kLanes);
@@ -209,7 +208,8 @@ void pack_query(const float* q, int64_t rows, int64_t D, int64_t dp, float* qt) 
   r8 = rows / 8 * 8;
   d8 = D / 8 * 8;
   for (int64_t r0 = 0; r0 < r8; r0 += 8)
-    for (int64_t d0 = 0; d0 < d8; d0 += 8) transpose8(q + r0 * D + d0, D, qt + d0 * kRows + r0, kRows);
+    for (int64_t d0 = 0; d0 < d8; d0 += 8)
+      transpose8(q + r0 * D + d0, D, qt + d0 * kRows + r0, kRows);
 #endif
   for (int64_t d = 0; d < dp; ++d)
     for (int64_t r = d < d8 ? r8 : 0; r < kRows; ++r)
@@ -245,8 +245,8 @@ void dc(const float* dz, const float* qr, int64_t groups, int64_t dp, float* dct
 }  // namespace
 
 const SoftmaxCpuKernels& kernels() {
-  static const SoftmaxCpuKernels k = {kRows,      kCols, kDAlign, &pack_query, &logits,
-                                      &lse_update, &logits_dz, &dq, &dc};
+  static const SoftmaxCpuKernels k = {kRows,       kCols,      kDAlign, &pack_query, &logits,
+                                      &lse_update, &logits_dz, &dq,     &dc};
   return k;
 }
 

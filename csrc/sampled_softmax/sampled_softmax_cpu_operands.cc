@@ -67,7 +67,8 @@ Grid make_grid(int64_t blocks, int64_t block_rows, int64_t tiles, int64_t column
   const int64_t want = threads > 1 ? 4 * int64_t{threads} : 1;
   const int64_t rows = blocks * block_rows;
   if (4 * columns <= rows) {
-    g.groups = std::max<int64_t>(1, std::min({blocks, want, kShardBudget / (4 * columns * dp + 1)}));
+    g.groups =
+        std::max<int64_t>(1, std::min({blocks, want, kShardBudget / (4 * columns * dp + 1)}));
   } else {
     g.chunks = std::max<int64_t>(1, std::min({tiles, want, kShardBudget / (4 * rows * dp + 1)}));
     g.groups = std::max<int64_t>(1, std::min(blocks, (want + g.chunks - 1) / g.chunks));
@@ -79,8 +80,10 @@ Grid make_grid(int64_t blocks, int64_t block_rows, int64_t tiles, int64_t column
 
 float* buffer(Slot slot, int64_t n, bool zero) {
   thread_local std::vector<float> buf[kSlots];
-  if (zero) buf[slot].assign(n, 0.f);
-  else buf[slot].resize(n);
+  if (zero)
+    buf[slot].assign(n, 0.f);
+  else
+    buf[slot].resize(n);
   return buf[slot].data();
 }
 
@@ -185,12 +188,15 @@ const float* Operands::row(int64_t id, float* buf) const {
   const int64_t D = a_.dim;
   switch (a_.table_dtype) {
     case DType::kFloat16:
-      for (int64_t d = 0; d < D; ++d) buf[d] = to_float(static_cast<const f16*>(a_.table)[id * D + d]);
+      for (int64_t d = 0; d < D; ++d)
+        buf[d] = to_float(static_cast<const f16*>(a_.table)[id * D + d]);
       return buf;
     case DType::kBFloat16:
-      for (int64_t d = 0; d < D; ++d) buf[d] = to_float(static_cast<const bf16*>(a_.table)[id * D + d]);
+      for (int64_t d = 0; d < D; ++d)
+        buf[d] = to_float(static_cast<const bf16*>(a_.table)[id * D + d]);
       return buf;
-    default: return static_cast<const float*>(a_.table) + id * D;
+    default:
+      return static_cast<const float*>(a_.table) + id * D;
   }
 }
 

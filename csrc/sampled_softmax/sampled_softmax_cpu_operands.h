@@ -64,8 +64,7 @@ class Operands {
   // Sets z of the block's masked columns in [t0, t0 + cols) to `value`
   // (-inf for a logit, 0 for a dz). `cur` holds each row's cursor into its
   // ascending masked columns.
-  void mask(int64_t block, int64_t t0, int64_t cols, int64_t* cur, float* z,
-            float value) const;
+  void mask(int64_t block, int64_t t0, int64_t cols, int64_t* cur, float* z, float value) const;
 
   // Cursors of the rows of blocks [b0, b1) at their first masked column >= t0.
   std::vector<int64_t> cursors(int64_t b0, int64_t b1, int64_t t0) const;

@@ -33,8 +33,8 @@ namespace {
 
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
-forward_kernel(Problem<T> p, int64_t col_tiles, int64_t splits, float* logits, float* part_m,
-               float* part_s) {
+    forward_kernel(Problem<T> p, int64_t col_tiles, int64_t splits, float* logits, float* part_m,
+                   float* part_s) {
   __shared__ TileSmem sm;
   const int t = threadIdx.x;
   const int64_t r0 = int64_t{blockIdx.x} * kTile, split = blockIdx.y;
@@ -106,7 +106,8 @@ __global__ void combine_kernel(const float* zpos, const float* part_m, const flo
     lse[b] = l;
     loss[b] = l - zp;
     if (logits != nullptr) logits[b * (J + 1)] = zp;
-    if (!isfinite(l - zp)) atomicMin(reinterpret_cast<long long*>(err + kBadLoss), static_cast<long long>(b));
+    if (!isfinite(l - zp))
+      atomicMin(reinterpret_cast<long long*>(err + kBadLoss), static_cast<long long>(b));
   }
 }
 
@@ -116,10 +117,9 @@ Status forward(const SoftmaxArgs& a, const Sizes& sz, const Workspace& w, float*
   const Problem<T> p = problem_of<T>(a, sz, w);
   YDNN_RETURN_IF_ERROR(launch_positive<false>(p, w, nullptr, nullptr, s));
   if (sz.splits_fwd > 0) {
-    forward_kernel<T><<<dim3(static_cast<unsigned>(sz.row_tiles),
-                             static_cast<unsigned>(sz.splits_fwd)),
-                        kThreads, 0, s>>>(p, sz.col_tiles, sz.splits_fwd, logits, w.part_m,
-                                          w.part_s);
+    forward_kernel<T>
+        <<<dim3(static_cast<unsigned>(sz.row_tiles), static_cast<unsigned>(sz.splits_fwd)),
+           kThreads, 0, s>>>(p, sz.col_tiles, sz.splits_fwd, logits, w.part_m, w.part_s);
     YDNN_CUDA(cudaGetLastError(), "forward_kernel");
   }
   combine_kernel<<<blocks_for(sz.B, kThreads), kThreads, 0, s>>>(

@@ -43,8 +43,15 @@ constexpr int64_t kTargetBlocks = 256;
 constexpr int64_t kSplitBudget = int64_t{256} << 20;  // bytes of fp32 partials per pass
 // Error slots start as bytes 0x7f (one memset): a sentinel above any index.
 constexpr int64_t kNoError = 0x7f7f7f7f7f7f7f7fLL;
-enum Slot { kBadPositive, kBadSampled, kBadTrueCount, kBadSampledCount, kBadLoss, kSelected,
-            kSlots };
+enum Slot {
+  kBadPositive,
+  kBadSampled,
+  kBadTrueCount,
+  kBadSampledCount,
+  kBadLoss,
+  kSelected,
+  kSlots
+};
 
 // --------------------------------------------------------------- sizes ----
 
@@ -56,9 +63,16 @@ struct Sizes {
   int64_t splits_fwd, splits_dq, splits_dc;
 
   explicit Sizes(const SoftmaxArgs& a)
-      : B(a.batch), D(a.dim), V(a.num_rows), S(a.num_sampled), J(a.num_columns()),
-        in_batch_cols(a.in_batch ? a.batch : 0), n_sort(J + B), row_tiles(cdiv(B, kTile)),
-        col_tiles(cdiv(J, kTile)), d_chunks(cdiv(D, kTile)) {
+      : B(a.batch),
+        D(a.dim),
+        V(a.num_rows),
+        S(a.num_sampled),
+        J(a.num_columns()),
+        in_batch_cols(a.in_batch ? a.batch : 0),
+        n_sort(J + B),
+        row_tiles(cdiv(B, kTile)),
+        col_tiles(cdiv(J, kTile)),
+        d_chunks(cdiv(D, kTile)) {
     // tiles: length of the split loop; others: blocks per split; bytes: of
     // one split's fp32 partial, which a split beyond the first costs.
     auto split = [](int64_t tiles, int64_t others, int64_t bytes) -> int64_t {
@@ -78,11 +92,10 @@ struct Sizes {
 inline Status check_sizes(const SoftmaxArgs& a) {
   YDNN_RETURN_IF_ERROR(sampled_softmax_check(a));
   if (a.num_columns() + a.batch >= INT32_MAX)
-    return InvalidArgument("too many candidate columns: ", a.num_columns(), " (+ batch ",
-                           a.batch, ") must stay below 2^31 - 1 on CUDA");
+    return InvalidArgument("too many candidate columns: ", a.num_columns(), " (+ batch ", a.batch,
+                           ") must stay below 2^31 - 1 on CUDA");
   if (cdiv(a.dim, kTile) > 65535)
-    return InvalidArgument("dim ", a.dim, " is above the CUDA kernels' limit of ",
-                           65535 * kTile);
+    return InvalidArgument("dim ", a.dim, " is above the CUDA kernels' limit of ", 65535 * kTile);
   return Status::Ok();
 }
 
@@ -91,22 +104,21 @@ inline Status check_sizes(const SoftmaxArgs& a) {
 // Carved from one caller buffer (base = nullptr: just sizes it); 256-byte
 // aligned pieces. The plan of the backward writes what its fill reads.
 struct Workspace {
-  int64_t* err;                 // [kSlots]
-  int64_t *col_id, *pos_id;     // [J], [B]: checked ids (a bad one reads as 0)
-  float *col_logq, *pos_logq;   // [J], [B]
-  float* zpos;                  // [B] forward: z_pos; backward: dz_pos
-  float *part_m, *part_s;       // forward [splits_fwd, B]: running max, sum
-  float* dq_part;               // backward [splits_dq, B, D] when splits_dq > 1
-  float* dcol;                  // backward [splits_dc, J, D]: per-column dC
-  uint64_t *keys_in, *keys_out; // backward [n_sort]: ids of columns, then positives
-  int32_t *vals_in, *vals_out;  // backward [n_sort]: entry e (column e, or row e - J)
-  uint8_t* flags;               // backward [n_sort + 1]: run heads
-  int32_t* starts;              // backward [n_sort + 1]: first entry of each unique id
-  void* temp;                   // cub scratch
+  int64_t* err;                  // [kSlots]
+  int64_t *col_id, *pos_id;      // [J], [B]: checked ids (a bad one reads as 0)
+  float *col_logq, *pos_logq;    // [J], [B]
+  float* zpos;                   // [B] forward: z_pos; backward: dz_pos
+  float *part_m, *part_s;        // forward [splits_fwd, B]: running max, sum
+  float* dq_part;                // backward [splits_dq, B, D] when splits_dq > 1
+  float* dcol;                   // backward [splits_dc, J, D]: per-column dC
+  uint64_t *keys_in, *keys_out;  // backward [n_sort]: ids of columns, then positives
+  int32_t *vals_in, *vals_out;   // backward [n_sort]: entry e (column e, or row e - J)
+  uint8_t* flags;                // backward [n_sort + 1]: run heads
+  int32_t* starts;               // backward [n_sort + 1]: first entry of each unique id
+  void* temp;                    // cub scratch
   size_t temp_bytes, bytes;
 
-  Workspace(const Sizes& s, bool backward, char* base, size_t scratch)
-      : temp_bytes(scratch) {
+  Workspace(const Sizes& s, bool backward, char* base, size_t scratch) : temp_bytes(scratch) {
     size_t at = 0;
     auto take = [&](auto*& p, int64_t count) {
       p = reinterpret_cast<std::remove_reference_t<decltype(p)>>(base + at);
@@ -205,26 +217,26 @@ inline Status report(const SoftmaxArgs& a, const int64_t* e, cudaStream_t s) {
     int32_t v32 = 0;
     YDNN_RETURN_IF_ERROR(read_back(narrow ? static_cast<void*>(&v32) : &v64,
                                    base + e[slot] * (narrow ? 4 : 8), narrow ? 4 : 8, s));
-    return InvalidArgument(is_pos ? "positive_ids" : "sampled_ids", "[", e[slot], "] = ",
-                           narrow ? int64_t{v32} : v64, " is outside [0, ", V,
+    return InvalidArgument(is_pos ? "positive_ids" : "sampled_ids", "[", e[slot],
+                           "] = ", narrow ? int64_t{v32} : v64, " is outside [0, ", V,
                            ") (the table has ", V, " rows)");
   }
   for (int slot = kBadTrueCount; slot <= kBadSampledCount; ++slot) {
     if (e[slot] == kNoError) continue;
     const bool is_true = slot == kBadTrueCount;
     float v = 0.f;
-    YDNN_RETURN_IF_ERROR(
-        read_back(&v, (is_true ? a.true_expected_count : a.sampled_expected_count) + e[slot],
-                  sizeof v, s));
-    return bad_expected_count(is_true ? "true_expected_count" : "sampled_expected_count",
-                              e[slot], v);
+    YDNN_RETURN_IF_ERROR(read_back(
+        &v, (is_true ? a.true_expected_count : a.sampled_expected_count) + e[slot], sizeof v, s));
+    return bad_expected_count(is_true ? "true_expected_count" : "sampled_expected_count", e[slot],
+                              v);
   }
   return Status::Ok();
 }
 
 // --------------------------------------------------------- the tile ----
 
-template <typename T> struct Problem {
+template <typename T>
+struct Problem {
   const float* query;  // [B, D]
   const T* table;      // [V, D]
   const int64_t *col_id, *pos_id;
@@ -236,8 +248,16 @@ template <typename T> struct Problem {
 
 template <typename T>
 Problem<T> problem_of(const SoftmaxArgs& a, const Sizes& s, const Workspace& w) {
-  return Problem<T>{a.query, static_cast<const T*>(a.table), w.col_id, w.pos_id, w.col_logq,
-                    s.B, s.D, s.J, s.in_batch_cols, 1.f / a.temperature,
+  return Problem<T>{a.query,
+                    static_cast<const T*>(a.table),
+                    w.col_id,
+                    w.pos_id,
+                    w.col_logq,
+                    s.B,
+                    s.D,
+                    s.J,
+                    s.in_batch_cols,
+                    1.f / a.temperature,
                     a.remove_accidental_hits};
 }
 
@@ -329,8 +349,10 @@ __device__ void epilogue(const Problem<T>& p, TileSmem& sm, int64_t r0, int64_t 
       const bool hit = sm.col[n] == sm.pos[m] && (c < p.in_batch_cols || p.remove_hits);
       const bool live = r0 + m < p.B && c < p.J && !hit;
       const float z = (acc[i][j] - sm.logq[n]) * p.inv_t;
-      if (kGrad) sm.z[m][n] = live ? sm.g[m] * expf(z - sm.lse[m]) : 0.f;
-      else sm.z[m][n] = live ? z : -INFINITY;
+      if (kGrad)
+        sm.z[m][n] = live ? sm.g[m] * expf(z - sm.lse[m]) : 0.f;
+      else
+        sm.z[m][n] = live ? z : -INFINITY;
     }
   }
 }
@@ -370,8 +392,8 @@ __device__ void dz_product(TileSmem& sm, float (&acc)[4][4], const Load& load) {
 // butterfly sum: every lane holds the same value.
 template <bool kGrad, typename T>
 __global__ void __launch_bounds__(kThreads)
-positive_kernel(Problem<T> p, const float* pos_logq, const float* lse, const float* grad_loss,
-                float* out) {
+    positive_kernel(Problem<T> p, const float* pos_logq, const float* lse, const float* grad_loss,
+                    float* out) {
   const int lane = threadIdx.x % 32;
   const int64_t warps = int64_t{gridDim.x} * blockDim.x / 32;
   for (int64_t b = (int64_t{blockIdx.x} * blockDim.x + threadIdx.x) / 32; b < p.B; b += warps) {
@@ -382,8 +404,7 @@ positive_kernel(Problem<T> p, const float* pos_logq, const float* lse, const flo
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
     const float z = (s - pos_logq[b]) * p.inv_t;
-    if (lane == 0)
-      out[b] = kGrad ? grad_loss[b] * p.inv_t * (expf(z - lse[b]) - 1.f) : z;
+    if (lane == 0) out[b] = kGrad ? grad_loss[b] * p.inv_t * (expf(z - lse[b]) - 1.f) : z;
   }
 }
 
@@ -396,14 +417,21 @@ Status launch_positive(const Problem<T>& p, const Workspace& w, const float* lse
   return cuda_ok(cudaGetLastError(), "positive_kernel");
 }
 
-template <typename T> struct Tag { using type = T; };
+template <typename T>
+struct Tag {
+  using type = T;
+};
 
 // f(Tag<table element type>)
-template <typename F> Status on_table_type(DType t, F&& f) {
+template <typename F>
+Status on_table_type(DType t, F&& f) {
   switch (t) {
-    case DType::kFloat32: return f(Tag<float>{});
-    case DType::kFloat16: return f(Tag<f16>{});
-    case DType::kBFloat16: return f(Tag<bf16>{});
+    case DType::kFloat32:
+      return f(Tag<float>{});
+    case DType::kFloat16:
+      return f(Tag<f16>{});
+    case DType::kBFloat16:
+      return f(Tag<bf16>{});
   }
   return InvalidArgument("unsupported table dtype ", static_cast<int>(t));
 }

@@ -32,9 +32,9 @@
 // first), partials (splits_dq B D + splits_dc J D) x 4 written and read,
 // grad_query B D 4, grad rows U D s; the sort moves ~(J + B) x 12 per pass.
 
+#include <thrust/iterator/counting_iterator.h>
 #include <cub/device/device_radix_sort.cuh>
 #include <cub/device/device_select.cuh>
-#include <thrust/iterator/counting_iterator.h>
 
 #include "sampled_softmax/sampled_softmax_cuda.cuh"
 
@@ -72,8 +72,8 @@ __global__ void head_flags_kernel(const uint64_t* keys, int64_t n, uint8_t* flag
 
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
-dq_kernel(Problem<T> p, const float* lse, const float* grad_loss, int64_t col_tiles,
-          int64_t splits, float* part) {
+    dq_kernel(Problem<T> p, const float* lse, const float* grad_loss, int64_t col_tiles,
+              int64_t splits, float* part) {
   __shared__ TileSmem sm;
   const int t = threadIdx.x, tx = t % kSide, ty = t / kSide;
   const int64_t r0 = int64_t{blockIdx.x} * kTile, d0 = int64_t{blockIdx.y} * kTile;
@@ -107,8 +107,8 @@ dq_kernel(Problem<T> p, const float* lse, const float* grad_loss, int64_t col_ti
 
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
-dcol_kernel(Problem<T> p, const float* lse, const float* grad_loss, int64_t row_tiles,
-            int64_t splits, float* dcol) {
+    dcol_kernel(Problem<T> p, const float* lse, const float* grad_loss, int64_t row_tiles,
+                int64_t splits, float* dcol) {
   __shared__ TileSmem sm;
   const int t = threadIdx.x, tx = t % kSide, ty = t / kSide;
   const int64_t c0 = int64_t{blockIdx.x} * kTile, d0 = int64_t{blockIdx.y} * kTile;
@@ -147,7 +147,8 @@ __global__ void finish_dq_kernel(Problem<T> p, const float* part, int64_t splits
   YDNN_CUDA_FOR_EACH(i, p.B * p.D) {
     const int64_t b = i / p.D, d = i % p.D;
     float acc = 0.f;
-    if (splits == 1) acc = grad_query[i];
+    if (splits == 1)
+      acc = grad_query[i];
     else
       for (int64_t k = 0; k < splits; ++k) acc += part[k * p.B * p.D + i];
     grad_query[i] = fmaf(dz_pos[b], to_float(p.table[p.pos_id[b] * p.D + d]), acc);
@@ -163,9 +164,8 @@ __global__ void unique_ids_kernel(const uint64_t* keys, const int32_t* starts, i
 // partial row (coalesced) and the same run entries (broadcast).
 template <typename T>
 __global__ void grad_rows_kernel(const int32_t* starts, const int32_t* entries, int64_t U,
-                                 int64_t J, int64_t D, const float* dcol,
-                                 int64_t splits, const float* dz_pos, const float* query,
-                                 T* grad_rows) {
+                                 int64_t J, int64_t D, const float* dcol, int64_t splits,
+                                 const float* dz_pos, const float* query, T* grad_rows) {
   YDNN_CUDA_FOR_EACH(i, U * D) {
     const int64_t u = i / D, d = i % D;
     float acc = 0.f;
@@ -182,9 +182,9 @@ __global__ void grad_rows_kernel(const int32_t* starts, const int32_t* entries, 
 }
 
 template <typename T>
-Status fill(const SoftmaxArgs& a, const Sizes& sz, const Workspace& w, int64_t U,
-            const float* lse, const float* grad_loss, float* grad_query, int64_t* unique_ids,
-            T* grad_rows, cudaStream_t s) {
+Status fill(const SoftmaxArgs& a, const Sizes& sz, const Workspace& w, int64_t U, const float* lse,
+            const float* grad_loss, float* grad_query, int64_t* unique_ids, T* grad_rows,
+            cudaStream_t s) {
   const Problem<T> p = problem_of<T>(a, sz, w);
   YDNN_RETURN_IF_ERROR(launch_positive<true>(p, w, lse, grad_loss, s));  // dz_pos -> w.zpos
   if (sz.B > 0 && sz.D > 0) {
@@ -256,10 +256,10 @@ Status sampled_softmax_backward_plan_cuda(const SoftmaxArgs& a, void* workspace,
   return Status::Ok();
 }
 
-Status sampled_softmax_backward_cuda(const SoftmaxArgs& a, void* workspace,
-                                     size_t workspace_bytes, int64_t num_unique, const float* lse,
-                                     const float* grad_loss, float* grad_query,
-                                     int64_t* unique_ids, void* grad_rows, void* stream) {
+Status sampled_softmax_backward_cuda(const SoftmaxArgs& a, void* workspace, size_t workspace_bytes,
+                                     int64_t num_unique, const float* lse, const float* grad_loss,
+                                     float* grad_query, int64_t* unique_ids, void* grad_rows,
+                                     void* stream) {
   using namespace softmax_cuda;
   YDNN_RETURN_IF_ERROR(check_sizes(a));
   const Sizes sz(a);

@@ -19,15 +19,15 @@ struct SoftmaxCpuKernels {
   // (row-major, D wide) transposed, zero elsewhere.
   void (*pack_query)(const float* q, int64_t rows, int64_t D, int64_t dp, float* qt);
   // z [groups * col_group][block_rows] = (qt . tile - logq) * inv_t.
-  void (*logits)(const float* qt, const float* tile, int64_t groups, int64_t dp,
-                 const float* logq, float inv_t, float* z);
+  void (*logits)(const float* qt, const float* tile, int64_t groups, int64_t dp, const float* logq,
+                 float inv_t, float* z);
   // Folds the first `cols` columns of z into the rows' running (max, sum).
   void (*lse_update)(const float* z, int64_t cols, float* m, float* s);
   // The backward's dz = g * exp(z - lse) for `cols` columns (0 beyond),
   // computed with the logits; masked columns are the caller's to zero.
   void (*logits_dz)(const float* qt, const float* tile, int64_t groups, int64_t dp,
-                    const float* logq, float inv_t, const float* lse, const float* g,
-                    int64_t cols, float* dz);
+                    const float* logq, float inv_t, const float* lse, const float* g, int64_t cols,
+                    float* dz);
   // dqt [dp][block_rows] += dz . tile;  dct [groups * col_group][dp] += dz^T . qr.
   void (*dq)(const float* dz, const float* tile, int64_t groups, int64_t dp, float* dqt);
   void (*dc)(const float* dz, const float* qr, int64_t groups, int64_t dp, float* dct);

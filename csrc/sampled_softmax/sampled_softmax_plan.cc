@@ -27,8 +27,8 @@ Status read_ids(const char* name, const void* ids, IdType t, int64_t n, int64_t 
   for (int64_t i = 0; i < n; ++i) {
     const int64_t id = id_at(ids, t, i);
     if (id < 0 || id >= V)
-      return InvalidArgument(std::string(name) + "[" + std::to_string(i) + "] = " +
-                             std::to_string(id) + " is outside [0, " + std::to_string(V) +
+      return InvalidArgument(std::string(name) + "[" + std::to_string(i) +
+                             "] = " + std::to_string(id) + " is outside [0, " + std::to_string(V) +
                              ") (the table has " + std::to_string(V) + " rows)");
     (*out)[i] = id;
   }
@@ -49,7 +49,8 @@ Status read_logq(const char* name, const float* ec, int64_t n, std::vector<float
 
 Status bad_expected_count(const char* name, int64_t i, float value) {
   if (value == 0.f) {
-    return InvalidArgument(name, "[", i, "] = 0: expected counts must be positive and finite; "
+    return InvalidArgument(name, "[", i,
+                           "] = 0: expected counts must be positive and finite; "
                            "0 is what the sampler gives an id it can never draw: is that id "
                            "outside the sampler's range (e.g. padding id 0 as a target while "
                            "negatives start at min_sampled_id = 1)?");
@@ -152,8 +153,8 @@ Status SoftmaxPlan::build(const SoftmaxArgs& a, bool with_unique) {
   // Merge the two sorted lists, recording where each unique id's entries start.
   size_t i = 0, k = 0;
   while (i < cols_by_id_.size() || k < pos_by_id_.size()) {
-    const int64_t id = k == pos_by_id_.size() ||
-                               (i < cols_by_id_.size() && cols_by_id_[i].first < pos_by_id_[k].first)
+    const int64_t id = k == pos_by_id_.size() || (i < cols_by_id_.size() &&
+                                                  cols_by_id_[i].first < pos_by_id_[k].first)
                            ? cols_by_id_[i].first
                            : pos_by_id_[k].first;
     unique_.push_back(id);

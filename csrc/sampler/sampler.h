@@ -102,9 +102,8 @@ inline void log_uniform_head_probabilities(double inv_log_range, double head[16]
 }
 // out[l] by the scalar functions for each lane l set in `lanes`: the lanes
 // the polynomials do not cover (ids out of range, P > 1/16).
-inline void expected_count_lanes(const LogUniformArgs& a, double inv_log_range,
-                                 const int64_t* ids, int64_t num_tries, unsigned lanes,
-                                 float* out) {
+inline void expected_count_lanes(const LogUniformArgs& a, double inv_log_range, const int64_t* ids,
+                                 int64_t num_tries, unsigned lanes, float* out) {
   for (int l = 0; lanes; ++l, lanes >>= 1)
     if (lanes & 1)
       out[l] = expected_count(log_uniform_probability(ids[l], a.min_id, a.max_id, inv_log_range),

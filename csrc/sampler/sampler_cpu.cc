@@ -23,8 +23,8 @@ int64_t log_uniform_expected_count_avx2(const LogUniformArgs& a, double inv_log_
                                         float* out);
 // sampler_log_uniform_avx512.cc: draws [first, first + n) whole (Philox
 // included); the counts of the first 8 * floor(n / 8) ids. Same limit.
-void log_uniform_draws_avx512(const LogUniformArgs& a, double log_range, uint64_t first,
-                              int64_t n, int64_t* out);
+void log_uniform_draws_avx512(const LogUniformArgs& a, double log_range, uint64_t first, int64_t n,
+                              int64_t* out);
 int64_t log_uniform_expected_count_avx512(const LogUniformArgs& a, double inv_log_range,
                                           const int64_t* ids, int64_t n, int64_t num_tries,
                                           float* out);

@@ -35,21 +35,19 @@ constexpr double kTwo52 = 4503599627370496.0;  // 2^52
 // 0 <= v < 2^52, exact both ways.
 inline __m256i to_int64(__m256d v) {
   const __m256d two52 = _mm256_set1_pd(kTwo52);
-  return _mm256_sub_epi64(_mm256_castpd_si256(_mm256_add_pd(v, two52)),
-                          _mm256_castpd_si256(two52));
+  return _mm256_sub_epi64(_mm256_castpd_si256(_mm256_add_pd(v, two52)), _mm256_castpd_si256(two52));
 }
 inline __m256d to_double(__m256i v) {
   const __m256d two52 = _mm256_set1_pd(kTwo52);
-  return _mm256_sub_pd(_mm256_castsi256_pd(_mm256_add_epi64(v, _mm256_castpd_si256(two52))),
-                       two52);
+  return _mm256_sub_pd(_mm256_castsi256_pd(_mm256_add_epi64(v, _mm256_castpd_si256(two52))), two52);
 }
 
 // 2^(k >> 3) 2^((k & 7) / 8) for integer-valued k in [-2^31, 2^31).
 inline __m256d scale_of(__m256d k) {
   const __m128i ki = _mm256_cvtpd_epi32(k);
   const __m256i m = _mm256_cvtepi32_epi64(_mm_srai_epi32(ki, 3));
-  const __m256d pow2m = _mm256_castsi256_pd(
-      _mm256_slli_epi64(_mm256_add_epi64(m, _mm256_set1_epi64x(1023)), 52));
+  const __m256d pow2m =
+      _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_add_epi64(m, _mm256_set1_epi64x(1023)), 52));
   const __m256d frac = _mm256_mask_i32gather_pd(  // masked form: no uninitialised source
       _mm256_setzero_pd(), kPow2Table, _mm_and_si128(ki, _mm_set1_epi32(7)),
       _mm256_castsi256_pd(_mm256_set1_epi64x(-1)), 8);
@@ -101,8 +99,8 @@ int64_t log_uniform_ids_avx2(const LogUniformArgs& a, double log_range, const ui
   const __m256i last = _mm256_set1_epi64x(a.range() - 1), base = _mm256_set1_epi64x(a.min_id);
   int64_t t = 0;
   for (; t + 4 <= n; t += 4) {
-    const __m256i b = _mm256_srli_epi64(
-        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bits + t)), 11);
+    const __m256i b =
+        _mm256_srli_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(bits + t)), 11);
     // b < 2^53: converted in two exact halves (b >> 32 and its low 32 bits).
     const __m256d d = _mm256_fmadd_pd(to_double(_mm256_srli_epi64(b, 32)), two32,
                                       to_double(_mm256_and_si256(b, low32)));
@@ -136,8 +134,8 @@ int64_t log_uniform_expected_count_avx2(const LogUniformArgs& a, double inv_log_
     const __m256i off = _mm256_or_si256(_mm256_cmpgt_epi64(lo, id), _mm256_cmpgt_epi64(id, hi));
     const __m256i jid = _mm256_sub_epi64(id, base);
     const __m256i is_head = _mm256_andnot_si256(off, _mm256_cmpgt_epi64(sixteen, jid));
-    const __m256i series = _mm256_andnot_si256(_mm256_or_si256(off, is_head),
-                                               _mm256_set1_epi64x(-1));
+    const __m256i series =
+        _mm256_andnot_si256(_mm256_or_si256(off, is_head), _mm256_set1_epi64x(-1));
     const __m256d j = to_double(_mm256_blendv_epi8(sixteen, jid, series));
     const __m256d z = _mm256_div_pd(one, _mm256_fmadd_pd(two, j, _mm256_set1_pd(3.0)));
     const __m256d p_series = _mm256_mul_pd(
@@ -154,9 +152,9 @@ int64_t log_uniform_expected_count_avx2(const LogUniformArgs& a, double inv_log_
       const __m256d w = _mm256_div_pd(p, _mm256_sub_pd(two, p));
       const __m256d log1m = _mm256_mul_pd(_mm256_mul_pd(_mm256_set1_pd(-2.0), w),
                                           horner(kAtanhCoeffs, 6, _mm256_mul_pd(w, w)));
-      count = _mm256_sub_pd(_mm256_setzero_pd(),
-                            expm1_neg4(_mm256_mul_pd(
-                                _mm256_set1_pd(static_cast<double>(num_tries)), log1m)));
+      count = _mm256_sub_pd(
+          _mm256_setzero_pd(),
+          expm1_neg4(_mm256_mul_pd(_mm256_set1_pd(static_cast<double>(num_tries)), log1m)));
     }
     _mm_storeu_ps(out + t, _mm256_cvtpd_ps(count));
     expected_count_lanes(a, inv_log_range, ids + t, num_tries, special, out + t);

@@ -41,12 +41,12 @@ inline __m512d horner(const double* coeffs, int n, __m512d x) {
 // 2^(k >> 3) 2^((k & 7) / 8) for integer-valued k (|k| < 2^31): the eighths
 // from a register by permute (it reads the low 3 bits of each index).
 inline __m512d scale_of(__m512d k) {
-  const __m512d eighths = _mm512_setr_pd(pow2_eighths(0), pow2_eighths(1), pow2_eighths(2),
-                                         pow2_eighths(3), pow2_eighths(4), pow2_eighths(5),
-                                         pow2_eighths(6), pow2_eighths(7));
+  const __m512d eighths =
+      _mm512_setr_pd(pow2_eighths(0), pow2_eighths(1), pow2_eighths(2), pow2_eighths(3),
+                     pow2_eighths(4), pow2_eighths(5), pow2_eighths(6), pow2_eighths(7));
   const __m512i ki = _mm512_cvtpd_epi64(k);
-  const __m512d pow2m = _mm512_castsi512_pd(_mm512_slli_epi64(
-      _mm512_add_epi64(_mm512_srai_epi64(ki, 3), _mm512_set1_epi64(1023)), 52));
+  const __m512d pow2m = _mm512_castsi512_pd(
+      _mm512_slli_epi64(_mm512_add_epi64(_mm512_srai_epi64(ki, 3), _mm512_set1_epi64(1023)), 52));
   return _mm512_mul_pd(pow2m, _mm512_permutexvar_pd(ki, eighths));
 }
 
@@ -72,8 +72,7 @@ inline __m512d expm1_neg8(__m512d x) {
   const __m512d e = _mm512_fmadd_pd(_mm512_mul_pd(horner(kExpCoeffs, 7, r), r), r, r);
   const __m512d s = scale_of(k);
   const __m512d out = _mm512_fmadd_pd(s, e, _mm512_sub_pd(s, _mm512_set1_pd(1.0)));
-  return _mm512_mask_blend_pd(_mm512_cmp_pd_mask(x, floor, _CMP_LT_OQ), out,
-                              _mm512_set1_pd(-1.0));
+  return _mm512_mask_blend_pd(_mm512_cmp_pd_mask(x, floor, _CMP_LT_OQ), out, _mm512_set1_pd(-1.0));
 }
 
 // Philox's 32 x 32 -> 64-bit products, sixteen lanes: even lanes from one
@@ -104,8 +103,8 @@ inline __m512i ids_of(const IdMap& m, __m256i hi, __m256i lo) {
 }
 
 // Draws [2 block, 2 block + 32) into out[0, 32).
-inline void thirty_two_draws(const IdMap& m, uint64_t block, __m512i c2, __m512i c3,
-                             uint32_t key0, uint32_t key1, int64_t* out) {
+inline void thirty_two_draws(const IdMap& m, uint64_t block, __m512i c2, __m512i c3, uint32_t key0,
+                             uint32_t key1, int64_t* out) {
   const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   const __m512i b_lo = _mm512_set1_epi32(static_cast<int>(static_cast<uint32_t>(block)));
   __m512i c0 = _mm512_add_epi32(b_lo, lane);
@@ -118,10 +117,10 @@ inline void thirty_two_draws(const IdMap& m, uint64_t block, __m512i c2, __m512i
   for (int round = 0; round < 10; ++round) {
     const Lanes p0 = mulhilo(c0, m0), p1 = mulhilo(c2, m1);
     // (a ^ b ^ k) in one instruction: truth table 0x96 is a three-way xor.
-    const __m512i n0 = _mm512_ternarylogic_epi32(
-        p1.hi, c1, _mm512_set1_epi32(static_cast<int>(k0)), 0x96);
-    const __m512i n2 = _mm512_ternarylogic_epi32(
-        p0.hi, c3, _mm512_set1_epi32(static_cast<int>(k1)), 0x96);
+    const __m512i n0 =
+        _mm512_ternarylogic_epi32(p1.hi, c1, _mm512_set1_epi32(static_cast<int>(k0)), 0x96);
+    const __m512i n2 =
+        _mm512_ternarylogic_epi32(p0.hi, c3, _mm512_set1_epi32(static_cast<int>(k1)), 0x96);
     c0 = n0, c1 = p1.lo, c2 = n2, c3 = p0.lo;
     k0 += 0x9E3779B9u;
     k1 += 0xBB67AE85u;
@@ -131,12 +130,12 @@ inline void thirty_two_draws(const IdMap& m, uint64_t block, __m512i c2, __m512i
   const __m512i first4 = _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11);
   const __m512i last4 = _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15);
   for (int half = 0; half < 2; ++half) {
-    const __m512i even = half ? ids_of(m, _mm512_extracti64x4_epi64(c0, 1),
-                                       _mm512_extracti64x4_epi64(c1, 1))
-                              : ids_of(m, _mm512_castsi512_si256(c0), _mm512_castsi512_si256(c1));
-    const __m512i odd = half ? ids_of(m, _mm512_extracti64x4_epi64(c2, 1),
-                                      _mm512_extracti64x4_epi64(c3, 1))
-                             : ids_of(m, _mm512_castsi512_si256(c2), _mm512_castsi512_si256(c3));
+    const __m512i even =
+        half ? ids_of(m, _mm512_extracti64x4_epi64(c0, 1), _mm512_extracti64x4_epi64(c1, 1))
+             : ids_of(m, _mm512_castsi512_si256(c0), _mm512_castsi512_si256(c1));
+    const __m512i odd =
+        half ? ids_of(m, _mm512_extracti64x4_epi64(c2, 1), _mm512_extracti64x4_epi64(c3, 1))
+             : ids_of(m, _mm512_castsi512_si256(c2), _mm512_castsi512_si256(c3));
     _mm512_storeu_si512(out + 16 * half, _mm512_permutex2var_epi64(even, first4, odd));
     _mm512_storeu_si512(out + 16 * half + 8, _mm512_permutex2var_epi64(even, last4, odd));
   }
@@ -144,12 +143,15 @@ inline void thirty_two_draws(const IdMap& m, uint64_t block, __m512i c2, __m512i
 
 }  // namespace
 
-void log_uniform_draws_avx512(const LogUniformArgs& a, double log_range, uint64_t first,
-                              int64_t n, int64_t* out) {
-  const IdMap m{_mm512_set1_pd(log_range),          _mm512_set1_pd(2097152.0),  // 2^21
-                _mm512_set1_pd(1.0 / 9007199254740992.0),                       // 2^-53
-                _mm512_set1_epi64(1),               _mm512_setzero_si512(),
-                _mm512_set1_epi64(a.range() - 1),   _mm512_set1_epi64(a.min_id)};
+void log_uniform_draws_avx512(const LogUniformArgs& a, double log_range, uint64_t first, int64_t n,
+                              int64_t* out) {
+  const IdMap m{_mm512_set1_pd(log_range),
+                _mm512_set1_pd(2097152.0),                 // 2^21
+                _mm512_set1_pd(1.0 / 9007199254740992.0),  // 2^-53
+                _mm512_set1_epi64(1),
+                _mm512_setzero_si512(),
+                _mm512_set1_epi64(a.range() - 1),
+                _mm512_set1_epi64(a.min_id)};
   const __m512i c2 = _mm512_set1_epi32(static_cast<int>(static_cast<uint32_t>(a.stream)));
   const __m512i c3 = _mm512_set1_epi32(static_cast<int>(static_cast<uint32_t>(a.stream >> 32)));
   const uint32_t k0 = static_cast<uint32_t>(a.key), k1 = static_cast<uint32_t>(a.key >> 32);
@@ -185,8 +187,8 @@ int64_t log_uniform_expected_count_avx512(const LogUniformArgs& a, double inv_lo
     const __m512d p_series = _mm512_mul_pd(
         _mm512_mul_pd(_mm512_mul_pd(two, z), horner(kAtanhCoeffs, 6, _mm512_mul_pd(z, z))),
         _mm512_set1_pd(inv_log_range));
-    const __m512d p = _mm512_mask_blend_pd(is_head, p_series,
-                                           _mm512_permutex2var_pd(head_lo, jid, head_hi));
+    const __m512d p =
+        _mm512_mask_blend_pd(is_head, p_series, _mm512_permutex2var_pd(head_lo, jid, head_hi));
     __m512d count;
     __mmask8 special = off;
     if (scaled) {
@@ -196,9 +198,9 @@ int64_t log_uniform_expected_count_avx512(const LogUniformArgs& a, double inv_lo
       const __m512d w = _mm512_div_pd(p, _mm512_sub_pd(two, p));
       const __m512d log1m = _mm512_mul_pd(_mm512_mul_pd(_mm512_set1_pd(-2.0), w),
                                           horner(kAtanhCoeffs, 6, _mm512_mul_pd(w, w)));
-      count = _mm512_sub_pd(_mm512_setzero_pd(),
-                            expm1_neg8(_mm512_mul_pd(
-                                _mm512_set1_pd(static_cast<double>(num_tries)), log1m)));
+      count = _mm512_sub_pd(
+          _mm512_setzero_pd(),
+          expm1_neg8(_mm512_mul_pd(_mm512_set1_pd(static_cast<double>(num_tries)), log1m)));
     }
     _mm256_storeu_ps(out + t, _mm512_cvtpd_ps(count));
     expected_count_lanes(a, inv_log_range, ids + t, num_tries, special, out + t);

@@ -6,7 +6,7 @@
 // draws themselves. Short polynomials in plain arithmetic keep the
 // dependency chains short, so the loop over ids pipelines; the CUDA kernels
 // run the same code. Accuracy: a few ulps in float64, far below the float32
-// the counts are returned in (tests/test_sampler.py checks against libm).
+// the counts are returned in (tests/sampler/ checks against libm).
 //
 //   atanh series:  log((1 + z) / (1 - z)) = 2 z sum_{n=0}^{5} z^(2n) / (2n + 1),
 //                  truncation < (z^2)^6 / 13 < 1e-19 for z <= 1/31.
@@ -38,9 +38,8 @@ namespace ydnn {
 // the vector paths (sampler_log_uniform_avx*.cc), which must evaluate them
 // in the same order: exp(r) to r^8 (exp_pos), expm1(r) / r^2 to r^8
 // (expm1_neg, its first 7), and the atanh series to z^10.
-inline constexpr double kExpCoeffs[9] = {1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0,
-                                         1.0 / 120.0,   1.0 / 24.0,   1.0 / 6.0,
-                                         0.5,           1.0,          1.0};
+inline constexpr double kExpCoeffs[9] = {
+    1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0};
 inline constexpr double kAtanhCoeffs[6] = {1.0 / 11, 1.0 / 9, 1.0 / 7, 1.0 / 5, 1.0 / 3, 1.0};
 
 // sum_{n=0}^{5} z2^n / (2n + 1), Horner.
@@ -104,7 +103,7 @@ YDNN_HD double exp_pos(double x) {
 }
 
 YDNN_HD double expm1_neg(double x) {
-  if (x < -40.0) return -1.0;  // exp(-40) < 2^-57: -1 to the last bit
+  if (x < -40.0) return -1.0;                // exp(-40) < 2^-57: -1 to the last bit
   const double k = rint(x * kEightOverLn2);  // in [-462, 0]
   const double r = (x - k * kLn2Over8Hi) - k * kLn2Over8Lo;
   double e = 1.0 / 40320.0;  // 1 / 8!

@@ -5,7 +5,7 @@
 // instruction: _mm256_mul_epu32 multiplies the even lanes, so each mulhilo
 // is two of them (even lanes, odd lanes shifted down) and two blends. Same
 // integer arithmetic as philox4x32_10, so the bits are the scalar path's
-// (and the GPU's) exactly; tests/test_unigram.py and test_sampler.py check
+// (and the GPU's) exactly; tests/unigram/ and tests/sampler/ check
 // the stream against a pure-Python Philox.
 //
 // Cost: ~130 vector instructions per pass, ~8 per draw, against ~60 scalar
@@ -24,7 +24,7 @@ struct Lanes {
 };
 
 inline Lanes mulhilo(__m256i a, __m256i m) {
-  const __m256i even = _mm256_mul_epu32(a, m);                         // lanes 0, 2, 4, 6
+  const __m256i even = _mm256_mul_epu32(a, m);                        // lanes 0, 2, 4, 6
   const __m256i odd = _mm256_mul_epu32(_mm256_srli_epi64(a, 32), m);  // lanes 1, 3, 5, 7
   return {_mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA),
           _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA)};
@@ -47,10 +47,10 @@ inline void eight_blocks(uint64_t block, __m256i c2, __m256i c3, uint32_t key0, 
   uint32_t k0 = key0, k1 = key1;
   for (int round = 0; round < 10; ++round) {
     const Lanes p0 = mulhilo(c0, m0), p1 = mulhilo(c2, m1);
-    const __m256i n0 = _mm256_xor_si256(_mm256_xor_si256(p1.hi, c1),
-                                        _mm256_set1_epi32(static_cast<int>(k0)));
-    const __m256i n2 = _mm256_xor_si256(_mm256_xor_si256(p0.hi, c3),
-                                        _mm256_set1_epi32(static_cast<int>(k1)));
+    const __m256i n0 =
+        _mm256_xor_si256(_mm256_xor_si256(p1.hi, c1), _mm256_set1_epi32(static_cast<int>(k0)));
+    const __m256i n2 =
+        _mm256_xor_si256(_mm256_xor_si256(p0.hi, c3), _mm256_set1_epi32(static_cast<int>(k1)));
     c0 = n0, c1 = p1.lo, c2 = n2, c3 = p0.lo;
     k0 += 0x9E3779B9u;
     k1 += 0xBB67AE85u;
@@ -68,8 +68,7 @@ inline void eight_blocks(uint64_t block, __m256i c2, __m256i c3, uint32_t key0, 
 
 }  // namespace
 
-void philox_bits64_avx2(uint64_t key, uint64_t stream, uint64_t first, int64_t n,
-                        uint64_t* bits) {
+void philox_bits64_avx2(uint64_t key, uint64_t stream, uint64_t first, int64_t n, uint64_t* bits) {
   int64_t t = 0;
   if (n > 0 && (first & 1)) bits[t++] = philox_bits64(key, stream, first);  // odd start
   const __m256i c2 = _mm256_set1_epi32(static_cast<int>(static_cast<uint32_t>(stream)));

@@ -7,8 +7,7 @@
 
 namespace ydnn {
 
-void philox_bits64_avx2(uint64_t key, uint64_t stream, uint64_t first, int64_t n,
-                        uint64_t* bits);
+void philox_bits64_avx2(uint64_t key, uint64_t stream, uint64_t first, int64_t n, uint64_t* bits);
 
 namespace {
 

@@ -39,7 +39,8 @@ class IdSet {
 
   // Hash-set mode: true if `id` was not in the set (and is now).
   bool hash_insert(int64_t id) {
-    size_t h = static_cast<size_t>((static_cast<uint64_t>(id) * 0x9E3779B97F4A7C15ull) >> 17) & mask_;
+    size_t h =
+        static_cast<size_t>((static_cast<uint64_t>(id) * 0x9E3779B97F4A7C15ull) >> 17) & mask_;
     while (slots_[h] != -1) {
       if (slots_[h] == id) return false;
       h = (h + 1) & mask_;
@@ -113,7 +114,8 @@ Status first_occurrences_cpu(int64_t num_sampled, int64_t min_id, int64_t range,
   double& last_rate = scratch->impl()->tries_per_id;
   // (Capped: a rate seen near R = S must not size one giant buffer.)
   int64_t batch = S + S / 2 + 256;
-  if (last_rate > 0) batch = std::min<int64_t>(static_cast<int64_t>(1.1 * last_rate * S) + 64, 8 * batch);
+  if (last_rate > 0)
+    batch = std::min<int64_t>(static_cast<int64_t>(1.1 * last_rate * S) + 64, 8 * batch);
   for (;;) {
     if (draws.size() < static_cast<size_t>(batch)) draws.resize(batch);
     draw(next, batch, draws.data());
@@ -132,8 +134,8 @@ Status first_occurrences_cpu(int64_t num_sampled, int64_t min_id, int64_t range,
     // probabilities at the tail).
     if (next >= static_cast<uint64_t>(kUniqueMaxDraws)) {
       seen.clear(sampled, found);
-      return InvalidArgument(what, " sampling drew 2^31 ids and found only ", found, " of the ",
-                             S, " distinct ids asked for (range of ", range,
+      return InvalidArgument(what, " sampling drew 2^31 ids and found only ", found, " of the ", S,
+                             " distinct ids asked for (range of ", range,
                              " ids): the law puts almost all its mass on fewer ids than "
                              "num_sampled; lower num_sampled or sample with unique=False");
     }

@@ -1,6 +1,6 @@
 // TF's unique (first-occurrence) sampling on the GPU for any sampler whose
 // draw i is a pure device function of i: the log-uniform (sampler_cuda.cu)
-// and unigram (unigram_cuda.cu) samplers share it. Everything here is a
+// and unigram (unigram/unigram_cuda.cu) samplers share it. Everything here is a
 // template, an inline function or a constant in ydnn::sampler_cuda, so both
 // .cu files include it without clashing.
 //
@@ -43,9 +43,9 @@
 #include <cstdint>
 #include <type_traits>
 
+#include <thrust/iterator/counting_iterator.h>
 #include <cub/device/device_radix_sort.cuh>
 #include <cub/device/device_select.cuh>
-#include <thrust/iterator/counting_iterator.h>
 
 #include "common/cuda_utils.cuh"
 #include "common/status.h"
@@ -68,7 +68,8 @@ struct UniqueSpec {
 
 // Workspace of the unique path, carved from one caller buffer (base =
 // nullptr: just sizes it). Sized for the largest chunk; every chunk reuses it.
-template <typename K> struct Plan {
+template <typename K>
+struct Plan {
   int64_t chunk_max;  // draws per chunk
   int64_t cap;        // sort pairs: kept ids (< N) + one chunk
   int end_bit = 1;    // keys are < range
@@ -102,8 +103,8 @@ template <typename K> struct Plan {
     cub::DoubleBuffer<K> k(keys[0], keys[1]);
     cub::DoubleBuffer<uint32_t> v(vals[0], vals[1]);
     size_t t[2] = {0, 0};
-    cudaError_t e = cub::DeviceRadixSort::SortPairs(nullptr, t[0], k, v, static_cast<int>(cap),
-                                                    0, end_bit);
+    cudaError_t e =
+        cub::DeviceRadixSort::SortPairs(nullptr, t[0], k, v, static_cast<int>(cap), 0, end_bit);
     if (e == cudaSuccess)
       e = cub::DeviceSelect::Flagged(nullptr, t[1], thrust::counting_iterator<uint32_t>(0), flags,
                                      sel, result, static_cast<int>(chunk_max));
@@ -196,8 +197,8 @@ Status sample_unique(const UniqueSpec& u, const Draw& draw, int64_t* sampled, in
     kept += r[0];
     first += chunk;
     if (first >= kMaxDraws)
-      return InvalidArgument(u.what, " sampling drew 2^31 ids and found only ", kept, " of the ",
-                             N, " distinct ids asked for (range of ", u.range,
+      return InvalidArgument(u.what, " sampling drew 2^31 ids and found only ", kept, " of the ", N,
+                             " distinct ids asked for (range of ", u.range,
                              " ids): the law puts almost all its mass on fewer ids than "
                              "num_sampled; lower num_sampled or sample with unique=False");
     const double per_new = static_cast<double>(first) / std::max<int64_t>(kept, 1);
@@ -209,7 +210,8 @@ Status sample_unique(const UniqueSpec& u, const Draw& draw, int64_t* sampled, in
 
 // f(Tag<key type>): 32-bit sort keys whenever the range fits, halving the
 // sort's traffic.
-template <typename F> auto with_key(int64_t range, F&& f) {
+template <typename F>
+auto with_key(int64_t range, F&& f) {
   if (range <= (int64_t{1} << 32)) return f(Tag<uint32_t>{});
   return f(Tag<uint64_t>{});
 }

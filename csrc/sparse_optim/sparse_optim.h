@@ -53,13 +53,13 @@ struct SparseOptimArgs {
   OptimKind kind = OptimKind::kSgd;
   void* table = nullptr;  // [num_rows, dim] of table_dtype, updated in place
   DType table_dtype = DType::kFloat32;
-  int64_t num_rows = 0;  // V
-  int64_t dim = 0;       // D
-  float* slot0 = nullptr;  // Adagrad acc [V, D] | row-wise acc [V] | Adam m [V, D]
-  float* slot1 = nullptr;  // Adam v [V, D]
+  int64_t num_rows = 0;       // V
+  int64_t dim = 0;            // D
+  float* slot0 = nullptr;     // Adagrad acc [V, D] | row-wise acc [V] | Adam m [V, D]
+  float* slot1 = nullptr;     // Adam v [V, D]
   const void* ids = nullptr;  // [num_ids] of id_type
   IdType id_type = IdType::kInt64;
-  int64_t num_ids = 0;        // N
+  int64_t num_ids = 0;         // N
   const void* grad = nullptr;  // [N, D] of table_dtype
   // A promise that ids hold no duplicates (e.g. from embedding_pool's
   // gradient). The GPU then skips its sort; the CPU checks order itself and
@@ -99,8 +99,7 @@ Status sparse_optim_apply_cpu(const SparseOptimArgs& a, const ParallelFor& paral
 size_t sparse_optim_workspace_cuda(const SparseOptimArgs& a);
 Status sparse_optim_apply_cuda(const SparseOptimArgs& a, void* workspace, size_t workspace_bytes,
                                int64_t* error, void* stream);
-Status sparse_optim_check_error_cuda(const SparseOptimArgs& a, const int64_t* error,
-                                     void* stream);
+Status sparse_optim_check_error_cuda(const SparseOptimArgs& a, const int64_t* error, void* stream);
 
 // Device-to-device copy on `stream` (the TF op's copy-on-write of a shared
 // variable buffer).

@@ -11,10 +11,14 @@ namespace {
 
 const char* kind_name(OptimKind k) {
   switch (k) {
-    case OptimKind::kSgd: return "sgd";
-    case OptimKind::kAdagrad: return "adagrad";
-    case OptimKind::kRowWiseAdagrad: return "rowwise_adagrad";
-    case OptimKind::kLazyAdam: return "lazy_adam";
+    case OptimKind::kSgd:
+      return "sgd";
+    case OptimKind::kAdagrad:
+      return "adagrad";
+    case OptimKind::kRowWiseAdagrad:
+      return "rowwise_adagrad";
+    case OptimKind::kLazyAdam:
+      return "lazy_adam";
   }
   return "unknown";
 }
@@ -23,10 +27,14 @@ const char* kind_name(OptimKind k) {
 
 int sparse_optim_num_slots(OptimKind kind) {
   switch (kind) {
-    case OptimKind::kSgd: return 0;
-    case OptimKind::kAdagrad: return 1;
-    case OptimKind::kRowWiseAdagrad: return 1;
-    case OptimKind::kLazyAdam: return 2;
+    case OptimKind::kSgd:
+      return 0;
+    case OptimKind::kAdagrad:
+      return 1;
+    case OptimKind::kRowWiseAdagrad:
+      return 1;
+    case OptimKind::kLazyAdam:
+      return 2;
   }
   return 0;
 }
@@ -55,19 +63,19 @@ Status sparse_optim_check(const SparseOptimShapes& s, const OptimHyper& h, Optim
                              : s.slots[k] == s.table;
     if (!ok)
       return InvalidArgument(kSlotNames[static_cast<int>(kind)][k], " must have shape ",
-                             row_wise ? ShapeStr({V}) : ShapeStr(s.table),
-                             " to match table ", ShapeStr(s.table), ", got shape ",
-                             ShapeStr(s.slots[k]));
+                             row_wise ? ShapeStr({V}) : ShapeStr(s.table), " to match table ",
+                             ShapeStr(s.table), ", got shape ", ShapeStr(s.slots[k]));
   }
-  if (!std::isfinite(h.lr))
-    return InvalidArgument("learning_rate must be finite, got ", h.lr);
+  if (!std::isfinite(h.lr)) return InvalidArgument("learning_rate must be finite, got ", h.lr);
   if (!std::isfinite(h.weight_decay) || h.weight_decay < 0)
     return InvalidArgument("weight_decay must be finite and >= 0, got ", h.weight_decay);
   if (kind != OptimKind::kSgd && !(h.epsilon >= 0 && std::isfinite(h.epsilon)))
     return InvalidArgument("epsilon must be finite and >= 0, got ", h.epsilon);
   if (kind == OptimKind::kLazyAdam) {
-    if (!(h.beta1 >= 0 && h.beta1 < 1)) return InvalidArgument("beta_1 must be in [0, 1), got ", h.beta1);
-    if (!(h.beta2 >= 0 && h.beta2 < 1)) return InvalidArgument("beta_2 must be in [0, 1), got ", h.beta2);
+    if (!(h.beta1 >= 0 && h.beta1 < 1))
+      return InvalidArgument("beta_1 must be in [0, 1), got ", h.beta1);
+    if (!(h.beta2 >= 0 && h.beta2 < 1))
+      return InvalidArgument("beta_2 must be in [0, 1), got ", h.beta2);
     if (h.step < 1) return InvalidArgument("step must be >= 1 (1-based), got ", h.step);
   }
   a->kind = kind;

@@ -28,9 +28,12 @@ namespace {
 
 optim_detail::RowsFn Rows() {
   switch (cpu_isa()) {
-    case CpuIsa::kAvx512: return optim_detail::rows_avx512();
-    case CpuIsa::kAvx2: return optim_detail::rows_avx2();
-    case CpuIsa::kScalar: break;
+    case CpuIsa::kAvx512:
+      return optim_detail::rows_avx512();
+    case CpuIsa::kAvx2:
+      return optim_detail::rows_avx2();
+    case CpuIsa::kScalar:
+      break;
   }
   return optim_detail::rows_scalar();
 }

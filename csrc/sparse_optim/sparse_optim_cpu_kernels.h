@@ -84,15 +84,17 @@ void prefetch_row(const SparseOptimArgs& a, int64_t v) {
   };
   lines(static_cast<const T*>(a.table) + v * D, D * static_cast<int64_t>(sizeof(T)));
   if (a.slot0 != nullptr) {
-    if (K == OptimKind::kRowWiseAdagrad) lines(a.slot0 + v, 4);
-    else lines(a.slot0 + v * D, D * 4);
+    if (K == OptimKind::kRowWiseAdagrad)
+      lines(a.slot0 + v, 4);
+    else
+      lines(a.slot0 + v * D, D * 4);
   }
   if (a.slot1 != nullptr) lines(a.slot1 + v * D, D * 4);
 }
 
 template <typename T, OptimKind K>
-void rows_t(const SparseOptimArgs& a, const int64_t* order, const int64_t* run_starts,
-            int64_t r0, int64_t r1) {
+void rows_t(const SparseOptimArgs& a, const int64_t* order, const int64_t* run_starts, int64_t r0,
+            int64_t r1) {
   const int64_t D = a.dim;
   const Scalars s = scalars_of(a.hyper);
   const T* grad = static_cast<const T*>(a.grad);
@@ -125,20 +127,26 @@ template <typename T>
 void rows_dtype(const SparseOptimArgs& a, const int64_t* order, const int64_t* run_starts,
                 int64_t r0, int64_t r1) {
   switch (a.kind) {
-    case OptimKind::kSgd: return rows_t<T, OptimKind::kSgd>(a, order, run_starts, r0, r1);
-    case OptimKind::kAdagrad: return rows_t<T, OptimKind::kAdagrad>(a, order, run_starts, r0, r1);
+    case OptimKind::kSgd:
+      return rows_t<T, OptimKind::kSgd>(a, order, run_starts, r0, r1);
+    case OptimKind::kAdagrad:
+      return rows_t<T, OptimKind::kAdagrad>(a, order, run_starts, r0, r1);
     case OptimKind::kRowWiseAdagrad:
       return rows_t<T, OptimKind::kRowWiseAdagrad>(a, order, run_starts, r0, r1);
-    case OptimKind::kLazyAdam: return rows_t<T, OptimKind::kLazyAdam>(a, order, run_starts, r0, r1);
+    case OptimKind::kLazyAdam:
+      return rows_t<T, OptimKind::kLazyAdam>(a, order, run_starts, r0, r1);
   }
 }
 
 void rows(const SparseOptimArgs& a, const int64_t* order, const int64_t* run_starts, int64_t r0,
           int64_t r1) {
   switch (a.table_dtype) {
-    case DType::kFloat32: return rows_dtype<float>(a, order, run_starts, r0, r1);
-    case DType::kFloat16: return rows_dtype<f16>(a, order, run_starts, r0, r1);
-    case DType::kBFloat16: return rows_dtype<bf16>(a, order, run_starts, r0, r1);
+    case DType::kFloat32:
+      return rows_dtype<float>(a, order, run_starts, r0, r1);
+    case DType::kFloat16:
+      return rows_dtype<f16>(a, order, run_starts, r0, r1);
+    case DType::kBFloat16:
+      return rows_dtype<bf16>(a, order, run_starts, r0, r1);
   }
 }
 

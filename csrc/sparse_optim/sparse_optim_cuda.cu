@@ -24,8 +24,8 @@
 // update warp reads that word first, so a call with a bad id writes no row,
 // as on the CPU; the check syncs once and reports that position. Without an
 // error word (validate_indices=False) bad ids are skipped, never written.
-#include <cub/cub.cuh>
 #include <cuda_runtime.h>
+#include <cub/cub.cuh>
 
 #include <climits>
 #include <cmath>
@@ -50,7 +50,11 @@ struct Scalars {
 
 Scalars scalars_of(const OptimHyper& h) {
   const double t = static_cast<double>(h.step);
-  return {h.lr, h.weight_decay, h.epsilon, 1.0f - h.beta1, 1.0f - h.beta2,
+  return {h.lr,
+          h.weight_decay,
+          h.epsilon,
+          1.0f - h.beta1,
+          1.0f - h.beta2,
           static_cast<float>(h.lr * std::sqrt(1.0 - std::pow(double(h.beta2), t)) /
                              (1.0 - std::pow(double(h.beta1), t)))};
 }
@@ -101,8 +105,10 @@ __device__ int64_t run_first(const Id* keys, int64_t hi, int64_t id) {
   int64_t lo = 0;
   while (lo < hi) {
     const int64_t mid = lo + (hi - lo) / 2;
-    if (static_cast<int64_t>(keys[mid]) < id) lo = mid + 1;
-    else hi = mid;
+    if (static_cast<int64_t>(keys[mid]) < id)
+      lo = mid + 1;
+    else
+      hi = mid;
   }
   return lo;
 }
@@ -111,8 +117,10 @@ __device__ int64_t run_last(const Id* keys, int64_t lo, int64_t n, int64_t id) {
   int64_t hi = n;
   while (lo < hi) {
     const int64_t mid = lo + (hi - lo) / 2;
-    if (static_cast<int64_t>(keys[mid]) <= id) lo = mid + 1;
-    else hi = mid;
+    if (static_cast<int64_t>(keys[mid]) <= id)
+      lo = mid + 1;
+    else
+      hi = mid;
   }
   return lo;
 }
@@ -153,11 +161,10 @@ __global__ void chunk_sum_kernel(const Id* __restrict__ keys, const int64_t* __r
 }
 
 template <typename T, typename Id, OptimKind K>
-__global__ void update_kernel(T* __restrict__ table, float* __restrict__ s0,
-                              float* __restrict__ s1, const Id* __restrict__ keys,
-                              const int64_t* __restrict__ pos, const T* __restrict__ grad,
-                              const float* __restrict__ partial, int64_t n, int64_t V,
-                              int64_t D, Scalars s, int64_t* error) {
+__global__ void update_kernel(T* __restrict__ table, float* __restrict__ s0, float* __restrict__ s1,
+                              const Id* __restrict__ keys, const int64_t* __restrict__ pos,
+                              const T* __restrict__ grad, const float* __restrict__ partial,
+                              int64_t n, int64_t V, int64_t D, Scalars s, int64_t* error) {
   const int lane = threadIdx.x & 31;
   const int64_t warps = int64_t(gridDim.x) * blockDim.x / 32;
   if (error != nullptr && *error != kNoError) return;  // a bad id: write nothing
@@ -166,7 +173,7 @@ __global__ void update_kernel(T* __restrict__ table, float* __restrict__ s0,
     if (pos != nullptr && k > 0 && static_cast<int64_t>(keys[k - 1]) == id) continue;  // not a head
     const int64_t end = pos != nullptr ? run_last(keys, k + 1, n, id) : k + 1;
     const bool hot = end - k > kRunChunk;  // sorted ids only: unique runs are 1 long
-    if (id < 0 || id >= V) continue;  // recorded by check_ids_kernel
+    if (id < 0 || id >= V) continue;       // recorded by check_ids_kernel
     auto grad_at = [&](int64_t j) {
       float g = 0.0f;
       if (hot) {
@@ -180,7 +187,10 @@ __global__ void update_kernel(T* __restrict__ table, float* __restrict__ s0,
     float row_mult = 0.0f;
     if constexpr (K == OptimKind::kRowWiseAdagrad) {
       float sq = 0.0f;
-      for (int64_t j = lane; j < D; j += 32) { const float g = grad_at(j); sq += g * g; }
+      for (int64_t j = lane; j < D; j += 32) {
+        const float g = grad_at(j);
+        sq += g * g;
+      }
       for (int off = 16; off > 0; off >>= 1) sq += __shfl_xor_sync(0xffffffffu, sq, off);
       const float acc = s0[id] + (D > 0 ? sq / static_cast<float>(D) : 0.0f);
       __syncwarp();
@@ -212,8 +222,7 @@ __global__ void update_kernel(T* __restrict__ table, float* __restrict__ s0,
 }
 
 template <typename Id>
-__global__ void check_ids_kernel(const Id* __restrict__ ids, int64_t n, int64_t V,
-                                 int64_t* error) {
+__global__ void check_ids_kernel(const Id* __restrict__ ids, int64_t n, int64_t V, int64_t* error) {
   YDNN_CUDA_FOR_EACH(p, n) {
     const int64_t id = static_cast<int64_t>(ids[p]);
     if (id < 0 || id >= V)
@@ -240,7 +249,8 @@ template <typename T, typename Id>
 Status launch_kind(const SparseOptimArgs& a, const Id* keys, const int64_t* pos, float* partial,
                    int64_t* error, cudaStream_t st) {
   switch (a.kind) {
-    case OptimKind::kSgd: return launch<T, Id, OptimKind::kSgd>(a, keys, pos, partial, error, st);
+    case OptimKind::kSgd:
+      return launch<T, Id, OptimKind::kSgd>(a, keys, pos, partial, error, st);
     case OptimKind::kAdagrad:
       return launch<T, Id, OptimKind::kAdagrad>(a, keys, pos, partial, error, st);
     case OptimKind::kRowWiseAdagrad:
@@ -279,9 +289,12 @@ Status apply_ids(const SparseOptimArgs& a, void* workspace, size_t bytes, int64_
     if (partial_rows(a.num_ids) > 0) partial = w.partial;
   }
   switch (a.table_dtype) {
-    case DType::kFloat32: return launch_kind<float, Id>(a, keys, pos, partial, error, st);
-    case DType::kFloat16: return launch_kind<f16, Id>(a, keys, pos, partial, error, st);
-    case DType::kBFloat16: return launch_kind<bf16, Id>(a, keys, pos, partial, error, st);
+    case DType::kFloat32:
+      return launch_kind<float, Id>(a, keys, pos, partial, error, st);
+    case DType::kFloat16:
+      return launch_kind<f16, Id>(a, keys, pos, partial, error, st);
+    case DType::kBFloat16:
+      return launch_kind<bf16, Id>(a, keys, pos, partial, error, st);
   }
   return Internal("unknown table dtype");
 }
@@ -291,8 +304,8 @@ Status apply_ids(const SparseOptimArgs& a, void* workspace, size_t bytes, int64_
 size_t sparse_optim_workspace_cuda(const SparseOptimArgs& a) {
   if (a.ids_unique || a.num_ids == 0) return 0;
   const int64_t n = a.num_ids;
-  const size_t temp = a.id_type == IdType::kInt32 ? sort_temp_bytes<int32_t>(n)
-                                                  : sort_temp_bytes<int64_t>(n);
+  const size_t temp =
+      a.id_type == IdType::kInt32 ? sort_temp_bytes<int32_t>(n) : sort_temp_bytes<int64_t>(n);
   return align_up((a.id_type == IdType::kInt32 ? 4 : 8) * n) + 2 * align_up(8 * n) +
          align_up(sizeof(float) * partial_rows(n) * a.dim) + temp;
 }
@@ -307,12 +320,12 @@ Status sparse_optim_apply_cuda(const SparseOptimArgs& a, void* workspace, size_t
   if (a.num_ids == 0 || a.dim == 0) return Status::Ok();
   if (a.num_ids > INT_MAX)
     return InvalidArgument("the CUDA path sorts at most 2^31 - 1 ids per call, got ", a.num_ids);
-  if (a.id_type == IdType::kInt32) return apply_ids<int32_t>(a, workspace, workspace_bytes, error, st);
+  if (a.id_type == IdType::kInt32)
+    return apply_ids<int32_t>(a, workspace, workspace_bytes, error, st);
   return apply_ids<int64_t>(a, workspace, workspace_bytes, error, st);
 }
 
-Status sparse_optim_check_error_cuda(const SparseOptimArgs& a, const int64_t* error,
-                                     void* stream) {
+Status sparse_optim_check_error_cuda(const SparseOptimArgs& a, const int64_t* error, void* stream) {
   if (error == nullptr) return Status::Ok();
   cudaStream_t st = static_cast<cudaStream_t>(stream);
   int64_t pos = kNoError;
@@ -329,9 +342,9 @@ Status sparse_optim_check_error_cuda(const SparseOptimArgs& a, const int64_t* er
 
 Status sparse_optim_copy_cuda(void* dst, const void* src, size_t bytes, void* stream) {
   if (bytes == 0) return Status::Ok();
-  return cuda_ok(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice,
-                                 static_cast<cudaStream_t>(stream)),
-                 "cudaMemcpyAsync");
+  return cuda_ok(
+      cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, static_cast<cudaStream_t>(stream)),
+      "cudaMemcpyAsync");
 }
 
 }  // namespace ydnn

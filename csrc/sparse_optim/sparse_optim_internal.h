@@ -15,8 +15,8 @@ namespace optim_detail {
 // [run_starts[r], run_starts[r+1]) of `order` (positions into ids/grad, all
 // with one id); run_starts == nullptr means run r is position order[r], and
 // order == nullptr means the identity (ids already strictly increasing).
-using RowsFn = void (*)(const SparseOptimArgs& a, const int64_t* order,
-                        const int64_t* run_starts, int64_t r0, int64_t r1);
+using RowsFn = void (*)(const SparseOptimArgs& a, const int64_t* order, const int64_t* run_starts,
+                        int64_t r0, int64_t r1);
 
 RowsFn rows_scalar();
 RowsFn rows_avx2();

@@ -64,18 +64,18 @@ absl::Status PoolShape(InferenceContext* c, bool grad) {
       .Attr("has_weights: bool = false")                   \
       .Attr("validate_ids: bool = true")
 
-#define YDNN_POOL_FORWARD_OP(NAME, TABLE) \
-  YDNN_POOL_OP(NAME, TABLE)               \
-      .Output("pooled: T")                \
-      .SetShapeFn([](InferenceContext* c) { return PoolShape(c, false); })
+#define YDNN_POOL_FORWARD_OP(NAME, TABLE)                                            \
+  YDNN_POOL_OP(NAME, TABLE).Output("pooled: T").SetShapeFn([](InferenceContext* c) { \
+    return PoolShape(c, false);                                                      \
+  })
 
-#define YDNN_POOL_GRAD_OP(NAME, TABLE)  \
-  YDNN_POOL_OP(NAME, TABLE)             \
-      .Input("pooled: T")               \
-      .Input("grad: T")                 \
-      .Output("unique_ids: Tid")        \
-      .Output("grad_rows: T")           \
-      .Output("grad_weights: float")    \
+#define YDNN_POOL_GRAD_OP(NAME, TABLE) \
+  YDNN_POOL_OP(NAME, TABLE)            \
+      .Input("pooled: T")              \
+      .Input("grad: T")                \
+      .Output("unique_ids: Tid")       \
+      .Output("grad_rows: T")          \
+      .Output("grad_weights: float")   \
       .SetShapeFn([](InferenceContext* c) { return PoolShape(c, true); })
 
 YDNN_POOL_FORWARD_OP("YdnnEmbeddingPool", "T")
@@ -92,8 +92,9 @@ class PoolOpBase : public OpKernel {
   explicit PoolOpBase(OpKernelConstruction* c) : OpKernel(c) {
     std::string combiner;
     OP_REQUIRES_OK(c, c->GetAttr("combiner", &combiner));
-    combiner_ = combiner == "sum" ? Combiner::kSum
-                : combiner == "mean" ? Combiner::kMean : Combiner::kSqrtn;
+    combiner_ = combiner == "sum"    ? Combiner::kSum
+                : combiner == "mean" ? Combiner::kMean
+                                     : Combiner::kSqrtn;
     OP_REQUIRES_OK(c, c->GetAttr("ragged", &ragged_));
     OP_REQUIRES_OK(c, c->GetAttr("has_weights", &has_weights_));
     OP_REQUIRES_OK(c, c->GetAttr("validate_ids", &validate_ids_));
@@ -101,8 +102,8 @@ class PoolOpBase : public OpKernel {
 
  protected:
   // Checks shapes and fills the framework-free argument struct.
-  absl::Status BuildArgs(OpKernelContext* ctx, const Tensor& table, DType dtype,
-                         IdType id_type, PoolArgs* a) const {
+  absl::Status BuildArgs(OpKernelContext* ctx, const Tensor& table, DType dtype, IdType id_type,
+                         PoolArgs* a) const {
     const Tensor& ids = ctx->input(1);
     const Tensor& row_info = ctx->input(2);
     const Tensor& weights = ctx->input(3);
@@ -181,9 +182,9 @@ class EmbeddingPoolGradOp : public PoolOpBase {
                     "grad and pooled must have shape ", out_shape.DebugString(), ", got ",
                     grad.shape().DebugString(), " and ", pooled.shape().DebugString())));
     Tensor* grad_weights = nullptr;
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(
-                            2, has_weights_ ? ctx->input(3).shape() : TensorShape({0}),
-                            &grad_weights));
+    OP_REQUIRES_OK(ctx,
+                   ctx->allocate_output(2, has_weights_ ? ctx->input(3).shape() : TensorShape({0}),
+                                        &grad_weights));
     float* gw = has_weights_ ? grad_weights->flat<float>().data() : nullptr;
     Tensor *unique_ids = nullptr, *rows = nullptr;
     if constexpr (kOnCpu<Device>) {
@@ -194,9 +195,9 @@ class EmbeddingPoolGradOp : public PoolOpBase {
       const int64_t u = plan.num_unique();
       OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({u}), &unique_ids));
       OP_REQUIRES_OK(ctx, ctx->allocate_output(1, TensorShape({u, a.dim}), &rows));
-      OP_REQUIRES_OK(ctx, ToTf(embedding_pool_backward_cpu(a, plan, grad.data(), pooled.data(),
-                                                           unique_ids->data(), rows->data(), gw,
-                                                           parallel)));
+      OP_REQUIRES_OK(
+          ctx, ToTf(embedding_pool_backward_cpu(a, plan, grad.data(), pooled.data(),
+                                                unique_ids->data(), rows->data(), gw, parallel)));
     } else {
 #if defined(YDNN_WITH_CUDA)
       void* stream = GpuStream(ctx);
@@ -204,32 +205,36 @@ class EmbeddingPoolGradOp : public PoolOpBase {
       const size_t bytes = embedding_pool_backward_workspace_cuda(a);
       OP_REQUIRES_OK(ctx, AllocateWorkspace(ctx, bytes, &workspace));
       int64_t u = 0;
-      OP_REQUIRES_OK(ctx, ToTf(embedding_pool_backward_plan_cuda(a, workspace.data(), bytes, &u,
-                                                                 stream)));
+      OP_REQUIRES_OK(
+          ctx, ToTf(embedding_pool_backward_plan_cuda(a, workspace.data(), bytes, &u, stream)));
       OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({u}), &unique_ids));
       OP_REQUIRES_OK(ctx, ctx->allocate_output(1, TensorShape({u, a.dim}), &rows));
-      OP_REQUIRES_OK(ctx, ToTf(embedding_pool_backward_cuda(a, workspace.data(), u, grad.data(),
-                                                            pooled.data(), unique_ids->data(),
-                                                            rows->data(), gw, stream)));
+      OP_REQUIRES_OK(
+          ctx, ToTf(embedding_pool_backward_cuda(a, workspace.data(), u, grad.data(), pooled.data(),
+                                                 unique_ids->data(), rows->data(), gw, stream)));
 #endif
     }
   }
 };
 
-#define YDNN_REGISTER_POOL(DEV, DEVICE, T, Id)                                          \
-  REGISTER_KERNEL_BUILDER(Name("YdnnEmbeddingPool").Device(DEV).TypeConstraint<T>("T") \
-                              .TypeConstraint<Id>("Tid"),                               \
-                          EmbeddingPoolOp<DEVICE, T, Id, false>);                       \
-  REGISTER_KERNEL_BUILDER(Name("YdnnEmbeddingPoolResource").Device(DEV)                 \
-                              .TypeConstraint<T>("T").TypeConstraint<Id>("Tid")         \
-                              .HostMemory("table"),                                     \
-                          EmbeddingPoolOp<DEVICE, T, Id, true>);                        \
-  REGISTER_KERNEL_BUILDER(Name("YdnnEmbeddingPoolGrad").Device(DEV)                     \
-                              .TypeConstraint<T>("T").TypeConstraint<Id>("Tid"),        \
-                          EmbeddingPoolGradOp<DEVICE, T, Id, false>);                   \
-  REGISTER_KERNEL_BUILDER(Name("YdnnEmbeddingPoolResourceGrad").Device(DEV)             \
-                              .TypeConstraint<T>("T").TypeConstraint<Id>("Tid")         \
-                              .HostMemory("table"),                                     \
+#define YDNN_REGISTER_POOL(DEV, DEVICE, T, Id)                                                    \
+  REGISTER_KERNEL_BUILDER(                                                                        \
+      Name("YdnnEmbeddingPool").Device(DEV).TypeConstraint<T>("T").TypeConstraint<Id>("Tid"),     \
+      EmbeddingPoolOp<DEVICE, T, Id, false>);                                                     \
+  REGISTER_KERNEL_BUILDER(Name("YdnnEmbeddingPoolResource")                                       \
+                              .Device(DEV)                                                        \
+                              .TypeConstraint<T>("T")                                             \
+                              .TypeConstraint<Id>("Tid")                                          \
+                              .HostMemory("table"),                                               \
+                          EmbeddingPoolOp<DEVICE, T, Id, true>);                                  \
+  REGISTER_KERNEL_BUILDER(                                                                        \
+      Name("YdnnEmbeddingPoolGrad").Device(DEV).TypeConstraint<T>("T").TypeConstraint<Id>("Tid"), \
+      EmbeddingPoolGradOp<DEVICE, T, Id, false>);                                                 \
+  REGISTER_KERNEL_BUILDER(Name("YdnnEmbeddingPoolResourceGrad")                                   \
+                              .Device(DEV)                                                        \
+                              .TypeConstraint<T>("T")                                             \
+                              .TypeConstraint<Id>("Tid")                                          \
+                              .HostMemory("table"),                                               \
                           EmbeddingPoolGradOp<DEVICE, T, Id, true>);
 
 YDNN_TF_REGISTER_TABLE_KERNELS(YDNN_REGISTER_POOL)

@@ -48,36 +48,36 @@ absl::Status SoftmaxShape(InferenceContext* c, bool grad) {
 
 }  // namespace
 
-#define YDNN_SOFTMAX_OP(NAME, TABLE)                                      \
-  REGISTER_OP(NAME)                                                       \
-      .Input("query: float")                                              \
-      .Input("table: " TABLE)                                             \
-      .Input("positive_ids: Tid")                                         \
-      .Input("sampled_ids: Tsid")                                         \
-      .Input("true_expected_count: float")                                \
-      .Input("sampled_expected_count: float")                             \
-      .Attr("T: {float, half, bfloat16}")                                 \
-      .Attr("Tid: {int32, int64}")                                        \
-      .Attr("Tsid: {int32, int64}")                                       \
-      .Attr("temperature: float = 1.0")                                   \
-      .Attr("remove_accidental_hits: bool = true")                        \
+#define YDNN_SOFTMAX_OP(NAME, TABLE)               \
+  REGISTER_OP(NAME)                                \
+      .Input("query: float")                       \
+      .Input("table: " TABLE)                      \
+      .Input("positive_ids: Tid")                  \
+      .Input("sampled_ids: Tsid")                  \
+      .Input("true_expected_count: float")         \
+      .Input("sampled_expected_count: float")      \
+      .Attr("T: {float, half, bfloat16}")          \
+      .Attr("Tid: {int32, int64}")                 \
+      .Attr("Tsid: {int32, int64}")                \
+      .Attr("temperature: float = 1.0")            \
+      .Attr("remove_accidental_hits: bool = true") \
       .Attr("in_batch_negatives: bool = false")
 
-#define YDNN_SOFTMAX_FORWARD_OP(NAME, TABLE)     \
-  YDNN_SOFTMAX_OP(NAME, TABLE)                   \
-      .Attr("return_logits: bool = false")       \
-      .Output("loss: float")                     \
-      .Output("lse: float")                      \
-      .Output("logits: float")                   \
+#define YDNN_SOFTMAX_FORWARD_OP(NAME, TABLE) \
+  YDNN_SOFTMAX_OP(NAME, TABLE)               \
+      .Attr("return_logits: bool = false")   \
+      .Output("loss: float")                 \
+      .Output("lse: float")                  \
+      .Output("logits: float")               \
       .SetShapeFn([](InferenceContext* c) { return SoftmaxShape(c, false); })
 
-#define YDNN_SOFTMAX_GRAD_OP(NAME, TABLE)        \
-  YDNN_SOFTMAX_OP(NAME, TABLE)                   \
-      .Input("lse: float")                       \
-      .Input("grad_loss: float")                 \
-      .Output("grad_query: float")               \
-      .Output("unique_ids: int64")               \
-      .Output("grad_rows: T")                    \
+#define YDNN_SOFTMAX_GRAD_OP(NAME, TABLE) \
+  YDNN_SOFTMAX_OP(NAME, TABLE)            \
+      .Input("lse: float")                \
+      .Input("grad_loss: float")          \
+      .Output("grad_query: float")        \
+      .Output("unique_ids: int64")        \
+      .Output("grad_rows: T")             \
       .SetShapeFn([](InferenceContext* c) { return SoftmaxShape(c, true); })
 
 YDNN_SOFTMAX_FORWARD_OP("YdnnSampledSoftmaxLoss", "T")
@@ -104,18 +104,17 @@ class SoftmaxOpBase : public OpKernel {
   // Acquires the table (held until `table` goes out of scope), checks
   // shapes and fills the framework-free arguments.
   template <typename T, typename Id, typename Sid, bool kResource>
-  absl::Status Prepare(OpKernelContext* ctx, TableInput<kResource>* table,
-                       SoftmaxArgs* a) const {
+  absl::Status Prepare(OpKernelContext* ctx, TableInput<kResource>* table, SoftmaxArgs* a) const {
     TF_RETURN_IF_ERROR(table->Acquire(ctx, ::tensorflow::DataTypeToEnum<T>::v(), 1));
     auto dims = [](const Tensor& t) {
       const auto d = t.shape().dim_sizes();
       return std::vector<int64_t>(d.begin(), d.end());
     };
     const Tensor& t = table->get();
-    TF_RETURN_IF_ERROR(ToTf(sampled_softmax_shapes(
-        {dims(ctx->input(0)), dims(t), dims(ctx->input(2)), dims(ctx->input(3)),
-         dims(ctx->input(4)), dims(ctx->input(5))},
-        a)));
+    TF_RETURN_IF_ERROR(
+        ToTf(sampled_softmax_shapes({dims(ctx->input(0)), dims(t), dims(ctx->input(2)),
+                                     dims(ctx->input(3)), dims(ctx->input(4)), dims(ctx->input(5))},
+                                    a)));
     a->query = ctx->input(0).flat<float>().data();
     a->table = t.data();
     a->table_dtype = DTypeOf<T>::value;
@@ -149,9 +148,9 @@ class SampledSoftmaxOp : public SoftmaxOpBase {
     Tensor *loss = nullptr, *lse = nullptr, *logits = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({a.batch}), &loss));
     OP_REQUIRES_OK(ctx, ctx->allocate_output(1, TensorShape({a.batch}), &lse));
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(
-                            2, TensorShape({a.batch, return_logits_ ? a.num_columns() + 1 : 0}),
-                            &logits));
+    OP_REQUIRES_OK(
+        ctx, ctx->allocate_output(
+                 2, TensorShape({a.batch, return_logits_ ? a.num_columns() + 1 : 0}), &logits));
     float* logits_ptr = return_logits_ ? logits->flat<float>().data() : nullptr;
     if constexpr (kOnCpu<Device>) {
       // One plan per thread: its buffers outlive the call.
@@ -204,9 +203,8 @@ class SampledSoftmaxGradOp : public SoftmaxOpBase {
       OP_REQUIRES_OK(ctx, allocate(plan.num_unique()));
       OP_REQUIRES_OK(ctx, ToTf(sampled_softmax_backward_cpu(
                               a, plan, lse.flat<float>().data(), grad_loss.flat<float>().data(),
-                              grad_query->flat<float>().data(),
-                              unique_ids->flat<int64_t>().data(), grad_rows->data(),
-                              TfParallelFor(ctx))));
+                              grad_query->flat<float>().data(), unique_ids->flat<int64_t>().data(),
+                              grad_rows->data(), TfParallelFor(ctx))));
     } else {
 #if defined(YDNN_WITH_CUDA)
       void* stream = GpuStream(ctx);
@@ -214,8 +212,8 @@ class SampledSoftmaxGradOp : public SoftmaxOpBase {
       const size_t bytes = sampled_softmax_backward_workspace_cuda(a);
       OP_REQUIRES_OK(ctx, AllocateWorkspace(ctx, bytes, &workspace));
       int64_t u = 0;
-      OP_REQUIRES_OK(ctx, ToTf(sampled_softmax_backward_plan_cuda(a, workspace.data(), bytes, &u,
-                                                                  stream)));
+      OP_REQUIRES_OK(
+          ctx, ToTf(sampled_softmax_backward_plan_cuda(a, workspace.data(), bytes, &u, stream)));
       OP_REQUIRES_OK(ctx, allocate(u));
       OP_REQUIRES_OK(ctx, ToTf(sampled_softmax_backward_cuda(
                               a, workspace.data(), bytes, u, lse.flat<float>().data(),

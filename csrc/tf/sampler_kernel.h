@@ -116,8 +116,8 @@ class SamplerKernel : public ::tensorflow::OpKernel {
 
  private:
   template <typename SampleFn>
-  void run_from(::tensorflow::OpKernelContext* ctx, int64_t S,
-                const ::tensorflow::Tensor& true_ids, const uint64_t* first, SampleFn sample) {
+  void run_from(::tensorflow::OpKernelContext* ctx, int64_t S, const ::tensorflow::Tensor& true_ids,
+                const uint64_t* first, SampleFn sample) {
     using ::tensorflow::TensorShape;
     ::tensorflow::Tensor *sampled, *true_ec, *sampled_ec, *tries;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({S}), &sampled));

@@ -43,20 +43,20 @@ class LogUniformSampleOp : public SamplerKernel {
       a.counter = call.counter;
       if constexpr (kOnCpu<Device>) {
         TfParallelFor parallel(ctx);
-        TF_RETURN_IF_ERROR(ToTf(log_uniform_sample_cpu(a, call.sampled, call.sampled_ec,
-                                                       num_tries, scratch, parallel)));
-        log_uniform_expected_count_cpu(a, call.true_ids, call.num_true, *num_tries,
-                                       call.true_ec, parallel);
+        TF_RETURN_IF_ERROR(ToTf(log_uniform_sample_cpu(a, call.sampled, call.sampled_ec, num_tries,
+                                                       scratch, parallel)));
+        log_uniform_expected_count_cpu(a, call.true_ids, call.num_true, *num_tries, call.true_ec,
+                                       parallel);
       } else {
 #if defined(YDNN_WITH_CUDA)
         void* stream = GpuStream(ctx);
         Tensor workspace;
         const size_t bytes = log_uniform_sample_workspace_cuda(a);
         TF_RETURN_IF_ERROR(AllocateWorkspace(ctx, bytes, &workspace));
-        TF_RETURN_IF_ERROR(ToTf(log_uniform_sample_cuda(a, call.sampled, num_tries,
-                                                        workspace.data(), bytes, stream)));
-        log_uniform_expected_count_cuda(a, call.true_ids, call.num_true, *num_tries,
-                                        call.true_ec, stream);
+        TF_RETURN_IF_ERROR(ToTf(
+            log_uniform_sample_cuda(a, call.sampled, num_tries, workspace.data(), bytes, stream)));
+        log_uniform_expected_count_cuda(a, call.true_ids, call.num_true, *num_tries, call.true_ec,
+                                        stream);
         log_uniform_expected_count_cuda(a, call.sampled, call.num_sampled, *num_tries,
                                         call.sampled_ec, stream);
 #endif
@@ -65,15 +65,15 @@ class LogUniformSampleOp : public SamplerKernel {
     };
     if (ctx->num_inputs() == 1) return run(ctx, args_.num_sampled, ctx->input(0), sample);
     const Tensor& first = ctx->input(1);
-    OP_REQUIRES(ctx, TensorShapeUtils::IsScalar(first.shape()) && first.scalar<int64_t>()() >= 0,
-                absl::InvalidArgumentError(
-                    "first_draw must be a non-negative int64 scalar, got shape " +
-                    first.shape().DebugString() +
-                    (first.NumElements() == 1 ? ", value " +
-                                                    std::to_string(first.flat<int64_t>()(0))
-                                              : std::string())));
-    run_at(ctx, args_.num_sampled, ctx->input(0),
-           static_cast<uint64_t>(first.scalar<int64_t>()()), sample);
+    OP_REQUIRES(
+        ctx, TensorShapeUtils::IsScalar(first.shape()) && first.scalar<int64_t>()() >= 0,
+        absl::InvalidArgumentError("first_draw must be a non-negative int64 scalar, got shape " +
+                                   first.shape().DebugString() +
+                                   (first.NumElements() == 1
+                                        ? ", value " + std::to_string(first.flat<int64_t>()(0))
+                                        : std::string())));
+    run_at(ctx, args_.num_sampled, ctx->input(0), static_cast<uint64_t>(first.scalar<int64_t>()()),
+           sample);
   }
 
  private:

@@ -44,8 +44,9 @@ REGISTER_OP("YdnnSparseApply")
     .Attr("indices_unique: bool = false")
     .Attr("validate_indices: bool = true")
     .SetShapeFn(::tensorflow::shape_inference::NoOutputs)
-    .Doc("Sparse optimizer step on the rows of `var` named by `indices`, in place; "
-         "see ydnn_kernels.sparse_apply.");
+    .Doc(
+        "Sparse optimizer step on the rows of `var` named by `indices`, in place; "
+        "see ydnn_kernels.sparse_apply.");
 
 namespace {
 
@@ -94,10 +95,10 @@ class SparseApplyOp : public OpKernel {
     OP_REQUIRES_OK(c, c->GetAttr("kind", &kind));
     kind_ = ParseKind(kind);
     OP_REQUIRES_OK(c, c->GetAttr("num_slots", &num_slots_));
-    OP_REQUIRES(c, num_slots_ == sparse_optim_num_slots(kind_),
-                absl::InvalidArgumentError(absl::StrCat(kind, " takes ",
-                                                        sparse_optim_num_slots(kind_),
-                                                        " slot variable(s), got ", num_slots_)));
+    OP_REQUIRES(
+        c, num_slots_ == sparse_optim_num_slots(kind_),
+        absl::InvalidArgumentError(absl::StrCat(kind, " takes ", sparse_optim_num_slots(kind_),
+                                                " slot variable(s), got ", num_slots_)));
     OP_REQUIRES_OK(c, c->GetAttr("weight_decay", &hyper_.weight_decay));
     OP_REQUIRES_OK(c, c->GetAttr("epsilon", &hyper_.epsilon));
     OP_REQUIRES_OK(c, c->GetAttr("beta_1", &hyper_.beta1));
@@ -112,9 +113,9 @@ class SparseApplyOp : public OpKernel {
     const Tensor& lr = ctx->input(num_slots_ + 3);
     const Tensor& step = ctx->input(num_slots_ + 4);
     OP_REQUIRES(ctx, lr.NumElements() == 1 && step.NumElements() == 1,
-                absl::InvalidArgumentError(absl::StrCat(
-                    "lr and step must be scalars, got shapes ", lr.shape().DebugString(),
-                    " and ", step.shape().DebugString())));
+                absl::InvalidArgumentError(absl::StrCat("lr and step must be scalars, got shapes ",
+                                                        lr.shape().DebugString(), " and ",
+                                                        step.shape().DebugString())));
     OptimHyper h = hyper_;
     h.lr = lr.flat<float>()(0);
     h.step = step.flat<int64_t>()(0);
@@ -126,8 +127,7 @@ class SparseApplyOp : public OpKernel {
       tensorflow::Var* v = vars.var(i);
       const char* what = i == 0 ? "var" : "slot";
       OP_REQUIRES(ctx, v->is_initialized,
-                  absl::FailedPreconditionError(absl::StrCat(what, " ", i,
-                                                             " is not initialized")));
+                  absl::FailedPreconditionError(absl::StrCat(what, " ", i, " is not initialized")));
       const tensorflow::DataType want =
           i == 0 ? tensorflow::DataTypeToEnum<T>::v() : tensorflow::DT_FLOAT;
       OP_REQUIRES(ctx, v->tensor()->dtype() == want,
@@ -135,8 +135,10 @@ class SparseApplyOp : public OpKernel {
                       i == 0 ? "var" : "slot variables", " must be ", DataTypeString(want),
                       ", got ", DataTypeString(v->tensor()->dtype()), " (input ", i, ")")));
       OP_REQUIRES_OK(ctx, PrepareInPlace(ctx, v));
-      if (i == 0) shapes.table = Dims(*v->tensor());
-      else shapes.slots.push_back(Dims(*v->tensor()));
+      if (i == 0)
+        shapes.table = Dims(*v->tensor());
+      else
+        shapes.slots.push_back(Dims(*v->tensor()));
     }
     shapes.ids = Dims(indices);
     shapes.grad = Dims(values);
@@ -163,8 +165,8 @@ class SparseApplyOp : public OpKernel {
         OP_REQUIRES_OK(ctx, ctx->allocate_temp(tensorflow::DT_INT64, TensorShape({1}), &error));
         error_ptr = error.flat<int64_t>().data();
       }
-      OP_REQUIRES_OK(ctx, ToTf(sparse_optim_apply_cuda(a, workspace.data(), bytes, error_ptr,
-                                                       stream)));
+      OP_REQUIRES_OK(ctx,
+                     ToTf(sparse_optim_apply_cuda(a, workspace.data(), bytes, error_ptr, stream)));
       if (validate_) OP_REQUIRES_OK(ctx, ToTf(sparse_optim_check_error_cuda(a, error_ptr, stream)));
 #endif
     }
@@ -186,8 +188,8 @@ class SparseApplyOp : public OpKernel {
         if (bytes) std::memcpy(copy.data(), t->data(), bytes);
       } else {
 #if defined(YDNN_WITH_CUDA)
-        TF_RETURN_IF_ERROR(ToTf(sparse_optim_copy_cuda(copy.data(), t->data(), bytes,
-                                                       GpuStream(ctx))));
+        TF_RETURN_IF_ERROR(
+            ToTf(sparse_optim_copy_cuda(copy.data(), t->data(), bytes, GpuStream(ctx))));
 #endif
       }
       *t = copy;
@@ -202,10 +204,13 @@ class SparseApplyOp : public OpKernel {
   bool indices_unique_ = false, validate_ = true;
 };
 
-#define YDNN_REGISTER_SPARSE_APPLY(DEV, DEVICE, T, Id)                                      \
-  REGISTER_KERNEL_BUILDER(Name("YdnnSparseApply").Device(DEV).TypeConstraint<T>("T")        \
-                              .TypeConstraint<Id>("Tindices").HostMemory("lr")              \
-                              .HostMemory("step"),                                          \
+#define YDNN_REGISTER_SPARSE_APPLY(DEV, DEVICE, T, Id)        \
+  REGISTER_KERNEL_BUILDER(Name("YdnnSparseApply")             \
+                              .Device(DEV)                    \
+                              .TypeConstraint<T>("T")         \
+                              .TypeConstraint<Id>("Tindices") \
+                              .HostMemory("lr")               \
+                              .HostMemory("step"),            \
                           SparseApplyOp<DEVICE, T, Id>);
 
 YDNN_TF_REGISTER_TABLE_KERNELS(YDNN_REGISTER_SPARSE_APPLY)

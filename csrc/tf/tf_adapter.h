@@ -49,14 +49,31 @@ inline absl::Status ToTf(const Status& s) {
   return absl::InternalError(s.message());
 }
 
-template <typename T> struct DTypeOf;
-template <> struct DTypeOf<float> { static constexpr DType value = DType::kFloat32; };
-template <> struct DTypeOf<Eigen::half> { static constexpr DType value = DType::kFloat16; };
-template <> struct DTypeOf<Eigen::bfloat16> { static constexpr DType value = DType::kBFloat16; };
+template <typename T>
+struct DTypeOf;
+template <>
+struct DTypeOf<float> {
+  static constexpr DType value = DType::kFloat32;
+};
+template <>
+struct DTypeOf<Eigen::half> {
+  static constexpr DType value = DType::kFloat16;
+};
+template <>
+struct DTypeOf<Eigen::bfloat16> {
+  static constexpr DType value = DType::kBFloat16;
+};
 
-template <typename Id> struct IdTypeOf;
-template <> struct IdTypeOf<int32_t> { static constexpr IdType value = IdType::kInt32; };
-template <> struct IdTypeOf<int64_t> { static constexpr IdType value = IdType::kInt64; };
+template <typename Id>
+struct IdTypeOf;
+template <>
+struct IdTypeOf<int32_t> {
+  static constexpr IdType value = IdType::kInt32;
+};
+template <>
+struct IdTypeOf<int64_t> {
+  static constexpr IdType value = IdType::kInt64;
+};
 
 // An op class's Device parameter: Eigen::ThreadPoolDevice runs the CPU
 // kernels, GpuDevice the CUDA ones (it is only a tag: the CUDA kernels take

@@ -1,4 +1,4 @@
-// TensorFlow ops of the unigram sampler (csrc/sampler/unigram.h).
+// TensorFlow ops of the unigram sampler (csrc/unigram/unigram.h).
 //
 // YdnnUnigramTable (CPU): counts [V] + distortion -> alias table [V, 2],
 // P [V], num_positive. Run once (ydnn_kernels.UnigramTable does so eagerly);
@@ -7,11 +7,11 @@
 // YdnnUnigramSample (CPU + GPU): stateful like YdnnLogUniformSample (a
 // Philox key from the seeds, a draw counter advanced by num_tries per call;
 // sampler_kernel.h).
-#include "sampler/unigram.h"
 #include "tensorflow/core/framework/op.h"
 #include "tensorflow/core/framework/shape_inference.h"
 #include "tf/sampler_kernel.h"
 #include "tf/tf_adapter.h"
+#include "unigram/unigram.h"
 
 namespace ydnn {
 namespace tf {
@@ -59,15 +59,15 @@ class UnigramTableOp : public OpKernel {
     OP_REQUIRES_OK(ctx, ctx->allocate_output(1, TensorShape({V}), &prob));
     OP_REQUIRES_OK(ctx, ctx->allocate_output(2, TensorShape({}), &positive));
     std::vector<double> c(counts.flat<T>().data(), counts.flat<T>().data() + V);
-    OP_REQUIRES_OK(ctx, ToTf(unigram_build(c.data(), V, distortion.scalar<double>()(),
-                                           table->flat<double>().data(),
-                                           prob->flat<double>().data(),
-                                           &positive->scalar<int64_t>()())));
+    OP_REQUIRES_OK(
+        ctx,
+        ToTf(unigram_build(c.data(), V, distortion.scalar<double>()(), table->flat<double>().data(),
+                           prob->flat<double>().data(), &positive->scalar<int64_t>()())));
   }
 };
 
-#define REGISTER_TABLE(T)                                                                  \
-  REGISTER_KERNEL_BUILDER(                                                                 \
+#define REGISTER_TABLE(T)                                                               \
+  REGISTER_KERNEL_BUILDER(                                                              \
       Name("YdnnUnigramTable").Device(::tensorflow::DEVICE_CPU).TypeConstraint<T>("T"), \
       UnigramTableOp<T>);
 REGISTER_TABLE(float)
@@ -94,9 +94,9 @@ class UnigramSampleOp : public SamplerKernel {
                 absl::InvalidArgumentError("table must be [V, 2], got shape " +
                                            table.shape().DebugString()));
     OP_REQUIRES(ctx, prob.dims() == 1 && prob.dim_size(0) == table.dim_size(0),
-                absl::InvalidArgumentError("prob must be [V] with the table's V = " +
-                                           std::to_string(table.dim_size(0)) + ", got shape " +
-                                           prob.shape().DebugString()));
+                absl::InvalidArgumentError(
+                    "prob must be [V] with the table's V = " + std::to_string(table.dim_size(0)) +
+                    ", got shape " + prob.shape().DebugString()));
     OP_REQUIRES(ctx, TensorShapeUtils::IsScalar(positive.shape()),
                 absl::InvalidArgumentError("num_positive must be a scalar, got shape " +
                                            positive.shape().DebugString()));
@@ -117,8 +117,8 @@ class UnigramSampleOp : public SamplerKernel {
             TfParallelFor parallel(ctx);
             TF_RETURN_IF_ERROR(
                 ToTf(unigram_sample_cpu(a, t, call.sampled, num_tries, scratch, parallel)));
-            unigram_expected_count_cpu(a, p, call.true_ids, call.num_true, *num_tries,
-                                       call.true_ec, parallel);
+            unigram_expected_count_cpu(a, p, call.true_ids, call.num_true, *num_tries, call.true_ec,
+                                       parallel);
             unigram_expected_count_cpu(a, p, call.sampled, S, *num_tries, call.sampled_ec,
                                        parallel);
           } else {
@@ -131,8 +131,7 @@ class UnigramSampleOp : public SamplerKernel {
                                                         workspace.data(), bytes, stream)));
             unigram_expected_count_cuda(a, p, call.true_ids, call.num_true, *num_tries,
                                         call.true_ec, stream);
-            unigram_expected_count_cuda(a, p, call.sampled, S, *num_tries, call.sampled_ec,
-                                        stream);
+            unigram_expected_count_cuda(a, p, call.sampled, S, *num_tries, call.sampled_ec, stream);
 #endif
           }
           return absl::OkStatus();
@@ -160,8 +159,7 @@ class UnigramSampleOp : public SamplerKernel {
       s = unigram_validate(t, p, a.num_ids, a.num_positive, &now.max_unique);
     } else {
 #if defined(YDNN_WITH_CUDA)
-      s = unigram_validate_cuda(t, p, a.num_ids, a.num_positive, &now.max_unique,
-                                GpuStream(ctx));
+      s = unigram_validate_cuda(t, p, a.num_ids, a.num_positive, &now.max_unique, GpuStream(ctx));
 #endif
     }
     TF_RETURN_IF_ERROR(ToTf(s));

@@ -17,7 +17,7 @@
 #include <cmath>
 #include <vector>
 
-#include "sampler/unigram.h"
+#include "unigram/unigram.h"
 
 namespace ydnn {
 
@@ -48,8 +48,8 @@ Status unigram_build(const double* counts, int64_t V, double distortion, double*
   }
   const long double total = sum + comp;
   if (positive == 0)
-    return InvalidArgument("counts has no positive entry (", V, " ids, distortion = ",
-                           distortion, "): there is nothing to sample");
+    return InvalidArgument("counts has no positive entry (", V, " ids, distortion = ", distortion,
+                           "): there is nothing to sample");
   // The scaled weights q are worked in long double (x87: 64-bit mantissa):
   // whatever the rounding of sum(q) = V leaves over lands on the last
   // buckets (accept 1), and in double that drift, ~V ulps, reaches 1e-12 of
@@ -86,7 +86,8 @@ Status unigram_build(const double* counts, int64_t V, double distortion, double*
 
 Status unigram_check(const UnigramArgs& a) {
   if (a.num_sampled < 1) return InvalidArgument("num_sampled must be >= 1, got ", a.num_sampled);
-  if (a.num_ids < 1) return InvalidArgument("the unigram table must have >= 1 row, got ", a.num_ids);
+  if (a.num_ids < 1)
+    return InvalidArgument("the unigram table must have >= 1 row, got ", a.num_ids);
   if (a.num_positive < 1 || a.num_positive > a.num_ids)
     return InvalidArgument("num_positive must be in [1, ", a.num_ids, "], got ", a.num_positive);
   if (a.unique && a.num_sampled > a.num_positive)
@@ -117,14 +118,17 @@ int64_t unigram_max_unique(const double* prob, int64_t V) {
 
 Status unigram_check_reachable(int64_t num_sampled, bool unique, int64_t max_unique) {
   if (!unique || num_sampled <= max_unique) return Status::Ok();
-  return InvalidArgument("num_sampled = ", num_sampled, " distinct ids cannot be drawn in 2^31 "
-                         "tries: the law puts almost all its mass on ", max_unique,
+  return InvalidArgument("num_sampled = ", num_sampled,
+                         " distinct ids cannot be drawn in 2^31 "
+                         "tries: the law puts almost all its mass on ",
+                         max_unique,
                          " ids (the rest together have probability < 2^-31); lower "
-                         "num_sampled to <= ", max_unique, " or sample with unique=False");
+                         "num_sampled to <= ",
+                         max_unique, " or sample with unique=False");
 }
 
-Status unigram_validate(const double* table, const double* prob, int64_t V,
-                        int64_t num_positive, int64_t* max_unique) {
+Status unigram_validate(const double* table, const double* prob, int64_t V, int64_t num_positive,
+                        int64_t* max_unique) {
   if (V < 1) return InvalidArgument("the unigram table must have >= 1 row, got ", V);
   std::vector<bool> drawable(V, false);
   for (int64_t b = 0; b < V; ++b) {
@@ -173,8 +177,8 @@ void unigram_expected_count_cpu(const UnigramArgs& a, const double* prob, const 
                                 const ParallelFor& parallel) {
   parallel(n, 60, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i)
-      out[i] = expected_count(unigram_probability(prob, a.num_ids, ids[i]), a.num_sampled,
-                              num_tries);
+      out[i] =
+          expected_count(unigram_probability(prob, a.num_ids, ids[i]), a.num_sampled, num_tries);
   });
 }
 

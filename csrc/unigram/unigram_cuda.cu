@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "sampler/sampler_unique_cuda.cuh"
-#include "sampler/unigram.h"
+#include "unigram/unigram.h"
 
 namespace ydnn {
 
@@ -28,9 +28,7 @@ struct UnigramDraw {
   __device__ int64_t operator()(uint64_t i) const { return unigram_draw(a, table, i); }
 };
 
-UniqueSpec spec(const UnigramArgs& a) {
-  return UniqueSpec{a.num_sampled, 0, a.num_ids, "unigram"};
-}
+UniqueSpec spec(const UnigramArgs& a) { return UniqueSpec{a.num_sampled, 0, a.num_ids, "unigram"}; }
 
 __global__ void draw_kernel(UnigramDraw draw, int64_t n, int64_t* out) {
   YDNN_CUDA_FOR_EACH(i, n) out[i] = draw(static_cast<uint64_t>(i));
@@ -39,8 +37,7 @@ __global__ void draw_kernel(UnigramDraw draw, int64_t n, int64_t* out) {
 __global__ void expected_count_kernel(UnigramArgs a, const double* prob, const int64_t* ids,
                                       int64_t n, int64_t num_tries, float* out) {
   YDNN_CUDA_FOR_EACH(i, n) {
-    out[i] = expected_count(unigram_probability(prob, a.num_ids, ids[i]), a.num_sampled,
-                            num_tries);
+    out[i] = expected_count(unigram_probability(prob, a.num_ids, ids[i]), a.num_sampled, num_tries);
   }
 }
 

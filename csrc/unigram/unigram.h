@@ -62,8 +62,8 @@ Status unigram_check(const UnigramArgs& a);
 // table can draw (buckets with accept > 0, aliases of buckets with accept
 // < 1), so unique sampling can always finish. Errors name the entry.
 // *max_unique (if not null): unigram_max_unique of prob.
-Status unigram_validate(const double* table, const double* prob, int64_t V,
-                        int64_t num_positive, int64_t* max_unique);
+Status unigram_validate(const double* table, const double* prob, int64_t V, int64_t num_positive,
+                        int64_t* max_unique);
 // The same for device arrays (copied to the host once; syncs `stream`).
 Status unigram_validate_cuda(const double* table, const double* prob, int64_t V,
                              int64_t num_positive, int64_t* max_unique, void* stream);
@@ -113,8 +113,7 @@ YDNN_HD double unigram_probability(const double* prob, int64_t V, int64_t id) {
 
 // sampled: [num_sampled] host int64; *num_tries: draws consumed.
 Status unigram_sample_cpu(const UnigramArgs& a, const double* table, int64_t* sampled,
-                          int64_t* num_tries, SamplerScratch* scratch,
-                          const ParallelFor& parallel);
+                          int64_t* num_tries, SamplerScratch* scratch, const ParallelFor& parallel);
 // out[i] = expected_count(P(ids[i]), num_sampled, num_tries).
 void unigram_expected_count_cpu(const UnigramArgs& a, const double* prob, const int64_t* ids,
                                 int64_t n, int64_t num_tries, float* out,
