@@ -66,9 +66,11 @@ def _sources(pattern):
 
 
 CORE = _sources("common/*.cc") + [
-    s for s in _sources("*/*.cc") if not s.startswith(os.path.join(CSRC, "tf")) and
-    not s.startswith(os.path.join(CSRC, "py")) and
-    not s.startswith(os.path.join(CSRC, "common"))
+    s
+    for s in _sources("*/*.cc")
+    if not s.startswith(os.path.join(CSRC, "tf"))
+    and not s.startswith(os.path.join(CSRC, "py"))
+    and not s.startswith(os.path.join(CSRC, "common"))
 ]
 HEADERS = _sources("*/*.h") + _sources("*/*.cuh")
 CUDA_SOURCES = _sources("*/*.cu")
@@ -84,8 +86,16 @@ TF = _tf_flags() if WANT_TF is not False else None
 if WANT_TF and TF is None:
     raise SystemExit("YDNN_TF=1 but tensorflow is not importable in the build env")
 
-BASE_FLAGS = ["-std=c++17", "-O3", "-DNDEBUG", "-fvisibility=hidden", "-fno-math-errno",
-              "-Wall", "-Wno-deprecated-declarations", "-Wno-sign-compare"]
+BASE_FLAGS = [
+    "-std=c++17",
+    "-O3",
+    "-DNDEBUG",
+    "-fvisibility=hidden",
+    "-fno-math-errno",
+    "-Wall",
+    "-Wno-deprecated-declarations",
+    "-Wno-sign-compare",
+]
 if _switch("YDNN_NATIVE"):
     BASE_FLAGS.append("-march=native")
 if TF is not None:
@@ -98,8 +108,12 @@ if WITH_CUDA:
 
 def _cuda_lib_dir():
     """The folder holding libcudart_static.a (nvcc may be a wrapper script)."""
-    homes = [os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"),
-             os.path.dirname(os.path.dirname(os.path.realpath(NVCC))), "/usr/local/cuda"]
+    homes = [
+        os.environ.get("CUDA_HOME"),
+        os.environ.get("CUDA_PATH"),
+        os.path.dirname(os.path.dirname(os.path.realpath(NVCC))),
+        "/usr/local/cuda",
+    ]
     for home in filter(None, homes):
         for sub in ("lib64", "lib", "targets/x86_64-linux/lib", "targets/sbsa-linux/lib"):
             if os.path.exists(os.path.join(home, sub, "libcudart_static.a")):
@@ -114,8 +128,12 @@ def _nvcc_version():
 
 def _git_commit():
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                              capture_output=True, text=True).stdout.strip() or "unknown"
+        return (
+            subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+            ).stdout.strip()
+            or "unknown"
+        )
     except OSError:
         return "unknown"
 
@@ -144,10 +162,22 @@ class BuildExt(build_ext):
 
         def one(src):
             obj = os.path.join(out_dir, os.path.basename(src) + ".o")
-            cmd = [NVCC, "-std=c++17", "-O3", "-DNDEBUG", "-DYDNN_WITH_CUDA=1",
-                   f"-I{CSRC}", "--expt-relaxed-constexpr",
-                   "-Xcompiler=-fPIC,-fvisibility=hidden", *abi, *gencode,
-                   "-c", src, "-o", obj]
+            cmd = [
+                NVCC,
+                "-std=c++17",
+                "-O3",
+                "-DNDEBUG",
+                "-DYDNN_WITH_CUDA=1",
+                f"-I{CSRC}",
+                "--expt-relaxed-constexpr",
+                "-Xcompiler=-fPIC,-fvisibility=hidden",
+                *abi,
+                *gencode,
+                "-c",
+                src,
+                "-o",
+                obj,
+            ]
             if _stale(obj, [src] + HEADERS):
                 print(" ".join(cmd), flush=True)
                 subprocess.check_call(cmd)
@@ -163,8 +193,11 @@ class BuildExt(build_ext):
         # C++ command line is compiler_so_cxx in setuptools >= 72's distutils.
         for attr in ("compiler_so", "compiler_so_cxx"):
             if hasattr(self.compiler, attr):
-                setattr(self.compiler, attr, [f for f in getattr(self.compiler, attr)
-                                              if f not in ("-g", "-O2")])
+                setattr(
+                    self.compiler,
+                    attr,
+                    [f for f in getattr(self.compiler, attr) if f not in ("-g", "-O2")],
+                )
         # Objects live under a hash of their flags, so switching YDNN_CUDA or
         # the TF version never links a stale object; within one flag set a
         # source is recompiled only when it or a header is newer.
@@ -176,8 +209,9 @@ class BuildExt(build_ext):
             obj = self.compiler.object_filenames([src], output_dir=out_dir)[0]
             if not _stale(obj, [src] + HEADERS):
                 return obj
-            return self.compiler.compile([src], output_dir=out_dir, include_dirs=ext.include_dirs,
-                                         extra_postargs=flags)[0]
+            return self.compiler.compile(
+                [src], output_dir=out_dir, include_dirs=ext.include_dirs, extra_postargs=flags
+            )[0]
 
         with concurrent.futures.ThreadPoolExecutor(self._jobs()) as pool:
             objects = list(pool.map(one, ext.sources))
@@ -186,10 +220,17 @@ class BuildExt(build_ext):
         if WITH_CUDA:
             # Static cudart, symbols hidden: our CUDA 13 runtime must not
             # interpose on (or be interposed by) the cu12 runtime TF loads.
-            link = [f"-L{_cuda_lib_dir()}", "-lcudart_static", "-ldl", "-lrt", "-lpthread",
-                    "-Wl,--exclude-libs,libcudart_static.a"] + link
-        self.compiler.link_shared_object(objects, self.get_ext_fullpath(ext.name),
-                                         extra_postargs=link, target_lang="c++")
+            link = [
+                f"-L{_cuda_lib_dir()}",
+                "-lcudart_static",
+                "-ldl",
+                "-lrt",
+                "-lpthread",
+                "-Wl,--exclude-libs,libcudart_static.a",
+            ] + link
+        self.compiler.link_shared_object(
+            objects, self.get_ext_fullpath(ext.name), extra_postargs=link, target_lang="c++"
+        )
 
     def _write_build_info(self):
         info = {
@@ -222,14 +263,27 @@ def _stale(target, deps):
 def _extensions():
     import pybind11
 
-    exts = [Extension("ydnn_kernels._ydnn_py", CORE + _sources("py/*.cc"),
-                      include_dirs=[CSRC, pybind11.get_include()], language="c++")]
+    exts = [
+        Extension(
+            "ydnn_kernels._ydnn_py",
+            CORE + _sources("py/*.cc"),
+            include_dirs=[CSRC, pybind11.get_include()],
+            language="c++",
+        )
+    ]
     if TF is not None:
         tf_cflags = [f for f in TF["cflags"] if not f.startswith("--std")]
         tf_cflags.append("-Wno-interference-size")  # Eigen headers, not ours
-        exts.append(Extension("ydnn_kernels._ydnn_tf_ops", CORE + _sources("tf/*.cc"),
-                              include_dirs=[CSRC], extra_compile_args=tf_cflags,
-                              extra_link_args=TF["lflags"], language="c++"))
+        exts.append(
+            Extension(
+                "ydnn_kernels._ydnn_tf_ops",
+                CORE + _sources("tf/*.cc"),
+                include_dirs=[CSRC],
+                extra_compile_args=tf_cflags,
+                extra_link_args=TF["lflags"],
+                language="c++",
+            )
+        )
     return exts
 
 

@@ -37,8 +37,12 @@ BENCHES = [
     ("sparse_optim", "bench.sparse_optim_bench", [], ["--quick"]),
     ("model", "bench.model_bench", [], ["--quick"]),
     ("movielens", "bench.movielens_cli", ["--data", DATA], None),  # None: not in --quick
-    ("movielens_sqrtn", "bench.movielens_cli",
-     ["--data", DATA, "--combiner", "sqrtn", "--ops", "fused"], None),
+    (
+        "movielens_sqrtn",
+        "bench.movielens_cli",
+        ["--data", DATA, "--combiner", "sqrtn", "--ops", "fused"],
+        None,
+    ),
     ("movielens_sweep", "bench.movielens_sweep", ["--data", DATA], None),
     ("loader", "bench.loader_bench", ["--data", DATA], None),
 ]
@@ -53,18 +57,27 @@ def movielens_path(given):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="short runs of every benchmark (about two minutes on 2 cores)")
-    parser.add_argument("--results", default=None,
-                        help="report to rewrite (default bench/RESULTS.md, and "
-                             "build/RESULTS-quick.md with --quick, so short runs never replace "
-                             "the full figures); '' for none")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="short runs of every benchmark (about two minutes on 2 cores)",
+    )
+    parser.add_argument(
+        "--results",
+        default=None,
+        help="report to rewrite (default bench/RESULTS.md, and "
+        "build/RESULTS-quick.md with --quick, so short runs never replace "
+        "the full figures); '' for none",
+    )
     parser.add_argument("--only", nargs="*", help="run only these benchmarks")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
-    parser.add_argument("--movielens", metavar="FILE",
-                        help="ml-latest-small ratings.csv (default $YDNN_MOVIELENS, else "
-                             "../shared/data/ml-latest-small/ratings.csv from the repository "
-                             "root)")
+    parser.add_argument(
+        "--movielens",
+        metavar="FILE",
+        help="ml-latest-small ratings.csv (default $YDNN_MOVIELENS, else "
+        "../shared/data/ml-latest-small/ratings.csv from the repository "
+        "root)",
+    )
     args = parser.parse_args()
     movielens = movielens_path(args.movielens)
     if args.results is None:

@@ -63,6 +63,7 @@ def paths(table, ids, lengths, ragged, upstream):
                 loss = tf.reduce_sum(out * upstream)
             g = tape.gradient(loss, table)
             return out, g.indices, g.values
+
         return tf.function(run)
 
     pools = {
@@ -70,9 +71,11 @@ def paths(table, ids, lengths, ragged, upstream):
         "fused (ragged)": lambda: embedding_pool(table, ragged),
         "stock masked gather": lambda: stock.embedding_pool_gather(table, ids, lengths),
         "stock embedding_lookup_sparse": lambda: tf.nn.embedding_lookup_sparse(
-            table, sparse, None, combiner="mean"),
+            table, sparse, None, combiner="mean"
+        ),
         "stock embedding_lookup_sparse fast": lambda: tf.nn.embedding_lookup_sparse(
-            table, sparse, None, combiner="mean", allow_fast_lookup=True),
+            table, sparse, None, combiner="mean", allow_fast_lookup=True
+        ),
     }
     return {name: (tf.function(p), fwd_bwd(p)) for name, p in pools.items()}
 
@@ -93,9 +96,11 @@ def gate(fns, reference="fused (padded)"):
     for name, (_, fb) in fns.items():
         out, idx, vals = fb()
         ids, rows = unique_rows(idx, vals)
-        ok = (np.allclose(out.numpy(), ref_out.numpy(), rtol=1e-5, atol=1e-5)
-              and np.array_equal(ids, ref_ids)
-              and np.allclose(rows, ref_rows, rtol=1e-5, atol=1e-5))
+        ok = (
+            np.allclose(out.numpy(), ref_out.numpy(), rtol=1e-5, atol=1e-5)
+            and np.array_equal(ids, ref_ids)
+            and np.allclose(rows, ref_rows, rtol=1e-5, atol=1e-5)
+        )
         if not ok:
             failed.append(name)
     return failed
@@ -122,10 +127,19 @@ def bench_shape(name, B, L, D, V, quick):
                 rows.append([name, kind, path, "FAILED", "", "", "", "", ""])
                 continue
             med, lo, hi = times.stats(path)
-            rows.append([name, kind, path, fmt_ms(med), f"{fmt_ms(lo)} / {fmt_ms(hi)}",
-                         f"{nbytes / med / 1e9:.2f}", percent_of_floor(med, nbytes),
-                         f"{times.ratio(best_stock, path):.2f}x",
-                         "yes" if path.startswith("fused") else ""])
+            rows.append(
+                [
+                    name,
+                    kind,
+                    path,
+                    fmt_ms(med),
+                    f"{fmt_ms(lo)} / {fmt_ms(hi)}",
+                    f"{nbytes / med / 1e9:.2f}",
+                    percent_of_floor(med, nbytes),
+                    f"{times.ratio(best_stock, path):.2f}x",
+                    "yes" if path.startswith("fused") else "",
+                ]
+            )
     shape = f"B={B}, L<={L} (mean {n / B:.1f}), D={D}, V={V:,}, Zipf ids, {u:,} unique"
     return shape, rows
 
@@ -133,21 +147,44 @@ def bench_shape(name, B, L, D, V, quick):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
-    parser.add_argument("--results", help="rewrite this benchmark's section of this markdown "
-                        "file (e.g. bench/RESULTS.md)")
+    parser.add_argument(
+        "--results",
+        help="rewrite this benchmark's section of this markdown file (e.g. bench/RESULTS.md)",
+    )
     args = parser.parse_args()
-    header = ["shape", "pass", "path", "median ms", "min / max ms", "GB/s (floor bytes)",
-              "% of floor (floor bytes / copy bandwidth)",
-              "speedup vs best stock (median of per-round ratios)", "fused"]
+    header = [
+        "shape",
+        "pass",
+        "path",
+        "median ms",
+        "min / max ms",
+        "GB/s (floor bytes)",
+        "% of floor (floor bytes / copy bandwidth)",
+        "speedup vs best stock (median of per-round ratios)",
+        "fused",
+    ]
     gbs, _ = floors()
-    notes, all_rows = [f"- memory floor: {gbs:.1f} GB/s one-thread copy bandwidth, measured in "
-                       "this run (random row reads cannot stream, so 100% is out of reach)"], []
+    notes, all_rows = (
+        [
+            f"- memory floor: {gbs:.1f} GB/s one-thread copy bandwidth, measured in "
+            "this run (random row reads cannot stream, so 100% is out of reach)"
+        ],
+        [],
+    )
     for name, shape in SHAPES.items():
         desc, rows = bench_shape(name, **shape, quick=args.quick)
         notes.append(f"- {name}: {desc}")
         all_rows += rows
-    publish("embedding_pool: fused vs stock TF", notes, header, all_rows, "embedding_pool",
-            "bench.embedding_pool_bench", args.results)
+    publish(
+        "embedding_pool: fused vs stock TF",
+        notes,
+        header,
+        all_rows,
+        "embedding_pool",
+        "bench.embedding_pool_bench",
+        args.results,
+    )
+
 
 if __name__ == "__main__":
     main()

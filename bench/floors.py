@@ -21,14 +21,19 @@ def main():
     parser.add_argument("--results", help="rewrite this section of this file")
     args = parser.parse_args()
     bw, mm = floors()
-    rows = [["memory copy (1 thread, read + write)", f"{bw:.1f} GB/s"],
-            ["float32 matmul 1024^3 (TF, all threads)", f"{mm:.1f} GFLOP/s"]]
-    notes = ["Op tables state the bytes (and flops) each op must move, and how close each "
-             "run comes to them: floor time = max(bytes / copy bandwidth, flops / matmul "
-             "rate), shown as a percentage of the measured time. Each benchmark measures "
-             "these two figures again in its own process (bench.harness.floors)."]
-    publish("Machine floors", notes, ["measure", "value"], rows, "floors", "bench.floors",
-            args.results)
+    rows = [
+        ["memory copy (1 thread, read + write)", f"{bw:.1f} GB/s"],
+        ["float32 matmul 1024^3 (TF, all threads)", f"{mm:.1f} GFLOP/s"],
+    ]
+    notes = [
+        "Op tables state the bytes (and flops) each op must move, and how close each "
+        "run comes to them: floor time = max(bytes / copy bandwidth, flops / matmul "
+        "rate), shown as a percentage of the measured time. Each benchmark measures "
+        "these two figures again in its own process (bench.harness.floors)."
+    ]
+    publish(
+        "Machine floors", notes, ["measure", "value"], rows, "floors", "bench.floors", args.results
+    )
 
 
 if __name__ == "__main__":

@@ -49,8 +49,10 @@ class Timings:
         of the machine cancel instead of landing on one side."""
         r = self.repeats
         a, b = self.samples[baseline], self.samples[name]
-        per_round = [statistics.median(a[i:i + r]) / statistics.median(b[i:i + r])
-                     for i in range(0, len(a), r)]
+        per_round = [
+            statistics.median(a[i : i + r]) / statistics.median(b[i : i + r])
+            for i in range(0, len(a), r)
+        ]
         return statistics.median(per_round)
 
 
@@ -159,7 +161,7 @@ def time_interleaved(fns, warmup=5, rounds=5, repeats=10):
         for r in range(rounds):
             # Rotate the order: whoever runs right after a cache-thrashing
             # path pays for it, so that seat must not always be the same.
-            for name in names[r % len(names):] + names[:r % len(names)]:
+            for name in names[r % len(names) :] + names[: r % len(names)]:
                 fn = fns[name]
                 for _ in range(repeats):
                     t0 = time.perf_counter()
@@ -187,10 +189,12 @@ def machine_info():
 
     info = build_info()
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
+        ).stdout.strip()
         commit += " + uncommitted changes" if dirty else ""
     except OSError:
         commit = "unknown"
@@ -224,7 +228,7 @@ def write_section(path, name, text, command):
     except FileNotFoundError:
         old = "# ydnn benchmark results\n\nEach section is written by the command it names.\n"
     if begin in old and end in old:
-        new = old[:old.index(begin)] + body + old[old.index(end) + len(end):]
+        new = old[: old.index(begin)] + body + old[old.index(end) + len(end) :]
     else:
         new = old.rstrip() + "\n\n" + body + "\n"
     with open(path, "w") as f:
@@ -238,16 +242,34 @@ def publish(title, notes, header, rows, section, module, results_path):
     import sys
 
     info = machine_info()
-    report = "\n".join([f"### {title}", "", "; ".join(f"{k}: {v}" for k, v in info.items()),
-                        "", *notes, "", markdown_table(header, rows), ""])
+    report = "\n".join(
+        [
+            f"### {title}",
+            "",
+            "; ".join(f"{k}: {v}" for k, v in info.items()),
+            "",
+            *notes,
+            "",
+            markdown_table(header, rows),
+            "",
+        ]
+    )
     print(report)
     record = os.environ.get("YDNN_BENCH_JSON")
     if record:  # the suite (python -m bench) collects every table for its plots
         import json
 
         with open(record, "a") as f:
-            f.write(json.dumps({"section": section, "header": header,
-                                "rows": [[str(c) for c in r] for r in rows]}) + "\n")
+            f.write(
+                json.dumps(
+                    {
+                        "section": section,
+                        "header": header,
+                        "rows": [[str(c) for c in r] for r in rows],
+                    }
+                )
+                + "\n"
+            )
     if results_path:
         command = f"python -m {module} " + " ".join(sys.argv[1:])
         write_section(results_path, section, report, command)

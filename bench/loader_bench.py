@@ -6,8 +6,9 @@ the next item, a ragged list), in 4 files of row groups of 8,192 rows, with
 the schema beside them. Then, per batch size, in one process:
 
 * loader: one shuffled epoch of `ydnn.Loader(...)` with
-  `pre=SequencePredictLast` applied (as `fit(loader, pre=)` does), drained inside TF (`Dataset.reduce`, as
-  `fit` consumes it: no Python per batch), in batches/s; and without `pre`;
+  `pre=SequencePredictLast` applied (as `fit(loader, pre=)` does), drained
+  inside TF (`Dataset.reduce`, as `fit` consumes it: no Python per batch), in
+  batches/s; and without `pre`;
 * in-memory: `ydnn.data.to_dataset` over the same examples in NumPy (the
   pipeline `ydnn train` uses), drained the same way;
 * model step: the fused `YoutubeDNNRetrievalModelV2` (MLP [128, 64], 100
@@ -52,18 +53,36 @@ def write_parquet(data, directory):
     rows = [np.append(h[:n], t) for h, n, t in zip(ex.history, ex.lengths, ex.target)]
     order = np.random.default_rng(0).permutation(len(rows))
     for i, part in enumerate(np.array_split(order, FILES)):
-        table = pa.table({"user_id": pa.array(ex.user[part].astype(np.int64)),
-                          "item_id_seq": pa.array([rows[j].astype(np.int64) for j in part],
-                                                  type=pa.list_(pa.int64()))})
-        pq.write_table(table, os.path.join(directory, f"part_{i}.parquet"),
-                       row_group_size=ROW_GROUP)
-    Schema([
-        ColumnSchema("user_id", "int64", ["user", "id", "categorical"],
-                     int_domain=(0, data.num_users - 1)),
-        ColumnSchema("item_id_seq", "int64", ["item", "id", "categorical", "sequence", "list"],
-                     is_list=True, is_ragged=True, int_domain=(0, data.num_items),
-                     properties={"value_count": {"min": 2, "max": ex.max_history + 1}}),
-    ]).write(os.path.join(directory, "schema.json"))
+        table = pa.table(
+            {
+                "user_id": pa.array(ex.user[part].astype(np.int64)),
+                "item_id_seq": pa.array(
+                    [rows[j].astype(np.int64) for j in part], type=pa.list_(pa.int64())
+                ),
+            }
+        )
+        pq.write_table(
+            table, os.path.join(directory, f"part_{i}.parquet"), row_group_size=ROW_GROUP
+        )
+    Schema(
+        [
+            ColumnSchema(
+                "user_id",
+                "int64",
+                ["user", "id", "categorical"],
+                int_domain=(0, data.num_users - 1),
+            ),
+            ColumnSchema(
+                "item_id_seq",
+                "int64",
+                ["item", "id", "categorical", "sequence", "list"],
+                is_list=True,
+                is_ragged=True,
+                int_domain=(0, data.num_items),
+                properties={"value_count": {"min": 2, "max": ex.max_history + 1}},
+            ),
+        ]
+    ).write(os.path.join(directory, "schema.json"))
     return len(rows)
 
 
@@ -86,14 +105,17 @@ def build(schema):
     model = ydnn.YoutubeDNNRetrievalModelV2(
         schema,
         top_block=ydnn.MLPBlock([128, 64], no_activation_last_layer=True),
-        num_sampled=100, min_sampled_id=1)
+        num_sampled=100,
+        min_sampled_id=1,
+    )
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     return model
 
 
 def measure(dataset, data, batch):
-    pre = ydnn.SequencePredictLast(schema=dataset.schema.select_by_tag(Tags.SEQUENCE),
-                                   target="item_id_seq")
+    pre = ydnn.SequencePredictLast(
+        schema=dataset.schema.select_by_tag(Tags.SEQUENCE), target="item_id_seq"
+    )
     loader = ydnn.Loader(dataset, batch, seed=0)
     with_pre = lambda: drain(loader.to_tf_dataset(pre))  # noqa: E731
     no_pre = lambda: drain(loader.to_tf_dataset())  # noqa: E731
@@ -123,31 +145,61 @@ def main():
     parser.add_argument("--results", help="rewrite this benchmark's section of this file")
     args = parser.parse_args()
     keras.utils.set_random_seed(0)
-    data = prepare_sequences(args.data, user_col="userId", item_col="movieId",
-                             time_col="timestamp", max_history=20)
+    data = prepare_sequences(
+        args.data, user_col="userId", item_col="movieId", time_col="timestamp", max_history=20
+    )
     rows = []
     with tempfile.TemporaryDirectory() as directory:
         n = write_parquet(data, directory)
         dataset = ydnn.Dataset(directory)
         for batch in (int(b) for b in args.batch_sizes.split(",")):
             r = measure(dataset, data, batch)
-            rows.append([batch, f"{r['loader']:,.0f}", f"{r['loader'] * batch:,.0f}",
-                         f"{r['loader_raw']:,.0f}", f"{r['memory']:,.0f}", f"{r['step']:,.0f}",
-                         f"{r['loader'] / r['step']:.1f}x", f"{r['fit_loader']:,.0f}",
-                         f"{r['fit_memory']:,.0f}", f"{r['fit_loader'] / r['step']:.0%}",
-                         f"{r['fit_memory'] / r['step']:.0%}"])
-    notes = [f"ml-latest-small as Parquet: {n:,} training rows (user_id, item_id_seq = history "
-             f"of <= 20 items + the next one), {FILES} files, row groups of {ROW_GROUP:,}; "
-             f"{data.num_items:,} items. Loader: shuffled, ragged, pre=SequencePredictLast. "
-             f"Model: fused, MLP [128, 64], 100 negatives, LazyAdam 1e-3. Rates are batches "
-             f"(steps) per second, medians of {EPOCHS} epochs after a warm-up epoch, "
-             f"pipelines drained inside TF; headroom = loader / model step; the last two "
-             f"columns: training from each pipeline as a share of the cached step rate."]
-    header = ["batch", "loader batch/s", "loader rows/s", "loader no-pre batch/s",
-              "in-memory batch/s", "model step/s", "headroom", "fit from loader step/s",
-              "fit from in-memory step/s", "loader fit / step", "in-memory fit / step"]
-    publish("ydnn.Loader over Parquet vs the fused training step (ml-latest-small)", notes,
-            header, rows, "loader", "bench.loader_bench", args.results)
+            rows.append(
+                [
+                    batch,
+                    f"{r['loader']:,.0f}",
+                    f"{r['loader'] * batch:,.0f}",
+                    f"{r['loader_raw']:,.0f}",
+                    f"{r['memory']:,.0f}",
+                    f"{r['step']:,.0f}",
+                    f"{r['loader'] / r['step']:.1f}x",
+                    f"{r['fit_loader']:,.0f}",
+                    f"{r['fit_memory']:,.0f}",
+                    f"{r['fit_loader'] / r['step']:.0%}",
+                    f"{r['fit_memory'] / r['step']:.0%}",
+                ]
+            )
+    notes = [
+        f"ml-latest-small as Parquet: {n:,} training rows (user_id, item_id_seq = history "
+        f"of <= 20 items + the next one), {FILES} files, row groups of {ROW_GROUP:,}; "
+        f"{data.num_items:,} items. Loader: shuffled, ragged, pre=SequencePredictLast. "
+        f"Model: fused, MLP [128, 64], 100 negatives, LazyAdam 1e-3. Rates are batches "
+        f"(steps) per second, medians of {EPOCHS} epochs after a warm-up epoch, "
+        f"pipelines drained inside TF; headroom = loader / model step; the last two "
+        f"columns: training from each pipeline as a share of the cached step rate."
+    ]
+    header = [
+        "batch",
+        "loader batch/s",
+        "loader rows/s",
+        "loader no-pre batch/s",
+        "in-memory batch/s",
+        "model step/s",
+        "headroom",
+        "fit from loader step/s",
+        "fit from in-memory step/s",
+        "loader fit / step",
+        "in-memory fit / step",
+    ]
+    publish(
+        "ydnn.Loader over Parquet vs the fused training step (ml-latest-small)",
+        notes,
+        header,
+        rows,
+        "loader",
+        "bench.loader_bench",
+        args.results,
+    )
 
 
 if __name__ == "__main__":

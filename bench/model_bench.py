@@ -48,15 +48,28 @@ def synthetic(num_items, rows, seed=0):
     history = draw((rows, HISTORY))
     history[np.arange(HISTORY)[None, :] >= lengths[:, None]] = 0
     examples = Examples(history, lengths, draw(rows), np.zeros(rows, np.int32))
-    schema = Schema([ColumnSchema("item_id", "int32", [Tags.ITEM_ID, Tags.CATEGORICAL, Tags.LIST],
-                                  is_list=True, int_domain=(0, num_items - 1))])
+    schema = Schema(
+        [
+            ColumnSchema(
+                "item_id",
+                "int32",
+                [Tags.ITEM_ID, Tags.CATEGORICAL, Tags.LIST],
+                is_list=True,
+                int_domain=(0, num_items - 1),
+            )
+        ]
+    )
     return examples, schema
 
 
 def build(schema, ops, steps_per_execution):
     model = ydnn.YoutubeDNNRetrievalModelV2(
-        schema, top_block=ydnn.MLPBlock([128, DIM], no_activation_last_layer=True),
-        num_sampled=SAMPLED, min_sampled_id=1, ops=ops)
+        schema,
+        top_block=ydnn.MLPBlock([128, DIM], no_activation_last_layer=True),
+        num_sampled=SAMPLED,
+        min_sampled_id=1,
+        ops=ops,
+    )
     model.compile(optimizer=keras.optimizers.Adam(1e-3), steps_per_execution=steps_per_execution)
     return model
 
@@ -67,7 +80,7 @@ def run_rounds(models, ds, steps, rounds):
     per = {k: [] for k in models}
     names = list(models)
     for r in range(rounds):
-        for name in names[r % len(names):] + names[:r % len(names)]:
+        for name in names[r % len(names) :] + names[: r % len(names)]:
             t0 = time.perf_counter()
             models[name].fit(ds, epochs=1, steps_per_epoch=steps[name], verbose=0)
             per[name].append(steps[name] * BATCH / (time.perf_counter() - t0))
@@ -93,8 +106,10 @@ def _child(what, ops, num_items, steps, rounds):
 
 def alone(what, ops, num_items, steps, rounds):
     """`_child`'s result for one side, run in a fresh process."""
-    code = ("from bench.model_bench import _child; "
-            f"_child({what!r}, {ops!r}, {num_items}, {steps}, {rounds})")
+    code = (
+        "from bench.model_bench import _child; "
+        f"_child({what!r}, {ops!r}, {num_items}, {steps}, {rounds})"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -127,8 +142,11 @@ def main():
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
     parser.add_argument("--results", help="rewrite this benchmark's section of this file")
     args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else (
-        SIZES[:2] if args.quick else SIZES)
+    sizes = (
+        [int(s) for s in args.sizes.split(",")]
+        if args.sizes
+        else (SIZES[:2] if args.quick else SIZES)
+    )
     rows = []
     for n in sizes:
         # Stock Adam updates every row of every table each step (seconds at
@@ -139,22 +157,38 @@ def main():
         steps = {"fused": per_round, "stock": 2 if big else per_round}
         rounds = 2 if args.quick or big else 3
         speed, ratio, mem = compare(n, steps, rounds, not (args.quick or args.no_memory))
-        rows.append([f"{n:,}", f"{speed['fused']:,.0f}", f"{speed['stock']:,.0f}",
-                     f"{ratio:.2f}x", "" if mem is None else f"{mem['fused']:,.0f}",
-                     "" if mem is None else f"{mem['stock']:,.0f}"])
+        rows.append(
+            [
+                f"{n:,}",
+                f"{speed['fused']:,.0f}",
+                f"{speed['stock']:,.0f}",
+                f"{ratio:.2f}x",
+                "" if mem is None else f"{mem['fused']:,.0f}",
+                "" if mem is None else f"{mem['stock']:,.0f}",
+            ]
+        )
         print(rows[-1], flush=True)
     header = ["items", "fused ex/s", "stock ex/s", "speedup", "peak MB fused", "peak MB stock"]
-    notes = [f"Batch {BATCH}, history <= {HISTORY}, MLP [128, {DIM}], {SAMPLED} negatives, Adam "
-             "1e-3 (fused: ydnn.optimizers.LazyAdam, sparse table updates; stock: Keras Adam); "
-             "steps_per_execution = steps per round (one fit call); fused: 16-step rounds; "
-             "stock: 16-step rounds below 10^6 items, 2-step from 10^6 (its dense table update "
-             "takes seconds there); 3 rounds each below 10^6, 2 from 10^6, after a warm-up "
-             "round; median examples/s, speedup = median of per-round ratios of examples/s; "
-             f"from {SEPARATE_FROM:,} items the two models do not fit in memory together, so "
-             "each trains alone in its own process, one after the other, and the speedup is "
-             "the ratio of their medians."]
-    publish("End-to-end training: fused vs stock backend", notes, header, rows, "model_train",
-            "bench.model_bench", args.results)
+    notes = [
+        f"Batch {BATCH}, history <= {HISTORY}, MLP [128, {DIM}], {SAMPLED} negatives, Adam "
+        "1e-3 (fused: ydnn.optimizers.LazyAdam, sparse table updates; stock: Keras Adam); "
+        "steps_per_execution = steps per round (one fit call); fused: 16-step rounds; "
+        "stock: 16-step rounds below 10^6 items, 2-step from 10^6 (its dense table update "
+        "takes seconds there); 3 rounds each below 10^6, 2 from 10^6, after a warm-up "
+        "round; median examples/s, speedup = median of per-round ratios of examples/s; "
+        f"from {SEPARATE_FROM:,} items the two models do not fit in memory together, so "
+        "each trains alone in its own process, one after the other, and the speedup is "
+        "the ratio of their medians."
+    ]
+    publish(
+        "End-to-end training: fused vs stock backend",
+        notes,
+        header,
+        rows,
+        "model_train",
+        "bench.model_bench",
+        args.results,
+    )
 
 
 if __name__ == "__main__":

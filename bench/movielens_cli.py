@@ -26,11 +26,33 @@ import numpy as np
 
 from bench.harness import publish
 
-SETTINGS = ["--user-col", "userId", "--item-col", "movieId", "--time-col", "timestamp",
-            "--max-history", "20", "--epochs", "10", "--batch-size", "256",
-            "--embedding-dim", "64", "--top-block", "128,64", "--no-activation-last-layer",
-            "--num-sampled", "100", "--min-sampled-id", "1", "--learning-rate", "1e-3",
-            "--k", "10"]
+SETTINGS = [
+    "--user-col",
+    "userId",
+    "--item-col",
+    "movieId",
+    "--time-col",
+    "timestamp",
+    "--max-history",
+    "20",
+    "--epochs",
+    "10",
+    "--batch-size",
+    "256",
+    "--embedding-dim",
+    "64",
+    "--top-block",
+    "128,64",
+    "--no-activation-last-layer",
+    "--num-sampled",
+    "100",
+    "--min-sampled-id",
+    "1",
+    "--learning-rate",
+    "1e-3",
+    "--k",
+    "10",
+]
 
 
 def train_default(name):
@@ -41,9 +63,27 @@ def train_default(name):
 
 
 def train(data, seed, ops, temperature, variant, validation, out):
-    argv = [sys.executable, "-m", "ydnn", "train", "--interactions", data, *SETTINGS,
-            "--seed", str(seed), "--ops", ops, "--logits-temperature", str(temperature),
-            *variant, "--out", out, "--json", "--verbose", "0"]
+    argv = [
+        sys.executable,
+        "-m",
+        "ydnn",
+        "train",
+        "--interactions",
+        data,
+        *SETTINGS,
+        "--seed",
+        str(seed),
+        "--ops",
+        ops,
+        "--logits-temperature",
+        str(temperature),
+        *variant,
+        "--out",
+        out,
+        "--json",
+        "--verbose",
+        "0",
+    ]
     if validation:
         argv.append("--validation")
     load = os.getloadavg()[0]
@@ -64,8 +104,9 @@ def popularity_all_counts(data_path, validation):
     cols = {"user_col": "userId", "item_col": "movieId", "time_col": "timestamp", "sep": ","}
     log = ydnn.data.read_interactions(data_path, "userId", "movieId", "timestamp")
     data = prepare(log, cols, 20, 3, validation)
-    return ydnn.metrics.evaluate_most_popular(data, k=10, exclude_seen=False,
-                                              counts="all")["recall_at_10"]
+    return ydnn.metrics.evaluate_most_popular(data, k=10, exclude_seen=False, counts="all")[
+        "recall_at_10"
+    ]
 
 
 def main():
@@ -74,12 +115,22 @@ def main():
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--ops", nargs="+", choices=("fused", "stock"), default=["fused", "stock"])
     parser.add_argument("--temperature", type=float, default=1.0)
-    parser.add_argument("--combiner", choices=("mean", "sqrtn", "sum"), default="mean",
-                        help="history pooling (default mean, as `ydnn train`)")
-    parser.add_argument("--separate-output-table", action="store_true",
-                        help="candidates scored against their own table (default tied)")
-    parser.add_argument("--validation", action="store_true",
-                        help="evaluate on the second-to-last items (tuning), not the test items")
+    parser.add_argument(
+        "--combiner",
+        choices=("mean", "sqrtn", "sum"),
+        default="mean",
+        help="history pooling (default mean, as `ydnn train`)",
+    )
+    parser.add_argument(
+        "--separate-output-table",
+        action="store_true",
+        help="candidates scored against their own table (default tied)",
+    )
+    parser.add_argument(
+        "--validation",
+        action="store_true",
+        help="evaluate on the second-to-last items (tuning), not the test items",
+    )
     parser.add_argument("--results", default=None)
     args = parser.parse_args()
 
@@ -92,25 +143,42 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
             for ops in args.ops:
-                r = train(args.data, seed, ops, args.temperature, variant, args.validation,
-                          os.path.join(tmp, f"{ops}_{seed}"))
+                r = train(
+                    args.data,
+                    seed,
+                    ops,
+                    args.temperature,
+                    variant,
+                    args.validation,
+                    os.path.join(tmp, f"{ops}_{seed}"),
+                )
                 runs.append(r)
-                print(f"seed {seed} {ops}: recall@10 {r['headline_recall']:.4f}, "
-                      f"{r['throughput']['examples_per_second']:,.0f} ex/s", flush=True)
+                print(
+                    f"seed {seed} {ops}: recall@10 {r['headline_recall']:.4f}, "
+                    f"{r['throughput']['examples_per_second']:,.0f} ex/s",
+                    flush=True,
+                )
     pop_all = popularity_all_counts(args.data, args.validation)
 
     rows = []
     for r in runs:
         m, t = r["metrics"], r["throughput"]
-        rows.append([r["train"]["seed"], r["train"]["ops"],
-                     f"{m['all_items']['recall_at_10']:.4f}",
-                     f"{m['exclude_seen']['recall_at_10']:.4f}",
-                     f"{m['all_items']['ndcg_at_10']:.4f}", f"{r['loss'][-1]:.3f}",
-                     f"{t['examples_per_second']:,.0f}",
-                     f"{t['examples_per_second_all_epochs']:,.0f}",
-                     f"{r['load_before']:.1f} / {r['load_after']:.1f}"])
+        rows.append(
+            [
+                r["train"]["seed"],
+                r["train"]["ops"],
+                f"{m['all_items']['recall_at_10']:.4f}",
+                f"{m['exclude_seen']['recall_at_10']:.4f}",
+                f"{m['all_items']['ndcg_at_10']:.4f}",
+                f"{r['loss'][-1]:.3f}",
+                f"{t['examples_per_second']:,.0f}",
+                f"{t['examples_per_second_all_epochs']:,.0f}",
+                f"{r['load_before']:.1f} / {r['load_after']:.1f}",
+            ]
+        )
     for ops in args.ops:
         mine = [r for r in runs if r["train"]["ops"] == ops]
+
         def mean(f, mine=mine):
             return float(np.mean([f(r) for r in mine]))
 
@@ -118,52 +186,83 @@ def main():
         recalls = [r["metrics"]["all_items"]["recall_at_10"] for r in mine]
         # Standard error of the mean over seeds: how far the mean itself moves.
         sem = float(np.std(recalls, ddof=1) / np.sqrt(len(recalls))) if len(recalls) > 1 else 0.0
-        rows.append([f"**mean of {len(mine)}**", f"**{ops}**",
-                     f"**{np.mean(recalls):.4f}** (± {sem:.4f} s.e.)",
-                     f"**{mean(lambda r: r['metrics']['exclude_seen']['recall_at_10']):.4f}**",
-                     f"{mean(lambda r: r['metrics']['all_items']['ndcg_at_10']):.4f}",
-                     f"{mean(lambda r: r['loss'][-1]):.3f}",
-                     f"**{eps:,.0f}**",
-                     f"{mean(lambda r: r['throughput']['examples_per_second_all_epochs']):,.0f}",
-                     ""])
+        rows.append(
+            [
+                f"**mean of {len(mine)}**",
+                f"**{ops}**",
+                f"**{np.mean(recalls):.4f}** (± {sem:.4f} s.e.)",
+                f"**{mean(lambda r: r['metrics']['exclude_seen']['recall_at_10']):.4f}**",
+                f"{mean(lambda r: r['metrics']['all_items']['ndcg_at_10']):.4f}",
+                f"{mean(lambda r: r['loss'][-1]):.3f}",
+                f"**{eps:,.0f}**",
+                f"{mean(lambda r: r['throughput']['examples_per_second_all_epochs']):,.0f}",
+                "",
+            ]
+        )
     base = runs[0]["baseline_most_popular"]
     d = runs[0]["data"]
     split = "validation (second-to-last items)" if args.validation else "test (last items)"
     notes = [
-        (f"- data: {args.data}: {d['interactions']:,} interactions, {d['users']} users, "
-         f"{d['items']:,} items, {d['train_examples']:,} training examples; split: {split}"),
-        (f"- settings: {' '.join(SETTINGS)}, logits temperature "
-         f"{args.temperature}, --combiner {args.combiner}, "
-         f"{'separate' if args.separate_output_table else 'tied'} candidate table, "
-         f"--steps-per-execution "
-         f"{train_default('steps_per_execution')} (the CLI's default)"),
-        (f"- most-popular (training counts, same rows): Recall@10 "
-         f"{base['all_items']['recall_at_10']:.4f} over all items, "
-         f"{base['exclude_seen']['recall_at_10']:.4f} with seen items excluded; ranked by "
-         f"counts over the whole log (which counts the held-out items too): "
-         f"{pop_all:.4f}"),
-        ("- throughput: training examples per second over epochs 2-10 (Keras fit, "
-         "measured by a callback at epoch ends; epoch 1 holds graph tracing); all-epochs "
-         "figure beside it. Load average (1 min) before / after each run: other processes "
-         "on the machine slow a run down, so compare runs under similar load."),
-        ("- the model's defaults behind these figures (table and MLP initializers, mean "
-         "pooling) were chosen on the validation split: see the `movielens_sweep` section."),
+        (
+            f"- data: {args.data}: {d['interactions']:,} interactions, {d['users']} users, "
+            f"{d['items']:,} items, {d['train_examples']:,} training examples; split: {split}"
+        ),
+        (
+            f"- settings: {' '.join(SETTINGS)}, logits temperature "
+            f"{args.temperature}, --combiner {args.combiner}, "
+            f"{'separate' if args.separate_output_table else 'tied'} candidate table, "
+            f"--steps-per-execution "
+            f"{train_default('steps_per_execution')} (the CLI's default)"
+        ),
+        (
+            f"- most-popular (training counts, same rows): Recall@10 "
+            f"{base['all_items']['recall_at_10']:.4f} over all items, "
+            f"{base['exclude_seen']['recall_at_10']:.4f} with seen items excluded; ranked by "
+            f"counts over the whole log (which counts the held-out items too): "
+            f"{pop_all:.4f}"
+        ),
+        (
+            "- throughput: training examples per second over epochs 2-10 (Keras fit, "
+            "measured by a callback at epoch ends; epoch 1 holds graph tracing); all-epochs "
+            "figure beside it. Load average (1 min) before / after each run: other processes "
+            "on the machine slow a run down, so compare runs under similar load."
+        ),
+        (
+            "- the model's defaults behind these figures (table and MLP initializers, mean "
+            "pooling) were chosen on the validation split: see the `movielens_sweep` section."
+        ),
     ]
-    header = ["seed", "ops", "Recall@10 all items", "Recall@10 seen excluded", "NDCG@10 all",
-              "final loss", "examples/s (epochs 2-10)", "examples/s (all)", "load avg"]
+    header = [
+        "seed",
+        "ops",
+        "Recall@10 all items",
+        "Recall@10 seen excluded",
+        "NDCG@10 all",
+        "final loss",
+        "examples/s (epochs 2-10)",
+        "examples/s (all)",
+        "load avg",
+    ]
     title = "MovieLens ml-latest-small through `ydnn train`: Recall@10 and examples/s"
     if variant:
         title = f"MovieLens ml-latest-small through `ydnn train {' '.join(variant)}`"
     seeds = sorted(args.seeds)
     if seeds != [0, 1, 2]:  # the default seeds; more seeds estimate the noise
         title += f", seeds {', '.join(map(str, seeds))}"
-    publish(title, notes,
-            header, rows, "movielens_cli" + ("_validation" if args.validation else "") +
-            ("" if args.temperature == 1.0 else f"_t{args.temperature:g}") +
-            ("" if args.combiner == "mean" else f"_{args.combiner}") +
-            ("_separate" if args.separate_output_table else "") +
-            ("" if seeds == [0, 1, 2] else f"_{len(seeds)}seeds"),
-            "bench.movielens_cli", args.results)
+    publish(
+        title,
+        notes,
+        header,
+        rows,
+        "movielens_cli"
+        + ("_validation" if args.validation else "")
+        + ("" if args.temperature == 1.0 else f"_t{args.temperature:g}")
+        + ("" if args.combiner == "mean" else f"_{args.combiner}")
+        + ("_separate" if args.separate_output_table else "")
+        + ("" if seeds == [0, 1, 2] else f"_{len(seeds)}seeds"),
+        "bench.movielens_cli",
+        args.results,
+    )
 
 
 if __name__ == "__main__":

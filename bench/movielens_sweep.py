@@ -29,12 +29,16 @@ from bench.harness import publish
 # 0.05 is Merlin's table stddev, 0.125 = 1/sqrt(64); the last column of the
 # first five rows is Merlin's MLP initializer.
 CONFIGS = [
-    (0.01, "mean", "glorot_uniform", "tied"), (0.05, "mean", "glorot_uniform", "tied"),
-    (0.125, "mean", "glorot_uniform", "tied"), (0.35, "mean", "glorot_uniform", "tied"),
+    (0.01, "mean", "glorot_uniform", "tied"),
+    (0.05, "mean", "glorot_uniform", "tied"),
+    (0.125, "mean", "glorot_uniform", "tied"),
+    (0.35, "mean", "glorot_uniform", "tied"),
     (0.125, "sqrtn", "glorot_uniform", "tied"),
-    (0.125, "mean", "he_uniform", "tied"), (0.125, "mean", "he_normal", "tied"),
+    (0.125, "mean", "he_uniform", "tied"),
+    (0.125, "mean", "he_normal", "tied"),
     (0.35, "mean", "he_uniform", "tied"),
-    (0.125, "sqrtn", "he_uniform", "tied"), (0.125, "mean", "he_uniform", "separate"),
+    (0.125, "sqrtn", "he_uniform", "tied"),
+    (0.125, "mean", "he_uniform", "separate"),
 ]
 
 
@@ -45,17 +49,29 @@ def train_once(data, seed, stddev, combiner, mlp_init, table):
 
     keras.utils.set_random_seed(seed)
     schema = data.schema(embedding_dim=64)
-    inputs = ydnn.InputBlock(schema, combiner=combiner, embeddings_initializer=(
-        keras.initializers.TruncatedNormal(stddev=stddev)))
+    inputs = ydnn.InputBlock(
+        schema,
+        combiner=combiner,
+        embeddings_initializer=(keras.initializers.TruncatedNormal(stddev=stddev)),
+    )
     model = ydnn.YoutubeDNNRetrievalModelV2(
-        schema, inputs=inputs, top_block=ydnn.MLPBlock(
-            [128, 64], no_activation_last_layer=True, kernel_initializer=mlp_init),
-        num_sampled=100, min_sampled_id=1, separate_output_table=table == "separate")
+        schema,
+        inputs=inputs,
+        top_block=ydnn.MLPBlock(
+            [128, 64], no_activation_last_layer=True, kernel_initializer=mlp_init
+        ),
+        num_sampled=100,
+        min_sampled_id=1,
+        separate_output_table=table == "separate",
+    )
     model.compile(optimizer=keras.optimizers.Adam(1e-3), top_k=10, steps_per_execution=32)
     history = model.fit(ydnn.data.to_dataset(data.train, 256, seed=seed), epochs=10, verbose=0)
     metrics = full_catalog_metrics(model, data.test, data, 10)
-    return (metrics["all_items"]["recall_at_10"], metrics["exclude_seen"]["recall_at_10"],
-            history.history["loss"][-1])
+    return (
+        metrics["all_items"]["recall_at_10"],
+        metrics["exclude_seen"]["recall_at_10"],
+        history.history["loss"][-1],
+    )
 
 
 def main():
@@ -75,28 +91,50 @@ def main():
     for config in CONFIGS:
         runs = np.array([train_once(data, seed, *config) for seed in args.seeds])
         spread = runs[:, 0].std(ddof=1) / np.sqrt(len(runs)) if len(runs) > 1 else float("nan")
-        rows.append([f"{config[0]:g}", *config[1:],
-                     f"**{runs[:, 0].mean():.4f}** ± {spread:.4f}", f"{runs[:, 1].mean():.4f}",
-                     f"{runs[:, 2].mean():.3f}"])
+        rows.append(
+            [
+                f"{config[0]:g}",
+                *config[1:],
+                f"**{runs[:, 0].mean():.4f}** ± {spread:.4f}",
+                f"{runs[:, 1].mean():.4f}",
+                f"{runs[:, 2].mean():.3f}",
+            ]
+        )
         print(rows[-1], flush=True)
-    notes = [f"- data: {args.data}, validation split: {len(data.train):,} training examples, "
-             f"{len(data.test)} held-out second-to-last items; fused backend; seeds "
-             f"{', '.join(map(str, args.seeds))} (mean ± standard error over seeds; one run "
-             f"is noisy by about 0.007)",
-             "- settings: the MovieLens benchmark's (10 epochs, Adam lr 1e-3 -> LazyAdam on the table, batch "
-             "256, embedding 64, MLP 128,64 linear last layer, 100 negatives, min id 1, history "
-             "20, temperature 1); the table and MLP initializers, the history pooling and the "
-             "candidate table vary",
-             "- chosen as defaults: table stddev 1/sqrt(width) (0.125 here) and He uniform MLP "
-             "kernels (Merlin: Glorot uniform). With Glorot kernels a 0.35 table reaches the "
-             "recall He kernels do, at a higher loss; with He kernels 0.35 and 0.125 are within "
-             "one standard error, and 0.125 keeps the lower loss. Mean pooling and the tied "
-             "table stay the defaults because the benchmark fixes them (and Merlin has them); "
-             "sqrtn is `--combiner sqrtn`, the separate table `separate_output_table=True`"]
-    header = ["table init stddev", "pooling", "MLP init", "candidate table",
-              "Recall@10 all items, mean", "Recall@10 seen excluded, mean", "final loss, mean"]
-    publish("MovieLens validation sweep: initializers, pooling, candidate table", notes, header,
-            rows, "movielens_sweep", "bench.movielens_sweep", args.results)
+    notes = [
+        f"- data: {args.data}, validation split: {len(data.train):,} training examples, "
+        f"{len(data.test)} held-out second-to-last items; fused backend; seeds "
+        f"{', '.join(map(str, args.seeds))} (mean ± standard error over seeds; one run "
+        f"is noisy by about 0.007)",
+        "- settings: the MovieLens benchmark's (10 epochs, Adam lr 1e-3 -> LazyAdam on the "
+        "table, batch 256, embedding 64, MLP 128,64 linear last layer, 100 negatives, "
+        "min id 1, history 20, temperature 1); the table and MLP initializers, the history "
+        "pooling and the candidate table vary",
+        "- chosen as defaults: table stddev 1/sqrt(width) (0.125 here) and He uniform MLP "
+        "kernels (Merlin: Glorot uniform). With Glorot kernels a 0.35 table reaches the "
+        "recall He kernels do, at a higher loss; with He kernels 0.35 and 0.125 are within "
+        "one standard error, and 0.125 keeps the lower loss. Mean pooling and the tied "
+        "table stay the defaults because the benchmark fixes them (and Merlin has them); "
+        "sqrtn is `--combiner sqrtn`, the separate table `separate_output_table=True`",
+    ]
+    header = [
+        "table init stddev",
+        "pooling",
+        "MLP init",
+        "candidate table",
+        "Recall@10 all items, mean",
+        "Recall@10 seen excluded, mean",
+        "final loss, mean",
+    ]
+    publish(
+        "MovieLens validation sweep: initializers, pooling, candidate table",
+        notes,
+        header,
+        rows,
+        "movielens_sweep",
+        "bench.movielens_sweep",
+        args.results,
+    )
 
 
 if __name__ == "__main__":

@@ -32,8 +32,7 @@ def tables_of_report(path):
 
 
 # Columns that name a row (op, shape, mode, size), as opposed to timings.
-CATEGORIES = {"shape", "pass", "path", "sampler", "mode", "S", "unique", "V", "optimizer",
-              "items"}
+CATEGORIES = {"shape", "pass", "path", "sampler", "mode", "S", "unique", "V", "optimizer", "items"}
 
 
 def _name(column, cell):
@@ -80,8 +79,9 @@ def draw(record, out_dir):
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError as e:
-        raise ImportError("the benchmark plots need matplotlib: pip install matplotlib "
-                          "(or run with --no-plots)") from e
+        raise ImportError(
+            "the benchmark plots need matplotlib: pip install matplotlib (or run with --no-plots)"
+        ) from e
     tables = _load(record) if isinstance(record, str) else record
     paths = []
     bars = [s for t in tables for s in _speedups(t)]

@@ -31,8 +31,15 @@ import sys
 import numpy as np
 import tensorflow as tf
 
-from bench.harness import (floor_seconds, floors, fmt_ms, peak_rss_growth, percent_of_floor,
-                           publish, time_interleaved)
+from bench.harness import (
+    floor_seconds,
+    floors,
+    fmt_ms,
+    peak_rss_growth,
+    percent_of_floor,
+    publish,
+    time_interleaved,
+)
 from ydnn_kernels import sampled_softmax_loss
 
 B, D, V = 1024, 64, 1_000_000
@@ -45,7 +52,8 @@ def inputs(S, seed=0):
     query = tf.constant(rng.standard_normal((B, D), np.float32) * 0.5)
     labels = tf.constant(rng.zipf(1.3, B) % V, tf.int64)
     sampled, true_ec, sampled_ec = tf.random.log_uniform_candidate_sampler(
-        tf.reshape(labels, [-1, 1]), 1, S, unique=True, range_max=V, seed=seed)
+        tf.reshape(labels, [-1, 1]), 1, S, unique=True, range_max=V, seed=seed
+    )
     return table, query, labels, (sampled, tf.reshape(true_ec, [-1]), sampled_ec)
 
 
@@ -55,8 +63,14 @@ def loss_fns(table, query, labels, sv):
 
     def stock():
         return tf.nn.sampled_softmax_loss(
-            table, tf.zeros([V]), tf.reshape(labels, [-1, 1]), query, int(sv[0].shape[0]), V,
-            sampled_values=(sv[0], tf.reshape(sv[1], [-1, 1]), sv[2]))
+            table,
+            tf.zeros([V]),
+            tf.reshape(labels, [-1, 1]),
+            query,
+            int(sv[0].shape[0]),
+            V,
+            sampled_values=(sv[0], tf.reshape(sv[1], [-1, 1]), sv[2]),
+        )
 
     return {"fused": fused, "stock": stock}
 
@@ -74,8 +88,10 @@ def with_grads(loss_fn, table, query):
 
 def peak_memory_mb(side, S):
     """Runs `side` alone in a subprocess; returns its working-set growth in MB."""
-    code = ("import sys; from bench.sampled_softmax_bench import _measure_peak; "
-            f"_measure_peak({side!r}, {S})")
+    code = (
+        "import sys; from bench.sampled_softmax_bench import _measure_peak; "
+        f"_measure_peak({side!r}, {S})"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])["mb"]
 
@@ -104,11 +120,15 @@ def main():
         if not np.allclose(f, s, rtol=1e-4, atol=1e-4):
             rows.append([S, "FAILED: fused loss != stock"] + [""] * 11)
             continue
-        fwd = time_interleaved({k: tf.function(v) for k, v in fns.items()}, warmup=3,
-                               rounds=rounds, repeats=repeats)
-        both = time_interleaved({k: tf.function(with_grads(v, table, query))
-                                 for k, v in fns.items()}, warmup=3, rounds=rounds,
-                                repeats=repeats)
+        fwd = time_interleaved(
+            {k: tf.function(v) for k, v in fns.items()}, warmup=3, rounds=rounds, repeats=repeats
+        )
+        both = time_interleaved(
+            {k: tf.function(with_grads(v, table, query)) for k, v in fns.items()},
+            warmup=3,
+            rounds=rounds,
+            repeats=repeats,
+        )
         mem_cells = ["", "", ""]
         if not args.quick:
             mf, ms = peak_memory_mb("fused", S), peak_memory_mb("stock", S)
@@ -117,32 +137,59 @@ def main():
         fwd_bytes = 4 * D * (2 * B + S)
         both_bytes = 2 * fwd_bytes + 4 * D * (B + B + S)
         f_fwd, f_both = fwd.stats("fused")[0], both.stats("fused")[0]
-        rows.append([S, fmt_ms(f_fwd), fmt_ms(fwd.stats("stock")[0]),
-                     f"{fwd.ratio('stock', 'fused'):.2f}x",
-                     percent_of_floor(f_fwd, fwd_bytes, flops),
-                     fmt_ms(f_both), fmt_ms(both.stats("stock")[0]),
-                     f"{both.ratio('stock', 'fused'):.2f}x",
-                     percent_of_floor(f_both, both_bytes, 4 * flops),
-                     f"{both.stats('stock')[0] / floor_seconds(both_bytes, 3 * flops):.1f}x",
-                     *mem_cells])
+        rows.append(
+            [
+                S,
+                fmt_ms(f_fwd),
+                fmt_ms(fwd.stats("stock")[0]),
+                f"{fwd.ratio('stock', 'fused'):.2f}x",
+                percent_of_floor(f_fwd, fwd_bytes, flops),
+                fmt_ms(f_both),
+                fmt_ms(both.stats("stock")[0]),
+                f"{both.ratio('stock', 'fused'):.2f}x",
+                percent_of_floor(f_both, both_bytes, 4 * flops),
+                f"{both.stats('stock')[0] / floor_seconds(both_bytes, 3 * flops):.1f}x",
+                *mem_cells,
+            ]
+        )
         del table
-    header = ["S", "fwd ydnn ms", "fwd TF ms", "fwd speedup", "fwd ydnn % of floor",
-              "fwd+bwd ydnn ms", "fwd+bwd TF ms", "fwd+bwd speedup", "fwd+bwd ydnn % of floor",
-              "fwd+bwd ceiling: TF / 3-product floor", "peak MB ydnn", "peak MB TF",
-              "peak ydnn / TF"]
-    notes = [f"B={B}, D={D}, V={V:,} float32 table (a tf.Variable), unique log-uniform "
-             "negatives, tf.function on the CPU; medians, speedup = median of per-round "
-             "ratios; peak MB = resident-set peak over 5 fwd+bwd steps minus the resident set "
-             "before them, each side alone in a fresh process.",
-             "Floors of this run: %.1f GB/s copy bandwidth, %.1f GFLOP/s float32 matmul "
-             "(bench.harness.floors)." % floors(),
-             "Ceiling: TF's fwd+bwd time over the floor of the three products any float32 "
-             "implementation must do (logits, query gradient, table gradient: 6 B (1 + S) D "
-             "flops, at TF's own matmul rate): the largest speedup any kernel could show over "
-             "TF here, even one that keeps the logits instead of recomputing them as ours "
-             "does (4 products, the % of floor column)."]
-    publish("sampled_softmax_loss vs tf.nn.sampled_softmax_loss", notes, header, rows,
-            "sampled_softmax", "bench.sampled_softmax_bench", args.results)
+    header = [
+        "S",
+        "fwd ydnn ms",
+        "fwd TF ms",
+        "fwd speedup",
+        "fwd ydnn % of floor",
+        "fwd+bwd ydnn ms",
+        "fwd+bwd TF ms",
+        "fwd+bwd speedup",
+        "fwd+bwd ydnn % of floor",
+        "fwd+bwd ceiling: TF / 3-product floor",
+        "peak MB ydnn",
+        "peak MB TF",
+        "peak ydnn / TF",
+    ]
+    notes = [
+        f"B={B}, D={D}, V={V:,} float32 table (a tf.Variable), unique log-uniform "
+        "negatives, tf.function on the CPU; medians, speedup = median of per-round "
+        "ratios; peak MB = resident-set peak over 5 fwd+bwd steps minus the resident set "
+        "before them, each side alone in a fresh process.",
+        "Floors of this run: %.1f GB/s copy bandwidth, %.1f GFLOP/s float32 matmul "
+        "(bench.harness.floors)." % floors(),
+        "Ceiling: TF's fwd+bwd time over the floor of the three products any float32 "
+        "implementation must do (logits, query gradient, table gradient: 6 B (1 + S) D "
+        "flops, at TF's own matmul rate): the largest speedup any kernel could show over "
+        "TF here, even one that keeps the logits instead of recomputing them as ours "
+        "does (4 products, the % of floor column).",
+    ]
+    publish(
+        "sampled_softmax_loss vs tf.nn.sampled_softmax_loss",
+        notes,
+        header,
+        rows,
+        "sampled_softmax",
+        "bench.sampled_softmax_bench",
+        args.results,
+    )
 
 
 if __name__ == "__main__":

@@ -21,8 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from bench.harness import fmt_ms, publish, time_interleaved
-from ydnn_kernels.unigram_op import UnigramTable
-from ydnn_kernels.unigram_op import _ops
+from ydnn_kernels.unigram_op import UnigramTable, _ops
 
 RANGE = 1_000_000
 SIZES = (100, 1000, 8192, 65536)
@@ -57,18 +56,35 @@ class Sampler:
     def ours(self, S, unique, true_ids):
         if self.kind == "unigram":
             t = self.table
-            return _ops.ydnn_unigram_sample(t.table, t.prob, t.num_positive_tensor, true_ids,
-                                            num_sampled=S, unique=unique, seed=1, seed2=2)
-        return _ops.ydnn_log_uniform_sample(true_ids, num_sampled=S, min_id=0,
-                                            max_id=RANGE - 1, unique=unique, seed=1, seed2=2)
+            return _ops.ydnn_unigram_sample(
+                t.table,
+                t.prob,
+                t.num_positive_tensor,
+                true_ids,
+                num_sampled=S,
+                unique=unique,
+                seed=1,
+                seed2=2,
+            )
+        return _ops.ydnn_log_uniform_sample(
+            true_ids, num_sampled=S, min_id=0, max_id=RANGE - 1, unique=unique, seed=1, seed2=2
+        )
 
     def stock(self, S, unique, labels):
         if self.kind == "unigram":
             return tf.random.fixed_unigram_candidate_sampler(
-                labels, 1, S, unique=unique, range_max=RANGE, distortion=DISTORTION,
-                unigrams=self.unigrams, seed=1)
-        return tf.random.log_uniform_candidate_sampler(labels, 1, S, unique=unique,
-                                                       range_max=RANGE, seed=1)
+                labels,
+                1,
+                S,
+                unique=unique,
+                range_max=RANGE,
+                distortion=DISTORTION,
+                unigrams=self.unigrams,
+                seed=1,
+            )
+        return tf.random.log_uniform_candidate_sampler(
+            labels, 1, S, unique=unique, range_max=RANGE, seed=1
+        )
 
 
 def gate(sampler, S, unique):
@@ -90,14 +106,18 @@ def bench(sampler, S, unique, mode, rounds, repeats):
     floor = lambda: tf.identity(flat)  # noqa: E731
     if mode == "tf.function":
         fused, stock, floor = tf.function(fused), tf.function(stock), tf.function(floor)
-    return time_interleaved({"fused": fused, "stock": stock, "floor": floor}, rounds=rounds,
-                            repeats=repeats)
+    return time_interleaved(
+        {"fused": fused, "stock": stock, "floor": floor}, rounds=rounds, repeats=repeats
+    )
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="S = 8192 and 65536 only (the target's sizes), fewer repeats")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="S = 8192 and 65536 only (the target's sizes), fewer repeats",
+    )
     parser.add_argument("--results", help="rewrite this benchmark's section of this file")
     args = parser.parse_args()
     rounds, repeats = (3, 4) if args.quick else (10, 10)
@@ -117,30 +137,58 @@ def main():
                         continue
                     t = bench(sampler, S, unique, mode, rounds, repeats)
                     (fm, flo, fhi), (sm, slo, shi) = t.stats("fused"), t.stats("stock")
-                    rows.append(row + [fmt_ms(fm), f"{fmt_ms(flo)} / {fmt_ms(fhi)}", fmt_ms(sm),
-                                       f"{fmt_ms(slo)} / {fmt_ms(shi)}",
-                                       f"{t.ratio('stock', 'fused'):.2f}x",
-                                       fmt_ms(t.stats("floor")[0]),
-                                       f"{t.ratio('stock', 'floor'):.1f}x"])
-    header = ["sampler", "mode", "S", "unique", "ydnn median ms", "ydnn min / max",
-              "TF median ms", "TF min / max", "speedup (median of per-round ratios)",
-              "call floor median ms", "ceiling: TF / floor"]
-    notes = [f"Range {RANGE:,} ids, 1024 true labels, on the CPU. log_uniform: vs "
-             "tf.random.log_uniform_candidate_sampler. unigram: vs "
-             "tf.random.fixed_unigram_candidate_sampler with the same counts (Zipf 1.1, 5% "
-             f"zeros) and distortion {DISTORTION}; our UnigramTable is built once, outside the "
-             "timing (TF builds its table once per kernel too). tf.function: one call of a "
-             "traced function per sample; eager: one eager op call per sample (log_uniform "
-             "only: stock fixed_unigram_candidate_sampler re-reads its 1e6-float unigrams "
-             "attribute on every eager call).",
-             "Call floor: the same mode's cost of one tf.identity of the labels, timed in the "
-             "same rounds; no op can beat TF by more than the ceiling TF / floor in that mode "
-             "(in tf.function the per-call cost of the function itself dominates small S)."]
-    notes.append(f"Load average (1 min) at the end of the run: {os.getloadavg()[0]:.1f} on "
-                 f"{os.cpu_count()} cores shared with other jobs: ratios (interleaved, "
-                 "per round) are meaningful, absolute times are inflated and noisy.")
-    publish("Candidate samplers vs stock TF", notes, header, rows, "sampler",
-            "bench.sampler_bench", args.results)
+                    rows.append(
+                        row
+                        + [
+                            fmt_ms(fm),
+                            f"{fmt_ms(flo)} / {fmt_ms(fhi)}",
+                            fmt_ms(sm),
+                            f"{fmt_ms(slo)} / {fmt_ms(shi)}",
+                            f"{t.ratio('stock', 'fused'):.2f}x",
+                            fmt_ms(t.stats("floor")[0]),
+                            f"{t.ratio('stock', 'floor'):.1f}x",
+                        ]
+                    )
+    header = [
+        "sampler",
+        "mode",
+        "S",
+        "unique",
+        "ydnn median ms",
+        "ydnn min / max",
+        "TF median ms",
+        "TF min / max",
+        "speedup (median of per-round ratios)",
+        "call floor median ms",
+        "ceiling: TF / floor",
+    ]
+    notes = [
+        f"Range {RANGE:,} ids, 1024 true labels, on the CPU. log_uniform: vs "
+        "tf.random.log_uniform_candidate_sampler. unigram: vs "
+        "tf.random.fixed_unigram_candidate_sampler with the same counts (Zipf 1.1, 5% "
+        f"zeros) and distortion {DISTORTION}; our UnigramTable is built once, outside the "
+        "timing (TF builds its table once per kernel too). tf.function: one call of a "
+        "traced function per sample; eager: one eager op call per sample (log_uniform "
+        "only: stock fixed_unigram_candidate_sampler re-reads its 1e6-float unigrams "
+        "attribute on every eager call).",
+        "Call floor: the same mode's cost of one tf.identity of the labels, timed in the "
+        "same rounds; no op can beat TF by more than the ceiling TF / floor in that mode "
+        "(in tf.function the per-call cost of the function itself dominates small S).",
+    ]
+    notes.append(
+        f"Load average (1 min) at the end of the run: {os.getloadavg()[0]:.1f} on "
+        f"{os.cpu_count()} cores shared with other jobs: ratios (interleaved, "
+        "per round) are meaningful, absolute times are inflated and noisy."
+    )
+    publish(
+        "Candidate samplers vs stock TF",
+        notes,
+        header,
+        rows,
+        "sampler",
+        "bench.sampler_bench",
+        args.results,
+    )
 
 
 if __name__ == "__main__":

@@ -39,8 +39,10 @@ from ydnn_kernels import embedding_pool
 B, L, D = 256, 20, 64
 OPTIMIZERS = {  # name -> (stock, ours), same learning rate
     "SGD": (lambda: keras.optimizers.SGD(0.05), lambda: ydnn.optimizers.SparseSGD(0.05)),
-    "Adagrad": (lambda: keras.optimizers.Adagrad(0.05),
-                lambda: ydnn.optimizers.SparseAdagrad(0.05)),
+    "Adagrad": (
+        lambda: keras.optimizers.Adagrad(0.05),
+        lambda: ydnn.optimizers.SparseAdagrad(0.05),
+    ),
     "Adam": (lambda: keras.optimizers.Adam(1e-3), lambda: ydnn.optimizers.LazyAdam(1e-3)),
 }
 
@@ -51,8 +53,11 @@ class PooledTable(keras.layers.Layer):
         self.rows = rows
 
     def build(self, input_shape):
-        self.embeddings = self.add_weight(shape=(self.rows, D), name="embeddings",
-                                          initializer=keras.initializers.RandomNormal(0, 0.05))
+        self.embeddings = self.add_weight(
+            shape=(self.rows, D),
+            name="embeddings",
+            initializer=keras.initializers.RandomNormal(0, 0.05),
+        )
 
     def call(self, ids):
         return embedding_pool(self.embeddings, ids)
@@ -87,8 +92,10 @@ def gate(models, steps, x, y):
         b.assign(a)
     for s in steps:
         s(x, y)
-    return all(np.allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-6)
-               for a, b in zip(stock.weights, ours.weights))
+    return all(
+        np.allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-6)
+        for a, b in zip(stock.weights, ours.weights)
+    )
 
 
 def inputs(V):
@@ -122,20 +129,33 @@ def bench_v(V, run_stock, quick, base):
             return s(x, y).numpy()
 
         # Scaling: many cheap rounds against the V=1e4 baseline.
-        scale = time_interleaved({"ours": ours, "base": base[name]}, warmup=3,
-                                 rounds=4 if quick else 12, repeats=5 if quick else 10)
+        scale = time_interleaved(
+            {"ours": ours, "base": base[name]},
+            warmup=3,
+            rounds=4 if quick else 12,
+            repeats=5 if quick else 10,
+        )
         med, lo, hi = scale.stats("ours")
         row = [f"{V:,}", name, fmt_ms(med), f"{fmt_ms(lo)} / {fmt_ms(hi)}"]
         if run_stock:
-            vs = time_interleaved({"ours": ours, "stock": lambda s=steps[0]: s(x, y).numpy()},
-                                  warmup=2, rounds=2 if quick else 3, repeats=3 if quick else 6)
+            vs = time_interleaved(
+                {"ours": ours, "stock": lambda s=steps[0]: s(x, y).numpy()},
+                warmup=2,
+                rounds=2 if quick else 3,
+                repeats=3 if quick else 6,
+            )
             smed, slo, shi = vs.stats("stock")
-            row += [fmt_ms(smed), f"{fmt_ms(slo)} / {fmt_ms(shi)}",
-                    f"{vs.ratio('stock', 'ours'):.1f}x" if ok else "FAILED gate"]
+            row += [
+                fmt_ms(smed),
+                f"{fmt_ms(slo)} / {fmt_ms(shi)}",
+                f"{vs.ratio('stock', 'ours'):.1f}x" if ok else "FAILED gate",
+            ]
         else:
             row += ["not run", "", ""]
-        row += [f"{scale.ratio('ours', 'base'):.2f}x",
-                f"{scale.stats('ours')[1] / scale.stats('base')[1]:.2f}x"]
+        row += [
+            f"{scale.ratio('ours', 'base'):.2f}x",
+            f"{scale.stats('ours')[1] / scale.stats('base')[1]:.2f}x",
+        ]
         rows.append(row)
         del models, opts, steps, ours
         gc.collect()
@@ -144,45 +164,74 @@ def bench_v(V, run_stock, quick, base):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="V up to 1e6, stock up to 1e5 (a dense Adam step at 1e6 takes "
-                             "seconds), fewer repeats")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="V up to 1e6, stock up to 1e5 (a dense Adam step at 1e6 takes seconds), fewer repeats",
+    )
     parser.add_argument("--max-v", type=float, default=1e7, help="largest table (rows)")
-    parser.add_argument("--stock-max-v", type=float, default=None,
-                        help="largest table the stock optimizers run on (memory; default "
-                             "1e6, 1e5 with --quick)")
+    parser.add_argument(
+        "--stock-max-v",
+        type=float,
+        default=None,
+        help="largest table the stock optimizers run on (memory; default 1e6, 1e5 with --quick)",
+    )
     parser.add_argument("--results", help="rewrite this benchmark's section of this file")
     args = parser.parse_args()
     if args.stock_max_v is None:
         args.stock_max_v = 1e5 if args.quick else 1e6
-    sizes = [v for v in (10_000, 100_000, 1_000_000, 10_000_000)
-             if v <= (min(args.max_v, 1e6) if args.quick else args.max_v)]
-    header = ["V", "optimizer", "ours median ms", "ours min / max", "stock median ms",
-              "stock min / max", "speedup vs stock (median of per-round ratios)",
-              "ours / ours at V=1e4 (median of per-round ratios)", "same, min / min"]
+    sizes = [
+        v
+        for v in (10_000, 100_000, 1_000_000, 10_000_000)
+        if v <= (min(args.max_v, 1e6) if args.quick else args.max_v)
+    ]
+    header = [
+        "V",
+        "optimizer",
+        "ours median ms",
+        "ours min / max",
+        "stock median ms",
+        "stock min / max",
+        "speedup vs stock (median of per-round ratios)",
+        "ours / ours at V=1e4 (median of per-round ratios)",
+        "same, min / min",
+    ]
     all_rows, notes, targets = [], [], []
     base = baselines()
     for V in sizes:
         rows, unique = bench_v(V, V <= args.stock_max_v, args.quick, base)
         if V == 10_000_000:
             worst = max(rows, key=lambda r: float(r[7][:-1]))
-            targets.append(f"- Target 1: ours at V=1e7 / ours at V=1e4, worst optimizer "
-                           f"({worst[1]}): {worst[7]} (target <= 1.5x)")
+            targets.append(
+                f"- Target 1: ours at V=1e7 / ours at V=1e4, worst optimizer "
+                f"({worst[1]}): {worst[7]} (target <= 1.5x)"
+            )
         adam = [r for r in rows if r[1] == "Adam" and r[6].endswith("x")]
         if V == 1_000_000 and adam:
-            targets.append(f"- Target 2: stock Keras Adam / LazyAdam at V=1e6: {adam[0][6]} "
-                           "(target >= 20x)")
+            targets.append(
+                f"- Target 2: stock Keras Adam / LazyAdam at V=1e6: {adam[0][6]} (target >= 20x)"
+            )
         all_rows += rows
         notes.append(f"- V={V:,}: {unique:,} unique ids in the batch (Zipf, B={B}, L={L})")
         print(rows, flush=True)
-    notes.insert(0, f"One train step (forward + backward + optimizer.apply in tf.function, "
-                    f"jit off), B={B}, L={L}, D={D}, Dense(64, relu) + Dense(1) head. Stock: "
-                    "keras.optimizers SGD / Adagrad / Adam; ours: ydnn.optimizers SparseSGD / "
-                    "SparseAdagrad / LazyAdam. Stock not run above V="
-                    f"{args.stock_max_v:,.0f} (memory: a dense copy per slot and gradient).")
+    notes.insert(
+        0,
+        f"One train step (forward + backward + optimizer.apply in tf.function, "
+        f"jit off), B={B}, L={L}, D={D}, Dense(64, relu) + Dense(1) head. Stock: "
+        "keras.optimizers SGD / Adagrad / Adam; ours: ydnn.optimizers SparseSGD / "
+        "SparseAdagrad / LazyAdam. Stock not run above V="
+        f"{args.stock_max_v:,.0f} (memory: a dense copy per slot and gradient).",
+    )
     notes += targets
-    publish("Sparse optimizers: train step, stock Keras vs ydnn.optimizers", notes, header,
-            all_rows, "sparse_optim", "bench.sparse_optim_bench", args.results)
+    publish(
+        "Sparse optimizers: train step, stock Keras vs ydnn.optimizers",
+        notes,
+        header,
+        all_rows,
+        "sparse_optim",
+        "bench.sparse_optim_bench",
+        args.results,
+    )
 
 
 if __name__ == "__main__":

@@ -24,7 +24,8 @@ import ydnn
 from bench import embedding_pool_bench as pool_bench
 from bench import sampled_softmax_bench as softmax_bench
 from bench import sparse_optim_bench as optim_bench
-from bench.sampler_bench import LABELS, Sampler, gate as sampler_gate
+from bench.sampler_bench import LABELS, Sampler
+from bench.sampler_bench import gate as sampler_gate
 
 pytest.importorskip("pytest_benchmark")
 
@@ -75,8 +76,7 @@ def test_log_uniform_sampler(benchmark, side):
 def softmax_fns():
     table, query, labels, sv = softmax_bench.inputs(100)
     fns = softmax_bench.loss_fns(table, query, labels, sv)
-    np.testing.assert_allclose(fns["fused"]().numpy(), fns["stock"]().numpy(),
-                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(fns["fused"]().numpy(), fns["stock"]().numpy(), rtol=1e-4, atol=1e-4)
     return {k: tf.function(softmax_bench.with_grads(f, table, query)) for k, f in fns.items()}
 
 
@@ -96,8 +96,10 @@ def adam_steps():
     opts = [keras.optimizers.Adam(1e-3), ydnn.optimizers.LazyAdam(1e-3)]
     steps = [optim_bench.make_step(m, o) for m, o in zip(models, opts)]
     assert optim_bench.gate(models, steps, x, y), "LazyAdam's first step differs from Adam's"
-    return {"stock Adam": lambda: steps[0](x, y).numpy(),
-            "ydnn LazyAdam": lambda: steps[1](x, y).numpy()}
+    return {
+        "stock Adam": lambda: steps[0](x, y).numpy(),
+        "ydnn LazyAdam": lambda: steps[1](x, y).numpy(),
+    }
 
 
 @pytest.mark.parametrize("side", ["stock Adam", "ydnn LazyAdam"])

@@ -9,15 +9,33 @@ from ydnn.schema import ColumnSchema, Schema, Tags
 def history_schema(num_items=50, dim=None, extra=True):
     """An item-id history, and (with `extra`) a user country and an age."""
     props = {} if dim is None else {"embedding_dim": dim}
-    cols = [ColumnSchema("item_id", "int32",
-                         [Tags.ITEM_ID, Tags.CATEGORICAL, Tags.SEQUENCE, Tags.LIST],
-                         is_list=True, int_domain=(0, num_items), properties=props),
-            ColumnSchema("target", "int32", [Tags.TARGET, Tags.ITEM, Tags.CATEGORICAL],
-                         int_domain=(0, num_items, "item_id"))]
+    cols = [
+        ColumnSchema(
+            "item_id",
+            "int32",
+            [Tags.ITEM_ID, Tags.CATEGORICAL, Tags.SEQUENCE, Tags.LIST],
+            is_list=True,
+            int_domain=(0, num_items),
+            properties=props,
+        ),
+        ColumnSchema(
+            "target",
+            "int32",
+            [Tags.TARGET, Tags.ITEM, Tags.CATEGORICAL],
+            int_domain=(0, num_items, "item_id"),
+        ),
+    ]
     if extra:
-        cols += [ColumnSchema("country", "int32", [Tags.USER, Tags.CATEGORICAL],
-                              int_domain=(0, 9), properties={"embedding_dim": 4}),
-                 ColumnSchema("age", "float32", [Tags.USER, Tags.CONTINUOUS])]
+        cols += [
+            ColumnSchema(
+                "country",
+                "int32",
+                [Tags.USER, Tags.CATEGORICAL],
+                int_domain=(0, 9),
+                properties={"embedding_dim": 4},
+            ),
+            ColumnSchema("age", "float32", [Tags.USER, Tags.CONTINUOUS]),
+        ]
     return Schema(cols)
 
 
@@ -35,6 +53,7 @@ def features(rng, batch=6, length=5, num_items=50, extra=True):
 
 
 def small_data(seed=0, users=600, items=400, interactions=20_000, max_history=10):
-    log = ydnn.data.generate_interactions(num_users=users, num_items=items,
-                                          num_interactions=interactions, seed=seed)
+    log = ydnn.data.generate_interactions(
+        num_users=users, num_items=items, num_interactions=interactions, seed=seed
+    )
     return ydnn.data.prepare_sequences(log, max_history=max_history)

@@ -50,14 +50,15 @@ def test_default_build_is_portable():
 @pytest.mark.parametrize("stem", ["_ydnn_tf_ops", "_ydnn_py"])
 def test_cuda_runtime_is_static_and_hidden(stem):
     path = _loader._find(stem)
-    dynamic = subprocess.run(["readelf", "-d", "-W", path], capture_output=True,
-                             text=True).stdout
+    dynamic = subprocess.run(["readelf", "-d", "-W", path], capture_output=True, text=True).stdout
     assert "libcudart" not in dynamic, "cudart must be linked statically"
-    exported = subprocess.run(["readelf", "--dyn-syms", "-W", path], capture_output=True,
-                              text=True).stdout
+    exported = subprocess.run(
+        ["readelf", "--dyn-syms", "-W", path], capture_output=True, text=True
+    ).stdout
     defined = [line for line in exported.splitlines() if " UND " not in line]
     assert not any(" cudaMalloc" in line or " cudaLaunchKernel" in line for line in defined), (
-        "CUDA runtime symbols must not be exported (they would clash with TF's runtime)")
+        "CUDA runtime symbols must not be exported (they would clash with TF's runtime)"
+    )
 
 
 def test_kernels_build_messages_without_iostreams():
@@ -71,9 +72,16 @@ def test_kernels_build_messages_without_iostreams():
         for name in files:
             with open(os.path.join(folder, name)) as f:
                 text = f.read()
-            for needle in ("<sstream>", "<iostream>", "<ostream>", "stringstream", "std::cout",
-                           "std::cerr"):
+            for needle in (
+                "<sstream>",
+                "<iostream>",
+                "<ostream>",
+                "stringstream",
+                "std::cout",
+                "std::cerr",
+            ):
                 if needle in text:
-                    offenders.append(f"{os.path.relpath(os.path.join(folder, name), root)}: "
-                                     f"{needle}")
+                    offenders.append(
+                        f"{os.path.relpath(os.path.join(folder, name), root)}: {needle}"
+                    )
     assert not offenders, offenders

@@ -18,9 +18,25 @@ import pytest
 from ydnn.cli import main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = ["--synthetic", "--synthetic-users", "200", "--synthetic-items", "300",
-        "--synthetic-interactions", "6000", "--epochs", "2", "--embedding-dim", "16",
-        "--top-block", "32,16", "--num-sampled", "20", "--verbose", "0"]
+TINY = [
+    "--synthetic",
+    "--synthetic-users",
+    "200",
+    "--synthetic-items",
+    "300",
+    "--synthetic-interactions",
+    "6000",
+    "--epochs",
+    "2",
+    "--embedding-dim",
+    "16",
+    "--top-block",
+    "32,16",
+    "--num-sampled",
+    "20",
+    "--verbose",
+    "0",
+]
 METRICS = {"recall_at_10", "ndcg_at_10", "mrr_at_10", "map_at_10", "precision_at_10"}
 
 
@@ -71,8 +87,10 @@ def test_train_json_and_files(train_result):
     assert len(result["loss"]) == 2 and all(np.isfinite(result["loss"]))
     # Excluding seen items can only remove wrong answers for this data
     # (a user never repeats an item), so recall cannot drop.
-    assert (result["metrics"]["exclude_seen"]["recall_at_10"]
-            >= result["metrics"]["all_items"]["recall_at_10"])
+    assert (
+        result["metrics"]["exclude_seen"]["recall_at_10"]
+        >= result["metrics"]["all_items"]["recall_at_10"]
+    )
     assert sorted(os.listdir(out)) == ["items.npy", "model.keras", "users.npz", "ydnn.json"]
     assert "most-popular" in text and "headline" in text
 
@@ -94,14 +112,17 @@ def test_evaluate_matches_train(train_result, capsys):
         for name, value in first["metrics"][protocol].items():
             assert result["metrics"][protocol][name] == pytest.approx(value, abs=1e-6)
         assert result["baseline_most_popular"][protocol] == pytest.approx(
-            first["baseline_most_popular"][protocol])
+            first["baseline_most_popular"][protocol]
+        )
     assert "seen items excluded" in text
 
 
 def test_separate_output_table_is_saved_and_evaluates_the_same(tmp_path, capsys):
     out = str(tmp_path / "m")
-    first, _ = run_json(capsys, ["train"] + TINY + ["--epochs", "1", "--separate-output-table",
-                                                   "--out", out, "--json"])
+    first, _ = run_json(
+        capsys,
+        ["train"] + TINY + ["--epochs", "1", "--separate-output-table", "--out", out, "--json"],
+    )
     assert first["train"]["separate_output_table"] is True
     import keras
 
@@ -119,17 +140,34 @@ def test_evaluate_on_csv_with_other_columns(train_result, tmp_path, capsys):
     import ydnn
 
     out, _first, _ = train_result
-    log = ydnn.data.generate_interactions(num_users=200, num_items=300, num_interactions=6000,
-                                          seed=0)
+    log = ydnn.data.generate_interactions(
+        num_users=200, num_items=300, num_interactions=6000, seed=0
+    )
     log = log.rename(columns={"user_id": "u", "item_id": "i", "timestamp": "t"})
     # Every user's last item becomes unknown for users 1..10: their rows drop.
     last = log.groupby("u")["t"].idxmax()
     log.loc[last[last.index <= 10].to_numpy(), "i"] = 10_000 + np.arange(10)
     path = tmp_path / "log.tsv"
     log.to_csv(path, sep="\t", index=False)
-    result, _ = run_json(capsys, ["evaluate", "--model", out, "--interactions", str(path),
-                                  "--user-col", "u", "--item-col", "i", "--time-col", "t",
-                                  "--sep", "\t", "--json"])
+    result, _ = run_json(
+        capsys,
+        [
+            "evaluate",
+            "--model",
+            out,
+            "--interactions",
+            str(path),
+            "--user-col",
+            "u",
+            "--item-col",
+            "i",
+            "--time-col",
+            "t",
+            "--sep",
+            "\t",
+            "--json",
+        ],
+    )
     assert result["dropped_rows"] == 10 and result["test_rows"] == 190
 
 
@@ -137,16 +175,18 @@ def test_recommend_decodes_and_excludes_seen(train_result, capsys):
     from ydnn.trained_model import TrainedModel
 
     out, _, _ = train_result
-    result, text = run_json(capsys, ["recommend", "--model", out, "--user", "7", "--k", "5",
-                                     "--json"])
+    result, text = run_json(
+        capsys, ["recommend", "--model", out, "--user", "7", "--k", "5", "--json"]
+    )
     trained = TrainedModel.load(out)
     seen = set(trained.decode(trained.sequence(trained.user_position(7))).tolist())
     assert len(result["items"]) == 5 and len(set(result["items"])) == 5
     assert not seen & set(result["items"])
     assert set(result["items"]) <= set(trained.item_ids[1:].tolist())
     assert result["scores"] == sorted(result["scores"], reverse=True)
-    with_seen, _ = run_json(capsys, ["recommend", "--model", out, "--user", "7", "--k", "5",
-                                     "--include-seen", "--json"])
+    with_seen, _ = run_json(
+        capsys, ["recommend", "--model", out, "--user", "7", "--k", "5", "--include-seen", "--json"]
+    )
     assert with_seen["scores"][0] >= result["scores"][0]
     assert "rank" in text
 
@@ -155,8 +195,7 @@ def test_recommend_decodes_and_excludes_seen(train_result, capsys):
 def test_export_loads_without_ydnn(train_result, tmp_path, capsys):
     out, _, _ = train_result
     serving = str(tmp_path / "serving")
-    result, _ = run_json(capsys, ["export", "--model", out, "--out", serving, "--k", "5",
-                                  "--json"])
+    result, _ = run_json(capsys, ["export", "--model", out, "--out", serving, "--k", "5", "--json"])
     assert result["max_history"] == 20
 
     from ydnn.trained_model import TrainedModel
@@ -165,11 +204,12 @@ def test_export_loads_without_ydnn(train_result, tmp_path, capsys):
     # The SavedModel sees (and so excludes) only the last 20 items, recommend
     # every seen one: they agree for a user with at most 20 interactions.
     user = next(int(u) for i, u in enumerate(trained.user_ids) if len(trained.sequence(i)) <= 20)
-    rec, _ = run_json(capsys, ["recommend", "--model", out, "--user", str(user), "--k", "5",
-                               "--json"])
+    rec, _ = run_json(
+        capsys, ["recommend", "--model", out, "--user", str(user), "--k", "5", "--json"]
+    )
     seq = trained.sequence(trained.user_position(user))
     history = np.zeros((1, 20), np.int32)
-    history[0, :len(seq)] = seq
+    history[0, : len(seq)] = seq
     script = textwrap.dedent(f"""
         import json, sys
         import numpy as np, tensorflow as tf
@@ -180,8 +220,15 @@ def test_export_loads_without_ydnn(train_result, tmp_path, capsys):
         print(json.dumps({{k: v.numpy().tolist() for k, v in out.items()}}))
     """)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH="")
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False,
-                          env=env, cwd=str(tmp_path), timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+        cwd=str(tmp_path),
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     served = json.loads(proc.stdout.strip().splitlines()[-1])
     assert served["item_ids"][0] == rec["items"]
@@ -189,18 +236,24 @@ def test_export_loads_without_ydnn(train_result, tmp_path, capsys):
 
 
 # -- errors ------------------------------------------------------------------
-@pytest.mark.parametrize("argv, needle", [
-    (["train", "--out", "x"], "one of the arguments --interactions --synthetic is required"),
-    (["train", "--synthetic", "--interactions", "f.csv", "--out", "x"], "not allowed with"),
-    (["train", "--synthetic"], "--out"),
-    (["train", "--synthetic", "--out", "x", "--epochs", "0"], "--epochs: must be positive"),
-    (["train", "--synthetic", "--out", "x", "--top-block", "128,a"], "--top-block"),
-    (["train", "--synthetic", "--out", "x", "--top-block", "128,32"], "must equal --embedding-dim"),
-    (["train", "--synthetic", "--out", "x", "--ops", "fast"], "invalid choice: 'fast'"),
-    (["train", "--synthetic", "--out", "x", "--learning-rate", "abc"], "--learning-rate"),
-    (["recommend", "--model", "m"], "--user"),
-    (["frobnicate"], "invalid choice"),
-])
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["train", "--out", "x"], "one of the arguments --interactions --synthetic is required"),
+        (["train", "--synthetic", "--interactions", "f.csv", "--out", "x"], "not allowed with"),
+        (["train", "--synthetic"], "--out"),
+        (["train", "--synthetic", "--out", "x", "--epochs", "0"], "--epochs: must be positive"),
+        (["train", "--synthetic", "--out", "x", "--top-block", "128,a"], "--top-block"),
+        (
+            ["train", "--synthetic", "--out", "x", "--top-block", "128,32"],
+            "must equal --embedding-dim",
+        ),
+        (["train", "--synthetic", "--out", "x", "--ops", "fast"], "invalid choice: 'fast'"),
+        (["train", "--synthetic", "--out", "x", "--learning-rate", "abc"], "--learning-rate"),
+        (["recommend", "--model", "m"], "--user"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
 def test_bad_arguments_exit_2(argv, needle, capsys):
     with pytest.raises(SystemExit) as exc:
         main(argv)
@@ -209,8 +262,17 @@ def test_bad_arguments_exit_2(argv, needle, capsys):
 
 
 def test_missing_file(tmp_path, capsys):
-    code = main(["train", "--interactions", str(tmp_path / "nope.csv"), "--out",
-                 str(tmp_path / "m"), "--verbose", "0"])
+    code = main(
+        [
+            "train",
+            "--interactions",
+            str(tmp_path / "nope.csv"),
+            "--out",
+            str(tmp_path / "m"),
+            "--verbose",
+            "0",
+        ]
+    )
     assert code == 1
     err = capsys.readouterr().err
     assert "nope.csv" in err and "does not exist" in err
@@ -219,8 +281,9 @@ def test_missing_file(tmp_path, capsys):
 def test_missing_column(tmp_path, capsys):
     path = tmp_path / "log.csv"
     pd.DataFrame({"userId": [1], "movieId": [2], "timestamp": [3]}).to_csv(path, index=False)
-    code = main(["train", "--interactions", str(path), "--out", str(tmp_path / "m"),
-                 "--verbose", "0"])
+    code = main(
+        ["train", "--interactions", str(path), "--out", str(tmp_path / "m"), "--verbose", "0"]
+    )
     assert code == 1
     assert "user_id" in capsys.readouterr().err
 
@@ -252,9 +315,15 @@ def test_export_refuses_non_empty_directory(train_result, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_python_m_ydnn_help():
-    proc = subprocess.run([sys.executable, "-m", "ydnn", "--help"], capture_output=True, check=False,
-                          text=True, cwd=ROOT, timeout=120,
-                          env=dict(os.environ, PYTHONPATH=ROOT))
+    proc = subprocess.run(
+        [sys.executable, "-m", "ydnn", "--help"],
+        capture_output=True,
+        check=False,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        env=dict(os.environ, PYTHONPATH=ROOT),
+    )
     assert proc.returncode == 0
     for command in ("train", "evaluate", "recommend", "export"):
         assert command in proc.stdout
@@ -265,20 +334,34 @@ def test_help_and_argument_errors_do_not_import_tensorflow(tmp_path):
     busy = tmp_path / "busy"
     busy.mkdir()
     (busy / "notes.txt").write_text("x")
-    expected = [(["--help"], 0), (["train", "--help"], 0), (["export", "--help"], 0),
-                (["frobnicate"], 2),
-                (["train", "--synthetic", "--out", "x", "--epochs", "0"], 2),
-                (["train", "--synthetic", "--out", "x", "--top-block", "32,8"], 2),
-                (["train", "--interactions", str(tmp_path / "nope.csv"), "--out", "x"], 1),
-                (["train", "--synthetic", "--out", str(busy)], 1)]
+    expected = [
+        (["--help"], 0),
+        (["train", "--help"], 0),
+        (["export", "--help"], 0),
+        (["frobnicate"], 2),
+        (["train", "--synthetic", "--out", "x", "--epochs", "0"], 2),
+        (["train", "--synthetic", "--out", "x", "--top-block", "32,8"], 2),
+        (["train", "--interactions", str(tmp_path / "nope.csv"), "--out", "x"], 1),
+        (["train", "--synthetic", "--out", str(busy)], 1),
+    ]
     # As the command runs (python -m ydnn); -X importtime lists every module imported.
     for argv, want in expected:
-        proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "ydnn"] + argv,
-                              capture_output=True, text=True, check=False, cwd=ROOT, timeout=120,
-                              env=dict(os.environ, PYTHONPATH=ROOT))
+        proc = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "ydnn"] + argv,
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=ROOT,
+            timeout=120,
+            env=dict(os.environ, PYTHONPATH=ROOT),
+        )
         assert proc.returncode == want, (argv, proc.returncode, proc.stderr[-2000:])
-        heavy = [line for line in proc.stderr.splitlines() if line.startswith("import time:")
-                 and line.split("|")[-1].strip().split(".")[0] in ("tensorflow", "keras")]
+        heavy = [
+            line
+            for line in proc.stderr.splitlines()
+            if line.startswith("import time:")
+            and line.split("|")[-1].strip().split(".")[0] in ("tensorflow", "keras")
+        ]
         assert not heavy, f"{argv} imported {heavy[:3]}"
         errors = [line for line in proc.stderr.splitlines() if not line.startswith("import time:")]
         if want:
@@ -291,8 +374,15 @@ def test_import_ydnn_registers_the_model_with_keras(tmp_path):
         import sys, ydnn, keras
         print(keras.saving.get_registered_object("ydnn>YoutubeDNNRetrievalModelV2") is not None)
     """)
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          check=False, cwd=ROOT, timeout=120, env=dict(os.environ, PYTHONPATH=ROOT))
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+        timeout=120,
+        env=dict(os.environ, PYTHONPATH=ROOT),
+    )
     assert proc.stdout.strip().splitlines()[-1] == "True", proc.stderr[-2000:]
 
 
@@ -305,14 +395,18 @@ def test_a_users_error_is_one_line(tmp_path, capsys):
     arguments)."""
     path = tmp_path / "log.csv"
     pd.DataFrame({"user_id": [1, 1, 2], "item_id": [1, 2, 1], "timestamp": [1, 2, 1]}).to_csv(
-        path, index=False)
-    assert main(["train", "--interactions", str(path), "--out", str(tmp_path / "m"),
-                 "--verbose", "0"]) == 1
+        path, index=False
+    )
+    assert (
+        main(["train", "--interactions", str(path), "--out", str(tmp_path / "m"), "--verbose", "0"])
+        == 1
+    )
     err = capsys.readouterr().err
     assert "Traceback" not in err
     [line] = _error_lines(err)
-    assert line.startswith(f"ydnn train: error: interaction log {str(path)!r}: no user has at "
-                           f"least 3 interactions")
+    assert line.startswith(
+        f"ydnn train: error: interaction log {str(path)!r}: no user has at least 3 interactions"
+    )
     with pytest.raises(SystemExit) as exc:
         main(["train", "--synthetic", "--out", "x", "--epochs", "0"])
     assert exc.value.code == 2
@@ -328,8 +422,9 @@ def test_debug_shows_the_traceback(where, tmp_path, capsys):
     lines = _error_lines(capsys.readouterr().err)
     assert lines[0] == "Traceback (most recent call last):"
     assert any(line.startswith("ydnn.cli.UsageError: interaction log") for line in lines)
-    assert lines[-1].startswith("ydnn train: error: interaction log") and \
-        lines[-1].endswith("does not exist: check --interactions")
+    assert lines[-1].startswith("ydnn train: error: interaction log") and lines[-1].endswith(
+        "does not exist: check --interactions"
+    )
 
 
 @pytest.mark.parametrize("kind", [KeyError, ValueError, ImportError])
@@ -365,8 +460,9 @@ def test_validation_split_never_sees_test_items():
     import ydnn
     from ydnn.cli_protocol import drop_last_interaction, prepare
 
-    log = ydnn.data.generate_interactions(num_users=50, num_items=200, num_interactions=1500,
-                                          seed=3)
+    log = ydnn.data.generate_interactions(
+        num_users=50, num_items=200, num_interactions=1500, seed=3
+    )
     # Ties in time break by item id, as in the protocol.
     log.loc[log.index[:6], "timestamp"] = 0
     cols = {"user_col": "user_id", "item_col": "item_id", "time_col": "timestamp"}
@@ -376,13 +472,17 @@ def test_validation_split_never_sees_test_items():
     for row in range(len(val.test)):
         user = val.user_ids[val.test.user[row]]
         u = full.user_index(user)
-        seq = full.decode_items(full.sequence_items[full.sequence_indptr[u]:
-                                                    full.sequence_indptr[u + 1]])
+        seq = full.decode_items(
+            full.sequence_items[full.sequence_indptr[u] : full.sequence_indptr[u + 1]]
+        )
         assert val.decode_items(val.test.target[row]) == seq[-2]
         v = val.test.user[row]
         np.testing.assert_array_equal(
-            val.decode_items(val.sequence_items[val.sequence_indptr[v]:val.sequence_indptr[v + 1]]),
-            seq[:-1])
+            val.decode_items(
+                val.sequence_items[val.sequence_indptr[v] : val.sequence_indptr[v + 1]]
+            ),
+            seq[:-1],
+        )
     # Users with exactly 3 interactions keep 2: fewer than the minimum.
     lengths = log.groupby("user_id").size()
     assert val.num_users == int((lengths >= 4).sum())

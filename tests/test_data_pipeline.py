@@ -13,8 +13,9 @@ def make_examples(n=103, h=4, seed=0):
     hist = rng.integers(1, 50, (n, h)).astype(np.int32)
     hist[np.arange(h)[None, :] >= lengths[:, None]] = 0
     # Targets encode the row so coverage and alignment can be checked.
-    return Examples(hist, lengths, np.arange(n, dtype=np.int32) + 1000,
-                    np.arange(n, dtype=np.int32) % 7)
+    return Examples(
+        hist, lengths, np.arange(n, dtype=np.int32) + 1000, np.arange(n, dtype=np.int32) % 7
+    )
 
 
 def collect(ds):
@@ -74,22 +75,27 @@ def test_no_shuffle_keeps_order_and_drop_remainder():
 
 def test_works_in_keras_fit():
     import keras
+
     ex = make_examples(n=64)
     ex = Examples(ex.history, ex.lengths, ex.target - 1000, ex.user)
     inp = keras.Input((4,), dtype="int32", name="item_id")
-    out = keras.layers.Dense(64)(keras.layers.GlobalAveragePooling1D()(
-        keras.layers.Embedding(50, 8)(inp)))
+    out = keras.layers.Dense(64)(
+        keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(50, 8)(inp))
+    )
     model = keras.Model({"item_id": inp}, out)
     model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     hist = model.fit(to_dataset(ex, 16, seed=0), epochs=1, verbose=0)
     assert np.isfinite(hist.history["loss"][0])
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(batch_size=0), "batch_size must be an integer >= 1"),
-    (dict(batch_size=2.0), "batch_size"),
-    (dict(batch_size=4, repeat=0), "repeat must be"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(batch_size=0), "batch_size must be an integer >= 1"),
+        (dict(batch_size=2.0), "batch_size"),
+        (dict(batch_size=4, repeat=0), "repeat must be"),
+    ],
+)
 def test_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         to_dataset(make_examples(), **kwargs)
@@ -101,7 +107,7 @@ def test_examples_helpers_and_validation():
     ex = make_examples(n=5, h=3)
     values, splits = ex.ragged_history()
     assert splits.tolist() == [0] + np.cumsum(ex.lengths).tolist()
-    assert values.tolist() == [v for r in range(5) for v in ex.history[r, :ex.lengths[r]]]
+    assert values.tolist() == [v for r in range(5) for v in ex.history[r, : ex.lengths[r]]]
     sub = ex.take([4, 0])
     assert sub.target.tolist() == [1004, 1000] and sub.max_history == 3 and len(sub) == 2
     with pytest.raises(ValueError, match=r"target must have shape \(5,\)"):
@@ -114,9 +120,14 @@ def test_seen_items_ride_along_as_ragged_rows():
     import pandas as pd
 
     from ydnn.data import prepare_sequences
-    log = pd.DataFrame({"user_id": [1, 1, 1, 1, 3, 3, 3, 3, 3],
-                        "item_id": [10, 20, 30, 40, 20, 30, 10, 60, 20],
-                        "timestamp": [1, 1, 3, 5, 1, 2, 3, 4, 5]})
+
+    log = pd.DataFrame(
+        {
+            "user_id": [1, 1, 1, 1, 3, 3, 3, 3, 3],
+            "item_id": [10, 20, 30, 40, 20, 30, 10, 60, 20],
+            "timestamp": [1, 1, 3, 5, 1, 2, 3, 4, 5],
+        }
+    )
     data = prepare_sequences(log, max_history=2)
     for shuffle in (False, True):
         feats, y = collect(to_dataset(data.test, 1, shuffle=shuffle, seed=0, seen=data))

@@ -27,8 +27,8 @@ def test_sizes_and_log_shape(default_log):
     assert 4900 <= log.item_id.nunique() <= 5000 and log.item_id.max() <= 5000
     assert abs(len(log) - 150_000) < 0.03 * 150_000
     per_user = log.groupby("user_id").size()
-    assert per_user.min() >= 3 and per_user.std() > 10          # varied lengths
-    assert not log.duplicated(["user_id", "item_id"]).any()      # no repeats per user
+    assert per_user.min() >= 3 and per_user.std() > 10  # varied lengths
+    assert not log.duplicated(["user_id", "item_id"]).any()  # no repeats per user
     assert (log.groupby("user_id").timestamp.diff().dropna() > 0).all()
     assert len(truth["row_cluster"]) == len(log)
     small = generate_interactions(num_users=10, num_items=300, num_interactions=10, seed=1)
@@ -43,7 +43,7 @@ def test_popularity_is_zipf_like(default_log):
     slope = np.polyfit(np.log(ranks[sel]), np.log(counts[sel]), 1)[0]
     assert -1.3 < slope < -0.4, slope
     top1 = counts[: len(counts) // 100].sum() / counts.sum()
-    assert top1 > 0.08, top1                    # top 1% of items: > 8x their share
+    assert top1 > 0.08, top1  # top 1% of items: > 8x their share
     # Observed frequency follows the generator's popularity.
     pop = log.item_id.map(truth["item_popularity"]).groupby(log.item_id).first()
     freq = log.item_id.value_counts().reindex(pop.index)
@@ -55,7 +55,7 @@ def test_histories_stay_in_and_drift_between_clusters(default_log):
     cl = log.item_id.map(truth["item_cluster"]).to_numpy()
     same_user = log.user_id.to_numpy()[1:] == log.user_id.to_numpy()[:-1]
     same = (cl[1:] == cl[:-1])[same_user].mean()
-    assert same > 0.5, same                     # chance is 1/50
+    assert same > 0.5, same  # chance is 1/50
     # Users move: the last item's cluster differs from the first's for most.
     first = log.groupby("user_id").item_id.first().map(truth["item_cluster"])
     last = log.groupby("user_id").item_id.last().map(truth["item_cluster"])
@@ -63,7 +63,7 @@ def test_histories_stay_in_and_drift_between_clusters(default_log):
     # Moves favour ring neighbours over random clusters.
     moves = np.stack([cl[:-1], cl[1:]], 1)[same_user & (cl[1:] != cl[:-1])]
     ring = np.minimum((moves[:, 0] - moves[:, 1]) % 50, (moves[:, 1] - moves[:, 0]) % 50) == 1
-    assert ring.mean() > 0.3                    # chance: 2/49
+    assert ring.mean() > 0.3  # chance: 2/49
 
 
 def test_history_aware_ranking_beats_popularity(default_log):
@@ -79,17 +79,20 @@ def test_history_aware_ranking_beats_popularity(default_log):
         c = cl[data.test.history[u, data.test.lengths[u] - 1]]
         seen = set(data.seen(u).tolist())
         cand = [i for i in order if cl[i] == c and i not in seen][:10]
-        top[u, :len(cand)] = cand
+        top[u, : len(cand)] = cand
     aware = ranking_metrics(data.test.target, top, 10)["recall_at_10"]
     assert pop < 0.06 and aware > 0.2 and aware > 4 * pop, (pop, aware)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(num_users=0), "num_users must be an integer >= 1"),
-    (dict(num_items=20, num_clusters=10), "num_items"),
-    (dict(stay=1.5), "stay must be a probability"),
-    (dict(zipf_exponent=-1.0), "zipf_exponent"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(num_users=0), "num_users must be an integer >= 1"),
+        (dict(num_items=20, num_clusters=10), "num_items"),
+        (dict(stay=1.5), "stay must be a probability"),
+        (dict(zipf_exponent=-1.0), "zipf_exponent"),
+    ],
+)
 def test_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         generate_interactions(**kwargs)

@@ -29,7 +29,7 @@ def reference(target, top_ids, k):
 
 def test_hand_cases():
     target = [5, 7, 9, 4]
-    top = [[5, 1, 2, 3], [1, 2, 7, 3], [1, 2, 3, 4], [4, 4, 1, 2]]   # rank 1, 3, miss, 1 (dup)
+    top = [[5, 1, 2, 3], [1, 2, 7, 3], [1, 2, 3, 4], [4, 4, 1, 2]]  # rank 1, 3, miss, 1 (dup)
     np.testing.assert_array_equal(F.hit_rank(target, top).numpy(), [1, 3, 0, 1])
     np.testing.assert_allclose(F.recall_at_k(target, top).numpy(), [1, 1, 0, 1])
     np.testing.assert_allclose(F.precision_at_k(target, top).numpy(), [0.25, 0.25, 0, 0.25])
@@ -39,9 +39,15 @@ def test_hand_cases():
     # k cuts the list: at k=2 the rank-3 hit is a miss.
     np.testing.assert_allclose(F.recall_at_k(target, top, k=2).numpy(), [1, 0, 0, 1])
     np.testing.assert_allclose(F.precision_at_k(target, top, k=2).numpy(), [0.5, 0, 0, 0.5])
-    assert F.ranking_metrics(target, top, k=4) == pytest.approx({
-        "recall_at_4": 0.75, "precision_at_4": 0.1875, "ndcg_at_4": 0.625,
-        "mrr_at_4": (2 + 1 / 3) / 4, "map_at_4": (2 + 1 / 3) / 4})
+    assert F.ranking_metrics(target, top, k=4) == pytest.approx(
+        {
+            "recall_at_4": 0.75,
+            "precision_at_4": 0.1875,
+            "ndcg_at_4": 0.625,
+            "mrr_at_4": (2 + 1 / 3) / 4,
+            "map_at_4": (2 + 1 / 3) / 4,
+        }
+    )
 
 
 @pytest.mark.parametrize("dtype", [np.int32, np.int64])
@@ -53,7 +59,11 @@ def test_random_vs_reference(rng, dtype, k, graph):
     target = rng.integers(0, n, b).astype(dtype)
     ref = reference(target, top, k)
     for name, fn in F.FUNCTIONS.items():
-        call = tf.function(lambda t, p, fn=fn: fn(t, p, k)) if graph else (lambda t, p, fn=fn: fn(t, p, k))
+        call = (
+            tf.function(lambda t, p, fn=fn: fn(t, p, k))
+            if graph
+            else (lambda t, p, fn=fn: fn(t, p, k))
+        )
         got = call(tf.constant(target), tf.constant(top)).numpy()
         assert got.dtype == np.float32
         np.testing.assert_allclose(got, ref[name], rtol=1e-6, atol=1e-7, err_msg=name)
@@ -62,8 +72,10 @@ def test_random_vs_reference(rng, dtype, k, graph):
 
 
 def test_dynamic_shapes_in_tf_function():
-    fn = tf.function(F.ndcg_at_k, input_signature=[tf.TensorSpec([None], tf.int64),
-                                                    tf.TensorSpec([None, None], tf.int64)])
+    fn = tf.function(
+        F.ndcg_at_k,
+        input_signature=[tf.TensorSpec([None], tf.int64), tf.TensorSpec([None, None], tf.int64)],
+    )
     out = fn(tf.constant([3, 4], tf.int64), tf.constant([[1, 3], [2, 5]], tf.int64)).numpy()
     np.testing.assert_allclose(out, [1 / math.log2(3), 0.0], rtol=1e-6)
 
@@ -80,18 +92,23 @@ def test_top_k_ids_from_scores_with_exclusions():
     assert F.top_k_ids_from_scores(scores, 2, exclude).numpy().tolist() == [[3, 2], [2, 1]]
 
 
-@pytest.mark.parametrize("args, message", [
-    (([1.0], [[1, 2]]), "target must be integer ids"),
-    (([1], [[1.0, 2.0]]), "top_k_ids must be integer ids"),
-    (([1], [1, 2]), r"top_k_ids must be \[batch, k\]"),
-    (([[1, 2]], [[1, 2]]), r"target must be \[batch\]"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (([1.0], [[1, 2]]), "target must be integer ids"),
+        (([1], [[1.0, 2.0]]), "top_k_ids must be integer ids"),
+        (([1], [1, 2]), r"top_k_ids must be \[batch, k\]"),
+        (([[1, 2]], [[1, 2]]), r"target must be \[batch\]"),
+    ],
+)
 def test_input_errors(args, message):
     with pytest.raises(ValueError, match=message):
         F.recall_at_k(*args)
 
 
-@pytest.mark.parametrize("k, message", [(0, "k must be an integer >= 1"), (3, "k=3 but top_k_ids has only 2")])
+@pytest.mark.parametrize(
+    "k, message", [(0, "k must be an integer >= 1"), (3, "k=3 but top_k_ids has only 2")]
+)
 def test_k_errors(k, message):
     with pytest.raises(ValueError, match=message):
         F.ndcg_at_k([1], [[1, 2]], k)
@@ -105,5 +122,7 @@ def test_package_functions_are_the_functions_not_their_class_modules():
     for name in ("recall_at_k", "precision_at_k", "ndcg_at_k", "mrr_at_k", "map_at_k"):
         fn = getattr(metrics, name)
         assert callable(fn), name
-        np.testing.assert_allclose(fn(np.array([3]), np.array([[1, 3]]), 2),
-                                   getattr(F, name)(np.array([3]), np.array([[1, 3]]), 2))
+        np.testing.assert_allclose(
+            fn(np.array([3]), np.array([[1, 3]]), 2),
+            getattr(F, name)(np.array([3]), np.array([[1, 3]]), 2),
+        )

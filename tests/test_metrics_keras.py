@@ -19,8 +19,13 @@ from ydnn.metrics import (
     functions,
 )
 
-CLASSES = {"recall": RecallAtK, "precision": PrecisionAtK, "ndcg": NDCGAtK, "mrr": MRRAtK,
-           "map": MAPAtK}
+CLASSES = {
+    "recall": RecallAtK,
+    "precision": PrecisionAtK,
+    "ndcg": NDCGAtK,
+    "mrr": MRRAtK,
+    "map": MAPAtK,
+}
 
 
 @pytest.mark.parametrize("name", list(CLASSES))
@@ -70,8 +75,13 @@ def test_bad_k():
 
 
 def test_default_metrics_are_merlins_set():
-    assert [m.name for m in default_metrics()] == ["recall_at_10", "mrr_at_10", "ndcg_at_10",
-                                                   "map_at_10", "precision_at_10"]
+    assert [m.name for m in default_metrics()] == [
+        "recall_at_10",
+        "mrr_at_10",
+        "ndcg_at_10",
+        "map_at_10",
+        "precision_at_10",
+    ]
 
 
 def test_in_a_compiled_model(rng, tmp_path):
@@ -81,8 +91,11 @@ def test_in_a_compiled_model(rng, tmp_path):
     inp = keras.Input((3,), dtype="int32")
     h = keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(n_items, 8)(inp))
     model = keras.Model(inp, keras.layers.Dense(n_items)(h))
-    model.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=default_metrics(10))
+    model.compile(
+        optimizer="sgd",
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=default_metrics(10),
+    )
     result = model.evaluate(x, y, batch_size=16, verbose=0, return_dict=True)
     scores = model.predict(x, verbose=0)
     ref = reference(y, np.argsort(-scores, axis=1, kind="stable"), 10)
@@ -98,11 +111,13 @@ def test_in_a_compiled_model(rng, tmp_path):
 
 def popularity_log():
     # Popularity (train counts) after leave-last-out: see test below.
-    return pd.DataFrame({
-        "user_id": [1, 1, 1, 1, 2, 2, 2, 3, 3, 3],
-        "item_id": [10, 20, 30, 40, 10, 20, 40, 10, 30, 20],
-        "timestamp": [1, 2, 3, 4, 1, 2, 3, 1, 2, 3],
-    })
+    return pd.DataFrame(
+        {
+            "user_id": [1, 1, 1, 1, 2, 2, 2, 3, 3, 3],
+            "item_id": [10, 20, 30, 40, 10, 20, 40, 10, 30, 20],
+            "timestamp": [1, 2, 3, 4, 1, 2, 3, 1, 2, 3],
+        }
+    )
 
 
 def test_most_popular_protocol_exact():

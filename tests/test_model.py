@@ -25,23 +25,46 @@ def test_each_model_gets_its_own_default_top_block():
     assert a.item_dim == 64  # the item width follows the tower's by default
 
 
-@pytest.mark.parametrize("kwargs,error,match", [
-    (dict(foo=1), TypeError, "unexpected keyword argument 'foo'"),
-    (dict(embedding_dims={"item_id": 16}), ValueError,
-     r"top block outputs 8 values but the item embedding 'item_id' has 16.*MLPBlock\(\[\.\.\., 16\]\)"),
-    (dict(num_sampled=51), ValueError, r"num_sampled must be in \[1, 50\]"),
-    (dict(min_sampled_id=51), ValueError, r"min_sampled_id must be in \[0, 50\]"),
-    (dict(logits_temperature=0.0), ValueError, "logits_temperature must be positive"),
-    (dict(outputs=keras.layers.Dense(3)), ValueError, "outputs is not supported"),
-    (dict(ops="xla"), ValueError, "ops must be one of"),
-    # Once truncated to 5, or taken as 1 / 1.0, or "use the default width".
-    (dict(num_sampled=5.5), ValueError, r"num_sampled must be an integer, got float 5\.5"),
-    (dict(num_sampled=True), ValueError, r"num_sampled must be an integer, got bool True"),
-    (dict(min_sampled_id=1.0), ValueError, r"min_sampled_id must be an integer, got float 1\.0"),
-    (dict(logits_temperature=True), ValueError, r"logits_temperature must be a real number, got bool"),
-    (dict(embedding_dims={"country": 0}), ValueError, r"embedding_dims\['country'\] must be >= 1, got 0"),
-    (dict(separate_output_table="no"), ValueError, r"separate_output_table must be True or False"),
-])
+@pytest.mark.parametrize(
+    "kwargs,error,match",
+    [
+        (dict(foo=1), TypeError, "unexpected keyword argument 'foo'"),
+        (
+            dict(embedding_dims={"item_id": 16}),
+            ValueError,
+            r"top block outputs 8 values but the item embedding 'item_id' has 16"
+            r".*MLPBlock\(\[\.\.\., 16\]\)",
+        ),
+        (dict(num_sampled=51), ValueError, r"num_sampled must be in \[1, 50\]"),
+        (dict(min_sampled_id=51), ValueError, r"min_sampled_id must be in \[0, 50\]"),
+        (dict(logits_temperature=0.0), ValueError, "logits_temperature must be positive"),
+        (dict(outputs=keras.layers.Dense(3)), ValueError, "outputs is not supported"),
+        (dict(ops="xla"), ValueError, "ops must be one of"),
+        # Once truncated to 5, or taken as 1 / 1.0, or "use the default width".
+        (dict(num_sampled=5.5), ValueError, r"num_sampled must be an integer, got float 5\.5"),
+        (dict(num_sampled=True), ValueError, r"num_sampled must be an integer, got bool True"),
+        (
+            dict(min_sampled_id=1.0),
+            ValueError,
+            r"min_sampled_id must be an integer, got float 1\.0",
+        ),
+        (
+            dict(logits_temperature=True),
+            ValueError,
+            r"logits_temperature must be a real number, got bool",
+        ),
+        (
+            dict(embedding_dims={"country": 0}),
+            ValueError,
+            r"embedding_dims\['country'\] must be >= 1, got 0",
+        ),
+        (
+            dict(separate_output_table="no"),
+            ValueError,
+            r"separate_output_table must be True or False",
+        ),
+    ],
+)
 def test_bad_construction(kwargs, error, match):
     with pytest.raises(error, match=match):
         model(**kwargs)
@@ -82,8 +105,11 @@ def trained():
     keras.utils.set_random_seed(0)
     data = small_data()
     m = YoutubeDNNRetrievalModelV2(
-        data.schema(), top_block=MLPBlock([64, 32], no_activation_last_layer=True),
-        num_sampled=50, min_sampled_id=1)
+        data.schema(),
+        top_block=MLPBlock([64, 32], no_activation_last_layer=True),
+        num_sampled=50,
+        min_sampled_id=1,
+    )
     m.compile(optimizer=keras.optimizers.Adam(3e-3), exclude_seen=True, steps_per_execution=8)
     hist = m.fit(ydnn.data.to_dataset(data.train, 256, seed=0), epochs=8, verbose=0)
     return data, m, hist.history["loss"]
@@ -130,8 +156,13 @@ def test_top_k_encoder_excludes_padding_and_seen_items(trained):
 
 
 def test_save_load_keeps_every_setting_and_continues_training(rng, tmp_path):
-    m = model(logits_temperature=0.2, post=ydnn.L2Norm(), ops="stock",
-              separate_output_table=True, embedding_dims={"country": 4})
+    m = model(
+        logits_temperature=0.2,
+        post=ydnn.L2Norm(),
+        ops="stock",
+        separate_output_table=True,
+        embedding_dims={"country": 4},
+    )
     f = features(rng)
     y = rng.integers(1, 51, 6).astype(np.int32)
     m.compile(optimizer="adam")
@@ -184,8 +215,7 @@ def test_zero_sample_weights_leave_every_weight_unchanged(rng):
     m.compile(optimizer=keras.optimizers.SGD(0.5))
     m(f)
     before = [w.numpy().copy() for w in m.trainable_weights]
-    hist = m.fit(f, y, sample_weight=np.zeros(32, np.float32), batch_size=32, epochs=1,
-                 verbose=0)
+    hist = m.fit(f, y, sample_weight=np.zeros(32, np.float32), batch_size=32, epochs=1, verbose=0)
     assert hist.history["loss"] == [0.0]
     for w, b in zip(m.trainable_weights, before):
         np.testing.assert_array_equal(w.numpy(), b, err_msg=w.path)
@@ -215,10 +245,17 @@ def test_sample_weights_scale_the_loss_and_weight_the_metrics(trained):
     # give the recall of that half alone.
     half = np.arange(len(test)) % 2 == 0
     kept = test.take(half)
-    only_half = m.evaluate({"item_id": kept.history}, kept.target, batch_size=500,
-                           return_dict=True, verbose=0)
-    weighted = m.evaluate(x, test.target, sample_weight=half.astype(np.float32),
-                          batch_size=500, return_dict=True, verbose=0)
+    only_half = m.evaluate(
+        {"item_id": kept.history}, kept.target, batch_size=500, return_dict=True, verbose=0
+    )
+    weighted = m.evaluate(
+        x,
+        test.target,
+        sample_weight=half.astype(np.float32),
+        batch_size=500,
+        return_dict=True,
+        verbose=0,
+    )
     everything = m.evaluate(x, test.target, batch_size=500, return_dict=True, verbose=0)
     assert weighted["recall_at_10"] == pytest.approx(only_half["recall_at_10"], abs=1e-6)
     assert weighted["recall_at_10"] != pytest.approx(everything["recall_at_10"], abs=1e-6)
@@ -227,15 +264,20 @@ def test_sample_weights_scale_the_loss_and_weight_the_metrics(trained):
 def test_sample_weight_of_the_wrong_length_is_an_error(rng):
     m = model()
     m.compile()
-    ds = tf.data.Dataset.from_tensors((features(rng), tf.constant([1, 2, 3, 4, 5, 6]),
-                                       tf.ones([4])))
+    ds = tf.data.Dataset.from_tensors(
+        (features(rng), tf.constant([1, 2, 3, 4, 5, 6]), tf.ones([4]))
+    )
     with pytest.raises(tf.errors.InvalidArgumentError, match="one value per example"):
         m.fit(ds, epochs=1, verbose=0)
 
 
 def test_numpy_scalars_are_accepted_everywhere_a_number_is(rng):
-    m = model(num_sampled=np.int64(7), min_sampled_id=np.int32(1),
-              logits_temperature=np.float32(0.5), embedding_dims={"country": np.int64(4)})
+    m = model(
+        num_sampled=np.int64(7),
+        min_sampled_id=np.int32(1),
+        logits_temperature=np.float32(0.5),
+        embedding_dims={"country": np.int64(4)},
+    )
     assert (m.num_sampled, m.min_sampled_id) == (7, 1) and type(m.num_sampled) is int
     assert m.logits_temperature == pytest.approx(0.5)
     m.compile(top_k=np.int64(5), steps_per_execution=np.int32(1))
@@ -245,12 +287,18 @@ def test_numpy_scalars_are_accepted_everywhere_a_number_is(rng):
     # The TF op wrappers the model calls take them too, with the same result.
     sampled, _, _ = ydnn_kernels.log_uniform_sample(np.int64(5), np.int32(50), min_id=np.int64(1))
     assert sampled.shape == (5,)
-    args = (rng.standard_normal((4, 8)).astype(np.float32),
-            rng.standard_normal((51, 8)).astype(np.float32), np.arange(1, 5), np.arange(10, 16),
-            np.ones(4, np.float32), np.ones(6, np.float32))
+    args = (
+        rng.standard_normal((4, 8)).astype(np.float32),
+        rng.standard_normal((51, 8)).astype(np.float32),
+        np.arange(1, 5),
+        np.arange(10, 16),
+        np.ones(4, np.float32),
+        np.ones(6, np.float32),
+    )
     np.testing.assert_array_equal(
         ydnn_kernels.sampled_softmax_loss(*args, temperature=np.float32(0.5)),
-        ydnn_kernels.sampled_softmax_loss(*args, temperature=0.5))
+        ydnn_kernels.sampled_softmax_loss(*args, temperature=0.5),
+    )
 
 
 @pytest.mark.parametrize("ops", ["fused", "stock"])
@@ -266,8 +314,10 @@ def test_bad_sample_weight_is_an_error_before_any_weight_moves(rng, ops, bad):
     before = [w.numpy().copy() for w in m.trainable_weights]
     weight = np.ones(8, np.float32)
     weight[3] = bad
-    with pytest.raises(tf.errors.InvalidArgumentError,
-                       match=r"(?s)sample_weight must be finite and >= 0.*bad at\] \[3\]"):
+    with pytest.raises(
+        tf.errors.InvalidArgumentError,
+        match=r"(?s)sample_weight must be finite and >= 0.*bad at\] \[3\]",
+    ):
         m.fit(f, y, sample_weight=weight, batch_size=8, shuffle=False, verbose=0)
     for w, b in zip(m.trainable_weights, before):
         np.testing.assert_array_equal(w.numpy(), b, err_msg=w.path)
@@ -280,8 +330,10 @@ def test_retrieve_refuses_a_non_finite_query(rng):
     m = model()
     q = m(features(rng)).numpy()
     q[2, 5] = np.nan
-    with pytest.raises(tf.errors.InvalidArgumentError,
-                       match=r"(?s)query must be finite.*6, 8.*bad at \[row, col\]\D+2, 5"):
+    with pytest.raises(
+        tf.errors.InvalidArgumentError,
+        match=r"(?s)query must be finite.*6, 8.*bad at \[row, col\]\D+2, 5",
+    ):
         m.retrieve(q, 3)
     with pytest.raises(ValueError, match=r"k must be an integer, got float 2\.5"):
         m.retrieve(q, 2.5)
@@ -298,9 +350,11 @@ def test_an_empty_batch_neither_trains_nor_counts_in_the_loss(rng):
     empty = tf.data.Dataset.from_tensors(({k: v[:0] for k, v in f.items()}, y[:0]))
     batches = []
     record = keras.callbacks.LambdaCallback(
-        on_train_batch_end=lambda batch, logs: batches.append(logs["loss"]))
-    hist = m.fit(empty.concatenate(tf.data.Dataset.from_tensors((f, y))), callbacks=[record],
-                 verbose=0)
+        on_train_batch_end=lambda batch, logs: batches.append(logs["loss"])
+    )
+    hist = m.fit(
+        empty.concatenate(tf.data.Dataset.from_tensors((f, y))), callbacks=[record], verbose=0
+    )
     assert np.isfinite(hist.history["loss"][0]) and hist.history["loss"][0] > 0
     assert hist.history["loss"][0] == pytest.approx(batches[-1])
     assert all(np.isfinite(w.numpy()).all() for w in m.trainable_weights)

@@ -38,8 +38,9 @@ print(json.dumps({"loss": hist.history["loss"], "recall": res["recall_at_10"],
 
 
 def test_trains_and_evaluates_on_two_replicas():
-    out = subprocess.run([sys.executable, "-c", _SCRIPT], capture_output=True, text=True,
-                         check=False, timeout=600)
+    out = subprocess.run(
+        [sys.executable, "-c", _SCRIPT], capture_output=True, text=True, check=False, timeout=600
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     res = json.loads(out.stdout.strip().splitlines()[-1])
     assert res["replicas"] == 2
@@ -88,8 +89,13 @@ print(json.dumps({"diff": diff, "calls": int(loaded.sampler_calls.numpy())}))
 def test_resumed_training_on_two_replicas_equals_an_unbroken_run(tmp_path):
     # Each replica draws its step's window of its own stream, placed by the
     # model's step count (saved once, not one per replica).
-    out = subprocess.run([sys.executable, "-c", _RESUME, str(tmp_path)], capture_output=True,
-                         text=True, check=False, timeout=600)
+    out = subprocess.run(
+        [sys.executable, "-c", _RESUME, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     res = json.loads(out.stdout.strip().splitlines()[-1])
     assert res["calls"] == 12

@@ -32,13 +32,22 @@ def test_input_block_pools_padded_and_ragged_alike(rng, ops):
 @pytest.mark.parametrize("combiner", ["mean", "sum", "sqrtn"])
 def test_a_continuous_list_pools_its_real_values(combiner):
     """Merlin's sequence continuous features: float64 loop reference, tolerance 1e-6."""
-    schema = Schema([ColumnSchema("ages", "float32", [Tags.CONTINUOUS, Tags.SEQUENCE],
-                                  is_list=True, is_ragged=True),
-                     ColumnSchema("user_age", "float32", [Tags.CONTINUOUS])])
+    schema = Schema(
+        [
+            ColumnSchema(
+                "ages", "float32", [Tags.CONTINUOUS, Tags.SEQUENCE], is_list=True, is_ragged=True
+            ),
+            ColumnSchema("user_age", "float32", [Tags.CONTINUOUS]),
+        ]
+    )
     block = InputBlock(schema, combiner=combiner)
     rows = [[0.5, -1.0, 2.0], [], [3.0], [0.0, 0.0]]
-    out = block({"ages": tf.ragged.constant(rows, dtype=tf.float32),
-                 "user_age": np.arange(4, dtype=np.float32)}).numpy()
+    out = block(
+        {
+            "ages": tf.ragged.constant(rows, dtype=tf.float32),
+            "user_age": np.arange(4, dtype=np.float32),
+        }
+    ).numpy()
     scale = {"mean": len, "sum": lambda r: 1, "sqrtn": lambda r: np.sqrt(len(r))}[combiner]
     want = [float(np.sum(np.array(r, np.float64)) / scale(r)) if r else 0.0 for r in rows]
     assert out.shape == (4, 2) and block.output_dim == 2
@@ -53,8 +62,9 @@ def test_input_block_concatenates_every_feature(rng):
     f = features(rng)
     out = block(f).numpy()
     assert out.shape == (6, 8 + 4 + 1) and block.output_dim == 13
-    np.testing.assert_allclose(out[:, 8:12], block.table("country").numpy()[f["country"]],
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        out[:, 8:12], block.table("country").numpy()[f["country"]], rtol=1e-6
+    )
     np.testing.assert_allclose(out[:, 12], f["age"], rtol=1e-6)
 
 
@@ -67,9 +77,11 @@ def test_table_widths_follow_the_rules():
 
 def test_input_block_in_a_functional_model_and_saved(rng, tmp_path):
     schema = history_schema()
-    inputs = {"item_id": keras.Input((5,), dtype="int32", name="item_id"),
-              "country": keras.Input((), dtype="int32", name="country"),
-              "age": keras.Input((), dtype="float32", name="age")}
+    inputs = {
+        "item_id": keras.Input((5,), dtype="int32", name="item_id"),
+        "country": keras.Input((), dtype="int32", name="country"),
+        "age": keras.Input((), dtype="float32", name="age"),
+    }
     x = InputBlock(schema, embedding_dims={"item_id": 8})(inputs)
     # Linear last layer: a ReLU one can zero a whole row, which L2Norm leaves at 0.
     x = MLPBlock([16, 8], dropout=0.1, normalization="layer_norm", no_activation_last_layer=True)(x)
@@ -83,13 +95,26 @@ def test_input_block_in_a_functional_model_and_saved(rng, tmp_path):
     np.testing.assert_allclose(again(f).numpy(), out, rtol=1e-6, atol=1e-7)
 
 
-@pytest.mark.parametrize("layer", [
-    lambda: InputBlock(history_schema(), embedding_dims={"item_id": 8}, combiner="sqrtn",
-                       ops="stock", padding_id=0),
-    lambda: MLPBlock([32, 8], activation="gelu", dropout=0.2, normalization="batch_norm",
-                     no_activation_last_layer=True),
-    lambda: L2Norm(epsilon=1e-6),
-])
+@pytest.mark.parametrize(
+    "layer",
+    [
+        lambda: InputBlock(
+            history_schema(),
+            embedding_dims={"item_id": 8},
+            combiner="sqrtn",
+            ops="stock",
+            padding_id=0,
+        ),
+        lambda: MLPBlock(
+            [32, 8],
+            activation="gelu",
+            dropout=0.2,
+            normalization="batch_norm",
+            no_activation_last_layer=True,
+        ),
+        lambda: L2Norm(epsilon=1e-6),
+    ],
+)
 def test_get_config_round_trip(layer):
     a = layer()
     b = type(a).from_config(a.get_config())
@@ -125,12 +150,15 @@ def test_mlp_kernels_start_with_he_variance_unless_told_otherwise():
     assert second.var() == pytest.approx(2 / 256, rel=0.05)
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(dimensions=[]), "non-empty list of positive ints"),
-    (dict(dimensions=[8, 0]), "non-empty list of positive ints"),
-    (dict(dimensions=[8], dropout=1.0), r"dropout must be in \[0, 1\)"),
-    (dict(dimensions=[8], normalization="group"), "normalization must be one of"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(dimensions=[]), "non-empty list of positive ints"),
+        (dict(dimensions=[8, 0]), "non-empty list of positive ints"),
+        (dict(dimensions=[8], dropout=1.0), r"dropout must be in \[0, 1\)"),
+        (dict(dimensions=[8], normalization="group"), "normalization must be one of"),
+    ],
+)
 def test_mlp_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         MLPBlock(**kwargs)

@@ -23,8 +23,7 @@ BATCH, ROWS = 16, 64  # 4 steps an epoch
 # (ops, optimizer): the fused path with each sparse optimizer. The stock
 # path (TF's sampler cannot be placed in its stream) resumes its weights and
 # optimizer exactly but draws a fresh stream: test_stock_resumes_all_but_...
-SETUPS = [("fused", "adam"), ("fused", "sgd"), ("fused", "adagrad"),
-          ("fused", "rowwise_adagrad")]
+SETUPS = [("fused", "adam"), ("fused", "sgd"), ("fused", "adagrad"), ("fused", "rowwise_adagrad")]
 
 
 def data():
@@ -35,8 +34,12 @@ def data():
 def make(ops="fused", optimizer="adam", seed=1, **compile_kw):
     keras.utils.set_random_seed(seed)
     model = YoutubeDNNRetrievalModelV2(
-        history_schema(), top_block=MLPBlock([16, 8], no_activation_last_layer=True),
-        num_sampled=10, min_sampled_id=1, ops=ops)
+        history_schema(),
+        top_block=MLPBlock([16, 8], no_activation_last_layer=True),
+        num_sampled=10,
+        min_sampled_id=1,
+        ops=ops,
+    )
     if optimizer == "sgd":
         optimizer = keras.optimizers.SGD(0.1)  # mapped to SparseSGD on the fused path
     model.compile(optimizer=optimizer, **compile_kw)
@@ -45,8 +48,16 @@ def make(ops="fused", optimizer="adam", seed=1, **compile_kw):
 
 def fit(model, epochs, initial_epoch=0, callbacks=None):
     x, y = data()
-    return model.fit(x, y, batch_size=BATCH, epochs=epochs, initial_epoch=initial_epoch,
-                     shuffle=False, callbacks=callbacks, verbose=0)
+    return model.fit(
+        x,
+        y,
+        batch_size=BATCH,
+        epochs=epochs,
+        initial_epoch=initial_epoch,
+        shuffle=False,
+        callbacks=callbacks,
+        verbose=0,
+    )
 
 
 def assert_same_state(got, want):
@@ -54,12 +65,14 @@ def assert_same_state(got, want):
     assert len(got.weights) == len(want.weights)
     for a, b in zip(got.weights, want.weights):
         assert (a.name, a.shape) == (b.name, b.shape)  # paths differ: layer names count up
-        np.testing.assert_allclose(np.asarray(a.numpy(), np.float64), b.numpy(), rtol=RTOL,
-                                   atol=ATOL, err_msg=a.path)
+        np.testing.assert_allclose(
+            np.asarray(a.numpy(), np.float64), b.numpy(), rtol=RTOL, atol=ATOL, err_msg=a.path
+        )
     assert len(got.optimizer.variables) == len(want.optimizer.variables)
     for a, b in zip(got.optimizer.variables, want.optimizer.variables):
-        np.testing.assert_allclose(np.asarray(a.numpy(), np.float64), b.numpy(), rtol=RTOL,
-                                   atol=ATOL, err_msg=a.path)
+        np.testing.assert_allclose(
+            np.asarray(a.numpy(), np.float64), b.numpy(), rtol=RTOL, atol=ATOL, err_msg=a.path
+        )
 
 
 @pytest.mark.parametrize("ops,optimizer", SETUPS)
@@ -88,8 +101,11 @@ def test_a_restarted_sampler_would_be_caught(tmp_path, monkeypatch):
     fit(first, 1)
     first.save(str(tmp_path / "m.keras"))
     sample = YoutubeDNNRetrievalModelV2.sample_negatives
-    monkeypatch.setattr(YoutubeDNNRetrievalModelV2, "sample_negatives",
-                        lambda self, targets, first_draw=None: sample(self, targets))
+    monkeypatch.setattr(
+        YoutubeDNNRetrievalModelV2,
+        "sample_negatives",
+        lambda self, targets, first_draw=None: sample(self, targets),
+    )
     loaded = keras.models.load_model(str(tmp_path / "m.keras"))
     fit(loaded, 2, initial_epoch=1)
     with pytest.raises(AssertionError):
@@ -122,24 +138,33 @@ def test_resuming_costs_no_replay(tmp_path):
 
     model = make()
     fit(model, 1)
-    model.sampler_calls.assign(10 ** 9)
+    model.sampler_calls.assign(10**9)
     start = time.perf_counter()
     fit(model, 2, initial_epoch=1)
     assert time.perf_counter() - start < 60
-    assert int(model.sampler_calls.numpy()) == 10 ** 9 + 4
+    assert int(model.sampler_calls.numpy()) == 10**9 + 4
     # Step t's ids are the sampler's draws from t * 2^32 on.
     x, y = data()
     ids, _, _ = ydnn_kernels.log_uniform_sample(
-        10, max_id=model.max_id, min_id=1, true_ids=y[:BATCH], seed=model.sampler_seed,
-        first_draw=(10 ** 9 + 4) * 2 ** 32)
-    got, _, _ = model.sample_negatives(y[:BATCH], first_draw=(10 ** 9 + 4) * 2 ** 32)
+        10,
+        max_id=model.max_id,
+        min_id=1,
+        true_ids=y[:BATCH],
+        seed=model.sampler_seed,
+        first_draw=(10**9 + 4) * 2**32,
+    )
+    got, _, _ = model.sample_negatives(y[:BATCH], first_draw=(10**9 + 4) * 2**32)
     np.testing.assert_array_equal(got.numpy(), ids.numpy())
 
 
 def test_loaded_model_keeps_its_compile_settings(tmp_path):
-    model = make(optimizer=ydnn.optimizers.LazyAdam(2e-3, beta_1=0.8), top_k=5,
-                 exclude_seen=True, steps_per_execution=2,
-                 metrics=[ydnn.metrics.RecallAtK(5), ydnn.metrics.NDCGAtK(3)])
+    model = make(
+        optimizer=ydnn.optimizers.LazyAdam(2e-3, beta_1=0.8),
+        top_k=5,
+        exclude_seen=True,
+        steps_per_execution=2,
+        metrics=[ydnn.metrics.RecallAtK(5), ydnn.metrics.NDCGAtK(3)],
+    )
     fit(model, 1)
     path = str(tmp_path / "m.keras")
     model.save(path)
@@ -154,8 +179,9 @@ def test_loaded_model_keeps_its_compile_settings(tmp_path):
     assert set(res) == {"loss", "recall_at_5", "ndcg_at_3"}
     # Loading without compiling gives a model that predicts (the CLI's way).
     bare = keras.models.load_model(path, compile=False)
-    np.testing.assert_allclose(bare.predict(x, verbose=0), loaded.predict(x, verbose=0),
-                               rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(
+        bare.predict(x, verbose=0), loaded.predict(x, verbose=0), rtol=1e-6, atol=1e-7
+    )
 
 
 @pytest.mark.parametrize("ops", ["fused"])
@@ -189,8 +215,7 @@ class Interrupt(keras.callbacks.Callback):
 
 
 @pytest.mark.parametrize("ops,optimizer", [("fused", "adam"), ("fused", "rowwise_adagrad")])
-def test_backup_and_restore_after_an_interruption_equals_an_unbroken_fit(tmp_path, ops,
-                                                                         optimizer):
+def test_backup_and_restore_after_an_interruption_equals_an_unbroken_fit(tmp_path, ops, optimizer):
     straight = make(ops, optimizer)
     fit(straight, 3)
     model = make(ops, optimizer)
@@ -209,8 +234,7 @@ def test_model_checkpoint_restarts_training_where_it_was(tmp_path, weights_only)
     fit(straight, 3)
     model = make()
     name = "ckpt-{epoch}" + (".weights.h5" if weights_only else ".keras")
-    ckpt = keras.callbacks.ModelCheckpoint(str(tmp_path / name),
-                                           save_weights_only=weights_only)
+    ckpt = keras.callbacks.ModelCheckpoint(str(tmp_path / name), save_weights_only=weights_only)
     fit(model, 2, callbacks=[ckpt])
     saved = str(tmp_path / name.format(epoch=1))
     if weights_only:
@@ -252,7 +276,8 @@ def test_a_file_without_the_sampler_position_still_loads(rng):
     # output table among the model's own variables: they load, the stream
     # restarting at draw 0.
     model = YoutubeDNNRetrievalModelV2(
-        history_schema(), top_block=MLPBlock([8]), num_sampled=5, separate_output_table=True)
+        history_schema(), top_block=MLPBlock([8]), num_sampled=5, separate_output_table=True
+    )
     table = rng.standard_normal(model.output_table.shape).astype(np.float32)
     model.sampler_calls.assign(3)
     model.load_own_variables({"0": table})

@@ -9,20 +9,31 @@ from ydnn.schema import IntDomain
 
 
 def item_col(**kw):
-    args = dict(dtype="int32", tags=[Tags.ITEM_ID, Tags.CATEGORICAL, Tags.SEQUENCE, Tags.LIST],
-                is_list=True, int_domain=(0, 100), properties={"embedding_dim": 16})
+    args = dict(
+        dtype="int32",
+        tags=[Tags.ITEM_ID, Tags.CATEGORICAL, Tags.SEQUENCE, Tags.LIST],
+        is_list=True,
+        int_domain=(0, 100),
+        properties={"embedding_dim": 16},
+    )
     args.update(kw)
     return ColumnSchema("item_id", **args)
 
 
 def make_schema():
-    return Schema([
-        item_col(),
-        ColumnSchema("user_id", "int64", ["user_id", "categorical"], int_domain=(1, 50)),
-        ColumnSchema("user_age", "float32", [Tags.USER, Tags.CONTINUOUS]),
-        ColumnSchema("target", "int32", [Tags.TARGET, Tags.ITEM, Tags.CATEGORICAL],
-                     int_domain=IntDomain(0, 100, "item_id")),
-    ])
+    return Schema(
+        [
+            item_col(),
+            ColumnSchema("user_id", "int64", ["user_id", "categorical"], int_domain=(1, 50)),
+            ColumnSchema("user_age", "float32", [Tags.USER, Tags.CONTINUOUS]),
+            ColumnSchema(
+                "target",
+                "int32",
+                [Tags.TARGET, Tags.ITEM, Tags.CATEGORICAL],
+                int_domain=IntDomain(0, 100, "item_id"),
+            ),
+        ]
+    )
 
 
 def test_tags_are_strings_and_compound_tags_expand():
@@ -41,25 +52,34 @@ def test_column_properties_and_vocabulary():
     assert col.table_name == "item_id"
     assert col.is_categorical and not col.is_continuous
     assert make_schema()["target"].table_name == "item_id"
-    merlin = ColumnSchema("x", "int64", ["categorical"], int_domain=(0, 9),
-                          properties={"embedding_sizes": {"cardinality": 10, "dimension": 8}})
+    merlin = ColumnSchema(
+        "x",
+        "int64",
+        ["categorical"],
+        int_domain=(0, 9),
+        properties={"embedding_sizes": {"cardinality": 10, "dimension": 8}},
+    )
     assert merlin.embedding_dim == 8
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(name=""), "non-empty string"),
-    (dict(dtype="notatype"), "unknown dtype"),
-    (dict(tags=["categorical", "continuous"]), "cannot be combined"),
-    (dict(dtype="float32"), "categorical ids must be integers"),
-    (dict(is_list=False, is_ragged=True), "needs is_list=True"),
-    (dict(int_domain=(5, 2)), "max"),
-    (dict(int_domain=(-1, 2)), "min must be >= 0"),
-    (dict(int_domain=(0, 2.5)), "must be an integer"),
-    (dict(int_domain="0..5"), "int_domain must be"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(name=""), "non-empty string"),
+        (dict(dtype="notatype"), "unknown dtype"),
+        (dict(tags=["categorical", "continuous"]), "cannot be combined"),
+        (dict(dtype="float32"), "categorical ids must be integers"),
+        (dict(is_list=False, is_ragged=True), "needs is_list=True"),
+        (dict(int_domain=(5, 2)), "max"),
+        (dict(int_domain=(-1, 2)), "min must be >= 0"),
+        (dict(int_domain=(0, 2.5)), "must be an integer"),
+        (dict(int_domain="0..5"), "int_domain must be"),
+    ],
+)
 def test_column_errors_name_the_column_and_problem(kwargs, message):
-    args = dict(name="item_id", dtype="int32", tags=[Tags.ITEM_ID, Tags.CATEGORICAL],
-                int_domain=(0, 10))
+    args = dict(
+        name="item_id", dtype="int32", tags=[Tags.ITEM_ID, Tags.CATEGORICAL], int_domain=(0, 10)
+    )
     args.update(kwargs)
     with pytest.raises(ValueError, match=message):
         ColumnSchema(**args)
@@ -122,7 +142,9 @@ def test_first_only_and_column_by_tag_errors():
     assert s.select_by_tag(Tags.USER_ID).only().name == "user_id"
     with pytest.raises(ValueError, match="empty"):
         _ = Schema().first
-    with pytest.raises(ValueError, match=r"exactly one item column, found 2: \['item_id', 'target'\]"):
+    with pytest.raises(
+        ValueError, match=r"exactly one item column, found 2: \['item_id', 'target'\]"
+    ):
         s.select_by_tag(Tags.ITEM).only("item column")
     with pytest.raises(ValueError, match="no column is tagged 'session_id'.*item_id \\[item_id"):
         s.column_by_tag(Tags.SESSION_ID)

@@ -26,8 +26,8 @@ def test_predict_random_takes_a_later_position_and_its_prefix():
     assert y.min() == 2 and y.max() == 10, "every position t >= 1 is reachable"
     hist = f["item_id"].numpy()
     for row, t in zip(hist, y):
-        np.testing.assert_array_equal(row[:t - 1], np.arange(1, t))
-        assert (row[t - 1:] == 0).all()
+        np.testing.assert_array_equal(row[: t - 1], np.arange(1, t))
+        assert (row[t - 1 :] == 0).all()
 
 
 def test_in_a_dataset_map():
@@ -60,8 +60,9 @@ def _merlin23_schema():
 
     from ydnn import Schema
 
-    return Schema.read(os.path.join(os.path.dirname(__file__), "data",
-                                    "merlin23_sequence_schema.json"))
+    return Schema.read(
+        os.path.join(os.path.dirname(__file__), "data", "merlin23_sequence_schema.json")
+    )
 
 
 CATS = np.array([[50, 60, 70, 0], [80, 0, 0, 0], [10, 20, 30, 40]], np.int32)
@@ -77,12 +78,13 @@ def test_sequence_predict_last_cuts_every_sequence_feature_of_the_schema():
     ages = np.array([0.1, 0.2, 0.3], np.float32)
     f, y = pre({"item_id_seq": SEQ, "categories": CATS, "user_age": ages})
     np.testing.assert_array_equal(y, [7, 8, 4])
-    np.testing.assert_array_equal(f["categories"], [[50, 60, 0, 0], [0, 0, 0, 0],
-                                                    [10, 20, 30, 0]])
-    np.testing.assert_array_equal(f["user_age"], ages)   # not a sequence: untouched
-    ragged = {k: tf.RaggedTensor.from_tensor(v, padding=0) for k, v in
-              (("item_id_seq", SEQ), ("categories", CATS))}
-    rf, ry = SequencePredictLast(schema)(ragged)          # target defaults to the item id
+    np.testing.assert_array_equal(f["categories"], [[50, 60, 0, 0], [0, 0, 0, 0], [10, 20, 30, 0]])
+    np.testing.assert_array_equal(f["user_age"], ages)  # not a sequence: untouched
+    ragged = {
+        k: tf.RaggedTensor.from_tensor(v, padding=0)
+        for k, v in (("item_id_seq", SEQ), ("categories", CATS))
+    }
+    rf, ry = SequencePredictLast(schema)(ragged)  # target defaults to the item id
     np.testing.assert_array_equal(ry, [7, 8, 4])
     assert rf["item_id_seq"].to_list() == [[5, 6], [], [1, 2, 3]]
     assert rf["categories"].to_list() == [[50, 60], [], [10, 20, 30]]
@@ -96,11 +98,12 @@ def test_sequence_predict_random_cuts_at_the_drawn_position():
 
     seq = np.tile(np.arange(1, 11, dtype=np.int32), (200, 1))
     cats = seq * 10
-    f, y = SequencePredictRandom(_merlin23_schema(), seed=5)({"item_id_seq": seq,
-                                                              "categories": cats})
+    f, y = SequencePredictRandom(_merlin23_schema(), seed=5)(
+        {"item_id_seq": seq, "categories": cats}
+    )
     for hist, cat, t in zip(f["item_id_seq"].numpy(), f["categories"].numpy(), y.numpy()):
-        np.testing.assert_array_equal(cat[:t - 1], 10 * hist[:t - 1])
-        assert (cat[t - 1:] == 0).all() and (hist[t - 1:] == 0).all()
+        np.testing.assert_array_equal(cat[: t - 1], 10 * hist[: t - 1])
+        assert (cat[t - 1 :] == 0).all() and (hist[t - 1 :] == 0).all()
 
 
 def test_sequence_target_by_tag_and_bad_targets():
@@ -110,8 +113,11 @@ def test_sequence_target_by_tag_and_bad_targets():
     assert SequencePredictLast(schema, target=Tags.ITEM_ID).column == "item_id_seq"
     assert SequencePredictLast(schema, target="item_id").column == "item_id_seq"  # the tag
     assert SequencePredictLast(schema).cut_columns == ("categories",)
-    with pytest.raises(ValueError, match=r"target 'session' is neither a column of the schema "
-                                         r"nor a tag of exactly one of its columns"):
+    with pytest.raises(
+        ValueError,
+        match=r"target 'session' is neither a column of the schema "
+        r"nor a tag of exactly one of its columns",
+    ):
         SequencePredictLast(schema, target="session")
     with pytest.raises(ValueError, match=r"target must be a column name"):
         PredictLast(target=3)
@@ -121,16 +127,20 @@ def test_sequence_predict_last_in_a_dataset_map():
     from ydnn import SequencePredictLast
 
     ds = tf.data.Dataset.from_tensor_slices({"item_id_seq": SEQ, "categories": CATS}).batch(2)
-    got = [(f["categories"].numpy(), y.numpy())
-           for f, y in ds.map(SequencePredictLast(_merlin23_schema()))]
+    got = [
+        (f["categories"].numpy(), y.numpy())
+        for f, y in ds.map(SequencePredictLast(_merlin23_schema()))
+    ]
     np.testing.assert_array_equal(np.concatenate([y for _, y in got]), [7, 8, 4])
-    np.testing.assert_array_equal(np.concatenate([c for c, _ in got]),
-                                  [[50, 60, 0, 0], [0, 0, 0, 0], [10, 20, 30, 0]])
+    np.testing.assert_array_equal(
+        np.concatenate([c for c, _ in got]), [[50, 60, 0, 0], [0, 0, 0, 0], [10, 20, 30, 0]]
+    )
 
 
 def test_ragged_rows_are_ids_to_their_end_and_left_padding_is_refused():
-    f, y = PredictLast()({"item_id": tf.ragged.constant([[0, 5, 7], [3, 0, 9], [4, 6]],
-                                                        dtype=tf.int64)})
+    f, y = PredictLast()(
+        {"item_id": tf.ragged.constant([[0, 5, 7], [3, 0, 9], [4, 6]], dtype=tf.int64)}
+    )
     np.testing.assert_array_equal(y, [7, 9, 6])  # Merlin: the row's last element
     assert f["item_id"].to_list() == [[0, 5], [3, 0], [4]]
     with pytest.raises(tf.errors.InvalidArgumentError, match="has a real id after padding id 0"):

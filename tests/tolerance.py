@@ -28,11 +28,13 @@ def assert_close_to_ref(actual, ref, dtype, scale=1.0, what="result"):
     worst = np.unravel_index(np.argmax(err - bound), err.shape) if err.size else None
     assert np.all(err <= bound), (
         f"{what} ({dtype}): max error {err.max():.3g} exceeds bound at {worst}: "
-        f"got {actual[worst]}, want {ref[worst]}")
+        f"got {actual[worst]}, want {ref[worst]}"
+    )
 
 
 def assert_stock_close(fused, stock, what="result"):
     stock = np.asarray(stock, np.float64)
     atol = 1e-5 * max(1.0, float(np.abs(stock).max(initial=0.0)))
-    np.testing.assert_allclose(np.asarray(fused, np.float64), stock, rtol=1e-5, atol=atol,
-                               err_msg=what)
+    np.testing.assert_allclose(
+        np.asarray(fused, np.float64), stock, rtol=1e-5, atol=atol, err_msg=what
+    )

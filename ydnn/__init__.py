@@ -15,14 +15,40 @@ import sys
 from ydnn_kernels._version import __version__ as __version__
 
 _SUBMODULES = ("data", "io", "metrics", "optimizers", "transforms")
-_NAMES = {"Dataset": "ydnn.io", "Loader": "ydnn.io", "InputBlock": "ydnn.layers", "L2Norm": "ydnn.layers", "MLPBlock": "ydnn.layers",
-          "TopKEncoder": "ydnn.model", "YoutubeDNNRetrievalModelV2": "ydnn.model",
-          "ColumnSchema": "ydnn.schema", "Schema": "ydnn.schema", "Tags": "ydnn.schema",
-          "SequencePredictLast": "ydnn.transforms", "SequencePredictRandom": "ydnn.transforms"}
+_NAMES = {
+    "Dataset": "ydnn.io",
+    "Loader": "ydnn.io",
+    "InputBlock": "ydnn.layers",
+    "L2Norm": "ydnn.layers",
+    "MLPBlock": "ydnn.layers",
+    "TopKEncoder": "ydnn.model",
+    "YoutubeDNNRetrievalModelV2": "ydnn.model",
+    "ColumnSchema": "ydnn.schema",
+    "Schema": "ydnn.schema",
+    "Tags": "ydnn.schema",
+    "SequencePredictLast": "ydnn.transforms",
+    "SequencePredictRandom": "ydnn.transforms",
+}
 
-__all__ = ["ColumnSchema", "Dataset", "InputBlock", "L2Norm", "Loader", "MLPBlock", "Schema",
-           "SequencePredictLast", "SequencePredictRandom", "Tags", "TopKEncoder",
-           "YoutubeDNNRetrievalModelV2", "data", "io", "metrics", "optimizers", "transforms"]
+__all__ = [
+    "ColumnSchema",
+    "Dataset",
+    "InputBlock",
+    "L2Norm",
+    "Loader",
+    "MLPBlock",
+    "Schema",
+    "SequencePredictLast",
+    "SequencePredictRandom",
+    "Tags",
+    "TopKEncoder",
+    "YoutubeDNNRetrievalModelV2",
+    "data",
+    "io",
+    "metrics",
+    "optimizers",
+    "transforms",
+]
 
 
 def __getattr__(name):

@@ -37,35 +37,46 @@ def check_output_directory(directory, overwrite, owned, what):
     path = os.path.realpath(directory)  # a symlink's target is what gets replaced
     cwd = os.getcwd()
     if cwd == path or cwd.startswith(path.rstrip(os.sep) + os.sep):
-        raise ValueError(f"output directory {directory!r} is (or holds) the current directory: "
-                         f"choose another --out")
+        raise ValueError(
+            f"output directory {directory!r} is (or holds) the current directory: "
+            f"choose another --out"
+        )
     if os.path.isdir(path):
         present = sorted(os.listdir(path))
         foreign = [n for n in present if n not in owned]
         if present and not overwrite:
-            raise ValueError(f"output directory {directory!r} is not empty (it holds "
-                             f"{'files' if foreign else what}): pass --overwrite to replace it, "
-                             f"or choose another --out")
+            raise ValueError(
+                f"output directory {directory!r} is not empty (it holds "
+                f"{'files' if foreign else what}): pass --overwrite to replace it, "
+                f"or choose another --out"
+            )
         if foreign:
-            raise ValueError(f"output directory {directory!r} holds files that are not part of "
-                             f"{what} ({', '.join(foreign[:3])}); --overwrite only replaces "
-                             f"{what}: choose another --out")
+            raise ValueError(
+                f"output directory {directory!r} holds files that are not part of "
+                f"{what} ({', '.join(foreign[:3])}); --overwrite only replaces "
+                f"{what}: choose another --out"
+            )
     elif os.path.lexists(path):
-        raise ValueError(f"output directory {directory!r} is a file, not a directory: choose "
-                         f"another --out")
+        raise ValueError(
+            f"output directory {directory!r} is a file, not a directory: choose another --out"
+        )
     parent = os.path.dirname(path)
     while not os.path.lexists(parent):
         parent = os.path.dirname(parent)
     if not os.path.isdir(parent):
-        raise ValueError(f"cannot create output directory {directory!r}: {parent!r} is a "
-                         f"file; choose another --out")
+        raise ValueError(
+            f"cannot create output directory {directory!r}: {parent!r} is a "
+            f"file; choose another --out"
+        )
     probe = os.path.join(parent, f".ydnn-probe-{os.getpid()}-{secrets.token_hex(4)}")
     try:
         os.mkdir(probe)
         os.rmdir(probe)
     except OSError as e:
-        raise ValueError(f"cannot write output directory {directory!r}: {parent!r} is not "
-                         f"writable ({e.strerror}); choose another --out") from None
+        raise ValueError(
+            f"cannot write output directory {directory!r}: {parent!r} is not "
+            f"writable ({e.strerror}); choose another --out"
+        ) from None
 
 
 def write_directory(directory, write, overwrite, owned, what):
@@ -112,14 +123,17 @@ def _move_into_place(tmp, path, shown):
         except OSError as e:
             if e.errno not in (errno.ENOTEMPTY, errno.EEXIST):
                 raise
-            raise ValueError(f"output directory {shown!r} was filled by another process during "
-                             f"the save: pass --overwrite, or choose another --out") from None
+            raise ValueError(
+                f"output directory {shown!r} was filled by another process during "
+                f"the save: pass --overwrite, or choose another --out"
+            ) from None
     if _exchange(tmp, path):
         return tmp  # now holds the old contents
     # No atomic exchange: the old directory moves aside first, so a kill
     # between the renames leaves it whole as `.NAME.old-*` (load names it).
-    old = os.path.join(os.path.dirname(path),
-                       f".{os.path.basename(path)}.old-{secrets.token_hex(6)}")
+    old = os.path.join(
+        os.path.dirname(path), f".{os.path.basename(path)}.old-{secrets.token_hex(6)}"
+    )
     os.rename(path, old)
     try:
         os.rename(tmp, path)

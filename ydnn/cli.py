@@ -64,8 +64,9 @@ def blame_user(*kinds):
 def _check_files(args):
     """What can be checked on disk before TensorFlow loads."""
     if getattr(args, "interactions", None) is not None and not os.path.exists(args.interactions):
-        raise UsageError(f"interaction log {args.interactions!r} does not exist: check "
-                         f"--interactions")
+        raise UsageError(
+            f"interaction log {args.interactions!r} does not exist: check --interactions"
+        )
     if args.command in ("train", "export"):
         from ydnn.atomic_dir import check_output_directory
         from ydnn.trained_model import MODEL_FILES, SAVED_MODEL_FILES
@@ -74,8 +75,7 @@ def _check_files(args):
             if args.command == "train":
                 check_output_directory(args.out, args.overwrite, MODEL_FILES, "a ydnn model")
             else:
-                check_output_directory(args.out, args.overwrite, SAVED_MODEL_FILES,
-                                       "a SavedModel")
+                check_output_directory(args.out, args.overwrite, SAVED_MODEL_FILES, "a SavedModel")
 
 
 def main(argv=None):
@@ -90,8 +90,12 @@ def main(argv=None):
             import ydnn_kernels  # noqa: F401  (checks its build against the installed TF)
             from ydnn.cli_run import run_evaluate, run_export, run_recommend, run_train
 
-        runners = {"train": run_train, "evaluate": run_evaluate, "recommend": run_recommend,
-                   "export": run_export}
+        runners = {
+            "train": run_train,
+            "evaluate": run_evaluate,
+            "recommend": run_recommend,
+            "export": run_export,
+        }
         result = runners[args.command](args)
     except KeyboardInterrupt:
         # The output directories are written whole or not at all, so an
@@ -115,8 +119,10 @@ def main(argv=None):
 def _message(error):
     """One line: OSError with its file, MemoryError with what to lower."""
     if isinstance(error, MemoryError):
-        text = (f"out of memory ({error or 'allocation failed'}): lower --max-history or "
-                f"--batch-size, or use a smaller log")
+        text = (
+            f"out of memory ({error or 'allocation failed'}): lower --max-history or "
+            f"--batch-size, or use a smaller log"
+        )
     else:
         text = str(error) or type(error).__name__
     return " ".join(text.split())

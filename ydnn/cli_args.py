@@ -22,8 +22,9 @@ def _top_block(text):
     try:
         dims = [int(d) for d in text.split(",") if d.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated widths like 128,64, "
-                                         f"got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated widths like 128,64, got {text!r}"
+        ) from None
     if not dims or min(dims) < 1:
         raise argparse.ArgumentTypeError(f"widths must be positive integers, got {text!r}")
     return dims
@@ -35,13 +36,15 @@ def _positive(kind):
             value = kind(text)
         except ValueError:
             article = "an" if kind is int else "a"
-            raise argparse.ArgumentTypeError(f"expected {article} {kind.__name__}, got "
-                                             f"{text!r}") from None
+            raise argparse.ArgumentTypeError(
+                f"expected {article} {kind.__name__}, got {text!r}"
+            ) from None
         if kind is float and not 0 < value < float("inf"):
             raise argparse.ArgumentTypeError(f"must be positive and finite, got {text!r}")
         if not value > 0:
             raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
         return value
+
     parse.__name__ = f"positive {kind.__name__}"
     return parse
 
@@ -55,6 +58,7 @@ def _at_least(low):
         if value < low:
             raise argparse.ArgumentTypeError(f"must be >= {low}, got {text!r}")
         return value
+
     parse.__name__ = f"int >= {low}"
     return parse
 
@@ -65,129 +69,203 @@ def _non_empty(text):
     return text
 
 
-SYNTHETIC_DEFAULTS = {"synthetic_users": 3000, "synthetic_items": 5000,
-                      "synthetic_interactions": 150_000, "data_seed": 0}
+SYNTHETIC_DEFAULTS = {
+    "synthetic_users": 3000,
+    "synthetic_items": 5000,
+    "synthetic_interactions": 150_000,
+    "data_seed": 0,
+}
 
 
 def _data_arguments(parser, defaults):
     """--interactions/--synthetic and the column options (defaults None: from the model)."""
     source = parser.add_mutually_exclusive_group(required=defaults)
-    source.add_argument("--interactions", metavar="FILE",
-                        help="interaction log: CSV (any --sep) or Parquet")
-    source.add_argument("--synthetic", action="store_true",
-                        help="a generated log (ydnn.data.generate_interactions)")
+    source.add_argument(
+        "--interactions", metavar="FILE", help="interaction log: CSV (any --sep) or Parquet"
+    )
+    source.add_argument(
+        "--synthetic", action="store_true", help="a generated log (ydnn.data.generate_interactions)"
+    )
     d = (lambda v: v) if defaults else (lambda v: None)
-    parser.add_argument("--user-col", default=d("user_id"), type=_non_empty,
-                        help="user column (default user_id)")
-    parser.add_argument("--item-col", default=d("item_id"), type=_non_empty,
-                        help="item column (default item_id)")
-    parser.add_argument("--time-col", default=d("timestamp"), type=_non_empty,
-                        help="time column (default timestamp)")
-    parser.add_argument("--sep", default=d(","), type=_non_empty,
-                        help="CSV separator (default ',')")
+    parser.add_argument(
+        "--user-col", default=d("user_id"), type=_non_empty, help="user column (default user_id)"
+    )
+    parser.add_argument(
+        "--item-col", default=d("item_id"), type=_non_empty, help="item column (default item_id)"
+    )
+    parser.add_argument(
+        "--time-col",
+        default=d("timestamp"),
+        type=_non_empty,
+        help="time column (default timestamp)",
+    )
+    parser.add_argument(
+        "--sep", default=d(","), type=_non_empty, help="CSV separator (default ',')"
+    )
     # Defaults (train: SYNTHETIC_DEFAULTS, evaluate: the model's) are filled
     # in later, so that giving one without --synthetic can be refused.
-    parser.add_argument("--synthetic-users", type=_positive(int), default=None,
-                        help="default 3000")
-    parser.add_argument("--synthetic-items", type=_positive(int), default=None,
-                        help="default 5000")
-    parser.add_argument("--synthetic-interactions", type=_positive(int), default=None,
-                        help="default 150000")
-    parser.add_argument("--data-seed", type=_at_least(0), default=None,
-                        help="seed of the synthetic log (default 0; fixed across training seeds)")
-    parser.add_argument("--validation", action="store_true",
-                        help="drop each user's last interaction first, so the held-out item "
-                             "is the second-to-last one: tune on this, never on the test item")
+    parser.add_argument("--synthetic-users", type=_positive(int), default=None, help="default 3000")
+    parser.add_argument("--synthetic-items", type=_positive(int), default=None, help="default 5000")
+    parser.add_argument(
+        "--synthetic-interactions", type=_positive(int), default=None, help="default 150000"
+    )
+    parser.add_argument(
+        "--data-seed",
+        type=_at_least(0),
+        default=None,
+        help="seed of the synthetic log (default 0; fixed across training seeds)",
+    )
+    parser.add_argument(
+        "--validation",
+        action="store_true",
+        help="drop each user's last interaction first, so the held-out item "
+        "is the second-to-last one: tune on this, never on the test item",
+    )
 
 
 def _output_arguments(parser):
-    parser.add_argument("--json", action="store_true",
-                        help="print one JSON object as the last line of output")
-    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=None,
-                        help="Keras progress: 0 none, 1 bars, 2 a line per epoch "
-                             "(default 1 on a terminal, else 2)")
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON object as the last line of output"
+    )
+    parser.add_argument(
+        "--verbose",
+        type=int,
+        choices=(0, 1, 2),
+        default=None,
+        help="Keras progress: 0 none, 1 bars, 2 a line per epoch (default 1 on a terminal, else 2)",
+    )
 
 
 def build_parser():
     parser = _Parser(
-        prog="ydnn", description="YouTube-DNN retrieval: train, evaluate, recommend, export.")
+        prog="ydnn", description="YouTube-DNN retrieval: train, evaluate, recommend, export."
+    )
     _debug_argument(parser, default=False)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     train = commands.add_parser(
-        "train", help="prepare a log (leave-last-out), train, evaluate, save",
+        "train",
+        help="prepare a log (leave-last-out), train, evaluate, save",
         description="Prepare the log with the leave-last-out protocol, train, evaluate on the "
-                    "held-out last items (full catalog) next to most-popular, save to --out.")
+        "held-out last items (full catalog) next to most-popular, save to --out.",
+    )
     _data_arguments(train, defaults=True)
     train.add_argument("--max-history", type=_positive(int), default=20)
-    train.add_argument("--min-interactions", type=_at_least(2), default=3,
-                       help="drop users with fewer interactions (default 3, at least 2)")
+    train.add_argument(
+        "--min-interactions",
+        type=_at_least(2),
+        default=3,
+        help="drop users with fewer interactions (default 3, at least 2)",
+    )
     train.add_argument("--epochs", type=_positive(int), default=10)
     train.add_argument("--batch-size", type=_positive(int), default=256)
     train.add_argument("--embedding-dim", type=_positive(int), default=64)
-    train.add_argument("--top-block", type=_top_block, default=[64], metavar="W1,W2,...",
-                       help="MLP widths; the last must equal --embedding-dim (default 64)")
-    train.add_argument("--no-activation-last-layer", action="store_true",
-                       help="leave the last MLP layer linear")
-    train.add_argument("--combiner", choices=("mean", "sqrtn", "sum"), default="mean",
-                       help="pooling of the history embeddings (default mean, as Merlin)")
-    train.add_argument("--separate-output-table", action="store_true",
-                       help="score candidates against their own table instead of the history's "
-                            "(the paper's design; default tied, as Merlin)")
+    train.add_argument(
+        "--top-block",
+        type=_top_block,
+        default=[64],
+        metavar="W1,W2,...",
+        help="MLP widths; the last must equal --embedding-dim (default 64)",
+    )
+    train.add_argument(
+        "--no-activation-last-layer", action="store_true", help="leave the last MLP layer linear"
+    )
+    train.add_argument(
+        "--combiner",
+        choices=("mean", "sqrtn", "sum"),
+        default="mean",
+        help="pooling of the history embeddings (default mean, as Merlin)",
+    )
+    train.add_argument(
+        "--separate-output-table",
+        action="store_true",
+        help="score candidates against their own table instead of the history's "
+        "(the paper's design; default tied, as Merlin)",
+    )
     train.add_argument("--num-sampled", type=_positive(int), default=100)
-    train.add_argument("--min-sampled-id", type=_at_least(1), default=1,
-                       help="smallest id drawn as a negative or recommended (default 1: the "
-                            "command's data uses id 0 for padding, so 0 is refused)")
+    train.add_argument(
+        "--min-sampled-id",
+        type=_at_least(1),
+        default=1,
+        help="smallest id drawn as a negative or recommended (default 1: the "
+        "command's data uses id 0 for padding, so 0 is refused)",
+    )
     train.add_argument("--logits-temperature", type=_positive(float), default=1.0)
     train.add_argument("--learning-rate", type=_positive(float), default=1e-3)
-    train.add_argument("--steps-per-execution", type=_positive(int), default=128,
-                       help="training steps per tf.function call (default 128: at batch 256 "
-                            "Keras's per-call overhead, not the kernels, sets the speed)")
+    train.add_argument(
+        "--steps-per-execution",
+        type=_positive(int),
+        default=128,
+        help="training steps per tf.function call (default 128: at batch 256 "
+        "Keras's per-call overhead, not the kernels, sets the speed)",
+    )
     train.add_argument("--k", type=_positive(int), default=10)
     train.add_argument("--seed", type=_at_least(0), default=0)
     train.add_argument("--ops", choices=("fused", "stock"), default="fused")
-    train.add_argument("--out", required=True, metavar="DIR",
-                       help="model directory to write (created; must be empty)")
-    train.add_argument("--overwrite", action="store_true",
-                       help="replace the model already in --out (only once the new one is "
-                            "complete)")
+    train.add_argument(
+        "--out",
+        required=True,
+        metavar="DIR",
+        help="model directory to write (created; must be empty)",
+    )
+    train.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the model already in --out (only once the new one is complete)",
+    )
     _output_arguments(train)
 
     evaluate = commands.add_parser(
-        "evaluate", help="full-catalog metrics of a saved model on a log",
+        "evaluate",
+        help="full-catalog metrics of a saved model on a log",
         description="Evaluate a saved model on a log with the leave-last-out protocol (data "
-                    "settings default to the model's).")
+        "settings default to the model's).",
+    )
     evaluate.add_argument("--model", required=True, metavar="DIR")
     _data_arguments(evaluate, defaults=False)
-    evaluate.add_argument("--k", type=_positive(int), default=None,
-                          help="cut-off (default: the model's --k)")
+    evaluate.add_argument(
+        "--k", type=_positive(int), default=None, help="cut-off (default: the model's --k)"
+    )
     evaluate.add_argument("--batch-size", type=_positive(int), default=1024)
     _output_arguments(evaluate)
 
     recommend = commands.add_parser(
-        "recommend", help="top-k items for a user of the training log",
+        "recommend",
+        help="top-k items for a user of the training log",
         description="Top-k items for a user after all of their interactions, decoded to the "
-                    "original item ids; items the user already had are excluded.")
+        "original item ids; items the user already had are excluded.",
+    )
     recommend.add_argument("--model", required=True, metavar="DIR")
     recommend.add_argument("--user", required=True, help="original user id")
     recommend.add_argument("--k", type=_positive(int), default=10)
-    recommend.add_argument("--include-seen", action="store_true",
-                           help="allow items the user already had")
+    recommend.add_argument(
+        "--include-seen", action="store_true", help="allow items the user already had"
+    )
     recommend.add_argument("--json", action="store_true")
 
     export = commands.add_parser(
-        "export", help="a TF SavedModel: history -> top-k ids and scores, no ydnn needed",
+        "export",
+        help="a TF SavedModel: history -> top-k ids and scores, no ydnn needed",
         description="Write a TensorFlow SavedModel whose serving_default signature takes the "
-                    "padded history (int32 [B, H], model ids, 0 = padding) and returns top-k "
-                    "ids, original item_ids and scores. Built from stock TF ops only.")
+        "padded history (int32 [B, H], model ids, 0 = padding) and returns top-k "
+        "ids, original item_ids and scores. Built from stock TF ops only.",
+    )
     export.add_argument("--model", required=True, metavar="DIR")
-    export.add_argument("--out", required=True, metavar="DIR",
-                        help="SavedModel directory to write (created; must be empty)")
-    export.add_argument("--overwrite", action="store_true",
-                        help="replace the SavedModel already in --out")
+    export.add_argument(
+        "--out",
+        required=True,
+        metavar="DIR",
+        help="SavedModel directory to write (created; must be empty)",
+    )
+    export.add_argument(
+        "--overwrite", action="store_true", help="replace the SavedModel already in --out"
+    )
     export.add_argument("--k", type=_positive(int), default=10)
-    export.add_argument("--include-seen", action="store_true",
-                        help="do not exclude the history's items from the results")
+    export.add_argument(
+        "--include-seen",
+        action="store_true",
+        help="do not exclude the history's items from the results",
+    )
     export.add_argument("--json", action="store_true")
     for command in commands.choices.values():
         # SUPPRESS: a subcommand's default must not reset `ydnn --debug COMMAND`.
@@ -197,9 +275,12 @@ def build_parser():
 
 
 def _debug_argument(parser, default):
-    parser.add_argument("--debug", action="store_true", default=default,
-                        help="on an error, print the full traceback before the one-line "
-                             "message")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=default,
+        help="on an error, print the full traceback before the one-line message",
+    )
 
 
 def parse_arguments(argv=None):
@@ -218,28 +299,35 @@ def _check_arguments(parser, args):
     """Contradictions between arguments: argparse-style errors (status 2)."""
     error = parser.commands[args.command].error
     if args.command == "train" and args.top_block[-1] != args.embedding_dim:
-        error(f"argument --top-block: the last width ({args.top_block[-1]}) must equal "
-              f"--embedding-dim ({args.embedding_dim}): query and item embeddings share a space")
+        error(
+            f"argument --top-block: the last width ({args.top_block[-1]}) must equal "
+            f"--embedding-dim ({args.embedding_dim}): query and item embeddings share a space"
+        )
     if args.command in ("train", "evaluate"):
         given = [k for k in SYNTHETIC_DEFAULTS if getattr(args, k) is not None]
         if given and args.interactions is not None:
-            error(f"argument --{given[0].replace('_', '-')}: only applies to --synthetic, not "
-                  f"to --interactions")
+            error(
+                f"argument --{given[0].replace('_', '-')}: only applies to --synthetic, not "
+                f"to --interactions"
+            )
         cols = [c for c in ("user_col", "item_col", "time_col") if getattr(args, c) is not None]
         values = [getattr(args, c) for c in cols]
         for c in cols:
             if values.count(getattr(args, c)) > 1:
-                error(f"argument --{c.replace('_', '-')}: {getattr(args, c)!r} is also given "
-                      f"for another column; the user, item and time columns must differ")
+                error(
+                    f"argument --{c.replace('_', '-')}: {getattr(args, c)!r} is also given "
+                    f"for another column; the user, item and time columns must differ"
+                )
     if args.command == "train" and args.synthetic:
         for key, value in SYNTHETIC_DEFAULTS.items():
             if getattr(args, key) is None:
                 setattr(args, key, value)
     if args.command == "export" and _same_path(args.out, args.model):
-        error(f"argument --out: {args.out!r} is the --model directory; give the SavedModel "
-              f"its own directory")
+        error(
+            f"argument --out: {args.out!r} is the --model directory; give the SavedModel "
+            f"its own directory"
+        )
 
 
 def _same_path(a, b):
     return os.path.realpath(a) == os.path.realpath(b)
-

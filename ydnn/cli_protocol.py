@@ -19,26 +19,43 @@ def load_log(args, settings=None):
     import ydnn
 
     saved = (settings or {}).get("data", {})
-    pick = {k: getattr(args, k) if getattr(args, k, None) is not None else saved.get(k)
-            for k in ("user_col", "item_col", "time_col", "sep")}
+    pick = {
+        k: getattr(args, k) if getattr(args, k, None) is not None else saved.get(k)
+        for k in ("user_col", "item_col", "time_col", "sep")
+    }
     if args.synthetic or (args.interactions is None and saved.get("synthetic")):
-        syn = {k: getattr(args, f"synthetic_{k}", None) or saved.get("synthetic", {}).get(k)
-               for k in ("users", "items", "interactions")}
-        seed = args.data_seed if args.data_seed is not None else \
-            saved.get("synthetic", {}).get("seed", 0)
+        syn = {
+            k: getattr(args, f"synthetic_{k}", None) or saved.get("synthetic", {}).get(k)
+            for k in ("users", "items", "interactions")
+        }
+        seed = (
+            args.data_seed
+            if args.data_seed is not None
+            else saved.get("synthetic", {}).get("seed", 0)
+        )
         with blame_user(ValueError):  # --synthetic-* sizes it cannot generate
             log = ydnn.data.generate_interactions(
-                num_users=syn["users"], num_items=syn["items"],
-                num_interactions=syn["interactions"], seed=seed)
-        return log, {"user_col": "user_id", "item_col": "item_id", "time_col": "timestamp", "sep": ",",
-                         "source": "synthetic", "synthetic": dict(syn, seed=seed)}
+                num_users=syn["users"],
+                num_items=syn["items"],
+                num_interactions=syn["interactions"],
+                seed=seed,
+            )
+        return log, {
+            "user_col": "user_id",
+            "item_col": "item_id",
+            "time_col": "timestamp",
+            "sep": ",",
+            "source": "synthetic",
+            "synthetic": dict(syn, seed=seed),
+        }
     if args.interactions is None:
         raise UsageError("give --interactions FILE (or --synthetic)")
     # A log it cannot read (its messages name the file and the fix); Parquet
     # without pyarrow is an ImportError that says what to install.
     with blame_user(ValueError, ImportError):
-        log = ydnn.data.read_interactions(args.interactions, pick["user_col"], pick["item_col"],
-                                          pick["time_col"], pick["sep"])
+        log = ydnn.data.read_interactions(
+            args.interactions, pick["user_col"], pick["item_col"], pick["time_col"], pick["sep"]
+        )
     return log, dict(pick, source=str(args.interactions))
 
 
@@ -49,8 +66,7 @@ def drop_last_interaction(log, cols):
     and the held-out item becomes the second-to-last one: a validation split
     that never sees the test items.
     """
-    order = log.sort_values([cols["user_col"], cols["time_col"], cols["item_col"]],
-                            kind="stable")
+    order = log.sort_values([cols["user_col"], cols["time_col"], cols["item_col"]], kind="stable")
     return order[order.duplicated(cols["user_col"], keep="last")]
 
 
@@ -61,13 +77,17 @@ def prepare(log, cols, max_history, min_interactions, validation=False):
     if validation:
         log = drop_last_interaction(log, cols)
     try:
-        return ydnn.data.prepare_sequences(log, cols["user_col"], cols["item_col"],
-                                           cols["time_col"], max_history=max_history,
-                                           min_interactions=min_interactions)
+        return ydnn.data.prepare_sequences(
+            log,
+            cols["user_col"],
+            cols["item_col"],
+            cols["time_col"],
+            max_history=max_history,
+            min_interactions=min_interactions,
+        )
     except ValueError as e:
         source = cols.get("source", "synthetic")
-        raise UsageError(e if source == "synthetic" else f"interaction log {source!r}: {e}") \
-            from e
+        raise UsageError(e if source == "synthetic" else f"interaction log {source!r}: {e}") from e
 
 
 # -- evaluation --------------------------------------------------------------
@@ -87,8 +107,9 @@ def full_catalog_metrics(model, test, seen, k, batch_size=1024):
 
     import ydnn
 
-    ds = ydnn.data.to_dataset(test, batch_size, shuffle=False, seen=seen,
-                              item_column=model.candidate.name)
+    ds = ydnn.data.to_dataset(
+        test, batch_size, shuffle=False, seen=seen, item_column=model.candidate.name
+    )
 
     @tf.function(reduce_retracing=True)
     def both(x):
@@ -104,8 +125,10 @@ def full_catalog_metrics(model, test, seen, k, batch_size=1024):
         masked.append(b.numpy())
         targets.append(y.numpy())
     target = np.concatenate(targets)
-    return {"all_items": ydnn.metrics.ranking_metrics(target, np.concatenate(plain), k),
-            "exclude_seen": ydnn.metrics.ranking_metrics(target, np.concatenate(masked), k)}
+    return {
+        "all_items": ydnn.metrics.ranking_metrics(target, np.concatenate(plain), k),
+        "exclude_seen": ydnn.metrics.ranking_metrics(target, np.concatenate(masked), k),
+    }
 
 
 def most_popular_metrics(data, k, min_id, users=None, targets=None):
@@ -116,8 +139,9 @@ def most_popular_metrics(data, k, min_id, users=None, targets=None):
     targets = data.test.target if targets is None else targets
     out = {}
     for name, exclude in (("all_items", False), ("exclude_seen", True)):
-        top = ydnn.data.most_popular_top_k(data, k=k, exclude_seen=exclude, min_id=max(min_id, 1),
-                                           users=users)
+        top = ydnn.data.most_popular_top_k(
+            data, k=k, exclude_seen=exclude, min_id=max(min_id, 1), users=users
+        )
         out[name] = ydnn.metrics.ranking_metrics(targets, top, k)
     return out
 
@@ -127,8 +151,9 @@ def metrics_table(metrics, baseline, k):
     lines = [f"{'protocol':<22} {'ranker':<13}" + "".join(f"{n:>17}" for n in names)]
     for proto, label in PROTOCOLS.items():
         for ranker, values in (("model", metrics[proto]), ("most-popular", baseline[proto])):
-            lines.append(f"{label:<22} {ranker:<13}" +
-                         "".join(f"{float(values[n]):>17.4f}" for n in names))
+            lines.append(
+                f"{label:<22} {ranker:<13}" + "".join(f"{float(values[n]):>17.4f}" for n in names)
+            )
     return "\n".join(lines)
 
 
@@ -140,17 +165,23 @@ def check_catalog(k, num_items, min_sampled_id, num_sampled=None):
     """
     low = max(min_sampled_id, 1)
     if num_items < low:
-        raise UsageError(f"--min-sampled-id {min_sampled_id} leaves no item to rank: the catalog "
-                         f"has {num_items} items; lower --min-sampled-id")
+        raise UsageError(
+            f"--min-sampled-id {min_sampled_id} leaves no item to rank: the catalog "
+            f"has {num_items} items; lower --min-sampled-id"
+        )
     catalog = num_items - low + 1
     if k > catalog:
-        raise UsageError(f"--k {k} is larger than the catalog ({catalog} items"
-                         f"{f' from id {low}' if low > 1 else ''}): give --k <= {catalog}")
+        raise UsageError(
+            f"--k {k} is larger than the catalog ({catalog} items"
+            f"{f' from id {low}' if low > 1 else ''}): give --k <= {catalog}"
+        )
     sample_range = num_items - min_sampled_id + 1
     if num_sampled is not None and num_sampled > sample_range:
-        raise UsageError(f"--num-sampled {num_sampled} is larger than the {sample_range} "
-                         f"candidate ids the sampler can draw: give --num-sampled <= "
-                         f"{sample_range}")
+        raise UsageError(
+            f"--num-sampled {num_sampled} is larger than the {sample_range} "
+            f"candidate ids the sampler can draw: give --num-sampled <= "
+            f"{sample_range}"
+        )
 
 
 def align_to_model(data, trained):
@@ -167,7 +198,7 @@ def align_to_model(data, trained):
     if np.array_equal(lut, np.arange(len(lut))) and data.num_items == trained.num_items:
         return data.test, data, np.ones(len(data.test), bool)
     hist = lut[data.test.history]
-    order = np.argsort(hist == 0, axis=1, kind="stable")   # real ids first, in order
+    order = np.argsort(hist == 0, axis=1, kind="stable")  # real ids first, in order
     hist = np.take_along_axis(hist, order, axis=1)
     lengths = (hist != 0).sum(axis=1).astype(np.int32)
     target = lut[data.test.target]

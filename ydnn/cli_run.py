@@ -58,10 +58,13 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
 
 def _diverged(args):
     def message(epoch, loss):
-        return (f"training diverged: the loss became {loss} in epoch {epoch} at "
-                f"--learning-rate {args.learning_rate:g}; lower --learning-rate (e.g. "
-                f"{args.learning_rate / 10:g}) or raise --logits-temperature; nothing was "
-                f"written to {args.out!r}")
+        return (
+            f"training diverged: the loss became {loss} in epoch {epoch} at "
+            f"--learning-rate {args.learning_rate:g}; lower --learning-rate (e.g. "
+            f"{args.learning_rate / 10:g}) or raise --logits-temperature; nothing was "
+            f"written to {args.out!r}"
+        )
+
     return message
 
 
@@ -90,33 +93,44 @@ def run_train(args):
     cols["split"] = "validation" if args.validation else "test"
     prep_s = time.perf_counter() - t0
     summary = data.summary()
-    print(f"data: {cols['source']} ({cols['split']} split): {summary['interactions']:,} "
-          f"interactions, "
-          f"{summary['users']:,} users, {summary['items']:,} items -> "
-          f"{summary['train_examples']:,} training examples, {summary['test_examples']:,} "
-          f"test rows (prepared in {prep_s:.1f} s)")
+    print(
+        f"data: {cols['source']} ({cols['split']} split): {summary['interactions']:,} "
+        f"interactions, "
+        f"{summary['users']:,} users, {summary['items']:,} items -> "
+        f"{summary['train_examples']:,} training examples, {summary['test_examples']:,} "
+        f"test rows (prepared in {prep_s:.1f} s)"
+    )
 
     check_catalog(args.k, data.num_items, args.min_sampled_id, args.num_sampled)
 
     schema = data.schema(embedding_dim=args.embedding_dim)
     inputs = ydnn.InputBlock(schema, combiner=args.combiner, ops=args.ops)
     model = ydnn.YoutubeDNNRetrievalModelV2(
-        schema, inputs=inputs,
-        top_block=ydnn.MLPBlock(args.top_block,
-                                no_activation_last_layer=args.no_activation_last_layer),
-        logits_temperature=args.logits_temperature, num_sampled=args.num_sampled,
-        min_sampled_id=args.min_sampled_id, ops=args.ops,
-        separate_output_table=args.separate_output_table)
-    model.compile(optimizer=keras.optimizers.Adam(args.learning_rate), top_k=args.k,
-                  steps_per_execution=args.steps_per_execution)
+        schema,
+        inputs=inputs,
+        top_block=ydnn.MLPBlock(
+            args.top_block, no_activation_last_layer=args.no_activation_last_layer
+        ),
+        logits_temperature=args.logits_temperature,
+        num_sampled=args.num_sampled,
+        min_sampled_id=args.min_sampled_id,
+        ops=args.ops,
+        separate_output_table=args.separate_output_table,
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(args.learning_rate),
+        top_k=args.k,
+        steps_per_execution=args.steps_per_execution,
+    )
     train_ds = ydnn.data.to_dataset(data.train, args.batch_size, seed=args.seed)
     # Keras warns that it cannot shuffle a tf.data.Dataset: to_dataset does.
     warnings.filterwarnings("ignore", message="`shuffle=True` was passed")
     clock = EpochClock()
     watch = StopOnNonFiniteLoss(_diverged(args))
     try:
-        history = model.fit(train_ds, epochs=args.epochs, verbose=args.verbose,
-                            callbacks=[clock, watch])
+        history = model.fit(
+            train_ds, epochs=args.epochs, verbose=args.verbose, callbacks=[clock, watch]
+        )
     except tf.errors.InvalidArgumentError as e:
         # The fused loss op's own check of a non-finite row, a step before
         # the callback would see the loss.
@@ -125,8 +139,10 @@ def run_train(args):
         raise Diverged(_diverged(args)(max(watch.epoch, 1), "non-finite")) from None
     n = len(data.train)
     total_s = clock.ends[-1] - clock.start
-    throughput = {"examples_per_second_all_epochs": args.epochs * n / total_s,
-                  "train_seconds": total_s}
+    throughput = {
+        "examples_per_second_all_epochs": args.epochs * n / total_s,
+        "train_seconds": total_s,
+    }
     if args.epochs > 1:
         # Epoch 1 includes tracing and the first pass of the input pipeline.
         steady = clock.ends[-1] - clock.ends[0]
@@ -143,15 +159,33 @@ def run_train(args):
 
     settings = {
         "data": dict(cols, **summary, min_interactions=args.min_interactions),
-        "train": {k: getattr(args, k) for k in (
-            "epochs", "batch_size", "embedding_dim", "top_block", "no_activation_last_layer",
-            "combiner", "separate_output_table", "num_sampled", "min_sampled_id",
-            "logits_temperature", "learning_rate",
-            "steps_per_execution", "k", "seed", "ops")},
-        "metrics": metrics, "baseline_most_popular": baseline, "headline": HEADLINE,
+        "train": {
+            k: getattr(args, k)
+            for k in (
+                "epochs",
+                "batch_size",
+                "embedding_dim",
+                "top_block",
+                "no_activation_last_layer",
+                "combiner",
+                "separate_output_table",
+                "num_sampled",
+                "min_sampled_id",
+                "logits_temperature",
+                "learning_rate",
+                "steps_per_execution",
+                "k",
+                "seed",
+                "ops",
+            )
+        },
+        "metrics": metrics,
+        "baseline_most_popular": baseline,
+        "headline": HEADLINE,
         "throughput": throughput,
         "loss": [float(v) for v in history.history["loss"]],
-        "ydnn_version": ydnn.__version__}
+        "ydnn_version": ydnn.__version__,
+    }
     # --out again: it was checked before training, which takes long enough
     # for another process to have written there.
     with blame_user(ValueError):
@@ -160,21 +194,35 @@ def run_train(args):
 
     k = args.k
     epochs = f"{args.epochs} epoch" + ("" if args.epochs == 1 else "s")
-    print(f"\ntraining: {epochs}, {throughput['train_seconds']:.1f} s, "
-          f"{throughput['examples_per_second']:,.0f} examples/s over "
-          f"{throughput['measured_over']} ({throughput['examples_per_second_all_epochs']:,.0f} "
-          f"over all epochs); final loss {settings['loss'][-1]:.4f}; ops={args.ops}")
-    print(f"evaluation on {len(data.test):,} held-out last items, full catalog of "
-          f"{data.num_items:,} items ({eval_s:.1f} s):\n")
+    print(
+        f"\ntraining: {epochs}, {throughput['train_seconds']:.1f} s, "
+        f"{throughput['examples_per_second']:,.0f} examples/s over "
+        f"{throughput['measured_over']} ({throughput['examples_per_second_all_epochs']:,.0f} "
+        f"over all epochs); final loss {settings['loss'][-1]:.4f}; ops={args.ops}"
+    )
+    print(
+        f"evaluation on {len(data.test):,} held-out last items, full catalog of "
+        f"{data.num_items:,} items ({eval_s:.1f} s):\n"
+    )
     print(metrics_table(metrics, baseline, k))
     head, base = metrics[HEADLINE][f"recall_at_{k}"], baseline[HEADLINE][f"recall_at_{k}"]
-    print(f"\nheadline recall_at_{k} (all items): {head:.4f} vs most-popular {base:.4f}"
-          f" ({head / base if base else float('inf'):.2f}x)")
+    print(
+        f"\nheadline recall_at_{k} (all items): {head:.4f} vs most-popular {base:.4f}"
+        f" ({head / base if base else float('inf'):.2f}x)"
+    )
     print(f"saved to {args.out}")
-    return {"command": "train", "out": args.out, "data": settings["data"], "train": settings["train"],
-                "throughput": throughput, "loss": settings["loss"], "metrics": metrics,
-                "baseline_most_popular": baseline, "headline": HEADLINE,
-                "headline_recall": head}
+    return {
+        "command": "train",
+        "out": args.out,
+        "data": settings["data"],
+        "train": settings["train"],
+        "throughput": throughput,
+        "loss": settings["loss"],
+        "metrics": metrics,
+        "baseline_most_popular": baseline,
+        "headline": HEADLINE,
+        "headline_recall": head,
+    }
 
 
 # -- evaluate ----------------------------------------------------------------
@@ -192,25 +240,44 @@ def run_evaluate(args):
     k = args.k or trained.settings.get("train", {}).get("k", 10)
     check_catalog(k, trained.num_items, trained.model.min_sampled_id)
     log, cols = load_log(args, trained.settings)
-    data = prepare(log, cols, saved["max_history"], saved.get("min_interactions", 3),
-                   args.validation)
+    data = prepare(
+        log, cols, saved["max_history"], saved.get("min_interactions", 3), args.validation
+    )
     cols["split"] = "validation" if args.validation else "test"
     test, seen, keep = align_to_model(data, trained)
     if not len(test):
-        raise UsageError(f"no test row is left: the held-out items of {cols['source']!r} are "
-                         f"all unknown to the model; evaluate on a log of the items it was "
-                         f"trained on")
+        raise UsageError(
+            f"no test row is left: the held-out items of {cols['source']!r} are "
+            f"all unknown to the model; evaluate on a log of the items it was "
+            f"trained on"
+        )
     t0 = time.perf_counter()
     metrics = full_catalog_metrics(trained.model, test, seen, k, args.batch_size)
-    baseline = most_popular_metrics(data, k, trained.model.min_sampled_id,
-                                    users=data.test.user[keep], targets=data.test.target[keep])
-    print(f"data: {cols['source']} ({cols['split']} split): {len(data.test):,} test rows, "
-          f"{int((~keep).sum()):,} dropped (item unknown to the model); evaluated in {time.perf_counter() - t0:.1f} s\n")
+    baseline = most_popular_metrics(
+        data,
+        k,
+        trained.model.min_sampled_id,
+        users=data.test.user[keep],
+        targets=data.test.target[keep],
+    )
+    print(
+        f"data: {cols['source']} ({cols['split']} split): {len(data.test):,} test rows, "
+        f"{int((~keep).sum()):,} dropped (item unknown to the model); "
+        f"evaluated in {time.perf_counter() - t0:.1f} s\n"
+    )
     print(metrics_table(metrics, baseline, k))
-    return {"command": "evaluate", "model": args.model, "source": cols["source"],
-            "split": cols["split"],
-                "test_rows": int(keep.sum()), "dropped_rows": int((~keep).sum()), "k": k,
-                "metrics": metrics, "baseline_most_popular": baseline, "headline": HEADLINE}
+    return {
+        "command": "evaluate",
+        "model": args.model,
+        "source": cols["source"],
+        "split": cols["split"],
+        "test_rows": int(keep.sum()),
+        "dropped_rows": int((~keep).sum()),
+        "k": k,
+        "metrics": metrics,
+        "baseline_most_popular": baseline,
+        "headline": HEADLINE,
+    }
 
 
 # -- recommend / export --------------------------------------------------------
@@ -220,20 +287,27 @@ def run_recommend(args):
         user = trained.parse_user(args.user)
         limit = trained.max_k(user, exclude_seen=not args.include_seen)
     if args.k > limit:
-        raise UsageError(f"--k {args.k} is larger than the {limit} items user {user!r} can get "
-                         f"(the catalog less reserved{'' if args.include_seen else ' and seen'} "
-                         f"items): give --k <= {limit}")
+        raise UsageError(
+            f"--k {args.k} is larger than the {limit} items user {user!r} can get "
+            f"(the catalog less reserved{'' if args.include_seen else ' and seen'} "
+            f"items): give --k <= {limit}"
+        )
     items, scores = trained.recommend(user, k=args.k, exclude_seen=not args.include_seen)
     seq = trained.sequence(trained.user_position(user))
-    print(f"user {user}: {len(seq)} interactions, last {min(len(seq), trained.max_history)} "
-          f"used as the history; top {args.k}"
-          f"{'' if args.include_seen else ' unseen'} items:")
+    print(
+        f"user {user}: {len(seq)} interactions, last {min(len(seq), trained.max_history)} "
+        f"used as the history; top {args.k}"
+        f"{'' if args.include_seen else ' unseen'} items:"
+    )
     print(f"{'rank':>4}  {'item':>12}  {'score':>10}")
     for rank, (item, score) in enumerate(zip(items, scores), 1):
         print(f"{rank:>4}  {item!s:>12}  {score:>10.4f}")
-    return {"command": "recommend", "user": args.user,
-                "items": [i.item() if isinstance(i, np.generic) else i for i in items],
-                "scores": [float(s) for s in scores]}
+    return {
+        "command": "recommend",
+        "user": args.user,
+        "items": [i.item() if isinstance(i, np.generic) else i for i in items],
+        "scores": [float(s) for s in scores],
+    }
 
 
 def run_export(args):
@@ -244,13 +318,24 @@ def run_export(args):
         check_exportable(trained.model)
     limit = max_k(trained, exclude_seen=not args.include_seen)
     if args.k > limit:
-        raise UsageError(f"--k {args.k} is larger than {limit}, the items left for every "
-                         f"history (the catalog less reserved items"
-                         f"{'' if args.include_seen else ' and a full history'}): give --k <= "
-                         f"{max(limit, 1)}{'' if args.include_seen else ' or --include-seen'}")
-    export_saved_model(trained, args.out, k=args.k, exclude_seen=not args.include_seen,
-                       overwrite=args.overwrite)
-    print(f"exported to {args.out}: serving_default(history int32 [B, {trained.max_history}]) "
-          f"-> ids, item_ids, scores [B, {args.k}]; checked against the model")
-    return {"command": "export", "model": args.model, "out": args.out, "k": args.k,
-                "max_history": trained.max_history, "exclude_seen": not args.include_seen}
+        raise UsageError(
+            f"--k {args.k} is larger than {limit}, the items left for every "
+            f"history (the catalog less reserved items"
+            f"{'' if args.include_seen else ' and a full history'}): give --k <= "
+            f"{max(limit, 1)}{'' if args.include_seen else ' or --include-seen'}"
+        )
+    export_saved_model(
+        trained, args.out, k=args.k, exclude_seen=not args.include_seen, overwrite=args.overwrite
+    )
+    print(
+        f"exported to {args.out}: serving_default(history int32 [B, {trained.max_history}]) "
+        f"-> ids, item_ids, scores [B, {args.k}]; checked against the model"
+    )
+    return {
+        "command": "export",
+        "model": args.model,
+        "out": args.out,
+        "k": args.k,
+        "max_history": trained.max_history,
+        "exclude_seen": not args.include_seen,
+    }

@@ -21,9 +21,17 @@ import os
 import numpy as np
 import tensorflow as tf
 
-ACTIVATIONS = {"linear": tf.identity, "relu": tf.nn.relu, "tanh": tf.tanh,
-               "sigmoid": tf.sigmoid, "elu": tf.nn.elu, "selu": tf.nn.selu,
-               "gelu": tf.nn.gelu, "silu": tf.nn.silu, "swish": tf.nn.silu}
+ACTIVATIONS = {
+    "linear": tf.identity,
+    "relu": tf.nn.relu,
+    "tanh": tf.tanh,
+    "sigmoid": tf.sigmoid,
+    "elu": tf.nn.elu,
+    "selu": tf.nn.selu,
+    "gelu": tf.nn.gelu,
+    "silu": tf.nn.silu,
+    "swish": tf.nn.silu,
+}
 
 
 def _activation(fn):
@@ -34,8 +42,10 @@ def _activation(fn):
     name = keras.activations.serialize(fn)
     name = name if isinstance(name, str) else name.get("config", name.get("class_name"))
     if name not in ACTIVATIONS:
-        raise ValueError(f"export: activation {name!r} has no stock-TF mapping here; "
-                         f"supported: {sorted(ACTIVATIONS)}")
+        raise ValueError(
+            f"export: activation {name!r} has no stock-TF mapping here; "
+            f"supported: {sorted(ACTIVATIONS)}"
+        )
     return ACTIVATIONS[name]
 
 
@@ -48,10 +58,15 @@ def check_exportable(model):
     from ydnn.layers import MLPBlock
 
     block = model.input_block
-    if block.continuous or len(block.categorical) != 1 or \
-            block.categorical[0].name != model.candidate.name:
-        raise ValueError("export supports models whose only input is the item history; this "
-                         f"one reads {[c.name for c in block.categorical + block.continuous]}")
+    if (
+        block.continuous
+        or len(block.categorical) != 1
+        or block.categorical[0].name != model.candidate.name
+    ):
+        raise ValueError(
+            "export supports models whose only input is the item history; this "
+            f"one reads {[c.name for c in block.categorical + block.continuous]}"
+        )
     if block.combiner != "mean":
         raise ValueError(f"export supports mean pooling, the model uses {block.combiner!r}")
     if not isinstance(model.top_block, MLPBlock) or any(model.top_block.extra_layers):
@@ -66,14 +81,21 @@ class _Serving(tf.Module):
         self.table = tf.Variable(model.item_table.numpy(), trainable=False, name="items")
         pool_table = model.input_block.table(model.candidate.table_name)
         self.shared = pool_table is model.item_table
-        self.pool_table = self.table if self.shared else tf.Variable(
-            np.asarray(pool_table.numpy()), trainable=False, name="history_items")
+        self.pool_table = (
+            self.table
+            if self.shared
+            else tf.Variable(np.asarray(pool_table.numpy()), trainable=False, name="history_items")
+        )
         self.kernels, self.biases, self.acts = [], [], []
         for i, dense in enumerate(model.top_block.dense_layers):
-            self.kernels.append(tf.Variable(dense.kernel.numpy(), trainable=False,
-                                            name=f"kernel_{i}"))
-            self.biases.append(tf.Variable(dense.bias.numpy(), trainable=False,
-                                           name=f"bias_{i}") if dense.use_bias else None)
+            self.kernels.append(
+                tf.Variable(dense.kernel.numpy(), trainable=False, name=f"kernel_{i}")
+            )
+            self.biases.append(
+                tf.Variable(dense.bias.numpy(), trainable=False, name=f"bias_{i}")
+                if dense.use_bias
+                else None
+            )
             self.acts.append(_activation(dense.activation))
         self.min_id = int(model.min_sampled_id)
         self.k = int(k)
@@ -92,13 +114,14 @@ class _Serving(tf.Module):
         for kernel, bias, act in zip(self.kernels, self.biases, self.acts):
             x = tf.matmul(x, kernel)
             x = act(x + bias if bias is not None else x)
-        scores = tf.matmul(x, self.table[self.min_id:], transpose_b=True)
+        scores = tf.matmul(x, self.table[self.min_id :], transpose_b=True)
         if self.exclude_seen:
             where = tf.where(history >= self.min_id if self.min_id > 0 else real)
             cols = tf.cast(tf.gather_nd(history, where), tf.int64) - self.min_id
             idx = tf.stack([where[:, 0], cols], axis=1)
             scores = tf.tensor_scatter_nd_update(
-                scores, idx, tf.fill(tf.shape(cols), tf.constant(-np.inf, tf.float32)))
+                scores, idx, tf.fill(tf.shape(cols), tf.constant(-np.inf, tf.float32))
+            )
         top, pos = tf.math.top_k(scores, k=self.k)
         ids = tf.cast(pos, tf.int64) + self.min_id
         return {"ids": ids, "item_ids": tf.gather(self.item_ids, ids), "scores": top}
@@ -138,8 +161,10 @@ def export_saved_model(trained, out_dir, k=10, exclude_seen=True, overwrite=Fals
     limit = max_k(trained, exclude_seen)
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= limit:
         catalog = model.max_id - model.min_sampled_id + 1
-        raise ValueError(f"k must be in [1, {limit}] (catalog of {catalog} items"
-                         f"{', less a full history' if exclude_seen else ''}), got {k!r}")
+        raise ValueError(
+            f"k must be in [1, {limit}] (catalog of {catalog} items"
+            f"{', less a full history' if exclude_seen else ''}), got {k!r}"
+        )
 
     def write(tmp):
         module = _Serving(model, trained.item_ids, k, exclude_seen)
@@ -166,21 +191,25 @@ def _verify(trained, out_dir, k, exclude_seen, rows=64):
     history = np.zeros((n, H), np.int32)
     for u in range(n):
         recent = trained.sequence(u)[-H:]
-        history[u, :len(recent)] = recent
+        history[u, : len(recent)] = recent
     served = tf.saved_model.load(out_dir).signatures["serving_default"](
-        history=tf.constant(history))
+        history=tf.constant(history)
+    )
     query = model({model.candidate.name: tf.constant(history)}, training=False)
-    exclude = tf.RaggedTensor.from_tensor(tf.constant(history), padding=0) \
-        if exclude_seen else None
+    exclude = tf.RaggedTensor.from_tensor(tf.constant(history), padding=0) if exclude_seen else None
     scores, _ids = model.retrieve(query, k, exclude)
     got_s, want_s = served["scores"].numpy(), scores.numpy()
     if not np.allclose(got_s, want_s, rtol=1e-4, atol=1e-5):
-        raise ValueError(f"export check failed: served scores differ from the model's by up to "
-                         f"{np.abs(got_s - want_s).max():.3g}")
+        raise ValueError(
+            f"export check failed: served scores differ from the model's by up to "
+            f"{np.abs(got_s - want_s).max():.3g}"
+        )
     # Ids may differ only between tied scores: the served ids must really
     # score what the SavedModel says (then they are a valid top-k).
     rows_of_ids = tf.gather(model.item_table, served["ids"]).numpy()
     rescored = np.einsum("bd,bkd->bk", query.numpy(), rows_of_ids)
     if not np.allclose(rescored, got_s, rtol=1e-4, atol=1e-5):
-        raise ValueError("export check failed: served ids do not score what the SavedModel "
-                         "reports under the Keras model")
+        raise ValueError(
+            "export check failed: served ids do not score what the SavedModel "
+            "reports under the Keras model"
+        )

@@ -36,6 +36,7 @@ MODEL_FILES = (MODEL_FILE, ITEMS_FILE, USERS_FILE, SETTINGS_FILE)
 SAVED_MODEL_FILES = ("saved_model.pb", "fingerprint.pb", "variables", "assets", "assets.extra")
 RETRAIN = "retrain it with `ydnn train ... --out DIR --overwrite`"
 
+
 def _plain(ids):
     """An id array NumPy can store without pickle (objects become strings)."""
     ids = np.asarray(ids)
@@ -73,17 +74,26 @@ class TrainedModel:
         self.sequence_items = np.asarray(sequence_items, np.int32)
         self.settings = dict(settings)
         if len(self.item_ids) != model.max_id + 1:
-            raise ValueError(f"item mapping has {len(self.item_ids)} entries but the model "
-                             f"scores {model.max_id + 1} ids")
+            raise ValueError(
+                f"item mapping has {len(self.item_ids)} entries but the model "
+                f"scores {model.max_id + 1} ids"
+            )
         indptr = self.sequence_indptr
-        if self.user_ids.ndim != 1 or indptr.shape != (len(self.user_ids) + 1,) or \
-                indptr[0] != 0 or (np.diff(indptr) < 0).any() or \
-                indptr[-1] != len(self.sequence_items):
-            raise ValueError(f"user histories are inconsistent: {len(self.user_ids)} users, "
-                             f"indptr {self.sequence_indptr.shape}, "
-                             f"{len(self.sequence_items)} items")
+        if (
+            self.user_ids.ndim != 1
+            or indptr.shape != (len(self.user_ids) + 1,)
+            or indptr[0] != 0
+            or (np.diff(indptr) < 0).any()
+            or indptr[-1] != len(self.sequence_items)
+        ):
+            raise ValueError(
+                f"user histories are inconsistent: {len(self.user_ids)} users, "
+                f"indptr {self.sequence_indptr.shape}, "
+                f"{len(self.sequence_items)} items"
+            )
         if len(self.sequence_items) and not (
-                1 <= self.sequence_items.min() and self.sequence_items.max() <= model.max_id):
+            1 <= self.sequence_items.min() and self.sequence_items.max() <= model.max_id
+        ):
             raise ValueError(f"user histories hold item ids outside 1..{model.max_id}")
         if "max_history" not in self.settings.get("data", {}):
             raise ValueError("settings['data']['max_history'] is required")
@@ -93,8 +103,9 @@ class TrainedModel:
     @classmethod
     def from_data(cls, model, data, settings):
         """From a model and the `ydnn.data.SequenceData` it was trained on."""
-        return cls(model, data.item_ids, data.user_ids, data.sequence_indptr,
-                   data.sequence_items, settings)
+        return cls(
+            model, data.item_ids, data.user_ids, data.sequence_indptr, data.sequence_items, settings
+        )
 
     @property
     def max_history(self):
@@ -114,8 +125,10 @@ class TrainedModel:
             if kind == "f":
                 return float(text)
         except ValueError:
-            raise KeyError(f"user {text!r} is not in the model's data (user ids are "
-                           f"{self.user_ids.dtype.name})") from None
+            raise KeyError(
+                f"user {text!r} is not in the model's data (user ids are "
+                f"{self.user_ids.dtype.name})"
+            ) from None
         return str(text)
 
     def user_position(self, user_id):
@@ -127,9 +140,11 @@ class TrainedModel:
         """
         pos = self._user_index.get_indexer([user_id])[0]
         if pos < 0:
-            raise KeyError(f"user {user_id!r} is not in the model's data (unknown, or dropped "
-                           f"for fewer than {self.settings['data'].get('min_interactions', 3)} "
-                           f"interactions); {len(self.user_ids)} users are known")
+            raise KeyError(
+                f"user {user_id!r} is not in the model's data (unknown, or dropped "
+                f"for fewer than {self.settings['data'].get('min_interactions', 3)} "
+                f"interactions); {len(self.user_ids)} users are known"
+            )
         return int(pos)
 
     def model_ids(self, original_ids):
@@ -175,16 +190,21 @@ class TrainedModel:
 
         seq = self.sequence(self.user_position(user_id))
         history = np.zeros((1, self.max_history), np.int32)
-        recent = seq[-self.max_history:]
-        history[0, :len(recent)] = recent
+        recent = seq[-self.max_history :]
+        history[0, : len(recent)] = recent
         available = self.max_k(user_id, exclude_seen)
         if not 1 <= k <= available:
-            raise ValueError(f"k must be in [1, {available}] for this user (the catalog less "
-                             f"reserved{' and seen' if exclude_seen else ''} items), got {k}")
+            raise ValueError(
+                f"k must be in [1, {available}] for this user (the catalog less "
+                f"reserved{' and seen' if exclude_seen else ''} items), got {k}"
+            )
         name = self.model.candidate.name
         query = self.model({name: tf.constant(history)}, training=False)
-        exclude = tf.RaggedTensor.from_row_lengths(np.unique(seq).astype(np.int32),
-                                                   [len(np.unique(seq))]) if exclude_seen else None
+        exclude = (
+            tf.RaggedTensor.from_row_lengths(np.unique(seq).astype(np.int32), [len(np.unique(seq))])
+            if exclude_seen
+            else None
+        )
         scores, ids = self.model.retrieve(query, k, exclude)
         return self.decode(ids.numpy()[0]), scores.numpy()[0]
 
@@ -207,8 +227,12 @@ class TrainedModel:
             checkpoint(f"wrote {MODEL_FILE}")
             np.save(os.path.join(tmp, ITEMS_FILE), self.item_ids, allow_pickle=False)
             checkpoint(f"wrote {ITEMS_FILE}")
-            np.savez(os.path.join(tmp, USERS_FILE), user_ids=self.user_ids,
-                     sequence_indptr=self.sequence_indptr, sequence_items=self.sequence_items)
+            np.savez(
+                os.path.join(tmp, USERS_FILE),
+                user_ids=self.user_ids,
+                sequence_indptr=self.sequence_indptr,
+                sequence_items=self.sequence_items,
+            )
             checkpoint(f"wrote {USERS_FILE}")
             with open(os.path.join(tmp, SETTINGS_FILE), "w") as f:
                 json.dump(settings, f, indent=2, default=_json_default)
@@ -236,10 +260,13 @@ class TrainedModel:
             raise _missing_directory(directory)
         for name in MODEL_FILES:
             if not os.path.isfile(os.path.join(directory, name)):
-                state = "not a file" if os.path.lexists(os.path.join(directory, name)) \
-                    else "missing"
-                raise FileNotFoundError(f"{directory!r} is not a ydnn model directory: {name} is "
-                                        f"{state} (write one with `ydnn train`)")
+                state = (
+                    "not a file" if os.path.lexists(os.path.join(directory, name)) else "missing"
+                )
+                raise FileNotFoundError(
+                    f"{directory!r} is not a ydnn model directory: {name} is "
+                    f"{state} (write one with `ydnn train`)"
+                )
         settings = _read_settings(directory)
         path = os.path.join(directory, MODEL_FILE)
         if not zipfile.is_zipfile(path):  # Keras would call it "File not found"
@@ -258,38 +285,55 @@ class TrainedModel:
             raise _damaged(path, "is not a readable NumPy array", e) from None
         path = os.path.join(directory, USERS_FILE)
         if not zipfile.is_zipfile(path):
-            raise _damaged(path, "is not a readable NumPy archive of the user histories",
-                           "not a zip archive")
+            raise _damaged(
+                path, "is not a readable NumPy archive of the user histories", "not a zip archive"
+            )
         try:
             with np.load(path, allow_pickle=False) as users:
                 arrays = [users[k] for k in ("user_ids", "sequence_indptr", "sequence_items")]
         except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile) as e:
-            raise _damaged(path, "is not a readable NumPy archive of the user histories",
-                           e) from None
+            raise _damaged(
+                path, "is not a readable NumPy archive of the user histories", e
+            ) from None
         try:
             return cls(model, items, *arrays, settings)
         except (ValueError, TypeError) as e:
-            raise ValueError(f"{directory!r}: the files do not belong together ({e}); "
-                             f"{RETRAIN}") from None
+            raise ValueError(
+                f"{directory!r}: the files do not belong together ({e}); {RETRAIN}"
+            ) from None
 
 
 def _damaged(path, what, error):
-    reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else \
-        type(error).__name__
+    reason = (
+        str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+    )
     return ValueError(f"{path!r} {what} (damaged or truncated: {reason}); {RETRAIN}")
 
 
 def _missing_directory(directory):
     if os.path.lexists(directory):
-        return ValueError(f"model directory {directory!r} is a file, not a directory: give "
-                          f"the directory `ydnn train --out` wrote")
+        return ValueError(
+            f"model directory {directory!r} is a file, not a directory: give "
+            f"the directory `ydnn train --out` wrote"
+        )
     parent, name = os.path.split(os.path.abspath(directory))
-    aside = sorted(n for n in (os.listdir(parent) if os.path.isdir(parent) else [])
-                   if n.startswith(f".{name}.old-"))
-    hint = (f"; an interrupted save left the previous model in "
-            f"{os.path.join(parent, aside[-1])!r}: rename it to {directory!r}") if aside else ""
-    return FileNotFoundError(f"model directory {directory!r} does not exist"
-                             f"{hint or ' (write one with `ydnn train --out`)'}")
+    aside = sorted(
+        n
+        for n in (os.listdir(parent) if os.path.isdir(parent) else [])
+        if n.startswith(f".{name}.old-")
+    )
+    hint = (
+        (
+            f"; an interrupted save left the previous model in "
+            f"{os.path.join(parent, aside[-1])!r}: rename it to {directory!r}"
+        )
+        if aside
+        else ""
+    )
+    return FileNotFoundError(
+        f"model directory {directory!r} does not exist"
+        f"{hint or ' (write one with `ydnn train --out`)'}"
+    )
 
 
 def _read_settings(directory):
@@ -302,31 +346,43 @@ def _read_settings(directory):
         raise _damaged(path, "is not valid JSON", e) from None
     if not isinstance(settings, dict) or settings.get("format") != FORMAT_VERSION:
         found = settings.get("format") if isinstance(settings, dict) else settings
-        raise ValueError(f"{path!r}: model directory format {found!r} is not "
-                         f"{FORMAT_VERSION}; {RETRAIN}")
+        raise ValueError(
+            f"{path!r}: model directory format {found!r} is not {FORMAT_VERSION}; {RETRAIN}"
+        )
     data, train = settings.get("data"), settings.get("train", {})
     # (section, key, lowest value, required): what evaluate/recommend/export read.
-    for section, key, low, required in (("data", "max_history", 1, True),
-                                        ("data", "min_interactions", 2, False),
-                                        ("train", "k", 1, False),
-                                        ("train", "min_sampled_id", 0, False)):
+    for section, key, low, required in (
+        ("data", "max_history", 1, True),
+        ("data", "min_interactions", 2, False),
+        ("train", "k", 1, False),
+        ("train", "min_sampled_id", 0, False),
+    ):
         where = data if section == "data" else train
         value = where.get(key) if isinstance(where, dict) else where
         if value is None and not required and isinstance(where, dict):
             continue
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"{path!r}: '{section}.{key}' must be an integer >= {low}, got "
-                             f"{value!r}; {RETRAIN}")
-    text = [k for k in ("user_col", "item_col", "time_col", "sep")
-            if data.get(k) is not None and not isinstance(data[k], str)]
+            raise ValueError(
+                f"{path!r}: '{section}.{key}' must be an integer >= {low}, got {value!r}; {RETRAIN}"
+            )
+    text = [
+        k
+        for k in ("user_col", "item_col", "time_col", "sep")
+        if data.get(k) is not None and not isinstance(data[k], str)
+    ]
     syn = data.get("synthetic")
-    if syn is not None and not (isinstance(syn, dict) and all(
+    if syn is not None and not (
+        isinstance(syn, dict)
+        and all(
             type(syn.get(k)) is int and syn[k] >= (k != "seed")
-            for k in ("users", "items", "interactions", "seed"))):
+            for k in ("users", "items", "interactions", "seed")
+        )
+    ):
         text.append("synthetic")
     if text:
-        raise ValueError(f"{path!r}: 'data.{text[0]}' has the wrong type "
-                         f"({data[text[0]]!r}); {RETRAIN}")
+        raise ValueError(
+            f"{path!r}: 'data.{text[0]}' has the wrong type ({data[text[0]]!r}); {RETRAIN}"
+        )
     return settings
 
 

@@ -14,8 +14,16 @@ ops themselves load on first use.
 from ydnn_kernels._loader import build_info, check_tf_version
 from ydnn_kernels._version import __version__
 
-__all__ = ["UnigramTable", "__version__", "build_info", "embedding_pool", "log_uniform_sample",
-           "sampled_softmax_loss", "sparse_apply", "unigram_sample"]
+__all__ = [
+    "UnigramTable",
+    "__version__",
+    "build_info",
+    "embedding_pool",
+    "log_uniform_sample",
+    "sampled_softmax_loss",
+    "sparse_apply",
+    "unigram_sample",
+]
 
 check_tf_version()
 

@@ -19,8 +19,8 @@ import numbers
 
 import numpy as np
 
-INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
-UINT64_MAX = 2 ** 64 - 1
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+UINT64_MAX = 2**64 - 1
 
 
 def describe(x):
@@ -42,8 +42,7 @@ def int_scalar(name, value, minimum=None, maximum=INT64_MAX):
     """
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value[()]
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral,
-                                                                      np.integer)):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):
         raise ValueError(f"{name} must be an integer, got {describe(value)}")
     value = int(value)
     low = INT64_MIN if minimum is None else minimum
@@ -72,8 +71,9 @@ def float_scalar(name, value):
     NaN and infinities pass: each op says which values it takes."""
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value[()]
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.integer,
-                                                                      np.floating)):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+        value, (numbers.Real, np.integer, np.floating)
+    ):
         raise ValueError(f"{name} must be a real number, got {describe(value)}")
     return float(value)
 
@@ -140,11 +140,14 @@ def table_array(xp, x, name="table", in_place=False):
     with `in_place`, write (never converted: a copy would take the update)."""
     if in_place:
         if not hasattr(x, "dtype"):
-            raise ValueError(f"{name} is updated in place, so it must be an array, got "
-                             f"{describe(x)}")
+            raise ValueError(
+                f"{name} is updated in place, so it must be an array, got {describe(x)}"
+            )
         if isinstance(x, np.ndarray) and not x.dtype.isnative:
-            raise ValueError(f"{name} is big-endian ({describe(x)}) and is updated in place: "
-                             f"convert it first with x.astype(x.dtype.newbyteorder('='))")
+            raise ValueError(
+                f"{name} is big-endian ({describe(x)}) and is updated in place: "
+                f"convert it first with x.astype(x.dtype.newbyteorder('='))"
+            )
         a = x
     else:
         a = xp.ascontiguousarray(native(_asarray(xp, x, name)))

@@ -27,7 +27,8 @@ def build_info():
     except ImportError as e:
         raise ImportError(
             "ydnn_kernels has no compiled libraries: install it with "
-            "`pip install .` or build in place with `make build`.") from e
+            "`pip install .` or build in place with `make build`."
+        ) from e
     return {k: v for k, v in vars(_build_info).items() if k.isupper()}
 
 
@@ -62,7 +63,8 @@ def check_tf_version(installed=None):
         raise ImportError(
             f"ydnn_kernels was built against TensorFlow {info['TF_VERSION']} but "
             f"TensorFlow {installed} is installed; its custom ops are tied to the "
-            "TF version they were compiled for. " + REBUILD_HINT)
+            "TF version they were compiled for. " + REBUILD_HINT
+        )
 
 
 def load_tf_ops():
@@ -80,8 +82,8 @@ def load_tf_ops():
     info = build_info()
     if not info["WITH_TF"]:
         raise ImportError(
-            "ydnn_kernels was built without its TensorFlow ops (YDNN_TF=0). "
-            + REBUILD_HINT)
+            "ydnn_kernels was built without its TensorFlow ops (YDNN_TF=0). " + REBUILD_HINT
+        )
     check_tf_version(tf.__version__)
     path = _find("_ydnn_tf_ops")
     if path is None:

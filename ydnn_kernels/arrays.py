@@ -16,12 +16,23 @@ from ydnn_kernels.sampled_softmax_arrays import sampled_softmax_loss, sampled_so
 from ydnn_kernels.sampler_arrays import log_uniform_sample
 from ydnn_kernels.sparse_optim_arrays import SPARSE_KINDS, sparse_apply
 from ydnn_kernels.unigram_arrays import (
-                                         UnigramArrays,
-                                         check_distortion,
-                                         unigram_sample,
-                                         unigram_table,
+    UnigramArrays,
+    check_distortion,
+    unigram_sample,
+    unigram_table,
 )
 
-__all__ = ["COMBINERS", "SPARSE_KINDS", "UnigramArrays", "check_distortion", "embedding_pool",
-           "embedding_pool_grad", "log_uniform_sample", "sampled_softmax_loss",
-           "sampled_softmax_loss_grad", "sparse_apply", "unigram_sample", "unigram_table"]
+__all__ = [
+    "COMBINERS",
+    "SPARSE_KINDS",
+    "UnigramArrays",
+    "check_distortion",
+    "embedding_pool",
+    "embedding_pool_grad",
+    "log_uniform_sample",
+    "sampled_softmax_loss",
+    "sampled_softmax_loss_grad",
+    "sparse_apply",
+    "unigram_sample",
+    "unigram_table",
+]

@@ -42,9 +42,14 @@ def _layout(xp, ids, lengths, row_splits, weights, combiner):
     return ids, row_info, weights, ragged
 
 
-def embedding_pool(table: ArrayLike, ids: ArrayLike, lengths: ArrayLike | None = None,
-                   row_splits: ArrayLike | None = None, weights: ArrayLike | None = None,
-                   combiner: str = "mean") -> Array:
+def embedding_pool(
+    table: ArrayLike,
+    ids: ArrayLike,
+    lengths: ArrayLike | None = None,
+    row_splits: ArrayLike | None = None,
+    weights: ArrayLike | None = None,
+    combiner: str = "mean",
+) -> Array:
     """Pooled embedding rows `[B, D]`; the maths of `ydnn_kernels.embedding_pool`.
 
     Args:
@@ -81,18 +86,24 @@ def embedding_pool(table: ArrayLike, ids: ArrayLike, lengths: ArrayLike | None =
 
 def _pool_cuda(xp, table, ids, row_info, weights, combiner, ragged):
     """The CUDA forward with its id and layout check (one sync)."""
-    out = xp.empty((max(row_info.shape[0] - (1 if ragged else 0), 0), table.shape[1]),
-                   table.dtype)
+    out = xp.empty((max(row_info.shape[0] - (1 if ragged else 0), 0), table.shape[1]), table.dtype)
     error = xp.empty((2,), np.int64)
-    _py.embedding_pool_forward_cuda(table, ids, row_info, weights, combiner, ragged, out, error,
-                                    _stream())
+    _py.embedding_pool_forward_cuda(
+        table, ids, row_info, weights, combiner, ragged, out, error, _stream()
+    )
     return out
 
 
-def embedding_pool_grad(table: ArrayLike, ids: ArrayLike, pooled: ArrayLike, grad: ArrayLike,
-                        lengths: ArrayLike | None = None, row_splits: ArrayLike | None = None,
-                        weights: ArrayLike | None = None,
-                        combiner: str = "mean") -> tuple[Array, Array, Array | None]:
+def embedding_pool_grad(
+    table: ArrayLike,
+    ids: ArrayLike,
+    pooled: ArrayLike,
+    grad: ArrayLike,
+    lengths: ArrayLike | None = None,
+    row_splits: ArrayLike | None = None,
+    weights: ArrayLike | None = None,
+    combiner: str = "mean",
+) -> tuple[Array, Array, Array | None]:
     """Sparse gradient of `embedding_pool`.
 
     Args:
@@ -118,8 +129,9 @@ def embedding_pool_grad(table: ArrayLike, ids: ArrayLike, pooled: ArrayLike, gra
     pooled = float_array(xp, pooled, "pooled", table.dtype)
     grad = float_array(xp, grad, "grad", table.dtype)
     if xp is np:
-        return _py.embedding_pool_backward_cpu(table, ids, row_info, weights, pooled, grad,
-                                               combiner, ragged)
+        return _py.embedding_pool_backward_cpu(
+            table, ids, row_info, weights, pooled, grad, combiner, ragged
+        )
     _pool_cuda(xp, table, ids, row_info, weights, combiner, ragged)
     args = (table, ids, row_info, weights, combiner, ragged)
     workspace = xp.empty((_py.embedding_pool_backward_workspace_cuda(*args),), np.uint8)
@@ -128,6 +140,7 @@ def embedding_pool_grad(table: ArrayLike, ids: ArrayLike, pooled: ArrayLike, gra
     unique_ids = xp.empty((num_unique,), ids.dtype)
     grad_rows = xp.empty((num_unique, table.shape[1]), table.dtype)
     grad_weights = xp.empty(weights.shape, np.float32) if weights is not None else None
-    _py.embedding_pool_backward_cuda(*args, workspace, num_unique, pooled, grad, unique_ids,
-                                     grad_rows, grad_weights, stream)
+    _py.embedding_pool_backward_cuda(
+        *args, workspace, num_unique, pooled, grad, unique_ids, grad_rows, grad_weights, stream
+    )
     return unique_ids, grad_rows, grad_weights

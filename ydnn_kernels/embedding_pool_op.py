@@ -12,9 +12,15 @@ _ops = load_tf_ops()
 ID_DTYPES = (tf.int32, tf.int64)
 
 
-def embedding_pool(table: TensorLike, ids: TensorLike, lengths: TensorLike | None = None,
-                   weights: TensorLike | None = None, combiner: str = "mean",
-                   validate_ids: bool = True, name: str | None = None) -> tf.Tensor:
+def embedding_pool(
+    table: TensorLike,
+    ids: TensorLike,
+    lengths: TensorLike | None = None,
+    weights: TensorLike | None = None,
+    combiner: str = "mean",
+    validate_ids: bool = True,
+    name: str | None = None,
+) -> tf.Tensor:
     """Gathers embedding rows and pools each bag in one op.
 
     For bag `b` with ids `i_1..i_n` and weights `w_j` (1 when not given):
@@ -64,12 +70,15 @@ def embedding_pool(table: TensorLike, ids: TensorLike, lengths: TensorLike | Non
     with tf.name_scope(name or "embedding_pool"):
         var, table, dtype = table_input(table)
         ids, row_info, weights, ragged = _layout(ids, lengths, weights)
-        attrs = dict(combiner=combiner, ragged=ragged, has_weights=weights is not None,
-                     validate_ids=validate_ids)
+        attrs = dict(
+            combiner=combiner,
+            ragged=ragged,
+            has_weights=weights is not None,
+            validate_ids=validate_ids,
+        )
         w = weights if weights is not None else tf.zeros([0], tf.float32)
         if var is not None:
-            return _ops.ydnn_embedding_pool_resource(var.handle, ids, row_info, w, T=dtype,
-                                                     **attrs)
+            return _ops.ydnn_embedding_pool_resource(var.handle, ids, row_info, w, T=dtype, **attrs)
         return _ops.ydnn_embedding_pool(table, ids, row_info, w, **attrs)
 
 
@@ -95,7 +104,8 @@ def _layout(ids, lengths, weights):
     _check_id_dtype(ids.dtype)
     if ids.shape.rank is not None and ids.shape.rank != 2:
         raise ValueError(
-            f"padded ids must be 2-D [B, L] (or pass a tf.RaggedTensor), got shape {ids.shape}")
+            f"padded ids must be 2-D [B, L] (or pass a tf.RaggedTensor), got shape {ids.shape}"
+        )
     if lengths is None:
         lengths = tf.fill(tf.shape(ids, out_type=tf.int64)[:1], tf.shape(ids, out_type=tf.int64)[1])
     else:
@@ -118,13 +128,24 @@ def _check_same_rows(weights, ids):
     i_splits = tf.cast(ids.row_splits, tf.int64)
     n_w, n_i = w_splits.shape[0], i_splits.shape[0]
     if n_w is not None and n_i is not None and n_w != n_i:
-        raise ValueError(f"weights must have the row lengths of ids: weights has {n_w - 1} "
-                         f"rows, ids {n_i - 1}")
-    same = tf.cond(tf.equal(tf.size(w_splits), tf.size(i_splits)),
-                   lambda: tf.reduce_all(tf.equal(w_splits, i_splits)),
-                   lambda: tf.constant(False))
-    tf.debugging.Assert(same, ["weights must have the row lengths of ids; weights.row_splits:",
-                               w_splits, "ids.row_splits:", i_splits], summarize=20)
+        raise ValueError(
+            f"weights must have the row lengths of ids: weights has {n_w - 1} rows, ids {n_i - 1}"
+        )
+    same = tf.cond(
+        tf.equal(tf.size(w_splits), tf.size(i_splits)),
+        lambda: tf.reduce_all(tf.equal(w_splits, i_splits)),
+        lambda: tf.constant(False),
+    )
+    tf.debugging.Assert(
+        same,
+        [
+            "weights must have the row lengths of ids; weights.row_splits:",
+            w_splits,
+            "ids.row_splits:",
+            i_splits,
+        ],
+        summarize=20,
+    )
 
 
 def _check_id_dtype(dtype):
@@ -135,8 +156,14 @@ def _check_id_dtype(dtype):
 def _pool_grad(op, grad, grad_op):
     attrs = {k: op.get_attr(k) for k in ("combiner", "ragged", "has_weights", "validate_ids")}
     unique_ids, rows, grad_weights = grad_op(
-        op.inputs[0], op.inputs[1], op.inputs[2], op.inputs[3], op.outputs[0],
-        tf.convert_to_tensor(grad), **attrs)
+        op.inputs[0],
+        op.inputs[1],
+        op.inputs[2],
+        op.inputs[3],
+        op.outputs[0],
+        tf.convert_to_tensor(grad),
+        **attrs,
+    )
     table_grad = tf.IndexedSlices(rows, unique_ids, table_dense_shape(op.inputs[0]))
     return [table_grad, None, None, grad_weights if attrs["has_weights"] else None]
 

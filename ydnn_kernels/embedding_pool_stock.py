@@ -57,4 +57,6 @@ def embedding_pool_lookup_sparse(table, ids, weights=None, combiner="mean"):
     sp_ids = ids.to_sparse()
     sp_weights = weights.to_sparse() if weights is not None else None
     var = table_variable(table)  # TF's lookup wants a tf.Variable, not a Keras one
-    return tf.nn.safe_embedding_lookup_sparse(table if var is None else var, sp_ids, sp_weights, combiner=combiner)
+    return tf.nn.safe_embedding_lookup_sparse(
+        table if var is None else var, sp_ids, sp_weights, combiner=combiner
+    )

@@ -10,27 +10,47 @@ from ydnn_kernels._device import _py, _stream, _xp
 from ydnn_kernels._types import Array, ArrayLike
 
 
-def _softmax_inputs(query, table, positive_ids, sampled_ids, true_expected_count,
-                    sampled_expected_count, temperature, remove_accidental_hits,
-                    in_batch_negatives):
+def _softmax_inputs(
+    query,
+    table,
+    positive_ids,
+    sampled_ids,
+    true_expected_count,
+    sampled_expected_count,
+    temperature,
+    remove_accidental_hits,
+    in_batch_negatives,
+):
     """(xp, the kernels' positional arguments): arrays converted on the
     table's side (a CuPy table moves the rest to the device)."""
     xp = _xp(table)
-    arrays = (float_array(xp, query, "query"), table_array(xp, table),
-              int_array(xp, positive_ids, "positive_ids"),
-              int_array(xp, sampled_ids, "sampled_ids"),
-              float_array(xp, true_expected_count, "true_expected_count").reshape(-1),
-              float_array(xp, sampled_expected_count, "sampled_expected_count"))
-    return xp, arrays + (float_scalar("temperature", temperature),
-                         bool_scalar("remove_accidental_hits", remove_accidental_hits),
-                         bool_scalar("in_batch_negatives", in_batch_negatives))
+    arrays = (
+        float_array(xp, query, "query"),
+        table_array(xp, table),
+        int_array(xp, positive_ids, "positive_ids"),
+        int_array(xp, sampled_ids, "sampled_ids"),
+        float_array(xp, true_expected_count, "true_expected_count").reshape(-1),
+        float_array(xp, sampled_expected_count, "sampled_expected_count"),
+    )
+    return xp, arrays + (
+        float_scalar("temperature", temperature),
+        bool_scalar("remove_accidental_hits", remove_accidental_hits),
+        bool_scalar("in_batch_negatives", in_batch_negatives),
+    )
 
 
-def sampled_softmax_loss(query: ArrayLike, table: ArrayLike, positive_ids: ArrayLike,
-                         sampled_ids: ArrayLike, true_expected_count: ArrayLike,
-                         sampled_expected_count: ArrayLike, temperature: float = 1.0,
-                         remove_accidental_hits: bool = True, in_batch_negatives: bool = False,
-                         return_logits: bool = False) -> Any:
+def sampled_softmax_loss(
+    query: ArrayLike,
+    table: ArrayLike,
+    positive_ids: ArrayLike,
+    sampled_ids: ArrayLike,
+    true_expected_count: ArrayLike,
+    sampled_expected_count: ArrayLike,
+    temperature: float = 1.0,
+    remove_accidental_hits: bool = True,
+    in_batch_negatives: bool = False,
+    return_logits: bool = False,
+) -> Any:
     """`ydnn_kernels.sampled_softmax_loss` on NumPy or CuPy arrays.
 
     A CuPy `table` selects the CUDA kernels, on CuPy's current stream; ids
@@ -50,9 +70,17 @@ def sampled_softmax_loss(query: ArrayLike, table: ArrayLike, positive_ids: Array
         ValueError: bad shapes, dtypes, temperature, ids outside `[0, V)`,
             non-positive expected counts, or a loss that is not finite.
     """
-    xp, args = _softmax_inputs(query, table, positive_ids, sampled_ids, true_expected_count,
-                               sampled_expected_count, temperature, remove_accidental_hits,
-                               in_batch_negatives)
+    xp, args = _softmax_inputs(
+        query,
+        table,
+        positive_ids,
+        sampled_ids,
+        true_expected_count,
+        sampled_expected_count,
+        temperature,
+        remove_accidental_hits,
+        in_batch_negatives,
+    )
     return_logits = bool_scalar("return_logits", return_logits)
     if xp is np:
         return _py.sampled_softmax_forward_cpu(*args, return_logits)
@@ -65,12 +93,19 @@ def sampled_softmax_loss(query: ArrayLike, table: ArrayLike, positive_ids: Array
     return loss, lse, logits
 
 
-def sampled_softmax_loss_grad(query: ArrayLike, table: ArrayLike, positive_ids: ArrayLike,
-                              sampled_ids: ArrayLike, true_expected_count: ArrayLike,
-                              sampled_expected_count: ArrayLike, lse: ArrayLike,
-                              grad_loss: ArrayLike, temperature: float = 1.0,
-                              remove_accidental_hits: bool = True,
-                              in_batch_negatives: bool = False) -> tuple[Array, Array, Array]:
+def sampled_softmax_loss_grad(
+    query: ArrayLike,
+    table: ArrayLike,
+    positive_ids: ArrayLike,
+    sampled_ids: ArrayLike,
+    true_expected_count: ArrayLike,
+    sampled_expected_count: ArrayLike,
+    lse: ArrayLike,
+    grad_loss: ArrayLike,
+    temperature: float = 1.0,
+    remove_accidental_hits: bool = True,
+    in_batch_negatives: bool = False,
+) -> tuple[Array, Array, Array]:
     """Gradients of `sampled_softmax_loss` on NumPy or CuPy arrays.
 
     On CuPy arrays it syncs once (the plan returns the number of unique
@@ -86,9 +121,17 @@ def sampled_softmax_loss_grad(query: ArrayLike, table: ArrayLike, positive_ids: 
         of the table's dtype)` on the table's device: ids ascending,
         duplicates summed.
     """
-    xp, args = _softmax_inputs(query, table, positive_ids, sampled_ids, true_expected_count,
-                               sampled_expected_count, temperature, remove_accidental_hits,
-                               in_batch_negatives)
+    xp, args = _softmax_inputs(
+        query,
+        table,
+        positive_ids,
+        sampled_ids,
+        true_expected_count,
+        sampled_expected_count,
+        temperature,
+        remove_accidental_hits,
+        in_batch_negatives,
+    )
     lse = float_array(xp, lse, "lse")
     grad_loss = float_array(xp, grad_loss, "grad_loss")
     if xp is np:
@@ -100,6 +143,7 @@ def sampled_softmax_loss_grad(query: ArrayLike, table: ArrayLike, positive_ids: 
     grad_query = xp.empty((B, D), np.float32)
     unique_ids = xp.empty((num_unique,), np.int64)
     grad_rows = xp.empty((num_unique, D), table.dtype)
-    _py.sampled_softmax_backward_cuda(*args, workspace, num_unique, lse, grad_loss, grad_query,
-                                      unique_ids, grad_rows, stream)
+    _py.sampled_softmax_backward_cuda(
+        *args, workspace, num_unique, lse, grad_loss, grad_query, unique_ids, grad_rows, stream
+    )
     return grad_query, unique_ids, grad_rows

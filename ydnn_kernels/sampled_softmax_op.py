@@ -15,11 +15,19 @@ _ops = load_tf_ops()
 ID_DTYPES = (tf.int32, tf.int64)
 
 
-def sampled_softmax_loss(query: TensorLike, table: TensorLike, positive_ids: TensorLike,
-                         sampled_ids: TensorLike, true_expected_count: TensorLike,
-                         sampled_expected_count: TensorLike, temperature: float = 1.0,
-                         remove_accidental_hits: bool = True, in_batch_negatives: bool = False,
-                         return_logits: bool = False, name: str | None = None) -> Any:
+def sampled_softmax_loss(
+    query: TensorLike,
+    table: TensorLike,
+    positive_ids: TensorLike,
+    sampled_ids: TensorLike,
+    true_expected_count: TensorLike,
+    sampled_expected_count: TensorLike,
+    temperature: float = 1.0,
+    remove_accidental_hits: bool = True,
+    in_batch_negatives: bool = False,
+    return_logits: bool = False,
+    name: str | None = None,
+) -> Any:
     """Sampled softmax cross-entropy with logQ correction, in one fused op.
 
     For row `b` with query `q_b`, positive `p_b` and the shared candidates
@@ -87,9 +95,14 @@ def sampled_softmax_loss(query: TensorLike, table: TensorLike, positive_ids: Ten
     ```
     """
     temperature = check_temperature("temperature", temperature)
-    flags = {arg: bool_scalar(arg, value) for arg, value in (
-        ("remove_accidental_hits", remove_accidental_hits),
-        ("in_batch_negatives", in_batch_negatives), ("return_logits", return_logits))}
+    flags = {
+        arg: bool_scalar(arg, value)
+        for arg, value in (
+            ("remove_accidental_hits", remove_accidental_hits),
+            ("in_batch_negatives", in_batch_negatives),
+            ("return_logits", return_logits),
+        )
+    }
     with tf.name_scope(name or "sampled_softmax_loss"):
         var, table, dtype = table_input(table)
         query = tf.convert_to_tensor(query)
@@ -104,11 +117,12 @@ def sampled_softmax_loss(query: TensorLike, table: TensorLike, positive_ids: Ten
         attrs = dict(temperature=temperature, **flags)
         if var is not None:
             loss, _, logits = _ops.ydnn_sampled_softmax_loss_resource(
-                query, var.handle, positive_ids, sampled_ids, true_ec, sampled_ec, T=dtype,
-                **attrs)
+                query, var.handle, positive_ids, sampled_ids, true_ec, sampled_ec, T=dtype, **attrs
+            )
         else:
             loss, _, logits = _ops.ydnn_sampled_softmax_loss(
-                query, table, positive_ids, sampled_ids, true_ec, sampled_ec, **attrs)
+                query, table, positive_ids, sampled_ids, true_ec, sampled_ec, **attrs
+            )
         # The logits are for metrics: stop_gradient makes that structural,
         # so the gradient function only ever sees the loss's.
         return (loss, tf.stop_gradient(logits)) if return_logits else loss
@@ -148,12 +162,14 @@ def _counts(arg, counts):
 def _softmax_grad(op, grad_loss, grad_op):
     # lse never leaves the wrapper and logits leave it through stop_gradient,
     # so only the loss carries a gradient.
-    attrs = {k: op.get_attr(k)
-             for k in ("temperature", "remove_accidental_hits", "in_batch_negatives")}
+    attrs = {
+        k: op.get_attr(k) for k in ("temperature", "remove_accidental_hits", "in_batch_negatives")
+    }
     if op.inputs[1].dtype == tf.resource:
         attrs["T"] = op.get_attr("T")
-    grad_query, unique_ids, rows = grad_op(*op.inputs[:6], op.outputs[1],
-                                           tf.convert_to_tensor(grad_loss), **attrs)
+    grad_query, unique_ids, rows = grad_op(
+        *op.inputs[:6], op.outputs[1], tf.convert_to_tensor(grad_loss), **attrs
+    )
     table_grad = tf.IndexedSlices(rows, unique_ids, table_dense_shape(op.inputs[1]))
     return [grad_query, table_grad, None, None, None, None]
 

@@ -4,9 +4,18 @@ cross-entropy (the A/B twin)."""
 import tensorflow as tf
 
 
-def sampled_softmax_loss(query, table, positive_ids, sampled_ids, true_expected_count,
-                         sampled_expected_count, temperature=1.0, remove_accidental_hits=True,
-                         in_batch_negatives=False, normalize_candidates=False):
+def sampled_softmax_loss(
+    query,
+    table,
+    positive_ids,
+    sampled_ids,
+    true_expected_count,
+    sampled_expected_count,
+    temperature=1.0,
+    remove_accidental_hits=True,
+    in_batch_negatives=False,
+    normalize_candidates=False,
+):
     """`ydnn_kernels.sampled_softmax_loss` in stock ops: gather, matmul, mask, CE.
 
     Same order as the fused op (logits, minus log expected count, masked

@@ -8,10 +8,17 @@ from ydnn_kernels._device import _cupy, _py, _stream, check_device
 from ydnn_kernels._types import Array, ArrayLike
 
 
-def log_uniform_sample(num_sampled: int, max_id: int, min_id: int = 0, unique: bool = True,
-                       true_ids: ArrayLike | None = None, seed: int = 0, seed2: int = 0,
-                       counter: int = 0,
-                       device: str = "cpu") -> tuple[Array, Array, Array, int]:
+def log_uniform_sample(
+    num_sampled: int,
+    max_id: int,
+    min_id: int = 0,
+    unique: bool = True,
+    true_ids: ArrayLike | None = None,
+    seed: int = 0,
+    seed2: int = 0,
+    counter: int = 0,
+    device: str = "cpu",
+) -> tuple[Array, Array, Array, int]:
     """`ydnn_kernels.log_uniform_sample` on NumPy (`device="cpu"`) or CuPy
     (`device="cuda"`) arrays, with its state made explicit.
 
@@ -28,14 +35,22 @@ def log_uniform_sample(num_sampled: int, max_id: int, min_id: int = 0, unique: b
         sampled_expected_count, num_tries)`.
     """
     check_device(device)
-    params = (int_scalar("num_sampled", num_sampled), int_scalar("min_id", min_id),
-              int_scalar("max_id", max_id), bool_scalar("unique", unique))
+    params = (
+        int_scalar("num_sampled", num_sampled),
+        int_scalar("min_id", min_id),
+        int_scalar("max_id", max_id),
+        bool_scalar("unique", unique),
+    )
     seed, seed2, counter = seed_scalars(seed, seed2, counter)
     if device == "cpu":
         sampled, sampled_ec, tries = _py.log_uniform_sample_cpu(*params, seed, seed2, counter)
         true_ids = true_ids_array(np, true_ids)
-        return (sampled, _py.log_uniform_expected_count_cpu(true_ids, *params, tries),
-                sampled_ec, tries)
+        return (
+            sampled,
+            _py.log_uniform_expected_count_cpu(true_ids, *params, tries),
+            sampled_ec,
+            tries,
+        )
     cupy = _cupy()
     stream = _stream()
     sampled = cupy.empty((num_sampled,), np.int64)

@@ -10,10 +10,16 @@ from ydnn_kernels._types import TensorLike
 _ops = load_tf_ops()
 
 
-def log_uniform_sample(num_sampled: int, max_id: int, min_id: int = 0, unique: bool = True,
-                       true_ids: TensorLike | None = None, seed: int | None = None,
-                       first_draw: TensorLike | None = None,
-                       name: str | None = None) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+def log_uniform_sample(
+    num_sampled: int,
+    max_id: int,
+    min_id: int = 0,
+    unique: bool = True,
+    true_ids: TensorLike | None = None,
+    seed: int | None = None,
+    first_draw: TensorLike | None = None,
+    name: str | None = None,
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """Samples ids in `[min_id, max_id]` (both ends) from a log-uniform law.
 
     With `R = max_id - min_id + 1` and `j = k - min_id`,
@@ -67,11 +73,18 @@ def log_uniform_sample(num_sampled: int, max_id: int, min_id: int = 0, unique: b
     ```
     """
     num_sampled, max_id, min_id, unique, seed = check_sampler_args(
-        num_sampled, max_id, min_id, unique, seed)
+        num_sampled, max_id, min_id, unique, seed
+    )
     with tf.name_scope(name or "log_uniform_sample"):
         true_ids, seed1, seed2 = sampler_inputs(true_ids, seed)
-        attrs = dict(num_sampled=num_sampled, min_id=min_id, max_id=max_id, unique=unique,
-                     seed=seed1, seed2=seed2)
+        attrs = dict(
+            num_sampled=num_sampled,
+            min_id=min_id,
+            max_id=max_id,
+            unique=unique,
+            seed=seed1,
+            seed2=seed2,
+        )
         if first_draw is None:
             sampled, true_ec, sampled_ec, _ = _ops.ydnn_log_uniform_sample(true_ids, **attrs)
         else:
@@ -79,7 +92,8 @@ def log_uniform_sample(num_sampled: int, max_id: int, min_id: int = 0, unique: b
                 first_draw = int_scalar("first_draw", first_draw, 0)
             first_draw = tf.cast(first_draw, tf.int64)
             sampled, true_ec, sampled_ec, _ = _ops.ydnn_log_uniform_sample_at(
-                true_ids, first_draw, **attrs)
+                true_ids, first_draw, **attrs
+            )
         return sampled, true_ec, sampled_ec
 
 
@@ -108,7 +122,8 @@ def check_sampler_args(num_sampled, max_id, min_id, unique, seed):
         raise ValueError(
             f"num_sampled = {num_sampled} exceeds the {max_id - min_id + 1} ids in "
             f"[min_id, max_id] = [{min_id}, {max_id}]: unique sampling needs "
-            "num_sampled <= max_id - min_id + 1")
+            "num_sampled <= max_id - min_id + 1"
+        )
     return num_sampled, max_id, min_id, unique, seed
 
 

@@ -20,10 +20,20 @@ from ydnn_kernels._types import Array, ArrayLike
 SPARSE_KINDS = ("sgd", "adagrad", "rowwise_adagrad", "lazy_adam")
 
 
-def sparse_apply(kind: str, table: Array, slots: Sequence[Array], indices: ArrayLike,
-                 values: ArrayLike, learning_rate: float, step: int = 1,
-                 weight_decay: float = 0.0, epsilon: float = 1e-7, beta_1: float = 0.9,
-                 beta_2: float = 0.999, indices_unique: bool = False) -> None:
+def sparse_apply(
+    kind: str,
+    table: Array,
+    slots: Sequence[Array],
+    indices: ArrayLike,
+    values: ArrayLike,
+    learning_rate: float,
+    step: int = 1,
+    weight_decay: float = 0.0,
+    epsilon: float = 1e-7,
+    beta_1: float = 0.9,
+    beta_2: float = 0.999,
+    indices_unique: bool = False,
+) -> None:
     """`ydnn_kernels.sparse_apply` on NumPy or CuPy arrays: one optimizer step
     on the rows of `table` named by `indices`, in place (table and slots).
 
@@ -65,20 +75,27 @@ def sparse_apply(kind: str, table: Array, slots: Sequence[Array], indices: Array
     _check_no_alias([("table", table)] + [(f"slots[{i}]", s) for i, s in enumerate(slots)])
     indices = int_array(xp, indices, "indices")
     values = float_array(xp, values, "values", table.dtype)
-    hyper = (float_scalar("learning_rate", learning_rate), int_scalar("step", step),
-             float_scalar("weight_decay", weight_decay), float_scalar("epsilon", epsilon),
-             float_scalar("beta_1", beta_1), float_scalar("beta_2", beta_2))
+    hyper = (
+        float_scalar("learning_rate", learning_rate),
+        int_scalar("step", step),
+        float_scalar("weight_decay", weight_decay),
+        float_scalar("epsilon", epsilon),
+        float_scalar("beta_1", beta_1),
+        float_scalar("beta_2", beta_2),
+    )
     indices_unique = bool_scalar("indices_unique", indices_unique)
     if xp is np:
         _py.sparse_apply_cpu(kind, table, list(slots), indices, values, *hyper)
         return
     n = int(indices.shape[0]) if indices.ndim == 1 else 0
     d = int(table.shape[1]) if table.ndim == 2 else 0
-    workspace = xp.empty((_py.sparse_apply_workspace_cuda(n, d, indices.dtype.name,
-                                                          indices_unique),), np.uint8)
+    workspace = xp.empty(
+        (_py.sparse_apply_workspace_cuda(n, d, indices.dtype.name, indices_unique),), np.uint8
+    )
     error = xp.empty((1,), np.int64)
-    _py.sparse_apply_cuda(kind, table, slots, indices, values, *hyper, indices_unique,
-                          workspace, error, _stream())
+    _py.sparse_apply_cuda(
+        kind, table, slots, indices, values, *hyper, indices_unique, workspace, error, _stream()
+    )
 
 
 def _slot(xp, slot, name):
@@ -86,8 +103,10 @@ def _slot(xp, slot, name):
     if not hasattr(slot, "dtype") or not hasattr(slot, "shape"):
         raise ValueError(f"{name} must be an array, got {describe(slot)}")
     if isinstance(slot, np.ndarray) and not slot.dtype.isnative:
-        raise ValueError(f"{name} is big-endian ({describe(slot)}) and is updated in place: "
-                         f"convert it first with x.astype(x.dtype.newbyteorder('='))")
+        raise ValueError(
+            f"{name} is big-endian ({describe(slot)}) and is updated in place: "
+            f"convert it first with x.astype(x.dtype.newbyteorder('='))"
+        )
     return slot
 
 
@@ -95,8 +114,13 @@ def _check_no_alias(named):
     """ValueError if two arrays that are updated in place share memory (an
     update would read what another just wrote)."""
     for i, (name_a, a) in enumerate(named):
-        for name_b, b in named[i + 1:]:
-            if isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and \
-                    np.may_share_memory(a, b):
-                raise ValueError(f"{name_a} and {name_b} share memory: each optimizer state "
-                                 f"must be an array of its own")
+        for name_b, b in named[i + 1 :]:
+            if (
+                isinstance(a, np.ndarray)
+                and isinstance(b, np.ndarray)
+                and np.may_share_memory(a, b)
+            ):
+                raise ValueError(
+                    f"{name_a} and {name_b} share memory: each optimizer state "
+                    f"must be an array of its own"
+                )

@@ -23,16 +23,29 @@ KINDS = {"sgd": 0, "adagrad": 1, "rowwise_adagrad": 1, "lazy_adam": 2}  # kind -
 def _as_variable(v, what):
     var = table_variable(v)
     if var is None:
-        raise ValueError(f"{what} must be a tf.Variable or keras.Variable (updated in place), "
-                         f"got {type(v).__name__}")
+        raise ValueError(
+            f"{what} must be a tf.Variable or keras.Variable (updated in place), "
+            f"got {type(v).__name__}"
+        )
     return var
 
 
-def sparse_apply(kind: str, variable: tf.Variable, slots: Sequence[tf.Variable],
-                 indices: TensorLike, values: TensorLike, learning_rate: TensorLike,
-                 step: TensorLike = 1, weight_decay: float = 0.0, epsilon: float = 1e-7,
-                 beta_1: float = 0.9, beta_2: float = 0.999, indices_unique: bool = False,
-                 validate_indices: bool = True, name: str | None = None) -> Any:
+def sparse_apply(
+    kind: str,
+    variable: tf.Variable,
+    slots: Sequence[tf.Variable],
+    indices: TensorLike,
+    values: TensorLike,
+    learning_rate: TensorLike,
+    step: TensorLike = 1,
+    weight_decay: float = 0.0,
+    epsilon: float = 1e-7,
+    beta_1: float = 0.9,
+    beta_2: float = 0.999,
+    indices_unique: bool = False,
+    validate_indices: bool = True,
+    name: str | None = None,
+) -> Any:
     """Applies one optimizer step to the rows of `variable` named by `indices`.
 
     Per touched row, with `g` the sum of the rows of `values` that share its
@@ -98,14 +111,25 @@ def sparse_apply(kind: str, variable: tf.Variable, slots: Sequence[tf.Variable],
             raise ValueError(f"indices must be int32 or int64, got {indices.dtype.name}")
         values = tf.convert_to_tensor(values, dtype_hint=var.dtype)
         if values.dtype != var.dtype:
-            raise ValueError(f"values must have the variable's dtype {var.dtype.name}, "
-                             f"got {values.dtype.name}")
+            raise ValueError(
+                f"values must have the variable's dtype {var.dtype.name}, got {values.dtype.name}"
+            )
         lr = tf.cast(learning_rate, tf.float32)
         step = tf.cast(step, tf.int64)
         for v in [var, *slot_vars]:
             resource_variable_ops.variable_accessed(v)
         _ops.ydnn_sparse_apply(
-            var.handle, [s.handle for s in slot_vars], indices, values, lr, step, kind=kind,
-            weight_decay=float(weight_decay), epsilon=float(epsilon), beta_1=float(beta_1),
-            beta_2=float(beta_2), indices_unique=bool(indices_unique),
-            validate_indices=bool(validate_indices))
+            var.handle,
+            [s.handle for s in slot_vars],
+            indices,
+            values,
+            lr,
+            step,
+            kind=kind,
+            weight_decay=float(weight_decay),
+            epsilon=float(epsilon),
+            beta_1=float(beta_1),
+            beta_2=float(beta_2),
+            indices_unique=bool(indices_unique),
+            validate_indices=bool(validate_indices),
+        )

@@ -10,5 +10,9 @@ from ydnn_kernels.embedding_pool_stock import embedding_pool_gather, embedding_p
 from ydnn_kernels.sampled_softmax_stock import sampled_softmax_loss
 from ydnn_kernels.sampler_stock import log_uniform_sample
 
-__all__ = ["embedding_pool_gather", "embedding_pool_lookup_sparse", "log_uniform_sample",
-           "sampled_softmax_loss"]
+__all__ = [
+    "embedding_pool_gather",
+    "embedding_pool_lookup_sparse",
+    "log_uniform_sample",
+    "sampled_softmax_loss",
+]

@@ -28,8 +28,9 @@ from ydnn_kernels._types import Array, ArrayLike
 def check_distortion(distortion: Any) -> float:
     """A unigram distortion as a float, or ValueError if it is not finite
     and >= 0 (shared with `ydnn_kernels.UnigramTable`)."""
-    if isinstance(distortion, bool) or not isinstance(distortion, (int, float, np.floating,
-                                                                   np.integer)):
+    if isinstance(distortion, bool) or not isinstance(
+        distortion, (int, float, np.floating, np.integer)
+    ):
         raise ValueError(f"distortion must be a number, got {distortion!r}")
     distortion = float(distortion)
     if not math.isfinite(distortion) or distortion < 0:
@@ -46,8 +47,9 @@ class UnigramArrays(NamedTuple):
     num_positive: int  # ids with a positive count
 
 
-def unigram_table(counts: ArrayLike, distortion: float = 1.0,
-                  device: str = "cpu") -> "UnigramArrays":
+def unigram_table(
+    counts: ArrayLike, distortion: float = 1.0, device: str = "cpu"
+) -> "UnigramArrays":
     """Builds a unigram sampler's alias table once (on the CPU, float64).
 
     Args:
@@ -91,28 +93,41 @@ def _check_table(table, device):
     """ValueError unless `table` is a UnigramArrays whose arrays unigram_table
     built, or a hand-made one that passes the kernel's O(V) validation."""
     if not isinstance(table, UnigramArrays):
-        raise ValueError(f"table must be a UnigramArrays from unigram_table, got "
-                         f"{type(table).__name__}")
+        raise ValueError(
+            f"table must be a UnigramArrays from unigram_table, got {type(table).__name__}"
+        )
     num_positive = int_scalar("table.num_positive", table.num_positive, 1)
     if type(table) is _BuiltUnigram:
         return num_positive, table.max_unique
     if device:
-        return num_positive, _py.unigram_validate_cuda(table.table, table.prob, num_positive,
-                                                       _stream())
+        return num_positive, _py.unigram_validate_cuda(
+            table.table, table.prob, num_positive, _stream()
+        )
     else:
         t = table.table
-        if not isinstance(t, np.ndarray) or t.dtype.kind != "f" or t.dtype.itemsize != 8 \
-                or t.ndim != 2:
-            raise ValueError(f"table.table must be a float64 array [V, 2], got "
-                             f"{describe(t)}")
+        if (
+            not isinstance(t, np.ndarray)
+            or t.dtype.kind != "f"
+            or t.dtype.itemsize != 8
+            or t.ndim != 2
+        ):
+            raise ValueError(f"table.table must be a float64 array [V, 2], got {describe(t)}")
     return num_positive, _py.unigram_validate_cpu(
-        np.ascontiguousarray(native(t)), float_array(np, table.prob, "table.prob", np.float64),
-        num_positive)
+        np.ascontiguousarray(native(t)),
+        float_array(np, table.prob, "table.prob", np.float64),
+        num_positive,
+    )
 
 
-def unigram_sample(table: "UnigramArrays", num_sampled: int, unique: bool = True,
-                   true_ids: ArrayLike | None = None, seed: int = 0, seed2: int = 0,
-                   counter: int = 0) -> tuple[Array, Array, Array, int]:
+def unigram_sample(
+    table: "UnigramArrays",
+    num_sampled: int,
+    unique: bool = True,
+    true_ids: ArrayLike | None = None,
+    seed: int = 0,
+    seed2: int = 0,
+    counter: int = 0,
+) -> tuple[Array, Array, Array, int]:
     """`ydnn_kernels.unigram_sample` on a `UnigramArrays` table, on its
     device (NumPy: CPU; CuPy: CUDA), with its state made explicit.
 
@@ -135,19 +150,24 @@ def unigram_sample(table: "UnigramArrays", num_sampled: int, unique: bool = True
         _py.unigram_check_reachable(params[0], params[2], max_unique)
     seed, seed2, counter = seed_scalars(seed, seed2, counter)
     if not device:
-        sampled, tries = _py.unigram_sample_cpu(np.ascontiguousarray(native(table.table)),
-                                                *params, seed, seed2, counter)
+        sampled, tries = _py.unigram_sample_cpu(
+            np.ascontiguousarray(native(table.table)), *params, seed, seed2, counter
+        )
         true_ids = true_ids_array(np, true_ids)
-        counts = [_py.unigram_expected_count_cpu(table.prob, ids, num_sampled, tries)
-                  for ids in (true_ids, sampled)]
+        counts = [
+            _py.unigram_expected_count_cpu(table.prob, ids, num_sampled, tries)
+            for ids in (true_ids, sampled)
+        ]
         return sampled, counts[0], counts[1], tries
     cupy = _cupy()
     stream = _stream()
     sampled = cupy.empty((num_sampled,), np.int64)
     workspace = cupy.empty(
-        (_py.unigram_sample_workspace_cuda(table.table.shape[0], *params),), np.uint8)
-    tries = _py.unigram_sample_cuda(table.table, *params, seed, seed2, counter, sampled,
-                                    workspace, stream)
+        (_py.unigram_sample_workspace_cuda(table.table.shape[0], *params),), np.uint8
+    )
+    tries = _py.unigram_sample_cuda(
+        table.table, *params, seed, seed2, counter, sampled, workspace, stream
+    )
     true_ids = true_ids_array(cupy, true_ids)
     counts = []
     for ids in (true_ids, sampled):

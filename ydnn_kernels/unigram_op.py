@@ -52,18 +52,22 @@ class UnigramTable:
     def __init__(self, counts, distortion=1.0, device=None):
         distortion = check_distortion(distortion)
         if not tf.executing_eagerly():
-            raise ValueError("UnigramTable must be built eagerly, outside tf.function: it is "
-                             "built once and reused by every unigram_sample call")
+            raise ValueError(
+                "UnigramTable must be built eagerly, outside tf.function: it is "
+                "built once and reused by every unigram_sample call"
+            )
         counts = tf.convert_to_tensor(counts)
         if counts.dtype not in _COUNT_DTYPES:
-            raise ValueError(f"counts must be float32, float64, int32 or int64, got "
-                             f"{counts.dtype.name}")
+            raise ValueError(
+                f"counts must be float32, float64, int32 or int64, got {counts.dtype.name}"
+            )
         if counts.shape.rank != 1:
             raise ValueError(f"counts must be 1-D [V], got shape {counts.shape}")
         with tf.device("/CPU:0"):
             try:
                 table, prob, num_positive = _ops.ydnn_unigram_table(
-                    counts, tf.constant(distortion, tf.float64))
+                    counts, tf.constant(distortion, tf.float64)
+                )
             except tf.errors.InvalidArgumentError as e:
                 raise ValueError(e.message) from None
         if device is None:
@@ -78,13 +82,20 @@ class UnigramTable:
         self.distortion = distortion
 
     def __repr__(self):
-        return (f"UnigramTable(num_ids={self.num_ids}, num_positive={self.num_positive}, "
-                f"distortion={self.distortion}, device={self.table.device!r})")
+        return (
+            f"UnigramTable(num_ids={self.num_ids}, num_positive={self.num_positive}, "
+            f"distortion={self.distortion}, device={self.table.device!r})"
+        )
 
 
-def unigram_sample(table: "UnigramTable", num_sampled: int, unique: bool = True,
-                   true_ids: TensorLike | None = None, seed: int | None = None,
-                   name: str | None = None) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+def unigram_sample(
+    table: "UnigramTable",
+    num_sampled: int,
+    unique: bool = True,
+    true_ids: TensorLike | None = None,
+    seed: int | None = None,
+    name: str | None = None,
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """Samples ids from a `UnigramTable`'s law, as TF's
     `fixed_unigram_candidate_sampler` does, on the CPU or the GPU.
 
@@ -126,18 +137,28 @@ def unigram_sample(table: "UnigramTable", num_sampled: int, unique: bool = True,
     ```
     """
     if not isinstance(table, UnigramTable):
-        raise ValueError("table must be a ydnn_kernels.UnigramTable (built once from the "
-                         f"counts), got {type(table).__name__}")
+        raise ValueError(
+            "table must be a ydnn_kernels.UnigramTable (built once from the "
+            f"counts), got {type(table).__name__}"
+        )
     num_sampled = int_scalar("num_sampled", num_sampled, 1)
     unique = bool_scalar("unique", unique)
     if unique and num_sampled > table.num_positive:
         raise ValueError(
             f"num_sampled = {num_sampled} exceeds the {table.num_positive} ids with a positive "
-            "count: unique sampling needs num_sampled <= the number of ids with a positive count")
+            "count: unique sampling needs num_sampled <= the number of ids with a positive count"
+        )
     _py.unigram_check_reachable(num_sampled, unique, table.max_unique)
     with tf.name_scope(name or "unigram_sample"):
         true_ids, seed1, seed2 = sampler_inputs(true_ids, seed)
         sampled, true_ec, sampled_ec, _ = _ops.ydnn_unigram_sample(
-            table.table, table.prob, table.num_positive_tensor, true_ids,
-            num_sampled=num_sampled, unique=unique, seed=seed1, seed2=seed2)
+            table.table,
+            table.prob,
+            table.num_positive_tensor,
+            true_ids,
+            num_sampled=num_sampled,
+            unique=unique,
+            seed=seed1,
+            seed2=seed2,
+        )
         return sampled, true_ec, sampled_ec

@@ -2,16 +2,15 @@
 
     python3 bench/gpu/embedding_pool_gpu_bench.py     # from the repo root
 
-Places each shape on the card's measured copy bandwidth
-(gpu_common.ceilings). Times the forward and the backward (plan + fill through arrays.embedding_pool_grad,
-allocations and the plan's one sync included) on padded ids with lengths
-uniform in 1..L, mean combiner, unweighted. Each row first checks the GPU
-against the CPU kernels on the same inputs and is marked FAILED, untimed, if
-they differ. Times are CUDA-event medians (min, max) over REPEAT calls after
-WARMUP; inputs rotate over enough id sets that uniform rows do not come from
-L2. The markdown table is printed last and appended to the report
-(gpu_common.save).
-"""
+Places each shape on the card's measured copy bandwidth (gpu_common.ceilings).
+Times the forward and the backward (plan + fill through
+arrays.embedding_pool_grad, allocations and the plan's one sync included) on
+padded ids with lengths uniform in 1..L, mean combiner, unweighted. Each row
+first checks the GPU against the CPU kernels on the same inputs and is marked
+FAILED, untimed, if they differ. Times are CUDA-event medians (min, max) over
+REPEAT calls after WARMUP; inputs rotate over enough id sets that uniform rows
+do not come from L2. The markdown table is printed last and appended to the
+report (gpu_common.save)."""
 
 import functools
 import math
@@ -90,10 +89,12 @@ def gate(table_cpu, table, s0, dtype):
     out = arrays.embedding_pool(table, s0["d_ids"], lengths=s0["d_lengths"])
     if not close(out.get(), out_cpu, dtype):
         return "forward differs from CPU"
-    u_cpu, rows_cpu, _ = arrays.embedding_pool_grad(table_cpu, s0["ids"], out_cpu, s0["grad"],
-                                                    lengths=s0["lengths"])
-    u, rows, _ = arrays.embedding_pool_grad(table, s0["d_ids"], out, s0["d_grad"],
-                                            lengths=s0["d_lengths"])
+    u_cpu, rows_cpu, _ = arrays.embedding_pool_grad(
+        table_cpu, s0["ids"], out_cpu, s0["grad"], lengths=s0["lengths"]
+    )
+    u, rows, _ = arrays.embedding_pool_grad(
+        table, s0["d_ids"], out, s0["d_grad"], lengths=s0["d_lengths"]
+    )
     if not np.array_equal(u.get(), u_cpu):
         return "unique ids differ from CPU"
     if not close(rows.get(), rows_cpu, dtype):
@@ -129,13 +130,15 @@ def bench_row(rng, table, table_cpu, B, L, dist, hot, copy_gbs, l2_bytes):
 
     def fwd_nocheck(i):  # the kernel alone, no error word and no sync: the check's cost
         st = sets[i % k]
-        _device._py.embedding_pool_forward_cuda(table, st["d_ids"], st["d_lengths"], None,
-                                               "mean", False, out, None, _device._stream())
+        _device._py.embedding_pool_forward_cuda(
+            table, st["d_ids"], st["d_lengths"], None, "mean", False, out, None, _device._stream()
+        )
 
     def bwd(i):
         st = sets[i % k]
-        arrays.embedding_pool_grad(table, st["d_ids"], st["pooled"], st["d_grad"],
-                                   lengths=st["d_lengths"])
+        arrays.embedding_pool_grad(
+            table, st["d_ids"], st["pooled"], st["d_grad"], lengths=st["d_lengths"]
+        )
 
     row["fwd"] = time_ms(fwd)
     row["fwd_nocheck"] = time_ms(fwd_nocheck)
@@ -151,13 +154,26 @@ def bench_row(rng, table, table_cpu, B, L, dist, hot, copy_gbs, l2_bytes):
     row["bwd_pct"] = 100 * row["bwd_gbs"] / copy_gbs
     row["status"] = "ok"
     row["roofline"] = [
-        dict(kernel="embedding_pool fwd", shape=f"{name} {dtype} {dist}", ms=row["fwd"][0],
-             gbs=row["fwd_gbs"], bound="memory"),
-        dict(kernel="embedding_pool bwd", shape=f"{name} {dtype} {dist}", ms=row["bwd"][0],
-             gbs=row["bwd_gbs"], bound="memory")]
-    log(f"{name} {dtype} {dist}: fwd {row['fwd'][0]:.4f} ms ({row['fwd_gbs']:.0f} GB/s), "
+        dict(
+            kernel="embedding_pool fwd",
+            shape=f"{name} {dtype} {dist}",
+            ms=row["fwd"][0],
+            gbs=row["fwd_gbs"],
+            bound="memory",
+        ),
+        dict(
+            kernel="embedding_pool bwd",
+            shape=f"{name} {dtype} {dist}",
+            ms=row["bwd"][0],
+            gbs=row["bwd_gbs"],
+            bound="memory",
+        ),
+    ]
+    log(
+        f"{name} {dtype} {dist}: fwd {row['fwd'][0]:.4f} ms ({row['fwd_gbs']:.0f} GB/s), "
         f"fwd no check {row['fwd_nocheck'][0]:.4f} ms, bwd {row['bwd'][0]:.4f} ms "
-        f"({row['bwd_gbs']:.0f} GB/s), U={U:.0f}, {k} id sets")
+        f"({row['bwd_gbs']:.0f} GB/s), U={U:.0f}, {k} id sets"
+    )
     return row
 
 
@@ -175,9 +191,16 @@ def table_md(rows, ceil):
     for r in rows:
         cells = [r["shape"], r.get("dtype", ""), r.get("ids", "")]
         if r["status"] == "ok":
-            cells += [fmt_t(r["fwd"]), f"{r['fwd_gbs']:.0f}", f"{r['fwd_pct']:.0f}%",
-                      f"{r['fwd_nocheck'][0]:.4f}", fmt_t(r["bwd"]), f"{r['bwd_gbs']:.0f}",
-                      f"{r['bwd_pct']:.0f}%", f"{r['U']:.0f}"]
+            cells += [
+                fmt_t(r["fwd"]),
+                f"{r['fwd_gbs']:.0f}",
+                f"{r['fwd_pct']:.0f}%",
+                f"{r['fwd_nocheck'][0]:.4f}",
+                fmt_t(r["bwd"]),
+                f"{r['bwd_gbs']:.0f}",
+                f"{r['bwd_pct']:.0f}%",
+                f"{r['U']:.0f}",
+            ]
         else:
             cells += [""] * 8
         out.append("| " + " | ".join(cells + [r["status"]]) + " |")
@@ -197,8 +220,15 @@ def main():
             table_cpu = table.get()
             for dist in ("zipf", "uniform"):
                 name = f"B={B} L={L} D={D} V={V:.0e} {dtype} {dist}"
-                guarded(log, rows, "embedding_pool", name, lambda t=table, c=table_cpu: bench_row(
-                    rng, t, c, B, L, dist, hot, ceil["copy_gbs"], l2))
+                guarded(
+                    log,
+                    rows,
+                    "embedding_pool",
+                    name,
+                    lambda t=table, c=table_cpu: bench_row(
+                        rng, t, c, B, L, dist, hot, ceil["copy_gbs"], l2
+                    ),
+                )
             del table, table_cpu
             cp.get_default_memory_pool().free_all_blocks()
     return save(log, table_md(rows, ceil), rows)

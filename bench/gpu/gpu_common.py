@@ -66,8 +66,9 @@ def _copy_gbs():
     stream = cp.cuda.get_current_stream().ptr
 
     def run(_):
-        cp.cuda.runtime.memcpyAsync(dst.data.ptr, src.data.ptr, n,
-                                    cp.cuda.runtime.memcpyDeviceToDevice, stream)
+        cp.cuda.runtime.memcpyAsync(
+            dst.data.ptr, src.data.ptr, n, cp.cuda.runtime.memcpyDeviceToDevice, stream
+        )
 
     med, _, _ = time_ms(run)
     if not bool((dst[-4:] == src[-4:]).all()):
@@ -87,9 +88,14 @@ def card():
     """The card's name, its L2 bytes, and the versions the report states."""
     props = cp.cuda.runtime.getDeviceProperties(0)
     name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
-    return dict(name=name, l2=props["l2CacheSize"], sms=props["multiProcessorCount"],
-                cupy=cp.__version__, runtime=cp.cuda.runtime.runtimeGetVersion(),
-                driver=cp.cuda.runtime.driverGetVersion())
+    return dict(
+        name=name,
+        l2=props["l2CacheSize"],
+        sms=props["multiProcessorCount"],
+        cupy=cp.__version__,
+        runtime=cp.cuda.runtime.runtimeGetVersion(),
+        driver=cp.cuda.runtime.driverGetVersion(),
+    )
 
 
 def ceilings():
@@ -110,11 +116,15 @@ def ceilings():
 
 def header(title, ceil):
     c = card()
-    return [f"## {title} on {c['name']}", "",
-            f"CuPy {c['cupy']}, CUDA runtime {c['runtime']}, driver {c['driver']}, "
-            f"{c['sms']} SMs, L2 {c['l2'] / 2**20:.0f} MiB. Device-to-device copy "
-            f"{ceil['copy_gbs']:.0f} GB/s (read + write); fp32 matmul 8192^3 "
-            f"{ceil['matmul_tflops']:.1f} TFLOP/s.", ""]
+    return [
+        f"## {title} on {c['name']}",
+        "",
+        f"CuPy {c['cupy']}, CUDA runtime {c['runtime']}, driver {c['driver']}, "
+        f"{c['sms']} SMs, L2 {c['l2'] / 2**20:.0f} MiB. Device-to-device copy "
+        f"{ceil['copy_gbs']:.0f} GB/s (read + write); fp32 matmul 8192^3 "
+        f"{ceil['matmul_tflops']:.1f} TFLOP/s.",
+        "",
+    ]
 
 
 ROOF_KEYS = ("kernel", "shape", "ms", "gbs", "tflops", "gdraws", "bound", "status")
@@ -142,5 +152,6 @@ def guarded(log, rows, kernel, shape, fn):
         rows.append(fn())
     except Exception as e:
         log(f"ERROR {kernel} {shape}: {type(e).__name__}: {e}")
-        rows.append(dict(kernel=kernel, shape=shape,
-                         status=f"ERROR: {type(e).__name__}: {e}"[:200]))
+        rows.append(
+            dict(kernel=kernel, shape=shape, status=f"ERROR: {type(e).__name__}: {e}"[:200])
+        )

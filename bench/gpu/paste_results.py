@@ -23,8 +23,11 @@ def run_summary(log):
     """(machine lines, [(stage, seconds)], [(test file, exit, summary)], total line)."""
     lines = log.splitlines()
     end = next((i for i, x in enumerate(lines) if x.startswith("-- ")), 1)
-    machine = [f"{x} CPU cores" if x.isdigit() else x for x in lines[1:end]
-               if not x.startswith("name, driver_version")]  # nvidia-smi's CSV header
+    machine = [
+        f"{x} CPU cores" if x.isdigit() else x
+        for x in lines[1:end]
+        if not x.startswith("name, driver_version")
+    ]  # nvidia-smi's CSV header
     stages, tests, stage = [], [], None
     for line in lines:
         if line.startswith("== "):
@@ -64,17 +67,30 @@ def main():
         machine, stages, tests, total = run_summary(f.read())
     with open(os.path.join(args.dir, "gpu_bench.md")) as f:
         body = tables(f.read())
-    text = "\n".join([
-        "### CUDA kernels on a GPU (bench/gpu/run.sh)", "",
-        "Machine, as run.sh printed it: " + "; ".join(x.strip() for x in machine), "",
-        f"Stages: {', '.join(f'{s} {t} s' for s, t in stages)}; {total}.", "",
-        "Tests (one pytest process per file; the CuPy files check every CUDA kernel against "
-        "the float64 NumPy references and the CPU kernels):", "",
-        markdown_table(["file", "exit", "result"], tests), "",
-        body, ""])
-    write_section(args.results, "gpu", text,
-                  "bash bench/gpu/run.sh (one device call), then "
-                  f"python bench/gpu/paste_results.py <its $OUT> --results {args.results}")
+    text = "\n".join(
+        [
+            "### CUDA kernels on a GPU (bench/gpu/run.sh)",
+            "",
+            "Machine, as run.sh printed it: " + "; ".join(x.strip() for x in machine),
+            "",
+            f"Stages: {', '.join(f'{s} {t} s' for s, t in stages)}; {total}.",
+            "",
+            "Tests (one pytest process per file; the CuPy files check every CUDA kernel against "
+            "the float64 NumPy references and the CPU kernels):",
+            "",
+            markdown_table(["file", "exit", "result"], tests),
+            "",
+            body,
+            "",
+        ]
+    )
+    write_section(
+        args.results,
+        "gpu",
+        text,
+        "bash bench/gpu/run.sh (one device call), then "
+        f"python bench/gpu/paste_results.py <its $OUT> --results {args.results}",
+    )
     return 0
 
 

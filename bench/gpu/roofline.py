@@ -42,12 +42,16 @@ def main():
     with open(path) as f:
         rows = [json.loads(line) for line in f if line.strip()]
     ceil, c = ceilings(), card()
-    lines = [f"## Roofline: every CUDA kernel on {c['name']}", "",
-             f"Device-to-device copy {ceil['copy_gbs']:.0f} GB/s (read + write), fp32 matmul "
-             f"8192^3 {ceil['matmul_tflops']:.1f} TFLOP/s, measured in this run. Times: median "
-             "ms of the whole call (see each table above for what it includes).", "",
-             "| kernel | shape | ms | GB/s | % copy | compute rate (% fp32 matmul) | bound "
-             "| status |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"## Roofline: every CUDA kernel on {c['name']}",
+        "",
+        f"Device-to-device copy {ceil['copy_gbs']:.0f} GB/s (read + write), fp32 matmul "
+        f"8192^3 {ceil['matmul_tflops']:.1f} TFLOP/s, measured in this run. Times: median "
+        "ms of the whole call (see each table above for what it includes).",
+        "",
+        "| kernel | shape | ms | GB/s | % copy | compute rate (% fp32 matmul) | bound | status |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         lines.append("| " + " | ".join([r["kernel"], r["shape"]] + cells(r, ceil)) + " |")
     bad = [r for r in rows if r.get("status", "ok") != "ok"]

@@ -39,10 +39,13 @@ def make_inputs(rng, table, B, S, in_batch):
     D = table.shape[1]
     pos = rng.integers(0, V, B)
     sampled = rng.choice(V, S, replace=False)
-    host = dict(query=(rng.standard_normal((B, D)) * 0.3).astype(np.float32),
-                positive_ids=pos, sampled_ids=sampled,
-                true_expected_count=rng.uniform(1e-3, 1.0, B).astype(np.float32),
-                sampled_expected_count=rng.uniform(1e-3, 1.0, S).astype(np.float32))
+    host = dict(
+        query=(rng.standard_normal((B, D)) * 0.3).astype(np.float32),
+        positive_ids=pos,
+        sampled_ids=sampled,
+        true_expected_count=rng.uniform(1e-3, 1.0, B).astype(np.float32),
+        sampled_expected_count=rng.uniform(1e-3, 1.0, S).astype(np.float32),
+    )
     dev = {k: cp.asarray(v) for k, v in host.items()}
     kw = dict(temperature=0.1, in_batch_negatives=in_batch)
     return host, dev, kw
@@ -53,15 +56,18 @@ def gate(table_cpu, table, host, dev, kw):
     loss_c, lse_c, _ = arrays.sampled_softmax_loss(table=table_cpu, **host, **kw)
     loss, lse, _ = arrays.sampled_softmax_loss(table=table, **dev, **kw)
     g = np.ones(len(loss_c), np.float32)
-    gq_c, ids_c, rows_c = arrays.sampled_softmax_loss_grad(table=table_cpu, **host, lse=lse_c,
-                                                           grad_loss=g, **kw)
-    gq, ids, rows = arrays.sampled_softmax_loss_grad(table=table, **dev, lse=lse,
-                                                     grad_loss=cp.asarray(g), **kw)
+    gq_c, ids_c, rows_c = arrays.sampled_softmax_loss_grad(
+        table=table_cpu, **host, lse=lse_c, grad_loss=g, **kw
+    )
+    gq, ids, rows = arrays.sampled_softmax_loss_grad(
+        table=table, **dev, lse=lse, grad_loss=cp.asarray(g), **kw
+    )
 
     def close(a, b):
         a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
         return a.shape == b.shape and bool(
-            np.all(np.abs(a - b) <= 1e-3 * max(1.0, float(np.abs(b).max(initial=0.0)))))
+            np.all(np.abs(a - b) <= 1e-3 * max(1.0, float(np.abs(b).max(initial=0.0))))
+        )
 
     if not close(loss.get(), loss_c):
         return "loss differs from CPU"
@@ -85,10 +91,14 @@ def bench_row(rng, table, table_cpu, B, S, in_batch, copy_gbs, tflops):
     _, lse, _ = arrays.sampled_softmax_loss(table=table, **dev, **kw)
     g = cp.ones(B, np.float32)
     row["fwd"] = time_ms(lambda _: arrays.sampled_softmax_loss(table=table, **dev, **kw))
-    row["bwd"] = time_ms(lambda _: arrays.sampled_softmax_loss_grad(
-        table=table, **dev, lse=lse, grad_loss=g, **kw))
-    cols = cp.concatenate([dev["positive_ids"], dev["sampled_ids"]]) if in_batch \
+    row["bwd"] = time_ms(
+        lambda _: arrays.sampled_softmax_loss_grad(table=table, **dev, lse=lse, grad_loss=g, **kw)
+    )
+    cols = (
+        cp.concatenate([dev["positive_ids"], dev["sampled_ids"]])
+        if in_batch
         else dev["sampled_ids"]
+    )
     gathered = table[cols].astype(cp.float32)
     out = cp.empty((B, J), cp.float32)
     row["gemm"] = time_ms(lambda _: cp.matmul(dev["query"], gathered.T, out=out))
@@ -96,8 +106,10 @@ def bench_row(rng, table, table_cpu, B, S, in_batch, copy_gbs, tflops):
     rows_bytes = (J + B) * D * s
     fwd_bytes = rows_bytes + B * D * 4 + 8 * B
     bwd_bytes = rows_bytes + 2 * B * D * 4 + U * D * s + 8 * B
-    for key, flops, nbytes in (("fwd", 2 * B * J * D, fwd_bytes),
-                               ("bwd", 6 * B * J * D, bwd_bytes)):
+    for key, flops, nbytes in (
+        ("fwd", 2 * B * J * D, fwd_bytes),
+        ("bwd", 6 * B * J * D, bwd_bytes),
+    ):
         ms = row[key][0]
         row[key + "_tflops"] = flops / ms / 1e9
         row[key + "_pct"] = 100 * row[key + "_tflops"] / tflops
@@ -105,12 +117,21 @@ def bench_row(rng, table, table_cpu, B, S, in_batch, copy_gbs, tflops):
         row[key + "_bw_pct"] = 100 * row[key + "_gbs"] / copy_gbs
     row["status"] = "ok"
     row["roofline"] = [
-        dict(kernel=f"sampled_softmax {k}", shape=f"{name} {table.dtype}", ms=row[k][0],
-             gbs=row[k + "_gbs"], tflops=row[k + "_tflops"], bound="compute")
-        for k in ("fwd", "bwd")]
-    log(f"{name} {table.dtype}: fwd {row['fwd'][0]:.4f} ms ({row['fwd_tflops']:.1f} TFLOP/s), "
+        dict(
+            kernel=f"sampled_softmax {k}",
+            shape=f"{name} {table.dtype}",
+            ms=row[k][0],
+            gbs=row[k + "_gbs"],
+            tflops=row[k + "_tflops"],
+            bound="compute",
+        )
+        for k in ("fwd", "bwd")
+    ]
+    log(
+        f"{name} {table.dtype}: fwd {row['fwd'][0]:.4f} ms ({row['fwd_tflops']:.1f} TFLOP/s), "
         f"bwd {row['bwd'][0]:.4f} ms ({row['bwd_tflops']:.1f} TFLOP/s), "
-        f"logits GEMM alone {row['gemm'][0]:.4f} ms, U={U}")
+        f"logits GEMM alone {row['gemm'][0]:.4f} ms, U={U}"
+    )
     return row
 
 
@@ -131,8 +152,13 @@ def table_md(rows, ceil):
         cells = [r["shape"], r.get("dtype", "")]
         if r["status"] == "ok":
             for k in ("fwd", "bwd"):
-                cells += [fmt_t(r[k]), f"{r[k + '_tflops']:.1f}", f"{r[k + '_pct']:.0f}%",
-                          f"{r[k + '_gbs']:.0f}", f"{r[k + '_bw_pct']:.0f}%"]
+                cells += [
+                    fmt_t(r[k]),
+                    f"{r[k + '_tflops']:.1f}",
+                    f"{r[k + '_pct']:.0f}%",
+                    f"{r[k + '_gbs']:.0f}",
+                    f"{r[k + '_bw_pct']:.0f}%",
+                ]
             cells.append(f"{r['gemm'][0]:.4f}")
         else:
             cells += [""] * 11
@@ -147,8 +173,13 @@ def main():
     rows = []
     # The shapes (B = 1024, D = 64, S = 100 / 1000 / 8192), in-batch,
     # and a larger batch where the tiles, not the splits, fill the card.
-    shapes = [(1024, 64, 100, False), (1024, 64, 1000, False), (1024, 64, 8192, False),
-              (1024, 64, 8192, True), (8192, 128, 8192, False)]
+    shapes = [
+        (1024, 64, 100, False),
+        (1024, 64, 1000, False),
+        (1024, 64, 8192, False),
+        (1024, 64, 8192, True),
+        (8192, 128, 8192, False),
+    ]
     for dtype in ("float32", "float16"):
         for D in sorted({d for _, d, _, _ in shapes}):
             table = (cp.random.standard_normal((V, D), dtype=cp.float32) * 0.3).astype(dtype)
@@ -157,8 +188,15 @@ def main():
                 if d != D:
                     continue
                 name = f"B={B} D={D} S={S}" + (" +in-batch" if in_batch else "") + f" {dtype}"
-                guarded(log, rows, "sampled_softmax", name, lambda t=table, c=table_cpu: bench_row(
-                    rng, t, c, B, S, in_batch, copy_gbs, tflops))
+                guarded(
+                    log,
+                    rows,
+                    "sampled_softmax",
+                    name,
+                    lambda t=table, c=table_cpu: bench_row(
+                        rng, t, c, B, S, in_batch, copy_gbs, tflops
+                    ),
+                )
             del table, table_cpu
             cp.get_default_memory_pool().free_all_blocks()
     return save(log, table_md(rows, ceil), rows)

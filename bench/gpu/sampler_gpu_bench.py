@@ -68,13 +68,15 @@ def samplers():
     dev = arrays.unigram_table(counts, 0.75, device="cuda")
 
     def log_uniform(S, unique, counter, device):
-        out = arrays.log_uniform_sample(S, R - 1, 0, unique, seed=7, seed2=8, counter=counter,
-                                        device=device)
+        out = arrays.log_uniform_sample(
+            S, R - 1, 0, unique, seed=7, seed2=8, counter=counter, device=device
+        )
         return out[0], out[3]
 
     def unigram(S, unique, counter, device):
-        out = arrays.unigram_sample(host if device == "cpu" else dev, S, unique, seed=7,
-                                    seed2=8, counter=counter)
+        out = arrays.unigram_sample(
+            host if device == "cpu" else dev, S, unique, seed=7, seed2=8, counter=counter
+        )
         return out[0], out[3]
 
     return {"log_uniform": log_uniform, "unigram": unigram}
@@ -86,8 +88,10 @@ def bench_row(name, call, S, unique, floor):
     ids_c, tries_c = call(S, unique, 12345, "cpu")
     ids_g, tries_g = call(S, unique, 12345, "cuda")
     if tries_g != tries_c or not np.array_equal(ids_g.get(), ids_c):
-        log(f"FAILED {name} {shape}: GPU ids/num_tries differ from CPU "
-            f"(tries {tries_g} vs {tries_c})")
+        log(
+            f"FAILED {name} {shape}: GPU ids/num_tries differ from CPU "
+            f"(tries {tries_g} vs {tries_c})"
+        )
         return dict(row, status="FAILED: ids differ from CPU")
     stride = 8 * S + 4096  # fresh draws for every call
     row["gpu"] = time_ms(lambda i: call(S, unique, (i + 1) * stride, "cuda"))
@@ -99,8 +103,10 @@ def bench_row(name, call, S, unique, floor):
     row["floor_ratio"] = row["ms"] / floor
     row["bound"] = "latency" if row["ms"] < 4 * floor else "compute"
     row["status"] = "ok"
-    log(f"{name} {shape}: GPU {row['ms']:.4f} ms ({row['gdraws']:.2f} G draws/s, "
-        f"{tries_c} draws), CPU {row['cpu'][0]:.4f} ms, CPU/GPU {row['cpu_ratio']:.1f}x")
+    log(
+        f"{name} {shape}: GPU {row['ms']:.4f} ms ({row['gdraws']:.2f} G draws/s, "
+        f"{tries_c} draws), CPU {row['cpu'][0]:.4f} ms, CPU/GPU {row['cpu_ratio']:.1f}x"
+    )
     return row
 
 
@@ -119,8 +125,14 @@ def table_md(rows, ceil, floor):
     for r in rows:
         cells = [r["kernel"], r["shape"]]
         if r["status"] == "ok":
-            cells += [fmt_t(r["gpu"]), str(r["tries"]), f"{r['gdraws']:.2f}",
-                      f"{r['floor_ratio']:.1f}", fmt_t(r["cpu"]), f"{r['cpu_ratio']:.1f}x"]
+            cells += [
+                fmt_t(r["gpu"]),
+                str(r["tries"]),
+                f"{r['gdraws']:.2f}",
+                f"{r['floor_ratio']:.1f}",
+                fmt_t(r["cpu"]),
+                f"{r['cpu_ratio']:.1f}x",
+            ]
         else:
             cells += [""] * 6
         out.append("| " + " | ".join(cells + [r["status"]]) + " |")
@@ -134,8 +146,13 @@ def main():
     for name, call in samplers().items():
         for unique in (True, False):
             for S in (100, 1000, 8192, 65536):
-                guarded(log, rows, name, f"S={S} unique={unique}",
-                        lambda: bench_row(name, call, S, unique, floor))
+                guarded(
+                    log,
+                    rows,
+                    name,
+                    f"S={S} unique={unique}",
+                    lambda: bench_row(name, call, S, unique, floor),
+                )
         guarded(log, rows, name, "S=2^22", lambda: bench_row(name, call, 1 << 22, False, floor))
     return save(log, table_md(rows, ceil, floor), rows)
 

@@ -13,8 +13,9 @@ the CPU).
 
 Each kind is first checked (one step on a 10^4-row table, Zipf ids): the
 GPU's error against the float64 reference must stay within twice the CPU
-kernels' on the same inputs, or the kind is marked FAILED, untimed. Times: CUDA events around `arrays.sparse_apply`, id check (one sync)
-and workspace allocation included; the table and its slots are updated in
+kernels' on the same inputs, or the kind is marked FAILED, untimed. Times:
+CUDA events around `arrays.sparse_apply`, id check (one sync) and workspace
+allocation included; the table and its slots are updated in
 place on every repeat, as in training.
 
 Bytes that must move, U unique rows of D float32: the N gradient rows and
@@ -110,8 +111,7 @@ def bench_row(rng, kind, V, unique, copy_gbs):
 
     def step(i):
         ids, grad = sets[i % len(sets)]
-        arrays.sparse_apply(kind, table, slots, ids, grad, 1e-3, step=i + 1,
-                            indices_unique=unique)
+        arrays.sparse_apply(kind, table, slots, ids, grad, 1e-3, step=i + 1, indices_unique=unique)
 
     row["t"] = time_ms(step)
     row["ms"] = row["t"][0]
@@ -125,8 +125,11 @@ def bench_row(rng, kind, V, unique, copy_gbs):
 
 
 def table_md(rows, ceil):
-    base = {(r["kernel"], r["unique"]): r["ms"] for r in rows
-            if r["status"] == "ok" and r["V"] == SIZES[0]}
+    base = {
+        (r["kernel"], r["unique"]): r["ms"]
+        for r in rows
+        if r["status"] == "ok" and r["V"] == SIZES[0]
+    }
     out = header("sparse_apply", ceil) + [
         f"One step, float32 [V, {D}] table, N = {N:,} gradient rows. ms: median (min-max) of "
         f"{REPEAT} after {WARMUP} warm-up, CUDA events, id check and allocation included. "
@@ -139,10 +142,18 @@ def table_md(rows, ceil):
     for r in rows:
         cells = [r["kernel"], r["shape"]]
         if r["status"] == "ok":
-            ratio = r["ms"] / base[(r["kernel"], r["unique"])] \
-                if (r["kernel"], r["unique"]) in base else float("nan")
-            cells += [fmt_t(r["t"]), f"{r['gbs']:.0f}", f"{r['pct']:.0f}%", f"{r['U']:.0f}",
-                      f"{ratio:.2f}x"]
+            ratio = (
+                r["ms"] / base[(r["kernel"], r["unique"])]
+                if (r["kernel"], r["unique"]) in base
+                else float("nan")
+            )
+            cells += [
+                fmt_t(r["t"]),
+                f"{r['gbs']:.0f}",
+                f"{r['pct']:.0f}%",
+                f"{r['U']:.0f}",
+                f"{ratio:.2f}x",
+            ]
         else:
             cells += [""] * 5
         out.append("| " + " | ".join(cells + [r["status"]]) + " |")
@@ -159,11 +170,23 @@ def main():
             for V in SIZES:
                 shape = f"V={V:.0e} unique={unique}"
                 if failure:
-                    rows.append(dict(kernel=f"sparse_apply {kind}", shape=shape, V=V,
-                                     unique=unique, status="FAILED: " + failure))
+                    rows.append(
+                        dict(
+                            kernel=f"sparse_apply {kind}",
+                            shape=shape,
+                            V=V,
+                            unique=unique,
+                            status="FAILED: " + failure,
+                        )
+                    )
                     continue
-                guarded(log, rows, f"sparse_apply {kind}", shape,
-                        lambda: bench_row(rng, kind, V, unique, ceil["copy_gbs"]))
+                guarded(
+                    log,
+                    rows,
+                    f"sparse_apply {kind}",
+                    shape,
+                    lambda: bench_row(rng, kind, V, unique, ceil["copy_gbs"]),
+                )
                 cp.get_default_memory_pool().free_all_blocks()
     return save(log, table_md(rows, ceil), rows)
 

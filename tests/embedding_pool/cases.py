@@ -31,16 +31,17 @@ EDGES = ["B1", "L1", "empty_rows", "all_empty", "duplicates", "range_ends", "wid
 
 @dataclasses.dataclass
 class PoolCase:
-    table: np.ndarray        # [V, D] in the case's dtype
-    ids: np.ndarray          # [B, L] padded; PAD past each length
-    lengths: np.ndarray      # [B] int64
-    weights: np.ndarray      # [B, L] float32 or None
-    bags: list               # [(ids, weights)] per bag, for the reference
+    table: np.ndarray  # [V, D] in the case's dtype
+    ids: np.ndarray  # [B, L] padded; PAD past each length
+    lengths: np.ndarray  # [B] int64
+    weights: np.ndarray  # [B, L] float32 or None
+    bags: list  # [(ids, weights)] per bag, for the reference
 
     @property
     def values(self):
-        return np.concatenate([self.ids[b, :n] for b, n in enumerate(self.lengths)]
-                              + [np.zeros(0, self.ids.dtype)])
+        return np.concatenate(
+            [self.ids[b, :n] for b, n in enumerate(self.lengths)] + [np.zeros(0, self.ids.dtype)]
+        )
 
     @property
     def row_splits(self):
@@ -50,18 +51,33 @@ class PoolCase:
     def weight_values(self):
         if self.weights is None:
             return None
-        return np.concatenate([self.weights[b, :n] for b, n in enumerate(self.lengths)]
-                              + [np.zeros(0, np.float32)]).astype(np.float32)
+        return np.concatenate(
+            [self.weights[b, :n] for b, n in enumerate(self.lengths)] + [np.zeros(0, np.float32)]
+        ).astype(np.float32)
 
     @property
     def scale(self):
         """Largest possible |sum of terms| of one output element."""
         w = 1.0 if self.weights is None else float(np.abs(self.weights).max(initial=1.0))
-        return float(self.ids.shape[1]) * w * float(np.abs(self.table.astype(np.float64)).max(initial=1.0))
+        return (
+            float(self.ids.shape[1])
+            * w
+            * float(np.abs(self.table.astype(np.float64)).max(initial=1.0))
+        )
 
 
-def make_case(rng, B=6, L=5, V=50, D=12, dtype="float32", id_dtype=np.int64, weighted=False,
-              lengths=None, ids=None):
+def make_case(
+    rng,
+    B=6,
+    L=5,
+    V=50,
+    D=12,
+    dtype="float32",
+    id_dtype=np.int64,
+    weighted=False,
+    lengths=None,
+    ids=None,
+):
     """A random case; pass `lengths` / `ids` to pin an edge case."""
     table = rng.standard_normal((V, D)).astype(NP_DTYPES[dtype])
     if lengths is None:
@@ -88,10 +104,12 @@ def edge_cases(rng, dtype="float32", id_dtype=np.int64, weighted=False):
         "L1": make_case(rng, B=5, L=1, V=V, lengths=[1, 0, 1, 1, 0], **kw),
         "empty_rows": make_case(rng, B=4, L=3, V=V, lengths=[0, 2, 0, 3], **kw),
         "all_empty": make_case(rng, B=3, L=4, V=V, lengths=[0, 0, 0], **kw),
-        "duplicates": make_case(rng, B=2, L=6, V=V, lengths=[6, 4],
-                                ids=[[3, 3, 3, 5, 5, 3], [5, 5, 5, 5, 0, 0]], **kw),
-        "range_ends": make_case(rng, B=3, L=2, V=V, lengths=[2, 1, 2],
-                                ids=[[0, V - 1], [V - 1, 0], [0, 0]], **kw),
+        "duplicates": make_case(
+            rng, B=2, L=6, V=V, lengths=[6, 4], ids=[[3, 3, 3, 5, 5, 3], [5, 5, 5, 5, 0, 0]], **kw
+        ),
+        "range_ends": make_case(
+            rng, B=3, L=2, V=V, lengths=[2, 1, 2], ids=[[0, V - 1], [V - 1, 0], [0, 0]], **kw
+        ),
         "wide_D": make_case(rng, B=3, L=3, V=V, D=131, **kw),
         "D1": make_case(rng, B=3, L=3, V=V, D=1, **kw),
     }
@@ -112,8 +130,9 @@ def check_pool_results(case, combiner, layout, out, upstream, unique_ids, grad_r
     """
     dtype = str(case.table.dtype)
     assert out.dtype == case.table.dtype
-    assert_close_to_ref(out, embedding_pool_ref(case.table, case.bags, combiner), dtype,
-                        case.scale, "forward")
+    assert_close_to_ref(
+        out, embedding_pool_ref(case.table, case.bags, combiner), dtype, case.scale, "forward"
+    )
     table_grad, weight_grads = embedding_pool_grad_ref(case.table, case.bags, combiner, upstream)
     want_ids = sorted(table_grad)
     assert unique_ids.tolist() == want_ids, "gradient rows must be the sorted unique ids"

@@ -94,23 +94,37 @@ def _cpu_has_avx512():
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float16"])
-@pytest.mark.parametrize("isa, threads", [("scalar", 1), ("avx2", 2), ("avx512", 2),
-                                          ("avx512", 1)])
+@pytest.mark.parametrize("isa, threads", [("scalar", 1), ("avx2", 2), ("avx512", 2), ("avx512", 1)])
 def test_every_vector_path_gives_the_same_answer(rng, isa, threads, dtype):
     if isa == "avx512" and not _cpu_has_avx512():
         pytest.skip("this CPU has no AVX-512")
     # D = 100: full 64-wide tiles, a 36 tail, 16-wide f16 conversion + tail.
     case = make_case(rng, B=40, L=9, V=30, D=100, dtype=dtype, weighted=True)
-    payload = dict(table=case.table.astype(np.float32).tolist(), dtype=dtype,
-                   ids=case.ids.tolist(), lengths=case.lengths.tolist(),
-                   weights=case.weights.tolist())
+    payload = dict(
+        table=case.table.astype(np.float32).tolist(),
+        dtype=dtype,
+        ids=case.ids.tolist(),
+        lengths=case.lengths.tolist(),
+        weights=case.weights.tolist(),
+    )
     env = dict(os.environ, YDNN_CPU_ISA=isa, YDNN_NUM_THREADS=str(threads))
-    res = subprocess.run([sys.executable, "-c", _SUBPROCESS], input=json.dumps(payload),
-                         capture_output=True, text=True, env=env, check=True)
+    res = subprocess.run(
+        [sys.executable, "-c", _SUBPROCESS],
+        input=json.dumps(payload),
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
     got = json.loads(res.stdout)
     assert got["isa"] == isa and got["threads"] == threads
-    assert_close_to_ref(got["out"], embedding_pool_ref(case.table, case.bags, "sqrtn"), dtype,
-                        case.scale, f"{isa} forward")
+    assert_close_to_ref(
+        got["out"],
+        embedding_pool_ref(case.table, case.bags, "sqrtn"),
+        dtype,
+        case.scale,
+        f"{isa} forward",
+    )
     ones = np.ones((case.ids.shape[0], case.table.shape[1]))
     table_grad, weight_grads = embedding_pool_grad_ref(case.table, case.bags, "sqrtn", ones)
     want_rows = [table_grad[i] for i in sorted(table_grad)]
@@ -118,15 +132,17 @@ def test_every_vector_path_gives_the_same_answer(rng, isa, threads, dtype):
     gw = np.array(got["gw"])
     flat = [g for bag in weight_grads for g in bag]
     # The subprocess's out was rounded to the table dtype before g.out.
-    assert_close_to_ref(gw[case.ids != PAD], flat, dtype, case.table.shape[1] * case.scale,
-                        f"{isa} weight gradient")
+    assert_close_to_ref(
+        gw[case.ids != PAD], flat, dtype, case.table.shape[1] * case.scale, f"{isa} weight gradient"
+    )
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_large_batch(rng, layout):
     # Tens of thousands of ids, duplicates across many bags and both radix
     # passes busy (V = 3000 needs 12 bits: two 11-bit digits).
-    case = make_case(rng, B=2048, L=16, V=3000, D=8, weighted=True,
-                     lengths=rng.integers(8, 17, size=2048))
+    case = make_case(
+        rng, B=2048, L=16, V=3000, D=8, weighted=True, lengths=rng.integers(8, 17, size=2048)
+    )
     assert int(case.lengths.sum()) >= 16384
     check(case, "mean", layout)

@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 from tests.embedding_pool.cases import COMBINERS, LAYOUTS, make_case
 from ydnn_kernels import arrays
 
-PROFILE = settings(max_examples=40, deadline=None, derandomize=True,
-                   suppress_health_check=[HealthCheck.too_slow])
+PROFILE = settings(
+    max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 @st.composite
@@ -23,9 +24,15 @@ def pool_cases(draw):
     """A random float32 case (B, L, V, D small), a combiner and a layout."""
     seed = draw(st.integers(0, 2**32 - 1))
     id_dtype = draw(st.sampled_from([np.int32, np.int64]))
-    case = make_case(np.random.default_rng(seed), B=draw(st.integers(1, 6)),
-                     L=draw(st.integers(1, 8)), V=draw(st.integers(1, 20)),
-                     D=draw(st.integers(1, 9)), id_dtype=id_dtype, weighted=draw(st.booleans()))
+    case = make_case(
+        np.random.default_rng(seed),
+        B=draw(st.integers(1, 6)),
+        L=draw(st.integers(1, 8)),
+        V=draw(st.integers(1, 20)),
+        D=draw(st.integers(1, 9)),
+        id_dtype=id_dtype,
+        weighted=draw(st.booleans()),
+    )
     return case, draw(st.sampled_from(COMBINERS)), draw(st.sampled_from(LAYOUTS)), seed
 
 
@@ -37,8 +44,11 @@ def layout_kwargs(case, layout, ids=None, weights=None):
     if layout == "padded":
         return dict(ids=ids, lengths=case.lengths, weights=weights)
     keep = np.arange(ids.shape[1])[None, :] < case.lengths[:, None]
-    return dict(ids=ids[keep], row_splits=case.row_splits,
-                weights=None if weights is None else weights[keep])
+    return dict(
+        ids=ids[keep],
+        row_splits=case.row_splits,
+        weights=None if weights is None else weights[keep],
+    )
 
 
 def pool(table, combiner, kw):
@@ -59,14 +69,19 @@ def test_pooling_is_linear_in_the_table_and_gradient_in_the_upstream(drawn, a, b
     kw = layout_kwargs(case, layout)
     scale = case.scale * (abs(a) + abs(b) + 1)
     mixed = (np.float32(a) * t1 + np.float32(b) * t2).astype(np.float32)
-    close(pool(mixed, combiner, kw), a * pool(t1, combiner, kw) + b * pool(t2, combiner, kw),
-          scale, "forward")
+    close(
+        pool(mixed, combiner, kw),
+        a * pool(t1, combiner, kw) + b * pool(t2, combiner, kw),
+        scale,
+        "forward",
+    )
     out = arrays.embedding_pool(t1, combiner=combiner, **kw)
     g1, g2 = (rng.standard_normal(out.shape).astype(np.float32) for _ in range(2))
 
     def rows(g):
-        ids, grad_rows, _ = arrays.embedding_pool_grad(t1, pooled=out, grad=g, combiner=combiner,
-                                                       **kw)
+        ids, grad_rows, _ = arrays.embedding_pool_grad(
+            t1, pooled=out, grad=g, combiner=combiner, **kw
+        )
         return ids, grad_rows.astype(np.float64)
 
     ids, r = rows((np.float32(a) * g1 + np.float32(b) * g2).astype(np.float32))
@@ -93,16 +108,16 @@ def test_pooling_is_invariant_to_permuting_ids_within_a_bag(drawn):
     close(pool(case.table, combiner, kw_perm), out.astype(np.float64), case.scale, "forward")
     g = rng.standard_normal(out.shape).astype(np.float32)
     base = arrays.embedding_pool_grad(case.table, pooled=out, grad=g, combiner=combiner, **kw)
-    got = arrays.embedding_pool_grad(case.table, pooled=out, grad=g, combiner=combiner,
-                                     **kw_perm)
+    got = arrays.embedding_pool_grad(case.table, pooled=out, grad=g, combiner=combiner, **kw_perm)
     np.testing.assert_array_equal(got[0], base[0])
     g_scale = case.scale * float(np.abs(g).max(initial=1.0))
     close(got[1], base[1], g_scale, "table gradient")
     if case.weights is not None:  # each weight's gradient moves with it
         if layout == "ragged":
             splits = case.row_splits
-            want = np.concatenate([base[2][splits[b]:splits[b + 1]][perm]
-                                   for b, perm in enumerate(perms)])
+            want = np.concatenate(
+                [base[2][splits[b] : splits[b + 1]][perm] for b, perm in enumerate(perms)]
+            )
         else:
             want = base[2].copy()
             for b, (n, perm) in enumerate(zip(case.lengths, perms)):
@@ -111,8 +126,13 @@ def test_pooling_is_invariant_to_permuting_ids_within_a_bag(drawn):
 
 
 @PROFILE
-@given(st.integers(1, 8), st.integers(1, 9), st.integers(0, 19), st.integers(0, 2**32 - 1),
-       st.sampled_from(COMBINERS))
+@given(
+    st.integers(1, 8),
+    st.integers(1, 9),
+    st.integers(0, 19),
+    st.integers(0, 2**32 - 1),
+    st.sampled_from(COMBINERS),
+)
 def test_a_bag_of_copies_of_one_id_pools_to_its_row(n, D, k, seed, combiner):
     table = np.random.default_rng(seed).standard_normal((20, D)).astype(np.float32)
     out = arrays.embedding_pool(table, np.full((1, n), k, np.int64), combiner=combiner)

@@ -33,8 +33,11 @@ def run_pool(case, combiner, layout, mode="eager", variable=False, upstream=None
     if layout == "ragged":
         ids = tf.RaggedTensor.from_row_splits(case.values, case.row_splits)
         lengths = None
-        weights = (None if case.weights is None else
-                   tf.RaggedTensor.from_row_splits(case.weight_values, case.row_splits))
+        weights = (
+            None
+            if case.weights is None
+            else tf.RaggedTensor.from_row_splits(case.weight_values, case.row_splits)
+        )
     else:
         ids, lengths = tf.constant(case.ids), tf.constant(case.lengths)
         weights = None if case.weights is None else tf.constant(case.weights)
@@ -99,8 +102,9 @@ def test_padding_is_never_read(rng):
     for b, n in enumerate(case.lengths):  # ids no table has: any read would fail
         ids[b, n:] = np.iinfo(ids.dtype).max if b % 2 else np.iinfo(ids.dtype).min
     out = embedding_pool(case.table, ids, case.lengths).numpy()
-    np.testing.assert_allclose(out, embedding_pool_ref(case.table, case.bags, "mean"),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        out, embedding_pool_ref(case.table, case.bags, "mean"), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_sparse_tensor_ids_match_ragged(rng):
@@ -141,7 +145,8 @@ def test_numeric_gradients(rng, combiner):
         return embedding_pool(table, ids, lengths, weights, combiner)
 
     theoretical, numerical = tf.test.compute_gradient(
-        f, [tf.constant(case.table), tf.constant(case.weights)], delta=1e-2)
+        f, [tf.constant(case.table), tf.constant(case.weights)], delta=1e-2
+    )
     for t, n in zip(theoretical, numerical):
         np.testing.assert_allclose(t, n, atol=2e-3)
         assert np.abs(t).max() > 0.1, "the gradient must not be trivially zero"

@@ -14,8 +14,9 @@ def _grads(fn, table, weights):
     with tf.GradientTape() as tape:
         tape.watch([table, weights])
         out = fn(table, weights)
-        loss = tf.reduce_sum(out * tf.reshape(tf.range(tf.size(out), dtype=out.dtype),
-                                              tf.shape(out)) / 10.0)
+        loss = tf.reduce_sum(
+            out * tf.reshape(tf.range(tf.size(out), dtype=out.dtype), tf.shape(out)) / 10.0
+        )
     g_table, g_w = tape.gradient(loss, [table, weights])
     return out, tf.convert_to_tensor(g_table), g_w
 
@@ -59,10 +60,12 @@ def test_ragged_matches_safe_embedding_lookup_sparse(rng, combiner, weighted):
     def wrap(wt):
         return tf.RaggedTensor.from_row_splits(wt, case.row_splits) if weighted else None
 
-    got = _grads(lambda t, wt: embedding_pool(t, ids, weights=wrap(wt), combiner=combiner),
-                 table, weights)
-    want = _grads(lambda t, wt: stock.embedding_pool_lookup_sparse(t, ids, wrap(wt), combiner),
-                  table, weights)
+    got = _grads(
+        lambda t, wt: embedding_pool(t, ids, weights=wrap(wt), combiner=combiner), table, weights
+    )
+    want = _grads(
+        lambda t, wt: stock.embedding_pool_lookup_sparse(t, ids, wrap(wt), combiner), table, weights
+    )
     for name, a, b in zip(("forward", "table grad", "weight grad"), got, want):
         if weighted or name != "weight grad":
             assert_stock_close(a, b, name)
@@ -74,7 +77,8 @@ def test_large_batch_on_tfs_thread_pool(rng):
     table, ids, lengths = tf.constant(case.table), tf.constant(case.ids), tf.constant(case.lengths)
     unused = tf.zeros([1])
     got = _grads(lambda t, w: embedding_pool(t, ids, lengths, combiner="sqrtn"), table, unused)
-    want = _grads(lambda t, w: stock.embedding_pool_gather(t, ids, lengths, combiner="sqrtn"),
-                  table, unused)
+    want = _grads(
+        lambda t, w: stock.embedding_pool_gather(t, ids, lengths, combiner="sqrtn"), table, unused
+    )
     for name, a, b in zip(("forward", "table grad"), got[:2], want[:2]):
         assert_stock_close(a, b, name)

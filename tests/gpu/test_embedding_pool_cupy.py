@@ -1,13 +1,13 @@
 """embedding_pool's CUDA kernels through ydnn_kernels.arrays on CuPy arrays.
 
-Mirrors tests/embedding_pool/test_arrays.py (float64 reference, edge cases,
-B = 0; parameter lists and cases from tests/embedding_pool/cases.py) and adds what only the GPU path has: every vector width and group
-size (D and pointer alignment pick them), grid-stride tails, agreement with
-the CPU kernels, bitwise determinism, outputs that must be fully written, and
-the error policy (same ValueError text as the CPU path). bfloat16 is not a
-CuPy dtype, so it is left to the CPU and TF tests. Skipped without CuPy, a
-CUDA device or a CUDA build of ydnn_kernels.
-"""
+Mirrors tests/embedding_pool/test_arrays.py (float64 reference, edge cases, B
+= 0; parameter lists and cases from tests/embedding_pool/cases.py) and adds
+what only the GPU path has: every vector width and group size (D and pointer
+alignment pick them), grid-stride tails, agreement with the CPU kernels,
+bitwise determinism, outputs that must be fully written, and the error policy
+(same ValueError text as the CPU path). bfloat16 is not a CuPy dtype, so it is
+left to the CPU and TF tests. Skipped without CuPy, a CUDA device or a CUDA
+build of ydnn_kernels."""
 
 import numpy as np
 import pytest
@@ -53,8 +53,9 @@ def run_gpu(case, combiner, layout, offset=0):
     table = offset_copy(case.table, offset)
     out = arrays.embedding_pool(table, combiner=combiner, **kw)
     up = np.random.default_rng(1).standard_normal(out.shape).astype(case.table.dtype)
-    grads = arrays.embedding_pool_grad(table, pooled=out, grad=offset_copy(up, offset),
-                                       combiner=combiner, **kw)
+    grads = arrays.embedding_pool_grad(
+        table, pooled=out, grad=offset_copy(up, offset), combiner=combiner, **kw
+    )
     return out.get(), up, tuple(None if g is None else g.get() for g in grads)
 
 
@@ -120,13 +121,13 @@ def test_zero_bags(rng):
 @pytest.mark.parametrize("dtype", CUPY_DTYPES)
 @pytest.mark.parametrize("combiner", COMBINERS)
 def test_gpu_matches_cpu(rng, combiner, dtype, layout):
-    case = make_case(rng, B=200, L=20, V=300, D=96, dtype=dtype, id_dtype=np.int32,
-                     weighted=True)
+    case = make_case(rng, B=200, L=20, V=300, D=96, dtype=dtype, id_dtype=np.int32, weighted=True)
     out, up, (idx, rows, g_w) = run_gpu(case, combiner, layout)
     kw = layout_kwargs(case, layout, np)
     cpu_out = arrays.embedding_pool(case.table, combiner=combiner, **kw)
-    c_idx, c_rows, c_gw = arrays.embedding_pool_grad(case.table, pooled=cpu_out, grad=up,
-                                                     combiner=combiner, **kw)
+    c_idx, c_rows, c_gw = arrays.embedding_pool_grad(
+        case.table, pooled=cpu_out, grad=up, combiner=combiner, **kw
+    )
     g_scale = case.scale * float(np.abs(up.astype(np.float64)).max())
     assert_gpu_matches_cpu(out, cpu_out, dtype, case.scale, "forward")
     np.testing.assert_array_equal(idx, c_idx)
@@ -176,12 +177,14 @@ def test_hot_ids_longer_than_a_chunk(rng, dtype, combiner):
     weights = rng.uniform(0.25, 1.75, (B, L)).astype(np.float32)
     grad = rng.standard_normal((B, D)).astype(dtype)
     cpu_out = arrays.embedding_pool(table, ids, weights=weights, combiner=combiner)
-    c_idx, c_rows, _ = arrays.embedding_pool_grad(table, ids, cpu_out, grad, weights=weights,
-                                                  combiner=combiner)
+    c_idx, c_rows, _ = arrays.embedding_pool_grad(
+        table, ids, cpu_out, grad, weights=weights, combiner=combiner
+    )
     d_table, d_ids, d_w = cp.asarray(table), cp.asarray(ids), cp.asarray(weights)
     out = arrays.embedding_pool(d_table, d_ids, weights=d_w, combiner=combiner)
-    idx, rows, _ = arrays.embedding_pool_grad(d_table, d_ids, out, cp.asarray(grad),
-                                              weights=d_w, combiner=combiner)
+    idx, rows, _ = arrays.embedding_pool_grad(
+        d_table, d_ids, out, cp.asarray(grad), weights=d_w, combiner=combiner
+    )
     np.testing.assert_array_equal(idx.get(), c_idx)
     # fp32 sums of up to 7000 terms in two orders: ~sqrt(n) eps of the run's sum.
     scale = 30 * 1.75 * float(np.abs(grad.astype(np.float64)).max())
@@ -222,11 +225,14 @@ TABLE = np.arange(40, dtype=np.float32).reshape(10, 4)
 
 
 @pytest.mark.parametrize("id_dtype", ID_DTYPES)
-@pytest.mark.parametrize("ids, lengths, where", [
-    ([[1, 2, 3], [10, 0, 0]], [3, 1], "ids[1, 0] = 10"),
-    ([[1, 2, -1], [10, 0, 0]], [3, 1], "ids[0, 2] = -1"),  # the first of two
-    ([[1, 2, 3], [0, 2**31 - 1, 0]], [3, 3], "ids[1, 1] = 2147483647"),
-])
+@pytest.mark.parametrize(
+    "ids, lengths, where",
+    [
+        ([[1, 2, 3], [10, 0, 0]], [3, 1], "ids[1, 0] = 10"),
+        ([[1, 2, -1], [10, 0, 0]], [3, 1], "ids[0, 2] = -1"),  # the first of two
+        ([[1, 2, 3], [0, 2**31 - 1, 0]], [3, 3], "ids[1, 1] = 2147483647"),
+    ],
+)
 def test_bad_padded_id(id_dtype, ids, lengths, where):
     msg = _same_error(TABLE, ids=np.array(ids, id_dtype), lengths=np.array(lengths))
     assert msg.startswith(where + " is out of range [0, 10)")
@@ -248,25 +254,32 @@ def test_bad_lengths_reported_before_bad_ids():
     assert _same_error(TABLE, ids=ids, lengths=np.array([1, 5])).startswith("lengths[1] = 5")
 
 
-@pytest.mark.parametrize("ids, splits", [
-    ([1, 2, 3], [0, 2, 1, 3]),  # decreasing
-    ([1, 2, 3], [1, 2, 3]),     # not starting at 0
-    ([1, 2, 3], [0, 2, 2]),     # not ending at N
-    ([1, 2, 3], [0, 5, 3]),     # past N
-    ([1, 2, 3], [0, -1, 3]),    # negative
-    ([1, 2, 3], [3]),           # B = 0 but ids given: no kernel runs, still checked
-    ([1, 2, 3], [0]),
-])
+@pytest.mark.parametrize(
+    "ids, splits",
+    [
+        ([1, 2, 3], [0, 2, 1, 3]),  # decreasing
+        ([1, 2, 3], [1, 2, 3]),  # not starting at 0
+        ([1, 2, 3], [0, 2, 2]),  # not ending at N
+        ([1, 2, 3], [0, 5, 3]),  # past N
+        ([1, 2, 3], [0, -1, 3]),  # negative
+        ([1, 2, 3], [3]),  # B = 0 but ids given: no kernel runs, still checked
+        ([1, 2, 3], [0]),
+    ],
+)
 def test_bad_row_splits(ids, splits):
     msg = _same_error(TABLE, ids=np.array(ids), row_splits=np.array(splits))
     assert msg.startswith("row_splits must be non-decreasing from 0 to 3")
 
 
-@pytest.mark.parametrize("bags, kw", [
-    (2, dict(ids=np.array([[1, 2, 3], [10, 0, 0]]), lengths=np.array([3, 1]))),
-    (2, dict(ids=np.array([[1, 2, 3], [4, 0, 0]]), lengths=np.array([3, 4]))),
-    (3, dict(ids=np.array([1, 2, 3]), row_splits=np.array([0, 2, 1, 3]))),
-], ids=["bad-id", "bad-length", "bad-splits"])
+@pytest.mark.parametrize(
+    "bags, kw",
+    [
+        (2, dict(ids=np.array([[1, 2, 3], [10, 0, 0]]), lengths=np.array([3, 1]))),
+        (2, dict(ids=np.array([[1, 2, 3], [4, 0, 0]]), lengths=np.array([3, 4]))),
+        (3, dict(ids=np.array([1, 2, 3]), row_splits=np.array([0, 2, 1, 3]))),
+    ],
+    ids=["bad-id", "bad-length", "bad-splits"],
+)
 def test_backward_raises_as_the_cpu(bags, kw):
     """The backward kernels skip bad ids rather than fault: the arrays API
     checks first, so the GPU raises the CPU's error instead of dropping them."""
@@ -275,6 +288,7 @@ def test_backward_raises_as_the_cpu(bags, kw):
         arrays.embedding_pool_grad(TABLE, pooled=grad, grad=grad, **kw)
     gpu_kw = {k: cp.asarray(v) for k, v in kw.items()}
     with pytest.raises(ValueError) as gpu:
-        arrays.embedding_pool_grad(cp.asarray(TABLE), pooled=cp.asarray(grad),
-                                   grad=cp.asarray(grad), **gpu_kw)
+        arrays.embedding_pool_grad(
+            cp.asarray(TABLE), pooled=cp.asarray(grad), grad=cp.asarray(grad), **gpu_kw
+        )
     assert str(gpu.value) == str(cpu.value)

@@ -42,12 +42,21 @@ def run(case, temperature=1.0, rah=True, in_batch=False, grad_loss=None, xp=cp):
     """Forward (with logits) and backward on `xp`; results as NumPy."""
     c = on_device(case) if xp is cp else case
     loss, lse, logits = arrays.sampled_softmax_loss(
-        **c, temperature=temperature, remove_accidental_hits=rah, in_batch_negatives=in_batch,
-        return_logits=True)
+        **c,
+        temperature=temperature,
+        remove_accidental_hits=rah,
+        in_batch_negatives=in_batch,
+        return_logits=True,
+    )
     g = np.ones(len(case["positive_ids"]), np.float32) if grad_loss is None else grad_loss
     grads = arrays.sampled_softmax_loss_grad(
-        **c, lse=lse, grad_loss=xp.asarray(g), temperature=temperature,
-        remove_accidental_hits=rah, in_batch_negatives=in_batch)
+        **c,
+        lse=lse,
+        grad_loss=xp.asarray(g),
+        temperature=temperature,
+        remove_accidental_hits=rah,
+        in_batch_negatives=in_batch,
+    )
     if xp is cp:
         loss, lse, logits = loss.get(), lse.get(), logits.get()
         grads = tuple(x.get() for x in grads)
@@ -73,8 +82,12 @@ def check_against_cpu(case, temperature=1.0, rah=True, in_batch=False, grad_loss
     finite = np.isfinite(cpu[2])
     check_loss(gpu[2][finite], cpu[2][finite].astype(np.float64), case, temperature, "logits")
     c_gq, c_ids, c_rows = cpu[3]
-    as_ref = (None, None, c_gq.astype(np.float64),
-              {int(i): r.astype(np.float64) for i, r in zip(c_ids, c_rows)})
+    as_ref = (
+        None,
+        None,
+        c_gq.astype(np.float64),
+        {int(i): r.astype(np.float64) for i, r in zip(c_ids, c_rows)},
+    )
     check_grads(*gpu[3], as_ref, case, temperature, str(case["table"].dtype), grad_loss)
 
 
@@ -161,8 +174,9 @@ def test_large_logit_gaps_stay_exact(rng):
 # the forward, 8 column splits of dq over two D chunks (D = 96), 3 row
 # splits of dC; B = 16384 gives 256 row tiles: one split everywhere, dq
 # written in place. Tails in B, J and D throughout.
-@pytest.mark.parametrize("B,D,V,S,in_batch", [(1000, 96, 5000, 3000, True),
-                                              (16384, 16, 3000, 500, False)])
+@pytest.mark.parametrize(
+    "B,D,V,S,in_batch", [(1000, 96, 5000, 3000, True), (16384, 16, 3000, 500, False)]
+)
 def test_gpu_matches_cpu_across_splits(rng, B, D, V, S, in_batch):
     case = make_case(rng, B, D, V, S, hits=20)
     g = rng.uniform(-1, 1, B).astype(np.float32)
@@ -207,9 +221,11 @@ def test_strided_device_table_is_made_contiguous(rng):
 
 # ---------------------------------------------------------------- errors ----
 
+
 def same_error(case, grad=False, **kw):
     """Runs the CPU and the GPU path on the same bad input; returns the GPU's
     message, which must be the CPU's."""
+
     def call(c, xp):
         if not grad:
             return arrays.sampled_softmax_loss(**c, **kw)
@@ -300,5 +316,13 @@ def test_mixed_host_and_device_inputs_are_rejected(small):
     check_loss(loss.get(), reference(small)[0], small, 1.0)
     with pytest.raises(ValueError, match="must be a device"):
         _ydnn_py.sampled_softmax_forward_workspace_cuda(
-            c["query"], c["table"], small["positive_ids"], c["sampled_ids"],
-            c["true_expected_count"], c["sampled_expected_count"], 1.0, True, False)
+            c["query"],
+            c["table"],
+            small["positive_ids"],
+            c["sampled_ids"],
+            c["true_expected_count"],
+            c["sampled_expected_count"],
+            1.0,
+            True,
+            False,
+        )

@@ -39,8 +39,7 @@ def test_gpu_sample_equals_cpu_sample(S, min_id, max_id, unique, counter):
 
 
 def test_gpu_matches_python_reference():
-    gpu = arrays.log_uniform_sample(300, 400, 0, True, seed=5, seed2=6, counter=10,
-                                    device="cuda")
+    gpu = arrays.log_uniform_sample(300, 400, 0, True, seed=5, seed2=6, counter=10, device="cuda")
     ids, tries = log_uniform_sample_ref(300, 0, 400, True, 5, 6, 10)
     assert gpu[0].get().tolist() == ids and gpu[3] == tries
 

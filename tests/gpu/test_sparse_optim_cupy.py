@@ -28,11 +28,21 @@ def test_cuda_step_matches_reference_and_cpu(rng, kind, unique, id_dtype, D):
         ids = rng.integers(0, V, 200).astype(id_dtype)
     grad = rng.standard_normal((len(ids), D)).astype(np.float32)
     d_table, d_slots = cp.asarray(table), [cp.asarray(s) for s in slots]
-    arrays.sparse_apply(kind, d_table, d_slots, cp.asarray(ids), cp.asarray(grad), 0.05, step=2,
-                        weight_decay=0.1, indices_unique=unique)
+    arrays.sparse_apply(
+        kind,
+        d_table,
+        d_slots,
+        cp.asarray(ids),
+        cp.asarray(grad),
+        0.05,
+        step=2,
+        weight_decay=0.1,
+        indices_unique=unique,
+    )
     got_table, got_slots = cp.asnumpy(d_table), [cp.asnumpy(s) for s in d_slots]
-    check_step(kind, table, slots, ids, grad, got_table, got_slots, lr=0.05, step=2,
-               weight_decay=0.1)
+    check_step(
+        kind, table, slots, ids, grad, got_table, got_slots, lr=0.05, step=2, weight_decay=0.1
+    )
     cpu_table, cpu_slots = table.copy(), [s.copy() for s in slots]
     arrays.sparse_apply(kind, cpu_table, cpu_slots, ids, grad, 0.05, step=2, weight_decay=0.1)
     np.testing.assert_allclose(got_table, cpu_table, rtol=1e-6, atol=1e-6)
@@ -79,8 +89,9 @@ def test_cuda_bad_id_writes_nothing(kind):
     table = cp.ones((7, 4), cp.float32)
     slots = [cp.zeros((7, 4), cp.float32) for _ in range(2 if kind == "lazy_adam" else 0)]
     with pytest.raises(ValueError, match=r"indices\[3\] = 9 is out of range"):
-        arrays.sparse_apply(kind, table, slots, cp.asarray([2, 3, 2, 9]),
-                            cp.ones((4, 4), cp.float32), 0.1)
+        arrays.sparse_apply(
+            kind, table, slots, cp.asarray([2, 3, 2, 9]), cp.ones((4, 4), cp.float32), 0.1
+        )
     assert (table.get() == 1).all()
     assert all((s.get() == 0).all() for s in slots)
 
@@ -89,5 +100,6 @@ def test_cuda_bad_id_writes_nothing(kind):
 def test_cuda_bad_id_has_cpu_message(bad):
     table = cp.ones((7, 4), cp.float32)
     with pytest.raises(ValueError, match=rf"indices\[1\] = {bad} is out of range \[0, 7\)"):
-        arrays.sparse_apply("sgd", table, [], cp.asarray([2, bad, bad]),
-                            cp.ones((3, 4), cp.float32), 0.1)
+        arrays.sparse_apply(
+            "sgd", table, [], cp.asarray([2, bad, bad]), cp.ones((3, 4), cp.float32), 0.1
+        )

@@ -37,10 +37,12 @@ def test_gpu_sample_equals_cpu_sample(V, S, unique, counter):
 def test_gpu_matches_python_reference_and_exhausts_positive_ids():
     counts = zipf_counts(3000, seed=1, zeros=0.3)
     dev = arrays.unigram_table(counts, 1.0, device="cuda")
-    ids, _, _, tries = arrays.unigram_sample(dev, dev.num_positive, True, seed=5, seed2=6,
-                                             counter=10)
-    want, want_tries = unigram_sample_ref(dev.table.get().tolist(), dev.num_positive, True, 5, 6,
-                                          10)
+    ids, _, _, tries = arrays.unigram_sample(
+        dev, dev.num_positive, True, seed=5, seed2=6, counter=10
+    )
+    want, want_tries = unigram_sample_ref(
+        dev.table.get().tolist(), dev.num_positive, True, 5, 6, 10
+    )
     assert ids.get().tolist() == want and tries == want_tries
     assert sorted(want) == np.flatnonzero(counts).tolist()
 

@@ -32,8 +32,13 @@ def sequence_testing_frame(num_rows=100, seed=0, max_item=51996, max_user=1797):
         return np.clip(rng.lognormal(3.0, 1.0, n).astype(np.int64), 1, max_item)
 
     frame = {"test_user_id": rng.integers(1, max_user + 1, num_rows)}
-    for name in ("item_age_days_norm", "event_hour_sin", "event_hour_cos",
-                 "event_weekday_sin", "event_weekday_cos"):
+    for name in (
+        "item_age_days_norm",
+        "event_hour_sin",
+        "event_hour_cos",
+        "event_weekday_sin",
+        "event_weekday_cos",
+    ):
         frame[name] = lists(lambda n: rng.uniform(-1.0, 1.0, n))
     frame["item_id_seq"] = lists(items)
     frame["categories"] = lists(lambda n: rng.integers(1, 332, n))
@@ -42,8 +47,16 @@ def sequence_testing_frame(num_rows=100, seed=0, max_item=51996, max_user=1797):
     return pd.DataFrame(frame)
 
 
-def write_sequence_testing(directory, schema_format="json", num_rows=100, seed=0, files=2,
-                           row_group_size=30, schema_file=None, **frame_kwargs):
+def write_sequence_testing(
+    directory,
+    schema_format="json",
+    num_rows=100,
+    seed=0,
+    files=2,
+    row_group_size=30,
+    schema_file=None,
+    **frame_kwargs,
+):
     """A Merlin-written data directory: `part_*.parquet` and the schema file."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -52,8 +65,9 @@ def write_sequence_testing(directory, schema_format="json", num_rows=100, seed=0
     frame = sequence_testing_frame(num_rows, seed, **frame_kwargs)
     for i, part in enumerate(np.array_split(np.arange(num_rows), files)):
         table = pa.Table.from_pandas(frame.iloc[part], preserve_index=False)
-        pq.write_table(table, os.path.join(directory, f"part_{i}.parquet"),
-                       row_group_size=row_group_size)
+        pq.write_table(
+            table, os.path.join(directory, f"part_{i}.parquet"), row_group_size=row_group_size
+        )
     target = os.path.join(directory, SCHEMA_PLACES[schema_format])
     os.makedirs(os.path.dirname(target), exist_ok=True)
     shutil.copy(schema_file or os.path.join(SCHEMAS, os.path.basename(target)), target)

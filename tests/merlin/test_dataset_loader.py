@@ -19,8 +19,9 @@ from ydnn.io.columns import Ragged
 
 @pytest.fixture
 def data_dir(tmp_path):
-    return write_sequence_testing(str(tmp_path / "d"), "json", num_rows=103, files=3,
-                                  row_group_size=7)
+    return write_sequence_testing(
+        str(tmp_path / "d"), "json", num_rows=103, files=3, row_group_size=7
+    )
 
 
 def _rows(loader):
@@ -37,8 +38,10 @@ def _rows(loader):
 
 
 def _expected(frame):
-    return sorted((int(u), tuple(int(i) for i in s))
-                  for u, s in zip(frame["test_user_id"], frame["item_id_seq"]))
+    return sorted(
+        (int(u), tuple(int(i) for i in s))
+        for u, s in zip(frame["test_user_id"], frame["item_id_seq"])
+    )
 
 
 @pytest.mark.parametrize("shuffle_rows", [1, 10, 1 << 20])
@@ -60,8 +63,10 @@ def test_unshuffled_order_is_the_files_order_and_drop_last(data_dir):
     rows, sizes = _rows(mm.Loader(data, batch_size=10, shuffle=False, drop_last=True))
     frame = sequence_testing_frame(103)
     assert sizes == [10] * 10
-    assert rows == [(int(u), tuple(int(i) for i in s)) for u, s in
-                    zip(frame["test_user_id"][:100], frame["item_id_seq"][:100])]
+    assert rows == [
+        (int(u), tuple(int(i) for i in s))
+        for u, s in zip(frame["test_user_id"][:100], frame["item_id_seq"][:100])
+    ]
     assert len(mm.Loader(data, batch_size=10, drop_last=True)) == 10
 
 
@@ -73,8 +78,8 @@ def test_padded_lists_and_dtypes(data_dir):
     assert items.shape == (8, 4) and items.dtype == np.int64  # value_count max 4
     frame = sequence_testing_frame(103)
     for row, want in zip(items, frame["item_id_seq"][:8]):
-        np.testing.assert_array_equal(row[:len(want)], want)
-        assert (row[len(want):] == 0).all()
+        np.testing.assert_array_equal(row[: len(want)], want)
+        assert (row[len(want) :] == 0).all()
     assert batch["user_age"].dtype == tf.float32 and batch["user_age"].shape == (8,)
     assert batch["item_age_days_norm"].dtype == tf.float32
     ragged = mm.Loader(data, batch_size=8, shuffle=False).peek()[0]["item_id_seq"]
@@ -88,7 +93,8 @@ def test_schema_discovery_follows_merlin(tmp_path):
     # .merlin/schema.json wins over schema.pbtxt, as in Merlin's Dataset
     os.makedirs(os.path.join(d, ".merlin"))
     small = Schema.read(os.path.join(SCHEMAS, "schema.json")).select_by_name(
-        "test_user_id", "item_id_seq")
+        "test_user_id", "item_id_seq"
+    )
     small.write(os.path.join(d, ".merlin", "schema.json"))
     assert mm.Dataset(d).schema.column_names == ["test_user_id", "item_id_seq"]
     # a list of files finds the schema beside them; an explicit schema wins
@@ -119,9 +125,12 @@ def test_schema_is_settable_and_only_its_columns_are_read(data_dir):
 
 def test_target_columns_come_out_as_targets(tmp_path):
     frame = pd.DataFrame({"user": [1, 2, 3], "item_id": [5, 6, 7]})
-    schema = Schema([ColumnSchema("user", "int64", [Tags.USER_ID], int_domain=(0, 3)),
-                     ColumnSchema("item_id", "int64", [Tags.ITEM_ID, Tags.TARGET],
-                                  int_domain=(0, 9))])
+    schema = Schema(
+        [
+            ColumnSchema("user", "int64", [Tags.USER_ID], int_domain=(0, 3)),
+            ColumnSchema("item_id", "int64", [Tags.ITEM_ID, Tags.TARGET], int_domain=(0, 9)),
+        ]
+    )
     x, y = mm.Loader(mm.Dataset(frame, schema=schema), batch_size=3, shuffle=False).peek()
     assert sorted(x) == ["user"]
     np.testing.assert_array_equal(y.numpy(), [5, 6, 7])
@@ -135,7 +144,8 @@ def test_a_dataframe_dataset_and_compute(data_dir):
     assert sorted(rows) == _expected(frame)
     computed = mm.Dataset(data_dir).compute()
     assert len(computed) == 103 and list(computed["item_id_seq"][0]) == list(
-        sequence_testing_frame(103)["item_id_seq"][0])
+        sequence_testing_frame(103)["item_id_seq"][0]
+    )
 
 
 def test_ragged_take_equals_python():
@@ -145,11 +155,11 @@ def test_ragged_take_equals_python():
     col = Ragged(rng.integers(0, 100, offsets[-1]), offsets)
     rows = rng.permutation(50)[:30]
     got = col.take(rows)
-    want = [col.values[offsets[r]:offsets[r + 1]].tolist() for r in rows]
-    assert [got.values[got.offsets[i]:got.offsets[i + 1]].tolist() for i in range(30)] == want
+    want = [col.values[offsets[r] : offsets[r + 1]].tolist() for r in rows]
+    assert [got.values[got.offsets[i] : got.offsets[i + 1]].tolist() for i in range(30)] == want
     part = col.slice(10, 20)
     assert part.offsets[0] == 0 and len(part) == 10
-    assert part.values.tolist() == col.values[offsets[10]:offsets[20]].tolist()
+    assert part.values.tolist() == col.values[offsets[10] : offsets[20]].tolist()
 
 
 def _write(path, table):
@@ -166,8 +176,9 @@ def test_bad_data_is_named(tmp_path):
         mm.Dataset(42)
     with pytest.raises(ValueError, match="engine must be 'parquet'"):
         mm.Dataset(pd.DataFrame({"a": [1]}), engine="csv")
-    bad = _write(str(tmp_path / "bad.parquet"), pa.table({"a": pa.array([1, None, 3]),
-                                                           "b": [1, 2, 3]}))
+    bad = _write(
+        str(tmp_path / "bad.parquet"), pa.table({"a": pa.array([1, None, 3]), "b": [1, 2, 3]})
+    )
     with pytest.raises(ValueError, match="column 'a' of .*bad.parquet' has 1 null values"):
         mm.Dataset(bad)
     assert mm.Dataset(bad, schema=Schema([ColumnSchema("b", "int64")])).num_rows == 3
@@ -190,7 +201,9 @@ def test_bad_data_is_named(tmp_path):
     with pytest.raises(Exception, match="column 'a' of .*bad.parquet' has 1 null rows"):
         mm.Loader(mm.Dataset(bad), batch_size=2).peek()
     strings = _write(str(tmp_path / "s.parquet"), pa.table({"a": ["x", "y"]}))
-    with pytest.raises(ValueError, match="column 'a' .* holds strings, .*: encode it to integer ids"):
+    with pytest.raises(
+        ValueError, match="column 'a' .* holds strings, .*: encode it to integer ids"
+    ):
         mm.Dataset(strings, schema=Schema([ColumnSchema("a", "int64")]))
     other = tmp_path / "two"
     other.mkdir()
@@ -209,10 +222,13 @@ def test_bad_loader_arguments(data_dir):
     with pytest.raises(ValueError, match="dataset must be a ydnn.Dataset"):
         mm.Loader(4.5, batch_size=4)
     assert len(mm.Loader(data_dir, batch_size=4)) == 26  # a path, as Merlin's Loader takes
-    for kwargs, message in [(dict(batch_size=0), "batch_size"), (dict(batch_size=2.5), "batch_size"),
-                            (dict(batch_size=4, shuffle=1), "shuffle"),
-                            (dict(batch_size=4, lists="dense"), "lists must be one of"),
-                            (dict(batch_size=4, seed=-1), "seed")]:
+    for kwargs, message in [
+        (dict(batch_size=0), "batch_size"),
+        (dict(batch_size=2.5), "batch_size"),
+        (dict(batch_size=4, shuffle=1), "shuffle"),
+        (dict(batch_size=4, lists="dense"), "lists must be one of"),
+        (dict(batch_size=4, seed=-1), "seed"),
+    ]:
         with pytest.raises(ValueError, match=message):
             mm.Loader(data, **kwargs)
     with pytest.raises(ValueError, match="map takes a callable"):
@@ -221,9 +237,19 @@ def test_bad_loader_arguments(data_dir):
 
 def test_a_list_longer_than_the_schema_says_is_an_error_when_padded(tmp_path):
     frame = pd.DataFrame({"item_id": [[1, 2, 3], [4]]})
-    schema = Schema([ColumnSchema("item_id", "int64", [Tags.ITEM_ID], is_list=True,
-                                  is_ragged=True, int_domain=(0, 9),
-                                  properties={"value_count": {"min": 1, "max": 2}})])
+    schema = Schema(
+        [
+            ColumnSchema(
+                "item_id",
+                "int64",
+                [Tags.ITEM_ID],
+                is_list=True,
+                is_ragged=True,
+                int_domain=(0, 9),
+                properties={"value_count": {"min": 1, "max": 2}},
+            )
+        ]
+    )
     loader = mm.Loader(mm.Dataset(frame, schema=schema), batch_size=2, lists="padded")
     with pytest.raises(Exception, match="'item_id' has a list of 3 values but the schema"):
         loader.peek()
@@ -232,8 +258,9 @@ def test_a_list_longer_than_the_schema_says_is_an_error_when_padded(tmp_path):
 def test_fit_takes_a_dataset_and_refuses_y_beside_a_loader(data_dir):
     data = mm.Dataset(data_dir)
     data.schema = data.schema.remove_by_tag(Tags.CONTINUOUS)
-    model = mm.YoutubeDNNRetrievalModelV2(schema=data.schema, top_block=mm.MLPBlock([32]),
-                                          num_sampled=20)
+    model = mm.YoutubeDNNRetrievalModelV2(
+        schema=data.schema, top_block=mm.MLPBlock([32]), num_sampled=20
+    )
     model.compile()
     pre = mm.SequencePredictLast(schema=data.schema)
     history = model.fit(data, batch_size=40, epochs=1, pre=pre, verbose=0)
@@ -248,8 +275,7 @@ def test_fit_takes_a_dataset_and_refuses_y_beside_a_loader(data_dir):
 
 
 def test_each_file_is_opened_once_per_pass(tmp_path, monkeypatch):
-    d = write_sequence_testing(str(tmp_path / "d"), "json", num_rows=200, files=2,
-                               row_group_size=5)
+    d = write_sequence_testing(str(tmp_path / "d"), "json", num_rows=200, files=2, row_group_size=5)
     data = mm.Dataset(d)
     assert data.npartitions == 40
     opened = []
@@ -289,8 +315,9 @@ def test_map_gets_merlin_arguments_without_targets(data_dir):
 def test_embeddings_from_a_shuffled_loader_keep_its_transforms(data_dir):
     data = mm.Dataset(data_dir)
     data.schema = data.schema.remove_by_tag(Tags.CONTINUOUS)
-    model = mm.YoutubeDNNRetrievalModelV2(schema=data.schema, top_block=mm.MLPBlock([32]),
-                                          num_sampled=20)
+    model = mm.YoutubeDNNRetrievalModelV2(
+        schema=data.schema, top_block=mm.MLPBlock([32]), num_sampled=20
+    )
     pre = mm.SequencePredictLast(schema=data.schema)
     shuffled = model.query_embeddings(mm.Loader(data, 20, shuffle=True).map(pre)).compute()
     ordered = model.query_embeddings(mm.Loader(data, 20, shuffle=False).map(pre)).compute()
@@ -302,8 +329,9 @@ def test_embeddings_from_a_shuffled_loader_keep_its_transforms(data_dir):
 def test_validation_data_is_batched_like_the_training_data(data_dir):
     data = mm.Dataset(data_dir)
     data.schema = data.schema.remove_by_tag(Tags.CONTINUOUS)
-    model = mm.YoutubeDNNRetrievalModelV2(schema=data.schema, top_block=mm.MLPBlock([32]),
-                                          num_sampled=20)
+    model = mm.YoutubeDNNRetrievalModelV2(
+        schema=data.schema, top_block=mm.MLPBlock([32]), num_sampled=20
+    )
     model.compile()
     seen = []
 
@@ -311,17 +339,29 @@ def test_validation_data_is_batched_like_the_training_data(data_dir):
         def on_test_batch_end(self, batch, logs=None):
             seen.append(batch)
 
-    model.fit(data, batch_size=50, epochs=1, validation_data=data, callbacks=[Count()],
-              pre=mm.SequencePredictLast(schema=data.schema), verbose=0)
+    model.fit(
+        data,
+        batch_size=50,
+        epochs=1,
+        validation_data=data,
+        callbacks=[Count()],
+        pre=mm.SequencePredictLast(schema=data.schema),
+        verbose=0,
+    )
     assert len(seen) == 3  # 103 rows in batches of 50, not Keras's default 32
 
 
 def test_a_padded_continuous_list_is_refused_by_name_in_fit(data_dir):
     data = mm.Dataset(data_dir)
-    model = mm.YoutubeDNNRetrievalModelV2(schema=data.schema, top_block=mm.MLPBlock([32]),
-                                          num_sampled=20)
+    model = mm.YoutubeDNNRetrievalModelV2(
+        schema=data.schema, top_block=mm.MLPBlock([32]), num_sampled=20
+    )
     model.compile()
-    with pytest.raises(ValueError, match="continuous list feature 'item_age_days_norm' came "
-                                         "padded"):
-        model.fit(mm.Loader(data, 50, lists="padded"), pre=mm.SequencePredictLast(
-            schema=data.schema), verbose=0)
+    with pytest.raises(
+        ValueError, match="continuous list feature 'item_age_days_norm' came padded"
+    ):
+        model.fit(
+            mm.Loader(data, 50, lists="padded"),
+            pre=mm.SequencePredictLast(schema=data.schema),
+            verbose=0,
+        )

@@ -103,8 +103,7 @@ def test_youtube_dnn_v2_export_embeddings(sequence_testing_data: Dataset):
     _check_embeddings(queries, 100, 32, "test_user_id")
     # ydnn: the rows are the model's query embeddings of the rows, in order
     first, _ = mm.Loader(sequence_testing_data, batch_size=10, shuffle=False).peek()
-    np.testing.assert_allclose(queries.to_numpy()[:10], model(first).numpy(), rtol=1e-5,
-                               atol=1e-6)
+    np.testing.assert_allclose(queries.to_numpy()[:10], model(first).numpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(queries.index[:10], first["test_user_id"].numpy())
     np.testing.assert_allclose(candidates.to_numpy(), model.item_table.numpy())
     assert candidates.index.name == "item_id_seq"
@@ -141,8 +140,13 @@ def test_youtube_dnn_topk_evaluation(sequence_testing_data: Dataset, run_eagerly
     metrics = topk_model.evaluate(dataloader, return_dict=True, pre=predict_next)
     assert all([metric >= 0 for metric in metrics.values()])
     # ydnn: Merlin's five metrics at k=20, each a fraction
-    assert sorted(metrics) == ["map_at_20", "mrr_at_20", "ndcg_at_20", "precision_at_20",
-                               "recall_at_20"]
+    assert sorted(metrics) == [
+        "map_at_20",
+        "mrr_at_20",
+        "ndcg_at_20",
+        "precision_at_20",
+        "recall_at_20",
+    ]
     assert all(0.0 <= v <= 1.0 for v in metrics.values())
 
 
@@ -152,8 +156,9 @@ def test_youtube_dnn_topk_evaluation(sequence_testing_data: Dataset, run_eagerly
 def _model_and_data(path, schema_format="json", **kwargs):
     data = Dataset(write_sequence_testing(path, schema_format, **kwargs))
     data.schema = data.schema.remove_by_tag(Tags.CONTINUOUS).excluding_by_name("x")
-    model = mm.YoutubeDNNRetrievalModelV2(schema=data.schema, top_block=mm.MLPBlock([32]),
-                                          num_sampled=100, sampler_seed=3)
+    model = mm.YoutubeDNNRetrievalModelV2(
+        schema=data.schema, top_block=mm.MLPBlock([32]), num_sampled=100, sampler_seed=3
+    )
     return model, data
 
 
@@ -194,26 +199,39 @@ def test_sequence_continuous_features_train_too(sequence_testing_data: Dataset):
     predict_next = mm.SequencePredictLast(schema=schema.select_by_tag(Tags.SEQUENCE))
     batch, _ = mm.Loader(sequence_testing_data, batch_size=50, shuffle=False).peek()
     cut, _ = predict_next(batch)
-    np.testing.assert_array_equal(cut["event_hour_sin"].row_lengths(),
-                                  batch["event_hour_sin"].row_lengths() - 1)
-    model = mm.YoutubeDNNRetrievalModelV2(schema=schema, top_block=mm.MLPBlock([32]),
-                                          num_sampled=1000)
-    _, losses = testing_utils.model_test(model, mm.Loader(sequence_testing_data, batch_size=50),
-                                         reload_model=True, fit_kwargs=dict(pre=predict_next))
+    np.testing.assert_array_equal(
+        cut["event_hour_sin"].row_lengths(), batch["event_hour_sin"].row_lengths() - 1
+    )
+    model = mm.YoutubeDNNRetrievalModelV2(
+        schema=schema, top_block=mm.MLPBlock([32]), num_sampled=1000
+    )
+    _, losses = testing_utils.model_test(
+        model,
+        mm.Loader(sequence_testing_data, batch_size=50),
+        reload_model=True,
+        fit_kwargs=dict(pre=predict_next),
+    )
     assert np.isfinite(losses.history["loss"][0])
 
 
 def test_merlin_23_12_variant_with_101_items(tmp_path):
     """Merlin 23.12's version of the export test: 100 item ids, MLPBlock([8]),
     10 negatives, 101 candidate rows (padding id 0 included)."""
-    path = write_sequence_testing(str(tmp_path / "d"), "json", max_item=100, max_user=90,
-                                  schema_file=os.path.join(DATA, "merlin23_sequence_schema.json"))
+    path = write_sequence_testing(
+        str(tmp_path / "d"),
+        "json",
+        max_item=100,
+        max_user=90,
+        schema_file=os.path.join(DATA, "merlin23_sequence_schema.json"),
+    )
     data = Dataset(path)
     seq_schema = data.schema.select_by_tag(Tags.SEQUENCE)
     predict_next = mm.SequencePredictLast(schema=seq_schema, target="item_id_seq")
-    model = mm.YoutubeDNNRetrievalModelV2(schema=data.schema, top_block=mm.MLPBlock([8]),
-                                          num_sampled=10)
-    model, _ = testing_utils.model_test(model, mm.Loader(data, batch_size=50),
-                                        fit_kwargs=dict(pre=predict_next))
+    model = mm.YoutubeDNNRetrievalModelV2(
+        schema=data.schema, top_block=mm.MLPBlock([8]), num_sampled=10
+    )
+    model, _ = testing_utils.model_test(
+        model, mm.Loader(data, batch_size=50), fit_kwargs=dict(pre=predict_next)
+    )
     candidates = model.candidate_embeddings().compute()
     _check_embeddings(candidates, 101, 8, "item_id_seq")

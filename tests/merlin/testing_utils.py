@@ -17,8 +17,16 @@ import ydnn as mm
 from ydnn.io.loader import apply_transform
 
 
-def model_test(model, dataset_or_loader, run_eagerly=True, optimizer="adam", epochs=1,
-               reload_model=False, fit_kwargs=None, **kwargs):
+def model_test(
+    model,
+    dataset_or_loader,
+    run_eagerly=True,
+    optimizer="adam",
+    epochs=1,
+    reload_model=False,
+    fit_kwargs=None,
+    **kwargs,
+):
     model.compile(run_eagerly=run_eagerly, optimizer=optimizer, **kwargs)
     if isinstance(dataset_or_loader, mm.Dataset):
         dataloader = mm.Loader(dataset_or_loader, batch_size=50)
@@ -33,8 +41,9 @@ def model_test(model, dataset_or_loader, run_eagerly=True, optimizer="adam", epo
             model.save(path)
             loaded_model = keras.models.load_model(path)
         assert isinstance(loaded_model, type(model))
-        np.testing.assert_array_almost_equal(model.predict(batch[0]),
-                                             loaded_model.predict(batch[0]))
+        np.testing.assert_array_almost_equal(
+            model.predict(batch[0]), loaded_model.predict(batch[0])
+        )
         loaded_model.compile(run_eagerly=run_eagerly, optimizer=optimizer, **kwargs)
         pre = fit_kwargs.get("pre")
         loaded_model.train_step(apply_transform(pre, batch) if pre else batch)

@@ -19,12 +19,13 @@ def main(argv):
     split = argv.index("--")
     sig = getattr(signal, argv[0])
     pairs = [item.split("=", 1) for item in argv[1:split]]
-    template = argv[split + 1:]
+    template = argv[split + 1 :]
 
     from ydnn import atomic_dir
     from ydnn.cli import main as ydnn_main
 
     for point, out in pairs:
+
         def hook(reached, point=point):
             if reached == point:
                 os.kill(os.getpid(), sig)

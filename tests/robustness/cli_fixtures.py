@@ -21,9 +21,25 @@ import numpy as np
 
 from ydnn.cli import main
 
-TINY = ["--synthetic", "--synthetic-users", "200", "--synthetic-items", "300",
-        "--synthetic-interactions", "6000", "--epochs", "1", "--embedding-dim", "16",
-        "--top-block", "32,16", "--num-sampled", "20", "--verbose", "0"]
+TINY = [
+    "--synthetic",
+    "--synthetic-users",
+    "200",
+    "--synthetic-items",
+    "300",
+    "--synthetic-interactions",
+    "6000",
+    "--epochs",
+    "1",
+    "--embedding-dim",
+    "16",
+    "--top-block",
+    "32,16",
+    "--num-sampled",
+    "20",
+    "--verbose",
+    "0",
+]
 # Same log as TINY's --synthetic options, for the CSV and evaluate cases.
 SYNTHETIC = {"num_users": 200, "num_items": 300, "num_interactions": 6000, "seed": 0}
 _names = itertools.count()
@@ -50,11 +66,13 @@ def call(make):
     cases that need them. Returns (status, stdout, stderr, context), the
     context holding argv and a snapshot of each watched directory.
     """
+
     def run():
         made = make() if callable(make) else make
         argv, watch = made if isinstance(made, tuple) else (made, ())
         before = {d: snapshot(d) for d in watch}
         return cli(argv) + ({"argv": [str(a) for a in argv], "before": before},)
+
     return run
 
 
@@ -119,7 +137,8 @@ def truncate(name, keep=0.5):
         path = os.path.join(directory, name)
         data = open(path, "rb").read()
         with open(path, "wb") as f:
-            f.write(data[:int(len(data) * keep)])
+            f.write(data[: int(len(data) * keep)])
+
     return damage
 
 
@@ -137,22 +156,26 @@ def overwrite(name, data):
             return
         with open(path, "wb" if isinstance(data, bytes) else "w") as f:
             f.write(data)
+
     return damage
 
 
 def edit_settings(change):
     """Rewrites ydnn.json after `change(settings)` (which edits the dict in place)."""
+
     def damage(directory):
         path = os.path.join(directory, "ydnn.json")
         settings = json.load(open(path))
         change(settings)
         with open(path, "w") as f:
             json.dump(settings, f)
+
     return damage
 
 
 def edit_users(**arrays):
     """Rewrites users.npz with some arrays replaced (None: left out; a callable: of the old)."""
+
     def damage(directory):
         path = os.path.join(directory, "users.npz")
         with np.load(path) as users:
@@ -163,6 +186,7 @@ def edit_users(**arrays):
             else:
                 content[key] = value(content[key]) if callable(value) else value
         np.savez(path, **content)
+
     return damage
 
 
@@ -180,16 +204,20 @@ def log_file(text=None, frame=None, sep=",", suffix=".csv"):
     if frame is not None:
         frame.to_csv(path, sep=sep, index=False)
     else:
-        with open(path, "wb" if isinstance(text, bytes) else "w", encoding=None
-                  if isinstance(text, bytes) else "utf-8") as f:
+        with open(
+            path,
+            "wb" if isinstance(text, bytes) else "w",
+            encoding=None if isinstance(text, bytes) else "utf-8",
+        ) as f:
             f.write(text)
     return path
 
 
 def rows(header="user_id,item_id,timestamp", lines=(), users=4, per_user=4):
     """CSV text: `lines`, or `users` x `per_user` interactions over 6 items."""
-    body = list(lines) or [f"{u},{(u + t) % 6 + 1},{t}" for u in range(users)
-                           for t in range(per_user)]
+    body = list(lines) or [
+        f"{u},{(u + t) % 6 + 1},{t}" for u in range(users) for t in range(per_user)
+    ]
     return "\n".join([header] + body) + "\n"
 
 
@@ -211,44 +239,53 @@ def fails(command, *patterns, code=1):
         assert lines[0].startswith(prefix), f"{lines[0]!r} does not start with {prefix!r}"
         for pattern in patterns:
             assert re.search(pattern, lines[0]), f"{pattern!r} not in {lines[0]!r}"
+
     return check
 
 
 def succeeds(then=None):
     """The check of a valid input: status 0, no error text, `then(json, stdout)` on --json."""
+
     def check(result):
         got, out, err = result[:3]
         assert got == 0, f"exit status {got}; stderr: {err[-1500:]!r}"
         assert "Traceback" not in err and "error:" not in err, err[-1500:]
         if then is not None:
             then(json.loads(out.strip().splitlines()[-1]), out)
+
     return check
 
 
 def untouched(check):
     """`check`, and every watched directory holds exactly the bytes it held."""
+
     def both(result):
         check(result)
         for directory, before in result[3]["before"].items():
             assert snapshot(directory) == before, f"{directory} was changed"
+
     return both
 
 
 def nothing_written(check):
     """`check`, and `--out` was not created."""
+
     def both(result):
         check(result)
         argv = result[3]["argv"]
         out = argv[argv.index("--out") + 1]
         assert not os.path.exists(out), f"{out} was written"
+
     return both
 
 
 def before_training(check):
     """`check`, and the refusal came first: no training, `--out` not created."""
+
     def both(result):
         nothing_written(check)(result)
         assert "training:" not in result[1], "the refusal came after training"
+
     return both
 
 

@@ -71,8 +71,15 @@ def _fit(x=None, y=None, ops="fused", warm=False, model=None, **kw):
     model = model or _model(ops)
     if warm:
         _warmed(ops)
-    return model.fit(x0 if x is None else x, y0 if y is None else y, batch_size=B, epochs=1,
-                     shuffle=False, verbose=0, **kw)
+    return model.fit(
+        x0 if x is None else x,
+        y0 if y is None else y,
+        batch_size=B,
+        epochs=1,
+        shuffle=False,
+        verbose=0,
+        **kw,
+    )
 
 
 @functools.lru_cache(maxsize=None)
@@ -124,6 +131,7 @@ def _load(path, **kw):
 def _set(section, key, value):
     def edit(config):
         (config["config"] if section == "config" else config[section])[key] = value
+
     return edit
 
 
@@ -175,8 +183,13 @@ def _softmax(**kw):
     rng = np.random.default_rng(1)
     return ydnn_kernels.sampled_softmax_loss(
         rng.standard_normal((4, D)).astype(np.float32),
-        rng.standard_normal((V, D)).astype(np.float32), np.arange(1, 5), np.arange(10, 16),
-        np.ones(4, np.float32), np.ones(6, np.float32), **kw)
+        rng.standard_normal((V, D)).astype(np.float32),
+        np.arange(1, 5),
+        np.arange(10, 16),
+        np.ones(4, np.float32),
+        np.ones(6, np.float32),
+        **kw,
+    )
 
 
 def _tf_error(name):
@@ -203,11 +216,13 @@ def _raising(name):
 
 def _is(want):
     """A check: the result equals `want` (floats to 1e-6 relative)."""
+
     def check(got):
         if isinstance(want, float):
             np.testing.assert_allclose(got, want, rtol=1e-6)
         else:
             assert got == want, f"got {got!r}, want {want!r}"
+
     return check
 
 

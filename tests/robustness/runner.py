@@ -29,9 +29,14 @@ def run_module(module, timeouts, names):
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     while first < len(names):
         err = open(_errfile(module), "w+")
-        proc = subprocess.Popen([sys.executable, "-m", "tests.robustness.worker", module,
-                                 str(first)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                stderr=err, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.robustness.worker", module, str(first)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+        )
         lines = queue.Queue()
         threading.Thread(target=_reader, args=(proc.stdout, lines), daemon=True).start()
         current = None
@@ -44,17 +49,22 @@ def run_module(module, timeouts, names):
                 proc.kill()
                 proc.wait()
                 if current is None:
-                    raise RuntimeError(f"{module}: the worker did not start in {limit:.0f} s")
+                    raise RuntimeError(
+                        f"{module}: the worker did not start in {limit:.0f} s"
+                    ) from None
                 results[names[current]] = (False, f"hang: no result in {limit:.0f} s")
                 first = current + 1
                 break
             if line is None:  # the worker's stdout closed: it exited
                 code = proc.wait()
                 if current is None:  # between cases: the module or its imports failed
-                    raise RuntimeError(f"{module}: the worker exited ({code}) outside a case: "
-                                       f"{_tail(err)}")
-                results[names[current]] = (False, f"crash: worker exited with {code} "
-                                                  f"(negative: signal): {_tail(err)}")
+                    raise RuntimeError(
+                        f"{module}: the worker exited ({code}) outside a case: {_tail(err)}"
+                    )
+                results[names[current]] = (
+                    False,
+                    f"crash: worker exited with {code} (negative: signal): {_tail(err)}",
+                )
                 first = current + 1
                 break
             word, _, rest = line.strip().partition(" ")

@@ -12,10 +12,15 @@ import pytest
 from tests.robustness.catalogue import check_names
 from tests.robustness.runner import run_module
 
-MODULES = ["tests.robustness.cases_arrays", "tests.robustness.cases_arrays_tables",
-           "tests.robustness.cases_tf_ops",
-           "tests.robustness.cases_model", "tests.robustness.cases_model_calls",
-           "tests.robustness.cases_cli", "tests.robustness.cases_io"]
+MODULES = [
+    "tests.robustness.cases_arrays",
+    "tests.robustness.cases_arrays_tables",
+    "tests.robustness.cases_tf_ops",
+    "tests.robustness.cases_model",
+    "tests.robustness.cases_model_calls",
+    "tests.robustness.cases_cli",
+    "tests.robustness.cases_io",
+]
 
 
 def _params():

@@ -27,8 +27,15 @@ import pytest
 from tests.robustness.cli_fixtures import TINY, cli, snapshot
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-POINTS = ["wrote model.keras", "wrote items.npy", "wrote users.npz", "wrote ydnn.json",
-          "written", "before-rename", "after-rename"]
+POINTS = [
+    "wrote model.keras",
+    "wrote items.npy",
+    "wrote users.npz",
+    "wrote ydnn.json",
+    "written",
+    "before-rename",
+    "after-rename",
+]
 OLD_UNTIL = POINTS.index("before-rename")
 USERS = ["7", "42"]
 NEW = ["--seed", "1", "--overwrite"]
@@ -42,20 +49,29 @@ def _answers(directory):
     """`ydnn recommend --json` of USERS, as the old/new fingerprint of a model."""
     out = []
     for user in USERS:
-        code, stdout, stderr = cli(["recommend", "--model", directory, "--user", user, "--k", "5",
-                                    "--json"])
+        code, stdout, stderr = cli(
+            ["recommend", "--model", directory, "--user", user, "--k", "5", "--json"]
+        )
         assert code == 0, f"{directory} does not load: {stderr}"
         out.append(json.loads(stdout.strip().splitlines()[-1]))
     return out
 
 
 def _child(sig, pairs, argv):
-    cmd = [sys.executable, "-m", "tests.robustness.cli_fault_child", sig] + \
-          [f"{p}={d}" for p, d in pairs] + ["--"] + argv
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3",
-               PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
-                          check=False)
+    cmd = (
+        [sys.executable, "-m", "tests.robustness.cli_fault_child", sig]
+        + [f"{p}={d}" for p, d in pairs]
+        + ["--"]
+        + argv
+    )
+    env = dict(
+        os.environ,
+        TF_CPP_MIN_LOG_LEVEL="3",
+        PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    )
+    return subprocess.run(
+        cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
 
 
 @pytest.fixture(scope="module")
@@ -80,11 +96,15 @@ def faults(tmp_path_factory):
         jobs[("SIGKILL", point)] = ([(point, with_old(f"kill-{_slug(point)}"))], argv)
     for point in ("before-rename", "after-rename"):  # no old model: nothing or all of it
         (base / f"fresh-{_slug(point)}").mkdir()
-        jobs[("fresh", point)] = ([(point, str(base / f"fresh-{_slug(point)}" / "model"))],
-                                  ["train"] + TINY + ["--seed", "1", "--out", "{out}"])
+        jobs[("fresh", point)] = (
+            [(point, str(base / f"fresh-{_slug(point)}" / "model"))],
+            ["train"] + TINY + ["--seed", "1", "--out", "{out}"],
+        )
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        futures = {key: pool.submit(_child, "SIGKILL" if key[0] == "fresh" else key[0], *job)
-                   for key, job in jobs.items()}
+        futures = {
+            key: pool.submit(_child, "SIGKILL" if key[0] == "fresh" else key[0], *job)
+            for key, job in jobs.items()
+        }
         procs = {key: f.result() for key, f in futures.items()}
     sigint_proc = procs.pop(("SIGINT", "all"))
     statuses = {}
@@ -93,11 +113,16 @@ def faults(tmp_path_factory):
             row = json.loads(line)
             statuses[row["point"]] = row["status"]
     assert statuses.get("never") == 0, sigint_proc.stderr[-3000:]
-    return {"old_files": snapshot(old), "old_answers": _answers(old),
-            "new_answers": _answers(reference), "statuses": statuses,
-            "sigint_stderr": sigint_proc.stderr, "procs": procs,
-            "dirs": {key: job[0][0][1] for key, job in jobs.items() if key[0] != "SIGINT"}
-            | {("SIGINT", p): d for p, d in sigint}}
+    return {
+        "old_files": snapshot(old),
+        "old_answers": _answers(old),
+        "new_answers": _answers(reference),
+        "statuses": statuses,
+        "sigint_stderr": sigint_proc.stderr,
+        "procs": procs,
+        "dirs": {key: job[0][0][1] for key, job in jobs.items() if key[0] != "SIGINT"}
+        | {("SIGINT", p): d for p, d in sigint},
+    }
 
 
 def _assert_state(faults, directory, point):
@@ -107,8 +132,12 @@ def _assert_state(faults, directory, point):
         assert snapshot(directory) == faults["old_files"], f"old model changed at {point!r}"
         assert _answers(directory) == faults["old_answers"]
     else:
-        assert sorted(os.listdir(directory)) == ["items.npy", "model.keras", "users.npz",
-                                                 "ydnn.json"]
+        assert sorted(os.listdir(directory)) == [
+            "items.npy",
+            "model.keras",
+            "users.npz",
+            "ydnn.json",
+        ]
         assert json.load(open(os.path.join(directory, "ydnn.json")))["train"]["seed"] == 1
         assert _answers(directory) == faults["new_answers"]
 
@@ -125,13 +154,16 @@ def test_sigkill_during_save_keeps_old_or_new_model(faults, point):
 
 @pytest.mark.parametrize("point", POINTS)
 def test_sigint_during_save_keeps_old_or_new_model_and_cleans_up(faults, point):
-    assert faults["statuses"].get(point) == 130, (faults["statuses"],
-                                                  faults["sigint_stderr"][-3000:])
+    assert faults["statuses"].get(point) == 130, (
+        faults["statuses"],
+        faults["sigint_stderr"][-3000:],
+    )
     directory = faults["dirs"][("SIGINT", point)]
     _assert_state(faults, directory, point)
     assert os.listdir(os.path.dirname(directory)) == ["model"]
-    lines = [line for line in faults["sigint_stderr"].splitlines()
-             if line.startswith("ydnn train:")]
+    lines = [
+        line for line in faults["sigint_stderr"].splitlines() if line.startswith("ydnn train:")
+    ]
     assert lines and set(lines) == {"ydnn train: interrupted"}, lines
     assert "Traceback" not in faults["sigint_stderr"]
 
@@ -157,6 +189,7 @@ def _write(files):
         for name, text in files.items():
             with open(os.path.join(tmp, name), "w") as f:
                 f.write(text)
+
     return write
 
 
@@ -228,14 +261,18 @@ def test_out_holding_the_current_directory_is_refused(tmp_path, monkeypatch):
     monkeypatch.chdir(out)
     for given in (".", out, str(tmp_path)):
         with pytest.raises(ValueError, match="is \\(or holds\\) the current directory"):
-            atomic_dir.check_output_directory(given, True, trained_model.MODEL_FILES,
-                                              "a ydnn model")
+            atomic_dir.check_output_directory(
+                given, True, trained_model.MODEL_FILES, "a ydnn model"
+            )
 
 
 def test_load_names_a_model_moved_aside_by_an_interrupted_save(tmp_path):
     from ydnn.trained_model import TrainedModel
 
     _model_dir(str(tmp_path / ".model.old-0123abcd"), "old")
-    with pytest.raises(FileNotFoundError, match=r"left the previous model in .*\.model\.old-"
-                                                r"0123abcd': rename it to"):
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"left the previous model in .*\.model\.old-"
+        r"0123abcd': rename it to",
+    ):
         TrainedModel.load(str(tmp_path / "model"))

@@ -35,17 +35,25 @@ TEMPERATURES = [0.05, 1.0, 20.0]
 # D = 1. (400, 16, 3000, 100) splits rows over several CPU thread groups
 # (4 J <= B: dC partials per group, two column tiles packed once for all
 # groups); D = 300 pads d to whole vectors and makes a packed tile outgrow L1.
-SHAPES = [(1, 8, 10, 1), (16, 64, 1000, 64), (33, 13, 40, 65), (70, 70, 2000, 129), (5, 1, 7, 3),
-          (200, 32, 50, 300), (400, 16, 3000, 100), (40, 300, 500, 110), (65, 130, 300, 63)]
+SHAPES = [
+    (1, 8, 10, 1),
+    (16, 64, 1000, 64),
+    (33, 13, 40, 65),
+    (70, 70, 2000, 129),
+    (5, 1, 7, 3),
+    (200, 32, 50, 300),
+    (400, 16, 3000, 100),
+    (40, 300, 500, 110),
+    (65, 130, 300, 63),
+]
 
 
-def make_case(rng, B, D, V, S, dtype="float32", id_dtype=np.int64, unique=False, hits=0,
-              scale=0.5):
+def make_case(rng, B, D, V, S, dtype="float32", id_dtype=np.int64, unique=False, hits=0, scale=0.5):
     """Random query, table, ids and expected counts; `hits` sampled ids copy positives."""
     query = (rng.standard_normal((B, D)) * scale).astype(np.float32)
     table = (rng.standard_normal((V, D)) * scale).astype(NP_DTYPES[dtype])
     pos = rng.integers(0, V, B).astype(id_dtype)
-    sampled = (rng.choice(V, S, replace=False) if unique else rng.integers(0, V, S))
+    sampled = rng.choice(V, S, replace=False) if unique else rng.integers(0, V, S)
     sampled = sampled.astype(id_dtype)
     for k in range(min(hits, S, B)):
         if unique and pos[k] in sampled:
@@ -53,23 +61,37 @@ def make_case(rng, B, D, V, S, dtype="float32", id_dtype=np.int64, unique=False,
         sampled[k] = pos[k]
     tec = rng.uniform(0.05, 3.0, B).astype(np.float32)
     sec = rng.uniform(0.05, 3.0, S).astype(np.float32)
-    return dict(query=query, table=table, positive_ids=pos, sampled_ids=sampled,
-                true_expected_count=tec, sampled_expected_count=sec)
+    return dict(
+        query=query,
+        table=table,
+        positive_ids=pos,
+        sampled_ids=sampled,
+        true_expected_count=tec,
+        sampled_expected_count=sec,
+    )
 
 
-def reference(case, temperature=1.0, remove_accidental_hits=True, in_batch=False,
-              grad_loss=None):
-    return ref.sampled_softmax(case["query"], np.asarray(case["table"], np.float64),
-                               case["positive_ids"], case["sampled_ids"],
-                               case["true_expected_count"], case["sampled_expected_count"],
-                               temperature, remove_accidental_hits, in_batch, grad_loss)
+def reference(case, temperature=1.0, remove_accidental_hits=True, in_batch=False, grad_loss=None):
+    return ref.sampled_softmax(
+        case["query"],
+        np.asarray(case["table"], np.float64),
+        case["positive_ids"],
+        case["sampled_ids"],
+        case["true_expected_count"],
+        case["sampled_expected_count"],
+        temperature,
+        remove_accidental_hits,
+        in_batch,
+        grad_loss,
+    )
 
 
 def zscale(case, temperature):
     q = np.abs(case["query"].astype(np.float64))
     t = np.abs(np.asarray(case["table"], np.float64))
-    logq = np.abs(np.log(np.concatenate([case["true_expected_count"],
-                                         case["sampled_expected_count"]]))).max()
+    logq = np.abs(
+        np.log(np.concatenate([case["true_expected_count"], case["sampled_expected_count"]]))
+    ).max()
     return float((q @ t.T).max(initial=0.0) + logq) / temperature
 
 
@@ -79,8 +101,9 @@ def check_loss(loss, ref_loss, case, temperature, what="loss"):
     assert np.all(err <= tol), f"{what}: max error {err.max():.3g} > {tol:.3g}"
 
 
-def check_grads(grad_query, unique_ids, grad_rows, ref_out, case, temperature, dtype,
-                grad_loss=None):
+def check_grads(
+    grad_query, unique_ids, grad_rows, ref_out, case, temperature, dtype, grad_loss=None
+):
     _, _, ref_gq, ref_gt = ref_out
     g = 1.0 if grad_loss is None else float(np.abs(grad_loss).max(initial=0.0))
     base = 1e-5 * (1.0 + zscale(case, temperature)) * 2.0 * g / temperature
@@ -95,8 +118,17 @@ def check_grads(grad_query, unique_ids, grad_rows, ref_out, case, temperature, d
     assert np.all(err <= tol_t), f"grad rows: max error {err.max():.3g}"
 
 
-def check_outputs(case, loss, logits, grads, temperature=1.0, rah=True, in_batch=False,
-                  dtype="float32", grad_loss=None):
+def check_outputs(
+    case,
+    loss,
+    logits,
+    grads,
+    temperature=1.0,
+    rah=True,
+    in_batch=False,
+    dtype="float32",
+    grad_loss=None,
+):
     """One entry point's loss, logits and (grad_query, unique_ids, grad_rows)
     against the float64 reference: masked logits -inf in both, the rest and
     the loss within the loss tolerance, the gradients within theirs."""
@@ -109,6 +141,7 @@ def check_outputs(case, loss, logits, grads, temperature=1.0, rah=True, in_batch
 
 
 # ------------------------------------------------------ the named edge cases --
+
 
 def every_sampled_id_is_some_positive(rng):
     case = make_case(rng, B=20, D=16, V=30, S=10)

@@ -19,8 +19,18 @@ def columns(positive_ids, sampled_ids, true_ec, sampled_ec, in_batch):
     return ids, ec, in_b
 
 
-def sampled_softmax(query, table, positive_ids, sampled_ids, true_ec, sampled_ec,
-                    temperature=1.0, remove_accidental_hits=True, in_batch=False, grad_loss=None):
+def sampled_softmax(
+    query,
+    table,
+    positive_ids,
+    sampled_ids,
+    true_ec,
+    sampled_ec,
+    temperature=1.0,
+    remove_accidental_hits=True,
+    in_batch=False,
+    grad_loss=None,
+):
     """Returns (loss [B], logits [B, 1+J], grad_query [B, D], {id: grad row [D]})."""
     q = np.asarray(query, np.float64)
     t = np.asarray(table, np.float64)
@@ -37,8 +47,9 @@ def sampled_softmax(query, table, positive_ids, sampled_ids, true_ec, sampled_ec
         z = [(float(q[b] @ t[p_id]) - math.log(float(true_ec[b]))) / temperature]
         for j in range(J):
             masked = ids[j] == p_id and (in_b[j] or remove_accidental_hits)
-            z.append(-math.inf if masked else
-                     (float(q[b] @ t[ids[j]]) - math.log(ec[j])) / temperature)
+            z.append(
+                -math.inf if masked else (float(q[b] @ t[ids[j]]) - math.log(ec[j])) / temperature
+            )
         m = max(z)
         lse = m + math.log(sum(math.exp(x - m) for x in z))
         loss[b] = lse - z[0]

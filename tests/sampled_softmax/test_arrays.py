@@ -31,12 +31,21 @@ from ydnn_kernels import arrays
 
 def run(case, temperature=1.0, rah=True, in_batch=False, grad_loss=None):
     loss, lse, logits = arrays.sampled_softmax_loss(
-        **case, temperature=temperature, remove_accidental_hits=rah,
-        in_batch_negatives=in_batch, return_logits=True)
+        **case,
+        temperature=temperature,
+        remove_accidental_hits=rah,
+        in_batch_negatives=in_batch,
+        return_logits=True,
+    )
     g = np.ones(len(loss), np.float32) if grad_loss is None else grad_loss
     grads = arrays.sampled_softmax_loss_grad(
-        **case, lse=lse, grad_loss=g, temperature=temperature, remove_accidental_hits=rah,
-        in_batch_negatives=in_batch)
+        **case,
+        lse=lse,
+        grad_loss=g,
+        temperature=temperature,
+        remove_accidental_hits=rah,
+        in_batch_negatives=in_batch,
+    )
     return loss, logits, grads
 
 
@@ -137,11 +146,19 @@ def test_every_vector_path_and_thread_count_agree(rng, isa, threads):
     if isa == "avx512" and load_py_module().cpu_isa() != "avx512":
         pytest.skip("this CPU has no AVX-512")
     case = make_case(rng, B=45, D=37, V=200, S=70, hits=3)
-    payload = {"case": {k: v.tolist() for k, v in case.items()},
-               "dtypes": {k: str(v.dtype) for k, v in case.items()}}
+    payload = {
+        "case": {k: v.tolist() for k, v in case.items()},
+        "dtypes": {k: str(v.dtype) for k, v in case.items()},
+    }
     env = dict(os.environ, YDNN_CPU_ISA=isa, YDNN_NUM_THREADS=str(threads))
-    res = subprocess.run([sys.executable, "-c", _SUBPROCESS], input=json.dumps(payload),
-                         capture_output=True, text=True, env=env, check=True)
+    res = subprocess.run(
+        [sys.executable, "-c", _SUBPROCESS],
+        input=json.dumps(payload),
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
     loss, gq, ids, rows = (np.array(x) for x in json.loads(res.stdout))
     want = reference(case, 0.5, True, True)
     check_loss(loss, want[0], case, 0.5)

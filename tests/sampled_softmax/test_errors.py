@@ -11,9 +11,15 @@ OP_ERROR = tf.errors.InvalidArgumentError
 
 
 def call_tf(case, **kw):
-    return sampled_softmax_loss(case["query"], case["table"], case["positive_ids"],
-                                case["sampled_ids"], case["true_expected_count"],
-                                case["sampled_expected_count"], **kw)
+    return sampled_softmax_loss(
+        case["query"],
+        case["table"],
+        case["positive_ids"],
+        case["sampled_ids"],
+        case["true_expected_count"],
+        case["sampled_expected_count"],
+        **kw,
+    )
 
 
 def both(case, error_match, **kw):
@@ -57,13 +63,23 @@ def test_temperature(case, bad):
         arrays.sampled_softmax_loss(**case, temperature=bad)
 
 
-@pytest.mark.parametrize("key,value,match", [
-    ("table", np.zeros((10, 5), np.float32), r"table must be \[V, D\] with D = 4.*\[10, 5\]"),
-    ("positive_ids", np.zeros(4, np.int64), r"positive_ids must be \[B\] with B = 5.*\[4\]"),
-    ("sampled_expected_count", np.ones(2, np.float32),
-     r"sampled_expected_count must be \[S\] with S = 3.*\[2\]"),
-    ("true_expected_count", np.ones(6, np.float32), r"true_expected_count must be \[B\].*\[6\]"),
-])
+@pytest.mark.parametrize(
+    "key,value,match",
+    [
+        ("table", np.zeros((10, 5), np.float32), r"table must be \[V, D\] with D = 4.*\[10, 5\]"),
+        ("positive_ids", np.zeros(4, np.int64), r"positive_ids must be \[B\] with B = 5.*\[4\]"),
+        (
+            "sampled_expected_count",
+            np.ones(2, np.float32),
+            r"sampled_expected_count must be \[S\] with S = 3.*\[2\]",
+        ),
+        (
+            "true_expected_count",
+            np.ones(6, np.float32),
+            r"true_expected_count must be \[B\].*\[6\]",
+        ),
+    ],
+)
 def test_shape_mismatch(case, key, value, match):
     case[key] = value
     both(case, match)
@@ -71,17 +87,32 @@ def test_shape_mismatch(case, key, value, match):
 
 def test_wrong_dtypes_are_value_errors(case):
     with pytest.raises(ValueError, match="query must be float32, got float64"):
-        sampled_softmax_loss(case["query"].astype(np.float64), case["table"],
-                             case["positive_ids"], case["sampled_ids"],
-                             case["true_expected_count"], case["sampled_expected_count"])
+        sampled_softmax_loss(
+            case["query"].astype(np.float64),
+            case["table"],
+            case["positive_ids"],
+            case["sampled_ids"],
+            case["true_expected_count"],
+            case["sampled_expected_count"],
+        )
     with pytest.raises(ValueError, match="sampled_ids must be int32 or int64, got float32"):
-        sampled_softmax_loss(case["query"], case["table"], case["positive_ids"],
-                             case["sampled_ids"].astype(np.float32),
-                             case["true_expected_count"], case["sampled_expected_count"])
+        sampled_softmax_loss(
+            case["query"],
+            case["table"],
+            case["positive_ids"],
+            case["sampled_ids"].astype(np.float32),
+            case["true_expected_count"],
+            case["sampled_expected_count"],
+        )
     with pytest.raises(ValueError, match="table must be float32, float16 or bfloat16"):
-        sampled_softmax_loss(case["query"], case["table"].astype(np.float64),
-                             case["positive_ids"], case["sampled_ids"],
-                             case["true_expected_count"], case["sampled_expected_count"])
+        sampled_softmax_loss(
+            case["query"],
+            case["table"].astype(np.float64),
+            case["positive_ids"],
+            case["sampled_ids"],
+            case["true_expected_count"],
+            case["sampled_expected_count"],
+        )
 
 
 def test_overflowing_logits_are_an_error_not_nan(case):

@@ -13,8 +13,15 @@ from ydnn_kernels import sampled_softmax_loss
 
 
 def fused_loss(case, table, query, **kw):
-    return sampled_softmax_loss(query, table, case["positive_ids"], case["sampled_ids"],
-                                case["true_expected_count"], case["sampled_expected_count"], **kw)
+    return sampled_softmax_loss(
+        query,
+        table,
+        case["positive_ids"],
+        case["sampled_ids"],
+        case["true_expected_count"],
+        case["sampled_expected_count"],
+        **kw,
+    )
 
 
 def loss_and_grads(fn, case, table, g):
@@ -43,14 +50,28 @@ def test_op_matches_reference(rng, dtype, in_batch):
     want = reference(case, 0.2, True, in_batch, g)
     check_loss(loss.numpy(), want[0], case, 0.2)
     assert gt.values.dtype == table.dtype
-    check_grads(gq.numpy(), gt.indices.numpy(), gt.values.numpy().astype(np.float64), want,
-                case, 0.2, dtype, g)
+    check_grads(
+        gq.numpy(),
+        gt.indices.numpy(),
+        gt.values.numpy().astype(np.float64),
+        want,
+        case,
+        0.2,
+        dtype,
+        g,
+    )
 
 
 def test_logits_output_for_metrics(rng):
     case = make_case(rng, B=9, D=8, V=30, S=12, hits=3)
-    loss, logits = fused_loss(case, tf.constant(case["table"]), case["query"],
-                              temperature=0.5, return_logits=True, in_batch_negatives=True)
+    loss, logits = fused_loss(
+        case,
+        tf.constant(case["table"]),
+        case["query"],
+        temperature=0.5,
+        return_logits=True,
+        in_batch_negatives=True,
+    )
     want = reference(case, 0.5, True, True)
     assert logits.shape == (9, 1 + 9 + 12)
     np.testing.assert_array_equal(np.isinf(logits), np.isinf(want[1]))
@@ -72,7 +93,8 @@ def test_numeric_gradient(rng):
         return fused_loss(case, table, query, temperature=0.7, in_batch_negatives=True)
 
     theoretical, numerical = tf.test.compute_gradient(
-        f, [tf.constant(case["query"]), tf.constant(case["table"])], delta=1e-2)
+        f, [tf.constant(case["query"]), tf.constant(case["table"])], delta=1e-2
+    )
     for t, n in zip(theoretical, numerical):
         np.testing.assert_allclose(t, n, atol=3e-3)
         assert np.abs(t).max() > 0.05, "the gradient must not be trivially zero"

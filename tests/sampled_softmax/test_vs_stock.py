@@ -18,11 +18,19 @@ from tests.tolerance import assert_stock_close
 def stock_loss(case, table, query, rah=True):
     V = case["table"].shape[0]
     return tf.nn.sampled_softmax_loss(
-        weights=table, biases=tf.zeros([V]), labels=case["positive_ids"][:, None].astype(np.int64),
-        inputs=query, num_sampled=len(case["sampled_ids"]), num_classes=V,
-        sampled_values=(case["sampled_ids"].astype(np.int64), case["true_expected_count"][:, None],
-                        case["sampled_expected_count"]),
-        remove_accidental_hits=rah)
+        weights=table,
+        biases=tf.zeros([V]),
+        labels=case["positive_ids"][:, None].astype(np.int64),
+        inputs=query,
+        num_sampled=len(case["sampled_ids"]),
+        num_classes=V,
+        sampled_values=(
+            case["sampled_ids"].astype(np.int64),
+            case["true_expected_count"][:, None],
+            case["sampled_expected_count"],
+        ),
+        remove_accidental_hits=rah,
+    )
 
 
 @pytest.mark.parametrize("variable", [False, True])
@@ -40,8 +48,11 @@ def test_matches_stock_tf(rng, variable, rah, graph, S):
     def stock(c, t, q):
         return stock_loss(c, t, q, rah)
 
-    run = (lambda f: tf.function(lambda: loss_and_grads(f, case, table, g))()) if graph else (
-        lambda f: loss_and_grads(f, case, table, g))
+    run = (
+        (lambda f: tf.function(lambda: loss_and_grads(f, case, table, g))())
+        if graph
+        else (lambda f: loss_and_grads(f, case, table, g))
+    )
     loss, gq, gt = run(fused)
     s_loss, s_gq, s_gt = run(stock)
     assert isinstance(gt, tf.IndexedSlices)

@@ -8,13 +8,27 @@ import numpy as np
 
 # (num_sampled, min_id, max_id, unique) of the exact-stream tests against
 # the pure-Python reference, and the (seed, seed2, counter) they start from.
-STREAM_CASES = [(1, 0, 0, True), (5, 0, 4, True), (10, 1, 100, True), (64, 3, 10**6, True),
-                (300, 0, 400, True), (50, 7, 20, False), (1000, 0, 10**9, False)]
+STREAM_CASES = [
+    (1, 0, 0, True),
+    (5, 0, 4, True),
+    (10, 1, 100, True),
+    (64, 3, 10**6, True),
+    (300, 0, 400, True),
+    (50, 7, 20, False),
+    (1000, 0, 10**9, False),
+]
 STREAM_SEEDS = [(1, 2, 0), (2**63 - 1, 0, 12345)]
 # (num_sampled, min_id, max_id) of the GPU-equals-CPU tests: up to 65536
 # draws, a single id, a full range, ranges past 2^32; and their counters.
-DEVICE_CASES = [(1, 0, 0), (5, 0, 4), (100, 1, 10**6), (8192, 0, 10**6 - 1),
-                (65536, 0, 10**6 - 1), (1000, 0, 999), (3000, 5, 2**40)]
+DEVICE_CASES = [
+    (1, 0, 0),
+    (5, 0, 4),
+    (100, 1, 10**6),
+    (8192, 0, 10**6 - 1),
+    (65536, 0, 10**6 - 1),
+    (1000, 0, 999),
+    (3000, 5, 2**40),
+]
 COUNTERS = [0, 987654321]
 
 

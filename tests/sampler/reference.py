@@ -54,8 +54,9 @@ def first_occurrences_ref(draw, num_sampled, unique, counter):
 
 def log_uniform_sample_ref(num_sampled, min_id, max_id, unique, key, stream, counter):
     """(ids, num_tries): draws in order, first occurrences kept if unique."""
-    return first_occurrences_ref(lambda i: log_uniform_draw_ref(i, min_id, max_id, key, stream),
-                                 num_sampled, unique, counter)
+    return first_occurrences_ref(
+        lambda i: log_uniform_draw_ref(i, min_id, max_id, key, stream), num_sampled, unique, counter
+    )
 
 
 def log_uniform_probability_ref(k, min_id, max_id):
@@ -72,4 +73,3 @@ def expected_count_ref(p, num_sampled, num_tries):
     if num_tries == num_sampled:
         return p * num_sampled
     return -math.expm1(num_tries * math.log1p(-p))
-

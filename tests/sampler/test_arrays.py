@@ -26,8 +26,15 @@ from ydnn_kernels import _device, arrays
 @pytest.mark.parametrize("seed, seed2, counter", STREAM_SEEDS)
 def test_exact_stream_matches_reference(S, min_id, max_id, unique, seed, seed2, counter):
     ids, true_ec, sampled_ec, tries = arrays.log_uniform_sample(
-        S, max_id, min_id, unique, true_ids=[min_id, max_id, max_id + 1], seed=seed,
-        seed2=seed2, counter=counter)
+        S,
+        max_id,
+        min_id,
+        unique,
+        true_ids=[min_id, max_id, max_id + 1],
+        seed=seed,
+        seed2=seed2,
+        counter=counter,
+    )
     want, want_tries = log_uniform_sample_ref(S, min_id, max_id, unique, seed, seed2, counter)
     assert ids.tolist() == want and tries == want_tries
     for got, k in zip(list(true_ec) + list(sampled_ec), [min_id, max_id, max_id + 1] + want):
@@ -73,22 +80,25 @@ def test_non_unique_sample_has_num_sampled_tries():
     np.testing.assert_allclose(sampled_ec, p * 100, rtol=2e-6)
 
 
-@pytest.mark.parametrize("min_id, max_id", [(0, 1), (0, 9), (3, 10**5), (0, 10**6 - 1),
-                                            (1, 2**40)])
+@pytest.mark.parametrize("min_id, max_id", [(0, 1), (0, 9), (3, 10**5), (0, 10**6 - 1), (1, 2**40)])
 @pytest.mark.parametrize("extra_tries", [0, 1, 37, 10**6])
 def test_expected_counts_cover_every_branch_of_the_call_free_maths(min_id, max_id, extra_tries):
     """The polynomial log/exp of sampler_math.h against libm (through the
     float64 reference): head ids (libm branch), tail ids (series), P > 1/16
     (tiny ranges), and num_tries large enough that the count saturates at 1."""
     R = max_id - min_id + 1
-    ids = sorted({min_id + j for j in [0, 1, 15, 16, 17, R // 2, R - 1] if 0 <= j < R}
-                 | {min_id + int(x) for x in np.geomspace(1, R, 30) if x < R})
+    ids = sorted(
+        {min_id + j for j in [0, 1, 15, 16, 17, R // 2, R - 1] if 0 <= j < R}
+        | {min_id + int(x) for x in np.geomspace(1, R, 30) if x < R}
+    )
     ids = np.array(ids + [max_id + 1, min_id - 1 if min_id > 0 else max_id + 2], np.int64)
     S = 1 if R < 4 else 3
     tries = S + extra_tries
     got = _device._py.log_uniform_expected_count_cpu(ids, S, min_id, max_id, False, tries)
-    want = [expected_count_ref(log_uniform_probability_ref(int(k), min_id, max_id), S, tries)
-            for k in ids]
+    want = [
+        expected_count_ref(log_uniform_probability_ref(int(k), min_id, max_id), S, tries)
+        for k in ids
+    ]
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-30)
 
 
@@ -116,14 +126,26 @@ def test_vector_paths_draw_the_scalar_paths_ids(isa):
     from different polynomial evaluation orders: equal within 1e-6."""
     if isa == "avx512" and _device._py.cpu_isa() != "avx512":
         pytest.skip("this CPU has no AVX-512")
-    cases = [(5000, 0, 10**6 - 1, True, 11), (20000, 1, 10**6, False, 11),
-             (3000, 5, 4000, True, 11), (2000, 0, 2**52, False, 11), (999, 0, 2**40, True, 11),
-             (4099, 3, 10**5, False, 2**33 - 2000), (777, 0, 10**6, True, 2**33 - 101)]
+    cases = [
+        (5000, 0, 10**6 - 1, True, 11),
+        (20000, 1, 10**6, False, 11),
+        (3000, 5, 4000, True, 11),
+        (2000, 0, 2**52, False, 11),
+        (999, 0, 2**40, True, 11),
+        (4099, 3, 10**5, False, 2**33 - 2000),
+        (777, 0, 10**6, True, 2**33 - 101),
+    ]
     got = {}
     for path in ("scalar", isa):
         env = dict(os.environ, YDNN_CPU_ISA=path)
-        res = subprocess.run([sys.executable, "-c", _ISA_SUBPROCESS], input=json.dumps(cases),
-                             capture_output=True, text=True, env=env, check=True)
+        res = subprocess.run(
+            [sys.executable, "-c", _ISA_SUBPROCESS],
+            input=json.dumps(cases),
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        )
         got[path] = json.loads(res.stdout)
     for case, a, b in zip(cases, got["scalar"], got[isa]):
         assert a[0] == b[0] and a[3] == b[3], f"ids differ between paths for {case}"

@@ -11,19 +11,27 @@ from hypothesis import strategies as st
 
 from ydnn_kernels import arrays
 
-PROFILE = settings(max_examples=50, deadline=None, derandomize=True,
-                   suppress_health_check=[HealthCheck.too_slow])
+PROFILE = settings(
+    max_examples=50, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 @PROFILE
-@given(st.integers(1, 60), st.integers(0, 10**6), st.integers(1, 10**6), st.booleans(),
-       st.integers(0, 2**63 - 1), st.integers(0, 2**40))
+@given(
+    st.integers(1, 60),
+    st.integers(0, 10**6),
+    st.integers(1, 10**6),
+    st.booleans(),
+    st.integers(0, 2**63 - 1),
+    st.integers(0, 2**40),
+)
 def test_ids_in_range_unique_and_counts_bounded(num_sampled, min_id, span, unique, seed, counter):
     max_id = min_id + span - 1
     num_sampled = min(num_sampled, span) if unique else num_sampled
     true_ids = [min_id, max_id, max_id + 1, min_id - 1 if min_id else max_id + 2]
     ids, true_ec, sampled_ec, tries = arrays.log_uniform_sample(
-        num_sampled, max_id, min_id, unique, true_ids=true_ids, seed=seed, counter=counter)
+        num_sampled, max_id, min_id, unique, true_ids=true_ids, seed=seed, counter=counter
+    )
     assert ids.shape == (num_sampled,) and ((ids >= min_id) & (ids <= max_id)).all()
     if unique:
         assert len(set(ids.tolist())) == num_sampled and tries >= num_sampled
@@ -38,8 +46,14 @@ def test_ids_in_range_unique_and_counts_bounded(num_sampled, min_id, span, uniqu
 
 
 @PROFILE
-@given(st.integers(1, 50), st.integers(1, 50), st.integers(0, 100), st.integers(1, 10**9),
-       st.integers(0, 2**63 - 1), st.integers(0, 2**62))
+@given(
+    st.integers(1, 50),
+    st.integers(1, 50),
+    st.integers(0, 100),
+    st.integers(1, 10**9),
+    st.integers(0, 2**63 - 1),
+    st.integers(0, 2**62),
+)
 def test_a_sample_continues_where_the_last_one_stopped(a, b, min_id, span, seed, counter):
     max_id = min_id + span - 1
     kw = dict(max_id=max_id, min_id=min_id, unique=False, seed=seed, seed2=7)

@@ -17,8 +17,14 @@ from ydnn_kernels.sampler_op import _ops
 
 def test_op_reports_num_tries_consistent_with_its_expected_counts():
     sampled, true_ec, sampled_ec, tries = _ops.ydnn_log_uniform_sample(
-        tf.constant([0, 5], tf.int64), num_sampled=500, min_id=0, max_id=999, unique=True,
-        seed=3, seed2=4)
+        tf.constant([0, 5], tf.int64),
+        num_sampled=500,
+        min_id=0,
+        max_id=999,
+        unique=True,
+        seed=3,
+        seed2=4,
+    )
     t = int(tries)
     assert t > 500
     for k, got in zip(sampled.numpy(), sampled_ec.numpy()):
@@ -30,8 +36,14 @@ def test_op_reports_num_tries_consistent_with_its_expected_counts():
 def test_state_seeds_and_stream(mode):
     def make():
         op = lambda: _ops.ydnn_log_uniform_sample(  # noqa: E731
-            tf.zeros([0], tf.int64), num_sampled=50, min_id=1, max_id=1000, unique=True,
-            seed=11, seed2=12)
+            tf.zeros([0], tf.int64),
+            num_sampled=50,
+            min_id=1,
+            max_id=1000,
+            unique=True,
+            seed=11,
+            seed2=12,
+        )
         return tf.function(op) if mode == "function" else op
 
     first = make()
@@ -50,20 +62,30 @@ def test_first_draw_places_the_call_in_the_stream(mode):
     """YdnnLogUniformSampleAt draws from first_draw on, whatever it drew
     before: a pure function of the seeds and first_draw (the float64
     reference's stream at that counter)."""
+
     def call(first):
         return _ops.ydnn_log_uniform_sample_at(
-            tf.constant([3], tf.int64), tf.constant(first, tf.int64), num_sampled=40, min_id=1,
-            max_id=500, unique=True, seed=21, seed2=22)
+            tf.constant([3], tf.int64),
+            tf.constant(first, tf.int64),
+            num_sampled=40,
+            min_id=1,
+            max_id=500,
+            unique=True,
+            seed=21,
+            seed2=22,
+        )
 
     op = tf.function(call) if mode == "function" else call
-    for first in (0, 7, 2 ** 32 * 1000 + 5, 2 ** 62):
+    for first in (0, 7, 2**32 * 1000 + 5, 2**62):
         a, _, _, ta = op(first)
         b, _, _, tb = op(first)  # the same place twice: the same ids
         ref, ref_t = log_uniform_sample_ref(40, 1, 500, True, 21, 22, first)
         assert a.numpy().tolist() == ref == b.numpy().tolist() and int(ta) == ref_t == int(tb)
-    with pytest.raises(tf.errors.InvalidArgumentError,
-                       match=r"first_draw must be a non-negative int64 scalar, got shape \[\], "
-                             r"value -1"):
+    with pytest.raises(
+        tf.errors.InvalidArgumentError,
+        match=r"first_draw must be a non-negative int64 scalar, got shape \[\], "
+        r"value -1",
+    ):
         op(-1)
 
 

@@ -23,17 +23,39 @@ def make_state(rng, kind, V, D, dtype="float32"):
     elif kind == "adagrad":
         slots = [rng.uniform(0.1, 1.0, (V, D)).astype(np.float32)]
     elif kind == "lazy_adam":
-        slots = [(rng.standard_normal((V, D)) * 0.1).astype(np.float32),
-                 rng.uniform(0.0, 0.1, (V, D)).astype(np.float32)]
+        slots = [
+            (rng.standard_normal((V, D)) * 0.1).astype(np.float32),
+            rng.uniform(0.0, 0.1, (V, D)).astype(np.float32),
+        ]
     else:
         slots = []
     return table, slots
 
 
-def check_step(kind, table, slots, ids, grad, got_table, got_slots, lr, step=1,
-               weight_decay=0.0, dtype="float32"):
-    want_table, want_slots = sparse_step(kind, table.astype(np.float64), slots, ids,
-                                         grad.astype(np.float64), lr, step, weight_decay, **HYPER)
+def check_step(
+    kind,
+    table,
+    slots,
+    ids,
+    grad,
+    got_table,
+    got_slots,
+    lr,
+    step=1,
+    weight_decay=0.0,
+    dtype="float32",
+):
+    want_table, want_slots = sparse_step(
+        kind,
+        table.astype(np.float64),
+        slots,
+        ids,
+        grad.astype(np.float64),
+        lr,
+        step,
+        weight_decay,
+        **HYPER,
+    )
     touched = np.zeros(table.shape[0], bool)
     touched[np.asarray(ids, np.int64)] = True
     assert_close_to_ref(got_table[touched], want_table[touched], dtype, what=f"{kind} rows")

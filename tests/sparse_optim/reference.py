@@ -22,8 +22,19 @@ def combine(ids, grad):
     return rows
 
 
-def sparse_step(kind, table, slots, ids, grad, lr, step=1, weight_decay=0.0, epsilon=1e-7,
-                beta_1=0.9, beta_2=0.999):
+def sparse_step(
+    kind,
+    table,
+    slots,
+    ids,
+    grad,
+    lr,
+    step=1,
+    weight_decay=0.0,
+    epsilon=1e-7,
+    beta_1=0.9,
+    beta_2=0.999,
+):
     """One step; returns (new table, new slots) as float64 arrays."""
     w = np.array(table, dtype=np.float64)
     s = [np.array(x, dtype=np.float64) for x in slots]

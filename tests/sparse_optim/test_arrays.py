@@ -18,8 +18,9 @@ def test_numpy_step_matches_reference(rng, kind, id_dtype):
     grad = rng.standard_normal((40, D)).astype(np.float32)
     got_table, got_slots = table.copy(), [s.copy() for s in slots]
     arrays.sparse_apply(kind, got_table, got_slots, ids, grad, 0.05, step=3, weight_decay=0.1)
-    check_step(kind, table, slots, ids, grad, got_table, got_slots, lr=0.05, step=3,
-               weight_decay=0.1)
+    check_step(
+        kind, table, slots, ids, grad, got_table, got_slots, lr=0.05, step=3, weight_decay=0.1
+    )
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -44,8 +45,17 @@ def test_numpy_bfloat16_table(rng):
     got = table.copy()
     got_slots = [s.copy() for s in slots]
     arrays.sparse_apply("adagrad", got, got_slots, ids, grad, 0.1)
-    check_step("adagrad", table.astype(np.float64), slots, ids, grad.astype(np.float64),
-               got.astype(np.float64), got_slots, lr=0.1, dtype="bfloat16")
+    check_step(
+        "adagrad",
+        table.astype(np.float64),
+        slots,
+        ids,
+        grad.astype(np.float64),
+        got.astype(np.float64),
+        got_slots,
+        lr=0.1,
+        dtype="bfloat16",
+    )
 
 
 def test_numpy_large_unique_batch_uses_all_rows(rng):

@@ -13,19 +13,25 @@ from ydnn_kernels.sparse_optim_op import sparse_apply
 @pytest.mark.parametrize("bad_id", [-1, 10])
 def test_out_of_range_id_names_position_and_value(bad_id):
     var = tf.Variable(np.ones((10, 3), np.float32))
-    with pytest.raises(tf.errors.InvalidArgumentError,
-                       match=rf"indices\[1\] = {bad_id} is out of range \[0, 10\).*\[10, 3\]"):
+    with pytest.raises(
+        tf.errors.InvalidArgumentError,
+        match=rf"indices\[1\] = {bad_id} is out of range \[0, 10\).*\[10, 3\]",
+    ):
         sparse_apply("sgd", var, [], tf.constant([2, bad_id]), tf.ones([2, 3]), 0.1)
     np.testing.assert_array_equal(var.numpy(), 1.0)  # nothing written
 
 
 def test_shape_errors_name_argument_and_shape():
     var = tf.Variable(np.ones((10, 3), np.float32))
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"values must have shape \[2, 3\].*\[2, 4\]"):
+    with pytest.raises(
+        tf.errors.InvalidArgumentError, match=r"values must have shape \[2, 3\].*\[2, 4\]"
+    ):
         sparse_apply("sgd", var, [], tf.constant([1, 2]), tf.ones([2, 4]), 0.1)
     acc = tf.Variable(np.ones((10, 2), np.float32))
-    with pytest.raises(tf.errors.InvalidArgumentError,
-                       match=r"accumulator must have shape \[10, 3\].*got shape \[10, 2\]"):
+    with pytest.raises(
+        tf.errors.InvalidArgumentError,
+        match=r"accumulator must have shape \[10, 3\].*got shape \[10, 2\]",
+    ):
         sparse_apply("adagrad", var, [acc], tf.constant([1]), tf.ones([1, 3]), 0.1)
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"indices must be 1-D"):
         sparse_apply("sgd", var, [], tf.constant([[1]]), tf.ones([1, 3]), 0.1)

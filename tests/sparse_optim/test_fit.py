@@ -24,8 +24,9 @@ class PooledTable(keras.layers.Layer):
         self.rows, self.dim = rows, dim
 
     def build(self, input_shape):
-        self.embeddings = self.add_weight(shape=(self.rows, self.dim), name="embeddings",
-                                          initializer="random_normal")
+        self.embeddings = self.add_weight(
+            shape=(self.rows, self.dim), name="embeddings", initializer="random_normal"
+        )
 
     def call(self, ids):
         return embedding_pool(self.embeddings, ids)
@@ -71,9 +72,11 @@ def test_fit_matches_stock_where_maths_coincide(name, pooled):
 def test_fit_routes_table_to_kernel_and_lazy_adam_leaves_unseen_rows(monkeypatch):
     calls = []
     real = sparse_optim_op.sparse_apply
-    monkeypatch.setattr(sparse_optim_op, "sparse_apply",
-                        lambda kind, var, *a, **k: calls.append((kind, var.name)) or
-                        real(kind, var, *a, **k))
+    monkeypatch.setattr(
+        sparse_optim_op,
+        "sparse_apply",
+        lambda kind, var, *a, **k: calls.append((kind, var.name)) or real(kind, var, *a, **k),
+    )
     model = make_model()
     before = model.get_weights()[0].copy()
     opt = ydnn.optimizers.get("adam")
@@ -81,10 +84,10 @@ def test_fit_routes_table_to_kernel_and_lazy_adam_leaves_unseen_rows(monkeypatch
     assert calls and {c[0] for c in calls} == {"lazy_adam"}
     assert all("embeddings" in name for _, name in calls)  # dense weights: stock path
     after = model.get_weights()[0]
-    np.testing.assert_array_equal(after[V // 2:], before[V // 2:])
+    np.testing.assert_array_equal(after[V // 2 :], before[V // 2 :])
     assert np.all(np.any(after[: V // 2] != before[: V // 2], axis=1))
     m = opt.variables[2].numpy()  # the table's first moment
-    assert not m[V // 2:].any() and m[: V // 2].any()
+    assert not m[V // 2 :].any() and m[: V // 2].any()
 
 
 @pytest.mark.parametrize("name", ["sgd", "adagrad", "adam", "rowwise_adagrad"])

@@ -27,8 +27,13 @@ def make_steps(rng, n, all_rows, dup=True):
         ids = rng.permutation(V) if all_rows else rng.choice(V, 5, replace=False)
         if dup:
             ids = np.concatenate([ids, ids[:3]])  # duplicates: summed first
-        steps.append((ids.astype(np.int64), rng.standard_normal((len(ids), D)).astype(np.float32),
-                      rng.standard_normal((D, 3)).astype(np.float32)))
+        steps.append(
+            (
+                ids.astype(np.int64),
+                rng.standard_normal((len(ids), D)).astype(np.float32),
+                rng.standard_normal((D, 3)).astype(np.float32),
+            )
+        )
     return steps
 
 
@@ -132,8 +137,7 @@ def test_weight_decay_is_decoupled_and_sparse(rng, name):
     np.testing.assert_array_equal(got[1], stock_kernel)
 
 
-@pytest.mark.parametrize("clip", [{"clipnorm": 0.5}, {"global_clipnorm": 0.7},
-                                  {"clipvalue": 0.3}])
+@pytest.mark.parametrize("clip", [{"clipnorm": 0.5}, {"global_clipnorm": 0.7}, {"clipvalue": 0.3}])
 @pytest.mark.parametrize("name", ["sgd", "adagrad"])
 def test_clipping_sees_the_summed_gradient(rng, name, clip):
     ours, stock = PAIRS[name]
@@ -165,21 +169,22 @@ def test_rowwise_adagrad_tables_and_dense_weights(rng):
     opt = RowWiseAdagrad(0.1, initial_accumulator_value=0.2)
     got_table, got_kernel, slots = run(opt, table0, kernel0, steps)
     assert [tuple(s.shape) for s in slots] == [(V,), (D, 3)]
-    want, want_slots = reference_run("rowwise_adagrad", table0, [np.full(V, 0.2)], steps,
-                                     [0.1] * 3, epsilon=1e-7)
+    want, want_slots = reference_run(
+        "rowwise_adagrad", table0, [np.full(V, 0.2)], steps, [0.1] * 3, epsilon=1e-7
+    )
     assert_close_to_ref(got_table, want, "float32", what="table")
     assert_close_to_ref(slots[0], want_slots[0], "float32", what="row accumulators")
     assert_untouched_identical(got_table, table0, steps)
-    stock = run(keras.optimizers.Adagrad(0.1, initial_accumulator_value=0.2), table0, kernel0,
-                steps)
+    stock = run(
+        keras.optimizers.Adagrad(0.1, initial_accumulator_value=0.2), table0, kernel0, steps
+    )
     np.testing.assert_array_equal(got_kernel, stock[1])
 
 
 def test_rowwise_adagrad_dense_gradient_updates_every_row(rng):
     table0 = rng.standard_normal((V, D)).astype(np.float32)
     steps = make_steps(rng, 1, all_rows=True, dup=False)
-    got, _, _ = run(RowWiseAdagrad(0.1), table0, np.zeros((D, 3), np.float32), steps,
-                    densify=True)
+    got, _, _ = run(RowWiseAdagrad(0.1), table0, np.zeros((D, 3), np.float32), steps, densify=True)
     want, _ = reference_run("rowwise_adagrad", table0, [np.full(V, 0.1)], steps, [0.1])
     assert_close_to_ref(got, want, "float32")
 
@@ -187,24 +192,36 @@ def test_rowwise_adagrad_dense_gradient_updates_every_row(rng):
 def test_rowwise_adagrad_dense_gradient_decays_once(rng):
     table0 = rng.standard_normal((V, D)).astype(np.float32)
     steps = make_steps(rng, 2, all_rows=True, dup=False)
-    got, _, _ = run(RowWiseAdagrad(0.1, weight_decay=0.2), table0, np.zeros((D, 3), np.float32),
-                    steps, densify=True)
-    want, _ = reference_run("rowwise_adagrad", table0, [np.full(V, 0.1)], steps, [0.1, 0.1],
-                            weight_decay=0.2)
+    got, _, _ = run(
+        RowWiseAdagrad(0.1, weight_decay=0.2),
+        table0,
+        np.zeros((D, 3), np.float32),
+        steps,
+        densify=True,
+    )
+    want, _ = reference_run(
+        "rowwise_adagrad", table0, [np.full(V, 0.1)], steps, [0.1, 0.1], weight_decay=0.2
+    )
     assert_close_to_ref(got, want, "float32")
 
 
-@pytest.mark.parametrize("make", [
-    lambda: SparseSGD(0.1, momentum=0.9),
-    lambda: SparseSGD(0.1, nesterov=True),
-    lambda: LazyAdam(amsgrad=True),
-    lambda: SparseAdagrad(use_ema=True),
-    lambda: LazyAdam(gradient_accumulation_steps=4),
-    lambda: RowWiseAdagrad(table_pattern="("),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: SparseSGD(0.1, momentum=0.9),
+        lambda: SparseSGD(0.1, nesterov=True),
+        lambda: LazyAdam(amsgrad=True),
+        lambda: SparseAdagrad(use_ema=True),
+        lambda: LazyAdam(gradient_accumulation_steps=4),
+        lambda: RowWiseAdagrad(table_pattern="("),
+    ],
+)
 def test_refused_options_raise_at_construction(make):
-    with pytest.raises(ValueError, match=r"momentum|amsgrad|use_ema|gradient_acc|"
-                                         r"not a valid regular expression"):
+    with pytest.raises(
+        ValueError,
+        match=r"momentum|amsgrad|use_ema|gradient_acc|"
+        r"not a valid regular expression",
+    ):
         make()
 
 
@@ -215,16 +232,37 @@ def test_config_round_trip(cls):
     assert again.get_config() == opt.get_config()
 
 
-@pytest.mark.parametrize("make,match", [
-    (lambda: LazyAdam(learning_rate=-1e-3), r"LazyAdam: learning_rate must be >= 0 and finite, got -0\.001"),
-    (lambda: LazyAdam(learning_rate=float("nan")), r"learning_rate must be >= 0 and finite, got nan"),
-    (lambda: LazyAdam(beta_1=1.0), r"LazyAdam: beta_1 must be in \[0, 1\), got 1\.0"),
-    (lambda: LazyAdam(epsilon=-1.0), r"LazyAdam: epsilon must be >= 0 and finite, got -1\.0"),
-    (lambda: SparseAdagrad(initial_accumulator_value=float("inf")), r"initial_accumulator_value must be >= 0 and finite, got inf"),
-    (lambda: RowWiseAdagrad(weight_decay=-0.1), r"RowWiseAdagrad: weight_decay must be >= 0 and finite, got -0\.1"),
-    (lambda: SparseSGD(learning_rate=True), r"SparseSGD: learning_rate must be a real number, got bool True"),
-    (lambda: SparseSGD(clipnorm=0.0), r"SparseSGD: clipnorm must be positive and finite, got 0\.0"),
-])
+@pytest.mark.parametrize(
+    "make,match",
+    [
+        (
+            lambda: LazyAdam(learning_rate=-1e-3),
+            r"LazyAdam: learning_rate must be >= 0 and finite, got -0\.001",
+        ),
+        (
+            lambda: LazyAdam(learning_rate=float("nan")),
+            r"learning_rate must be >= 0 and finite, got nan",
+        ),
+        (lambda: LazyAdam(beta_1=1.0), r"LazyAdam: beta_1 must be in \[0, 1\), got 1\.0"),
+        (lambda: LazyAdam(epsilon=-1.0), r"LazyAdam: epsilon must be >= 0 and finite, got -1\.0"),
+        (
+            lambda: SparseAdagrad(initial_accumulator_value=float("inf")),
+            r"initial_accumulator_value must be >= 0 and finite, got inf",
+        ),
+        (
+            lambda: RowWiseAdagrad(weight_decay=-0.1),
+            r"RowWiseAdagrad: weight_decay must be >= 0 and finite, got -0\.1",
+        ),
+        (
+            lambda: SparseSGD(learning_rate=True),
+            r"SparseSGD: learning_rate must be a real number, got bool True",
+        ),
+        (
+            lambda: SparseSGD(clipnorm=0.0),
+            r"SparseSGD: clipnorm must be positive and finite, got 0\.0",
+        ),
+    ],
+)
 def test_hyper_parameters_keras_would_take_silently_are_refused(make, match):
     # Keras builds an Adam with a NaN learning rate or beta_1 = 1 and the
     # first step then turns every weight NaN or divides by zero.

@@ -13,16 +13,16 @@ from tests.tolerance import assert_close_to_ref
 from ydnn_kernels.sparse_optim_op import sparse_apply
 
 
-def run_op(kind, table, slots, ids, grad, lr, step=1, weight_decay=0.0, graph=False,
-           id_dtype=np.int64):
+def run_op(
+    kind, table, slots, ids, grad, lr, step=1, weight_decay=0.0, graph=False, id_dtype=np.int64
+):
     dtype = tf.as_dtype(table.dtype)
     var = tf.Variable(table, dtype=dtype)
     slot_vars = [tf.Variable(s) for s in slots]
     args = (tf.constant(np.asarray(ids, id_dtype)), tf.constant(grad, dtype=dtype))
 
     def step_fn(i, g):
-        sparse_apply(kind, var, slot_vars, i, g, lr, step=step, weight_decay=weight_decay,
-                     **HYPER)
+        sparse_apply(kind, var, slot_vars, i, g, lr, step=step, weight_decay=weight_decay, **HYPER)
 
     (tf.function(step_fn) if graph else step_fn)(*args)
     return var.numpy(), [s.numpy() for s in slot_vars]
@@ -63,8 +63,17 @@ def test_half_tables_with_float32_slots(rng, kind, dtype):
     ids = np.array([1, 7, 7, 19])
     grad = rng.standard_normal((4, 16)).astype(NP_DTYPE[dtype])
     got = run_op(kind, table, slots, ids, grad, 0.01)
-    check_step(kind, table.astype(np.float64), slots, ids, grad.astype(np.float64),
-               got[0].astype(np.float64), got[1], lr=0.01, dtype=dtype)
+    check_step(
+        kind,
+        table.astype(np.float64),
+        slots,
+        ids,
+        grad.astype(np.float64),
+        got[0].astype(np.float64),
+        got[1],
+        lr=0.01,
+        dtype=dtype,
+    )
 
 
 def test_lazy_adam_several_steps_use_global_step(rng):
@@ -76,8 +85,9 @@ def test_lazy_adam_several_steps_use_global_step(rng):
         ids = rng.integers(0, V, 8)  # rows skip steps: their moments must not decay
         grad = rng.standard_normal((8, D)).astype(np.float32)
         sparse_apply("lazy_adam", var, slot_vars, ids, grad, 0.01, step=t, **HYPER)
-        want_table, want_slots = sparse_step("lazy_adam", want_table, want_slots, ids, grad,
-                                             0.01, t, **HYPER)
+        want_table, want_slots = sparse_step(
+            "lazy_adam", want_table, want_slots, ids, grad, 0.01, t, **HYPER
+        )
     assert_close_to_ref(var.numpy(), want_table, "float32", what="table after 6 steps")
     for got, want in zip(slot_vars, want_slots):
         assert_close_to_ref(got.numpy(), want, "float32", what="moments after 6 steps")
@@ -86,8 +96,9 @@ def test_lazy_adam_several_steps_use_global_step(rng):
 @pytest.mark.parametrize("kind", KINDS)
 def test_empty_gradient_changes_nothing(rng, kind):
     table, slots = make_state(rng, kind, 10, 4)
-    got_table, got_slots = run_op(kind, table, slots, np.zeros(0, np.int64),
-                                  np.zeros((0, 4), np.float32), 0.1)
+    got_table, got_slots = run_op(
+        kind, table, slots, np.zeros(0, np.int64), np.zeros((0, 4), np.float32), 0.1
+    )
     assert got_table.tobytes() == table.tobytes()
     assert all(g.tobytes() == s.tobytes() for g, s in zip(got_slots, slots))
 
@@ -95,8 +106,7 @@ def test_empty_gradient_changes_nothing(rng, kind):
 def test_learning_rate_is_read_each_step(rng):
     var = tf.Variable(np.zeros((5, 2), np.float32))
     lr = tf.Variable(0.5)
-    step = tf.function(lambda: sparse_apply("sgd", var, [], tf.constant([1]),
-                                            tf.ones([1, 2]), lr))
+    step = tf.function(lambda: sparse_apply("sgd", var, [], tf.constant([1]), tf.ones([1, 2]), lr))
     step()
     lr.assign(0.25)
     step()

@@ -40,5 +40,6 @@ def unigram_draw_ref(i, table, key, stream):
 
 def unigram_sample_ref(table, num_sampled, unique, key, stream, counter):
     """(ids, num_tries) of the unigram sampler."""
-    return first_occurrences_ref(lambda i: unigram_draw_ref(i, table, key, stream),
-                                 num_sampled, unique, counter)
+    return first_occurrences_ref(
+        lambda i: unigram_draw_ref(i, table, key, stream), num_sampled, unique, counter
+    )

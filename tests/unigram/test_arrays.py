@@ -52,7 +52,8 @@ def test_exact_stream_matches_reference(name, unique, seed, seed2, counter):
     S = {"small_ints": 6, "zipf_1000_zeros": 200, "wide_range": 3}[name] if unique else 300
     true_ids = [0, len(counts) - 1, len(counts), -1]
     ids, true_ec, sampled_ec, tries = arrays.unigram_sample(
-        t, S, unique, true_ids=true_ids, seed=seed, seed2=seed2, counter=counter)
+        t, S, unique, true_ids=true_ids, seed=seed, seed2=seed2, counter=counter
+    )
     want, want_tries = unigram_sample_ref(t.table.tolist(), S, unique, seed, seed2, counter)
     assert ids.tolist() == want and tries == want_tries
     p = unigram_probability_ref(counts, 0.75)
@@ -76,13 +77,15 @@ def test_chi_square_rejects_wrong_distributions():
     exact = unigram_probability_ref(counts, 1.0)
     flattened = arrays.unigram_sample(table_of(counts, 0.75), 200_000, unique=False, seed=1)[0]
     assert chi_square_rejects(flattened, exact), "distortion 0.75 passed for 1.0"
-    shifted = arrays.unigram_sample(table_of(np.roll(counts, 1), 1.0), 200_000, unique=False,
-                                    seed=1)[0]
+    shifted = arrays.unigram_sample(
+        table_of(np.roll(counts, 1), 1.0), 200_000, unique=False, seed=1
+    )[0]
     assert chi_square_rejects(shifted, exact), "counts off by one id passed"
     slightly = counts.copy()
     slightly[np.flatnonzero(counts)[0]] *= 1.3  # the head id 30% too likely
     assert chi_square_rejects(
-        arrays.unigram_sample(table_of(slightly, 1.0), 200_000, unique=False, seed=2)[0], exact)
+        arrays.unigram_sample(table_of(slightly, 1.0), 200_000, unique=False, seed=2)[0], exact
+    )
 
 
 def test_zero_count_ids_are_never_drawn():

@@ -13,10 +13,12 @@ from tests.unigram.cases import ALIAS_RTOL
 from tests.unigram.reference import alias_probabilities_ref, unigram_probability_ref
 from ydnn_kernels import arrays
 
-PROFILE = settings(max_examples=50, deadline=None, derandomize=True,
-                   suppress_health_check=[HealthCheck.too_slow])
-COUNTS = st.lists(st.sampled_from([0.0, 0.5, 1.0, 3.0, 17.0, 1e6]), min_size=1,
-                  max_size=40).filter(lambda c: any(x > 0 for x in c))
+PROFILE = settings(
+    max_examples=50, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
+COUNTS = st.lists(st.sampled_from([0.0, 0.5, 1.0, 3.0, 17.0, 1e6]), min_size=1, max_size=40).filter(
+    lambda c: any(x > 0 for x in c)
+)
 DISTORTIONS = st.sampled_from([0.0, 0.5, 0.75, 1.0, 2.0])
 
 
@@ -27,15 +29,17 @@ def test_alias_table_is_the_law_at_any_scale(counts, distortion, scale):
     t = arrays.unigram_table(counts, distortion)
     want = unigram_probability_ref(counts, distortion)
     np.testing.assert_allclose(alias_probabilities_ref(t.table), want, rtol=ALIAS_RTOL, atol=0)
-    np.testing.assert_allclose(t.prob, unigram_probability_ref(counts / scale, distortion),
-                               rtol=ALIAS_RTOL, atol=0)
+    np.testing.assert_allclose(
+        t.prob, unigram_probability_ref(counts / scale, distortion), rtol=ALIAS_RTOL, atol=0
+    )
     assert t.num_positive == int(np.sum(counts > 0))
 
 
 @PROFILE
 @given(COUNTS, DISTORTIONS, st.integers(1, 40), st.booleans(), st.integers(0, 2**63 - 1))
-def test_draws_have_positive_counts_and_unique_means_distinct(counts, distortion, num_sampled,
-                                                             unique, seed):
+def test_draws_have_positive_counts_and_unique_means_distinct(
+    counts, distortion, num_sampled, unique, seed
+):
     counts = np.array(counts)
     t = arrays.unigram_table(counts, distortion)
     num_sampled = min(num_sampled, t.num_positive) if unique else num_sampled
@@ -53,8 +57,9 @@ def test_draws_have_positive_counts_and_unique_means_distinct(counts, distortion
 
 
 @PROFILE
-@given(COUNTS, st.integers(1, 50), st.integers(1, 50), st.integers(0, 2**63 - 1),
-       st.integers(0, 2**62))
+@given(
+    COUNTS, st.integers(1, 50), st.integers(1, 50), st.integers(0, 2**63 - 1), st.integers(0, 2**62)
+)
 def test_a_sample_continues_where_the_last_one_stopped(counts, a, b, seed, counter):
     t = arrays.unigram_table(np.array(counts), 0.75)
     kw = dict(unique=False, seed=seed, seed2=3)

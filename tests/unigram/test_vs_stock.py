@@ -20,7 +20,8 @@ def test_expected_counts_equal_tfs_for_the_same_num_tries(unique):
     S, V, d = 64, len(counts), 0.75
     true = tf.constant([[0], [17], [V - 1]], tf.int64)
     sampled, true_ec, sampled_ec = tf.random.fixed_unigram_candidate_sampler(
-        true, 1, S, unique=unique, range_max=V, distortion=d, unigrams=counts.tolist(), seed=7)
+        true, 1, S, unique=unique, range_max=V, distortion=d, unigrams=counts.tolist(), seed=7
+    )
     p = np.array(unigram_probability_ref(counts, d))
     if unique:  # TF does not return num_tries: invert its formula.
         ps = p[sampled.numpy()]
@@ -28,8 +29,10 @@ def test_expected_counts_equal_tfs_for_the_same_num_tries(unique):
         num_tries = int(round(float(np.median(tries))))
     else:
         num_tries = S
-    for ids, want in ((sampled.numpy(), sampled_ec.numpy()),
-                      (true.numpy().ravel(), true_ec.numpy().ravel())):
+    for ids, want in (
+        (sampled.numpy(), sampled_ec.numpy()),
+        (true.numpy().ravel(), true_ec.numpy().ravel()),
+    ):
         # TF's unigram weights are float32: agreement to ~1e-6.
         ours = [expected_count_ref(p[k], S, num_tries) for k in ids]
         np.testing.assert_allclose(ours, want, rtol=1e-4)
@@ -43,13 +46,23 @@ def test_same_distribution_as_tfs_fixed_unigram_sampler(unique):
     d, S, calls = 0.75, 3, 4000
     ours_t = UnigramTable(counts, d)
     ours = tf.function(lambda: unigram_sample(ours_t, S, unique=unique, seed=5)[0])
-    theirs = tf.function(lambda: tf.random.fixed_unigram_candidate_sampler(
-        tf.zeros([1, 1], tf.int64), 1, S, unique=unique, range_max=len(counts), distortion=d,
-        unigrams=counts.tolist(), seed=5)[0])
+    theirs = tf.function(
+        lambda: tf.random.fixed_unigram_candidate_sampler(
+            tf.zeros([1, 1], tf.int64),
+            1,
+            S,
+            unique=unique,
+            range_max=len(counts),
+            distortion=d,
+            unigrams=counts.tolist(),
+            seed=5,
+        )[0]
+    )
     hist = {}
     for who, fn in (("ours", ours), ("tf", theirs)):
-        hist[who] = np.bincount(np.concatenate([fn().numpy() for _ in range(calls)]),
-                                minlength=len(counts))
+        hist[who] = np.bincount(
+            np.concatenate([fn().numpy() for _ in range(calls)]), minlength=len(counts)
+        )
     if not unique:
         p = unigram_probability_ref(counts, d)
         for who in hist:

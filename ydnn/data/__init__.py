@@ -15,13 +15,13 @@ from ydnn.data.sequence_data import ITEM_COLUMN, TARGET_COLUMN, SequenceData
 from ydnn.data.synthetic import generate_interactions
 
 __all__ = [
-           "ITEM_COLUMN",
-           "TARGET_COLUMN",
-           "Examples",
-           "SequenceData",
-           "generate_interactions",
-           "most_popular_top_k",
-           "prepare_sequences",
-           "read_interactions",
-           "to_dataset",
+    "ITEM_COLUMN",
+    "TARGET_COLUMN",
+    "Examples",
+    "SequenceData",
+    "generate_interactions",
+    "most_popular_top_k",
+    "prepare_sequences",
+    "read_interactions",
+    "to_dataset",
 ]

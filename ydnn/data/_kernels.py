@@ -146,7 +146,7 @@ def seen_before_last(seq, indptr):
         lo, hi = indptr[u], indptr[u + 1]
         m = hi - 1 - lo
         if m > 0:
-            scratch[:m] = seq[lo:hi - 1]
+            scratch[:m] = seq[lo : hi - 1]
             scratch[:m].sort()
             out[pos] = scratch[0]
             pos += 1

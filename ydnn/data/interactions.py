@@ -34,8 +34,13 @@ from ydnn.data.examples import Examples
 from ydnn.data.sequence_data import SequenceData
 
 
-def read_interactions(source: Any, user_col: str = "user_id", item_col: str = "item_id",
-                      time_col: str = "timestamp", sep: str = ",") -> pd.DataFrame:
+def read_interactions(
+    source: Any,
+    user_col: str = "user_id",
+    item_col: str = "item_id",
+    time_col: str = "timestamp",
+    sep: str = ",",
+) -> pd.DataFrame:
     """Load an interaction log as a DataFrame with the three columns.
 
     Args:
@@ -66,29 +71,39 @@ def read_interactions(source: Any, user_col: str = "user_id", item_col: str = "i
             frame = _read_csv(path, cols, sep)
     missing = [c for c in cols if c not in frame.columns]
     if missing:
-        raise ValueError(f"interaction log has no column(s) {missing}; its columns are "
-                         f"{list(frame.columns)}; set user_col, item_col, time_col to match")
+        raise ValueError(
+            f"interaction log has no column(s) {missing}; its columns are "
+            f"{list(frame.columns)}; set user_col, item_col, time_col to match"
+        )
     if not len(frame):
         where = "" if isinstance(source, pd.DataFrame) else f" {os.fspath(source)!r}"
-        raise ValueError(f"interaction log{where} has no rows (only a header): give a log "
-                         f"with one row per interaction")
+        raise ValueError(
+            f"interaction log{where} has no rows (only a header): give a log "
+            f"with one row per interaction"
+        )
     return frame[cols]
 
 
 def _read_parquet(path):
-    if os.path.isdir(path) and not any(n.endswith((".parquet", ".pq"))
-                                       for _, _, names in os.walk(path) for n in names):
-        raise ValueError(f"interaction log {path!r} is a directory without Parquet files: give "
-                         f"a CSV file, a Parquet file or a directory of them")
+    if os.path.isdir(path) and not any(
+        n.endswith((".parquet", ".pq")) for _, _, names in os.walk(path) for n in names
+    ):
+        raise ValueError(
+            f"interaction log {path!r} is a directory without Parquet files: give "
+            f"a CSV file, a Parquet file or a directory of them"
+        )
     if importlib.util.find_spec("pyarrow") is None:
-        raise ImportError(f"reading Parquet ({path!r}) needs pyarrow: "
-                          f"pip install pyarrow (a ydnn dependency), or pass a CSV")
+        raise ImportError(
+            f"reading Parquet ({path!r}) needs pyarrow: "
+            f"pip install pyarrow (a ydnn dependency), or pass a CSV"
+        )
     try:
         return pd.read_parquet(path)
     except (OSError, ValueError) as e:  # pyarrow's ArrowInvalid is a ValueError
         what = "a directory of Parquet files" if os.path.isdir(path) else "a Parquet file"
-        raise ValueError(f"interaction log {path!r} is not {what} ({_first_line(e)}); give a "
-                         f"CSV or Parquet file") from None
+        raise ValueError(
+            f"interaction log {path!r} is not {what} ({_first_line(e)}); give a CSV or Parquet file"
+        ) from None
 
 
 def _read_csv(path, cols, sep):
@@ -97,18 +112,23 @@ def _read_csv(path, cols, sep):
         header = pd.read_csv(path, sep=sep, nrows=0, engine=engine)
         missing = [c for c in cols if c not in header.columns]
         if missing:
-            raise ValueError(f"interaction log {path!r} has no column(s) {missing}; its "
-                             f"columns are {list(header.columns)} (separator {sep!r}); set "
-                             f"user_col, item_col, time_col or sep (--user-col, --item-col, "
-                             f"--time-col, --sep) to match")
+            raise ValueError(
+                f"interaction log {path!r} has no column(s) {missing}; its "
+                f"columns are {list(header.columns)} (separator {sep!r}); set "
+                f"user_col, item_col, time_col or sep (--user-col, --item-col, "
+                f"--time-col, --sep) to match"
+            )
         return pd.read_csv(path, sep=sep, usecols=cols, engine=engine)
     except pd.errors.EmptyDataError:
-        raise ValueError(f"interaction log {path!r} is empty: give a CSV with a header line "
-                         f"naming {cols}") from None
+        raise ValueError(
+            f"interaction log {path!r} is empty: give a CSV with a header line naming {cols}"
+        ) from None
     except (pd.errors.ParserError, UnicodeDecodeError) as e:
         # Binary files, or a separator that splits rows unevenly.
-        raise ValueError(f"interaction log {path!r} is not a readable CSV with separator "
-                         f"{sep!r} ({_first_line(e)}); check the file and the separator") from None
+        raise ValueError(
+            f"interaction log {path!r} is not a readable CSV with separator "
+            f"{sep!r} ({_first_line(e)}); check the file and the separator"
+        ) from None
 
 
 def _first_line(error):
@@ -119,15 +139,19 @@ def _first_line(error):
 def _times(series, name):
     """Times as int64 (integers, datetimes as ns) or float64, for sorting only."""
     if series.isna().any():
-        raise ValueError(f"time column {name!r} has {int(series.isna().sum())} missing values: "
-                         f"drop or fill those rows")
+        raise ValueError(
+            f"time column {name!r} has {int(series.isna().sum())} missing values: "
+            f"drop or fill those rows"
+        )
     if isinstance(series.dtype, pd.DatetimeTZDtype):
         series = series.dt.tz_convert("UTC").dt.tz_localize(None)
     if pd.api.types.is_datetime64_any_dtype(series):
         return series.to_numpy().astype("datetime64[ns]").view(np.int64)
     if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
-        raise ValueError(f"time column {name!r} must be numeric or datetime, got dtype "
-                         f"{series.dtype}; convert it (e.g. pd.to_datetime) first")
+        raise ValueError(
+            f"time column {name!r} must be numeric or datetime, got dtype "
+            f"{series.dtype}; convert it (e.g. pd.to_datetime) first"
+        )
     if pd.api.types.is_float_dtype(series):
         return series.to_numpy(dtype=np.float64)
     return series.to_numpy(dtype=np.int64)
@@ -147,14 +171,21 @@ def _codes(series, name):
             return code_of[shifted], (np.flatnonzero(present) + lo).astype(values.dtype)
     codes, uniques = pd.factorize(series, sort=True)
     if (codes < 0).any():
-        raise ValueError(f"column {name!r} has {int((codes < 0).sum())} missing values: "
-                         f"drop or fill those rows")
+        raise ValueError(
+            f"column {name!r} has {int((codes < 0).sum())} missing values: drop or fill those rows"
+        )
     return codes.astype(np.int64), np.asarray(uniques)
 
 
-def prepare_sequences(source: Any, user_col: str = "user_id", item_col: str = "item_id",
-                      time_col: str = "timestamp", max_history: int = 20,
-                      min_interactions: int = 3, sep: str = ",") -> SequenceData:
+def prepare_sequences(
+    source: Any,
+    user_col: str = "user_id",
+    item_col: str = "item_id",
+    time_col: str = "timestamp",
+    max_history: int = 20,
+    min_interactions: int = 3,
+    sep: str = ",",
+) -> SequenceData:
     """Leave-last-out next-item data from an interaction log.
 
     Args:
@@ -179,10 +210,17 @@ def prepare_sequences(source: Any, user_col: str = "user_id", item_col: str = "i
     ds = ydnn.data.to_dataset(data.train, batch_size=256, seed=0)
     ```
     """
-    if isinstance(max_history, bool) or not isinstance(max_history, (int, np.integer)) or max_history < 1:
+    if (
+        isinstance(max_history, bool)
+        or not isinstance(max_history, (int, np.integer))
+        or max_history < 1
+    ):
         raise ValueError(f"max_history must be an integer >= 1, got {max_history!r}")
-    if (isinstance(min_interactions, bool) or not isinstance(min_interactions, (int, np.integer))
-            or min_interactions < 2):
+    if (
+        isinstance(min_interactions, bool)
+        or not isinstance(min_interactions, (int, np.integer))
+        or min_interactions < 2
+    ):
         raise ValueError(f"min_interactions must be an integer >= 2, got {min_interactions!r}")
     frame = read_interactions(source, user_col, item_col, time_col, sep)
     users, user_ids = _codes(frame[user_col], user_col)
@@ -191,8 +229,10 @@ def prepare_sequences(source: Any, user_col: str = "user_id", item_col: str = "i
 
     keep_user = np.bincount(users, minlength=len(user_ids)) >= min_interactions
     if not keep_user.any():
-        raise ValueError(f"no user has at least {min_interactions} interactions "
-                         f"({len(user_ids)} users, {len(frame)} rows)")
+        raise ValueError(
+            f"no user has at least {min_interactions} interactions "
+            f"({len(user_ids)} users, {len(frame)} rows)"
+        )
     if not keep_user.all():
         rows = keep_user[users]
         users, items, times = users[rows], items[rows], times[rows]
@@ -210,8 +250,9 @@ def prepare_sequences(source: Any, user_col: str = "user_id", item_col: str = "i
     new_id[by_freq] = np.arange(1, num_items + 1, dtype=np.int32)
 
     seq, indptr = _kernels.group_by_user(users, items, times, new_id, len(user_ids))
-    train, test = _kernels.build_examples(seq, indptr, int(max_history),
-                                          _kernels.count_examples(indptr))
+    train, test = _kernels.build_examples(
+        seq, indptr, int(max_history), _kernels.count_examples(indptr)
+    )
     seen_ptr, seen = _kernels.seen_before_last(seq, indptr)
 
     item_counts = np.zeros(num_items + 1, np.int64)
@@ -224,7 +265,16 @@ def prepare_sequences(source: Any, user_col: str = "user_id", item_col: str = "i
     # the dtype has one (-1 for signed ints, NaN for floats, None for objects).
     item_ids[0] = {"i": -1, "f": np.nan, "u": 0, "b": False}.get(item_uniques.dtype.kind)
     return SequenceData(
-        train=Examples(*train), test=Examples(*test), num_items=num_items,
-        item_ids=item_ids, user_ids=user_ids, item_counts=item_counts,
-        train_item_counts=train_counts, seen_indptr=seen_ptr, seen_items=seen,
-        sequence_indptr=indptr, sequence_items=seq, max_history=int(max_history))
+        train=Examples(*train),
+        test=Examples(*test),
+        num_items=num_items,
+        item_ids=item_ids,
+        user_ids=user_ids,
+        item_counts=item_counts,
+        train_item_counts=train_counts,
+        seen_indptr=seen_ptr,
+        seen_items=seen,
+        sequence_indptr=indptr,
+        sequence_items=seq,
+        max_history=int(max_history),
+    )

@@ -7,9 +7,19 @@ from ydnn.data.examples import Examples
 from ydnn.data.sequence_data import ITEM_COLUMN, SequenceData
 
 
-def to_dataset(examples, batch_size, shuffle=True, seed=None, repeat=False,
-               drop_remainder=False, item_column=ITEM_COLUMN, include_lengths=False,
-               include_user=False, seen=None, prefetch=tf.data.AUTOTUNE):
+def to_dataset(
+    examples,
+    batch_size,
+    shuffle=True,
+    seed=None,
+    repeat=False,
+    drop_remainder=False,
+    item_column=ITEM_COLUMN,
+    include_lengths=False,
+    include_user=False,
+    seen=None,
+    prefetch=tf.data.AUTOTUNE,
+):
     """Batches of `(features, target)` from `Examples`, prefetched.
 
     The arrays go in once (`from_tensor_slices`); with `shuffle`, a seeded
@@ -49,12 +59,20 @@ def to_dataset(examples, batch_size, shuffle=True, seed=None, repeat=False,
     ```
     """
     if not isinstance(examples, Examples):
-        raise TypeError(f"to_dataset takes ydnn.data.Examples (e.g. data.train), got "
-                         f"{type(examples).__name__}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise TypeError(
+            f"to_dataset takes ydnn.data.Examples (e.g. data.train), got {type(examples).__name__}"
+        )
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, (int, np.integer))
+        or batch_size < 1
+    ):
         raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-    if repeat is not True and repeat is not False and (
-            not isinstance(repeat, (int, np.integer)) or repeat < 1):
+    if (
+        repeat is not True
+        and repeat is not False
+        and (not isinstance(repeat, (int, np.integer)) or repeat < 1)
+    ):
         raise ValueError(f"repeat must be True, False or a count >= 1, got {repeat!r}")
     n = len(examples)
     columns = {item_column: examples.history}
@@ -71,8 +89,11 @@ def to_dataset(examples, batch_size, shuffle=True, seed=None, repeat=False,
             seed = int(np.random.SeedSequence().generate_state(1)[0] >> 1)
         ds = tf.data.Dataset.range(n).shuffle(n, seed=int(seed), reshuffle_each_iteration=True)
         ds = _repeat(ds, repeat).batch(batch_size, drop_remainder=drop_remainder)
-        ds = ds.map(lambda idx: tf.nest.map_structure(lambda t: tf.gather(t, idx), tensors),
-                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        ds = ds.map(
+            lambda idx: tf.nest.map_structure(lambda t: tf.gather(t, idx), tensors),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
     else:
         ds = tf.data.Dataset.from_tensor_slices(tensors)
         ds = _repeat(ds, repeat).batch(batch_size, drop_remainder=drop_remainder)
@@ -90,13 +111,17 @@ def _seen_rows(seen, users):
         except (TypeError, ValueError):
             raise TypeError("seen must be a SequenceData or an (indptr, items) pair") from None
     if indptr.ndim != 1 or len(indptr) < 1 or indptr[-1] != len(items):
-        raise ValueError(f"seen CSR is inconsistent: indptr {indptr.shape} ending at "
-                         f"{indptr[-1] if len(indptr) else None}, {len(items)} items")
+        raise ValueError(
+            f"seen CSR is inconsistent: indptr {indptr.shape} ending at "
+            f"{indptr[-1] if len(indptr) else None}, {len(items)} items"
+        )
     if len(users) and users.max() >= len(indptr) - 1:
-        raise ValueError(f"seen covers {len(indptr) - 1} users but examples reference user "
-                         f"{int(users.max())}")
-    per_user = tf.RaggedTensor.from_row_splits(tf.constant(items, tf.int32),
-                                               tf.constant(indptr, tf.int64))
+        raise ValueError(
+            f"seen covers {len(indptr) - 1} users but examples reference user {int(users.max())}"
+        )
+    per_user = tf.RaggedTensor.from_row_splits(
+        tf.constant(items, tf.int32), tf.constant(indptr, tf.int64)
+    )
     return tf.gather(per_user, tf.constant(users, tf.int32))
 
 

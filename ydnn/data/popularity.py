@@ -31,9 +31,9 @@ def most_popular_top_k(data, k=10, exclude_seen=True, min_id=1, users=None, coun
 
     Popularity is `data.train_item_counts` (the log without each user's
     held-out item), ties by id; `counts="all"` uses `data.item_counts`
-    instead, i.e. the id order itself (it counts the held-out items too). Ids below `min_id` (padding, reserved ids)
-    are never returned; with `exclude_seen`, neither are the items a user
-    had before the held-out one.
+    instead, i.e. the id order itself (it counts the held-out items too). Ids
+    below `min_id` (padding, reserved ids) are never returned; with
+    `exclude_seen`, neither are the items a user had before the held-out one.
 
     Args:
         data: `SequenceData`.

@@ -65,7 +65,9 @@ class SequenceData:
         ids = np.asarray(ids)
         bad = (ids < 1) | (ids > self.num_items)
         if bad.any():
-            raise ValueError(f"item ids must be in 1..{self.num_items}, got {ids[bad].flat[0].item()}")
+            raise ValueError(
+                f"item ids must be in 1..{self.num_items}, got {ids[bad].flat[0].item()}"
+            )
         return self.item_ids[ids]
 
     def encode_items(self, original_ids, unknown=None):
@@ -97,13 +99,15 @@ class SequenceData:
         """
         pos = pd.Index(self.user_ids).get_indexer([original_user_id])[0]
         if pos < 0:
-            raise KeyError(f"user {original_user_id!r} is not in the prepared data "
-                           f"(unknown, or dropped for too few interactions)")
+            raise KeyError(
+                f"user {original_user_id!r} is not in the prepared data "
+                f"(unknown, or dropped for too few interactions)"
+            )
         return int(pos)
 
     def seen(self, user):
         """Distinct items user index `user` had before the held-out item."""
-        return self.seen_items[self.seen_indptr[user]:self.seen_indptr[user + 1]]
+        return self.seen_items[self.seen_indptr[user] : self.seen_indptr[user + 1]]
 
     def seen_mask(self, users=None):
         """Dense `[len(users), N + 1]` bool mask of seen items (small N only)."""
@@ -130,16 +134,29 @@ class SequenceData:
         if embedding_dim is not None:
             props["embedding_dim"] = int(embedding_dim)
         history = ColumnSchema(
-            ITEM_COLUMN, "int32",
+            ITEM_COLUMN,
+            "int32",
             [Tags.ITEM_ID, Tags.ITEM, Tags.CATEGORICAL, Tags.SEQUENCE, Tags.LIST],
-            is_list=True, is_ragged=False, int_domain=(0, self.num_items), properties=props)
+            is_list=True,
+            is_ragged=False,
+            int_domain=(0, self.num_items),
+            properties=props,
+        )
         target = ColumnSchema(
-            TARGET_COLUMN, "int32", [Tags.TARGET, Tags.ITEM, Tags.CATEGORICAL],
-            int_domain=(0, self.num_items, ITEM_COLUMN))
+            TARGET_COLUMN,
+            "int32",
+            [Tags.TARGET, Tags.ITEM, Tags.CATEGORICAL],
+            int_domain=(0, self.num_items, ITEM_COLUMN),
+        )
         return Schema([history, target])
 
     def summary(self):
         """Counts as a dict, for logs and CLI output."""
-        return {"users": self.num_users, "items": self.num_items,
-                "train_examples": len(self.train), "test_examples": len(self.test),
-                "interactions": int(self.sequence_indptr[-1]), "max_history": self.max_history}
+        return {
+            "users": self.num_users,
+            "items": self.num_items,
+            "train_examples": len(self.train),
+            "test_examples": len(self.test),
+            "interactions": int(self.sequence_indptr[-1]),
+            "max_history": self.max_history,
+        }

@@ -32,8 +32,23 @@ USER_COL, ITEM_COL, TIME_COL = "user_id", "item_id", "timestamp"
 
 
 @numba.njit(cache=True)
-def _walk(lengths, start_cluster, u_move, u_kind, u_ring, u_src, u_item,
-          cluster_ptr, cluster_items, cluster_cdf, global_cdf, num_clusters, stay, jump, noise):
+def _walk(
+    lengths,
+    start_cluster,
+    u_move,
+    u_kind,
+    u_ring,
+    u_src,
+    u_item,
+    cluster_ptr,
+    cluster_items,
+    cluster_cdf,
+    global_cdf,
+    num_clusters,
+    stay,
+    jump,
+    noise,
+):
     total = lengths.sum()
     items = np.empty(total, np.int64)
     clusters = np.empty(total, np.int64)
@@ -76,9 +91,18 @@ def _walk(lengths, start_cluster, u_move, u_kind, u_ring, u_src, u_item,
     return items, clusters
 
 
-def generate_interactions(num_users=3000, num_items=5000, num_interactions=150_000,
-                          num_clusters=50, zipf_exponent=0.8, stay=0.8, jump=0.3, noise=0.1,
-                          seed=0, return_truth=False):
+def generate_interactions(
+    num_users=3000,
+    num_items=5000,
+    num_interactions=150_000,
+    num_clusters=50,
+    zipf_exponent=0.8,
+    stay=0.8,
+    jump=0.3,
+    noise=0.1,
+    seed=0,
+    return_truth=False,
+):
     """A synthetic interaction log (see the module docstring for the model).
 
     Args:
@@ -109,9 +133,12 @@ def generate_interactions(num_users=3000, num_items=5000, num_interactions=150_0
     data = prepare_sequences(log, max_history=20)
     ```
     """
-    for name, value, lo in (("num_users", num_users, 1), ("num_items", num_items, 1),
-                            ("num_clusters", num_clusters, 1),
-                            ("num_interactions", num_interactions, 1)):
+    for name, value, lo in (
+        ("num_users", num_users, 1),
+        ("num_items", num_items, 1),
+        ("num_clusters", num_clusters, 1),
+        ("num_interactions", num_interactions, 1),
+    ):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
             raise ValueError(f"{name} must be an integer >= {lo}, got {value!r}")
     if num_items < 3 * num_clusters:
@@ -143,12 +170,25 @@ def generate_interactions(num_users=3000, num_items=5000, num_interactions=150_0
     total = int(lengths.sum())
     u_move, u_kind, u_ring = rng.random(total), rng.random(total), rng.random(total)
     u_src, u_item = rng.random(4 * total), rng.random(4 * total)
-    items, row_cluster = _walk(lengths, start, u_move, u_kind, u_ring, u_src, u_item,
-                               cluster_ptr, order.astype(np.int64), cluster_cdf,
-                               np.cumsum(weight), num_clusters, float(stay), float(jump),
-                               float(noise))
+    items, row_cluster = _walk(
+        lengths,
+        start,
+        u_move,
+        u_kind,
+        u_ring,
+        u_src,
+        u_item,
+        cluster_ptr,
+        order.astype(np.int64),
+        cluster_cdf,
+        np.cumsum(weight),
+        num_clusters,
+        float(stay),
+        float(jump),
+        float(noise),
+    )
 
-    labels = rng.permutation(num_items) + 1        # original ids != frequency order
+    labels = rng.permutation(num_items) + 1  # original ids != frequency order
     t0 = rng.integers(1_500_000_000, 1_600_000_000, num_users)
     gaps = rng.exponential(3600.0, total).astype(np.int64) + 1
     users = np.repeat(np.arange(num_users), lengths)
@@ -158,7 +198,9 @@ def generate_interactions(num_users=3000, num_items=5000, num_interactions=150_0
     frame = pd.DataFrame({USER_COL: users + 1, ITEM_COL: labels[items], TIME_COL: times})
     if not return_truth:
         return frame
-    truth = {"item_cluster": dict(zip(labels.tolist(), cluster.tolist())),
-             "item_popularity": dict(zip(labels.tolist(), weight.tolist())),
-             "row_cluster": row_cluster}
+    truth = {
+        "item_cluster": dict(zip(labels.tolist(), cluster.tolist())),
+        "item_popularity": dict(zip(labels.tolist(), weight.tolist())),
+        "row_cluster": row_cluster,
+    }
     return frame, truth

@@ -35,7 +35,7 @@ class Ragged:
 
     def slice(self, start, stop):
         lo, hi = self.offsets[start], self.offsets[stop]
-        return Ragged(self.values[lo:hi], self.offsets[start:stop + 1] - lo)
+        return Ragged(self.values[lo:hi], self.offsets[start : stop + 1] - lo)
 
     def lengths(self):
         return np.diff(self.offsets)
@@ -44,8 +44,9 @@ class Ragged:
 def concat_column(parts):
     if isinstance(parts[0], Ragged):
         shifts = np.cumsum([0] + [len(p.values) for p in parts[:-1]])
-        offsets = np.concatenate([parts[0].offsets[:1]] + [
-            p.offsets[1:] + s for p, s in zip(parts, shifts)])
+        offsets = np.concatenate(
+            [parts[0].offsets[:1]] + [p.offsets[1:] + s for p, s in zip(parts, shifts)]
+        )
         return Ragged(np.concatenate([p.values for p in parts]), offsets)
     return np.concatenate(parts)
 
@@ -58,12 +59,22 @@ class Block:
     columns: dict
 
     def take(self, rows):
-        return Block(len(rows), {k: v.take(rows) if isinstance(v, Ragged) else v[rows]
-                                 for k, v in self.columns.items()})
+        return Block(
+            len(rows),
+            {
+                k: v.take(rows) if isinstance(v, Ragged) else v[rows]
+                for k, v in self.columns.items()
+            },
+        )
 
     def slice(self, start, stop):
-        return Block(stop - start, {k: v.slice(start, stop) if isinstance(v, Ragged)
-                                    else v[start:stop] for k, v in self.columns.items()})
+        return Block(
+            stop - start,
+            {
+                k: v.slice(start, stop) if isinstance(v, Ragged) else v[start:stop]
+                for k, v in self.columns.items()
+            },
+        )
 
     @staticmethod
     def concat(blocks):
@@ -72,8 +83,10 @@ class Block:
             return blocks[0]
         if not blocks:
             return None
-        return Block(sum(b.n for b in blocks), {
-            k: concat_column([b.columns[k] for b in blocks]) for k in blocks[0].columns})
+        return Block(
+            sum(b.n for b in blocks),
+            {k: concat_column([b.columns[k] for b in blocks]) for k in blocks[0].columns},
+        )
 
 
 def numpy_dtype(arrow_type, name, where):
@@ -92,18 +105,25 @@ def numpy_dtype(arrow_type, name, where):
     if pa.types.is_floating(t) or pa.types.is_boolean(t):
         return np.dtype("float32")
     kind = "strings" if (pa.types.is_string(t) or pa.types.is_large_string(t)) else str(t)
-    hint = (": encode it to integer ids first (NVTabular's Categorify, or ydnn.data)"
-            if kind == "strings" else "")
-    raise ValueError(f"column {name!r} of {where} holds {kind}, which the loader cannot feed "
-                     f"to the model{hint}")
+    hint = (
+        ": encode it to integer ids first (NVTabular's Categorify, or ydnn.data)"
+        if kind == "strings"
+        else ""
+    )
+    raise ValueError(
+        f"column {name!r} of {where} holds {kind}, which the loader cannot feed to the model{hint}"
+    )
 
 
 def list_value_type(arrow_type):
     """The element type of a list column's Arrow type, or None for a scalar column."""
     import pyarrow as pa
 
-    if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type) or \
-            pa.types.is_fixed_size_list(arrow_type):
+    if (
+        pa.types.is_list(arrow_type)
+        or pa.types.is_large_list(arrow_type)
+        or pa.types.is_fixed_size_list(arrow_type)
+    ):
         return arrow_type.value_type
     return None
 
@@ -120,15 +140,19 @@ def column_to_numpy(array, name, where):
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
     if array.null_count:
-        raise ValueError(f"column {name!r} of {where} has {array.null_count} null rows: fill "
-                         f"or drop them before training (a null has no id)")
+        raise ValueError(
+            f"column {name!r} of {where} has {array.null_count} null rows: fill "
+            f"or drop them before training (a null has no id)"
+        )
     value_type = list_value_type(array.type)
     if value_type is None:
         dtype = numpy_dtype(array.type, name, where)
         return _cast(array.to_numpy(zero_copy_only=False), dtype, name, where)
     if list_value_type(value_type) is not None:
-        raise ValueError(f"column {name!r} of {where} is a list of lists ({array.type}); the "
-                         f"loader feeds scalars and flat lists")
+        raise ValueError(
+            f"column {name!r} of {where} is a list of lists ({array.type}); the "
+            f"loader feeds scalars and flat lists"
+        )
     dtype = numpy_dtype(value_type, name, where)
     if pa.types.is_fixed_size_list(array.type):
         size = array.type.list_size
@@ -139,19 +163,24 @@ def column_to_numpy(array, name, where):
         flat = array.values.slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
         offsets = offsets - offsets[0]
     if flat.null_count:
-        raise ValueError(f"column {name!r} of {where} has {flat.null_count} null list entries: "
-                         f"fill or drop them before training")
+        raise ValueError(
+            f"column {name!r} of {where} has {flat.null_count} null list entries: "
+            f"fill or drop them before training"
+        )
     return Ragged(_cast(flat.to_numpy(zero_copy_only=False), dtype, name, where), offsets)
 
 
 def _cast(values, dtype, name, where):
     """`values` as `dtype`; a uint64 id past int64's range is refused, not wrapped negative."""
     if values.dtype == np.uint64 and values.size and values.max() > np.iinfo(np.int64).max:
-        raise ValueError(f"column {name!r} of {where} has id {values.max()}, beyond int64's "
-                         f"range: re-encode the ids (NVTabular's Categorify, or ydnn.data)")
+        raise ValueError(
+            f"column {name!r} of {where} has id {values.max()}, beyond int64's "
+            f"range: re-encode the ids (NVTabular's Categorify, or ydnn.data)"
+        )
     return np.asarray(values, dtype=dtype)
 
 
 def block_from_table(table, names, where):
-    return Block(table.num_rows, {
-        name: column_to_numpy(table.column(name), name, where) for name in names})
+    return Block(
+        table.num_rows, {name: column_to_numpy(table.column(name), name, where) for name in names}
+    )

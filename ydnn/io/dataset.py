@@ -54,14 +54,19 @@ class Dataset:
     ```
     """
 
-    def __init__(self, path_or_source: Any, schema: Schema | str | os.PathLike | None = None,
-                     engine: str = "parquet") -> None:
+    def __init__(
+        self,
+        path_or_source: Any,
+        schema: Schema | str | os.PathLike | None = None,
+        engine: str = "parquet",
+    ) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         if engine != "parquet":
-            raise ValueError(f"engine must be 'parquet' (the only format ydnn reads), got "
-                             f"{engine!r}")
+            raise ValueError(
+                f"engine must be 'parquet' (the only format ydnn reads), got {engine!r}"
+            )
         self._frame = None
         self._table = None
         self._nulls = {}
@@ -79,18 +84,22 @@ class Dataset:
         if self._table is not None:
             self._nulls = _table_nulls(self._table, where)
             self.arrow_schema = self._table.schema
-            self._pieces = [(None, start) for start in range(
-                0, max(self._table.num_rows, 1), MEMORY_PIECE_ROWS)]
+            self._pieces = [
+                (None, start) for start in range(0, max(self._table.num_rows, 1), MEMORY_PIECE_ROWS)
+            ]
             self.num_rows = self._table.num_rows
         else:
             self._pieces, self.num_rows, self.arrow_schema, self._nulls = _row_groups(
-                pq, self.files)
+                pq, self.files
+            )
         self._where = where
         self._types = {}
         for field in self.arrow_schema:
             value_type = list_value_type(field.type)
-            self._types[field.name] = (value_type is not None, field.type if value_type is None
-                                       else value_type)
+            self._types[field.name] = (
+                value_type is not None,
+                field.type if value_type is None else value_type,
+            )
         if schema is None:
             found = _schema_beside(schema_dir)
             schema = Schema.read(found) if found else self.infer_schema()
@@ -109,20 +118,26 @@ class Dataset:
             raise ValueError(f"schema must be a ydnn.Schema, got {type(schema).__name__}")
         missing = [c.name for c in schema if c.name not in self._types]
         if missing:
-            raise ValueError(f"schema columns {missing} are not in the data ({self._where} has "
-                             f"{sorted(self._types)}); drop them with "
-                             f"schema.excluding_by_name({missing})")
+            raise ValueError(
+                f"schema columns {missing} are not in the data ({self._where} has "
+                f"{sorted(self._types)}); drop them with "
+                f"schema.excluding_by_name({missing})"
+            )
         for col in schema:
             if col.name in self._nulls:
                 count, where = self._nulls[col.name]
-                raise ValueError(f"column {col.name!r} of {where} has {count} null values: fill "
-                                 f"or drop them before training (a null has no id)")
+                raise ValueError(
+                    f"column {col.name!r} of {where} has {count} null values: fill "
+                    f"or drop them before training (a null has no id)"
+                )
             is_list, arrow_type = self._types[col.name]
             numpy_dtype(arrow_type, col.name, self._where)  # strings etc. fail here, named
             if col.is_list != is_list:
                 raise ValueError(
-                    f"column {col.name!r}: the schema says {'a list' if col.is_list else 'a scalar'}"
-                    f" but {self._where} holds {'lists' if is_list else 'scalars'}")
+                    f"column {col.name!r}: the schema says "
+                    f"{'a list' if col.is_list else 'a scalar'}"
+                    f" but {self._where} holds {'lists' if is_list else 'scalars'}"
+                )
         self._schema = schema
 
     def infer_schema(self) -> Schema:
@@ -167,13 +182,14 @@ class Dataset:
             table = open_files[path].read_row_group(group, columns=columns)
         return block_from_table(table, columns, f"{path!r}")
 
-    def iter_blocks(self, columns: list[str] | None = None,
-                    order: Iterable[int] | None = None) -> Iterator[Block]:
+    def iter_blocks(
+        self, columns: list[str] | None = None, order: Iterable[int] | None = None
+    ) -> Iterator[Block]:
         """`Block`s of the dataset, piece by piece (in `order` when given)."""
         columns = list(columns) if columns is not None else self.schema.column_names
         open_files: dict = {}
         try:
-            for index in (range(len(self._pieces)) if order is None else order):
+            for index in range(len(self._pieces)) if order is None else order:
                 yield self.read_piece(index, columns, open_files)
         finally:
             for f in open_files.values():
@@ -205,8 +221,10 @@ class Dataset:
         return self.num_rows
 
     def __repr__(self):
-        return (f"ydnn.Dataset({self.num_rows} rows in {self.npartitions} pieces, "
-                f"columns {self.schema.column_names})")
+        return (
+            f"ydnn.Dataset({self.num_rows} rows in {self.npartitions} pieces, "
+            f"columns {self.schema.column_names})"
+        )
 
 
 def _is_dataframe(value):
@@ -231,18 +249,25 @@ def _parquet_files(path_or_paths):
     if isinstance(path_or_paths, (str, os.PathLike)):
         path = os.fspath(path_or_paths)
         if os.path.isdir(path):
-            files = sorted(glob.glob(os.path.join(path, "*.parquet")) or
-                           glob.glob(os.path.join(path, "*.parq")))
+            files = sorted(
+                glob.glob(os.path.join(path, "*.parquet"))
+                or glob.glob(os.path.join(path, "*.parq"))
+            )
             if not files:
                 raise FileNotFoundError(f"no *.parquet files in directory {path!r}")
             return files, path
         paths = [path]
-    elif isinstance(path_or_paths, (list, tuple)) and path_or_paths and all(
-            isinstance(p, (str, os.PathLike)) for p in path_or_paths):
+    elif (
+        isinstance(path_or_paths, (list, tuple))
+        and path_or_paths
+        and all(isinstance(p, (str, os.PathLike)) for p in path_or_paths)
+    ):
         paths = [os.fspath(p) for p in path_or_paths]
     else:
-        raise ValueError(f"path_or_source must be a directory, a Parquet file, a list of files, "
-                         f"a pandas DataFrame or a pyarrow Table, got {path_or_paths!r}")
+        raise ValueError(
+            f"path_or_source must be a directory, a Parquet file, a list of files, "
+            f"a pandas DataFrame or a pyarrow Table, got {path_or_paths!r}"
+        )
     missing = [p for p in paths if not os.path.isfile(p)]
     if missing:
         raise FileNotFoundError(f"no such Parquet file(s): {missing}")
@@ -263,9 +288,11 @@ def _row_groups(pq, files):
             if first is None:
                 first = schema
             elif not schema.equals(first):
-                raise ValueError(f"{path!r} has columns {schema.names} of other types than "
-                                 f"{files[0]!r} ({first.names}): every file of a dataset must "
-                                 f"have the same columns and types")
+                raise ValueError(
+                    f"{path!r} has columns {schema.names} of other types than "
+                    f"{files[0]!r} ({first.names}): every file of a dataset must "
+                    f"have the same columns and types"
+                )
             for group in range(meta.num_row_groups):
                 pieces.append((path, group))
                 _count_nulls(meta.metadata.row_group(group), meta.schema, path, nulls)
@@ -324,6 +351,7 @@ def _frame(dataset, block):
     frame = {}
     for name in dataset.schema.column_names:
         col = block.columns[name] if block is not None else np.zeros(0, dataset.dtype(name))
-        frame[name] = (list(np.split(col.values, col.offsets[1:-1]))
-                       if isinstance(col, Ragged) else col)
+        frame[name] = (
+            list(np.split(col.values, col.offsets[1:-1])) if isinstance(col, Ragged) else col
+        )
     return pd.DataFrame(frame)

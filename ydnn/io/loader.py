@@ -54,31 +54,46 @@ class Loader:
     Example:
     ```python
     loader = ydnn.Loader(ydnn.Dataset("train/"), batch_size=1024)
-    model.fit(loader, epochs=3, pre=ydnn.SequencePredictLast(schema=seq_schema, target="item_id_seq"))
+    pre = ydnn.SequencePredictLast(schema=seq_schema, target="item_id_seq")
+    model.fit(loader, epochs=3, pre=pre)
     ```
     """
 
-    def __init__(self, dataset: Dataset | str | list, batch_size: int, shuffle: bool = True,
-                 seed: int | None = None, drop_last: bool = False, *, lists: str = "ragged",
-                 shuffle_rows: int = DEFAULT_SHUFFLE_ROWS,
-                 transforms: Callable | list[Callable] | None = None) -> None:
+    def __init__(
+        self,
+        dataset: Dataset | str | list,
+        batch_size: int,
+        shuffle: bool = True,
+        seed: int | None = None,
+        drop_last: bool = False,
+        *,
+        lists: str = "ragged",
+        shuffle_rows: int = DEFAULT_SHUFFLE_ROWS,
+        transforms: Callable | list[Callable] | None = None,
+    ) -> None:
         if isinstance(dataset, (str, list)):  # Merlin's Loader takes paths too
             dataset = Dataset(dataset)
         if not isinstance(dataset, Dataset):
-            raise ValueError(f"dataset must be a ydnn.Dataset (e.g. ydnn.Dataset('train/')) or "
-                             f"its path, got {type(dataset).__name__}")
+            raise ValueError(
+                f"dataset must be a ydnn.Dataset (e.g. ydnn.Dataset('train/')) or "
+                f"its path, got {type(dataset).__name__}"
+            )
         self.dataset = dataset
         self.batch_size = int_arg("batch_size", batch_size, 1)
         self.shuffle = bool_arg("shuffle", shuffle)
         self.drop_last = bool_arg("drop_last", drop_last)
-        self.seed = int(np.random.randint(2 ** 31 - 1)) if seed is None else \
-            int_arg("seed", seed, 0)
+        self.seed = int(np.random.randint(2**31 - 1)) if seed is None else int_arg("seed", seed, 0)
         self.lists = choice_arg("lists", lists, LISTS)
         self.shuffle_rows = int_arg("shuffle_rows", shuffle_rows, 1)
         self._transforms: list[Callable] = []
         self._epoch = 0
-        for fn in ([] if transforms is None else
-                   transforms if isinstance(transforms, (list, tuple)) else [transforms]):
+        for fn in (
+            []
+            if transforms is None
+            else transforms
+            if isinstance(transforms, (list, tuple))
+            else [transforms]
+        ):
             self.map(fn)
 
     # The dataset's schema as it is now: `data.schema = ...` after the loader
@@ -120,8 +135,15 @@ class Loader:
     def unshuffled(self) -> "Loader":
         """This loader in file order (same batches, lists, transforms): for
         embeddings and predictions that must line up with the rows."""
-        copy = Loader(self.dataset, self.batch_size, shuffle=False, seed=self.seed,
-                      drop_last=self.drop_last, lists=self.lists, shuffle_rows=self.shuffle_rows)
+        copy = Loader(
+            self.dataset,
+            self.batch_size,
+            shuffle=False,
+            seed=self.seed,
+            drop_last=self.drop_last,
+            lists=self.lists,
+            shuffle_rows=self.shuffle_rows,
+        )
         copy._transforms = list(self._transforms)
         return copy
 
@@ -164,8 +186,9 @@ class Loader:
             return
         if self.shuffle:
             rows = rows.take(rng.permutation(rows.n))
-        yield from self._pieces_of(rows, rows.n - rows.n % self.batch_size if self.drop_last
-                                   else rows.n)
+        yield from self._pieces_of(
+            rows, rows.n - rows.n % self.batch_size if self.drop_last else rows.n
+        )
 
     def _pieces_of(self, rows, stop):
         """Rows `[0, stop)` in chunks of whole batches of about CHUNK_ROWS rows:
@@ -198,9 +221,11 @@ class Loader:
         count = self.schema[name].value_count
         width = count[1] if count and count[1] else int(lengths.max(initial=0))
         if lengths.size and lengths.max() > width:
-            raise ValueError(f"column {name!r} has a list of {lengths.max()} values but the "
-                             f"schema's value_count max is {width}; fix the schema, or use "
-                             f"lists='ragged'")
+            raise ValueError(
+                f"column {name!r} has a list of {lengths.max()} values but the "
+                f"schema's value_count max is {width}; fix the schema, or use "
+                f"lists='ragged'"
+            )
         dense = np.zeros((len(lengths), width), col.values.dtype)
         rows = np.repeat(np.arange(len(lengths)), lengths)
         dense[rows, np.arange(len(col.values)) - col.offsets[rows]] = col.values
@@ -226,7 +251,8 @@ class Loader:
                 offsets = flat[i + 1]
                 lo, hi = offsets[start], offsets[stop]
                 values[col.name] = tf.RaggedTensor.from_row_splits(
-                    flat[i][lo:hi], offsets[start:stop + 1] - lo, validate=False)
+                    flat[i][lo:hi], offsets[start : stop + 1] - lo, validate=False
+                )
                 i += 2
             else:
                 values[col.name] = flat[i][start:stop]
@@ -238,8 +264,9 @@ class Loader:
             return features, values[self.target_names[0]]
         return features, {n: values[n] for n in self.target_names}
 
-    def to_tf_dataset(self, pre: Callable | None = None,
-                      epoch: int | None = None) -> tf.data.Dataset:
+    def to_tf_dataset(
+        self, pre: Callable | None = None, epoch: int | None = None
+    ) -> tf.data.Dataset:
         """The loader as a `tf.data.Dataset` (one epoch per iteration), its
         `map` transforms then `pre` applied to each batch.
 
@@ -261,11 +288,13 @@ class Loader:
         def batches(rows, *flat):
             count = (rows + size - 1) // size
             return tf.data.Dataset.range(count).map(
-                lambda b: one_batch(flat, b * size, tf.minimum(b * size + size, rows)))
+                lambda b: one_batch(flat, b * size, tf.minimum(b * size + size, rows))
+            )
 
         ds = tf.data.Dataset.from_generator(
             lambda: (self._flat(c) for c in self.numpy_chunks(epoch)),
-            output_signature=self._signature())
+            output_signature=self._signature(),
+        )
         ds = ds.flat_map(batches)
         # The exact batch count: Keras then shows progress and expects no
         # more (an unknown count makes it warn that the data ran out).
@@ -273,8 +302,10 @@ class Loader:
         return ds.prefetch(tf.data.AUTOTUNE)
 
     def __repr__(self):
-        return (f"ydnn.Loader({self.dataset!r}, batch_size={self.batch_size}, "
-                f"shuffle={self.shuffle}, drop_last={self.drop_last})")
+        return (
+            f"ydnn.Loader({self.dataset!r}, batch_size={self.batch_size}, "
+            f"shuffle={self.shuffle}, drop_last={self.drop_last})"
+        )
 
 
 def apply_transform(fn: Callable, batch: tuple) -> Any:
@@ -288,7 +319,7 @@ def apply_transform(fn: Callable, batch: tuple) -> Any:
     else:
         out = fn(features, None) if _requires_two(fn) else fn(features)
     if isinstance(out, tuple):
-        return tuple(out) + rest[len(out) - 1:] if len(out) == 2 else tuple(out)
+        return tuple(out) + rest[len(out) - 1 :] if len(out) == 2 else tuple(out)
     return (out,) + rest if rest else out
 
 

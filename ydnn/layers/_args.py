@@ -21,8 +21,13 @@ def _prefixed(prefix: str, name: str) -> str:
     return f"{prefix}: {name}" if prefix else name
 
 
-def int_arg(name: str, value: Any, minimum: Optional[int] = None,
-            maximum: Optional[int] = None, prefix: str = "") -> int:
+def int_arg(
+    name: str,
+    value: Any,
+    minimum: Optional[int] = None,
+    maximum: Optional[int] = None,
+    prefix: str = "",
+) -> int:
     """`value` as a Python int in `[minimum, maximum]` (either bound optional).
 
     Raises:
@@ -34,8 +39,14 @@ def int_arg(name: str, value: Any, minimum: Optional[int] = None,
     return int_scalar(_prefixed(prefix, name), value, minimum, maximum)
 
 
-def float_arg(name: str, value: Any, minimum: Optional[float] = None,
-              below: Optional[float] = None, positive: bool = False, prefix: str = "") -> float:
+def float_arg(
+    name: str,
+    value: Any,
+    minimum: Optional[float] = None,
+    below: Optional[float] = None,
+    positive: bool = False,
+    prefix: str = "",
+) -> float:
     """`value` as a finite Python float, `>= minimum`, `< below`, `> 0` if `positive`.
 
     Raises:
@@ -44,8 +55,12 @@ def float_arg(name: str, value: Any, minimum: Optional[float] = None,
     """
     label = _prefixed(prefix, name)
     number = float_scalar(label, value)
-    ok = math.isfinite(number) and (minimum is None or number >= minimum) and (
-        below is None or number < below) and (not positive or number > 0)
+    ok = (
+        math.isfinite(number)
+        and (minimum is None or number >= minimum)
+        and (below is None or number < below)
+        and (not positive or number > 0)
+    )
     if not ok:
         parts = ["positive"] if positive else []
         if minimum is not None and below is not None:
@@ -68,8 +83,9 @@ def bool_arg(name: str, value: Any, prefix: str = "") -> bool:
 def choice_arg(name: str, value: Any, choices: tuple, prefix: str = "") -> Any:
     """`value` when it is one of `choices` (compared by type and value)."""
     for choice in choices:
-        if value is choice or (isinstance(value, str) and isinstance(choice, str)
-                               and value == choice):
+        if value is choice or (
+            isinstance(value, str) and isinstance(choice, str) and value == choice
+        ):
             return choice
     raise ValueError(f"{_prefixed(prefix, name)} must be one of {choices}, got {value!r}")
 
@@ -80,8 +96,9 @@ def dims_arg(name: str, value: Optional[Mapping], prefix: str = "") -> dict:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise ValueError(f"{label} must be a dict {{table or column name: width}}, got "
-                         f"{describe(value)}")
+        raise ValueError(
+            f"{label} must be a dict {{table or column name: width}}, got {describe(value)}"
+        )
     out = {}
     for key, width in value.items():
         if not isinstance(key, str):

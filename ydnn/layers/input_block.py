@@ -12,13 +12,17 @@ from ydnn_kernels import stock
 from ydnn_kernels.embedding_pool_arrays import COMBINERS
 
 OPS = ("fused", "stock")
-NOT_INPUTS = (Tags.TARGET, Tags.REGRESSION, Tags.BINARY_CLASSIFICATION,
-              Tags.MULTI_CLASS_CLASSIFICATION)
+NOT_INPUTS = (
+    Tags.TARGET,
+    Tags.REGRESSION,
+    Tags.BINARY_CLASSIFICATION,
+    Tags.MULTI_CLASS_CLASSIFICATION,
+)
 
 
 def infer_embedding_dim(vocabulary_size):
     """Merlin's rule: ceil(2 * cardinality^0.25), rounded up to a multiple of 8."""
-    return int(8 * math.ceil(math.ceil(2.0 * vocabulary_size ** 0.25) / 8))
+    return int(8 * math.ceil(math.ceil(2.0 * vocabulary_size**0.25) / 8))
 
 
 def table_initializer(width):
@@ -79,37 +83,57 @@ class InputBlock(keras.layers.Layer):
     ```
     """
 
-    def __init__(self, schema, embedding_dims=None, combiner="mean", ops="fused", padding_id=0,
-                 embeddings_initializer=None, **kwargs):
+    def __init__(
+        self,
+        schema,
+        embedding_dims=None,
+        combiner="mean",
+        ops="fused",
+        padding_id=0,
+        embeddings_initializer=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if isinstance(schema, dict):
             schema = Schema.from_dict(schema)
         if not isinstance(schema, Schema):
-            raise ValueError(f"InputBlock: schema must be a ydnn.Schema, got {type(schema).__name__}")
+            raise ValueError(
+                f"InputBlock: schema must be a ydnn.Schema, got {type(schema).__name__}"
+            )
         self.schema = schema
         self.embedding_dims = dims_arg("embedding_dims", embedding_dims, prefix="InputBlock")
         self.combiner = choice_arg("combiner", combiner, COMBINERS, prefix="InputBlock")
         self.ops = choice_arg("ops", ops, OPS, prefix="InputBlock")
         self.padding_id = int_arg("padding_id", padding_id, prefix="InputBlock")
-        self.embeddings_initializer = None if embeddings_initializer is None else \
-            keras.initializers.get(embeddings_initializer)
+        self.embeddings_initializer = (
+            None
+            if embeddings_initializer is None
+            else keras.initializers.get(embeddings_initializer)
+        )
         inputs = schema.remove_by_tag(*NOT_INPUTS)
-        self.categorical = [c for c in inputs
-                            if c.int_domain is not None or c.is_categorical]
+        self.categorical = [c for c in inputs if c.int_domain is not None or c.is_categorical]
         self.continuous = [c for c in inputs if c.is_continuous and c not in self.categorical]
         if not self.categorical and not self.continuous:
-            raise ValueError(f"InputBlock: the schema has no categorical or continuous input "
-                             f"column; columns: {schema.column_names}")
+            raise ValueError(
+                f"InputBlock: the schema has no categorical or continuous input "
+                f"column; columns: {schema.column_names}"
+            )
         self.table_specs = {}
         for col in self.categorical:
             rows = col.vocabulary_size  # raises, naming the column, without int_domain
             name = col.table_name
-            dim = (self.embedding_dims.get(name) or self.embedding_dims.get(col.name)
-                   or col.embedding_dim or infer_embedding_dim(rows))
+            dim = (
+                self.embedding_dims.get(name)
+                or self.embedding_dims.get(col.name)
+                or col.embedding_dim
+                or infer_embedding_dim(rows)
+            )
             prev = self.table_specs.get(name)
             if prev is not None and prev != (rows, dim):
-                raise ValueError(f"InputBlock: columns sharing table {name!r} disagree on its "
-                                 f"shape: {prev} vs {(rows, dim)}")
+                raise ValueError(
+                    f"InputBlock: columns sharing table {name!r} disagree on its "
+                    f"shape: {prev} vs {(rows, dim)}"
+                )
             self.table_specs[name] = (rows, int(dim))
         self.tables = {}
 
@@ -118,7 +142,8 @@ class InputBlock(keras.layers.Layer):
             self.tables[name] = self.add_weight(
                 shape=(rows, dim),
                 initializer=self.embeddings_initializer or table_initializer(dim),
-                name=f"embeddings_{name}")
+                name=f"embeddings_{name}",
+            )
         self.built = True
 
     def table(self, name):
@@ -132,12 +157,14 @@ class InputBlock(keras.layers.Layer):
     @property
     def output_dim(self):
         return sum(self.table_specs[c.table_name][1] for c in self.categorical) + len(
-            self.continuous)
+            self.continuous
+        )
 
     def call(self, inputs):
         if not isinstance(inputs, dict):
-            raise ValueError(f"InputBlock: inputs must be a dict of features, got "
-                             f"{type(inputs).__name__}")
+            raise ValueError(
+                f"InputBlock: inputs must be a dict of features, got {type(inputs).__name__}"
+            )
         parts = []
         for col in self.categorical:
             parts.append(self._embed(col, self._feature(inputs, col.name)))
@@ -150,21 +177,27 @@ class InputBlock(keras.layers.Layer):
         ragged = isinstance(x, tf.RaggedTensor)
         dtype = x.dtype if ragged else tf.convert_to_tensor(x).dtype
         if not (dtype.is_floating or dtype.is_integer) or dtype == tf.bool:
-            raise ValueError(f"InputBlock: continuous feature {col.name!r} must be numbers, "
-                             f"got {dtype.name}")
+            raise ValueError(
+                f"InputBlock: continuous feature {col.name!r} must be numbers, got {dtype.name}"
+            )
         if not ragged:
             x = tf.convert_to_tensor(x)
             if (col.is_list and x.shape.rank != 1) or (
-                    x.shape.rank == 2 and x.shape[1] not in (None, 1)):
+                x.shape.rank == 2 and x.shape[1] not in (None, 1)
+            ):
                 raise ValueError(
                     f"InputBlock: continuous list feature {col.name!r} came padded, shape "
                     f"{x.shape}; its padding cannot be told from a real 0.0, so pass it as a "
-                    f"tf.RaggedTensor (ydnn.Loader's default) to pool the real values")
-            return one_per_example(tf.cast(x, tf.float32),
-                                   f"InputBlock: continuous feature {col.name}")
+                    f"tf.RaggedTensor (ydnn.Loader's default) to pool the real values"
+                )
+            return one_per_example(
+                tf.cast(x, tf.float32), f"InputBlock: continuous feature {col.name}"
+            )
         if x.ragged_rank != 1:
-            raise ValueError(f"InputBlock: continuous list feature {col.name!r} must be ragged "
-                             f"[B, None], got ragged rank {x.ragged_rank}")
+            raise ValueError(
+                f"InputBlock: continuous list feature {col.name!r} must be ragged "
+                f"[B, None], got ragged rank {x.ragged_rank}"
+            )
         # A sequence of numbers (an item's age at each event, ...) pools like
         # the ids beside it: the sum, mean or sqrtn of the row's real values,
         # 0 for an empty row.
@@ -197,37 +230,54 @@ class InputBlock(keras.layers.Layer):
         if ids.shape.rank is None:  # relaxed by a retrace: checked when the step runs
             # A reshape, not tf.ensure_shape: Grappler evaluates the latter
             # from the input's shape before the Assert can name the feature.
-            ids = guarded(tf.equal(tf.rank(ids), 2), [
-                f"InputBlock: list feature {col.name} must be [B, L]; got shape",
-                tf.shape(ids)], ids)
+            ids = guarded(
+                tf.equal(tf.rank(ids), 2),
+                [f"InputBlock: list feature {col.name} must be [B, L]; got shape", tf.shape(ids)],
+                ids,
+            )
             ids = tf.reshape(ids, tf.stack([tf.shape(ids)[0], -1]))
         if ids.shape.rank != 2:
-            raise ValueError(f"InputBlock: feature {col.name!r} must be [B] or [B, L], got "
-                             f"shape {ids.shape}")
+            raise ValueError(
+                f"InputBlock: feature {col.name!r} must be [B] or [B, L], got shape {ids.shape}"
+            )
         real = tf.not_equal(ids, tf.cast(self.padding_id, ids.dtype))
         lengths = tf.reduce_sum(tf.cast(real, tf.int64), axis=1)
         # Trailing padding only: a real id after a pad would be silently dropped.
         trailing = tf.logical_not(tf.reduce_any(real[:, 1:] & tf.logical_not(real[:, :-1])))
-        lengths = guarded(trailing, [f"InputBlock: padded list {col.name!r} has a real id "
-                                     f"after padding id {self.padding_id}; put the real ids "
-                                     "first or pass a tf.RaggedTensor"], lengths)
+        lengths = guarded(
+            trailing,
+            [
+                f"InputBlock: padded list {col.name!r} has a real id "
+                f"after padding id {self.padding_id}; put the real ids "
+                "first or pass a tf.RaggedTensor"
+            ],
+            lengths,
+        )
         if self.ops == "fused":
             return ydnn_kernels.embedding_pool(table, ids, lengths, combiner=self.combiner)
         return stock.embedding_pool_gather(table, ids, lengths, combiner=self.combiner)
 
     def _check_ids(self, col, ids):
         if not ids.dtype.is_integer:
-            raise ValueError(f"InputBlock: feature {col.name!r} must hold integer ids, got "
-                             f"{ids.dtype.name}")
+            raise ValueError(
+                f"InputBlock: feature {col.name!r} must hold integer ids, got {ids.dtype.name}"
+            )
         ids = ids if ids.dtype in (tf.int32, tf.int64) else tf.cast(ids, tf.int64)
         if self.ops == "stock":
             # tf.gather returns zeros for an id out of range on the GPU; the
             # fused kernel checks its ids itself. Padding is never gathered.
             rows = self.table_specs[col.table_name][0]
             bad = ((ids < 0) | (ids >= rows)) & tf.not_equal(ids, self.padding_id)
-            ids = guarded(tf.logical_not(tf.reduce_any(bad)), [
-                f"InputBlock: ids of feature {col.name} must be in [0, {rows}); bad at",
-                tf.where(bad), "values", tf.boolean_mask(ids, bad)], ids)
+            ids = guarded(
+                tf.logical_not(tf.reduce_any(bad)),
+                [
+                    f"InputBlock: ids of feature {col.name} must be in [0, {rows}); bad at",
+                    tf.where(bad),
+                    "values",
+                    tf.boolean_mask(ids, bad),
+                ],
+                ids,
+            )
         return ids
 
     def compute_output_shape(self, input_shape):
@@ -235,8 +285,14 @@ class InputBlock(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(schema=self.schema.to_dict(), embedding_dims=dict(self.embedding_dims),
-                      combiner=self.combiner, ops=self.ops, padding_id=self.padding_id,
-                      embeddings_initializer=None if self.embeddings_initializer is None else
-                      keras.initializers.serialize(self.embeddings_initializer))
+        config.update(
+            schema=self.schema.to_dict(),
+            embedding_dims=dict(self.embedding_dims),
+            combiner=self.combiner,
+            ops=self.ops,
+            padding_id=self.padding_id,
+            embeddings_initializer=None
+            if self.embeddings_initializer is None
+            else keras.initializers.serialize(self.embeddings_initializer),
+        )
         return config

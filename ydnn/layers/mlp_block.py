@@ -48,26 +48,42 @@ class MLPBlock(keras.layers.Layer):
     ```
     """
 
-    def __init__(self, dimensions, activation="relu", use_bias=True, dropout=0.0,
-                 normalization=None, no_activation_last_layer=False,
-                 kernel_initializer="he_uniform", **kwargs):
+    def __init__(
+        self,
+        dimensions,
+        activation="relu",
+        use_bias=True,
+        dropout=0.0,
+        normalization=None,
+        no_activation_last_layer=False,
+        kernel_initializer="he_uniform",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.dimensions = _dimensions(dimensions)
         self.dropout = float_arg("dropout", dropout, minimum=0.0, below=1.0, prefix="MLPBlock")
-        self.normalization = choice_arg("normalization", normalization, NORMALIZATIONS,
-                                        prefix="MLPBlock")
+        self.normalization = choice_arg(
+            "normalization", normalization, NORMALIZATIONS, prefix="MLPBlock"
+        )
         self.activation = keras.activations.get(activation)
         self.use_bias = bool_arg("use_bias", use_bias, prefix="MLPBlock")
-        self.no_activation_last_layer = bool_arg("no_activation_last_layer",
-                                                 no_activation_last_layer, prefix="MLPBlock")
+        self.no_activation_last_layer = bool_arg(
+            "no_activation_last_layer", no_activation_last_layer, prefix="MLPBlock"
+        )
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.dense_layers, self.extra_layers = [], []
         last = len(self.dimensions) - 1
         for i, width in enumerate(self.dimensions):
             linear = i == last and self.no_activation_last_layer
-            self.dense_layers.append(keras.layers.Dense(
-                width, activation=None if linear else self.activation, use_bias=self.use_bias,
-                kernel_initializer=self.kernel_initializer, name=f"dense_{i}"))
+            self.dense_layers.append(
+                keras.layers.Dense(
+                    width,
+                    activation=None if linear else self.activation,
+                    use_bias=self.use_bias,
+                    kernel_initializer=self.kernel_initializer,
+                    name=f"dense_{i}",
+                )
+            )
             extra = []
             if i < last and normalization == "batch_norm":
                 extra.append(keras.layers.BatchNormalization(name=f"batch_norm_{i}"))
@@ -105,9 +121,12 @@ class MLPBlock(keras.layers.Layer):
         config.update(
             dimensions=list(self.dimensions),
             activation=keras.activations.serialize(self.activation),
-            use_bias=self.use_bias, dropout=self.dropout, normalization=self.normalization,
+            use_bias=self.use_bias,
+            dropout=self.dropout,
+            normalization=self.normalization,
             no_activation_last_layer=self.no_activation_last_layer,
-            kernel_initializer=keras.initializers.serialize(self.kernel_initializer))
+            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
+        )
         return config
 
 
@@ -116,11 +135,15 @@ def _dimensions(dimensions):
     if isinstance(dimensions, (int, np.integer)) and not isinstance(dimensions, (bool, np.bool_)):
         dimensions = [dimensions]
     if isinstance(dimensions, (str, bytes)) or not hasattr(dimensions, "__iter__"):
-        raise ValueError(f"MLPBlock: dimensions must be a non-empty list of positive ints, got "
-                         f"{dimensions!r}")
+        raise ValueError(
+            f"MLPBlock: dimensions must be a non-empty list of positive ints, got {dimensions!r}"
+        )
     dimensions = list(dimensions)
-    if not dimensions or any(isinstance(d, (bool, np.bool_)) or not isinstance(d, (int, np.integer))
-                             or d < 1 for d in dimensions):
-        raise ValueError(f"MLPBlock: dimensions must be a non-empty list of positive ints, got "
-                         f"{dimensions!r}")
+    if not dimensions or any(
+        isinstance(d, (bool, np.bool_)) or not isinstance(d, (int, np.integer)) or d < 1
+        for d in dimensions
+    ):
+        raise ValueError(
+            f"MLPBlock: dimensions must be a non-empty list of positive ints, got {dimensions!r}"
+        )
     return [int(d) for d in dimensions]

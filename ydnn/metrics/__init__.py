@@ -33,7 +33,21 @@ def default_metrics(k=10):
     return [RecallAtK(k), MRRAtK(k), NDCGAtK(k), MAPAtK(k), PrecisionAtK(k)]
 
 
-__all__ = ["MAPAtK", "MRRAtK", "NDCGAtK", "PrecisionAtK", "RecallAtK", "TopKMetric",
-           "default_metrics", "evaluate_most_popular", "hit_rank", "map_at_k", "mrr_at_k",
-           "ndcg_at_k", "precision_at_k", "ranking_metrics", "recall_at_k",
-           "top_k_ids_from_scores"]
+__all__ = [
+    "MAPAtK",
+    "MRRAtK",
+    "NDCGAtK",
+    "PrecisionAtK",
+    "RecallAtK",
+    "TopKMetric",
+    "default_metrics",
+    "evaluate_most_popular",
+    "hit_rank",
+    "map_at_k",
+    "mrr_at_k",
+    "ndcg_at_k",
+    "precision_at_k",
+    "ranking_metrics",
+    "recall_at_k",
+    "top_k_ids_from_scores",
+]

@@ -98,8 +98,13 @@ def map_at_k(target, top_k_ids, k=None):
     return mrr_at_k(target, top_k_ids, k)
 
 
-FUNCTIONS = {"recall": recall_at_k, "precision": precision_at_k, "ndcg": ndcg_at_k,
-             "mrr": mrr_at_k, "map": map_at_k}
+FUNCTIONS = {
+    "recall": recall_at_k,
+    "precision": precision_at_k,
+    "ndcg": ndcg_at_k,
+    "mrr": mrr_at_k,
+    "map": map_at_k,
+}
 
 
 def ranking_metrics(target, top_k_ids, k=10):
@@ -110,8 +115,10 @@ def ranking_metrics(target, top_k_ids, k=10):
         top_k_ids: `[B, >= k]` integer ids, best first.
         k: cut-off.
     """
-    return {f"{name}_at_{k}": float(tf.reduce_mean(fn(target, top_k_ids, k)))
-            for name, fn in FUNCTIONS.items()}
+    return {
+        f"{name}_at_{k}": float(tf.reduce_mean(fn(target, top_k_ids, k)))
+        for name, fn in FUNCTIONS.items()
+    }
 
 
 def top_k_ids_from_scores(scores, k, exclude=None):

@@ -32,25 +32,25 @@ class TopKMetric(keras.metrics.Metric):
             raise ValueError(f"{type(self).__name__}: k must be an integer >= 1, got {k!r}")
         super().__init__(name=name or f"{self.metric}_at_{k}", dtype=dtype or "float32")
         self.k = int(k)
-        self.total = self.add_variable(shape=(), initializer="zeros", dtype="float64",
-                                       name="total")
-        self.count = self.add_variable(shape=(), initializer="zeros", dtype="float64",
-                                       name="count")
+        self.total = self.add_variable(shape=(), initializer="zeros", dtype="float64", name="total")
+        self.count = self.add_variable(shape=(), initializer="zeros", dtype="float64", name="count")
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         y_pred = tf.convert_to_tensor(y_pred)
         if y_pred.dtype.is_floating:
             if y_pred.shape.rank != 2:
-                raise ValueError(f"{self.name}: scores must be [batch, num_items], got shape "
-                                 f"{y_pred.shape}")
+                raise ValueError(
+                    f"{self.name}: scores must be [batch, num_items], got shape {y_pred.shape}"
+                )
             y_pred = tf.math.top_k(y_pred, k=self.k).indices
         values = tf.cast(functions.FUNCTIONS[self.metric](y_true, y_pred, self.k), tf.float64)
         if sample_weight is None:
             weight = tf.ones_like(values)
         else:
             weight = tf.cast(tf.convert_to_tensor(sample_weight), tf.float64)
-            weight = tf.broadcast_to(tf.reshape(weight, [-1]) if weight.shape.rank else weight,
-                                     tf.shape(values))
+            weight = tf.broadcast_to(
+                tf.reshape(weight, [-1]) if weight.shape.rank else weight, tf.shape(values)
+            )
         self.total.assign_add(tf.reduce_sum(values * weight))
         self.count.assign_add(tf.reduce_sum(weight))
 

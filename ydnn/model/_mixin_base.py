@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import keras
 
 if TYPE_CHECKING:
+
     class MixinBase(keras.Model):
         """What the mixins may use of the retrieval model."""
 

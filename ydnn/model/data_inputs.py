@@ -14,9 +14,14 @@ from ydnn.model._mixin_base import MixinBase
 DEFAULT_BATCH_SIZE = 32
 
 
-def keras_data(x: Any, y: Any = None, pre: Callable | None = None,
-               batch_size: int | None = None, shuffle: bool = False,
-               what: str = "x") -> tuple[Any, Any, int | None]:
+def keras_data(
+    x: Any,
+    y: Any = None,
+    pre: Callable | None = None,
+    batch_size: int | None = None,
+    shuffle: bool = False,
+    what: str = "x",
+) -> tuple[Any, Any, int | None]:
     """`(x, y, batch_size)` as Keras takes them.
 
     A `ydnn.Dataset` is wrapped in a `Loader` (`batch_size`, `shuffle`), a
@@ -30,34 +35,55 @@ def keras_data(x: Any, y: Any = None, pre: Callable | None = None,
             that is not callable.
     """
     if pre is not None and not callable(pre):
-        raise ValueError(f"pre must be a callable (e.g. ydnn.SequencePredictLast(...)), got "
-                         f"{pre!r}")
+        raise ValueError(
+            f"pre must be a callable (e.g. ydnn.SequencePredictLast(...)), got {pre!r}"
+        )
     if isinstance(x, Dataset):
         x = Loader(x, batch_size or DEFAULT_BATCH_SIZE, shuffle=shuffle)
     if isinstance(x, Loader):
         if y is not None:
-            raise ValueError(f"{what} is a ydnn Loader, which yields its own targets: leave y "
-                             f"unset (targets come from the schema's target columns or pre=)")
+            raise ValueError(
+                f"{what} is a ydnn Loader, which yields its own targets: leave y "
+                f"unset (targets come from the schema's target columns or pre=)"
+            )
         return x.to_tf_dataset(pre), None, None
     if pre is None:
         return x, y, batch_size
     if not isinstance(x, tf.data.Dataset):
-        raise ValueError(f"pre= needs batched data ({what} as a ydnn.Loader, ydnn.Dataset or "
-                         f"tf.data.Dataset), got {type(x).__name__}; apply the transform to the "
-                         f"arrays yourself")
+        raise ValueError(
+            f"pre= needs batched data ({what} as a ydnn.Loader, ydnn.Dataset or "
+            f"tf.data.Dataset), got {type(x).__name__}; apply the transform to the "
+            f"arrays yourself"
+        )
     # In parallel, in order: on few cores the transform would otherwise run
     # between steps instead of beside them.
-    return x.map(lambda *batch: apply_transform(pre, batch), num_parallel_calls=tf.data.AUTOTUNE,
-                 deterministic=True).prefetch(tf.data.AUTOTUNE), y, batch_size
+    return (
+        x.map(
+            lambda *batch: apply_transform(pre, batch),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        ).prefetch(tf.data.AUTOTUNE),
+        y,
+        batch_size,
+    )
 
 
 class DataInputsMixin(MixinBase):
     """`fit`, `evaluate` and `predict` that take a `ydnn.Loader`, a `ydnn.Dataset`
     and Merlin's `pre=` transform (mixed in before `keras.Model`)."""
 
-    def fit(self, x: Any = None, y: Any = None, batch_size: int | None = None, epochs: int = 1,
-                *args: Any, pre: Callable | None = None, validation_data: Any = None,
-                shuffle: bool = True, **kwargs: Any) -> keras.callbacks.History:
+    def fit(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        epochs: int = 1,
+        *args: Any,
+        pre: Callable | None = None,
+        validation_data: Any = None,
+        shuffle: bool = True,
+        **kwargs: Any,
+    ) -> keras.callbacks.History:
         """Keras `fit`; `x` may also be a `ydnn.Loader` or `ydnn.Dataset`, and
         `pre` (e.g. `ydnn.SequencePredictLast`) is applied to every training
         and validation batch, as Merlin's `fit(pre=)`."""
@@ -65,24 +91,40 @@ class DataInputsMixin(MixinBase):
         given_batch_size = batch_size  # a validation Dataset is batched like the training one
         x, y, batch_size = keras_data(x, y, pre, batch_size, shuffle)
         if isinstance(validation_data, (Loader, Dataset)) or (
-                pre is not None and isinstance(validation_data, tf.data.Dataset)):
-            validation_data = keras_data(validation_data, None, pre, given_batch_size,
-                                         what="validation_data")[0]
+            pre is not None and isinstance(validation_data, tf.data.Dataset)
+        ):
+            validation_data = keras_data(
+                validation_data, None, pre, given_batch_size, what="validation_data"
+            )[0]
         if converted:
             kwargs.setdefault("shuffle", False)  # the loader shuffles; Keras would warn
         else:
             kwargs["shuffle"] = shuffle
-        return keras.Model.fit(self, x, y, batch_size, epochs, *args,
-                               validation_data=validation_data, **kwargs)
+        return keras.Model.fit(
+            self, x, y, batch_size, epochs, *args, validation_data=validation_data, **kwargs
+        )
 
-    def evaluate(self, x: Any = None, y: Any = None, batch_size: int | None = None, *args: Any,
-                     pre: Callable | None = None, **kwargs: Any) -> Any:
+    def evaluate(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        *args: Any,
+        pre: Callable | None = None,
+        **kwargs: Any,
+    ) -> Any:
         """Keras `evaluate`, with Loader / Dataset inputs and `pre=` as in `fit`."""
         x, y, batch_size = keras_data(x, y, pre, batch_size)
         return keras.Model.evaluate(self, x, y, batch_size, *args, **kwargs)
 
-    def predict(self, x: Any, batch_size: int | None = None, *args: Any,
-                    pre: Callable | None = None, **kwargs: Any) -> Any:
+    def predict(
+        self,
+        x: Any,
+        batch_size: int | None = None,
+        *args: Any,
+        pre: Callable | None = None,
+        **kwargs: Any,
+    ) -> Any:
         """Keras `predict`, with Loader / Dataset inputs and `pre=` as in `fit`.
 
         A dict of tensors with `tf.RaggedTensor` list features (a batch from a

@@ -27,11 +27,13 @@ class RetrievalMixin(MixinBase):
         Ids below `min_sampled_id` are never returned; `exclude` (ragged or
         0-padded ids per row) removes more.
         """
-        return top_k_items(query, self.item_table, k, post=self.post, min_id=self.min_sampled_id,
-                           exclude=exclude)
+        return top_k_items(
+            query, self.item_table, k, post=self.post, min_id=self.min_sampled_id, exclude=exclude
+        )
 
-    def candidate_embeddings(self, data: Any = None, index: Any = None,
-                                 batch_size: int | None = None) -> Dataset:
+    def candidate_embeddings(
+        self, data: Any = None, index: Any = None, batch_size: int | None = None
+    ) -> Dataset:
         """Every item's embedding, `post` applied, as Merlin returns them.
 
         A `ydnn.Dataset` of one row per id of the vocabulary (`int_domain.max
@@ -44,8 +46,9 @@ class RetrievalMixin(MixinBase):
         rows = candidate_rows(self.item_table, 0, self.max_id + 1, self.post).numpy()
         return _embeddings_dataset(rows, np.arange(self.max_id + 1), self.candidate.name)
 
-    def query_embeddings(self, data: Any, batch_size: int | None = None,
-                             index: str | Tags | None = Tags.USER_ID) -> Dataset:
+    def query_embeddings(
+        self, data: Any, batch_size: int | None = None, index: str | Tags | None = Tags.USER_ID
+    ) -> Dataset:
         """Query embeddings of every row of `data`, as Merlin returns them.
 
         Args:
@@ -64,15 +67,20 @@ class RetrievalMixin(MixinBase):
         """
         name = None
         if index is not None:
-            schema = data.dataset.schema if isinstance(data, Loader) else getattr(
-                data, "schema", self.schema)
+            schema = (
+                data.dataset.schema
+                if isinstance(data, Loader)
+                else getattr(data, "schema", self.schema)
+            )
             name = index if isinstance(index, str) and index in schema.column_names else None
             if name is None:
                 try:
                     name = schema.column_by_tag(index).name
                 except (ValueError, KeyError) as e:
-                    raise ValueError(f"index {str(index)!r} is neither a column nor the tag of "
-                                     f"one column of the data's schema: {e}") from None
+                    raise ValueError(
+                        f"index {str(index)!r} is neither a column nor the tag of "
+                        f"one column of the data's schema: {e}"
+                    ) from None
         if isinstance(data, Dataset):
             data = Loader(data, batch_size or 1024, shuffle=False)
         if isinstance(data, Loader):
@@ -83,8 +91,7 @@ class RetrievalMixin(MixinBase):
             queries.append(self(x, training=False).numpy())
             if name is not None:
                 if name not in x:
-                    raise ValueError(f"index column {name!r} is not among the features "
-                                     f"{sorted(x)}")
+                    raise ValueError(f"index column {name!r} is not among the features {sorted(x)}")
                 keys.append(np.reshape(x[name].numpy(), [-1]))
         rows = np.concatenate(queries) if queries else np.zeros((0, self.item_dim), np.float32)
         ids = np.concatenate(keys) if keys else np.arange(len(rows))
@@ -96,8 +103,9 @@ class RetrievalMixin(MixinBase):
 
         return TopKEncoder(self, k=k, exclude_seen=exclude_seen)
 
-    def batch_predict(self, data: Any, k: int = 10,
-                          exclude_seen: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    def batch_predict(
+        self, data: Any, k: int = 10, exclude_seen: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Top-k `(scores [N, k], ids [N, k])` for every row of a dataset."""
         encoder = self.to_top_k_encoder(k, exclude_seen)
         if isinstance(data, Dataset):
@@ -117,6 +125,7 @@ def _embeddings_dataset(rows, ids, index_name):
     """Merlin's embedding export: a DataFrame `[N, D]`, columns "0".."D-1", indexed by `ids`."""
     import pandas as pd
 
-    frame = pd.DataFrame(rows, columns=[str(i) for i in range(rows.shape[1])],
-                         index=pd.Index(ids, name=index_name))
+    frame = pd.DataFrame(
+        rows, columns=[str(i) for i in range(rows.shape[1])], index=pd.Index(ids, name=index_name)
+    )
     return Dataset(frame)

@@ -10,7 +10,7 @@ from ydnn.model._mixin_base import MixinBase
 from ydnn_kernels import stock
 
 # TF truncates op seeds to 31 bits; a model's seed is one of them.
-SEED_LIMIT = 2 ** 31 - 1
+SEED_LIMIT = 2**31 - 1
 # Spreads the replicas' sampler seeds apart (a prime, so no two collide).
 _REPLICA_STRIDE = 104729
 # The stock path's seed per starting position (another prime).
@@ -18,7 +18,7 @@ _POSITION_STRIDE = 1000003
 # Draws each training step may use: unique sampling stops at 2^31 draws, so
 # step t's window [t 2^32, (t + 1) 2^32) never reaches step t + 1's; the
 # int64 first_draw holds 2^31 steps.
-DRAW_WINDOW = 2 ** 32
+DRAW_WINDOW = 2**32
 
 
 class SamplerStreamMixin(MixinBase):
@@ -47,8 +47,13 @@ class SamplerStreamMixin(MixinBase):
             sampler_seed = random.randrange(SEED_LIMIT)  # keras.utils.set_random_seed fixes it
         self.sampler_seed = int_arg("sampler_seed", sampler_seed, 0, SEED_LIMIT - 1)
         self.sampler_calls = self.add_weight(
-            shape=(), dtype="int64", initializer="zeros", trainable=False, name="sampler_calls",
-            aggregation="only_first_replica")
+            shape=(),
+            dtype="int64",
+            initializer="zeros",
+            trainable=False,
+            name="sampler_calls",
+            aggregation="only_first_replica",
+        )
 
     def _sampler_op_seed(self):
         context = tf.distribute.get_replica_context()
@@ -67,14 +72,25 @@ class SamplerStreamMixin(MixinBase):
         """
         if self.ops == "fused":
             return ydnn_kernels.log_uniform_sample(
-                self.num_sampled, max_id=self.max_id, min_id=self.min_sampled_id, unique=True,
-                true_ids=targets, seed=self._sampler_op_seed(), first_draw=first_draw)
+                self.num_sampled,
+                max_id=self.max_id,
+                min_id=self.min_sampled_id,
+                unique=True,
+                true_ids=targets,
+                seed=self._sampler_op_seed(),
+                first_draw=first_draw,
+            )
         seed = self._sampler_op_seed()
         if first_draw is not None:  # the stock op cannot be placed: a stream per position
             seed = (seed + _POSITION_STRIDE * self._sampler_position()) % SEED_LIMIT
-        return stock.log_uniform_sample(self.num_sampled, max_id=self.max_id,
-                                        min_id=self.min_sampled_id, unique=True,
-                                        true_ids=targets, seed=seed)
+        return stock.log_uniform_sample(
+            self.num_sampled,
+            max_id=self.max_id,
+            min_id=self.min_sampled_id,
+            unique=True,
+            true_ids=targets,
+            seed=seed,
+        )
 
     def _sampler_position(self):
         """`sampler_calls` as a Python int, read eagerly (a mirrored variable too)."""

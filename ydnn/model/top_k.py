@@ -49,8 +49,10 @@ def top_k_items(query, table, k, post=None, min_id=0, exclude=None, chunk=DEFAUL
     min_id = int_arg("min_id", min_id, 0, V - 1)
     k = int_arg("k", k)
     if not 1 <= k <= V - min_id:
-        raise ValueError(f"k must be in [1, {V - min_id}] (the catalog has {V} ids, "
-                         f"{min_id} excluded below min_id), got {k}")
+        raise ValueError(
+            f"k must be in [1, {V - min_id}] (the catalog has {V} ids, "
+            f"{min_id} excluded below min_id), got {k}"
+        )
     chunk = int_arg("chunk", chunk, 1)
     # A `post` layer may change the width; the matmul checks it then.
     query = _checked_query(query, D if post is None else None)
@@ -70,10 +72,10 @@ def top_k_items(query, table, k, post=None, min_id=0, exclude=None, chunk=DEFAUL
         scores = tf.matmul(query, candidate_rows(table, start, stop, post), transpose_b=True)
         if exclude is not None:
             inside = (ex_ids >= start) & (ex_ids < stop)
-            idx = tf.stack([tf.boolean_mask(ex_rows, inside),
-                            tf.boolean_mask(ex_ids, inside) - start], axis=1)
-            scores = tf.tensor_scatter_nd_update(
-                scores, idx, tf.fill(tf.shape(idx)[:1], neg_inf))
+            idx = tf.stack(
+                [tf.boolean_mask(ex_rows, inside), tf.boolean_mask(ex_ids, inside) - start], axis=1
+            )
+            scores = tf.tensor_scatter_nd_update(scores, idx, tf.fill(tf.shape(idx)[:1], neg_inf))
         n = min(k, stop - start)
         s, i = tf.math.top_k(scores, k=n)
         merged_s = tf.concat([best_scores, s], axis=1)
@@ -91,13 +93,25 @@ def _checked_query(query, width=None):
     """
     query = tf.convert_to_tensor(query)
     if not query.dtype.is_floating:
-        raise ValueError(f"query must be float [B, {width}] embeddings, got {query.dtype.name} "
-                         f"of shape {query.shape}")
+        raise ValueError(
+            f"query must be float [B, {width}] embeddings, got {query.dtype.name} "
+            f"of shape {query.shape}"
+        )
     if query.shape.rank != 2 or (width is not None and query.shape[1] not in (None, width)):
-        raise ValueError(f"query must be [B, {width or 'D'}] (the item table's width), got "
-                         f"shape {query.shape}")
+        raise ValueError(
+            f"query must be [B, {width or 'D'}] (the item table's width), got shape {query.shape}"
+        )
     query = tf.cast(query, tf.float32)
     bad = tf.logical_not(tf.math.is_finite(query))
-    return guarded(tf.logical_not(tf.reduce_any(bad)), [
-        "query must be finite (NaN or inf scores every item NaN); shape", tf.shape(query),
-        "bad at [row, col]", tf.where(bad), "values", tf.boolean_mask(query, bad)], query)
+    return guarded(
+        tf.logical_not(tf.reduce_any(bad)),
+        [
+            "query must be finite (NaN or inf scores every item NaN); shape",
+            tf.shape(query),
+            "bad at [row, col]",
+            tf.where(bad),
+            "values",
+            tf.boolean_mask(query, bad),
+        ],
+        query,
+    )

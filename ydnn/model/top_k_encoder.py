@@ -39,12 +39,12 @@ class TopKEncoder(DataInputsMixin, keras.Model):
     ```
     """
 
-    def __init__(self, model: Any, k: int = 10, exclude_seen: bool = False,
-                     **kwargs: Any) -> None:
+    def __init__(self, model: Any, k: int = 10, exclude_seen: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if not isinstance(model, RetrievalMixin):
-            raise ValueError(f"model must be a YoutubeDNNRetrievalModelV2, got "
-                             f"{type(model).__name__}")
+            raise ValueError(
+                f"model must be a YoutubeDNNRetrievalModelV2, got {type(model).__name__}"
+            )
         self.retrieval_model = model
         self.k = int_arg("k", k, 1, model.max_id + 1 - model.min_sampled_id)
         self.exclude_seen = bool_arg("exclude_seen", exclude_seen)
@@ -55,12 +55,18 @@ class TopKEncoder(DataInputsMixin, keras.Model):
         exclude = self.retrieval_model.seen_items(inputs) if self.exclude_seen else None
         return self.retrieval_model.retrieve(query, self.k, exclude)
 
-    def compile(self, metrics: list[keras.metrics.Metric] | None = None,
-                    run_eagerly: bool = False, steps_per_execution: int = 1) -> None:
-        self.top_k_metrics = list(metrics) if metrics is not None else \
-            ydnn_metrics.default_metrics(self.k)
-        super().compile(run_eagerly=run_eagerly, steps_per_execution=steps_per_execution,
-                        jit_compile=False)
+    def compile(
+        self,
+        metrics: list[keras.metrics.Metric] | None = None,
+        run_eagerly: bool = False,
+        steps_per_execution: int = 1,
+    ) -> None:
+        self.top_k_metrics = (
+            list(metrics) if metrics is not None else ydnn_metrics.default_metrics(self.k)
+        )
+        super().compile(
+            run_eagerly=run_eagerly, steps_per_execution=steps_per_execution, jit_compile=False
+        )
 
     @property
     def metrics(self):

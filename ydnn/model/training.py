@@ -30,9 +30,17 @@ class TrainingMixin(SamplerStreamMixin):
         self._ydnn_compile = None
 
     # -- compile -----------------------------------------------------------------
-    def compile(self, optimizer: Any = "adam", metrics: list[keras.metrics.Metric] | None = None,
-                    top_k: int = 10, exclude_seen: bool = False, steps_per_execution: int = 1,
-                    run_eagerly: bool = False, jit_compile: bool = False, **kwargs: Any) -> None:
+    def compile(
+        self,
+        optimizer: Any = "adam",
+        metrics: list[keras.metrics.Metric] | None = None,
+        top_k: int = 10,
+        exclude_seen: bool = False,
+        steps_per_execution: int = 1,
+        run_eagerly: bool = False,
+        jit_compile: bool = False,
+        **kwargs: Any,
+    ) -> None:
         """Keras `compile` with the retrieval settings.
 
         Args:
@@ -58,21 +66,28 @@ class TrainingMixin(SamplerStreamMixin):
                 argument the model sets itself, or a bad value (naming it).
         """
         if jit_compile is not False:
-            raise ValueError(f"jit_compile={jit_compile!r} is not supported: XLA cannot compile "
-                             "ydnn's custom ops (fused pooling, sampler, sampled softmax); "
-                             "leave jit_compile=False")
+            raise ValueError(
+                f"jit_compile={jit_compile!r} is not supported: XLA cannot compile "
+                "ydnn's custom ops (fused pooling, sampler, sampled softmax); "
+                "leave jit_compile=False"
+            )
         if kwargs:
-            raise ValueError(f"unsupported compile arguments {sorted(kwargs)}: the loss is the "
-                             f"model's sampled softmax")
+            raise ValueError(
+                f"unsupported compile arguments {sorted(kwargs)}: the loss is the "
+                f"model's sampled softmax"
+            )
         top_k = int_arg("top_k", top_k, 1)
         exclude_seen = bool_arg("exclude_seen", exclude_seen)
         steps_per_execution = int_arg("steps_per_execution", steps_per_execution, 1)
         run_eagerly = bool_arg("run_eagerly", run_eagerly)
         if metrics is not None:
             if not isinstance(metrics, (list, tuple)) or not all(
-                    isinstance(m, keras.metrics.Metric) for m in metrics):
-                raise ValueError(f"metrics must be a list of keras.metrics.Metric (e.g. "
-                                 f"[ydnn.metrics.RecallAtK(10)]), got {metrics!r}")
+                isinstance(m, keras.metrics.Metric) for m in metrics
+            ):
+                raise ValueError(
+                    f"metrics must be a list of keras.metrics.Metric (e.g. "
+                    f"[ydnn.metrics.RecallAtK(10)]), got {metrics!r}"
+                )
             metrics = list(metrics)
         if self.ops == "fused":
             optimizer = ydnn_optimizers.get(optimizer)
@@ -83,8 +98,9 @@ class TrainingMixin(SamplerStreamMixin):
         locked = self._tracker.locked
         self._tracker.unlock()
         try:
-            self.top_k_metrics = metrics if metrics is not None else \
-                ydnn_metrics.default_metrics(top_k)
+            self.top_k_metrics = (
+                metrics if metrics is not None else ydnn_metrics.default_metrics(top_k)
+            )
         finally:
             if locked:
                 self._tracker.lock()
@@ -92,17 +108,25 @@ class TrainingMixin(SamplerStreamMixin):
             # Building now (from the schema) spares Keras's distributed
             # symbolic build, which would feed the id features as floats.
             self.build()
-        super().compile(optimizer=optimizer, steps_per_execution=steps_per_execution,
-                        run_eagerly=run_eagerly, jit_compile=False)
+        super().compile(
+            optimizer=optimizer,
+            steps_per_execution=steps_per_execution,
+            run_eagerly=run_eagerly,
+            jit_compile=False,
+        )
         if not self.optimizer.built:
             # Slots now, not at the first step: `load_weights` after
             # `compile` (ModelCheckpoint's weights) then restores them,
             # where Keras would skip an unbuilt optimizer with a warning.
             with self.distribute_strategy.scope():
                 self.optimizer.build(self.trainable_variables)
-        self._ydnn_compile = dict(metrics=metrics, top_k=top_k, exclude_seen=exclude_seen,
-                                  steps_per_execution=steps_per_execution,
-                                  run_eagerly=run_eagerly)
+        self._ydnn_compile = dict(
+            metrics=metrics,
+            top_k=top_k,
+            exclude_seen=exclude_seen,
+            steps_per_execution=steps_per_execution,
+            run_eagerly=run_eagerly,
+        )
 
     def get_compile_config(self):
         """The `compile` arguments, the optimizer's config included (saved in `.keras`)."""
@@ -111,8 +135,7 @@ class TrainingMixin(SamplerStreamMixin):
         config = dict(self._ydnn_compile)
         config["optimizer"] = keras.saving.serialize_keras_object(self.optimizer)
         if config["metrics"] is not None:
-            config["metrics"] = [keras.saving.serialize_keras_object(m)
-                                 for m in config["metrics"]]
+            config["metrics"] = [keras.saving.serialize_keras_object(m) for m in config["metrics"]]
         return config
 
     def compile_from_config(self, config):
@@ -121,8 +144,9 @@ class TrainingMixin(SamplerStreamMixin):
         config = dict(config)
         config["optimizer"] = keras.optimizers.deserialize(config["optimizer"])
         if config.get("metrics") is not None:
-            config["metrics"] = [keras.saving.deserialize_keras_object(m)
-                                 for m in config["metrics"]]
+            config["metrics"] = [
+                keras.saving.deserialize_keras_object(m) for m in config["metrics"]
+            ]
         self.compile(**config)  # builds the optimizer: the load fills its slots
 
     @property
@@ -133,12 +157,15 @@ class TrainingMixin(SamplerStreamMixin):
     def _unpack(self, data):
         x, y, weight = keras.utils.unpack_x_y_sample_weight(data)
         if y is None:
-            raise ValueError("the model trains on (features, target ids) pairs: map the data "
-                             "with ydnn.transforms.PredictLast / PredictRandom or give a target column")
+            raise ValueError(
+                "the model trains on (features, target ids) pairs: map the data "
+                "with ydnn.transforms.PredictLast / PredictRandom or give a target column"
+            )
         y = target_ids(y, self.candidate.name)
         if not y.dtype.is_integer:
-            raise ValueError(f"the targets (y) must be integer item ids, got {y.dtype.name} of "
-                             f"shape {y.shape}")
+            raise ValueError(
+                f"the targets (y) must be integer item ids, got {y.dtype.name} of shape {y.shape}"
+            )
         y = tf.reshape(one_per_example(y, "the targets (y)"), [-1])
         if y.dtype not in (tf.int32, tf.int64):
             y = tf.cast(y, tf.int64)  # the ops take int32 / int64 ids
@@ -156,8 +183,11 @@ class TrainingMixin(SamplerStreamMixin):
         batch = tf.cast(tf.size(per_example), tf.float32)
         if weight is None:
             return tf.math.divide_no_nan(tf.reduce_sum(per_example), batch)
-        tf.debugging.assert_equal(tf.shape(weight), tf.shape(per_example), message=(
-            "sample_weight must have one value per example ([batch] or [batch, 1])"))
+        tf.debugging.assert_equal(
+            tf.shape(weight),
+            tf.shape(per_example),
+            message=("sample_weight must have one value per example ([batch] or [batch, 1])"),
+        )
         return tf.math.divide_no_nan(tf.reduce_sum(per_example * weight), batch)
 
     def _track_loss(self, loss, y):
@@ -182,7 +212,8 @@ class TrainingMixin(SamplerStreamMixin):
         x, y, weight = self._unpack(data)
         query = self(x, training=False)
         self._track_loss(
-            self._mean_loss(self.sampled_loss(query, y, self.sample_negatives(y)), weight), y)
+            self._mean_loss(self.sampled_loss(query, y, self.sample_negatives(y)), weight), y
+        )
         _, ids = self.retrieve(query, self.top_k, self.seen_items(x) if self.exclude_seen else None)
         for metric in self.top_k_metrics:
             metric.update_state(y, ids, sample_weight=weight)
@@ -199,11 +230,15 @@ def target_ids(y: Any, name: str) -> tf.Tensor:
         elif len(y) == 1:
             y = next(iter(y.values()))
         else:
-            raise ValueError(f"the targets are a dict of {sorted(y)}, none of them the item "
-                             f"column {name!r}: give the item ids as y[{name!r}]")
+            raise ValueError(
+                f"the targets are a dict of {sorted(y)}, none of them the item "
+                f"column {name!r}: give the item ids as y[{name!r}]"
+            )
     if isinstance(y, tf.RaggedTensor):
-        raise ValueError(f"the targets must be one item id per row, got a RaggedTensor of shape "
-                         f"{y.shape}; take one id per row (e.g. ids[:, -1:].flat_values)")
+        raise ValueError(
+            f"the targets must be one item id per row, got a RaggedTensor of shape "
+            f"{y.shape}; take one id per row (e.g. ids[:, -1:].flat_values)"
+        )
     return tf.convert_to_tensor(y)
 
 
@@ -218,15 +253,31 @@ def _checked_sample_weight(weight):
     with tf.device("/CPU:0"):
         weight = tf.reshape(tf.cast(weight, tf.float32), [-1])
         bad = tf.logical_not((weight >= 0.0) & (weight < float("inf")))
-        return guarded(tf.logical_not(tf.reduce_any(bad)), [
-            "sample_weight must be finite and >= 0; shape", tf.shape(weight), "bad at",
-            tf.where(bad)[:, 0], "values", tf.boolean_mask(weight, bad)], weight)
+        return guarded(
+            tf.logical_not(tf.reduce_any(bad)),
+            [
+                "sample_weight must be finite and >= 0; shape",
+                tf.shape(weight),
+                "bad at",
+                tf.where(bad)[:, 0],
+                "values",
+                tf.boolean_mask(weight, bad),
+            ],
+            weight,
+        )
 
 
 def _checked_range(what, ids, size):
     """`ids`, asserted in `[0, size)` (the message names `what` and the bad values)."""
     flat = tf.reshape(ids, [-1])
     bad = (flat < 0) | (flat >= tf.cast(size, flat.dtype))
-    return guarded(tf.logical_not(tf.reduce_any(bad)), [
-        f"{what} must be ids in [0, {size}); bad at", tf.where(bad)[:, 0], "values",
-        tf.boolean_mask(flat, bad)], ids)
+    return guarded(
+        tf.logical_not(tf.reduce_any(bad)),
+        [
+            f"{what} must be ids in [0, {size}); bad at",
+            tf.where(bad)[:, 0],
+            "values",
+            tf.boolean_mask(flat, bad),
+        ],
+        ids,
+    )

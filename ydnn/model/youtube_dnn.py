@@ -99,23 +99,34 @@ class YoutubeDNNRetrievalModelV2(DataInputsMixin, TrainingMixin, RetrievalMixin,
     ```
     """
 
-    def __init__(self, schema: Schema | dict, candidate_id_tag: str | Tags = Tags.ITEM_ID,
-                     top_block: keras.layers.Layer | None = None,
-                     post: keras.layers.Layer | None = None,
-                     inputs: InputBlock | Schema | None = None, outputs: None = None,
-                     logits_temperature: float = 1.0, num_sampled: int = 100,
-                     min_sampled_id: int = 0, *, ops: str = "fused",
-                     embedding_dims: dict[str, int] | None = None,
-                     separate_output_table: bool = False, sampler_seed: int | None = None,
-                     name: str | None = None) -> None:
+    def __init__(
+        self,
+        schema: Schema | dict,
+        candidate_id_tag: str | Tags = Tags.ITEM_ID,
+        top_block: keras.layers.Layer | None = None,
+        post: keras.layers.Layer | None = None,
+        inputs: InputBlock | Schema | None = None,
+        outputs: None = None,
+        logits_temperature: float = 1.0,
+        num_sampled: int = 100,
+        min_sampled_id: int = 0,
+        *,
+        ops: str = "fused",
+        embedding_dims: dict[str, int] | None = None,
+        separate_output_table: bool = False,
+        sampler_seed: int | None = None,
+        name: str | None = None,
+    ) -> None:
         super().__init__(name=name)
         if isinstance(schema, dict):
             schema = Schema.from_dict(schema)
         if not isinstance(schema, Schema):
             raise ValueError(f"schema must be a ydnn.Schema, got {type(schema).__name__}")
         if outputs is not None:
-            raise ValueError("outputs is not supported: the output is the fused sampled softmax, "
-                             "configured by logits_temperature, num_sampled and min_sampled_id")
+            raise ValueError(
+                "outputs is not supported: the output is the fused sampled softmax, "
+                "configured by logits_temperature, num_sampled and min_sampled_id"
+            )
         ops = choice_arg("ops", ops, OPS)
         logits_temperature = check_temperature("logits_temperature", logits_temperature)
         num_sampled = int_arg("num_sampled", num_sampled)
@@ -124,40 +135,55 @@ class YoutubeDNNRetrievalModelV2(DataInputsMixin, TrainingMixin, RetrievalMixin,
         embedding_dims = dims_arg("embedding_dims", embedding_dims)
         for arg, layer in (("top_block", top_block), ("post", post)):
             if layer is not None and not isinstance(layer, keras.layers.Layer):
-                raise ValueError(f"{arg} must be a keras.layers.Layer or None, got "
-                                 f"{type(layer).__name__} {layer!r}")
+                raise ValueError(
+                    f"{arg} must be a keras.layers.Layer or None, got "
+                    f"{type(layer).__name__} {layer!r}"
+                )
         if inputs is not None and not isinstance(inputs, (Schema, InputBlock)):
-            raise ValueError(f"inputs must be an InputBlock, a Schema or None, got "
-                             f"{type(inputs).__name__}")
+            raise ValueError(
+                f"inputs must be an InputBlock, a Schema or None, got {type(inputs).__name__}"
+            )
         self.schema = schema
         self.candidate_id_tag = Tags.normalize(candidate_id_tag)
         candidates = schema.select_by_tag(self.candidate_id_tag)
         if len(candidates) != 1:
-            raise ValueError(f"the schema must have exactly one column tagged "
-                             f"{str(self.candidate_id_tag)!r} (the item ids), found "
-                             f"{candidates.column_names or 'none'}; columns: {schema.column_names}")
+            raise ValueError(
+                f"the schema must have exactly one column tagged "
+                f"{str(self.candidate_id_tag)!r} (the item ids), found "
+                f"{candidates.column_names or 'none'}; columns: {schema.column_names}"
+            )
         self.candidate = candidates.first
         vocab = self.candidate.vocabulary_size  # raises, naming the column, without a domain
         self.top_block = top_block if top_block is not None else MLPBlock([64])
         width = getattr(self.top_block, "output_dim", None)
         self.embedding_dims = embedding_dims
         table = self.candidate.table_name
-        item_dim = (self.embedding_dims.get(table) or self.embedding_dims.get(self.candidate.name)
-                    or self.candidate.embedding_dim or width)
+        item_dim = (
+            self.embedding_dims.get(table)
+            or self.embedding_dims.get(self.candidate.name)
+            or self.candidate.embedding_dim
+            or width
+        )
         if item_dim is None:
-            raise ValueError("set the item embedding width: embedding_dims={%r: D} (the top "
-                             "block does not tell its output width)" % table)
+            raise ValueError(
+                "set the item embedding width: embedding_dims={%r: D} (the top "
+                "block does not tell its output width)" % table
+            )
         if width is not None and width != item_dim:
             raise ValueError(
                 f"the top block outputs {width} values but the item embedding {table!r} has "
                 f"{item_dim}: query and items must have the same width. Make the last layer "
                 f"{item_dim} wide (e.g. MLPBlock([..., {item_dim}])) or set "
-                f"embedding_dims={{{table!r}: {width}}}")
+                f"embedding_dims={{{table!r}: {width}}}"
+            )
         self.embedding_dims.setdefault(table, int(item_dim))
         if isinstance(inputs, Schema):
             inputs = InputBlock(inputs, embedding_dims=self.embedding_dims, ops=ops)
-        self.input_block = inputs if inputs is not None else InputBlock(
-            schema, embedding_dims=self.embedding_dims, ops=ops)
+        self.input_block = (
+            inputs
+            if inputs is not None
+            else InputBlock(schema, embedding_dims=self.embedding_dims, ops=ops)
+        )
         self.post = post
         self.logits_temperature = logits_temperature
         self.num_sampled = num_sampled
@@ -167,16 +193,20 @@ class YoutubeDNNRetrievalModelV2(DataInputsMixin, TrainingMixin, RetrievalMixin,
         if not 0 <= self.min_sampled_id <= self.max_id:
             raise ValueError(f"min_sampled_id must be in [0, {self.max_id}], got {min_sampled_id}")
         if not 1 <= self.num_sampled <= sample_range:
-            raise ValueError(f"num_sampled must be in [1, {sample_range}] (unique ids in "
-                             f"[{self.min_sampled_id}, {self.max_id}]), got {num_sampled}")
+            raise ValueError(
+                f"num_sampled must be in [1, {sample_range}] (unique ids in "
+                f"[{self.min_sampled_id}, {self.max_id}]), got {num_sampled}"
+            )
         self.ops = ops
         self.separate_output_table = separate_output_table
         self.item_dim = int(item_dim)
         self.output_table = None
         if self.separate_output_table:
             self.output_table = self.add_weight(
-                shape=(vocab, self.item_dim), name="output_embeddings",
-                initializer=table_initializer(self.item_dim))
+                shape=(vocab, self.item_dim),
+                name="output_embeddings",
+                initializer=table_initializer(self.item_dim),
+            )
         self._init_training(sampler_seed)
 
     # -- the tower -------------------------------------------------------------
@@ -222,31 +252,44 @@ class YoutubeDNNRetrievalModelV2(DataInputsMixin, TrainingMixin, RetrievalMixin,
         targets = tf.reshape(targets, [-1])
         if self.ops == "fused" and self.post is None:
             return ydnn_kernels.sampled_softmax_loss(
-                query, self.item_table, targets, sampled, true_ec, sampled_ec,
-                temperature=self.logits_temperature)
+                query,
+                self.item_table,
+                targets,
+                sampled,
+                true_ec,
+                sampled_ec,
+                temperature=self.logits_temperature,
+            )
         table = self.item_table
         if self.post is not None:
             ids = tf.concat([tf.cast(targets, tf.int64), tf.cast(sampled, tf.int64)], 0)
             uniq, idx = tf.unique(ids)
             rows = self.post(tf.cast(tf.gather(table, uniq), tf.float32))
             n = tf.shape(targets)[0]
-            return stock.sampled_softmax_loss(query, rows, idx[:n], idx[n:], true_ec,
-                                              sampled_ec, self.logits_temperature)
-        return stock.sampled_softmax_loss(query, table, targets, sampled, true_ec, sampled_ec,
-                                          self.logits_temperature)
+            return stock.sampled_softmax_loss(
+                query, rows, idx[:n], idx[n:], true_ec, sampled_ec, self.logits_temperature
+            )
+        return stock.sampled_softmax_loss(
+            query, table, targets, sampled, true_ec, sampled_ec, self.logits_temperature
+        )
 
     # -- serialisation ---------------------------------------------------------
     def get_config(self):
         return dict(
-            name=self.name, schema=self.schema.to_dict(),
+            name=self.name,
+            schema=self.schema.to_dict(),
             candidate_id_tag=str(self.candidate_id_tag),
             top_block=keras.saving.serialize_keras_object(self.top_block),
             post=None if self.post is None else keras.saving.serialize_keras_object(self.post),
             inputs=keras.saving.serialize_keras_object(self.input_block),
-            logits_temperature=self.logits_temperature, num_sampled=self.num_sampled,
-            min_sampled_id=self.min_sampled_id, ops=self.ops,
+            logits_temperature=self.logits_temperature,
+            num_sampled=self.num_sampled,
+            min_sampled_id=self.min_sampled_id,
+            ops=self.ops,
             embedding_dims=dict(self.embedding_dims),
-            separate_output_table=self.separate_output_table, sampler_seed=self.sampler_seed)
+            separate_output_table=self.separate_output_table,
+            sampler_seed=self.sampler_seed,
+        )
 
     @classmethod
     def from_config(cls, config):

@@ -66,16 +66,19 @@ def check_hyper(name, learning_rate, kwargs, **values):
     """
     from ydnn.layers._args import float_arg
 
-    if not (callable(learning_rate) or
-            isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule)):
+    if not (
+        callable(learning_rate)
+        or isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule)
+    ):
         learning_rate = float_arg("learning_rate", learning_rate, minimum=0.0, prefix=name)
     out = {}
     for arg, (value, kind) in values.items():
         below = 1.0 if kind == "beta" else None
         out[arg] = float_arg(arg, value, minimum=0.0, below=below, prefix=name)
     if kwargs.get("weight_decay") is not None:
-        kwargs["weight_decay"] = float_arg("weight_decay", kwargs["weight_decay"], minimum=0.0,
-                                           prefix=name)
+        kwargs["weight_decay"] = float_arg(
+            "weight_decay", kwargs["weight_decay"], minimum=0.0, prefix=name
+        )
     for arg in ("clipnorm", "clipvalue", "global_clipnorm"):
         if kwargs.get(arg) is not None:
             kwargs[arg] = float_arg(arg, kwargs[arg], positive=True, prefix=name)
@@ -89,12 +92,14 @@ def check_keras_options(opt):
         raise ValueError(
             f"{name} does not support use_ema=True: an exponential moving average keeps a "
             "dense copy of every embedding table and updates all of its rows each step. "
-            "Average the dense weights yourself, or use the stock Keras optimizer.")
+            "Average the dense weights yourself, or use the stock Keras optimizer."
+        )
     if opt.gradient_accumulation_steps:
         raise ValueError(
             f"{name} does not support gradient_accumulation_steps: Keras accumulates into a "
             "dense [V, D] buffer per table. Use a larger batch instead, or the stock Keras "
-            "optimizer.")
+            "optimizer."
+        )
 
 
 def combine_duplicates(g):
@@ -108,8 +113,11 @@ def indices_unique(g):
     """True when `g.indices` is known (from the op that made it) to hold no
     duplicates; False when unknown (eager tensors, other ops)."""
     op = getattr(g.indices, "op", None)
-    return (op is not None and getattr(op, "type", None) in _UNIQUE_INDEX_OPS
-            and getattr(g.indices, "value_index", -1) == 0)
+    return (
+        op is not None
+        and getattr(op, "type", None) in _UNIQUE_INDEX_OPS
+        and getattr(g.indices, "value_index", -1) == 0
+    )
 
 
 class SparseUpdateMixin:
@@ -138,12 +146,18 @@ class SparseUpdateMixin:
         scale = self.loss_scale_factor
         if scale is not None:
             grads = [_unscale(g, scale) for g in grads]
-        variables = (getattr(self, "_trainable_variables", []) if trainable_variables is None
-                     else list(trainable_variables))
+        variables = (
+            getattr(self, "_trainable_variables", [])
+            if trainable_variables is None
+            else list(trainable_variables)
+        )
         # Which variables take the fused path this step, so that the dense
         # weight decay leaves them to the kernel (which decays touched rows).
-        self._sparse_var_keys = {self._var_key(v) for g, v in zip(grads, variables)
-                                 if g is not None and self._routes_sparse(v, g)}
+        self._sparse_var_keys = {
+            self._var_key(v)
+            for g, v in zip(grads, variables)
+            if g is not None and self._routes_sparse(v, g)
+        }
         self.loss_scale_factor = None  # unscaled above, IndexedSlices included
         try:
             return super().apply(grads, trainable_variables)
@@ -152,13 +166,14 @@ class SparseUpdateMixin:
 
     def _apply_weight_decay(self, variables):
         keys = getattr(self, "_sparse_var_keys", set())
-        super()._apply_weight_decay([
-            v for v in variables
-            if self._var_key(v) not in keys or self._sparse_slots(v) is None])
+        super()._apply_weight_decay(
+            [v for v in variables if self._var_key(v) not in keys or self._sparse_slots(v) is None]
+        )
 
     def _clip_gradients(self, grads):
-        clipping = any(c is not None and c > 0
-                       for c in (self.clipnorm, self.global_clipnorm, self.clipvalue))
+        clipping = any(
+            c is not None and c > 0 for c in (self.clipnorm, self.global_clipnorm, self.clipvalue)
+        )
         if not clipping or not any(isinstance(g, tf.IndexedSlices) for g in grads):
             return super()._clip_gradients(grads)
         grads = [combine_duplicates(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
@@ -170,11 +185,15 @@ class SparseUpdateMixin:
             clip = self.global_clipnorm
             # Keras's formula (NaN for a non-finite norm, as stock).
             scale = clip * tf.minimum(1.0 / use_norm, 1.0 / clip) + (use_norm - use_norm)
-            return [None if g is None else _map_values(g, lambda x: x * tf.cast(scale, x.dtype))
-                    for g in grads]
+            return [
+                None if g is None else _map_values(g, lambda x: x * tf.cast(scale, x.dtype))
+                for g in grads
+            ]
         v = self.clipvalue
-        return [None if g is None else _map_values(g, lambda x: tf.clip_by_value(x, -v, v))
-                for g in grads]
+        return [
+            None if g is None else _map_values(g, lambda x: tf.clip_by_value(x, -v, v))
+            for g in grads
+        ]
 
     def update_step(self, gradient, variable, learning_rate):
         if not isinstance(gradient, tf.IndexedSlices):
@@ -185,15 +204,23 @@ class SparseUpdateMixin:
         if control_flow_util.GraphOrParentsInXlaContext(tf_ops.get_default_graph()):
             raise ValueError(
                 f"{type(self).__name__} updates embedding tables with ydnn's custom ops, which "
-                "XLA cannot compile: use model.compile(..., jit_compile=False).")
+                "XLA cannot compile: use model.compile(..., jit_compile=False)."
+            )
         from ydnn_kernels.sparse_optim_op import sparse_apply
 
         wd = self.weight_decay if (self.weight_decay and self._use_weight_decay(variable)) else 0.0
         return sparse_apply(
-            self._sparse_kind_for(variable), variable, slots, gradient.indices,
-            tf.cast(gradient.values, variable.dtype), learning_rate,
-            step=self.iterations + 1, weight_decay=wd,
-            indices_unique=indices_unique(gradient), **self._sparse_hyper())
+            self._sparse_kind_for(variable),
+            variable,
+            slots,
+            gradient.indices,
+            tf.cast(gradient.values, variable.dtype),
+            learning_rate,
+            step=self.iterations + 1,
+            weight_decay=wd,
+            indices_unique=indices_unique(gradient),
+            **self._sparse_hyper(),
+        )
 
     def _slot_ok(self, variable, slots):
         ok_table = tf.as_dtype(variable.dtype) in (tf.float32, tf.float16, tf.bfloat16)

@@ -41,15 +41,23 @@ class LazyAdam(SparseUpdateMixin, keras.optimizers.Adam):
 
     _sparse_kind = "lazy_adam"
 
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
-                 amsgrad=False, **kwargs):
+    def __init__(
+        self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False, **kwargs
+    ):
         learning_rate, hyper = check_hyper(
-            "LazyAdam", learning_rate, kwargs, beta_1=(beta_1, "beta"), beta_2=(beta_2, "beta"),
-            epsilon=(epsilon, "nonneg"))
+            "LazyAdam",
+            learning_rate,
+            kwargs,
+            beta_1=(beta_1, "beta"),
+            beta_2=(beta_2, "beta"),
+            epsilon=(epsilon, "nonneg"),
+        )
         super().__init__(learning_rate=learning_rate, amsgrad=amsgrad, **hyper, **kwargs)
         if amsgrad:
-            raise ValueError("LazyAdam does not support amsgrad=True (a lazy maximum of "
-                             "velocities has no documented semantics); use amsgrad=False.")
+            raise ValueError(
+                "LazyAdam does not support amsgrad=True (a lazy maximum of "
+                "velocities has no documented semantics); use amsgrad=False."
+            )
         check_keras_options(self)
 
     def _sparse_hyper(self):

@@ -63,9 +63,11 @@ def get(identifier: Any) -> keras.optimizers.Optimizer:
     if isinstance(identifier, str):
         cls = _BY_NAME.get(identifier.lower())
         if cls is None:
-            raise ValueError(f"Unknown optimizer {identifier!r}; ydnn maps "
-                             f"{sorted(_BY_NAME)} to sparse-aware optimizers (or pass a "
-                             "keras.optimizers.Optimizer instance).")
+            raise ValueError(
+                f"Unknown optimizer {identifier!r}; ydnn maps "
+                f"{sorted(_BY_NAME)} to sparse-aware optimizers (or pass a "
+                "keras.optimizers.Optimizer instance)."
+            )
         return cls()
     if isinstance(identifier, dict):
         return get(keras.optimizers.deserialize(identifier))
@@ -75,13 +77,19 @@ def get(identifier: Any) -> keras.optimizers.Optimizer:
             warnings.warn(
                 f"ydnn has no sparse update for {type(identifier).__name__}: embedding tables "
                 "will take Keras's dense update (cost grows with the table size). Use "
-                "'sgd', 'adagrad' or 'adam' for the fused sparse update.", stacklevel=2)
+                "'sgd', 'adagrad' or 'adam' for the fused sparse update.",
+                stacklevel=2,
+            )
             return identifier
         if identifier.built:
-            raise ValueError(f"Cannot convert a {type(identifier).__name__} that is already "
-                             "built (it holds slot state); pass a fresh optimizer.")
+            raise ValueError(
+                f"Cannot convert a {type(identifier).__name__} that is already "
+                "built (it holds slot state); pass a fresh optimizer."
+            )
         config = identifier.get_config()
         config.pop("name", None)
         return cls.from_config(config)  # type: ignore[attr-defined]  # a Keras optimizer class
-    raise ValueError(f"Could not interpret optimizer identifier {identifier!r}: pass a name, a "
-                     "config dict or a keras.optimizers.Optimizer.")
+    raise ValueError(
+        f"Could not interpret optimizer identifier {identifier!r}: pass a name, a "
+        "config dict or a keras.optimizers.Optimizer."
+    )

@@ -48,21 +48,33 @@ class RowWiseAdagrad(SparseUpdateMixin, keras.optimizers.Adagrad):
 
     _sparse_kind = "rowwise_adagrad"
 
-    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7,
-                 table_pattern="embeddings", **kwargs):
+    def __init__(
+        self,
+        learning_rate=0.001,
+        initial_accumulator_value=0.1,
+        epsilon=1e-7,
+        table_pattern="embeddings",
+        **kwargs,
+    ):
         learning_rate, hyper = check_hyper(
-            "RowWiseAdagrad", learning_rate, kwargs,
+            "RowWiseAdagrad",
+            learning_rate,
+            kwargs,
             initial_accumulator_value=(initial_accumulator_value, "nonneg"),
-            epsilon=(epsilon, "nonneg"))
+            epsilon=(epsilon, "nonneg"),
+        )
         super().__init__(learning_rate=learning_rate, **hyper, **kwargs)
         if not isinstance(table_pattern, str):
-            raise ValueError(f"RowWiseAdagrad: table_pattern must be a regular expression "
-                             f"string, got {table_pattern!r}")
+            raise ValueError(
+                f"RowWiseAdagrad: table_pattern must be a regular expression "
+                f"string, got {table_pattern!r}"
+            )
         try:
             re.compile(table_pattern)  # a bad pattern fails here, not at build
         except re.error as e:
-            raise ValueError(f"table_pattern {table_pattern!r} is not a valid regular "
-                             f"expression: {e}") from e
+            raise ValueError(
+                f"table_pattern {table_pattern!r} is not a valid regular expression: {e}"
+            ) from e
         self.table_pattern = table_pattern
         check_keras_options(self)
 
@@ -80,19 +92,27 @@ class RowWiseAdagrad(SparseUpdateMixin, keras.optimizers.Adagrad):
         for v in var_list:
             table = self._is_table(v)
             if table and v.dtype not in ("float32", "float16", "bfloat16"):
-                raise ValueError(f"RowWiseAdagrad: table {v.path} has dtype {v.dtype}; the "
-                                 "row-wise kernels take float32, float16 or bfloat16 tables")
+                raise ValueError(
+                    f"RowWiseAdagrad: table {v.path} has dtype {v.dtype}; the "
+                    "row-wise kernels take float32, float16 or bfloat16 tables"
+                )
             self._row_wise.append(table)
             if self._overwrite_variable_with_gradient(v):
                 self._accumulators.append(None)
             elif table:
                 with self._distribution_strategy.extended.colocate_vars_with(v.value):
-                    self._accumulators.append(self.add_variable(
-                        shape=(v.shape[0],), initializer=init, dtype="float32",
-                        name=f"{v.path.replace('/', '_')}_rowwise_accumulator"))
+                    self._accumulators.append(
+                        self.add_variable(
+                            shape=(v.shape[0],),
+                            initializer=init,
+                            dtype="float32",
+                            name=f"{v.path.replace('/', '_')}_rowwise_accumulator",
+                        )
+                    )
             else:
                 self._accumulators.append(
-                    self.add_variable_from_reference(v, "accumulator", initializer=init))
+                    self.add_variable_from_reference(v, "accumulator", initializer=init)
+                )
 
     def _sparse_hyper(self):
         return {"epsilon": self.epsilon}
@@ -108,11 +128,14 @@ class RowWiseAdagrad(SparseUpdateMixin, keras.optimizers.Adagrad):
 
     def _sparse_kind_for(self, variable):
         # Non-table variables: elementwise Adagrad (fused for sparse gradients).
-        return "rowwise_adagrad" if self._row_wise[self._get_variable_index(variable)] else "adagrad"
+        return (
+            "rowwise_adagrad" if self._row_wise[self._get_variable_index(variable)] else "adagrad"
+        )
 
     def update_step(self, gradient, variable, learning_rate):
         if self._row_wise[self._get_variable_index(variable)] and not isinstance(
-                gradient, tf.IndexedSlices):
+            gradient, tf.IndexedSlices
+        ):
             rows = tf.shape(gradient, out_type=tf.int64)[0]
             gradient = tf.IndexedSlices(gradient, tf.range(rows), tf.shape(gradient, tf.int64))
         return super().update_step(gradient, variable, learning_rate)

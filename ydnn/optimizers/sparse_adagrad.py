@@ -36,12 +36,14 @@ class SparseAdagrad(SparseUpdateMixin, keras.optimizers.Adagrad):
 
     _sparse_kind = "adagrad"
 
-    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7,
-                 **kwargs):
+    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7, **kwargs):
         learning_rate, hyper = check_hyper(
-            "SparseAdagrad", learning_rate, kwargs,
+            "SparseAdagrad",
+            learning_rate,
+            kwargs,
             initial_accumulator_value=(initial_accumulator_value, "nonneg"),
-            epsilon=(epsilon, "nonneg"))
+            epsilon=(epsilon, "nonneg"),
+        )
         super().__init__(learning_rate=learning_rate, **hyper, **kwargs)
         check_keras_options(self)
 

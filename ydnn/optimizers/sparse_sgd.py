@@ -40,16 +40,19 @@ class SparseSGD(SparseUpdateMixin, keras.optimizers.SGD):
     _sparse_kind = "sgd"
 
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **kwargs):
-        learning_rate, hyper = check_hyper("SparseSGD", learning_rate, kwargs,
-                                           momentum=(momentum, "nonneg"))
+        learning_rate, hyper = check_hyper(
+            "SparseSGD", learning_rate, kwargs, momentum=(momentum, "nonneg")
+        )
         momentum = hyper["momentum"]
-        super().__init__(learning_rate=learning_rate, momentum=momentum, nesterov=nesterov,
-                         **kwargs)
+        super().__init__(
+            learning_rate=learning_rate, momentum=momentum, nesterov=nesterov, **kwargs
+        )
         if momentum != 0 or nesterov:
             raise ValueError(
                 f"SparseSGD supports momentum=0 and nesterov=False only, got momentum={momentum}, "
                 f"nesterov={nesterov}: momentum would decay every table row each step. Use "
-                "ydnn.optimizers.LazyAdam, or the stock keras.optimizers.SGD.")
+                "ydnn.optimizers.LazyAdam, or the stock keras.optimizers.SGD."
+            )
         check_keras_options(self)
 
     def _sparse_slots(self, variable):

@@ -17,13 +17,15 @@ def _normalize_tags(name, tags):
     out = []
     for tag in tags:
         tag = Tags.normalize(tag)
-        for t in (tag.expanded() if isinstance(tag, Tags) else (tag,)):
+        for t in tag.expanded() if isinstance(tag, Tags) else (tag,):
             if t not in out:
                 out.append(t)
     for a, b in COLLISIONS:
         if a in out and b in out:
-            raise ValueError(f"column {name!r}: tags {a.value!r} and {b.value!r} "
-                             f"cannot be combined (got tags {[str(t) for t in out]})")
+            raise ValueError(
+                f"column {name!r}: tags {a.value!r} and {b.value!r} "
+                f"cannot be combined (got tags {[str(t) for t in out]})"
+            )
     return tuple(out)
 
 
@@ -91,14 +93,20 @@ class ColumnSchema:
             elif isinstance(domain, (tuple, list)):
                 domain = IntDomain(*domain)
         except (ValueError, KeyError, TypeError) as e:
-            raise ValueError(f"column {self.name!r}: bad int_domain {self.int_domain!r}: {e}") from e
+            raise ValueError(
+                f"column {self.name!r}: bad int_domain {self.int_domain!r}: {e}"
+            ) from e
         if domain is not None and not isinstance(domain, IntDomain):
-            raise ValueError(f"column {self.name!r}: int_domain must be an IntDomain, a (min, max) "
-                             f"pair or a dict, got {domain!r}")
+            raise ValueError(
+                f"column {self.name!r}: int_domain must be an IntDomain, a (min, max) "
+                f"pair or a dict, got {domain!r}"
+            )
         object.__setattr__(self, "int_domain", domain)
         if self.is_categorical and dtype.kind not in "iu":
-            raise ValueError(f"column {self.name!r} is tagged categorical but has dtype "
-                             f"{dtype.name}; categorical ids must be integers")
+            raise ValueError(
+                f"column {self.name!r} is tagged categorical but has dtype "
+                f"{dtype.name}; categorical ids must be integers"
+            )
         if domain is not None and dtype.kind not in "iu":
             raise ValueError(f"column {self.name!r} has an int_domain but dtype {dtype.name}")
         # Read-only view: a frozen column must not change under a shared dict.
@@ -149,7 +157,8 @@ class ColumnSchema:
             kind = "is tagged categorical but has" if self.is_categorical else "has"
             raise ValueError(
                 f"column {self.name!r} {kind} no int_domain, so its vocabulary size is unknown; "
-                f"give it one, e.g. ColumnSchema({self.name!r}, ..., int_domain=(0, max_id))")
+                f"give it one, e.g. ColumnSchema({self.name!r}, ..., int_domain=(0, max_id))"
+            )
         return self.int_domain.max + 1
 
     @property
@@ -187,8 +196,9 @@ class ColumnSchema:
 
     def with_tags(self, tags):
         """A copy with `tags` added."""
-        return dataclasses.replace(self, tags=self.tags + tuple(
-            (tags,) if isinstance(tags, (str, Tags)) else tags))
+        return dataclasses.replace(
+            self, tags=self.tags + tuple((tags,) if isinstance(tags, (str, Tags)) else tags)
+        )
 
     def without_tags(self, tags):
         """A copy with `tags` removed (compound parts stay unless listed)."""

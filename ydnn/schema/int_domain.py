@@ -46,7 +46,9 @@ class IntDomain:
         if self.max < self.min:
             raise ValueError(f"IntDomain.max ({self.max}) must be >= min ({self.min})")
         if self.name is not None and (not isinstance(self.name, str) or not self.name):
-            raise ValueError(f"IntDomain.name must be a non-empty string or None, got {self.name!r}")
+            raise ValueError(
+                f"IntDomain.name must be a non-empty string or None, got {self.name!r}"
+            )
 
     @property
     def size(self):

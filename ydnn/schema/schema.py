@@ -174,9 +174,12 @@ class Schema:
             return selected.first
         if not selected:
             listing = ", ".join(f"{c.name} [{', '.join(map(str, c.tags))}]" for c in self)
-            raise ValueError(f"no column is tagged {str(tag)!r}; the schema has: {listing or 'no columns'}")
-        raise ValueError(f"several columns are tagged {str(tag)!r}: {selected.column_names}; "
-                         f"select one by name")
+            raise ValueError(
+                f"no column is tagged {str(tag)!r}; the schema has: {listing or 'no columns'}"
+            )
+        raise ValueError(
+            f"several columns are tagged {str(tag)!r}: {selected.column_names}; select one by name"
+        )
 
     def with_column(self, column: ColumnSchema) -> "Schema":
         """A copy with `column` added, or replacing the column of its name."""
@@ -186,8 +189,11 @@ class Schema:
 
     # -- serialisation ------------------------------------------------------
     def to_dict(self) -> dict:
-        return {"format": "ydnn.schema", "version": FORMAT_VERSION,
-                "columns": [c.to_dict() for c in self]}
+        return {
+            "format": "ydnn.schema",
+            "version": FORMAT_VERSION,
+            "columns": [c.to_dict() for c in self],
+        }
 
     @classmethod
     def from_dict(cls, config: dict) -> "Schema":
@@ -199,14 +205,19 @@ class Schema:
         if isinstance(config, dict) and "columns" in config:
             version = config.get("version", FORMAT_VERSION)
             if version > FORMAT_VERSION:
-                raise ValueError(f"schema format version {version} is newer than this ydnn "
-                                 f"reads ({FORMAT_VERSION}); upgrade ydnn")
+                raise ValueError(
+                    f"schema format version {version} is newer than this ydnn "
+                    f"reads ({FORMAT_VERSION}); upgrade ydnn"
+                )
             return cls(config["columns"])
         if isinstance(config, dict) and ("feature" in config or not config):
             return cls(tfmd.columns_from_tfmd_dict(config))
-        raise ValueError("not a schema: expected a dict with 'columns' (ydnn) or 'feature' "
-                         f"(TensorFlow Metadata / Merlin), got keys {sorted(config)[:10]}"
-                         if isinstance(config, dict) else f"not a schema: {type(config).__name__}")
+        raise ValueError(
+            "not a schema: expected a dict with 'columns' (ydnn) or 'feature' "
+            f"(TensorFlow Metadata / Merlin), got keys {sorted(config)[:10]}"
+            if isinstance(config, dict)
+            else f"not a schema: {type(config).__name__}"
+        )
 
     def to_json(self, path: str | os.PathLike | None = None, indent: int = 2) -> str:
         """JSON text of the schema; written to `path` too when given."""

@@ -75,8 +75,9 @@ class Tags(str, enum.Enum):
         if isinstance(tag, cls):
             return tag
         if not isinstance(tag, str):
-            raise TypeError(f"a tag must be a string or ydnn.Tags, got {tag!r} "
-                            f"({type(tag).__name__})")
+            raise TypeError(
+                f"a tag must be a string or ydnn.Tags, got {tag!r} ({type(tag).__name__})"
+            )
         if not tag:
             raise ValueError("a tag must be a non-empty string")
         try:

@@ -16,16 +16,30 @@ write them, without depending on `protobuf` or `tensorflow_metadata`:
 import re
 import struct
 
-_TOKEN = re.compile(r"""
+_TOKEN = re.compile(
+    r"""
     (?P<ws>\s+|\#[^\n]*)
   | (?P<str>"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')
   | (?P<num>[-+]?(?:0[xX][0-9a-fA-F]+|(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)[fF]?(?![\w.]))
   | (?P<ident>[-+]?[A-Za-z_][\w.]*|\[[\w./]+\])
   | (?P<punct>[{}<>:;,\[\]])
-""", re.VERBOSE)
+""",
+    re.VERBOSE,
+)
 
-_SIMPLE_ESCAPES = {"n": 10, "r": 13, "t": 9, "a": 7, "b": 8, "f": 12, "v": 11,
-                   "\\": 92, "'": 39, '"': 34, "?": 63}
+_SIMPLE_ESCAPES = {
+    "n": 10,
+    "r": 13,
+    "t": 9,
+    "a": 7,
+    "b": 8,
+    "f": 12,
+    "v": 11,
+    "\\": 92,
+    "'": 39,
+    '"': 34,
+    "?": 63,
+}
 
 
 def unescape(literal):
@@ -42,13 +56,13 @@ def unescape(literal):
             j = i + 1
             while j < min(i + 4, len(body)) and body[j] in "01234567":
                 j += 1
-            out.append(int(body[i + 1:j], 8) & 0xFF)
+            out.append(int(body[i + 1 : j], 8) & 0xFF)
             i = j
         elif nxt in "xX":
             j = i + 2
             while j < min(i + 4, len(body)) and body[j] in "0123456789abcdefABCDEF":
                 j += 1
-            out.append(int(body[i + 2:j], 16))
+            out.append(int(body[i + 2 : j], 16))
             i = j
         elif nxt in _SIMPLE_ESCAPES:
             out.append(_SIMPLE_ESCAPES[nxt])
@@ -63,7 +77,9 @@ def _tokens(text, source):
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if m is None:
-            raise ValueError(f"{source}:{line}: cannot parse text proto near {text[pos:pos + 30]!r}")
+            raise ValueError(
+                f"{source}:{line}: cannot parse text proto near {text[pos : pos + 30]!r}"
+            )
         kind = m.lastgroup
         if kind != "ws":
             yield kind, m.group(), line
@@ -155,6 +171,7 @@ def parse(text, source="<text proto>"):
 
 # -- binary google.protobuf.Struct ----------------------------------------------
 
+
 def _varint(buf, i):
     shift = result = 0
     while True:
@@ -177,12 +194,12 @@ def _fields(buf):
         if wire == 0:
             value, i = _varint(buf, i)
         elif wire == 1:
-            value, i = buf[i:i + 8], i + 8
+            value, i = buf[i : i + 8], i + 8
         elif wire == 2:
             n, i = _varint(buf, i)
-            value, i = buf[i:i + n], i + n
+            value, i = buf[i : i + n], i + n
         elif wire == 5:
-            value, i = buf[i:i + 4], i + 4
+            value, i = buf[i : i + 4], i + 4
         else:
             raise ValueError(f"unsupported protobuf wire type {wire} in Struct")
         if i > len(buf):

@@ -37,9 +37,22 @@ from ydnn.schema.column_schema import ColumnSchema
 from ydnn.schema.int_domain import IntDomain
 from ydnn.schema.tags import Tags
 
-_SINGULAR = {"name", "type", "int_domain", "float_domain", "value_count", "shape",
-             "annotation", "min", "max", "is_categorical", "size", "type_url", "value",
-             "domain"}
+_SINGULAR = {
+    "name",
+    "type",
+    "int_domain",
+    "float_domain",
+    "value_count",
+    "shape",
+    "annotation",
+    "min",
+    "max",
+    "is_categorical",
+    "size",
+    "type_url",
+    "value",
+    "domain",
+}
 _INT_BITS = {8: "int8", 16: "int16", 32: "int32", 64: "int64"}
 _FLOAT_BITS = {16: "float16", 32: "float32", 64: "float64"}
 
@@ -63,7 +76,9 @@ def _from_pbtxt_tree(tree):
 def _from_json_tree(node):
     """TFMD JSON (camelCase, int64 as strings) to snake_case keys."""
     if isinstance(node, dict):
-        return {(k if k.startswith("@") else _snake(k)): _from_json_tree(v) for k, v in node.items()}
+        return {
+            (k if k.startswith("@") else _snake(k)): _from_json_tree(v) for k, v in node.items()
+        }
     if isinstance(node, list):
         return [_from_json_tree(v) for v in node]
     return node
@@ -95,20 +110,21 @@ def _extra_metadata(name, entries):
         if not isinstance(entry, dict):
             continue
         value = entry.get("value")
-        if isinstance(value, dict):      # canonical JSON: {"@type": ..., "value": {...}}
+        if isinstance(value, dict):  # canonical JSON: {"@type": ..., "value": {...}}
             props.update(value)
             continue
-        if isinstance(value, str):       # JSON with base64 bytes
+        if isinstance(value, str):  # JSON with base64 bytes
             value = base64.b64decode(value)
         if isinstance(value, bytes):
             try:
                 props.update(textproto.decode_struct(value))
             except (ValueError, IndexError) as e:
-                raise ValueError(f"feature {name!r}: extra_metadata does not decode as a "
-                                 f"google.protobuf.Struct: {e}") from e
+                raise ValueError(
+                    f"feature {name!r}: extra_metadata does not decode as a "
+                    f"google.protobuf.Struct: {e}"
+                ) from e
         # Any other canonical JSON object for a Struct keeps its fields inline.
-        props.update({k: v for k, v in entry.items()
-                      if k not in ("@type", "value", "type_url")})
+        props.update({k: v for k, v in entry.items() if k not in ("@type", "value", "type_url")})
     return _tidy(props)
 
 
@@ -145,7 +161,9 @@ def column_from_feature(feature):
         if d.get("is_categorical") in (True, "true"):
             tags.append(Tags.CATEGORICAL)
     if "float_domain" in feature:
-        fd = {k: float(v) for k, v in (feature["float_domain"] or {}).items() if k in ("min", "max")}
+        fd = {
+            k: float(v) for k, v in (feature["float_domain"] or {}).items() if k in ("min", "max")
+        }
         props["float_domain"] = fd
 
     inferred_list, inferred_ragged = False, False
@@ -177,8 +195,15 @@ def column_from_feature(feature):
     else:
         raise ValueError(f"feature {name!r}: unsupported type {kind!r}")
     try:
-        return ColumnSchema(name, dtype, tags, is_list=is_list, is_ragged=is_ragged,
-                            int_domain=domain, properties=props)
+        return ColumnSchema(
+            name,
+            dtype,
+            tags,
+            is_list=is_list,
+            is_ragged=is_ragged,
+            int_domain=domain,
+            properties=props,
+        )
     except ValueError as e:
         raise ValueError(f"feature {name!r} of the Merlin schema: {e}") from e
 
@@ -203,9 +228,18 @@ def columns_from_pbtxt(text, source="schema.pbtxt"):
         ValueError: a syntax error (with the line) or a malformed feature.
     """
     tree = _from_pbtxt_tree(textproto.parse(text, source))
-    unknown = set(tree) - {"feature", "sparse_feature", "weighted_feature", "string_domain",
-                           "default_environment", "dataset_constraints", "tensor_representation_group"}
+    unknown = set(tree) - {
+        "feature",
+        "sparse_feature",
+        "weighted_feature",
+        "string_domain",
+        "default_environment",
+        "dataset_constraints",
+        "tensor_representation_group",
+    }
     if unknown:
-        raise ValueError(f"{source}: not a TensorFlow Metadata schema (unexpected top-level "
-                         f"fields {sorted(unknown)})")
+        raise ValueError(
+            f"{source}: not a TensorFlow Metadata schema (unexpected top-level "
+            f"fields {sorted(unknown)})"
+        )
     return columns_from_tfmd_dict(tree, snake_case=True)

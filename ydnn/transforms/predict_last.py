@@ -42,5 +42,6 @@ class SequencePredictLast(PredictLast):
     """
 
     def __init__(self, schema, target=None, padding_id=0):
-        super().__init__(padding_id=padding_id, schema=schema,
-                         target=Tags.ITEM_ID if target is None else target)
+        super().__init__(
+            padding_id=padding_id, schema=schema, target=Tags.ITEM_ID if target is None else target
+        )

@@ -41,5 +41,9 @@ class SequencePredictRandom(PredictRandom):
     """
 
     def __init__(self, schema, target=None, padding_id=0, seed=None):
-        super().__init__(padding_id=padding_id, seed=seed, schema=schema,
-                         target=Tags.ITEM_ID if target is None else target)
+        super().__init__(
+            padding_id=padding_id,
+            seed=seed,
+            schema=schema,
+            target=Tags.ITEM_ID if target is None else target,
+        )

@@ -45,8 +45,11 @@ class SequenceTarget(abc.ABC):
         self.padding_id = int_arg("padding_id", padding_id, prefix=name)
         self.seed = None if seed is None else int_arg("seed", seed, prefix=name)
         self.schema = schema
-        self.cut_columns = () if schema is None else tuple(
-            c.name for c in schema.select_by_tag(Tags.SEQUENCE) if c.name != column)
+        self.cut_columns = (
+            ()
+            if schema is None
+            else tuple(c.name for c in schema.select_by_tag(Tags.SEQUENCE) if c.name != column)
+        )
 
     @abc.abstractmethod
     def positions(self, lengths):
@@ -57,8 +60,10 @@ class SequenceTarget(abc.ABC):
         # do (`Loader(...).map(predict_last)` then `fit(pre=predict_last)`
         # cuts twice); a dict of targets keeps its other entries.
         if self.column not in features:
-            raise ValueError(f"{type(self).__name__}: missing sequence feature {self.column!r}; "
-                             f"got {sorted(features)}")
+            raise ValueError(
+                f"{type(self).__name__}: missing sequence feature {self.column!r}; "
+                f"got {sorted(features)}"
+            )
         out, new_target = self._cut_all(features)
         if isinstance(target, dict):
             return out, {**target, self.column: new_target}
@@ -68,13 +73,17 @@ class SequenceTarget(abc.ABC):
         seq = features[self.column]
         ragged = isinstance(seq, tf.RaggedTensor)
         if ragged and seq.ragged_rank != 1:
-            raise ValueError(f"{type(self).__name__}: sequence feature {self.column!r} must be "
-                             f"ragged [B, None], got ragged rank {seq.ragged_rank}")
+            raise ValueError(
+                f"{type(self).__name__}: sequence feature {self.column!r} must be "
+                f"ragged [B, None], got ragged rank {seq.ragged_rank}"
+            )
         dense = seq.flat_values if ragged else tf.convert_to_tensor(seq)
         if not dense.dtype.is_integer or (not ragged and dense.shape.rank not in (None, 2)):
-            raise ValueError(f"{type(self).__name__}: sequence feature {self.column!r} must be "
-                             f"integer ids [B, L] (or ragged [B, None]), got {dense.dtype.name} "
-                             f"of shape {seq.shape}")
+            raise ValueError(
+                f"{type(self).__name__}: sequence feature {self.column!r} must be "
+                f"integer ids [B, L] (or ragged [B, None]), got {dense.dtype.name} "
+                f"of shape {seq.shape}"
+            )
         if ragged:
             # Every value of a ragged row is an id (as in Merlin): the target
             # is the row's own last (or drawn) element, whatever its value.
@@ -85,12 +94,19 @@ class SequenceTarget(abc.ABC):
             # Right padding only: a padded left or middle would move the
             # target onto a padding id without a word.
             trailing = tf.logical_not(tf.reduce_any(real[:, 1:] & tf.logical_not(real[:, :-1])))
-            lengths = guarded(trailing, [
-                f"{type(self).__name__}: padded {self.column!r} has a real id after padding id "
-                f"{self.padding_id}; put the real ids first or pass a tf.RaggedTensor"], lengths)
-        lengths = guarded(tf.reduce_all(lengths > 0), [
-            f"{type(self).__name__}: a row of {self.column!r} has no ids to take a target "
-            f"from"], lengths)
+            lengths = guarded(
+                trailing,
+                [
+                    f"{type(self).__name__}: padded {self.column!r} has a real id after padding id "
+                    f"{self.padding_id}; put the real ids first or pass a tf.RaggedTensor"
+                ],
+                lengths,
+            )
+        lengths = guarded(
+            tf.reduce_all(lengths > 0),
+            [f"{type(self).__name__}: a row of {self.column!r} has no ids to take a target from"],
+            lengths,
+        )
         pos = self.positions(lengths)
         out = dict(features)
         if ragged:
@@ -114,11 +130,14 @@ def _target_column(name, schema, target):
         try:
             return schema.column_by_tag(target).name
         except (ValueError, KeyError) as e:
-            raise ValueError(f"{name}: target {str(target)!r} is neither a column of the schema "
-                             f"nor a tag of exactly one of its columns: {e}") from None
+            raise ValueError(
+                f"{name}: target {str(target)!r} is neither a column of the schema "
+                f"nor a tag of exactly one of its columns: {e}"
+            ) from None
     if not isinstance(target, str):
-        raise ValueError(f"{name}: target must be a column name (or a tag, with a schema), got "
-                         f"{target!r}")
+        raise ValueError(
+            f"{name}: target must be a column name (or a tag, with a schema), got {target!r}"
+        )
     return target
 
 
@@ -127,13 +146,17 @@ def _cut(name, column, values, pos):
     padding (0) or, for a ragged feature, dropped."""
     if isinstance(values, tf.RaggedTensor):
         if values.ragged_rank != 1:
-            raise ValueError(f"{name}: sequence feature {column!r} must be ragged [B, None], got "
-                             f"ragged rank {values.ragged_rank}")
+            raise ValueError(
+                f"{name}: sequence feature {column!r} must be ragged [B, None], got "
+                f"ragged rank {values.ragged_rank}"
+            )
         return _first(values, pos)
     values = tf.convert_to_tensor(values)
     if values.shape.rank is not None and values.shape.rank != 2:
-        raise ValueError(f"{name}: sequence feature {column!r} must be [B, L] (or ragged), got "
-                         f"shape {values.shape}")
+        raise ValueError(
+            f"{name}: sequence feature {column!r} must be [B, L] (or ragged), got "
+            f"shape {values.shape}"
+        )
     keep = tf.range(tf.shape(values)[1])[None, :] < pos[:, None]
     return tf.where(keep, values, tf.zeros_like(values))
 
@@ -148,5 +171,6 @@ def _first(values, pos):
     starts = values.row_starts()
     keep = tf.minimum(values.row_lengths(), tf.cast(pos, starts.dtype))
     kept = tf.ragged.range(starts, starts + keep, row_splits_dtype=values.row_splits.dtype)
-    return tf.RaggedTensor.from_row_splits(tf.gather(values.values, kept.values),
-                                           kept.row_splits, validate=False)
+    return tf.RaggedTensor.from_row_splits(
+        tf.gather(values.values, kept.values), kept.row_splits, validate=False
+    )
