@@ -7,12 +7,22 @@ Importing this module imports neither TensorFlow nor ydnn: every `run`
 builds what it needs in a fresh temporary directory.
 """
 
+import atexit
 import os
+import shutil
 import tempfile
 
 import numpy as np
 
 from tests.robustness.catalogue import Case
+
+# Every case's files live under one folder that the worker removes when it exits.
+_ROOT = tempfile.mkdtemp(prefix="ydnn-io-cases-")
+atexit.register(shutil.rmtree, _ROOT, ignore_errors=True)
+
+
+def _mkdtemp():
+    return tempfile.mkdtemp(dir=_ROOT)
 
 
 def _dir(**columns):
@@ -20,7 +30,7 @@ def _dir(**columns):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    path = tempfile.mkdtemp(prefix="ydnn-io-")
+    path = _mkdtemp()
     pq.write_table(pa.table(columns), os.path.join(path, "part_0.parquet"))
     return path
 
@@ -99,7 +109,7 @@ def _empty_file():
 
     import ydnn
 
-    path = tempfile.mkdtemp(prefix="ydnn-io-")
+    path = _mkdtemp()
     table = pa.table(
         {"user_id": pa.array([], pa.int64()), "item_id_seq": pa.array([], pa.list_(pa.int64()))}
     )
@@ -121,7 +131,7 @@ CASES = [
     # -- Dataset: paths, files, schemas --------------------------------------------
     Case(
         f"{D}/empty-directory",
-        lambda: __import__("ydnn").Dataset(tempfile.mkdtemp()),
+        lambda: __import__("ydnn").Dataset(_mkdtemp()),
         raises=FileNotFoundError,
         match=r"no \*\.parquet files in directory",
     ),
@@ -395,7 +405,7 @@ CASES = [
 
 
 def _write_text(name, text):
-    path = os.path.join(tempfile.mkdtemp(prefix="ydnn-io-"), name)
+    path = os.path.join(_mkdtemp(), name)
     with open(path, "w") as f:
         f.write(text)
     return path
@@ -405,7 +415,7 @@ def _two_files():
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    path = tempfile.mkdtemp(prefix="ydnn-io-")
+    path = _mkdtemp()
     pq.write_table(pa.table({"a": [1, 2]}), os.path.join(path, "a.parquet"))
     pq.write_table(pa.table({"a": [1.5]}), os.path.join(path, "b.parquet"))
     return path
