@@ -417,12 +417,7 @@ Status launch_positive(const Problem<T>& p, const Workspace& w, const float* lse
   return cuda_ok(cudaGetLastError(), "positive_kernel");
 }
 
-template <typename T>
-struct Tag {
-  using type = T;
-};
-
-// f(Tag<table element type>)
+// f(Tag<table element type>), Tag from common/cuda_utils.cuh
 template <typename F>
 Status on_table_type(DType t, F&& f) {
   switch (t) {
