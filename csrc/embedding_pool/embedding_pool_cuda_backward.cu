@@ -29,7 +29,7 @@
 #include <cub/device/device_scan.cuh>
 #include <cub/device/device_select.cuh>
 
-#include "embedding_pool/embedding_pool_cuda_common.cuh"
+#include "embedding_pool/embedding_pool_cuda.cuh"
 
 namespace ydnn {
 namespace pool_cuda {

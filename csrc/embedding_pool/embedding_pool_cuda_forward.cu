@@ -6,7 +6,7 @@
 //
 // Algorithm: a group of G = 4..32 lanes (the fewest covering a row in
 // 16-byte vectors, so small D packs several bags per warp) owns a bag and
-// runs pool_rows over its ids (embedding_pool_cuda_common.cuh): ids and
+// runs pool_rows over its ids (embedding_pool_cuda.cuh): ids and
 // weights are read coalesced, each row once, summed in fp32 registers and
 // rounded once on the store. Rows wider than one pass (G*VEC*4 elements,
 // 2 KiB with 16-byte vectors) re-walk the bag's ids, which then hit L1.
@@ -19,7 +19,7 @@
 // one sync and rebuilds the CPU path's message; only when there is an error
 // do one or two more small reads fetch the offending values.
 
-#include "embedding_pool/embedding_pool_cuda_common.cuh"
+#include "embedding_pool/embedding_pool_cuda.cuh"
 
 namespace ydnn {
 namespace pool_cuda {

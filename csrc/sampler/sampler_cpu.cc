@@ -68,21 +68,6 @@ void Draw(const LogUniformArgs& a, uint64_t first, int64_t n, int64_t* out, floa
 
 }  // namespace
 
-Status log_uniform_check(const LogUniformArgs& a) {
-  if (a.num_sampled < 1) return InvalidArgument("num_sampled must be >= 1, got ", a.num_sampled);
-  if (a.min_id < 0) return InvalidArgument("min_id must be >= 0, got ", a.min_id);
-  if (a.max_id < a.min_id)
-    return InvalidArgument("max_id must be >= min_id, got max_id = ", a.max_id,
-                           " and min_id = ", a.min_id);
-  if (a.max_id == std::numeric_limits<int64_t>::max())
-    return InvalidArgument("max_id must be < 2^63 - 1, got ", a.max_id);
-  if (a.unique && a.num_sampled > a.range())
-    return InvalidArgument("num_sampled = ", a.num_sampled, " exceeds the ", a.range(),
-                           " ids in [min_id, max_id] = [", a.min_id, ", ", a.max_id,
-                           "]: unique sampling needs num_sampled <= max_id - min_id + 1");
-  return Status::Ok();
-}
-
 Status log_uniform_sample_cpu(const LogUniformArgs& a, int64_t* sampled, float* sampled_ec,
                               int64_t* num_tries, SamplerScratch* scratch,
                               const ParallelFor& parallel) {

@@ -14,6 +14,7 @@ import shutil
 
 import numpy as np
 import pandas as pd
+import tensorflow as tf
 
 DATA = os.path.join(os.path.dirname(os.path.dirname(__file__)), "data")
 SCHEMAS = os.path.join(DATA, "merlin_sequence_testing")
@@ -72,3 +73,16 @@ def write_sequence_testing(
     os.makedirs(os.path.dirname(target), exist_ok=True)
     shutil.copy(schema_file or os.path.join(SCHEMAS, os.path.basename(target)), target)
     return directory
+
+
+def loader_rows(loader):
+    """(user, items tuple) of every row an epoch yields, and the batch sizes."""
+    rows, sizes = [], []
+    for batch in loader:
+        x = batch[0] if isinstance(batch, tuple) else batch
+        users = x["test_user_id"].numpy()
+        items = x["item_id_seq"]
+        items = items.to_list() if isinstance(items, tf.RaggedTensor) else items.numpy().tolist()
+        rows += [(int(u), tuple(int(i) for i in seq if i)) for u, seq in zip(users, items)]
+        sizes.append(len(users))
+    return rows, sizes

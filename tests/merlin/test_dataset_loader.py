@@ -3,7 +3,6 @@
 import os
 import shutil
 
-import keras
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -12,29 +11,14 @@ import pytest
 import tensorflow as tf
 
 import ydnn as mm
-from tests.merlin.fixtures import SCHEMAS, sequence_testing_frame, write_sequence_testing
+from tests.merlin.fixtures import (
+    SCHEMAS,
+    loader_rows,
+    sequence_testing_frame,
+    write_sequence_testing,
+)
 from ydnn import ColumnSchema, Schema, Tags
 from ydnn.io.columns import Ragged
-
-
-@pytest.fixture
-def data_dir(tmp_path):
-    return write_sequence_testing(
-        str(tmp_path / "d"), "json", num_rows=103, files=3, row_group_size=7
-    )
-
-
-def _rows(loader):
-    """(user, items tuple) of every row an epoch yields, and the batch sizes."""
-    rows, sizes = [], []
-    for batch in loader:
-        x = batch[0] if isinstance(batch, tuple) else batch
-        users = x["test_user_id"].numpy()
-        items = x["item_id_seq"]
-        items = items.to_list() if isinstance(items, tf.RaggedTensor) else items.numpy().tolist()
-        rows += [(int(u), tuple(int(i) for i in seq if i)) for u, seq in zip(users, items)]
-        sizes.append(len(users))
-    return rows, sizes
 
 
 def _expected(frame):
@@ -49,18 +33,18 @@ def test_an_epoch_yields_every_row_once(data_dir, shuffle_rows):
     data = mm.Dataset(data_dir)
     assert data.num_rows == 103 and data.npartitions == 3 * 5  # 35/34/34 rows, row groups of 7
     loader = mm.Loader(data, batch_size=10, seed=5, shuffle_rows=shuffle_rows)
-    first, sizes = _rows(loader)
+    first, sizes = loader_rows(loader)
     assert sizes == [10] * 10 + [3] and len(loader) == 11
     assert sorted(first) == _expected(sequence_testing_frame(103))
-    second, _ = _rows(loader)
+    second, _ = loader_rows(loader)
     assert sorted(second) == sorted(first) and second != first, "a new order each epoch"
-    again, _ = _rows(mm.Loader(data, batch_size=10, seed=5, shuffle_rows=shuffle_rows))
+    again, _ = loader_rows(mm.Loader(data, batch_size=10, seed=5, shuffle_rows=shuffle_rows))
     assert again == first, "the same seed gives the same order"
 
 
 def test_unshuffled_order_is_the_files_order_and_drop_last(data_dir):
     data = mm.Dataset(data_dir)
-    rows, sizes = _rows(mm.Loader(data, batch_size=10, shuffle=False, drop_last=True))
+    rows, sizes = loader_rows(mm.Loader(data, batch_size=10, shuffle=False, drop_last=True))
     frame = sequence_testing_frame(103)
     assert sizes == [10] * 10
     assert rows == [
@@ -140,7 +124,7 @@ def test_a_dataframe_dataset_and_compute(data_dir):
     frame = sequence_testing_frame(20)
     data = mm.Dataset(frame, schema=mm.Dataset(data_dir).schema)
     assert data.num_rows == 20
-    rows, _ = _rows(mm.Loader(data, batch_size=6, seed=0))
+    rows, _ = loader_rows(mm.Loader(data, batch_size=6, seed=0))
     assert sorted(rows) == _expected(frame)
     computed = mm.Dataset(data_dir).compute()
     assert len(computed) == 103 and list(computed["item_id_seq"][0]) == list(
@@ -272,96 +256,3 @@ def test_fit_takes_a_dataset_and_refuses_y_beside_a_loader(data_dir):
     with pytest.raises(ValueError, match="pre= needs batched data"):
         model.fit({"item_id_seq": np.ones((2, 2), np.int64)}, pre=pre)
     assert model.evaluate(data, batch_size=50, pre=pre, return_dict=True, verbose=0)["loss"] > 0
-
-
-def test_each_file_is_opened_once_per_pass(tmp_path, monkeypatch):
-    d = write_sequence_testing(str(tmp_path / "d"), "json", num_rows=200, files=2, row_group_size=5)
-    data = mm.Dataset(d)
-    assert data.npartitions == 40
-    opened = []
-    real = pq.ParquetFile
-
-    def counting(path, *args, **kwargs):
-        opened.append(path)
-        return real(path, *args, **kwargs)
-
-    monkeypatch.setattr(pq, "ParquetFile", counting)
-    assert sum(b.n for b in mm.Loader(data, batch_size=16, seed=0).numpy_batches()) == 200
-    assert len(opened) == 2, "reopening per row group made an epoch quadratic in row groups"
-
-
-def test_peek_does_not_move_the_epochs(data_dir):
-    data = mm.Dataset(data_dir)
-    plain, peeked = mm.Loader(data, batch_size=10, seed=3), mm.Loader(data, batch_size=10, seed=3)
-    first, _ = peeked.peek()
-    rows, _ = _rows(plain)
-    assert rows == _rows(peeked)[0]
-    assert int(first["test_user_id"][0]) == rows[0][0]
-
-
-def test_map_gets_merlin_arguments_without_targets(data_dir):
-    data = mm.Dataset(data_dir)
-
-    def two_arguments(features, targets):  # Merlin calls map functions as fn(*batch)
-        assert targets is None
-        return features, features["test_user_id"]
-
-    x, y = mm.Loader(data, batch_size=5, shuffle=False).map(two_arguments).peek()
-    np.testing.assert_array_equal(y.numpy(), x["test_user_id"].numpy())
-    x, y = mm.Loader(data, batch_size=5, shuffle=False, transforms=[lambda f: f]).peek()
-    assert y is None and len(x["test_user_id"]) == 5
-
-
-def test_embeddings_from_a_shuffled_loader_keep_its_transforms(data_dir):
-    data = mm.Dataset(data_dir)
-    data.schema = data.schema.remove_by_tag(Tags.CONTINUOUS)
-    model = mm.YoutubeDNNRetrievalModelV2(
-        schema=data.schema, top_block=mm.MLPBlock([32]), num_sampled=20
-    )
-    pre = mm.SequencePredictLast(schema=data.schema)
-    shuffled = model.query_embeddings(mm.Loader(data, 20, shuffle=True).map(pre)).compute()
-    ordered = model.query_embeddings(mm.Loader(data, 20, shuffle=False).map(pre)).compute()
-    np.testing.assert_array_equal(shuffled.to_numpy(), ordered.to_numpy())
-    whole = model.query_embeddings(mm.Loader(data, 20, shuffle=False)).compute()
-    assert not np.allclose(whole.to_numpy(), ordered.to_numpy()), "the cut reached the model"
-
-
-def test_validation_data_is_batched_like_the_training_data(data_dir):
-    data = mm.Dataset(data_dir)
-    data.schema = data.schema.remove_by_tag(Tags.CONTINUOUS)
-    model = mm.YoutubeDNNRetrievalModelV2(
-        schema=data.schema, top_block=mm.MLPBlock([32]), num_sampled=20
-    )
-    model.compile()
-    seen = []
-
-    class Count(keras.callbacks.Callback):
-        def on_test_batch_end(self, batch, logs=None):
-            seen.append(batch)
-
-    model.fit(
-        data,
-        batch_size=50,
-        epochs=1,
-        validation_data=data,
-        callbacks=[Count()],
-        pre=mm.SequencePredictLast(schema=data.schema),
-        verbose=0,
-    )
-    assert len(seen) == 3  # 103 rows in batches of 50, not Keras's default 32
-
-
-def test_a_padded_continuous_list_is_refused_by_name_in_fit(data_dir):
-    data = mm.Dataset(data_dir)
-    model = mm.YoutubeDNNRetrievalModelV2(
-        schema=data.schema, top_block=mm.MLPBlock([32]), num_sampled=20
-    )
-    model.compile()
-    with pytest.raises(
-        ValueError, match="continuous list feature 'item_age_days_norm' came padded"
-    ):
-        model.fit(
-            mm.Loader(data, 50, lists="padded"),
-            pre=mm.SequencePredictLast(schema=data.schema),
-            verbose=0,
-        )
