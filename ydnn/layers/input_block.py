@@ -182,9 +182,7 @@ class InputBlock(keras.layers.Layer):
             )
         if not ragged:
             x = tf.convert_to_tensor(x)
-            if (col.is_list and x.shape.rank != 1) or (
-                x.shape.rank == 2 and x.shape[1] not in (None, 1)
-            ):
+            if col.is_list and x.shape.rank != 1:
                 raise ValueError(
                     f"InputBlock: continuous list feature {col.name!r} came padded, shape "
                     f"{x.shape}; its padding cannot be told from a real 0.0, so pass it as a "
