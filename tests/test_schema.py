@@ -228,3 +228,11 @@ def test_schema_modules_import_without_a_circle():
     for module in graph:
         visit(module)
     assert "schema" not in graph["tfmd"] and "tfmd" in graph["schema"]
+
+
+def test_with_int_domain_returns_a_copy_with_the_domain():
+    col = ColumnSchema("item_id", "int64", [Tags.ITEM_ID])
+    wider = col.with_int_domain((0, 99))
+    assert wider.vocabulary_size == 100 and col.int_domain is None
+    with pytest.raises(ValueError, match="bad int_domain"):
+        col.with_int_domain((5, 1))

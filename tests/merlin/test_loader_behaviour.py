@@ -103,3 +103,18 @@ def test_a_padded_continuous_list_is_refused_by_name_in_fit(data_dir):
             pre=mm.SequencePredictLast(schema=data.schema),
             verbose=0,
         )
+
+
+def test_batch_predict_equals_the_top_k_encoder_row_by_row(data_dir):
+    data = mm.Dataset(data_dir)
+    data.schema = data.schema.remove_by_tag(Tags.CONTINUOUS)
+    model = mm.YoutubeDNNRetrievalModelV2(
+        schema=data.schema, top_block=mm.MLPBlock([32]), num_sampled=20, min_sampled_id=1
+    )
+    scores, ids = model.batch_predict(mm.Loader(data, 25, shuffle=True), k=7)
+    assert scores.shape == ids.shape == (103, 7) and ids.min() >= 1
+    first, _ = mm.Loader(data, 10, shuffle=False).peek()
+    want_scores, want_ids = model.to_top_k_encoder(k=7)(first)
+    np.testing.assert_array_equal(ids[:10], want_ids.numpy())
+    np.testing.assert_allclose(scores[:10], want_scores.numpy(), rtol=1e-6)
+    assert (np.diff(scores, axis=1) <= 1e-6).all(), "each row best first"
