@@ -153,3 +153,12 @@ def check_pool_results(case, combiner, layout, out, upstream, unique_ids, grad_r
     # float32 dot products over D of table-dtype values, plus g.out with out
     # rounded to the table dtype.
     assert_close_to_ref(grad_w, flat, dtype, D * g_scale, "weight gradient")
+
+
+def layout_kwargs(case, layout, xp=np):
+    """The arrays API's id arguments of `case` for `layout` ("padded" or "ragged"), on `xp`."""
+    if layout == "ragged":
+        kw = dict(ids=case.values, row_splits=case.row_splits, weights=case.weight_values)
+    else:
+        kw = dict(ids=case.ids, lengths=case.lengths, weights=case.weights)
+    return {k: None if v is None else xp.asarray(v) for k, v in kw.items()}

@@ -21,6 +21,7 @@ from tests.embedding_pool.cases import (
     WEIGHTED,
     check_pool_results,
     edge_cases,
+    layout_kwargs,
     make_case,
 )
 from tests.embedding_pool.reference import embedding_pool_grad_ref, embedding_pool_ref
@@ -29,10 +30,7 @@ from ydnn_kernels import arrays
 
 
 def run_arrays(case, combiner, layout):
-    if layout == "ragged":
-        kw = dict(ids=case.values, row_splits=case.row_splits, weights=case.weight_values)
-    else:
-        kw = dict(ids=case.ids, lengths=case.lengths, weights=case.weights)
+    kw = layout_kwargs(case, layout)
     out = arrays.embedding_pool(case.table, combiner=combiner, **kw)
     up = np.random.default_rng(1).standard_normal(out.shape).astype(case.table.dtype)
     grads = arrays.embedding_pool_grad(case.table, pooled=out, grad=up, combiner=combiner, **kw)

@@ -25,18 +25,11 @@ from tests.embedding_pool.cases import (  # noqa: E402
     WEIGHTED,
     check_pool_results,
     edge_cases,
+    layout_kwargs,
     make_case,
 )
 from tests.tolerance import ROUNDING  # noqa: E402
 from ydnn_kernels import arrays  # noqa: E402
-
-
-def layout_kwargs(case, layout, xp):
-    if layout == "ragged":
-        kw = dict(ids=case.values, row_splits=case.row_splits, weights=case.weight_values)
-    else:
-        kw = dict(ids=case.ids, lengths=case.lengths, weights=case.weights)
-    return {k: None if v is None else xp.asarray(v) for k, v in kw.items()}
 
 
 def offset_copy(a, offset):

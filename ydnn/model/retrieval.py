@@ -81,10 +81,7 @@ class RetrievalMixin(MixinBase):
                         f"index {str(index)!r} is neither a column nor the tag of "
                         f"one column of the data's schema: {e}"
                     ) from None
-        if isinstance(data, Dataset):
-            data = Loader(data, batch_size or 1024, shuffle=False)
-        if isinstance(data, Loader):
-            data = data.unshuffled().to_tf_dataset()  # rows in order, the loader's transforms
+        data = _in_row_order(data, batch_size)
         queries, keys = [], []
         for batch in data:
             x = batch[0] if isinstance(batch, tuple) else batch
@@ -108,10 +105,7 @@ class RetrievalMixin(MixinBase):
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-k `(scores [N, k], ids [N, k])` for every row of a dataset."""
         encoder = self.to_top_k_encoder(k, exclude_seen)
-        if isinstance(data, Dataset):
-            data = Loader(data, 1024, shuffle=False)
-        if isinstance(data, Loader):
-            data = data.unshuffled().to_tf_dataset()
+        data = _in_row_order(data)
         scores, ids = [], []
         for batch in data:
             x = batch[0] if isinstance(batch, tuple) else batch
@@ -129,3 +123,14 @@ def _embeddings_dataset(rows, ids, index_name):
         rows, columns=[str(i) for i in range(rows.shape[1])], index=pd.Index(ids, name=index_name)
     )
     return Dataset(frame)
+
+
+def _in_row_order(data, batch_size=None):
+    """`data` as batches in row order: a `Dataset` through an unshuffled
+    `Loader` (`batch_size`, default 1024), a `Loader` unshuffled with its
+    transforms kept; anything else as given."""
+    if isinstance(data, Dataset):
+        data = Loader(data, batch_size or 1024, shuffle=False)
+    if isinstance(data, Loader):
+        data = data.unshuffled().to_tf_dataset()
+    return data
