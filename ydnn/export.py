@@ -1,15 +1,26 @@
 """Export a trained model as a TensorFlow SavedModel that needs no ydnn.
 
 The serving function is rebuilt from the trained weights with stock TF ops
-only (gather, masked mean, matmul + bias + activation per layer, matmul
+only (gather, masked pooling, matmul + bias + activation per layer, matmul
 against the item table, top-k), so the SavedModel loads in plain TensorFlow
 or TF Serving without ydnn's custom-op library. Maths, for a padded history
-`h [B, H]` (0 = padding, real ids first):
+`h [B, H]` (0 = padding, real ids first) with `n_b` real ids in row `b`:
 
-    x      = sum_j E[h_bj] * [h_bj != 0] / max(1, #real ids of row b)   [B, D]
-    q      = act_L(... act_1(x W_1 + b_1) ... W_L + b_L)                 [B, D]
-    scores = q E[min_id:]^T   (seen items of the row set to -inf)       [B, V - min_id]
+    x      = c_b * sum_j E[h_bj] * [h_bj != 0]                          [B, D_0]
+             c_b = 1 (sum), 1 / n_b (mean), 1 / sqrt(n_b) (sqrtn); 0 if n_b = 0
+    z_l    = N_l(act_l(z_{l-1} W_l + b_l)),  z_0 = x,  q = P(z_L)          [B, D]
+    C      = P(E_out[min_id:])                                          [V - min_id, D]
+    scores = q C^T   (seen items of the row set to -inf)                [B, V - min_id]
     ids, s = top_k(scores, k); ids += min_id
+
+`E` is the history's input table and `E_out` the scored table (the same one
+unless `separate_output_table`). `c_b` is computed in float64 and rounded
+once, as the fused `embedding_pool` kernel does, so an empty history pools
+to zeros whatever the combiner. `N_l` is the MLP layer's normalization in
+inference mode (`LayerNormalization`, or `BatchNormalization` with its
+moving statistics; dropout is the identity); `P` is the model's `post`,
+the identity or `L2Norm`: `v / sqrt(max(|v|^2, epsilon))`. The candidate
+rows `C` go through `P` once, at export.
 
 Signature `serving_default(history: int32 [B, H])` returns `ids` (int64
 model ids `[B, k]`), `item_ids` (the original ids `[B, k]`) and `scores`
@@ -20,6 +31,9 @@ import os
 
 import numpy as np
 import tensorflow as tf
+
+# The combiners `_Serving.pool` implements (all of InputBlock's today).
+POOLINGS = ("sum", "mean", "sqrtn")
 
 ACTIVATIONS = {
     "linear": tf.identity,
@@ -49,13 +63,46 @@ def _activation(fn):
     return ACTIVATIONS[name]
 
 
+def _extra_kind(layer):
+    """What an MLPBlock extra layer is at inference: "identity", "layer_norm" or "batch_norm".
+
+    Raises:
+        ValueError: a layer export cannot rebuild exactly, naming it.
+    """
+    import keras
+
+    if isinstance(layer, keras.layers.Dropout):
+        return "identity"
+    # Only the last-axis form MLPBlock builds (of its 2-D input, axis 1 is
+    # the last): the stock ops below assume it.
+    if (
+        type(layer) is keras.layers.LayerNormalization
+        and _axes(layer.axis) in ([-1], [1])
+        and not getattr(layer, "rms_scaling", False)
+    ):
+        return "layer_norm"
+    if type(layer) is keras.layers.BatchNormalization and layer.axis in (-1, 1):
+        return "batch_norm"
+    raise ValueError(
+        f"export cannot rebuild the top block's {type(layer).__name__} layer {layer.name!r}; "
+        "it supports Dropout and last-axis LayerNormalization / BatchNormalization"
+    )
+
+
+def _axes(axis):
+    """A Keras layer's `axis` as a list of ints (an int before the layer is built)."""
+    return [int(a) for a in axis] if isinstance(axis, (list, tuple)) else [int(axis)]
+
+
 def check_exportable(model):
     """Raises ValueError unless `model` has a shape export serves.
 
-    Those are the models `ydnn train` builds with mean pooling: one pooled
-    history, a plain MLP.
+    Those are the models `ydnn train` builds: one item history pooled by
+    mean, sqrtn or sum, a tied or separate output table, an `MLPBlock` top
+    block (dropout, layer or batch normalization included) and no `post`
+    or `ydnn.L2Norm`.
     """
-    from ydnn.layers import MLPBlock
+    from ydnn.layers import L2Norm, MLPBlock
 
     block = model.input_block
     if (
@@ -67,36 +114,108 @@ def check_exportable(model):
             "export supports models whose only input is the item history; this "
             f"one reads {[c.name for c in block.categorical + block.continuous]}"
         )
-    if block.combiner != "mean":
-        raise ValueError(f"export supports mean pooling, the model uses {block.combiner!r}")
-    if not isinstance(model.top_block, MLPBlock) or any(model.top_block.extra_layers):
-        raise ValueError("export supports an MLPBlock top block without dropout/normalization")
-    if model.post is not None:
-        raise ValueError("export does not support a `post` layer yet")
+    if block.padding_id != 0:
+        raise ValueError(
+            f"export serves 0-padded histories; the model's InputBlock pads with {block.padding_id}"
+        )
+    if block.combiner not in POOLINGS:
+        raise ValueError(
+            f"export supports {sorted(POOLINGS)} pooling, the model uses {block.combiner!r}"
+        )
+    top = model.top_block
+    if not isinstance(top, MLPBlock):
+        raise ValueError(
+            f"export supports an MLPBlock top block, the model has {type(top).__name__}"
+        )
+    for dense, extra in zip(top.dense_layers, top.extra_layers):
+        _activation(dense.activation)
+        for layer in extra:
+            _extra_kind(layer)
+    # The exact class: a subclass may compute something else.
+    if model.post is not None and type(model.post) is not L2Norm:
+        raise ValueError(
+            f"export supports no post layer or ydnn.L2Norm; the model's post is "
+            f"{type(model.post).__name__} {model.post.name!r}"
+        )
+
+
+def _float32(value, name):
+    """A frozen float32 copy of a Keras weight (or array), named `name`."""
+    value = value.numpy() if hasattr(value, "numpy") else value
+    return tf.Variable(np.asarray(value, np.float32), trainable=False, name=name)
+
+
+def _l2_normalize(x, epsilon):
+    """`ydnn.L2Norm` on stock ops: rows over `sqrt(max(|row|^2, epsilon))`."""
+    sq = tf.reduce_sum(tf.square(x), axis=-1, keepdims=True)
+    return x * tf.math.rsqrt(tf.maximum(sq, tf.constant(epsilon, tf.float32)))
+
+
+class _LayerNorm(tf.Module):
+    """Inference `keras.layers.LayerNormalization` in Keras's own order of operations."""
+
+    def __init__(self, layer, name):
+        super().__init__(name=name)
+        self.axis = _axes(layer.axis)
+        self.epsilon = float(layer.epsilon)
+        self.gamma = None if layer.gamma is None else _float32(layer.gamma, "gamma")
+        self.beta = None if layer.beta is None else _float32(layer.beta, "beta")
+
+    def __call__(self, x):
+        mean, variance = tf.nn.moments(x, axes=list(self.axis), keepdims=True)
+        inv = tf.math.rsqrt(variance + self.epsilon)
+        if self.gamma is not None:
+            inv = inv * self.gamma
+        shift = -mean * inv
+        if self.beta is not None:
+            shift = shift + self.beta
+        return x * inv + shift
+
+
+class _BatchNorm(tf.Module):
+    """Inference `keras.layers.BatchNormalization`: its moving statistics, Keras's op."""
+
+    def __init__(self, layer, name):
+        super().__init__(name=name)
+        self.epsilon = float(layer.epsilon)
+        self.mean = _float32(layer.moving_mean, "moving_mean")
+        self.variance = _float32(layer.moving_variance, "moving_variance")
+        self.gamma = None if layer.gamma is None else _float32(layer.gamma, "gamma")
+        self.beta = None if layer.beta is None else _float32(layer.beta, "beta")
+
+    def __call__(self, x):
+        return tf.nn.batch_normalization(
+            x, self.mean, self.variance, self.beta, self.gamma, self.epsilon
+        )
 
 
 class _Serving(tf.Module):
     def __init__(self, model, item_ids, k, exclude_seen):
         super().__init__()
-        self.table = tf.Variable(model.item_table.numpy(), trainable=False, name="items")
         pool_table = model.input_block.table(model.candidate.table_name)
-        self.shared = pool_table is model.item_table
-        self.pool_table = (
-            self.table
-            if self.shared
-            else tf.Variable(np.asarray(pool_table.numpy()), trainable=False, name="history_items")
-        )
-        self.kernels, self.biases, self.acts = [], [], []
-        for i, dense in enumerate(model.top_block.dense_layers):
-            self.kernels.append(
-                tf.Variable(dense.kernel.numpy(), trainable=False, name=f"kernel_{i}")
-            )
-            self.biases.append(
-                tf.Variable(dense.bias.numpy(), trainable=False, name=f"bias_{i}")
-                if dense.use_bias
-                else None
-            )
+        self.combiner = model.input_block.combiner
+        self.post_epsilon = None if model.post is None else float(model.post.epsilon)
+        candidates = np.asarray(model.item_table.numpy(), np.float32)
+        if self.post_epsilon is not None:
+            candidates = _l2_normalize(tf.constant(candidates), self.post_epsilon).numpy()
+        self.table = tf.Variable(candidates, trainable=False, name="items")
+        # Tied and without post, the scored table is the history's table.
+        self.shared = pool_table is model.item_table and self.post_epsilon is None
+        self.pool_table = self.table if self.shared else _float32(pool_table, "history_items")
+        self.kernels, self.biases, self.acts, self.norms = [], [], [], []
+        top = model.top_block
+        for i, (dense, extra) in enumerate(zip(top.dense_layers, top.extra_layers)):
+            self.kernels.append(_float32(dense.kernel, f"kernel_{i}"))
+            self.biases.append(_float32(dense.bias, f"bias_{i}") if dense.use_bias else None)
             self.acts.append(_activation(dense.activation))
+            steps = []
+            for j, layer in enumerate(extra):
+                kind = _extra_kind(layer)
+                if kind == "layer_norm":
+                    steps.append(_LayerNorm(layer, f"layer_norm_{i}_{j}"))
+                elif kind == "batch_norm":
+                    steps.append(_BatchNorm(layer, f"batch_norm_{i}_{j}"))
+            self.norms.append(steps)
         self.min_id = int(model.min_sampled_id)
         self.k = int(k)
         self.exclude_seen = bool(exclude_seen)
@@ -104,16 +223,29 @@ class _Serving(tf.Module):
         dtype = tf.string if ids.dtype.kind in "USO" else tf.as_dtype(ids.dtype)
         self.item_ids = tf.constant(ids.astype(str) if dtype == tf.string else ids, dtype)
 
+    def pool(self, history):
+        real = tf.not_equal(history, 0)
+        rows = tf.gather(self.pool_table, history)
+        total = tf.reduce_sum(rows * tf.cast(real, tf.float32)[:, :, None], axis=1)
+        if self.combiner == "sum":
+            return total
+        # The scale in float64, rounded once, 0 for an empty row: the fused
+        # embedding_pool kernel's `bag_scale`.
+        count = tf.reduce_sum(tf.cast(real, tf.float64), axis=1, keepdims=True)
+        denom = count if self.combiner == "mean" else tf.sqrt(count)
+        return total * tf.cast(tf.math.divide_no_nan(tf.ones_like(denom), denom), tf.float32)
+
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32, name="history")])
     def serve(self, history):
         real = tf.not_equal(history, 0)
-        rows = tf.gather(self.pool_table, history)
-        weights = tf.cast(real, tf.float32)[:, :, None]
-        count = tf.maximum(tf.reduce_sum(weights, axis=1), 1.0)
-        x = tf.reduce_sum(rows * weights, axis=1) / count
-        for kernel, bias, act in zip(self.kernels, self.biases, self.acts):
+        x = self.pool(history)
+        for kernel, bias, act, steps in zip(self.kernels, self.biases, self.acts, self.norms):
             x = tf.matmul(x, kernel)
             x = act(x + bias if bias is not None else x)
+            for step in steps:
+                x = step(x)
+        if self.post_epsilon is not None:
+            x = _l2_normalize(x, self.post_epsilon)
         scores = tf.matmul(x, self.table[self.min_id :], transpose_b=True)
         if self.exclude_seen:
             where = tf.where(history >= self.min_id if self.min_id > 0 else real)
@@ -188,7 +320,8 @@ def _verify(trained, out_dir, k, exclude_seen, rows=64):
     model = trained.model
     H = trained.max_history
     n = min(rows, len(trained.user_ids))
-    history = np.zeros((n, H), np.int32)
+    # One row more, left empty: what every pooling must map to zeros.
+    history = np.zeros((n + 1, H), np.int32)
     for u in range(n):
         recent = trained.sequence(u)[-H:]
         history[u, : len(recent)] = recent
@@ -206,7 +339,10 @@ def _verify(trained, out_dir, k, exclude_seen, rows=64):
         )
     # Ids may differ only between tied scores: the served ids must really
     # score what the SavedModel says (then they are a valid top-k).
-    rows_of_ids = tf.gather(model.item_table, served["ids"]).numpy()
+    rows_of_ids = tf.gather(model.item_table, served["ids"])
+    if model.post is not None:
+        rows_of_ids = model.post(tf.cast(rows_of_ids, tf.float32))
+    rows_of_ids = rows_of_ids.numpy()
     rescored = np.einsum("bd,bkd->bk", query.numpy(), rows_of_ids)
     if not np.allclose(rescored, got_s, rtol=1e-4, atol=1e-5):
         raise ValueError(
