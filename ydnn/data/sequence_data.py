@@ -117,6 +117,43 @@ class SequenceData:
             mask[r, self.seen(u)] = True
         return mask
 
+    # -- validation -----------------------------------------------------------
+    def holdout(self):
+        """The validation split inside this data: each user's second-to-last item held out.
+
+        The training rows are `train` less each user's last row (the one
+        whose target is the second-to-last item); those rows, one per user,
+        are the validation rows; the seen items of a validation row are the
+        user's distinct items before it. Item ids stay this data's, so a
+        model tuned or early-stopped on the validation rows is tested on
+        `test` (whose histories hold the validation item) without remapping,
+        the protocol of next-item papers (train on `1..n-2`, validate on
+        `n-1`, test on `n`). A user with 3 interactions keeps no training row.
+
+        Returns:
+            `(train, validation, seen)`: two `Examples` and the seen items as
+            an `(indptr, items)` CSR by user index.
+        """
+        user = self.train.user
+        if len(user) and np.any(np.diff(user) < 0):
+            raise ValueError("train rows must be grouped by user in time order")
+        last = np.flatnonzero(np.r_[user[1:] != user[:-1], True]) if len(user) else user
+        keep = np.ones(len(user), bool)
+        keep[last] = False
+        # Seen before the validation item: sequence positions 0..n-3.
+        lengths = np.diff(self.sequence_indptr)
+        owner = np.repeat(np.arange(self.num_users), lengths)
+        position = np.arange(len(owner)) - np.repeat(self.sequence_indptr[:-1], lengths)
+        before = position < np.repeat(lengths - 2, lengths)
+        pairs = np.unique(
+            owner[before].astype(np.int64) * (self.num_items + 1) + self.sequence_items[before]
+        )
+        counts = np.bincount(pairs // (self.num_items + 1), minlength=self.num_users)
+        indptr = np.zeros(self.num_users + 1, np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        items = (pairs % (self.num_items + 1)).astype(self.seen_items.dtype)
+        return self.train.take(keep), self.train.take(last), (indptr, items)
+
     # -- schema -------------------------------------------------------------
     def schema(self, embedding_dim=None):
         """The columns `ydnn.data.to_dataset` yields, for the model.

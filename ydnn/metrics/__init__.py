@@ -3,7 +3,8 @@
 Functions on `(target [B], top_k_ids [B, k])` in `ydnn.metrics.functions`;
 streaming Keras metrics `RecallAtK`, `PrecisionAtK`, `NDCGAtK`, `MRRAtK`,
 `MAPAtK` (names like `"recall_at_10"`, as Merlin's); and the most-popular
-baseline's metrics, `evaluate_most_popular`.
+baseline's metrics, `evaluate_most_popular`; metrics at several cut-offs
+from one ranking and bootstrap intervals over users in `ydnn.metrics.ranks`.
 """
 
 # The class modules first: importing `ydnn.metrics.recall_at_k` (the module)
@@ -26,6 +27,12 @@ from ydnn.metrics.functions import (  # isort: skip
     recall_at_k,
     top_k_ids_from_scores,
 )
+from ydnn.metrics.ranks import (  # isort: skip
+    CUTOFFS,
+    bootstrap_interval,
+    metrics_from_ranks,
+    target_ranks,
+)
 
 
 def default_metrics(k=10):
@@ -34,6 +41,7 @@ def default_metrics(k=10):
 
 
 __all__ = [
+    "CUTOFFS",
     "MAPAtK",
     "MRRAtK",
     "NDCGAtK",
@@ -50,4 +58,7 @@ __all__ = [
     "ranking_metrics",
     "recall_at_k",
     "top_k_ids_from_scores",
+    "bootstrap_interval",
+    "metrics_from_ranks",
+    "target_ranks",
 ]
