@@ -65,8 +65,7 @@ test: build
 # model is evaluated again from its directory (the round trip a user makes).
 DEMO_DIR ?= build/demo-model
 demo: build
-	$(PY) -m ydnn train --synthetic --epochs 4 --learning-rate 5e-3 --embedding-dim 32 \
-		--top-block 64,32 --no-activation-last-layer --out $(DEMO_DIR) --overwrite
+	$(PY) -m ydnn train --synthetic --out $(DEMO_DIR) --overwrite
 	$(PY) -m ydnn evaluate --model $(DEMO_DIR)
 
 bench: build

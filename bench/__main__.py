@@ -3,8 +3,9 @@
 Runs the machine floors, each op family's benchmark (embedding_pool,
 samplers, sampled softmax, sparse optimizers), end-to-end training over
 catalog sizes, and the MovieLens runs (Recall@10 beside the speed, the
-sqrtn-pooling variant, the validation sweep behind the model's defaults, the
-Parquet loader against the training step) when ml-latest-small's
+sqrtn-pooling variant, the validation sweep behind the model's defaults and
+the defaults against the settings before them, the Parquet loader against
+the training step) when ml-latest-small's
 ratings.csv is present, each in its own subprocess so both sides of a
 comparison share that process's state and nothing leaks between comparisons;
 rewrites their sections of bench/RESULTS.md and draws bench/speedup.png and
@@ -44,6 +45,7 @@ BENCHES = [
         None,
     ),
     ("movielens_sweep", "bench.movielens_sweep", ["--data", DATA], None),
+    ("defaults_movielens", "bench.defaults_bench", ["--data", DATA], None),
     ("loader", "bench.loader_bench", ["--data", DATA], None),
 ]
 

@@ -50,6 +50,10 @@ SETTINGS = [
     "1",
     "--learning-rate",
     "1e-3",
+    "--lr-schedule",
+    "constant",
+    "--mlp-initializer",
+    "he_uniform",
     "--k",
     "10",
 ]
@@ -77,6 +81,7 @@ def train(data, seed, ops, temperature, variant, validation, out):
         ops,
         "--logits-temperature",
         str(temperature),
+        *([] if "--combiner" in variant else ["--combiner", "mean"]),
         *variant,
         "--out",
         out,
@@ -134,9 +139,10 @@ def main():
     parser.add_argument("--results", default=None)
     args = parser.parse_args()
 
-    variant = []  # flags beyond SETTINGS, in the title and the section name
-    if args.combiner != "mean":
-        variant += ["--combiner", args.combiner]
+    # Flags beyond SETTINGS, in the title and the section name; --combiner
+    # is always given, since the command's default (sqrtn) is not the
+    # benchmark's (mean).
+    variant = [] if args.combiner == "mean" else ["--combiner", args.combiner]
     if args.separate_output_table:
         variant.append("--separate-output-table")
     runs = []

@@ -75,11 +75,17 @@ def test_train_json_and_files(train_result):
     assert result["command"] == "train"
     assert result["data"]["users"] == 200 and result["data"]["items"] <= 300
     assert result["data"]["train_examples"] + 200 + 200 == result["data"]["interactions"]
+    deep = {m.replace("_10", f"_{c}") for m in METRICS for c in (10, 20, 50, 100)}
     for protocol in ("all_items", "exclude_seen"):
-        assert set(result["metrics"][protocol]) == METRICS
+        metrics = dict(result["metrics"][protocol])
+        low, high = metrics.pop("recall_at_10_ci_low"), metrics.pop("recall_at_10_ci_high")
+        assert low <= metrics["recall_at_10"] <= high and high - low > 0
+        assert set(metrics) == deep
         assert set(result["baseline_most_popular"][protocol]) == METRICS
-        for value in result["metrics"][protocol].values():
+        for value in metrics.values():
             assert 0.0 <= value <= 1.0
+        recalls = [metrics[f"recall_at_{c}"] for c in (10, 20, 50, 100)]
+        assert recalls == sorted(recalls)
     assert result["headline"] == "all_items"
     assert result["headline_recall"] == result["metrics"]["all_items"]["recall_at_10"]
     assert result["throughput"]["examples_per_second"] > 0

@@ -21,8 +21,9 @@ def model(schema=None, **kw):
 def test_each_model_gets_its_own_default_top_block():
     a = YoutubeDNNRetrievalModelV2(history_schema(), num_sampled=5)
     b = YoutubeDNNRetrievalModelV2(history_schema(), num_sampled=5)
-    assert a.top_block is not b.top_block and a.top_block.dimensions == [64]
-    assert a.item_dim == 64  # the item width follows the tower's by default
+    assert a.top_block is not b.top_block and a.top_block.dimensions == [128, 64]
+    assert a.top_block.no_activation_last_layer
+    assert a.item_dim == 64  # 64 wide unless the schema or embedding_dims say otherwise
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ import sys
 
 from ydnn_kernels._version import __version__ as __version__
 
-_SUBMODULES = ("data", "io", "metrics", "optimizers", "transforms")
+_SUBMODULES = ("data", "io", "metrics", "optimizers", "presets", "transforms")
 _NAMES = {
     "Dataset": "ydnn.io",
     "Loader": "ydnn.io",
@@ -47,6 +47,7 @@ __all__ = [
     "io",
     "metrics",
     "optimizers",
+    "presets",
     "transforms",
 ]
 

@@ -69,6 +69,15 @@ def _non_empty(text):
     return text
 
 
+MLP_INITIALIZERS = (
+    "he_uniform",
+    "he_normal",
+    "glorot_uniform",
+    "glorot_normal",
+    "lecun_uniform",
+    "lecun_normal",
+)
+
 SYNTHETIC_DEFAULTS = {
     "synthetic_users": 3000,
     "synthetic_items": 5000,
@@ -136,6 +145,96 @@ def _output_arguments(parser):
     )
 
 
+def _model_arguments(train):
+    """The model and training settings; default None, filled from --preset."""
+    train.add_argument(
+        "--preset",
+        choices=("ydnn", "merlin"),
+        default="ydnn",
+        help="defaults of the settings below: ydnn's (chosen on validation data) or "
+        "Merlin's YoutubeDNNRetrievalModelV2 (mean pooling, MLP 64 with ReLU, Glorot "
+        "kernels, 0.05 tables, 10 epochs); options given explicitly win",
+    )
+    train.add_argument("--max-history", type=_positive(int), default=None, help="default 20")
+    train.add_argument(
+        "--min-interactions",
+        type=_at_least(2),
+        default=3,
+        help="drop users with fewer interactions (default 3, at least 2)",
+    )
+    train.add_argument(
+        "--epochs", type=_positive(int), default=None, help="default 20 (merlin: 10)"
+    )
+    train.add_argument("--batch-size", type=_positive(int), default=None, help="default 256")
+    train.add_argument("--embedding-dim", type=_positive(int), default=None, help="default 64")
+    train.add_argument(
+        "--top-block",
+        type=_top_block,
+        default=None,
+        metavar="W1,W2,...",
+        help="MLP widths; the last must equal --embedding-dim (default 2D,D for "
+        "--embedding-dim D; merlin: 64)",
+    )
+    train.add_argument(
+        "--activation-last-layer",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="ReLU on the last MLP layer (default off: linear; merlin: on)",
+    )
+    train.add_argument(
+        "--mlp-initializer",
+        choices=MLP_INITIALIZERS,
+        default=None,
+        help="MLP kernel initializer (default he_uniform; merlin: glorot_uniform)",
+    )
+    train.add_argument(
+        "--table-init-stddev",
+        type=_positive(float),
+        default=None,
+        help="standard deviation of the tables' truncated normal (default "
+        "1/sqrt(--embedding-dim); merlin: 0.05)",
+    )
+    train.add_argument(
+        "--combiner",
+        choices=("mean", "sqrtn", "sum"),
+        default=None,
+        help="pooling of the history embeddings (default sqrtn; merlin: mean)",
+    )
+    train.add_argument(
+        "--separate-output-table",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="score candidates against their own table instead of the history's "
+        "(the paper's design; default tied, as Merlin)",
+    )
+    train.add_argument(
+        "--num-sampled", type=_positive(int), default=None, help="negatives per batch (default 100)"
+    )
+    train.add_argument(
+        "--min-sampled-id",
+        type=_at_least(1),
+        default=1,
+        help="smallest id drawn as a negative or recommended (default 1: the "
+        "command's data uses id 0 for padding, so 0 is refused)",
+    )
+    train.add_argument(
+        "--logits-temperature", type=_positive(float), default=None, help="default 1.0"
+    )
+    train.add_argument(
+        "--learning-rate",
+        type=_positive(float),
+        default=None,
+        help="Adam's (default 3e-3; merlin: 1e-3)",
+    )
+    train.add_argument(
+        "--lr-schedule",
+        choices=("cosine", "constant"),
+        default=None,
+        help="cosine: decay the learning rate to 0 over --epochs (default); constant: "
+        "keep it (merlin)",
+    )
+
+
 def build_parser():
     parser = _Parser(
         prog="ydnn", description="YouTube-DNN retrieval: train, evaluate, recommend, export."
@@ -150,48 +249,7 @@ def build_parser():
         "held-out last items (full catalog) next to most-popular, save to --out.",
     )
     _data_arguments(train, defaults=True)
-    train.add_argument("--max-history", type=_positive(int), default=20)
-    train.add_argument(
-        "--min-interactions",
-        type=_at_least(2),
-        default=3,
-        help="drop users with fewer interactions (default 3, at least 2)",
-    )
-    train.add_argument("--epochs", type=_positive(int), default=10)
-    train.add_argument("--batch-size", type=_positive(int), default=256)
-    train.add_argument("--embedding-dim", type=_positive(int), default=64)
-    train.add_argument(
-        "--top-block",
-        type=_top_block,
-        default=[64],
-        metavar="W1,W2,...",
-        help="MLP widths; the last must equal --embedding-dim (default 64)",
-    )
-    train.add_argument(
-        "--no-activation-last-layer", action="store_true", help="leave the last MLP layer linear"
-    )
-    train.add_argument(
-        "--combiner",
-        choices=("mean", "sqrtn", "sum"),
-        default="mean",
-        help="pooling of the history embeddings (default mean, as Merlin)",
-    )
-    train.add_argument(
-        "--separate-output-table",
-        action="store_true",
-        help="score candidates against their own table instead of the history's "
-        "(the paper's design; default tied, as Merlin)",
-    )
-    train.add_argument("--num-sampled", type=_positive(int), default=100)
-    train.add_argument(
-        "--min-sampled-id",
-        type=_at_least(1),
-        default=1,
-        help="smallest id drawn as a negative or recommended (default 1: the "
-        "command's data uses id 0 for padding, so 0 is refused)",
-    )
-    train.add_argument("--logits-temperature", type=_positive(float), default=1.0)
-    train.add_argument("--learning-rate", type=_positive(float), default=1e-3)
+    _model_arguments(train)
     train.add_argument(
         "--steps-per-execution",
         type=_positive(int),
@@ -200,6 +258,15 @@ def build_parser():
         "Keras's per-call overhead, not the kernels, sets the speed)",
     )
     train.add_argument("--k", type=_positive(int), default=10)
+    train.add_argument(
+        "--early-stopping",
+        type=_at_least(0),
+        default=None,
+        metavar="PATIENCE",
+        help="hold out each user's second-to-last item as validation, stop once its "
+        "Recall@k has not improved for PATIENCE epochs, keep the best epoch, and report "
+        "validation and test metrics (default 0: off, --epochs epochs)",
+    )
     train.add_argument("--seed", type=_at_least(0), default=0)
     train.add_argument("--ops", choices=("fused", "stock"), default="fused")
     train.add_argument(
@@ -298,6 +365,8 @@ def parse_arguments(argv=None):
 def _check_arguments(parser, args):
     """Contradictions between arguments: argparse-style errors (status 2)."""
     error = parser.commands[args.command].error
+    if args.command == "train":
+        _fill_preset(args)
     if args.command == "train" and args.top_block[-1] != args.embedding_dim:
         error(
             f"argument --top-block: the last width ({args.top_block[-1]}) must equal "
@@ -322,11 +391,29 @@ def _check_arguments(parser, args):
         for key, value in SYNTHETIC_DEFAULTS.items():
             if getattr(args, key) is None:
                 setattr(args, key, value)
+    if args.command == "train" and args.early_stopping and args.validation:
+        error(
+            "argument --early-stopping: it holds out each user's second-to-last item "
+            "itself; --validation would hold out the third-to-last. Give one of them"
+        )
     if args.command == "export" and _same_path(args.out, args.model):
         error(
             f"argument --out: {args.out!r} is the --model directory; give the SavedModel "
             f"its own directory"
         )
+
+
+def _fill_preset(args):
+    """Settings not given on the command line take the preset's values."""
+    from ydnn.presets import get  # no TensorFlow: presets import Keras lazily
+
+    preset = get(args.preset).train
+    for key, value in preset.items():
+        if key != "tower" and getattr(args, key, None) is None:
+            setattr(args, key, value)
+    if args.top_block is None:
+        d = args.embedding_dim
+        args.top_block = [m * d for m in preset["tower"]] + [d]
 
 
 def _same_path(a, b):

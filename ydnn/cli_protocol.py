@@ -91,14 +91,22 @@ def prepare(log, cols, max_history, min_interactions, validation=False):
 
 
 # -- evaluation --------------------------------------------------------------
-def full_catalog_metrics(model, test, seen, k, batch_size=1024):
+def full_catalog_metrics(model, test, seen, k, batch_size=1024, cutoffs=None):
     """Top-k metrics of the test rows, over all items and excluding seen ones.
+
+    One ranking per protocol, `max(k, cutoffs)` deep (capped by the
+    catalog), gives the metrics at `k` and at every cut-off, and a 95%
+    bootstrap interval over users of Recall@k (`recall_at_K_ci_low`,
+    `recall_at_K_ci_high`).
 
     Args:
         model: `YoutubeDNNRetrievalModelV2`.
         test: `ydnn.data.Examples`.
         seen: `SequenceData` or `(indptr, items)` CSR of seen items by user.
-        k: cut-off.
+        k: the headline cut-off.
+        batch_size: rows scored at once.
+        cutoffs: further cut-offs (default `ydnn.metrics.CUTOFFS`: 10, 20,
+            50, 100); those deeper than the catalog are left out.
 
     Returns:
         `{"all_items": {...}, "exclude_seen": {...}}` of metric means.
@@ -106,7 +114,11 @@ def full_catalog_metrics(model, test, seen, k, batch_size=1024):
     import tensorflow as tf
 
     import ydnn
+    from ydnn.metrics import CUTOFFS, bootstrap_interval, metrics_from_ranks, target_ranks
 
+    catalog = model.max_id - model.min_sampled_id + 1
+    cuts = sorted({k, *(c for c in (cutoffs or CUTOFFS) if c <= catalog)})
+    depth = cuts[-1]
     ds = ydnn.data.to_dataset(
         test, batch_size, shuffle=False, seen=seen, item_column=model.candidate.name
     )
@@ -114,21 +126,39 @@ def full_catalog_metrics(model, test, seen, k, batch_size=1024):
     @tf.function(reduce_retracing=True)
     def both(x):
         query = model(x, training=False)
-        _, plain = model.retrieve(query, k)
-        _, masked = model.retrieve(query, k, x["seen_items"])
+        _, plain = model.retrieve(query, depth)
+        _, masked = model.retrieve(query, depth, x["seen_items"])
         return plain, masked
 
-    plain, masked, targets = [], [], []
+    ranks = {"all_items": [], "exclude_seen": []}
     for x, y in ds:
-        a, b = both(x)
-        plain.append(a.numpy())
-        masked.append(b.numpy())
-        targets.append(y.numpy())
-    target = np.concatenate(targets)
-    return {
-        "all_items": ydnn.metrics.ranking_metrics(target, np.concatenate(plain), k),
-        "exclude_seen": ydnn.metrics.ranking_metrics(target, np.concatenate(masked), k),
-    }
+        plain, masked = both(x)
+        ranks["all_items"].append(target_ranks(y.numpy(), plain.numpy()))
+        ranks["exclude_seen"].append(target_ranks(y.numpy(), masked.numpy()))
+    out = {}
+    for name, parts in ranks.items():
+        r = np.concatenate(parts)
+        out[name] = metrics_from_ranks(r, cuts)
+        low, high = bootstrap_interval((r > 0) & (r <= k))
+        out[name][f"recall_at_{k}_ci_low"], out[name][f"recall_at_{k}_ci_high"] = low, high
+    return out
+
+
+def validation_recall(model, rows, k, batch_size=1024):
+    """Recall@k over all items of `rows`: the early-stopping signal, one ranking `k` deep."""
+    import tensorflow as tf
+
+    import ydnn
+    from ydnn.metrics import target_ranks
+
+    ds = ydnn.data.to_dataset(rows, batch_size, shuffle=False, item_column=model.candidate.name)
+
+    @tf.function(reduce_retracing=True)
+    def top(x):
+        return model.retrieve(model(x, training=False), k)[1]
+
+    ranks = np.concatenate([target_ranks(y.numpy(), top(x).numpy()) for x, y in ds])
+    return float((ranks > 0).mean())
 
 
 def most_popular_metrics(data, k, min_id, users=None, targets=None):
@@ -154,6 +184,20 @@ def metrics_table(metrics, baseline, k):
             lines.append(
                 f"{label:<22} {ranker:<13}" + "".join(f"{float(values[n]):>17.4f}" for n in names)
             )
+    lines.append("")
+    for proto, label in PROTOCOLS.items():
+        values = metrics[proto]
+        low, high = values[f"recall_at_{k}_ci_low"], values[f"recall_at_{k}_ci_high"]
+        cuts = sorted(
+            int(n[10:]) for n in values if n.startswith("recall_at_") and n[10:].isdigit()
+        )
+        lines.append(
+            f"model, {label}: recall_at_{k} 95% interval over users [{low:.4f}, {high:.4f}]; "
+            + ", ".join(
+                f"@{c} recall {values[f'recall_at_{c}']:.4f} ndcg {values[f'ndcg_at_{c}']:.4f}"
+                for c in cuts
+            )
+        )
     return "\n".join(lines)
 
 

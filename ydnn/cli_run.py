@@ -79,6 +79,59 @@ class EpochClock(keras.callbacks.Callback):
         self.ends.append(time.perf_counter())
 
 
+def learning_rate(args, rows):
+    """Adam's learning rate: constant, or a cosine decay to 0 over all `--epochs`.
+
+    With early stopping the decay still spans `--epochs` (the most the run
+    may train), so stopping early leaves the rate where it was.
+    """
+    if args.lr_schedule == "constant":
+        return args.learning_rate
+    steps = args.epochs * -(-rows // args.batch_size)
+    return keras.optimizers.schedules.CosineDecay(args.learning_rate, decay_steps=steps)
+
+
+class ValidationStopping(keras.callbacks.Callback):
+    """Early stopping on the held-out validation items' Recall@k (all items).
+
+    After each epoch the model ranks the full catalog for the validation
+    rows; the best epoch's weights are kept (a copy in host memory) and put
+    back by `restore`; training stops once `patience` epochs have passed
+    without a better Recall@k. `seconds` holds each check's time, so the
+    reported throughput leaves it out.
+    """
+
+    def __init__(self, rows, k, patience, verbose):
+        super().__init__()
+        self.rows, self.k, self.patience, self.verbose = rows, k, patience, verbose
+        self.best, self.best_epoch, self.best_weights = -1.0, 0, None
+        self.seconds = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        from ydnn.cli_protocol import validation_recall
+
+        start = time.perf_counter()
+        recall = validation_recall(self.model, self.rows, self.k)
+        if recall > self.best:
+            self.best, self.best_epoch = recall, epoch + 1
+            self.best_weights = [np.array(w) for w in self.model.get_weights()]
+        elif epoch + 1 - self.best_epoch >= self.patience:
+            self.model.stop_training = True
+        if logs is not None:
+            logs[f"val_recall_at_{self.k}"] = recall
+        if self.verbose:
+            print(
+                f"epoch {epoch + 1}: validation recall_at_{self.k} {recall:.4f} (best "
+                f"{self.best:.4f}, epoch {self.best_epoch})",
+                flush=True,
+            )
+        self.seconds.append(time.perf_counter() - start)
+
+    def restore(self):
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+
 def run_train(args):
     import tensorflow as tf
 
@@ -104,12 +157,20 @@ def run_train(args):
     check_catalog(args.k, data.num_items, args.min_sampled_id, args.num_sampled)
 
     schema = data.schema(embedding_dim=args.embedding_dim)
-    inputs = ydnn.InputBlock(schema, combiner=args.combiner, ops=args.ops)
+    stddev = args.table_init_stddev or 1.0 / np.sqrt(args.embedding_dim)
+    inputs = ydnn.InputBlock(
+        schema,
+        combiner=args.combiner,
+        ops=args.ops,
+        embeddings_initializer=keras.initializers.TruncatedNormal(stddev=float(stddev)),
+    )
     model = ydnn.YoutubeDNNRetrievalModelV2(
         schema,
         inputs=inputs,
         top_block=ydnn.MLPBlock(
-            args.top_block, no_activation_last_layer=args.no_activation_last_layer
+            args.top_block,
+            no_activation_last_layer=not args.activation_last_layer,
+            kernel_initializer=args.mlp_initializer,
         ),
         logits_temperature=args.logits_temperature,
         num_sampled=args.num_sampled,
@@ -117,19 +178,27 @@ def run_train(args):
         ops=args.ops,
         separate_output_table=args.separate_output_table,
     )
+    train_rows, callbacks, validation = data.train, [], None
+    if args.early_stopping:
+        train_rows, val_rows, val_seen = data.holdout()
+        validation = ValidationStopping(val_rows, args.k, args.early_stopping, args.verbose)
+        callbacks.append(validation)
     model.compile(
-        optimizer=keras.optimizers.Adam(args.learning_rate),
+        optimizer=keras.optimizers.Adam(learning_rate(args, len(train_rows))),
         top_k=args.k,
         steps_per_execution=args.steps_per_execution,
     )
-    train_ds = ydnn.data.to_dataset(data.train, args.batch_size, seed=args.seed)
+    train_ds = ydnn.data.to_dataset(train_rows, args.batch_size, seed=args.seed)
     # Keras warns that it cannot shuffle a tf.data.Dataset: to_dataset does.
     warnings.filterwarnings("ignore", message="`shuffle=True` was passed")
     clock = EpochClock()
     watch = StopOnNonFiniteLoss(_diverged(args))
     try:
         history = model.fit(
-            train_ds, epochs=args.epochs, verbose=args.verbose, callbacks=[clock, watch]
+            train_ds,
+            epochs=args.epochs,
+            verbose=args.verbose,
+            callbacks=[clock, watch, *callbacks],
         )
     except tf.errors.InvalidArgumentError as e:
         # The fused loss op's own check of a non-finite row, a step before
@@ -137,22 +206,30 @@ def run_train(args):
         if "finite" not in str(e).lower():
             raise
         raise Diverged(_diverged(args)(max(watch.epoch, 1), "non-finite")) from None
-    n = len(data.train)
-    total_s = clock.ends[-1] - clock.start
+    n = len(train_rows)
+    epochs = len(clock.ends)
+    # The validation after epoch e runs inside the interval to epoch e + 1.
+    checks = validation.seconds[:-1] if validation else []
+    total_s = clock.ends[-1] - clock.start - sum(checks)
     throughput = {
-        "examples_per_second_all_epochs": args.epochs * n / total_s,
+        "examples_per_second_all_epochs": epochs * n / total_s,
         "train_seconds": total_s,
+        "epochs": epochs,
     }
-    if args.epochs > 1:
+    if epochs > 1:
         # Epoch 1 includes tracing and the first pass of the input pipeline.
-        steady = clock.ends[-1] - clock.ends[0]
-        throughput["examples_per_second"] = (args.epochs - 1) * n / steady
-        throughput["measured_over"] = f"epochs 2-{args.epochs} (epoch 1 has the tracing)"
+        steady = clock.ends[-1] - clock.ends[0] - sum(checks)
+        throughput["examples_per_second"] = (epochs - 1) * n / steady
+        throughput["measured_over"] = f"epochs 2-{epochs} (epoch 1 has the tracing)"
     else:
         throughput["examples_per_second"] = throughput["examples_per_second_all_epochs"]
         throughput["measured_over"] = "epoch 1 (includes tracing)"
 
     t1 = time.perf_counter()
+    val_metrics = None
+    if validation is not None:
+        validation.restore()
+        val_metrics = full_catalog_metrics(model, val_rows, val_seen, args.k)
     metrics = full_catalog_metrics(model, data.test, data, args.k)
     baseline = most_popular_metrics(data, args.k, args.min_sampled_id)
     eval_s = time.perf_counter() - t1
@@ -162,17 +239,22 @@ def run_train(args):
         "train": {
             k: getattr(args, k)
             for k in (
+                "preset",
                 "epochs",
+                "early_stopping",
                 "batch_size",
                 "embedding_dim",
                 "top_block",
-                "no_activation_last_layer",
+                "activation_last_layer",
+                "mlp_initializer",
+                "table_init_stddev",
                 "combiner",
                 "separate_output_table",
                 "num_sampled",
                 "min_sampled_id",
                 "logits_temperature",
                 "learning_rate",
+                "lr_schedule",
                 "steps_per_execution",
                 "k",
                 "seed",
@@ -180,6 +262,8 @@ def run_train(args):
             )
         },
         "metrics": metrics,
+        "validation_metrics": val_metrics,
+        "best_epoch": validation.best_epoch if validation else epochs,
         "baseline_most_popular": baseline,
         "headline": HEADLINE,
         "throughput": throughput,
@@ -193,9 +277,14 @@ def run_train(args):
     TrainedModel.from_data(model, data, settings).save(args.out, overwrite=args.overwrite)
 
     k = args.k
-    epochs = f"{args.epochs} epoch" + ("" if args.epochs == 1 else "s")
+    trained_for = f"{epochs} epoch" + ("" if epochs == 1 else "s")
+    if validation is not None:
+        trained_for += (
+            f" (early stopping, patience {args.early_stopping}: best epoch "
+            f"{validation.best_epoch}, validation recall_at_{k} {validation.best:.4f})"
+        )
     print(
-        f"\ntraining: {epochs}, {throughput['train_seconds']:.1f} s, "
+        f"\ntraining: {trained_for}, {throughput['train_seconds']:.1f} s, "
         f"{throughput['examples_per_second']:,.0f} examples/s over "
         f"{throughput['measured_over']} ({throughput['examples_per_second_all_epochs']:,.0f} "
         f"over all epochs); final loss {settings['loss'][-1]:.4f}; ops={args.ops}"
@@ -205,6 +294,15 @@ def run_train(args):
         f"{data.num_items:,} items ({eval_s:.1f} s):\n"
     )
     print(metrics_table(metrics, baseline, k))
+    if val_metrics is not None:
+        print(
+            f"\nvalidation ({len(val_rows):,} held-out second-to-last items, the model's "
+            f"best epoch): "
+            + ", ".join(
+                f"{name} {val_metrics[HEADLINE][f'{name}_at_{k}']:.4f}"
+                for name in ("recall", "ndcg", "mrr")
+            )
+        )
     head, base = metrics[HEADLINE][f"recall_at_{k}"], baseline[HEADLINE][f"recall_at_{k}"]
     print(
         f"\nheadline recall_at_{k} (all items): {head:.4f} vs most-popular {base:.4f}"
@@ -219,6 +317,8 @@ def run_train(args):
         "throughput": throughput,
         "loss": settings["loss"],
         "metrics": metrics,
+        "validation_metrics": val_metrics,
+        "best_epoch": settings["best_epoch"],
         "baseline_most_popular": baseline,
         "headline": HEADLINE,
         "headline_recall": head,
@@ -314,7 +414,7 @@ def run_export(args):
     from ydnn.export import check_exportable, export_saved_model, max_k
 
     trained = load_model(args.model)
-    with blame_user(ValueError):  # e.g. trained with --combiner sqrtn
+    with blame_user(ValueError):  # a model shape export does not serve
         check_exportable(trained.model)
     limit = max_k(trained, exclude_seen=not args.include_seen)
     if args.k > limit:

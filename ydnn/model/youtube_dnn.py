@@ -12,11 +12,21 @@ from ydnn.layers.input_block import table_initializer
 from ydnn.model.data_inputs import DataInputsMixin
 from ydnn.model.retrieval import RetrievalMixin
 from ydnn.model.training import TrainingMixin
+from ydnn.presets import DEFAULTS
 from ydnn.schema import Schema, Tags
 from ydnn_kernels import stock
 from ydnn_kernels.sampled_softmax_op import check_temperature
 
 OPS = ("fused", "stock")
+
+
+def default_top_block(width: int) -> MLPBlock:
+    """The tower when none is given: `MLPBlock([2 width, width])`, the last layer linear.
+
+    The validation study's choice (`ydnn.presets`); Merlin's default is
+    `MLPBlock([64])` with a ReLU on its last layer (`ydnn.presets.MERLIN`).
+    """
+    return MLPBlock([2 * int(width), int(width)], no_activation_last_layer=True)
 
 
 @keras.saving.register_keras_serializable(package="ydnn")
@@ -30,6 +40,10 @@ class YoutubeDNNRetrievalModelV2(DataInputsMixin, TrainingMixin, RetrievalMixin,
     count (logQ) for positive and negatives, accidental hits masked, divided
     by `logits_temperature`, cross-entropy. The candidate table is the item
     input table (tied, as Merlin) unless `separate_output_table`.
+
+    Defaults are ydnn's (`ydnn.presets.DEFAULTS`, chosen by a validation
+    study: sqrtn pooling, a `[2 D, D]` tower with a linear last layer, He
+    kernels, `1/sqrt(D)` tables); `**ydnn.presets.MERLIN` gives Merlin's.
 
     Differences from Merlin's class of the same name, all deliberate:
     negatives come from `[min_sampled_id, max_id]` with both ends reachable;
@@ -60,8 +74,11 @@ class YoutubeDNNRetrievalModelV2(DataInputsMixin, TrainingMixin, RetrievalMixin,
             has an int domain (its vocabulary is `int_domain.max + 1`), plus
             any other input features; target columns are not inputs.
         candidate_id_tag: tag of the item-id column.
-        top_block: the tower, default a fresh `MLPBlock([64])`. Its output
-            width must equal the item embedding width.
+        top_block: the tower, default `default_top_block(D)`: a fresh
+            `MLPBlock([2 D, D])` with a linear last layer, `D` the item
+            width (64 unless the schema or `embedding_dims` set it); Merlin's
+            default is `MLPBlock([64])`. Its output width must equal the
+            item embedding width.
         post: optional layer applied to the query and to candidate rows.
         inputs: optional `InputBlock` (or a `Schema` of the input columns).
         outputs: not supported (the loss is set by the arguments below);
@@ -72,6 +89,13 @@ class YoutubeDNNRetrievalModelV2(DataInputsMixin, TrainingMixin, RetrievalMixin,
         min_sampled_id: smallest id that can be sampled (1 skips padding 0);
             also the smallest id retrieval returns.
         ops: `"fused"` (ydnn_kernels) or `"stock"` (plain TF ops), same model.
+        combiner: pooling of list features by the input block the model
+            builds when `inputs` is not an `InputBlock`: `"sqrtn"` by
+            default (sum / sqrt(length), chosen on validation data; Merlin
+            pools with `"mean"`), `"mean"` or `"sum"`.
+        embeddings_initializer: initializer of that input block's tables;
+            default a truncated normal of standard deviation `1/sqrt(width)`
+            (Merlin: 0.05).
         embedding_dims: optional `{table or column name: width}`; the item
             width defaults to the top block's output width.
         separate_output_table: score against a separate `[V, D]` table (the
@@ -90,11 +114,9 @@ class YoutubeDNNRetrievalModelV2(DataInputsMixin, TrainingMixin, RetrievalMixin,
     Example:
     ```python
     data = ydnn.data.prepare_sequences(log, max_history=20)
-    model = ydnn.YoutubeDNNRetrievalModelV2(
-        data.schema(), top_block=ydnn.MLPBlock([128, 64], no_activation_last_layer=True),
-        num_sampled=100, min_sampled_id=1)
+    model = ydnn.YoutubeDNNRetrievalModelV2(data.schema(), min_sampled_id=1)
     model.compile(optimizer="adam")
-    model.fit(ydnn.data.to_dataset(data.train, 256), epochs=10)
+    model.fit(ydnn.data.to_dataset(data.train, 256), epochs=30)
     model.evaluate(ydnn.data.to_dataset(data.test, 256, shuffle=False))
     ```
     """
@@ -112,6 +134,8 @@ class YoutubeDNNRetrievalModelV2(DataInputsMixin, TrainingMixin, RetrievalMixin,
         min_sampled_id: int = 0,
         *,
         ops: str = "fused",
+        combiner: str | None = None,
+        embeddings_initializer: Any = None,
         embedding_dims: dict[str, int] | None = None,
         separate_output_table: bool = False,
         sampler_seed: int | None = None,
@@ -143,6 +167,18 @@ class YoutubeDNNRetrievalModelV2(DataInputsMixin, TrainingMixin, RetrievalMixin,
             raise ValueError(
                 f"inputs must be an InputBlock, a Schema or None, got {type(inputs).__name__}"
             )
+        if isinstance(inputs, InputBlock):
+            for arg, value in (
+                ("combiner", combiner),
+                ("embeddings_initializer", embeddings_initializer),
+            ):
+                if value is not None and value != getattr(inputs, arg):
+                    raise ValueError(
+                        f"{arg}={value!r} configures the input block the model builds, "
+                        f"but inputs= gives one (its {arg} is {getattr(inputs, arg)!r}): set "
+                        f"it on that InputBlock instead"
+                    )
+        combiner = DEFAULTS["combiner"] if combiner is None else combiner
         self.schema = schema
         self.candidate_id_tag = Tags.normalize(candidate_id_tag)
         candidates = schema.select_by_tag(self.candidate_id_tag)
@@ -154,16 +190,19 @@ class YoutubeDNNRetrievalModelV2(DataInputsMixin, TrainingMixin, RetrievalMixin,
             )
         self.candidate = candidates.first
         vocab = self.candidate.vocabulary_size  # raises, naming the column, without a domain
-        self.top_block = top_block if top_block is not None else MLPBlock([64])
-        width = getattr(self.top_block, "output_dim", None)
         self.embedding_dims = embedding_dims
         table = self.candidate.table_name
         item_dim = (
             self.embedding_dims.get(table)
             or self.embedding_dims.get(self.candidate.name)
             or self.candidate.embedding_dim
-            or width
+            or getattr(top_block, "output_dim", None)
         )
+        if top_block is None:
+            item_dim = item_dim or 64
+            top_block = default_top_block(item_dim)
+        self.top_block = top_block
+        width = getattr(self.top_block, "output_dim", None)
         if item_dim is None:
             raise ValueError(
                 "set the item embedding width: embedding_dims={%r: D} (the top "
@@ -177,13 +216,15 @@ class YoutubeDNNRetrievalModelV2(DataInputsMixin, TrainingMixin, RetrievalMixin,
                 f"embedding_dims={{{table!r}: {width}}}"
             )
         self.embedding_dims.setdefault(table, int(item_dim))
-        if isinstance(inputs, Schema):
-            inputs = InputBlock(inputs, embedding_dims=self.embedding_dims, ops=ops)
-        self.input_block = (
-            inputs
-            if inputs is not None
-            else InputBlock(schema, embedding_dims=self.embedding_dims, ops=ops)
-        )
+        if inputs is None or isinstance(inputs, Schema):
+            inputs = InputBlock(
+                schema if inputs is None else inputs,
+                embedding_dims=self.embedding_dims,
+                ops=ops,
+                combiner=combiner,
+                embeddings_initializer=embeddings_initializer,
+            )
+        self.input_block = inputs
         self.post = post
         self.logits_temperature = logits_temperature
         self.num_sampled = num_sampled
