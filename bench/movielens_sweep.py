@@ -39,6 +39,7 @@ import numpy as np
 
 from bench.harness import publish
 from bench.sweep_runs import BASE
+from ydnn.metrics.ranks import bootstrap_interval
 
 EPOCHS = 20
 CENTRE = {"combiner": "sqrtn", "epochs": EPOCHS}
@@ -129,14 +130,6 @@ def summary(runs):
         "at10": float(curve[min(9, len(curve) - 1)]),
         "mean": lambda proto, m: float(np.mean([r["metrics"][proto][m] for r in runs])),
     }
-
-
-def bootstrap(ranks, k=10, draws=2000, seed=0):
-    """95% interval of Recall@k over users, resampled with replacement."""
-    hits = (np.asarray(ranks) > 0) & (np.asarray(ranks) <= k)
-    rng = np.random.default_rng(seed)
-    means = hits[rng.integers(0, len(hits), (draws, len(hits)))].mean(1)
-    return np.percentile(means, [2.5, 97.5])
 
 
 def stage_rows(study, configs, seeds, stage):
@@ -238,7 +231,8 @@ def report(args, rows, study, winner):
             ]
         )
     key = json.dumps(winner[2], sort_keys=True)
-    lo, hi = bootstrap(study.done[(study.dataset, key, 0)]["ranks"]["all_items"])
+    ranks = np.asarray(study.done[(study.dataset, key, 0)]["ranks"]["all_items"])
+    lo, hi = bootstrap_interval((ranks > 0) & (ranks <= 10))
     changed = {k: v for k, v in {**BASE, **winner[2]}.items() if BASE.get(k) != v}
     notes = [
         f"- data: {args.data}, validation split (each user's last item dropped, the "

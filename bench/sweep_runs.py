@@ -41,7 +41,7 @@ BASE = {
     "dropout": 0.0,
     "max_history": 20,
 }
-KS = (10, 20, 50, 100)
+KS = (10, 20, 50, 100)  # the cut-offs stored per run
 _DATA = {}
 
 
@@ -120,14 +120,15 @@ def build_model(data, s, seed):
     return model
 
 
-def held_out_ranks(model, data, seen, depth=100):
-    """1-based rank of each held-out item in the top `depth` (0: not in it), both protocols."""
+def held_out_ranks(model, data, depth=100):
+    """Rank of each held-out item in the top `depth` (0: not in it), both protocols."""
     import tensorflow as tf
 
     import ydnn
+    from ydnn.metrics import target_ranks
 
     ds = ydnn.data.to_dataset(
-        data.test, 1024, shuffle=False, seen=seen, item_column=model.candidate.name
+        data.test, 1024, shuffle=False, seen=data, item_column=model.candidate.name
     )
 
     @tf.function(reduce_retracing=True)
@@ -140,23 +141,9 @@ def held_out_ranks(model, data, seen, depth=100):
     ranks = {"all_items": [], "exclude_seen": []}
     for x, y in ds:
         plain, masked = both(x)
-        target = y.numpy().reshape(-1, 1)
-        for name, top in (("all_items", plain), ("exclude_seen", masked)):
-            hit = top.numpy() == target
-            ranks[name].append(np.where(hit.any(1), hit.argmax(1) + 1, 0))
-    return {k: np.concatenate(v).astype(np.int32) for k, v in ranks.items()}
-
-
-def metrics_from_ranks(ranks, ks=KS):
-    """`{"recall_at_10": ..., "ndcg_at_10": ..., "mrr_at_10": ...}` means of per-user ranks."""
-    out = {}
-    for k in ks:
-        hit = (ranks > 0) & (ranks <= k)
-        safe = np.where(hit, ranks, 1)
-        out[f"recall_at_{k}"] = float(hit.mean())
-        out[f"ndcg_at_{k}"] = float(np.where(hit, 1 / np.log2(safe + 1), 0).mean())
-        out[f"mrr_at_{k}"] = float(np.where(hit, 1 / safe, 0).mean())
-    return out
+        ranks["all_items"].append(target_ranks(y.numpy(), plain.numpy()))
+        ranks["exclude_seen"].append(target_ranks(y.numpy(), masked.numpy()))
+    return {k: np.concatenate(v) for k, v in ranks.items()}
 
 
 def run(dataset, split, settings, seed):
@@ -164,6 +151,8 @@ def run(dataset, split, settings, seed):
     import keras
 
     import ydnn
+    from ydnn.cli_protocol import validation_recall
+    from ydnn.metrics import metrics_from_ranks
 
     s = dict(BASE, **settings)
     data = prepared(dataset, split, s["max_history"])
@@ -172,8 +161,7 @@ def run(dataset, split, settings, seed):
 
     class Curve(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
-            r = held_out_ranks(model, data, data, depth=10)["all_items"]
-            curve.append(float((r > 0).mean()))
+            curve.append(validation_recall(model, data.test, 10))
 
     start = time.perf_counter()
     history = model.fit(
@@ -183,7 +171,7 @@ def run(dataset, split, settings, seed):
         callbacks=[Curve()],
     )
     seconds = time.perf_counter() - start
-    ranks = held_out_ranks(model, data, data)
+    ranks = held_out_ranks(model, data)
     return {
         "curve": curve,
         "loss": float(history.history["loss"][-1]),
@@ -191,5 +179,5 @@ def run(dataset, split, settings, seed):
         "examples": len(data.train),
         "test_rows": len(data.test),
         "ranks": ranks,
-        "metrics": {k: metrics_from_ranks(v) for k, v in ranks.items()},
+        "metrics": {k: metrics_from_ranks(v, KS) for k, v in ranks.items()},
     }

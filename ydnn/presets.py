@@ -42,13 +42,16 @@ class Preset(Mapping):
         name: the preset's name (`ydnn train --preset NAME`).
         model: `{argument: value}` of `YoutubeDNNRetrievalModelV2`; a
             `Fresh(factory)` value is made anew on each access.
-        train: `{ydnn train option (underscored): value}`.
+        train: `{ydnn train option (underscored): value}` beyond the model's
+            plain values, which `train` includes.
     """
 
     def __init__(self, name: str, model: dict[str, Any], train: dict[str, Any]) -> None:
         self.name = name
         self._model = dict(model)
-        self.train = dict(train)
+        # The command's settings include the model's plain values (not its layers).
+        plain = {k: v for k, v in model.items() if not isinstance(v, Fresh)}
+        self.train = {**plain, **train}
 
     def __getitem__(self, key: str) -> Any:
         value = self._model[key]
@@ -96,10 +99,6 @@ DEFAULTS = Preset(
         "activation_last_layer": False,
         "mlp_initializer": "he_uniform",
         "table_init_stddev": None,  # 1/sqrt(width)
-        "combiner": "sqrtn",
-        "separate_output_table": False,
-        "num_sampled": 100,
-        "logits_temperature": 1.0,
         "max_history": 20,
         "early_stopping": 0,
     },
@@ -125,10 +124,6 @@ MERLIN = Preset(
         "activation_last_layer": True,
         "mlp_initializer": "glorot_uniform",
         "table_init_stddev": 0.05,
-        "combiner": "mean",
-        "separate_output_table": False,
-        "num_sampled": 100,
-        "logits_temperature": 1.0,
         "max_history": 20,
         "early_stopping": 0,
     },
