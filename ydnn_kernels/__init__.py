@@ -2,9 +2,10 @@
 
 With TensorFlow installed, the ops are TensorFlow ops with registered
 gradients (`embedding_pool`, `log_uniform_sample`, `UnigramTable` +
-`unigram_sample`, `sampled_softmax_loss`) and the in-place sparse optimizer
-step `sparse_apply`. Without it (for example on a GPU box with only
-CuPy), `ydnn_kernels.arrays` runs the same kernels on NumPy and CuPy arrays.
+`unigram_sample`, `sampled_softmax_loss`), the in-place sparse optimizer
+step `sparse_apply` and the exact score-and-top-k `topk_scores`. Without
+it (for example on a GPU box with only CuPy), `ydnn_kernels.arrays` runs
+the same kernels on NumPy and CuPy arrays.
 
 Importing the package checks, without importing TensorFlow, that the
 installed TensorFlow is the one the op library was built against; the TF
@@ -22,6 +23,7 @@ __all__ = [
     "log_uniform_sample",
     "sampled_softmax_loss",
     "sparse_apply",
+    "topk_scores",
     "unigram_sample",
 ]
 
@@ -49,4 +51,8 @@ def __getattr__(name):
         from ydnn_kernels.sparse_optim_op import sparse_apply
 
         return sparse_apply
+    if name == "topk_scores":
+        from ydnn_kernels.topk_scores_op import topk_scores
+
+        return topk_scores
     raise AttributeError(f"module 'ydnn_kernels' has no attribute {name!r}")

@@ -15,6 +15,7 @@ from ydnn_kernels.embedding_pool_arrays import COMBINERS, embedding_pool, embedd
 from ydnn_kernels.sampled_softmax_arrays import sampled_softmax_loss, sampled_softmax_loss_grad
 from ydnn_kernels.sampler_arrays import log_uniform_sample
 from ydnn_kernels.sparse_optim_arrays import SPARSE_KINDS, sparse_apply
+from ydnn_kernels.topk_scores_arrays import topk_scores
 from ydnn_kernels.unigram_arrays import (
     UnigramArrays,
     check_distortion,
@@ -33,6 +34,7 @@ __all__ = [
     "sampled_softmax_loss",
     "sampled_softmax_loss_grad",
     "sparse_apply",
+    "topk_scores",
     "unigram_sample",
     "unigram_table",
 ]

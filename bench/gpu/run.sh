@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole GPU check in one device call, from the repo root:
-#   bash bench/gpu/run.sh                        # about 70 s on an H200
+#   bash bench/gpu/run.sh                        # about 70 s on an H200 before topk_scores (estimated 90-100 s with it)
 #   YDNN_GPU_SANITIZE=1 bash bench/gpu/run.sh    # + every CUDA test under memcheck
 # 1. builds the TF-free CUDA module in place (sm_90);
 # 2. runs the CuPy tests (tests/gpu: every CUDA kernel against the float64
@@ -122,6 +122,11 @@ for bench in embedding_pool sampled_softmax sampler sparse_optim; do
   timeout -k 10 100 python3 "bench/gpu/${bench}_gpu_bench.py" >/dev/null ||
     fail "benchmark $bench" $?
 done
+# topk_scores in its short mode (k = 100, V = 10^6 and 10^7, B = 1 and 256,
+# fp32 and a 2-byte table, torch anchor for fp32): about 20-30 s.
+stage "benchmark: topk_scores (--short)"
+timeout -k 10 100 python3 bench/gpu/topk_scores_gpu_bench.py --short >/dev/null ||
+  fail "benchmark topk_scores" $?
 
 stage "roofline"
 python3 bench/gpu/roofline.py || fail "roofline: some rows failed" $?

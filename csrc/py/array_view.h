@@ -106,6 +106,7 @@ void register_sampler(pyb::module_& m);
 void register_unigram(pyb::module_& m);
 void register_sampled_softmax(pyb::module_& m);
 void register_sparse_optim(pyb::module_& m);
+void register_topk_scores(pyb::module_& m);
 
 }  // namespace py
 }  // namespace ydnn

@@ -91,4 +91,5 @@ PYBIND11_MODULE(_ydnn_py, m) {
   ydnn::py::register_unigram(m);
   ydnn::py::register_sampled_softmax(m);
   ydnn::py::register_sparse_optim(m);
+  ydnn::py::register_topk_scores(m);
 }

@@ -25,10 +25,18 @@ class RetrievalMixin(MixinBase):
         """Top-k over the whole catalog: `(scores [B, k], ids [B, k])`.
 
         Ids below `min_sampled_id` are never returned; `exclude` (ragged or
-        0-padded ids per row) removes more.
+        0-padded ids per row) removes more. With `ops="fused"` the
+        `topk_scores` kernel scores the catalog, with `ops="stock"` TF's
+        matmul + `tf.math.top_k`: the same ids in the same order.
         """
         return top_k_items(
-            query, self.item_table, k, post=self.post, min_id=self.min_sampled_id, exclude=exclude
+            query,
+            self.item_table,
+            k,
+            post=self.post,
+            min_id=self.min_sampled_id,
+            exclude=exclude,
+            fused=self.ops == "fused",
         )
 
     def candidate_embeddings(

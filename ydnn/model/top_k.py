@@ -1,4 +1,9 @@
-"""Full-catalog top-k retrieval: every item scored, in chunks, with exclusions."""
+"""Full-catalog top-k retrieval: every item scored, with exclusions.
+
+Two paths give the same ids in the same order: the fused `topk_scores`
+kernel (the table read once, no `[B, V]` scores) and stock TF's matmul +
+`tf.math.top_k` over chunks of the catalog.
+"""
 
 import tensorflow as tf
 
@@ -21,7 +26,9 @@ def candidate_rows(table, start, stop, post=None):
     return post(rows) if post is not None else rows
 
 
-def top_k_items(query, table, k, post=None, min_id=0, exclude=None, chunk=DEFAULT_CHUNK):
+def top_k_items(
+    query, table, k, post=None, min_id=0, exclude=None, chunk=DEFAULT_CHUNK, fused=True
+):
     """The `k` best items of the whole catalog for each query row.
 
     Args:
@@ -33,10 +40,14 @@ def top_k_items(query, table, k, post=None, min_id=0, exclude=None, chunk=DEFAUL
         exclude: optional `tf.RaggedTensor` `[B, None]` (or dense `[B, L]`
             whose 0 entries are padding) of ids each row must not get, e.g.
             the items already in its history.
-        chunk: catalog rows scored per step.
+        chunk: catalog rows scored per step (stock path).
+        fused: use ydnn's `topk_scores` kernel; False scores chunks with
+            stock TF ops (matmul + `tf.math.top_k`).
 
     Returns:
-        `(scores [B, k] float32, ids [B, k] int64)`, best first.
+        `(scores [B, k] float32, ids [B, k] int64)`, best first, equal
+        scores by lower id. A row left with fewer than `k` items after its
+        exclusions ends in ids -1 with scores -inf.
 
     Raises:
         ValueError: `k`, `min_id` or `chunk` not an int or out of range; a
@@ -59,6 +70,14 @@ def top_k_items(query, table, k, post=None, min_id=0, exclude=None, chunk=DEFAUL
     batch = tf.shape(query)[0]
     if exclude is not None and not isinstance(exclude, tf.RaggedTensor):
         exclude = tf.RaggedTensor.from_tensor(tf.convert_to_tensor(exclude), padding=0)
+    if fused:
+        from ydnn_kernels import topk_scores
+
+        # Without `post` the variable is read in place; with it the whole
+        # transformed table is formed once (the stock path forms it a chunk
+        # at a time).
+        rows = table if post is None else candidate_rows(table, 0, V, post)
+        return topk_scores(query, rows, k, exclude, min_id)
     if exclude is not None:
         ex_rows = tf.cast(exclude.value_rowids(), tf.int64)
         ex_ids = tf.cast(exclude.values, tf.int64)
@@ -82,6 +101,8 @@ def top_k_items(query, table, k, post=None, min_id=0, exclude=None, chunk=DEFAUL
         merged_i = tf.concat([best_ids, tf.cast(i, tf.int64) + start], axis=1)
         best_scores, pos = tf.math.top_k(merged_s, k=k)
         best_ids = tf.gather(merged_i, pos, batch_dims=1)
+    # Slots no allowed item could fill hold excluded ones at -inf: no item.
+    best_ids = tf.where(best_scores > -float("inf"), best_ids, tf.constant(-1, tf.int64))
     return best_scores, best_ids
 
 
