@@ -49,7 +49,8 @@ const TopkCpuKernels& kernels() {
 constexpr int64_t kTileBytes = 64 << 10;      // candidate rows (float32) kept in L2 per tile
 constexpr int64_t kMinUnitCandidates = 8192;  // below this a thread's share is not worth it
 constexpr int64_t kPassRows = 4096;           // query rows per pass (bounds the lists)
-constexpr int64_t kDotRows = 4;               // the dot path up to this many query rows
+constexpr int64_t kListFactor = 2;  // a row list holds kListFactor * k before it is cut to k
+constexpr int64_t kDotRows = 4;     // the dot path up to this many query rows
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
 struct Entry {
@@ -100,7 +101,7 @@ bool excluded(const Plan& p, int64_t row, int64_t id) {
 inline void offer(const Plan& p, int64_t row, int64_t local, int64_t id, float s, float* thr,
                   Entry* e, int64_t* n) {
   if (!(s > *thr) || excluded(p, row, id)) return;
-  const int64_t k = p.a->k, cap = 2 * k;
+  const int64_t k = p.a->k, cap = kListFactor * k;
   Entry* list = e + local * cap;
   if (n[local] == cap) {
     *thr = compact(list, n[local], k);
@@ -229,7 +230,7 @@ Status topk_scores_cpu(const TopkArgs& a, float* scores, int64_t* ids,
   const int64_t pass_blocks = std::min(p.blocks, std::max<int64_t>(1, kPassRows / p.rows));
   const int64_t pass_rows = pass_blocks * p.rows;
   auto cand_of = [&](int64_t c) { return a.min_id + c * nc / p.chunks; };
-  std::vector<Entry> lists(p.chunks * pass_rows * 2 * k);
+  std::vector<Entry> lists(p.chunks * pass_rows * kListFactor * k);
   std::vector<int64_t> sizes(p.chunks * pass_rows);
   for (int64_t pb0 = 0; pb0 < p.blocks; pb0 += pass_blocks) {
     const int64_t nb = std::min(pass_blocks, p.blocks - pb0), row0 = pb0 * p.rows;
@@ -241,7 +242,7 @@ Status topk_scores_cpu(const TopkArgs& a, float* scores, int64_t* ids,
         const int64_t g = u / p.chunks, c = u % p.chunks;
         const int64_t b0 = block_of(g), b1 = block_of(g + 1),
                       at = c * pass_rows + b0 * p.rows - row0;
-        run_unit(p, b0, b1, cand_of(c), cand_of(c + 1), lists.data() + at * 2 * k,
+        run_unit(p, b0, b1, cand_of(c), cand_of(c + 1), lists.data() + at * kListFactor * k,
                  sizes.data() + at);
       }
     });
@@ -252,7 +253,7 @@ Status topk_scores_cpu(const TopkArgs& a, float* scores, int64_t* ids,
       for (int64_t r = r0; r < r1; ++r) {
         all.clear();
         for (int64_t c = 0; c < p.chunks; ++c) {
-          const Entry* e = lists.data() + (c * pass_rows + r) * 2 * k;
+          const Entry* e = lists.data() + (c * pass_rows + r) * kListFactor * k;
           all.insert(all.end(), e, e + sizes[c * pass_rows + r]);
         }
         const int64_t m = std::min<int64_t>(k, all.size());
