@@ -123,8 +123,8 @@ void run_unit(const Plan& p, int64_t b0, int64_t b1, int64_t lo, int64_t hi, Ent
   std::vector<int32_t> hits(p.tile);
   std::vector<uint32_t> above(p.tile);
   for (int64_t r = 0; r < nrows; ++r) {
-    thr[r] = first_row + r < B ? -kInf : kInf;  // padding rows take nothing
-    n[r] = 0;
+    thr[r] = first_row + r < B ? -kInf : kInf;  // padding rows take nothing (and have no list)
+    if (first_row + r < B) n[r] = 0;
   }
   for (int64_t t0 = lo; t0 < hi; t0 += p.tile) {
     const int64_t count = std::min(p.tile, hi - t0);
@@ -228,7 +228,9 @@ Status topk_scores_cpu(const TopkArgs& a, float* scores, int64_t* ids,
   const int64_t nc = a.num_rows - a.min_id, threads = std::max(1, parallel.num_threads());
   p.chunks = std::clamp<int64_t>(nc / kMinUnitCandidates, 1, threads);
   const int64_t pass_blocks = std::min(p.blocks, std::max<int64_t>(1, kPassRows / p.rows));
-  const int64_t pass_rows = pass_blocks * p.rows;
+  // Lists for real rows only: a stride of min(pass rows, B) per chunk (one
+  // query in a 16-lane block keeps one list, not 16).
+  const int64_t pass_rows = std::min(pass_blocks * p.rows, B);
   auto cand_of = [&](int64_t c) { return a.min_id + c * nc / p.chunks; };
   std::vector<Entry> lists(p.chunks * pass_rows * kListFactor * k);
   std::vector<int64_t> sizes(p.chunks * pass_rows);
