@@ -235,6 +235,15 @@ def _model_arguments(train):
     )
 
 
+# `ydnn export --index-NAME N`: the AnnIndex.build parameters, with their meaning.
+INDEX_OPTIONS = {
+    "m": "HNSW links per item (default 16; more: better recall, more memory)",
+    "ef_construction": "candidate list while building (default 100)",
+    "ef_search": "default candidate list while searching (default 64; more: better "
+    "recall, fewer queries/s)",
+}
+
+
 def build_parser():
     parser = _Parser(
         prog="ydnn", description="YouTube-DNN retrieval: train, evaluate, recommend, export."
@@ -315,7 +324,7 @@ def build_parser():
         help="a TF SavedModel: history -> top-k ids and scores, no ydnn needed",
         description="Write a TensorFlow SavedModel whose serving_default signature takes the "
         "padded history (int32 [B, H], model ids, 0 = padding) and returns top-k "
-        "ids, original item_ids and scores. Built from stock TF ops only.",
+        "ids, original item_ids and scores. Built from stock TF ops only (unless --fused-top-k).",
     )
     export.add_argument("--model", required=True, metavar="DIR")
     export.add_argument(
@@ -333,6 +342,26 @@ def build_parser():
         action="store_true",
         help="do not exclude the history's items from the results",
     )
+    export.add_argument(
+        "--fused-top-k",
+        action="store_true",
+        help="score and select with ydnn's topk_scores op: faster serving, but loading the "
+        "SavedModel then needs ydnn (import ydnn_kernels.topk_scores_op first)",
+    )
+    export.add_argument(
+        "--index",
+        action="store_true",
+        help="also write an approximate (faiss HNSW) index of the candidate embeddings to "
+        "--out/ann_index, checked against exact top-k (needs pip install 'ydnn[ann]')",
+    )
+    for name, meaning in INDEX_OPTIONS.items():
+        export.add_argument(
+            f"--index-{name.replace('_', '-')}",
+            type=_positive(int),
+            default=None,
+            metavar="N",
+            help=f"with --index: {meaning}",
+        )
     export.add_argument("--json", action="store_true")
     for command in commands.choices.values():
         # SUPPRESS: a subcommand's default must not reset `ydnn --debug COMMAND`.
@@ -396,6 +425,10 @@ def _check_arguments(parser, args):
             "argument --early-stopping: it holds out each user's second-to-last item "
             "itself; --validation would hold out the third-to-last. Give one of them"
         )
+    if args.command == "export" and not args.index:
+        given = [k for k in INDEX_OPTIONS if getattr(args, f"index_{k}") is not None]
+        if given:
+            error(f"argument --index-{given[0].replace('_', '-')}: only applies with --index")
     if args.command == "export" and _same_path(args.out, args.model):
         error(
             f"argument --out: {args.out!r} is the --model directory; give the SavedModel "

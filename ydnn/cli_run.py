@@ -11,6 +11,7 @@ library call reports it; every other exception is a bug and keeps its
 traceback.
 """
 
+import os
 import time
 import warnings
 
@@ -411,8 +412,17 @@ def run_recommend(args):
 
 
 def run_export(args):
+    from ydnn.cli_args import INDEX_OPTIONS
     from ydnn.export import check_exportable, export_saved_model, max_k
 
+    index = None
+    if args.index:
+        from ydnn.ann_index import require_faiss
+
+        with blame_user(ImportError):  # before the model loads: nothing to wait for
+            require_faiss()
+        index = {k: getattr(args, f"index_{k}") for k in INDEX_OPTIONS}
+        index = {k: v for k, v in index.items() if v is not None}
     trained = load_model(args.model)
     with blame_user(ValueError):  # a model shape export does not serve
         check_exportable(trained.model)
@@ -425,13 +435,19 @@ def run_export(args):
             f"{max(limit, 1)}{'' if args.include_seen else ' or --include-seen'}"
         )
     export_saved_model(
-        trained, args.out, k=args.k, exclude_seen=not args.include_seen, overwrite=args.overwrite
+        trained,
+        args.out,
+        k=args.k,
+        exclude_seen=not args.include_seen,
+        overwrite=args.overwrite,
+        index=index,
+        fused_top_k=args.fused_top_k,
     )
     print(
         f"exported to {args.out}: serving_default(history int32 [B, {trained.max_history}]) "
         f"-> ids, item_ids, scores [B, {args.k}]; checked against the model"
     )
-    return {
+    result = {
         "command": "export",
         "model": args.model,
         "out": args.out,
@@ -439,3 +455,19 @@ def run_export(args):
         "max_history": trained.max_history,
         "exclude_seen": not args.include_seen,
     }
+    if index is not None:
+        from ydnn.trained_model import INDEX_DIR
+
+        ann = trained.approximate_index()
+        check = ann.metadata["check"]
+        path = os.path.join(args.out, INDEX_DIR)
+        print(
+            f"approximate index in {path}: {ann.size} items, faiss HNSW (m={ann.params['m']}, "
+            f"ef_search={ann.params['ef_search']}), {ann.nbytes / 2**20:.1f} MiB; recall@{args.k} "
+            f"{check['recall_at_k']:.3f} against exact top-{args.k} on {check['rows']} stored "
+            f"histories"
+        )
+        params = ("m", "ef_construction", "ef_search", "library_version")
+        result["index"] = {"directory": path, "size": ann.size, **check}
+        result["index"].update({key: ann.params[key] for key in params})
+    return result

@@ -22,9 +22,24 @@ moving statistics; dropout is the identity); `P` is the model's `post`,
 the identity or `L2Norm`: `v / sqrt(max(|v|^2, epsilon))`. The candidate
 rows `C` go through `P` once, at export.
 
+With `fused_top_k=True` the last two lines run as one `ydnn_kernels.
+topk_scores` op (the same ids in the same order, no `[B, V]` scores, the
+table read once per batch): faster serving, but the SavedModel then needs
+ydnn's op library, loaded before `tf.saved_model.load` by `import
+ydnn_kernels.topk_scores_op`. The stock-op export stays the portable
+default. In that variant a slot no item can fill (a history that excludes
+all but fewer than `k` items) has id -1, the padding's item id and score
+-inf; in the stock one it holds an excluded item at -inf.
+
 Signature `serving_default(history: int32 [B, H])` returns `ids` (int64
 model ids `[B, k]`), `item_ids` (the original ids `[B, k]`) and `scores`
 (float32 `[B, k]`). The item mapping is also written as `assets/items.txt`.
+
+With `index=`, an approximate index over the same candidate rows `C`
+(`ydnn.ann_index.AnnIndex`, model ids `min_id..V-1`) is written beside it
+as `ann_index/`, checked the same way: on the stored histories every id it
+returns must be a real, unexcluded item scored as the model scores it, and
+its recall@k against the exact top-k is recorded in `ann_index/ann.json`.
 """
 
 import os
@@ -190,8 +205,9 @@ class _BatchNorm(tf.Module):
 
 
 class _Serving(tf.Module):
-    def __init__(self, model, item_ids, k, exclude_seen):
+    def __init__(self, model, item_ids, k, exclude_seen, fused_top_k=False):
         super().__init__()
+        self.fused_top_k = bool(fused_top_k)
         pool_table = model.input_block.table(model.candidate.table_name)
         self.combiner = model.input_block.combiner
         self.post_epsilon = None if model.post is None else float(model.post.epsilon)
@@ -246,6 +262,8 @@ class _Serving(tf.Module):
                 x = step(x)
         if self.post_epsilon is not None:
             x = _l2_normalize(x, self.post_epsilon)
+        if self.fused_top_k:
+            return self.fused_serve(x, history)
         scores = tf.matmul(x, self.table[self.min_id :], transpose_b=True)
         if self.exclude_seen:
             where = tf.where(history >= self.min_id if self.min_id > 0 else real)
@@ -258,8 +276,22 @@ class _Serving(tf.Module):
         ids = tf.cast(pos, tf.int64) + self.min_id
         return {"ids": ids, "item_ids": tf.gather(self.item_ids, ids), "scores": top}
 
+    def fused_serve(self, x, history):
+        """The scoring and top-k as one ydnn `topk_scores` op (needs its library)."""
+        from ydnn_kernels.topk_scores_op import topk_scores
 
-def export_saved_model(trained, out_dir, k=10, exclude_seen=True, overwrite=False):
+        exclude = None
+        if self.exclude_seen:
+            keep = history >= self.min_id if self.min_id > 0 else tf.not_equal(history, 0)
+            exclude = tf.ragged.boolean_mask(tf.cast(history, tf.int64), keep)
+        top, ids = topk_scores(x, self.table, self.k, exclude, self.min_id)
+        items = tf.gather(self.item_ids, tf.maximum(ids, 0))
+        return {"ids": ids, "item_ids": items, "scores": top}
+
+
+def export_saved_model(
+    trained, out_dir, k=10, exclude_seen=True, overwrite=False, index=None, fused_top_k=False
+):
     """Write a stock-TF SavedModel of `trained` to `out_dir` and check it.
 
     The written model is loaded back and compared with the Keras model's own
@@ -276,6 +308,12 @@ def export_saved_model(trained, out_dir, k=10, exclude_seen=True, overwrite=Fals
             `exclude_seen`.
         exclude_seen: drop the history's own items from the results.
         overwrite: replace an `out_dir` that holds a SavedModel.
+        index: None, or a dict of `AnnIndex.build` parameters (`{}` for the
+            defaults: `m`, `ef_construction`, `ef_search`) to also write an
+            approximate index as `out_dir/ann_index/`.
+        fused_top_k: score and select with ydnn's `topk_scores` op; the
+            SavedModel then needs `import ydnn_kernels.topk_scores_op`
+            before it loads (module docstring).
 
     Returns:
         `out_dir`.
@@ -284,12 +322,18 @@ def export_saved_model(trained, out_dir, k=10, exclude_seen=True, overwrite=Fals
         ValueError: a model shape export does not support, a bad `k`, an
             `out_dir` that is a file or not empty (without `overwrite`), or
             a check that fails.
+        ImportError: `index` without faiss (the message says
+            `pip install 'ydnn[ann]'`), before anything is written.
     """
     from ydnn.atomic_dir import write_directory
-    from ydnn.trained_model import SAVED_MODEL_FILES
+    from ydnn.trained_model import INDEX_DIR, SAVED_MODEL_FILES
 
     model = trained.model
     check_exportable(model)
+    if index is not None:
+        from ydnn.ann_index import require_faiss
+
+        require_faiss()
     limit = max_k(trained, exclude_seen)
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= limit:
         catalog = model.max_id - model.min_sampled_id + 1
@@ -299,12 +343,16 @@ def export_saved_model(trained, out_dir, k=10, exclude_seen=True, overwrite=Fals
         )
 
     def write(tmp):
-        module = _Serving(model, trained.item_ids, k, exclude_seen)
+        module = _Serving(model, trained.item_ids, k, exclude_seen, fused_top_k)
         tf.saved_model.save(module, tmp, signatures={"serving_default": module.serve})
         os.makedirs(os.path.join(tmp, "assets"), exist_ok=True)
         with open(os.path.join(tmp, "assets", "items.txt"), "w") as f:
             f.write("\n".join(str(i) for i in trained.item_ids[1:]) + "\n")
         _verify(trained, tmp, k, exclude_seen)
+        if index is not None:
+            ann = trained.build_index(**index)
+            ann.metadata["check"] = _verify_index(trained, ann, k, exclude_seen)
+            ann.write_files(os.path.join(tmp, INDEX_DIR))
 
     write_directory(out_dir, write, overwrite, owned=SAVED_MODEL_FILES, what="a SavedModel")
     return out_dir
@@ -349,3 +397,47 @@ def _verify(trained, out_dir, k, exclude_seen, rows=64):
             "export check failed: served ids do not score what the SavedModel "
             "reports under the Keras model"
         )
+
+
+def _verify_index(trained, ann, k, exclude_seen, rows=64):
+    """Checks `ann` on the stored histories; returns its recall@k against exact.
+
+    Every id it returns must be a catalog item the row does not exclude,
+    once per row, with the score the model gives it (so a wrong table,
+    `post` or id mapping fails); recall@k is measured, not required.
+    """
+    model = trained.model
+    H = trained.max_history
+    n = min(rows, len(trained.user_ids))
+    history = np.zeros((n, H), np.int32)
+    for u in range(n):
+        recent = trained.sequence(u)[-H:]
+        history[u, : len(recent)] = recent
+    query = model({model.candidate.name: tf.constant(history)}, training=False)
+    exclude = tf.RaggedTensor.from_tensor(tf.constant(history), padding=0) if exclude_seen else None
+    _scores, exact = model.retrieve(query, k, exclude)
+    got_s, got = ann.search(query.numpy(), k, list(history) if exclude_seen else None)
+    found = got >= 0
+    ids = np.where(found, got, model.min_sampled_id)
+    bad = found & (
+        (got < model.min_sampled_id)
+        | (got > model.max_id)
+        | (exclude_seen & (got[:, :, None] == history[:, None, :]).any(axis=2))
+    )
+    repeated = any(len(set(r[f])) != f.sum() for r, f in zip(got, found))
+    if bad.any() or repeated:
+        raise ValueError(
+            "export check failed: the approximate index returned excluded, repeated or unknown ids"
+        )
+    rows_of_ids = tf.gather(model.item_table, ids)
+    if model.post is not None:
+        rows_of_ids = model.post(tf.cast(rows_of_ids, tf.float32))
+    rescored = np.einsum("bd,bkd->bk", query.numpy(), rows_of_ids.numpy())
+    if not np.allclose(rescored[found], got_s[found], rtol=1e-4, atol=1e-5):
+        raise ValueError(
+            "export check failed: the approximate index's scores differ from the model's "
+            f"by up to {np.abs(rescored[found] - got_s[found]).max():.3g}"
+        )
+    exact = exact.numpy()
+    hits = [len(np.intersect1d(g[f], e)) for g, f, e in zip(got, found, exact)]
+    return {"rows": n, "k": int(k), "recall_at_k": float(np.mean(hits)) / k}

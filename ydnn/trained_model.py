@@ -8,7 +8,9 @@ A model directory (written by `ydnn train`, read by `ydnn evaluate`,
 * `users.npz`: original user ids and each user's item sequence in time
   order (model ids, CSR), the histories `recommend` starts from;
 * `ydnn.json`: the data settings (columns, separator, `max_history`,
-  `min_interactions`), the training settings and the metrics of the run.
+  `min_interactions`), the training settings and the metrics of the run;
+* optionally `ann_index/`: an approximate index over the model's items
+  (`ydnn.ann_index.AnnIndex`), written by `save` when the object holds one.
 
 Everything is plain NumPy / JSON (no pickle), so a directory can be read
 without trusting its author beyond the Keras model itself. It is written
@@ -31,9 +33,18 @@ ITEMS_FILE = "items.npy"
 USERS_FILE = "users.npz"
 SETTINGS_FILE = "ydnn.json"
 MODEL_FILES = (MODEL_FILE, ITEMS_FILE, USERS_FILE, SETTINGS_FILE)
-# What tf.saved_model.save writes, with `ydnn export`'s items.txt asset: all
-# an export with overwrite may replace.
-SAVED_MODEL_FILES = ("saved_model.pb", "fingerprint.pb", "variables", "assets", "assets.extra")
+# The optional approximate index of a model directory or an export.
+INDEX_DIR = "ann_index"
+# What tf.saved_model.save writes, with `ydnn export`'s items.txt asset and
+# `--index`'s index: all an export with overwrite may replace.
+SAVED_MODEL_FILES = (
+    "saved_model.pb",
+    "fingerprint.pb",
+    "variables",
+    "assets",
+    "assets.extra",
+    INDEX_DIR,
+)
 RETRAIN = "retrain it with `ydnn train ... --out DIR --overwrite`"
 
 
@@ -63,7 +74,18 @@ class TrainedModel:
     trained.save("out/")
     trained = TrainedModel.load("out/")
     items, scores = trained.recommend(user_id, k=10)
+    items, scores = trained.recommend(user_id, k=10, approximate=True)  # needs ydnn[ann]
     ```
+
+    Approximate retrieval (`recommend(..., approximate=True)`) searches an
+    `ydnn.ann_index.AnnIndex` over the model's candidate embeddings (`post`
+    applied, ids from `min_sampled_id` on), found in this order: the one
+    this object holds (`build_index` or `attach_index`); the `ann_index/`
+    of the directory it was loaded from; else one built from the model's
+    table on first use (seconds for 10^5 items, minutes for 10^7) and kept
+    on the object, which `save` then writes. An index records a fingerprint
+    of the item table, `post` and `min_sampled_id` it was built from, and
+    one that belongs to another model is refused.
     """
 
     def __init__(self, model, item_ids, user_ids, sequence_indptr, sequence_items, settings):
@@ -99,6 +121,8 @@ class TrainedModel:
             raise ValueError("settings['data']['max_history'] is required")
         self._item_index = pd.Index(self.item_ids[1:])
         self._user_index = pd.Index(self.user_ids)
+        self.directory = None  # set by `load`: where to look for an index
+        self._ann_index = None
 
     @classmethod
     def from_data(cls, model, data, settings):
@@ -173,18 +197,23 @@ class TrainedModel:
             available -= len(np.unique(seq[seq >= self.model.min_sampled_id]))
         return available
 
-    def recommend(self, user_id, k=10, exclude_seen=True):
+    def recommend(self, user_id, k=10, exclude_seen=True, approximate=False):
         """Top-`k` items for a known user after all of their interactions.
 
         The query is the user's last `max_history` items; with
         `exclude_seen`, items the user already had are never returned.
+        With `approximate`, the items come from the approximate index (see
+        the class docstring): the scores are exact for the items returned,
+        which may miss some of the exact top-`k`; if the index finds fewer
+        than `k` items the user may get, fewer are returned.
 
         Returns:
             `(original item ids [k], scores [k])`, best first.
 
         Raises:
             KeyError: unknown user. ValueError: `k` larger than the catalog
-            left after exclusions.
+            left after exclusions. ImportError: `approximate` without faiss
+            (the message says `pip install 'ydnn[ann]'`).
         """
         import tensorflow as tf
 
@@ -198,8 +227,14 @@ class TrainedModel:
                 f"k must be in [1, {available}] for this user (the catalog less "
                 f"reserved{' and seen' if exclude_seen else ''} items), got {k}"
             )
+        index = self.approximate_index() if approximate else None
         name = self.model.candidate.name
         query = self.model({name: tf.constant(history)}, training=False)
+        if index is not None:
+            exclude = [np.unique(seq)] if exclude_seen else None
+            scores, ids = index.search(query.numpy(), k, exclude)
+            found = ids[0] >= 0  # the index pads with -1 when it finds fewer
+            return self.decode(ids[0][found]), scores[0][found]
         exclude = (
             tf.RaggedTensor.from_row_lengths(np.unique(seq).astype(np.int32), [len(np.unique(seq))])
             if exclude_seen
@@ -208,9 +243,67 @@ class TrainedModel:
         scores, ids = self.model.retrieve(query, k, exclude)
         return self.decode(ids.numpy()[0]), scores.numpy()[0]
 
+    # -- approximate index ---------------------------------------------------
+    def build_index(self, **params):
+        """Builds an approximate index over the model's items and keeps it on this object.
+
+        Args:
+            **params: `ydnn.ann_index.AnnIndex.build` parameters (`m`,
+                `ef_construction`, `ef_search`).
+
+        Returns:
+            The `AnnIndex` (model ids `min_sampled_id..max_id`, rows with
+            `post` applied).
+
+        Raises:
+            ImportError: faiss is not installed (the message says how).
+        """
+        from ydnn.ann_index import AnnIndex
+
+        index = AnnIndex.build(
+            candidate_matrix(self.model),
+            np.arange(self.model.min_sampled_id, self.model.max_id + 1),
+            metadata={"model_fingerprint": model_fingerprint(self.model)},
+            **params,
+        )
+        self._ann_index = index
+        return index
+
+    def attach_index(self, index):
+        """Keeps `index` (e.g. `AnnIndex.load("serving/ann_index")`) for `recommend`.
+
+        Raises:
+            ValueError: the index was built from another model (its
+                fingerprint differs from this model's).
+        """
+        if index.metadata.get("model_fingerprint") != model_fingerprint(self.model):
+            raise ValueError(
+                "the ANN index was not built from this model (its item table, post or "
+                "min_sampled_id differ): build one with `build_index()` or "
+                "`ydnn export --index`"
+            )
+        self._ann_index = index
+
+    def approximate_index(self):
+        """The index `recommend(approximate=True)` searches: held, else the
+        directory's `ann_index/`, else built now (and held)."""
+        if self._ann_index is None:
+            path = os.path.join(self.directory, INDEX_DIR) if self.directory else None
+            if path is not None and os.path.isdir(path):
+                from ydnn.ann_index import AnnIndex
+
+                try:
+                    self.attach_index(AnnIndex.load(path))
+                except ValueError as e:
+                    raise ValueError(f"{path!r}: {e}") from None
+            else:
+                self.build_index()
+        return self._ann_index
+
     # -- files ---------------------------------------------------------------
     def save(self, directory, overwrite=False):
-        """Write the four files into `directory`, whole or not at all.
+        """Write the four files (and `ann_index/` if this object holds an
+        index) into `directory`, whole or not at all.
 
         Args:
             directory: created if needed (parents too).
@@ -238,8 +331,12 @@ class TrainedModel:
                 json.dump(settings, f, indent=2, default=_json_default)
                 f.write("\n")
             checkpoint(f"wrote {SETTINGS_FILE}")
+            if self._ann_index is not None:
+                self._ann_index.write_files(os.path.join(tmp, INDEX_DIR))
+                checkpoint(f"wrote {INDEX_DIR}")
 
-        write_directory(directory, write, overwrite, owned=MODEL_FILES, what="a ydnn model")
+        owned = MODEL_FILES + (INDEX_DIR,)
+        write_directory(directory, write, overwrite, owned=owned, what="a ydnn model")
 
     @classmethod
     def load(cls, directory):
@@ -296,11 +393,53 @@ class TrainedModel:
                 path, "is not a readable NumPy archive of the user histories", e
             ) from None
         try:
-            return cls(model, items, *arrays, settings)
+            trained = cls(model, items, *arrays, settings)
         except (ValueError, TypeError) as e:
             raise ValueError(
                 f"{directory!r}: the files do not belong together ({e}); {RETRAIN}"
             ) from None
+        trained.directory = directory
+        return trained
+
+
+def candidate_matrix(model, chunk=1 << 20):
+    """`[max_id + 1 - min_sampled_id, D]` float32 candidate rows, `post` applied,
+    computed `chunk` rows at a time (no second full-size temporary)."""
+    from ydnn.model.top_k import candidate_rows
+
+    lo, hi = model.min_sampled_id, model.max_id + 1
+    out = None
+    for start in range(lo, hi, chunk):
+        stop = min(hi, start + chunk)
+        rows = candidate_rows(model.item_table, start, stop, model.post).numpy()
+        if out is None:
+            out = np.empty((hi - lo, rows.shape[1]), np.float32)
+        out[start - lo : stop - lo] = rows
+    return out
+
+
+def model_fingerprint(model):
+    """SHA-256 of what an index over `model` depends on: the raw item table
+    (bit-exact through save/load), `post`'s class and config, `min_sampled_id`.
+
+    The raw table, not the rows after `post`: `post`'s last bits may differ
+    between machines, the stored weights do not.
+    """
+    import hashlib
+
+    import keras
+
+    digest = hashlib.sha256()
+    table = np.ascontiguousarray(model.item_table.numpy())
+    digest.update(f"{table.dtype.str}{table.shape}".encode())
+    digest.update(table.reshape(-1).view(np.uint8))
+    post = None if model.post is None else keras.saving.serialize_keras_object(model.post)
+    if isinstance(post, dict):
+        post = {k: v for k, v in post.items() if k not in ("build_config",)}
+        post = dict(post, config={k: v for k, v in post.get("config", {}).items() if k != "name"})
+    extra = json.dumps([post, int(model.min_sampled_id)], sort_keys=True, default=str)
+    digest.update(extra.encode())
+    return digest.hexdigest()
 
 
 def _damaged(path, what, error):
