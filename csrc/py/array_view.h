@@ -99,6 +99,20 @@ inline IdType id_type(const ArrayView& v, const char* name) {
   fail(std::string(name) + " must be int32 or int64, got " + elem_name(v.elem));
 }
 
+// A device output the caller allocated: ValueError unless it is a device
+// array of `elem` and exactly `shape`.
+inline ArrayView device_out(const pyb::object& obj, const char* name, std::vector<int64_t> shape,
+                            Elem elem) {
+  ArrayView v = view(obj, name);
+  if (!v.device || v.shape != shape || v.elem != elem) {
+    ArrayView want;
+    want.shape = shape;
+    fail(std::string(name) + " must be a device " + elem_name(elem) + " array of shape " +
+         want.shape_str() + ", got " + elem_name(v.elem) + v.shape_str());
+  }
+  return v;
+}
+
 // Each family's bindings, defined in py/<family>_py.cc and called by
 // module.cc: a new family adds its line here and there.
 void register_embedding_pool(pyb::module_& m);

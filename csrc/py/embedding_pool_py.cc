@@ -129,18 +129,6 @@ pyb::tuple backward_cpu(const pyb::object& table, const pyb::object& ids,
 #if defined(YDNN_WITH_CUDA)
 void* as_stream(uintptr_t s) { return reinterpret_cast<void*>(s); }
 
-ArrayView device_out(const pyb::object& obj, const char* name, std::vector<int64_t> shape,
-                     Elem elem) {
-  ArrayView v = view(obj, name);
-  if (!v.device || v.shape != shape || v.elem != elem) {
-    ArrayView want;
-    want.shape = shape;
-    fail(std::string(name) + " must be a device " + elem_name(elem) + " array of shape " +
-         want.shape_str() + ", got " + elem_name(v.elem) + v.shape_str());
-  }
-  return v;
-}
-
 void forward_cuda(const pyb::object& table, const pyb::object& ids, const pyb::object& row_info,
                   const pyb::object& weights, const std::string& combiner, bool ragged,
                   const pyb::object& out, const pyb::object& error, uintptr_t stream) {

@@ -72,18 +72,6 @@ pyb::tuple topk_cpu(const pyb::object& queries, const pyb::object& table, int64_
 }
 
 #if defined(YDNN_WITH_CUDA)
-ArrayView device_out(const pyb::object& obj, const char* name, std::vector<int64_t> shape,
-                     Elem elem) {
-  ArrayView v = view(obj, name);
-  if (!v.device || v.shape != shape || v.elem != elem) {
-    ArrayView want;
-    want.shape = shape;
-    fail(std::string(name) + " must be a device " + elem_name(elem) + " array of shape " +
-         want.shape_str() + ", got " + elem_name(v.elem) + v.shape_str());
-  }
-  return v;
-}
-
 int64_t workspace_cuda(const pyb::object& queries, const pyb::object& table, int64_t k,
                        const pyb::object& exclude, int64_t min_id) {
   Inputs in = make_inputs(queries, table, k, exclude, min_id);
