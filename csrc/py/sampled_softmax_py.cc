@@ -132,19 +132,6 @@ pyb::tuple backward_cpu(const pyb::object& query, const pyb::object& table, cons
 #if defined(YDNN_WITH_CUDA)
 void* as_stream(uintptr_t s) { return reinterpret_cast<void*>(s); }
 
-// A caller-allocated device output of the exact dtype and shape.
-void* device_out(const pyb::object& obj, const char* name, const std::vector<int64_t>& shape,
-                 Elem elem) {
-  const ArrayView v = view(obj, name);
-  if (!v.device || v.shape != shape || v.elem != elem) {
-    ArrayView want;
-    want.shape = shape;
-    fail(std::string(name) + " must be a device " + elem_name(elem) + " array of shape " +
-         want.shape_str() + ", got " + elem_name(v.elem) + v.shape_str());
-  }
-  return v.data;
-}
-
 #define YDNN_SOFTMAX_PARAMS                                                       \
   const pyb::object &query, const pyb::object &table, const pyb::object &pos,     \
       const pyb::object &sampled, const pyb::object &tec, const pyb::object &sec, \
@@ -161,11 +148,12 @@ void forward_cuda(YDNN_SOFTMAX_PARAMS, const pyb::object& workspace, const pyb::
   const Inputs in = YDNN_SOFTMAX_DEVICE_INPUTS;
   const SoftmaxArgs& a = in.a;
   const ArrayView ws = view(workspace, "workspace");
-  void* loss_p = device_out(loss, "loss", {a.batch}, Elem::kFloat32);
-  void* lse_p = device_out(lse, "lse", {a.batch}, Elem::kFloat32);
-  void* logits_p = logits.is_none() ? nullptr
-                                    : device_out(logits, "logits", {a.batch, a.num_columns() + 1},
-                                                 Elem::kFloat32);
+  void* loss_p = device_out(loss, "loss", {a.batch}, Elem::kFloat32).data;
+  void* lse_p = device_out(lse, "lse", {a.batch}, Elem::kFloat32).data;
+  void* logits_p =
+      logits.is_none()
+          ? nullptr
+          : device_out(logits, "logits", {a.batch, a.num_columns() + 1}, Elem::kFloat32).data;
   Status s;
   {
     pyb::gil_scoped_release release;
@@ -204,9 +192,9 @@ void backward_cuda(YDNN_SOFTMAX_PARAMS, const pyb::object& workspace, int64_t nu
   const ArrayView ws = view(workspace, "workspace");
   const float* lse_p = batch_floats(lse, "lse", a.batch, true);
   const float* g_p = batch_floats(grad_loss, "grad_loss", a.batch, true);
-  void* gq = device_out(grad_query, "grad_query", {a.batch, a.dim}, Elem::kFloat32);
-  void* ids = device_out(unique_ids, "unique_ids", {num_unique}, Elem::kInt64);
-  void* rows = device_out(grad_rows, "grad_rows", {num_unique, a.dim}, in.table.elem);
+  void* gq = device_out(grad_query, "grad_query", {a.batch, a.dim}, Elem::kFloat32).data;
+  void* ids = device_out(unique_ids, "unique_ids", {num_unique}, Elem::kInt64).data;
+  void* rows = device_out(grad_rows, "grad_rows", {num_unique, a.dim}, in.table.elem).data;
   Status s;
   {
     pyb::gil_scoped_release release;
