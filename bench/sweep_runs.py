@@ -120,32 +120,6 @@ def build_model(data, s, seed):
     return model
 
 
-def held_out_ranks(model, data, depth=100):
-    """Rank of each held-out item in the top `depth` (0: not in it), both protocols."""
-    import tensorflow as tf
-
-    import ydnn
-    from ydnn.metrics import target_ranks
-
-    ds = ydnn.data.to_dataset(
-        data.test, 1024, shuffle=False, seen=data, item_column=model.candidate.name
-    )
-
-    @tf.function(reduce_retracing=True)
-    def both(x):
-        query = model(x, training=False)
-        _, plain = model.retrieve(query, depth)
-        _, masked = model.retrieve(query, depth, x["seen_items"])
-        return plain, masked
-
-    ranks = {"all_items": [], "exclude_seen": []}
-    for x, y in ds:
-        plain, masked = both(x)
-        ranks["all_items"].append(target_ranks(y.numpy(), plain.numpy()))
-        ranks["exclude_seen"].append(target_ranks(y.numpy(), masked.numpy()))
-    return {k: np.concatenate(v) for k, v in ranks.items()}
-
-
 def run(dataset, split, settings, seed):
     """Train one model; returns its curve, final metrics and per-user ranks."""
     import keras
@@ -171,7 +145,9 @@ def run(dataset, split, settings, seed):
         callbacks=[Curve()],
     )
     seconds = time.perf_counter() - start
-    ranks = held_out_ranks(model, data)
+    from ydnn.cli_protocol import held_out_ranks  # after the worker's TF threading
+
+    ranks = held_out_ranks(model, data.test, data, depth=100)
     return {
         "curve": curve,
         "loss": float(history.history["loss"][-1]),

@@ -91,6 +91,34 @@ def prepare(log, cols, max_history, min_interactions, validation=False):
 
 
 # -- evaluation --------------------------------------------------------------
+def held_out_ranks(model, test, seen, depth, batch_size=1024):
+    """Rank (1-based, 0: not in the top `depth`) of each test row's target,
+    `{"all_items": [N], "exclude_seen": [N]}`: the one ranking every metric
+    of both protocols is read from."""
+    import tensorflow as tf
+
+    import ydnn
+    from ydnn.metrics import target_ranks
+
+    ds = ydnn.data.to_dataset(
+        test, batch_size, shuffle=False, seen=seen, item_column=model.candidate.name
+    )
+
+    @tf.function(reduce_retracing=True)
+    def both(x):
+        query = model(x, training=False)
+        _, plain = model.retrieve(query, depth)
+        _, masked = model.retrieve(query, depth, x["seen_items"])
+        return plain, masked
+
+    ranks = {"all_items": [], "exclude_seen": []}
+    for x, y in ds:
+        plain, masked = both(x)
+        ranks["all_items"].append(target_ranks(y.numpy(), plain.numpy()))
+        ranks["exclude_seen"].append(target_ranks(y.numpy(), masked.numpy()))
+    return {name: np.concatenate(parts) for name, parts in ranks.items()}
+
+
 def full_catalog_metrics(model, test, seen, k, batch_size=1024, cutoffs=None):
     """Top-k metrics of the test rows, over all items and excluding seen ones.
 
@@ -111,33 +139,15 @@ def full_catalog_metrics(model, test, seen, k, batch_size=1024, cutoffs=None):
     Returns:
         `{"all_items": {...}, "exclude_seen": {...}}` of metric means.
     """
-    import tensorflow as tf
 
-    import ydnn
-    from ydnn.metrics import CUTOFFS, bootstrap_interval, metrics_from_ranks, target_ranks
+    from ydnn.metrics import CUTOFFS, bootstrap_interval, metrics_from_ranks
 
     catalog = model.max_id - model.min_sampled_id + 1
     cuts = sorted({k, *(c for c in (cutoffs or CUTOFFS) if c <= catalog)})
     depth = cuts[-1]
-    ds = ydnn.data.to_dataset(
-        test, batch_size, shuffle=False, seen=seen, item_column=model.candidate.name
-    )
-
-    @tf.function(reduce_retracing=True)
-    def both(x):
-        query = model(x, training=False)
-        _, plain = model.retrieve(query, depth)
-        _, masked = model.retrieve(query, depth, x["seen_items"])
-        return plain, masked
-
-    ranks = {"all_items": [], "exclude_seen": []}
-    for x, y in ds:
-        plain, masked = both(x)
-        ranks["all_items"].append(target_ranks(y.numpy(), plain.numpy()))
-        ranks["exclude_seen"].append(target_ranks(y.numpy(), masked.numpy()))
+    ranks = held_out_ranks(model, test, seen, depth, batch_size)
     out = {}
-    for name, parts in ranks.items():
-        r = np.concatenate(parts)
+    for name, r in ranks.items():
         out[name] = metrics_from_ranks(r, cuts)
         low, high = bootstrap_interval((r > 0) & (r <= k))
         out[name][f"recall_at_{k}_ci_low"], out[name][f"recall_at_{k}_ci_high"] = low, high
