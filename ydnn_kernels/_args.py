@@ -156,3 +156,12 @@ def table_array(xp, x, name="table", in_place=False):
     if a.ndim != 2:
         raise ValueError(f"{name} must be 2-D [V, D], got {describe(a)}")
     return a
+
+
+def check_seed(seed: object) -> int:
+    """`seed` as an int in `[0, 2^63)` (an int64 attribute), else ValueError."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"seed must be an int in [0, 2^63), got {type(seed).__name__} {seed!r}")
+    if not 0 <= int(seed) < 2**63:
+        raise ValueError(f"seed must be an int in [0, 2^63), got {int(seed)}")
+    return int(seed)

@@ -7,6 +7,7 @@ import numpy as np
 
 from ydnn_kernels._args import (
     bool_scalar,
+    check_seed,
     describe,
     float_array,
     float_scalar,
@@ -33,6 +34,8 @@ def sparse_apply(
     beta_1: float = 0.9,
     beta_2: float = 0.999,
     indices_unique: bool = False,
+    stochastic_rounding: bool = False,
+    seed: int = 0,
 ) -> None:
     """`ydnn_kernels.sparse_apply` on NumPy or CuPy arrays: one optimizer step
     on the rows of `table` named by `indices`, in place (table and slots).
@@ -50,6 +53,8 @@ def sparse_apply(
             the TF op (`step` is the 1-based global step for lazy_adam).
         indices_unique: CUDA only: promise of no duplicates (skips the sort;
             duplicates then race).
+        stochastic_rounding, seed: as in the TF op: unbiased rounding of
+            16-bit tables, its bits keyed by `seed` (an int in `[0, 2^63)`).
 
     Raises:
         ValueError: for bad arguments, shapes, dtypes or ids outside
@@ -82,6 +87,8 @@ def sparse_apply(
         float_scalar("epsilon", epsilon),
         float_scalar("beta_1", beta_1),
         float_scalar("beta_2", beta_2),
+        bool_scalar("stochastic_rounding", stochastic_rounding),
+        check_seed(seed),
     )
     indices_unique = bool_scalar("indices_unique", indices_unique)
     if xp is np:

@@ -11,6 +11,7 @@ from typing import Any
 import tensorflow as tf
 from tensorflow.python.ops import resource_variable_ops
 
+from ydnn_kernels._args import check_seed
 from ydnn_kernels._loader import load_tf_ops
 from ydnn_kernels._tables import TABLE_DTYPES, table_variable
 from ydnn_kernels._types import TensorLike
@@ -44,6 +45,8 @@ def sparse_apply(
     beta_2: float = 0.999,
     indices_unique: bool = False,
     validate_indices: bool = True,
+    stochastic_rounding: bool = False,
+    seed: int = 0,
     name: str | None = None,
 ) -> Any:
     """Applies one optimizer step to the rows of `variable` named by `indices`.
@@ -61,6 +64,13 @@ def sparse_apply(
       with `t = step`, the global step.
 
     Rows (and slot rows) not named by `indices` are not touched at all.
+    Each row is computed in float32 and stored once: a float16 / bfloat16
+    table is rounded to nearest, or with `stochastic_rounding` to one of the
+    value's two neighbours with probabilities that make the rounding
+    unbiased (FBGEMM's choice for half-precision tables: updates smaller
+    than half a unit in the last place survive on average). The random bits
+    are a pure function of `(seed, step, row, element)`, so a step is
+    reproducible on any thread count or device.
 
     Args:
         kind: `"sgd"`, `"adagrad"`, `"rowwise_adagrad"` or `"lazy_adam"`.
@@ -77,6 +87,9 @@ def sparse_apply(
             skips its sort (embedding_pool's gradient qualifies). The CPU
             checks for itself.
         validate_indices: GPU only: check ids against `[0, V)` (one sync).
+        stochastic_rounding: round 16-bit tables stochastically (no effect
+            on float32 tables).
+        seed: int in `[0, 2^63)` keying the rounding's random bits.
         name: optional op name.
 
     Returns:
@@ -105,6 +118,7 @@ def sparse_apply(
     if var.dtype not in TABLE_DTYPES:
         raise ValueError(f"variable must be float32, float16 or bfloat16, got {var.dtype.name}")
     slot_vars = [_as_variable(s, f"slots[{i}]") for i, s in enumerate(slots)]
+    seed = check_seed(seed)
     with tf.name_scope(name or f"sparse_apply_{kind}"):
         indices = tf.convert_to_tensor(indices)
         if indices.dtype not in (tf.int32, tf.int64):
@@ -130,6 +144,8 @@ def sparse_apply(
             epsilon=float(epsilon),
             beta_1=float(beta_1),
             beta_2=float(beta_2),
+            stochastic_rounding=bool(stochastic_rounding),
+            seed=seed,
             indices_unique=bool(indices_unique),
             validate_indices=bool(validate_indices),
         )

@@ -26,9 +26,24 @@ struct Prepared {
   SparseOptimArgs args;
 };
 
+// The step's hyper-parameters, in the order every entry point takes them.
+OptimHyper hyper_of(float lr, int64_t step, float weight_decay, float epsilon, float beta_1,
+                    float beta_2, bool stochastic_rounding, uint64_t seed) {
+  OptimHyper h;
+  h.lr = lr;
+  h.step = step;
+  h.weight_decay = weight_decay;
+  h.epsilon = epsilon;
+  h.beta1 = beta_1;
+  h.beta2 = beta_2;
+  h.stochastic_rounding = stochastic_rounding;
+  h.seed = seed;
+  return h;
+}
+
 Prepared prepare(const std::string& kind, const pyb::object& table, const pyb::list& slots,
-                 const pyb::object& ids, const pyb::object& grad, float lr, int64_t step,
-                 float weight_decay, float epsilon, float beta_1, float beta_2, bool ids_unique) {
+                 const pyb::object& ids, const pyb::object& grad, const OptimHyper& h,
+                 bool ids_unique) {
   Prepared p;
   p.table = view(table, "table");
   require_writable(p.table, "table");
@@ -52,13 +67,6 @@ Prepared prepare(const std::string& kind, const pyb::object& table, const pyb::l
   if (p.grad.elem != p.table.elem)
     fail(std::string("values must have the table's dtype ") + elem_name(p.table.elem) + ", got " +
          elem_name(p.grad.elem));
-  OptimHyper h;
-  h.lr = lr;
-  h.step = step;
-  h.weight_decay = weight_decay;
-  h.epsilon = epsilon;
-  h.beta1 = beta_1;
-  h.beta2 = beta_2;
   SparseOptimArgs& a = p.args;
   check(sparse_optim_check(shapes, h, parse_kind(kind), &a));
   a.table = p.table.data;
@@ -74,9 +82,12 @@ Prepared prepare(const std::string& kind, const pyb::object& table, const pyb::l
 
 void apply_cpu(const std::string& kind, const pyb::object& table, const pyb::list& slots,
                const pyb::object& ids, const pyb::object& grad, float lr, int64_t step,
-               float weight_decay, float epsilon, float beta_1, float beta_2) {
-  Prepared p = prepare(kind, table, slots, ids, grad, lr, step, weight_decay, epsilon, beta_1,
-                       beta_2, false);
+               float weight_decay, float epsilon, float beta_1, float beta_2,
+               bool stochastic_rounding, uint64_t seed) {
+  Prepared p = prepare(kind, table, slots, ids, grad,
+                       hyper_of(lr, step, weight_decay, epsilon, beta_1, beta_2,
+                                stochastic_rounding, seed),
+                       false);
   if (p.table.device) fail("sparse_apply_cpu takes host arrays; use sparse_apply_cuda");
   Status s;
   {
@@ -98,10 +109,13 @@ int64_t workspace_cuda(int64_t num_ids, int64_t dim, const std::string& id_dtype
 
 void apply_cuda(const std::string& kind, const pyb::object& table, const pyb::list& slots,
                 const pyb::object& ids, const pyb::object& grad, float lr, int64_t step,
-                float weight_decay, float epsilon, float beta_1, float beta_2, bool ids_unique,
+                float weight_decay, float epsilon, float beta_1, float beta_2,
+                bool stochastic_rounding, uint64_t seed, bool ids_unique,
                 const pyb::object& workspace, const pyb::object& error, uintptr_t stream) {
-  Prepared p = prepare(kind, table, slots, ids, grad, lr, step, weight_decay, epsilon, beta_1,
-                       beta_2, ids_unique);
+  Prepared p = prepare(kind, table, slots, ids, grad,
+                       hyper_of(lr, step, weight_decay, epsilon, beta_1, beta_2,
+                                stochastic_rounding, seed),
+                       ids_unique);
   if (!p.table.device) fail("sparse_apply_cuda takes device arrays");
   ArrayView ws = view(workspace, "workspace");
   int64_t* err = nullptr;
@@ -128,13 +142,15 @@ void register_sparse_optim(pyb::module_& m) {
   using namespace pybind11::literals;
   m.def("sparse_apply_cpu", &apply_cpu, "kind"_a, "table"_a, "slots"_a, "indices"_a, "values"_a,
         "lr"_a, "step"_a, "weight_decay"_a, "epsilon"_a, "beta_1"_a, "beta_2"_a,
+        "stochastic_rounding"_a, "seed"_a,
         "One sparse optimizer step, in place, on NumPy arrays; see "
         "ydnn_kernels.arrays.sparse_apply.");
 #if defined(YDNN_WITH_CUDA)
   m.def("sparse_apply_workspace_cuda", &workspace_cuda, "num_ids"_a, "dim"_a, "id_dtype"_a,
         "ids_unique"_a);
   m.def("sparse_apply_cuda", &apply_cuda, "kind"_a, "table"_a, "slots"_a, "indices"_a, "values"_a,
-        "lr"_a, "step"_a, "weight_decay"_a, "epsilon"_a, "beta_1"_a, "beta_2"_a, "ids_unique"_a,
+        "lr"_a, "step"_a, "weight_decay"_a, "epsilon"_a, "beta_1"_a, "beta_2"_a,
+        "stochastic_rounding"_a, "seed"_a, "ids_unique"_a,
         "workspace"_a, "error"_a, "stream"_a);
 #endif
 }

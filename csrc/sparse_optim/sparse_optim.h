@@ -22,6 +22,11 @@
 //                    alpha = lr * sqrt(1 - b2^t) / (1 - b1^t), t = the global step
 //                    (not a per-row count: untouched rows' moments simply do not decay)
 //
+// Every row is read once, updated in float32 (weight decay included) and
+// stored once: float32 as is, 16-bit tables rounded to nearest or, with
+// stochastic_rounding, stochastically (common/stochastic_round.h; the random
+// bits are a pure function of (seed, step, row, element)).
+//
 // Shapes: table [V, D]; slots float32: Adagrad acc [V, D]; row-wise acc [V];
 // Adam m, v [V, D]; SGD none.
 // Bytes per step: reads N*D*s of gradient, reads and writes |U|*D*s of table
@@ -46,7 +51,11 @@ struct OptimHyper {
   float weight_decay = 0.0f;  // decoupled, touched rows only
   float epsilon = 1e-7f;
   float beta1 = 0.9f, beta2 = 0.999f;
-  int64_t step = 1;  // Adam: 1-based global step t
+  int64_t step = 1;  // Adam: 1-based global step t; the rounding's stream
+  // 16-bit tables only: store rows rounded stochastically (unbiased) instead
+  // of to nearest; `seed` keys the random bits. No effect on float32 tables.
+  bool stochastic_rounding = false;
+  uint64_t seed = 0;
 };
 
 struct SparseOptimArgs {

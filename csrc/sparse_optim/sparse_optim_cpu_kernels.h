@@ -3,12 +3,14 @@
 // compiler vectorises the j-loops (float32 FMA, vsqrtps; -fno-math-errno)
 // for each path. The maths is in sparse_optim.h; here every row is one
 // pass: sum the run's gradient rows into a float32 buffer, then read-modify-
-// write the table row and its slot rows once.
+// write the table row and its slot rows once (with stochastic rounding, the
+// row's random bits are drawn into a second buffer first).
 //
 // Expects YDNN_ISA_NS (the namespace of this copy) to be defined.
 #include <cmath>
 #include <vector>
 
+#include "common/stochastic_round.h"
 #include "sparse_optim/sparse_optim_internal.h"
 
 namespace ydnn {
@@ -34,23 +36,33 @@ Scalars scalars_of(const OptimHyper& h) {
   return s;
 }
 
-template <typename T, OptimKind K>
+// The new value of one element, stored: float32 as is, 16-bit rounded to
+// nearest or (SR) stochastically with the element's 16 random bits.
+template <typename T, bool SR>
+inline T store(float x, const uint16_t* r, int64_t j) {
+  if constexpr (SR)
+    return from_float_stochastic<T>(x, r[j]);
+  else
+    return from_float<T>(x);
+}
+
+// One row: the weight decay and the update in float32, one store per
+// element (one rounding of a 16-bit table, as on the GPU).
+template <typename T, OptimKind K, bool SR>
 void update_row(const Scalars& s, const float* __restrict g, T* __restrict w, float* __restrict s0,
-                float* __restrict s1, int64_t D) {
-  if (s.wd != 0.0f) {
-    // Keras's order: w - w * wd * lr, before the optimizer's own update.
-    for (int64_t j = 0; j < D; ++j) {
-      const float x = to_float(w[j]);
-      w[j] = from_float<T>(x - x * s.wd * s.lr);
-    }
-  }
+                float* __restrict s1, const uint16_t* __restrict r, int64_t D) {
+  // Keras's order: w - w * wd * lr, before the optimizer's own update.
+  auto decayed = [&](int64_t j) {
+    const float x = to_float(w[j]);
+    return s.wd != 0.0f ? x - x * s.wd * s.lr : x;
+  };
   if constexpr (K == OptimKind::kSgd) {
-    for (int64_t j = 0; j < D; ++j) w[j] = from_float<T>(to_float(w[j]) - g[j] * s.lr);
+    for (int64_t j = 0; j < D; ++j) w[j] = store<T, SR>(decayed(j) - g[j] * s.lr, r, j);
   } else if constexpr (K == OptimKind::kAdagrad) {
     for (int64_t j = 0; j < D; ++j) {
       const float acc = s0[j] + g[j] * g[j];
       s0[j] = acc;
-      w[j] = from_float<T>(to_float(w[j]) - (s.lr * g[j]) / std::sqrt(acc + s.eps));
+      w[j] = store<T, SR>(decayed(j) - (s.lr * g[j]) / std::sqrt(acc + s.eps), r, j);
     }
   } else if constexpr (K == OptimKind::kRowWiseAdagrad) {
     float sq = 0.0f;
@@ -58,15 +70,24 @@ void update_row(const Scalars& s, const float* __restrict g, T* __restrict w, fl
     const float acc = *s0 + (D > 0 ? sq / static_cast<float>(D) : 0.0f);
     *s0 = acc;
     const float mult = s.lr / (std::sqrt(acc) + s.eps);
-    for (int64_t j = 0; j < D; ++j) w[j] = from_float<T>(to_float(w[j]) - g[j] * mult);
+    for (int64_t j = 0; j < D; ++j) w[j] = store<T, SR>(decayed(j) - g[j] * mult, r, j);
   } else {
     for (int64_t j = 0; j < D; ++j) {
       const float m = s0[j] + (g[j] - s0[j]) * s.one_minus_b1;
       const float v = s1[j] + (g[j] * g[j] - s1[j]) * s.one_minus_b2;
       s0[j] = m;
       s1[j] = v;
-      w[j] = from_float<T>(to_float(w[j]) - (m * s.alpha) / (std::sqrt(v) + s.eps));
+      w[j] = store<T, SR>(decayed(j) - (m * s.alpha) / (std::sqrt(v) + s.eps), r, j);
     }
+  }
+}
+
+// Row v's 16 random bits per element (common/stochastic_round.h), into r.
+inline void fill_round_bits(const OptimHyper& h, int64_t v, int64_t D, uint16_t* r) {
+  for (int64_t b = 0; b * kRoundBitsPerBlock < D; ++b) {
+    const Philox4x32 p = round_bits_block(h.seed, h.step, v, D, b);
+    for (int64_t i = 0; i < kRoundBitsPerBlock; ++i)
+      r[b * kRoundBitsPerBlock + i] = static_cast<uint16_t>(round_bits_of(p, i));
   }
 }
 
@@ -92,7 +113,7 @@ void prefetch_row(const SparseOptimArgs& a, int64_t v) {
   if (a.slot1 != nullptr) lines(a.slot1 + v * D, D * 4);
 }
 
-template <typename T, OptimKind K>
+template <typename T, OptimKind K, bool SR>
 void rows_t(const SparseOptimArgs& a, const int64_t* order, const int64_t* run_starts, int64_t r0,
             int64_t r1) {
   const int64_t D = a.dim;
@@ -100,7 +121,10 @@ void rows_t(const SparseOptimArgs& a, const int64_t* order, const int64_t* run_s
   const T* grad = static_cast<const T*>(a.grad);
   T* table = static_cast<T*>(a.table);
   static thread_local std::vector<float> buf;
+  static thread_local std::vector<uint16_t> bits;
   buf.resize(static_cast<size_t>(D));
+  if (SR) bits.resize(static_cast<size_t>((D + kRoundBitsPerBlock - 1) / kRoundBitsPerBlock) *
+                      kRoundBitsPerBlock);
   float* g = buf.data();
   for (int64_t r = r0; r < r1; ++r) {
     if (r + kAhead < r1) {
@@ -119,22 +143,23 @@ void rows_t(const SparseOptimArgs& a, const int64_t* order, const int64_t* run_s
     const int64_t v = id_at(a, p0);
     float* s0 = a.slot0 ? a.slot0 + (K == OptimKind::kRowWiseAdagrad ? v : v * D) : nullptr;
     float* s1 = a.slot1 ? a.slot1 + v * D : nullptr;
-    update_row<T, K>(s, g, table + v * D, s0, s1, D);
+    if (SR) fill_round_bits(a.hyper, v, D, bits.data());
+    update_row<T, K, SR>(s, g, table + v * D, s0, s1, bits.data(), D);
   }
 }
 
-template <typename T>
+template <typename T, bool SR>
 void rows_dtype(const SparseOptimArgs& a, const int64_t* order, const int64_t* run_starts,
                 int64_t r0, int64_t r1) {
   switch (a.kind) {
     case OptimKind::kSgd:
-      return rows_t<T, OptimKind::kSgd>(a, order, run_starts, r0, r1);
+      return rows_t<T, OptimKind::kSgd, SR>(a, order, run_starts, r0, r1);
     case OptimKind::kAdagrad:
-      return rows_t<T, OptimKind::kAdagrad>(a, order, run_starts, r0, r1);
+      return rows_t<T, OptimKind::kAdagrad, SR>(a, order, run_starts, r0, r1);
     case OptimKind::kRowWiseAdagrad:
-      return rows_t<T, OptimKind::kRowWiseAdagrad>(a, order, run_starts, r0, r1);
+      return rows_t<T, OptimKind::kRowWiseAdagrad, SR>(a, order, run_starts, r0, r1);
     case OptimKind::kLazyAdam:
-      return rows_t<T, OptimKind::kLazyAdam>(a, order, run_starts, r0, r1);
+      return rows_t<T, OptimKind::kLazyAdam, SR>(a, order, run_starts, r0, r1);
   }
 }
 
@@ -142,11 +167,13 @@ void rows(const SparseOptimArgs& a, const int64_t* order, const int64_t* run_sta
           int64_t r1) {
   switch (a.table_dtype) {
     case DType::kFloat32:
-      return rows_dtype<float>(a, order, run_starts, r0, r1);
+      return rows_dtype<float, false>(a, order, run_starts, r0, r1);
     case DType::kFloat16:
-      return rows_dtype<f16>(a, order, run_starts, r0, r1);
+      if (a.hyper.stochastic_rounding) return rows_dtype<f16, true>(a, order, run_starts, r0, r1);
+      return rows_dtype<f16, false>(a, order, run_starts, r0, r1);
     case DType::kBFloat16:
-      return rows_dtype<bf16>(a, order, run_starts, r0, r1);
+      if (a.hyper.stochastic_rounding) return rows_dtype<bf16, true>(a, order, run_starts, r0, r1);
+      return rows_dtype<bf16, false>(a, order, run_starts, r0, r1);
   }
 }
 

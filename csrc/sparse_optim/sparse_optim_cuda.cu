@@ -31,6 +31,7 @@
 #include <cmath>
 
 #include "common/cuda_utils.cuh"
+#include "common/stochastic_round.h"
 #include "sparse_optim/sparse_optim.h"
 
 namespace ydnn {
@@ -46,6 +47,9 @@ int64_t partial_rows(int64_t n) { return n > kRunChunk ? 2 * (n / kRunChunk + 1)
 
 struct Scalars {
   float lr, wd, eps, one_minus_b1, one_minus_b2, alpha;
+  bool stochastic;  // 16-bit tables: round each element with its own bits
+  uint64_t seed;
+  int64_t step;
 };
 
 Scalars scalars_of(const OptimHyper& h) {
@@ -56,7 +60,10 @@ Scalars scalars_of(const OptimHyper& h) {
           1.0f - h.beta1,
           1.0f - h.beta2,
           static_cast<float>(h.lr * std::sqrt(1.0 - std::pow(double(h.beta2), t)) /
-                             (1.0 - std::pow(double(h.beta1), t)))};
+                             (1.0 - std::pow(double(h.beta1), t))),
+          h.stochastic_rounding,
+          h.seed,
+          h.step};
 }
 
 size_t align_up(size_t n) { return (n + 255) & ~size_t(255); }
@@ -216,7 +223,13 @@ __global__ void update_kernel(T* __restrict__ table, float* __restrict__ s0, flo
         s1[id * D + j] = v;
         x = x - (m * s.alpha) / (sqrtf(v) + s.eps);
       }
-      w[j] = from_float<T>(x);
+      // Each lane draws its element's block: the CPU's bits exactly, at
+      // 8x the Philox work, which is cheap next to the row's memory traffic.
+      w[j] = s.stochastic ? from_float_stochastic<T>(
+                                x, round_bits_of(round_bits_block(s.seed, s.step, id, D,
+                                                                  j / kRoundBitsPerBlock),
+                                                 j))
+                          : from_float<T>(x);
     }
   }
 }

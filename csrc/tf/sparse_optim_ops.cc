@@ -41,6 +41,8 @@ REGISTER_OP("YdnnSparseApply")
     .Attr("epsilon: float = 1e-7")
     .Attr("beta_1: float = 0.9")
     .Attr("beta_2: float = 0.999")
+    .Attr("stochastic_rounding: bool = false")
+    .Attr("seed: int = 0")
     .Attr("indices_unique: bool = false")
     .Attr("validate_indices: bool = true")
     .SetShapeFn(::tensorflow::shape_inference::NoOutputs)
@@ -103,6 +105,10 @@ class SparseApplyOp : public OpKernel {
     OP_REQUIRES_OK(c, c->GetAttr("epsilon", &hyper_.epsilon));
     OP_REQUIRES_OK(c, c->GetAttr("beta_1", &hyper_.beta1));
     OP_REQUIRES_OK(c, c->GetAttr("beta_2", &hyper_.beta2));
+    OP_REQUIRES_OK(c, c->GetAttr("stochastic_rounding", &hyper_.stochastic_rounding));
+    int64_t seed = 0;
+    OP_REQUIRES_OK(c, c->GetAttr("seed", &seed));
+    hyper_.seed = static_cast<uint64_t>(seed);
     OP_REQUIRES_OK(c, c->GetAttr("indices_unique", &indices_unique_));
     OP_REQUIRES_OK(c, c->GetAttr("validate_indices", &validate_));
   }

@@ -103,3 +103,22 @@ def test_cuda_bad_id_has_cpu_message(bad):
         arrays.sparse_apply(
             "sgd", table, [], cp.asarray([2, bad, bad]), cp.ones((3, 4), cp.float32), 0.1
         )
+
+
+@pytest.mark.parametrize("dtype", ["float16"])  # CuPy has no bfloat16
+@pytest.mark.parametrize("D", [7, 64])
+def test_cuda_stochastic_rounding_matches_the_reference_bits(rng, dtype, D):
+    # SGD with a power-of-two rate on float16 values is exact before the
+    # rounding, so the device must write the reference's bits exactly.
+    from tests.sparse_optim.rounding_reference import round_bits, stochastic_round
+
+    V = 400
+    table = (rng.standard_normal((V, D)) * np.logspace(-6, 2, D)).astype(np.float16)
+    ids = rng.permutation(V)[:300]
+    grad = rng.standard_normal((300, D)).astype(np.float16)
+    d_table = cp.asarray(table)
+    kw = dict(step=5, stochastic_rounding=True, seed=42)
+    arrays.sparse_apply("sgd", d_table, [], cp.asarray(ids), cp.asarray(grad), 2.0**-4, **kw)
+    exact = table[ids].astype(np.float64) - 2.0**-4 * grad.astype(np.float64)
+    want = stochastic_round(exact, round_bits(42, 5, ids, D), dtype)
+    np.testing.assert_array_equal(cp.asnumpy(d_table)[ids].view(np.uint16), want.view(np.uint16))
