@@ -123,6 +123,22 @@ def test_evaluate_matches_train(train_result, capsys):
     assert "seen items excluded" in text
 
 
+def test_table_dtype_is_saved_and_evaluates_the_same(tmp_path, capsys):
+    out = str(tmp_path / "m")
+    first, _ = run_json(
+        capsys,
+        ["train"] + TINY + ["--epochs", "1", "--table-dtype", "bfloat16", "--out", out, "--json"],
+    )
+    assert first["train"]["table_dtype"] == "bfloat16"
+    assert first["metrics"]["all_items"]["recall_at_10"] > 0
+    import keras
+
+    model = keras.saving.load_model(os.path.join(out, "model.keras"))
+    assert model.table_dtype == "bfloat16" and model.item_table.dtype == "bfloat16"
+    again, _ = run_json(capsys, ["evaluate", "--model", out, "--json"])
+    assert again["metrics"]["all_items"] == pytest.approx(first["metrics"]["all_items"])
+
+
 def test_separate_output_table_is_saved_and_evaluates_the_same(tmp_path, capsys):
     out = str(tmp_path / "m")
     first, _ = run_json(

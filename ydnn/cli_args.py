@@ -208,6 +208,13 @@ def _model_arguments(train):
         "(the paper's design; default tied, as Merlin)",
     )
     train.add_argument(
+        "--table-dtype",
+        choices=("float32", "bfloat16", "float16"),
+        default="float32",
+        help="storage of the embedding tables: 16-bit halves their memory and bytes "
+        "moved (float32 optimizer maths, stochastic rounding; default float32)",
+    )
+    train.add_argument(
         "--num-sampled", type=_positive(int), default=None, help="negatives per batch (default 100)"
     )
     train.add_argument(

@@ -164,6 +164,7 @@ def run_train(args):
         combiner=args.combiner,
         ops=args.ops,
         embeddings_initializer=keras.initializers.TruncatedNormal(stddev=float(stddev)),
+        table_dtype=args.table_dtype,
     )
     model = ydnn.YoutubeDNNRetrievalModelV2(
         schema,
@@ -251,6 +252,7 @@ def run_train(args):
                 "table_init_stddev",
                 "combiner",
                 "separate_output_table",
+                "table_dtype",
                 "num_sampled",
                 "min_sampled_id",
                 "logits_temperature",

@@ -211,13 +211,29 @@ class _Serving(tf.Module):
         pool_table = model.input_block.table(model.candidate.table_name)
         self.combiner = model.input_block.combiner
         self.post_epsilon = None if model.post is None else float(model.post.epsilon)
-        candidates = np.asarray(model.item_table.numpy(), np.float32)
+        # The scored table: the model's own dtype for the fused op (it reads
+        # 16-bit rows in place), float32 for stock TF (its CPU matmul has no
+        # mixed 16/32-bit form; a cast per request would move the table twice).
+        candidates = model.item_table.numpy()
         if self.post_epsilon is not None:
-            candidates = _l2_normalize(tf.constant(candidates), self.post_epsilon).numpy()
+            candidates = tf.constant(candidates.astype(np.float32))
+            candidates = _l2_normalize(candidates, self.post_epsilon).numpy()
+        if not self.fused_top_k:
+            candidates = candidates.astype(np.float32)
         self.table = tf.Variable(candidates, trainable=False, name="items")
-        # Tied and without post, the scored table is the history's table.
-        self.shared = pool_table is model.item_table and self.post_epsilon is None
-        self.pool_table = self.table if self.shared else _float32(pool_table, "history_items")
+        # The history's table keeps its dtype: the model pools 16-bit rows in
+        # float32 and rounds the pooled row once to that dtype, and so does `pool`.
+        self.pool_dtype = tf.as_dtype(pool_table.dtype)
+        # Tied, without post and in one dtype, the scored table is the history's.
+        self.shared = (
+            pool_table is model.item_table
+            and self.post_epsilon is None
+            and self.table.dtype == self.pool_dtype
+        )
+        if self.shared:
+            self.pool_table = self.table
+        else:
+            self.pool_table = tf.Variable(pool_table.numpy(), trainable=False, name="history_items")
         self.kernels, self.biases, self.acts, self.norms = [], [], [], []
         top = model.top_block
         for i, (dense, extra) in enumerate(zip(top.dense_layers, top.extra_layers)):
@@ -241,15 +257,17 @@ class _Serving(tf.Module):
 
     def pool(self, history):
         real = tf.not_equal(history, 0)
-        rows = tf.gather(self.pool_table, history)
+        rows = tf.cast(tf.gather(self.pool_table, history), tf.float32)
         total = tf.reduce_sum(rows * tf.cast(real, tf.float32)[:, :, None], axis=1)
-        if self.combiner == "sum":
+        if self.combiner != "sum":
+            # The scale in float64, rounded once, 0 for an empty row: the
+            # fused embedding_pool kernel's `bag_scale`.
+            count = tf.reduce_sum(tf.cast(real, tf.float64), axis=1, keepdims=True)
+            denom = count if self.combiner == "mean" else tf.sqrt(count)
+            total *= tf.cast(tf.math.divide_no_nan(tf.ones_like(denom), denom), tf.float32)
+        if self.pool_dtype == tf.float32:
             return total
-        # The scale in float64, rounded once, 0 for an empty row: the fused
-        # embedding_pool kernel's `bag_scale`.
-        count = tf.reduce_sum(tf.cast(real, tf.float64), axis=1, keepdims=True)
-        denom = count if self.combiner == "mean" else tf.sqrt(count)
-        return total * tf.cast(tf.math.divide_no_nan(tf.ones_like(denom), denom), tf.float32)
+        return tf.cast(tf.cast(total, self.pool_dtype), tf.float32)
 
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32, name="history")])
     def serve(self, history):

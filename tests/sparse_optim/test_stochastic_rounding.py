@@ -159,7 +159,9 @@ def test_same_bits_on_one_thread_and_every_vector_path(tmp_path):
 def test_bad_seed_is_named():
     table = np.zeros((4, 2), ml_dtypes.bfloat16)
     for seed, words in [(-1, "-1"), (2**63, str(2**63)), (1.5, "float"), (True, "bool")]:
-        with pytest.raises(ValueError, match=rf"seed must be an int in \[0, 2\^63\), got .*{words}"):
+        with pytest.raises(
+            ValueError, match=rf"seed must be an int in \[0, 2\^63\), got .*{words}"
+        ):
             arrays.sparse_apply(
                 "sgd", table, [], [1], np.ones((1, 2), ml_dtypes.bfloat16), 0.1, seed=seed
             )

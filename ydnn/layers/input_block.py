@@ -12,6 +12,7 @@ from ydnn_kernels import stock
 from ydnn_kernels.embedding_pool_arrays import COMBINERS
 
 OPS = ("fused", "stock")
+TABLE_DTYPES = ("float32", "bfloat16", "float16")
 NOT_INPUTS = (
     Tags.TARGET,
     Tags.REGRESSION,
@@ -68,6 +69,11 @@ class InputBlock(keras.layers.Layer):
         embeddings_initializer: initializer of the tables; default
             `table_initializer(width)`, a truncated normal of standard
             deviation `1/sqrt(width)`.
+        table_dtype: storage of the tables: `"float32"`, `"bfloat16"` or
+            `"float16"` (half the memory and bytes moved). The kernels read a
+            16-bit table in place and accumulate in float32; the pooled
+            output is cast to the layer's compute dtype; the ydnn
+            optimizers keep float32 slots and round updates stochastically.
         **kwargs: `keras.layers.Layer` arguments.
 
     Raises:
@@ -91,6 +97,7 @@ class InputBlock(keras.layers.Layer):
         ops="fused",
         padding_id=0,
         embeddings_initializer=None,
+        table_dtype="float32",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -105,6 +112,7 @@ class InputBlock(keras.layers.Layer):
         self.combiner = choice_arg("combiner", combiner, COMBINERS, prefix="InputBlock")
         self.ops = choice_arg("ops", ops, OPS, prefix="InputBlock")
         self.padding_id = int_arg("padding_id", padding_id, prefix="InputBlock")
+        self.table_dtype = choice_arg("table_dtype", table_dtype, TABLE_DTYPES, prefix="InputBlock")
         self.embeddings_initializer = (
             None
             if embeddings_initializer is None
@@ -142,6 +150,8 @@ class InputBlock(keras.layers.Layer):
             self.tables[name] = self.add_weight(
                 shape=(rows, dim),
                 initializer=self.embeddings_initializer or table_initializer(dim),
+                dtype=self.table_dtype,
+                autocast=False,  # the kernels read the variable in place, in its dtype
                 name=f"embeddings_{name}",
             )
         self.built = True
@@ -170,6 +180,11 @@ class InputBlock(keras.layers.Layer):
             parts.append(self._embed(col, self._feature(inputs, col.name)))
         for col in self.continuous:
             parts.append(self._continuous(col, self._feature(inputs, col.name)))
+        # 16-bit tables pool to their dtype, continuous features to float32:
+        # all go out in the compute dtype (float32, or bfloat16 under mixed_bfloat16).
+        parts = [
+            x if x.dtype == self.compute_dtype else tf.cast(x, self.compute_dtype) for x in parts
+        ]
         return parts[0] if len(parts) == 1 else tf.concat(parts, axis=-1)
 
     def _continuous(self, col, x):
@@ -289,6 +304,7 @@ class InputBlock(keras.layers.Layer):
             combiner=self.combiner,
             ops=self.ops,
             padding_id=self.padding_id,
+            table_dtype=self.table_dtype,
             embeddings_initializer=None
             if self.embeddings_initializer is None
             else keras.initializers.serialize(self.embeddings_initializer),

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         item_dim: int
         post: Any
         ops: str
+        table_dtype: str
         min_sampled_id: int
         max_id: int
         exclude_seen: bool

@@ -49,7 +49,8 @@ class TrainingMixin(SamplerStreamMixin):
                 embedding tables take a fused sparse update whose cost does
                 not grow with the catalog, dense weights Keras's own update.
                 With `ops="stock"` it is used as given (Keras's dense
-                updates: the A/B baseline).
+                updates: the A/B baseline), except with a 16-bit
+                `table_dtype`, which always takes the ydnn optimizers.
             metrics: list of full-catalog top-k metrics for `evaluate`;
                 default recall, MRR, NDCG, MAP and precision at `top_k`.
             top_k: `k` of the default metrics and of retrieval in evaluate.
@@ -89,8 +90,18 @@ class TrainingMixin(SamplerStreamMixin):
                     f"[ydnn.metrics.RecallAtK(10)]), got {metrics!r}"
                 )
             metrics = list(metrics)
-        if self.ops == "fused":
+        if self.ops == "fused" or self.table_dtype != "float32":
+            # 16-bit tables need float32 slots and maths (Keras's Adam keeps
+            # float16 slots, whose velocity underflows and diverges), so
+            # they take the ydnn optimizers under ops="stock" too.
             optimizer = ydnn_optimizers.get(optimizer)
+            if not isinstance(optimizer, ydnn_optimizers.SPARSE_OPTIMIZERS):
+                raise ValueError(
+                    f"table_dtype={self.table_dtype!r} trains with the ydnn optimizers "
+                    f"(float32 slots, stochastic rounding); {type(optimizer).__name__} has "
+                    "none: use 'sgd', 'adagrad', 'adam' or ydnn.optimizers.RowWiseAdagrad, "
+                    'or table_dtype="float32"'
+                )
         self.top_k = top_k
         self.exclude_seen = exclude_seen
         # Metrics are tracked state; a built (e.g. just loaded) model locks

@@ -8,7 +8,7 @@ import tensorflow as tf
 import ydnn_kernels
 from ydnn.layers import InputBlock, MLPBlock
 from ydnn.layers._args import bool_arg, choice_arg, dims_arg, int_arg
-from ydnn.layers.input_block import table_initializer
+from ydnn.layers.input_block import TABLE_DTYPES, table_initializer
 from ydnn.model.data_inputs import DataInputsMixin
 from ydnn.model.retrieval import RetrievalMixin
 from ydnn.model.training import TrainingMixin
@@ -100,6 +100,14 @@ class YoutubeDNNRetrievalModelV2(DataInputsMixin, TrainingMixin, RetrievalMixin,
             width defaults to the top block's output width.
         separate_output_table: score against a separate `[V, D]` table (the
             paper's design) instead of the tied input table.
+        table_dtype: storage of the embedding tables: `"float32"` (default),
+            `"bfloat16"` or `"float16"`. A 16-bit table takes half the memory
+            and half the bytes per step; the fused kernels read it in place
+            and accumulate in float32, and the ydnn optimizers (what
+            `compile(optimizer="adam")` etc. give) keep float32 slots and
+            store updated rows with stochastic rounding. Under a
+            `mixed_bfloat16` policy the sampled softmax's products run in
+            bfloat16 (float32 accumulation) on CPUs that have it.
         sampler_seed: int in `[0, 2^31 - 1)` fixing the negatives' random
             stream (with TF's global seed); default drawn from Python's
             `random` (so `keras.utils.set_random_seed` fixes it). Saved.
@@ -138,6 +146,7 @@ class YoutubeDNNRetrievalModelV2(DataInputsMixin, TrainingMixin, RetrievalMixin,
         embeddings_initializer: Any = None,
         embedding_dims: dict[str, int] | None = None,
         separate_output_table: bool = False,
+        table_dtype: str = "float32",
         sampler_seed: int | None = None,
         name: str | None = None,
     ) -> None:
@@ -152,6 +161,7 @@ class YoutubeDNNRetrievalModelV2(DataInputsMixin, TrainingMixin, RetrievalMixin,
                 "configured by logits_temperature, num_sampled and min_sampled_id"
             )
         ops = choice_arg("ops", ops, OPS)
+        table_dtype = choice_arg("table_dtype", table_dtype, TABLE_DTYPES)
         logits_temperature = check_temperature("logits_temperature", logits_temperature)
         num_sampled = int_arg("num_sampled", num_sampled)
         min_sampled_id = int_arg("min_sampled_id", min_sampled_id)
@@ -171,6 +181,7 @@ class YoutubeDNNRetrievalModelV2(DataInputsMixin, TrainingMixin, RetrievalMixin,
             for arg, value in (
                 ("combiner", combiner),
                 ("embeddings_initializer", embeddings_initializer),
+                ("table_dtype", None if table_dtype == "float32" else table_dtype),
             ):
                 if value is not None and value != getattr(inputs, arg):
                     raise ValueError(
@@ -223,8 +234,10 @@ class YoutubeDNNRetrievalModelV2(DataInputsMixin, TrainingMixin, RetrievalMixin,
                 ops=ops,
                 combiner=combiner,
                 embeddings_initializer=embeddings_initializer,
+                table_dtype=table_dtype,
             )
         self.input_block = inputs
+        self.table_dtype = inputs.table_dtype
         self.post = post
         self.logits_temperature = logits_temperature
         self.num_sampled = num_sampled
@@ -247,6 +260,8 @@ class YoutubeDNNRetrievalModelV2(DataInputsMixin, TrainingMixin, RetrievalMixin,
                 shape=(vocab, self.item_dim),
                 name="output_embeddings",
                 initializer=table_initializer(self.item_dim),
+                dtype=self.table_dtype,
+                autocast=False,
             )
         self._init_training(sampler_seed)
 
@@ -291,6 +306,7 @@ class YoutubeDNNRetrievalModelV2(DataInputsMixin, TrainingMixin, RetrievalMixin,
         """
         sampled, true_ec, sampled_ec = samples
         targets = tf.reshape(targets, [-1])
+        query = tf.cast(query, tf.float32)  # a bfloat16 tower (mixed_bfloat16): the loss is float32
         if self.ops == "fused" and self.post is None:
             return ydnn_kernels.sampled_softmax_loss(
                 query,
@@ -329,6 +345,7 @@ class YoutubeDNNRetrievalModelV2(DataInputsMixin, TrainingMixin, RetrievalMixin,
             ops=self.ops,
             embedding_dims=dict(self.embedding_dims),
             separate_output_table=self.separate_output_table,
+            table_dtype=self.table_dtype,
             sampler_seed=self.sampler_seed,
         )
 

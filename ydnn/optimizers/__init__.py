@@ -9,9 +9,16 @@ accumulator per table row. `get` maps `compile(optimizer=...)` identifiers
 """
 
 from ydnn.optimizers.lazy_adam import LazyAdam
-from ydnn.optimizers.lookup import get
+from ydnn.optimizers.lookup import SPARSE_OPTIMIZERS, get
 from ydnn.optimizers.rowwise_adagrad import RowWiseAdagrad
 from ydnn.optimizers.sparse_adagrad import SparseAdagrad
 from ydnn.optimizers.sparse_sgd import SparseSGD
 
-__all__ = ["LazyAdam", "RowWiseAdagrad", "SparseAdagrad", "SparseSGD", "get"]
+__all__ = [
+    "SPARSE_OPTIMIZERS",
+    "LazyAdam",
+    "RowWiseAdagrad",
+    "SparseAdagrad",
+    "SparseSGD",
+    "get",
+]

@@ -29,7 +29,21 @@ How each Keras feature behaves for sparse (`IndexedSlices`) gradients:
   fused kernels are custom ops XLA cannot compile.
 - Tables whose dtype or slots the kernels do not take (e.g. float16 slots)
   fall back to the stock update.
+
+Half-precision tables (float16 / bfloat16 variables, e.g. the model's
+`table_dtype`): the optimizer's maths is float32, as FBGEMM's. Their slots
+are float32 (`add_variable_from_reference` gives a 16-bit reference float32
+slots), a dense gradient reaching a 2-D one is applied as the rows of all
+ids (so the kernel, not Keras's half-precision arithmetic, updates it), and
+each updated row is stored with stochastic rounding (unbiased: updates
+smaller than half a unit in the last place survive on average) unless
+`stochastic_rounding=False`. The rounding's bits are keyed by
+`rounding_seed`, the variable's path and the step, so training is
+reproducible with the seed.
 """
+
+import random
+import zlib
 
 import keras
 import tensorflow as tf
@@ -39,6 +53,12 @@ from tensorflow.python.ops import control_flow_util
 # Ops whose output 0 holds unique ids (embedding_pool's gradient, tf.unique):
 # gradients indexed by it skip the kernel's duplicate sort on the GPU.
 _UNIQUE_INDEX_OPS = ("YdnnEmbeddingPoolGrad", "YdnnEmbeddingPoolResourceGrad", "Unique")
+HALF_DTYPES = ("float16", "bfloat16")
+
+
+def is_half(variable) -> bool:
+    """True for a float16 / bfloat16 variable (a half-precision table)."""
+    return keras.backend.standardize_dtype(variable.dtype) in HALF_DTYPES
 
 
 def check_hyper(name, learning_rate, kwargs, **values):
@@ -128,6 +148,39 @@ class SparseUpdateMixin:
 
     _sparse_kind: str | None = None
 
+    def __init__(self, *args, stochastic_rounding=True, rounding_seed=None, **kwargs):
+        from ydnn.layers._args import bool_arg, int_arg
+
+        name = type(self).__name__
+        stochastic_rounding = bool_arg("stochastic_rounding", stochastic_rounding, prefix=name)
+        if rounding_seed is None:
+            rounding_seed = random.randrange(2**31 - 1)  # keras.utils.set_random_seed fixes it
+        rounding_seed = int_arg("rounding_seed", rounding_seed, minimum=0, prefix=name)
+        super().__init__(*args, **kwargs)
+        self.stochastic_rounding = stochastic_rounding
+        self.rounding_seed = rounding_seed
+
+    def get_config(self):
+        config = super().get_config()
+        config["stochastic_rounding"] = self.stochastic_rounding
+        config["rounding_seed"] = self.rounding_seed
+        return config
+
+    def add_variable_from_reference(self, reference_variable, name=None, initializer="zeros"):
+        if not is_half(reference_variable):
+            return super().add_variable_from_reference(reference_variable, name, initializer)
+        # float32 slots for a half-precision table: the kernels' maths is float32.
+        name = f"{reference_variable.path.replace('/', '_')}_{name or 'var'}"
+        with self._distribution_strategy.extended.colocate_vars_with(reference_variable.value):
+            return self.add_variable(
+                shape=reference_variable.shape, initializer=initializer, dtype="float32", name=name
+            )
+
+    def _rounding_key(self, variable):
+        """The stochastic-rounding seed of one variable: the optimizer's seed and its path."""
+        path = getattr(variable, "path", None) or variable.name
+        return (self.rounding_seed << 32 | zlib.crc32(path.encode())) % 2**63
+
     def _sparse_hyper(self):
         return {}
 
@@ -139,7 +192,9 @@ class SparseUpdateMixin:
 
     def _routes_sparse(self, variable, gradient):
         """Trace-time: whether `variable` takes the fused path for this gradient."""
-        return isinstance(gradient, tf.IndexedSlices)
+        return isinstance(gradient, tf.IndexedSlices) or (
+            is_half(variable) and len(variable.shape) == 2
+        )
 
     def apply(self, grads, trainable_variables=None):
         grads = list(grads)
@@ -196,6 +251,9 @@ class SparseUpdateMixin:
         ]
 
     def update_step(self, gradient, variable, learning_rate):
+        if not isinstance(gradient, tf.IndexedSlices) and self._routes_sparse(variable, gradient):
+            rows = tf.shape(gradient, out_type=tf.int64)[0]
+            gradient = tf.IndexedSlices(gradient, tf.range(rows), tf.shape(gradient, tf.int64))
         if not isinstance(gradient, tf.IndexedSlices):
             return super().update_step(gradient, variable, learning_rate)
         slots = self._sparse_slots(variable)
@@ -219,6 +277,8 @@ class SparseUpdateMixin:
             step=self.iterations + 1,
             weight_decay=wd,
             indices_unique=indices_unique(gradient),
+            stochastic_rounding=self.stochastic_rounding and is_half(variable),
+            seed=self._rounding_key(variable),
             **self._sparse_hyper(),
         )
 

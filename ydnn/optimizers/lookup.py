@@ -29,7 +29,7 @@ _BY_CLASS = {
     keras.optimizers.Adam: LazyAdam,
     keras.optimizers.AdamW: LazyAdam,
 }
-_OURS = (SparseSGD, SparseAdagrad, RowWiseAdagrad, LazyAdam)
+SPARSE_OPTIMIZERS = (SparseSGD, SparseAdagrad, RowWiseAdagrad, LazyAdam)
 
 
 def get(identifier: Any) -> keras.optimizers.Optimizer:
@@ -58,7 +58,7 @@ def get(identifier: Any) -> keras.optimizers.Optimizer:
     model.compile(optimizer=ydnn.optimizers.get("adam"), loss=...)
     ```
     """
-    if isinstance(identifier, _OURS):
+    if isinstance(identifier, SPARSE_OPTIMIZERS):
         return identifier
     if isinstance(identifier, str):
         cls = _BY_NAME.get(identifier.lower())

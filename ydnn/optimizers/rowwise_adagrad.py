@@ -4,7 +4,6 @@ Keras Adagrad for every other weight."""
 import re
 
 import keras
-import tensorflow as tf
 
 from ydnn.optimizers._sparse_update import SparseUpdateMixin, check_hyper, check_keras_options
 
@@ -131,14 +130,6 @@ class RowWiseAdagrad(SparseUpdateMixin, keras.optimizers.Adagrad):
         return (
             "rowwise_adagrad" if self._row_wise[self._get_variable_index(variable)] else "adagrad"
         )
-
-    def update_step(self, gradient, variable, learning_rate):
-        if self._row_wise[self._get_variable_index(variable)] and not isinstance(
-            gradient, tf.IndexedSlices
-        ):
-            rows = tf.shape(gradient, out_type=tf.int64)[0]
-            gradient = tf.IndexedSlices(gradient, tf.range(rows), tf.shape(gradient, tf.int64))
-        return super().update_step(gradient, variable, learning_rate)
 
     def get_config(self):
         config = super().get_config()
