@@ -17,7 +17,14 @@ resident set before (bench.harness.peak_rss_growth).
 
 Recall@10 beside the speed, on MovieLens: bench.movielens_cli.
 
+With `--half` (section `model_train_half`): the fused model with float32 vs
+bfloat16 tables (`table_dtype`), row-wise Adagrad (one float32 slot per row,
+so the optimizer state stays small), up to 10^8 items, each side alone in
+its own process: examples/s and peak memory, and the step time against the
+smallest catalog's.
+
 Run: python -m bench.model_bench [--quick] [--sizes 10000,100000] [--results bench/RESULTS.md]
+     python -m bench.model_bench --half [--sizes 10000,...,100000000] [--results ...]
 """
 
 import argparse
@@ -62,15 +69,27 @@ def synthetic(num_items, rows, seed=0):
     return examples, schema
 
 
-def build(schema, ops, steps_per_execution):
+HALF_SIZES = (10_000, 1_000_000, 10_000_000, 100_000_000)
+FIT_BYTES = 20e9  # tables above this (of 24 GB) are not tried
+
+
+def build(schema, ops, steps_per_execution, table_dtype=None):
     model = ydnn.YoutubeDNNRetrievalModelV2(
         schema,
         top_block=ydnn.MLPBlock([128, DIM], no_activation_last_layer=True),
         num_sampled=SAMPLED,
         min_sampled_id=1,
         ops=ops,
+        table_dtype=table_dtype or "float32",
     )
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), steps_per_execution=steps_per_execution)
+    # The stock/fused comparison trains with Adam; the half-table runs with
+    # row-wise Adagrad, whose [V] slot keeps 10^8 items within memory.
+    optimizer = (
+        keras.optimizers.Adam(1e-3)
+        if table_dtype is None
+        else ydnn.optimizers.RowWiseAdagrad(0.05, table_pattern="embeddings")
+    )
+    model.compile(optimizer=optimizer, steps_per_execution=steps_per_execution)
     return model
 
 
@@ -87,28 +106,29 @@ def run_rounds(models, ds, steps, rounds):
     return per
 
 
-def _child(what, ops, num_items, steps, rounds):
+def _child(what, ops, num_items, steps, rounds, table_dtype=None):
     """One side alone, in a fresh process (see `alone`): prints its per-round
     examples/s after a warm-up round ("speed"), or the working-set growth in
     MB over building it and `rounds + 1` rounds ("peak"). The two are
     separate runs: the resident-set poller would slow the timed rounds."""
     examples, schema = synthetic(num_items, BATCH * steps * 2)
     ds = to_dataset(examples, BATCH, seed=0, repeat=True, drop_remainder=True)
+    make = lambda: build(schema, ops, steps, table_dtype)  # noqa: E731
     if what == "peak":
         with peak_rss_growth({}) as out:
-            run_rounds({ops: build(schema, ops, steps)}, ds, {ops: steps}, rounds + 1)
+            run_rounds({ops: make()}, ds, {ops: steps}, rounds + 1)
         print(json.dumps(out["mb"]))
         return
-    model = build(schema, ops, steps)
+    model = make()
     run_rounds({ops: model}, ds, {ops: steps}, 1)  # warm-up
     print(json.dumps(run_rounds({ops: model}, ds, {ops: steps}, rounds)[ops]))
 
 
-def alone(what, ops, num_items, steps, rounds):
+def alone(what, ops, num_items, steps, rounds, table_dtype=None):
     """`_child`'s result for one side, run in a fresh process."""
     code = (
         "from bench.model_bench import _child; "
-        f"_child({what!r}, {ops!r}, {num_items}, {steps}, {rounds})"
+        f"_child({what!r}, {ops!r}, {num_items}, {steps}, {rounds}, {table_dtype!r})"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -135,13 +155,61 @@ def compare(num_items, steps, rounds, memory):
     return {k: float(np.median(v)) for k, v in per.items()}, ratio, mem
 
 
+def half_tables(sizes, results, memory=True):
+    """The `--half` table: float32 vs bfloat16 tables, fused, each run alone."""
+    rows, base = [], {}
+    steps, rounds = 32, 3
+    for n in sizes:
+        row = [f"{n:,}"]
+        for dtype in ("float32", "bfloat16"):
+            table_gb = n * DIM * (4 if dtype == "float32" else 2) / 1e9
+            if table_gb * 1e9 > FIT_BYTES:
+                row += [f"table alone {table_gb:.1f} GB: does not fit", "", ""]
+                continue
+            speed = float(np.median(alone("speed", "fused", n, steps, rounds, dtype)))
+            base.setdefault(dtype, speed)
+            mem = alone("peak", "fused", n, steps, rounds, dtype) if memory else None
+            row += [
+                f"{speed:,.0f}",
+                f"{base[dtype] / speed:.2f}x",
+                "" if mem is None else f"{mem:,.0f}",
+            ]
+        rows.append(row)
+        print(rows[-1], flush=True)
+    cells = ("ex/s", "step time / smallest", "peak MB")
+    header = ["items"] + [f"{d} {c}" for d in ("float32", "bfloat16") for c in cells]
+    notes = [
+        f"Fused model: batch {BATCH}, history <= {HISTORY}, MLP [128, {DIM}], {SAMPLED} "
+        "negatives, ydnn.optimizers.RowWiseAdagrad(0.05) (one float32 accumulator per table "
+        "row; a bfloat16 table's rows are stored with stochastic rounding); 32-step rounds "
+        "(one fit call each), median of 3 after a warm-up round; each cell trains alone in a "
+        "fresh process; peak MB = resident-set growth over building (tables initialised a "
+        "slice of rows at a time) and training, measured in another fresh process; step "
+        "time / smallest = the smallest catalog's examples/s over this one's."
+    ]
+    publish(
+        "End-to-end training with float32 and bfloat16 tables, up to 10^8 items",
+        notes,
+        header,
+        rows,
+        "model_train_half",
+        "bench.model_bench --half",
+        results,
+    )
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10^4 and 10^5 items, short rounds")
     parser.add_argument("--sizes", help="comma-separated catalog sizes")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
     parser.add_argument("--results", help="rewrite this benchmark's section of this file")
+    parser.add_argument("--half", action="store_true", help="float32 vs bfloat16 tables")
     args = parser.parse_args()
+    if args.half:
+        sizes = [int(float(s)) for s in args.sizes.split(",")] if args.sizes else HALF_SIZES
+        half_tables(sizes, args.results, not args.no_memory)
+        return
     sizes = (
         [int(s) for s in args.sizes.split(",")]
         if args.sizes

@@ -194,3 +194,29 @@ def test_export_serves_what_the_half_model_retrieves(dtype, fused_top_k, tmp_pat
     loaded = tf.saved_model.load(out)
     assert loaded.table.dtype == (dtype if fused_top_k else "float32")
     assert loaded.pool_table.dtype == dtype
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_large_tables_are_initialised_a_slice_at_a_time(monkeypatch, dtype):
+    # Past CHUNKED_INIT_ELEMENTS the table starts as zeros and each slice
+    # of rows is drawn and written in place: every slice must be drawn
+    # (no zero rows, none repeating another slice), from the initializer's
+    # distribution, and an int-seeded initializer must stay reproducible.
+    from ydnn.layers import input_block
+
+    monkeypatch.setattr(input_block, "CHUNKED_INIT_ELEMENTS", 64 * 8)  # 64 rows of 8
+    schema = history_schema(num_items=999, dim=8, extra=False)
+
+    def table(seed):
+        init = keras.initializers.RandomNormal(stddev=0.5, seed=seed)
+        block = ydnn.InputBlock(schema, embeddings_initializer=init, table_dtype=dtype)
+        block.build()
+        return block.table("item_id").numpy().astype(np.float32)
+
+    a = table(7)
+    assert a.shape == (1000, 8) and not (a == 0).all(axis=1).any()
+    slices = a[: 15 * 64].reshape(15, 64 * 8)  # 15 whole slices of 64 rows
+    assert len({s.tobytes() for s in slices}) == 15
+    assert abs(a.std() - 0.5) < 0.03 and abs(a.mean()) < 0.03
+    np.testing.assert_array_equal(table(7), a)
+    assert not np.array_equal(table(8), a)

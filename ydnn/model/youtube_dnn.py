@@ -8,7 +8,7 @@ import tensorflow as tf
 import ydnn_kernels
 from ydnn.layers import InputBlock, MLPBlock
 from ydnn.layers._args import bool_arg, choice_arg, dims_arg, int_arg
-from ydnn.layers.input_block import TABLE_DTYPES, table_initializer
+from ydnn.layers.input_block import TABLE_DTYPES, add_table, table_initializer
 from ydnn.model.data_inputs import DataInputsMixin
 from ydnn.model.retrieval import RetrievalMixin
 from ydnn.model.training import TrainingMixin
@@ -256,12 +256,13 @@ class YoutubeDNNRetrievalModelV2(DataInputsMixin, TrainingMixin, RetrievalMixin,
         self.item_dim = int(item_dim)
         self.output_table = None
         if self.separate_output_table:
-            self.output_table = self.add_weight(
-                shape=(vocab, self.item_dim),
-                name="output_embeddings",
-                initializer=table_initializer(self.item_dim),
-                dtype=self.table_dtype,
-                autocast=False,
+            self.output_table = add_table(
+                self,
+                "output_embeddings",
+                vocab,
+                self.item_dim,
+                table_initializer(self.item_dim),
+                self.table_dtype,
             )
         self._init_training(sampler_seed)
 
