@@ -10,9 +10,12 @@ the headline; and with seen items excluded) next to most-popular, and the
 training throughput (examples/s over epochs 2-10; epoch 1 holds the
 tracing), per run and averaged over seeds.
 
+With `--table-dtypes float32 bfloat16 float16` each seed and backend also
+runs with 16-bit tables (`--table-dtype`), side by side.
+
 Run: python -m bench.movielens_cli --data ratings.csv [--seeds 0 1 2]
          [--ops fused stock] [--temperature 1.0] [--combiner mean] [--separate-output-table]
-         [--validation] [--results bench/RESULTS.md]
+         [--table-dtypes float32] [--validation] [--results bench/RESULTS.md]
 """
 
 import argparse
@@ -66,7 +69,7 @@ def train_default(name):
     return build_parser().parse_args(["train", "--synthetic", "--out", "x"]).__dict__[name]
 
 
-def train(data, seed, ops, temperature, variant, validation, out):
+def train(data, seed, ops, temperature, variant, validation, out, table_dtype="float32"):
     argv = [
         sys.executable,
         "-m",
@@ -81,6 +84,8 @@ def train(data, seed, ops, temperature, variant, validation, out):
         ops,
         "--logits-temperature",
         str(temperature),
+        "--table-dtype",
+        table_dtype,
         *([] if "--combiner" in variant else ["--combiner", "mean"]),
         *variant,
         "--out",
@@ -136,6 +141,13 @@ def main():
         action="store_true",
         help="evaluate on the second-to-last items (tuning), not the test items",
     )
+    parser.add_argument(
+        "--table-dtypes",
+        nargs="+",
+        choices=("float32", "bfloat16", "float16"),
+        default=["float32"],
+        help="table storage of each run (--table-dtype), side by side",
+    )
     parser.add_argument("--results", default=None)
     args = parser.parse_args()
 
@@ -145,10 +157,20 @@ def main():
     variant = [] if args.combiner == "mean" else ["--combiner", args.combiner]
     if args.separate_output_table:
         variant.append("--separate-output-table")
+    # Each backend: (ops, table dtype); the label names the dtype only when
+    # more than float32 runs.
+    backends = [(ops, dtype) for ops in args.ops for dtype in args.table_dtypes]
+
+    def label(ops, dtype):
+        return ops if args.table_dtypes == ["float32"] else f"{ops} {dtype}"
+
+    def backend(r):
+        return r["train"]["ops"], r["train"].get("table_dtype", "float32")
+
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
-            for ops in args.ops:
+            for ops, dtype in backends:
                 r = train(
                     args.data,
                     seed,
@@ -156,11 +178,12 @@ def main():
                     args.temperature,
                     variant,
                     args.validation,
-                    os.path.join(tmp, f"{ops}_{seed}"),
+                    os.path.join(tmp, f"{ops}_{dtype}_{seed}"),
+                    dtype,
                 )
                 runs.append(r)
                 print(
-                    f"seed {seed} {ops}: recall@10 {r['headline_recall']:.4f}, "
+                    f"seed {seed} {label(ops, dtype)}: recall@10 {r['headline_recall']:.4f}, "
                     f"{r['throughput']['examples_per_second']:,.0f} ex/s",
                     flush=True,
                 )
@@ -172,7 +195,7 @@ def main():
         rows.append(
             [
                 r["train"]["seed"],
-                r["train"]["ops"],
+                label(*backend(r)),
                 f"{m['all_items']['recall_at_10']:.4f}",
                 f"{m['exclude_seen']['recall_at_10']:.4f}",
                 f"{m['all_items']['ndcg_at_10']:.4f}",
@@ -182,8 +205,8 @@ def main():
                 f"{r['load_before']:.1f} / {r['load_after']:.1f}",
             ]
         )
-    for ops in args.ops:
-        mine = [r for r in runs if r["train"]["ops"] == ops]
+    for ops, dtype in backends:
+        mine = [r for r in runs if backend(r) == (ops, dtype)]
 
         def mean(f, mine=mine):
             return float(np.mean([f(r) for r in mine]))
@@ -195,7 +218,7 @@ def main():
         rows.append(
             [
                 f"**mean of {len(mine)}**",
-                f"**{ops}**",
+                f"**{label(ops, dtype)}**",
                 f"**{np.mean(recalls):.4f}** (± {sem:.4f} s.e.)",
                 f"**{mean(lambda r: r['metrics']['exclude_seen']['recall_at_10']):.4f}**",
                 f"{mean(lambda r: r['metrics']['all_items']['ndcg_at_10']):.4f}",
@@ -254,6 +277,8 @@ def main():
     title = "MovieLens ml-latest-small through `ydnn train`: Recall@10 and examples/s"
     if variant:
         title = f"MovieLens ml-latest-small through `ydnn train {' '.join(variant)}`"
+    if args.table_dtypes != ["float32"]:
+        title += f", tables in {' / '.join(args.table_dtypes)}"
     seeds = sorted(args.seeds)
     if seeds != [0, 1, 2]:  # the default seeds; more seeds estimate the noise
         title += f", seeds {', '.join(map(str, seeds))}"
@@ -267,6 +292,7 @@ def main():
         + ("" if args.temperature == 1.0 else f"_t{args.temperature:g}")
         + ("" if args.combiner == "mean" else f"_{args.combiner}")
         + ("_separate" if args.separate_output_table else "")
+        + ("" if args.table_dtypes == ["float32"] else "_table_dtypes")
         + ("" if seeds == [0, 1, 2] else f"_{len(seeds)}seeds"),
         "bench.movielens_cli",
         args.results,

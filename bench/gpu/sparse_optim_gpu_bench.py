@@ -9,7 +9,10 @@ ids are Zipf-distributed (duplicates summed first: sort, segment, update),
 and from the same number of sorted unique ids with `indices_unique=True`
 (no sort). The step must cost the same at every V: the last column is the
 step time over the same row's time at V = 10^4 (issue 5 asks for <= 1.5x on
-the CPU).
+the CPU). Row-wise Adagrad and lazy Adam also run on a float16 table with
+stochastic rounding (the model's `table_dtype`; CuPy has no bfloat16): each
+lane draws its element's Philox bits, so these rows show what the rounding
+costs next to the float32 ones.
 
 Each kind is first checked (one step on a 10^4-row table, Zipf ids): the
 GPU's error against the float64 reference must stay within twice the CPU
@@ -93,34 +96,48 @@ def gate(rng, kind):
     return None
 
 
-def step_bytes(kind, V, U, unique):
+def step_bytes(kind, V, U, unique, elem=4):
     sort = 0 if unique else N * 12 * 2 * math.ceil((V - 1).bit_length() / 8)
-    return N * (D * 4 + 8) + U * (2 * D * 4 + 2 * SLOT_FLOATS[kind] * 4) + sort
+    return N * (D * elem + 8) + U * (2 * D * elem + 2 * SLOT_FLOATS[kind] * 4) + sort
 
 
-def bench_row(rng, kind, V, unique, copy_gbs):
+def bench_row(rng, kind, V, unique, copy_gbs, dtype="float32"):
     shape = f"V={V:.0e} N={N} D={D} " + ("unique sorted ids" if unique else "Zipf ids")
-    row = dict(kernel=f"sparse_apply {kind}", shape=shape, V=V, unique=unique)
-    table = cp.random.standard_normal((V, D), dtype=cp.float32)
+    half = dtype != "float32"
+    name = f"sparse_apply {kind}" + (f" {dtype} stochastic rounding" if half else "")
+    row = dict(kernel=name, shape=shape, V=V, unique=unique)
+    table = cp.random.standard_normal((V, D), dtype=cp.float32).astype(dtype)
     slots = slots_for(kind, V, cp)
     sets = []
     for _ in range(8):
         ids = np.sort(rng.choice(V, min(N, V), replace=False)) if unique else zipf_ids(rng, V, N)
-        sets.append((cp.asarray(ids), cp.asarray(rng.standard_normal((len(ids), D)), np.float32)))
+        grad = rng.standard_normal((len(ids), D)).astype(dtype)
+        sets.append((cp.asarray(ids), cp.asarray(grad)))
     U = np.mean([np.unique(s[0].get()).size for s in sets])
 
     def step(i):
         ids, grad = sets[i % len(sets)]
-        arrays.sparse_apply(kind, table, slots, ids, grad, 1e-3, step=i + 1, indices_unique=unique)
+        arrays.sparse_apply(
+            kind,
+            table,
+            slots,
+            ids,
+            grad,
+            1e-3,
+            step=i + 1,
+            indices_unique=unique,
+            stochastic_rounding=half,
+            seed=1,
+        )
 
     row["t"] = time_ms(step)
     row["ms"] = row["t"][0]
     row["U"] = U
-    row["gbs"] = step_bytes(kind, V, U, unique) / row["ms"] / 1e6
+    row["gbs"] = step_bytes(kind, V, U, unique, table.dtype.itemsize) / row["ms"] / 1e6
     row["pct"] = 100 * row["gbs"] / copy_gbs
     row["bound"] = "memory"
     row["status"] = "ok"
-    log(f"{kind} {shape}: {row['ms']:.4f} ms, {row['gbs']:.0f} GB/s, U={U:.0f}")
+    log(f"{name} {shape}: {row['ms']:.4f} ms, {row['gbs']:.0f} GB/s, U={U:.0f}")
     return row
 
 
@@ -131,7 +148,8 @@ def table_md(rows, ceil):
         if r["status"] == "ok" and r["V"] == SIZES[0]
     }
     out = header("sparse_apply", ceil) + [
-        f"One step, float32 [V, {D}] table, N = {N:,} gradient rows. ms: median (min-max) of "
+        f"One step, float32 (float16 where named) [V, {D}] table, N = {N:,} gradient rows. "
+        "ms: median (min-max) of "
         f"{REPEAT} after {WARMUP} warm-up, CUDA events, id check and allocation included. "
         "GB/s: bytes that must move (module docstring) over the median; % copy is of the "
         f"copy's GB/s. vs V=1e4: the step time over the same kind's at V = {SIZES[0]:,}.",
@@ -188,6 +206,16 @@ def main():
                     lambda: bench_row(rng, kind, V, unique, ceil["copy_gbs"]),
                 )
                 cp.get_default_memory_pool().free_all_blocks()
+    for kind in ("rowwise_adagrad", "lazy_adam"):
+        for V in SIZES:
+            guarded(
+                log,
+                rows,
+                f"sparse_apply {kind} float16 stochastic rounding",
+                f"V={V:.0e} unique=False",
+                lambda: bench_row(rng, kind, V, False, ceil["copy_gbs"], "float16"),
+            )
+            cp.get_default_memory_pool().free_all_blocks()
     return save(log, table_md(rows, ceil), rows)
 
 
