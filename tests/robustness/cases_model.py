@@ -89,6 +89,11 @@ BAD_MODEL = [  # (what, kwargs, match)
         r"top block outputs 8 values but the item embedding 'item_id' has 16",
     ),
     (
+        "table_dtype-float64",
+        dict(table_dtype="float64"),
+        r"table_dtype must be one of \('float32', 'bfloat16', 'float16'\), got 'float64'",
+    ),
+    (
         "separate_output_table-str",
         dict(separate_output_table="yes"),
         r"separate_output_table must be True or False, got str 'yes'",
@@ -300,6 +305,18 @@ BAD_LAYERS = [  # (entry, factory, kwargs, match)
         _layer("ydnn.optimizers.LazyAdam"),
         dict(learning_rate=float("nan")),
         r"LazyAdam: learning_rate must be >= 0 and finite, got nan",
+    ),
+    (
+        "LazyAdam/rounding_seed-negative",
+        _layer("ydnn.optimizers.LazyAdam"),
+        dict(rounding_seed=-1),
+        r"LazyAdam: rounding_seed must be >= 0, got -1",
+    ),
+    (
+        "LazyAdam/stochastic_rounding-int",
+        _layer("ydnn.optimizers.LazyAdam"),
+        dict(stochastic_rounding=1),
+        r"LazyAdam: stochastic_rounding must be True or False, got int 1",
     ),
     (
         "LazyAdam/beta_1-one",
