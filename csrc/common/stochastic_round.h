@@ -62,9 +62,9 @@ YDNN_HD uint16_t float_to_half_stochastic(float f, uint32_t r16) {
   const uint32_t x = float_to_bits(f);
   const uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000u);
   const uint32_t ax = x & 0x7fffffffu;
-  if (ax >= 0x7f800000u) return float_to_half(f);  // inf, NaN
-  if (ax >= 0x47800000u) return sign | 0x7c00u;    // >= 65536: past every half
-  if (ax < 0x38800000u) {                          // below 2^-14: the k * 2^-24 grid
+  if (ax >= 0x7f800000u) return float_to_half(f);     // inf, NaN
+  if (ax >= 0x47800000u) return sign | 0x7c00u;       // >= 65536: past every half
+  if (ax < 0x38800000u) {                             // below 2^-14: the k * 2^-24 grid
     const float v = bits_to_float(ax) * 16777216.0f;  // * 2^24, exact
     uint32_t k = static_cast<uint32_t>(v);
     if (static_cast<float>(r16 & 0xffffu) < (v - static_cast<float>(k)) * 65536.0f) ++k;

@@ -24,25 +24,15 @@ constexpr int kPrefetch = 12;
 // widened into buf.
 inline const float* as_float(const float* src, int, float*) { return src; }
 
+#include "common/half_rows.h"
+
 inline const float* as_float(const bf16* src, int n, float* buf) {
-  const uint16_t* s = reinterpret_cast<const uint16_t*>(src);
-  for (int d = 0; d < n; ++d) buf[d] = bits_to_float(uint32_t(s[d]) << 16);
+  widen_row(reinterpret_cast<const uint16_t*>(src), true, n, buf);
   return buf;
 }
 
 inline const float* as_float(const f16* src, int n, float* buf) {
-  const uint16_t* s = reinterpret_cast<const uint16_t*>(src);
-  int d = 0;
-#if defined(YDNN_ISA_AVX512)
-  for (; d + 16 <= n; d += 16)
-    _mm512_storeu_ps(buf + d,
-                     _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + d))));
-#elif defined(YDNN_ISA_AVX2)
-  for (; d + 8 <= n; d += 8)
-    _mm256_storeu_ps(buf + d,
-                     _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + d))));
-#endif
-  for (; d < n; ++d) buf[d] = half_to_float(s[d]);
+  widen_row(reinterpret_cast<const uint16_t*>(src), false, n, buf);
   return buf;
 }
 

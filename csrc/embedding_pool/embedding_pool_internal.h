@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "common/stochastic_round.h"
 #include "embedding_pool/embedding_pool.h"
 
 namespace ydnn {

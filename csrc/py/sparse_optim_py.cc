@@ -84,10 +84,9 @@ void apply_cpu(const std::string& kind, const pyb::object& table, const pyb::lis
                const pyb::object& ids, const pyb::object& grad, float lr, int64_t step,
                float weight_decay, float epsilon, float beta_1, float beta_2,
                bool stochastic_rounding, uint64_t seed) {
-  Prepared p = prepare(kind, table, slots, ids, grad,
-                       hyper_of(lr, step, weight_decay, epsilon, beta_1, beta_2,
-                                stochastic_rounding, seed),
-                       false);
+  Prepared p = prepare(
+      kind, table, slots, ids, grad,
+      hyper_of(lr, step, weight_decay, epsilon, beta_1, beta_2, stochastic_rounding, seed), false);
   if (p.table.device) fail("sparse_apply_cpu takes host arrays; use sparse_apply_cuda");
   Status s;
   {
@@ -112,10 +111,10 @@ void apply_cuda(const std::string& kind, const pyb::object& table, const pyb::li
                 float weight_decay, float epsilon, float beta_1, float beta_2,
                 bool stochastic_rounding, uint64_t seed, bool ids_unique,
                 const pyb::object& workspace, const pyb::object& error, uintptr_t stream) {
-  Prepared p = prepare(kind, table, slots, ids, grad,
-                       hyper_of(lr, step, weight_decay, epsilon, beta_1, beta_2,
-                                stochastic_rounding, seed),
-                       ids_unique);
+  Prepared p =
+      prepare(kind, table, slots, ids, grad,
+              hyper_of(lr, step, weight_decay, epsilon, beta_1, beta_2, stochastic_rounding, seed),
+              ids_unique);
   if (!p.table.device) fail("sparse_apply_cuda takes device arrays");
   ArrayView ws = view(workspace, "workspace");
   int64_t* err = nullptr;
@@ -150,8 +149,7 @@ void register_sparse_optim(pyb::module_& m) {
         "ids_unique"_a);
   m.def("sparse_apply_cuda", &apply_cuda, "kind"_a, "table"_a, "slots"_a, "indices"_a, "values"_a,
         "lr"_a, "step"_a, "weight_decay"_a, "epsilon"_a, "beta_1"_a, "beta_2"_a,
-        "stochastic_rounding"_a, "seed"_a, "ids_unique"_a,
-        "workspace"_a, "error"_a, "stream"_a);
+        "stochastic_rounding"_a, "seed"_a, "ids_unique"_a, "workspace"_a, "error"_a, "stream"_a);
 #endif
 }
 

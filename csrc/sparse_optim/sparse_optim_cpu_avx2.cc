@@ -1,7 +1,10 @@
 // sparse_optim's CPU row loops built for the avx2 path (see cpu_kernels.h).
+#include <immintrin.h>
+
 #include "sparse_optim/sparse_optim_internal.h"
 
 #define YDNN_ISA_NS optim_avx2
+#define YDNN_ISA_AVX2 1
 #pragma GCC target("avx2,fma,f16c")
 #include "sparse_optim/sparse_optim_cpu_kernels.h"
 

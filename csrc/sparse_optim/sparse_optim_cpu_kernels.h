@@ -6,12 +6,10 @@
 // write the table row and its slot rows once (with stochastic rounding, the
 // row's random bits are drawn into a second buffer first).
 //
-// Expects YDNN_ISA_NS (the namespace of this copy) to be defined.
-#include <cmath>
-#include <vector>
-
-#include "common/stochastic_round.h"
-#include "sparse_optim/sparse_optim_internal.h"
+// Expects YDNN_ISA_NS (the namespace of this copy) to be defined. Every
+// header is included before the target pragma, by sparse_optim_internal.h: a
+// shared inline function first compiled after it would get this ISA's
+// target, and the linker could hand that copy to a machine without it.
 
 namespace ydnn {
 namespace optim_detail {
@@ -36,33 +34,23 @@ Scalars scalars_of(const OptimHyper& h) {
   return s;
 }
 
-// The new value of one element, stored: float32 as is, 16-bit rounded to
-// nearest or (SR) stochastically with the element's 16 random bits.
-template <typename T, bool SR>
-inline T store(float x, const uint16_t* r, int64_t j) {
-  if constexpr (SR)
-    return from_float_stochastic<T>(x, r[j]);
-  else
-    return from_float<T>(x);
-}
-
-// One row: the weight decay and the update in float32, one store per
-// element (one rounding of a 16-bit table, as on the GPU).
-template <typename T, OptimKind K, bool SR>
-void update_row(const Scalars& s, const float* __restrict g, T* __restrict w, float* __restrict s0,
-                float* __restrict s1, const uint16_t* __restrict r, int64_t D) {
-  // Keras's order: w - w * wd * lr, before the optimizer's own update.
-  auto decayed = [&](int64_t j) {
-    const float x = to_float(w[j]);
-    return s.wd != 0.0f ? x - x * s.wd * s.lr : x;
-  };
+// One float32 row: the weight decay and the update. A 16-bit table row is
+// widened into a float32 buffer first and narrowed once after (one
+// rounding per element, as on the GPU; common/half_rows.h).
+template <OptimKind K>
+void update_row(const Scalars& s, const float* __restrict g, float* __restrict w,
+                float* __restrict s0, float* __restrict s1, int64_t D) {
+  if (s.wd != 0.0f) {
+    // Keras's order: w - w * wd * lr, before the optimizer's own update.
+    for (int64_t j = 0; j < D; ++j) w[j] = w[j] - w[j] * s.wd * s.lr;
+  }
   if constexpr (K == OptimKind::kSgd) {
-    for (int64_t j = 0; j < D; ++j) w[j] = store<T, SR>(decayed(j) - g[j] * s.lr, r, j);
+    for (int64_t j = 0; j < D; ++j) w[j] = w[j] - g[j] * s.lr;
   } else if constexpr (K == OptimKind::kAdagrad) {
     for (int64_t j = 0; j < D; ++j) {
       const float acc = s0[j] + g[j] * g[j];
       s0[j] = acc;
-      w[j] = store<T, SR>(decayed(j) - (s.lr * g[j]) / std::sqrt(acc + s.eps), r, j);
+      w[j] = w[j] - (s.lr * g[j]) / std::sqrt(acc + s.eps);
     }
   } else if constexpr (K == OptimKind::kRowWiseAdagrad) {
     float sq = 0.0f;
@@ -70,24 +58,70 @@ void update_row(const Scalars& s, const float* __restrict g, T* __restrict w, fl
     const float acc = *s0 + (D > 0 ? sq / static_cast<float>(D) : 0.0f);
     *s0 = acc;
     const float mult = s.lr / (std::sqrt(acc) + s.eps);
-    for (int64_t j = 0; j < D; ++j) w[j] = store<T, SR>(decayed(j) - g[j] * mult, r, j);
+    for (int64_t j = 0; j < D; ++j) w[j] = w[j] - g[j] * mult;
   } else {
     for (int64_t j = 0; j < D; ++j) {
       const float m = s0[j] + (g[j] - s0[j]) * s.one_minus_b1;
       const float v = s1[j] + (g[j] * g[j] - s1[j]) * s.one_minus_b2;
       s0[j] = m;
       s1[j] = v;
-      w[j] = store<T, SR>(decayed(j) - (m * s.alpha) / (std::sqrt(v) + s.eps), r, j);
+      w[j] = w[j] - (m * s.alpha) / (std::sqrt(v) + s.eps);
     }
   }
 }
 
-// Row v's 16 random bits per element (common/stochastic_round.h), into r.
-inline void fill_round_bits(const OptimHyper& h, int64_t v, int64_t D, uint16_t* r) {
-  for (int64_t b = 0; b * kRoundBitsPerBlock < D; ++b) {
-    const Philox4x32 p = round_bits_block(h.seed, h.step, v, D, b);
-    for (int64_t i = 0; i < kRoundBitsPerBlock; ++i)
-      r[b * kRoundBitsPerBlock + i] = static_cast<uint16_t>(round_bits_of(p, i));
+#include "common/half_rows.h"
+
+// A gradient row as float32: itself for float32, else widened into buf.
+inline const float* as_float_row(const float* src, int64_t, float*) { return src; }
+template <typename T>
+inline const float* as_float_row(const T* src, int64_t D, float* buf) {
+  widen_row(reinterpret_cast<const uint16_t*>(src), std::is_same_v<T, bf16>, D, buf);
+  return buf;
+}
+
+// Row v's 16 random bits per element (common/stochastic_round.h), into r:
+// Philox's rounds written on plain arrays over the row's blocks, so the
+// compiler runs the blocks in parallel lanes (32x32->64-bit multiplies).
+inline void fill_round_bits(const OptimHyper& h, int64_t v, int64_t D, uint16_t* __restrict r) {
+  constexpr int64_t kBatch = 16;
+  const int64_t blocks = (D + kRoundBitsPerBlock - 1) / kRoundBitsPerBlock;
+  const uint64_t base = static_cast<uint64_t>(v * blocks);
+  const uint32_t c2 = static_cast<uint32_t>(h.step),
+                 c3 = static_cast<uint32_t>(uint64_t(h.step) >> 32);
+  for (int64_t b0 = 0; b0 < blocks; b0 += kBatch) {
+    const int64_t nb = std::min(kBatch, blocks - b0);
+    uint32_t x0[kBatch], x1[kBatch], x2[kBatch], x3[kBatch];
+    for (int64_t i = 0; i < kBatch; ++i) {
+      const uint64_t lo = base + uint64_t(b0 + i);
+      x0[i] = static_cast<uint32_t>(lo);
+      x1[i] = static_cast<uint32_t>(lo >> 32);
+      x2[i] = c2;
+      x3[i] = c3;
+    }
+    uint32_t k0 = static_cast<uint32_t>(h.seed), k1 = static_cast<uint32_t>(h.seed >> 32);
+    for (int round = 0; round < 10; ++round) {
+      for (int64_t i = 0; i < kBatch; ++i) {
+        const uint64_t p0 = uint64_t(0xD2511F53u) * x0[i];
+        const uint64_t p1 = uint64_t(0xCD9E8D57u) * x2[i];
+        const uint32_t n0 = uint32_t(p1 >> 32) ^ x1[i] ^ k0;
+        const uint32_t n2 = uint32_t(p0 >> 32) ^ x3[i] ^ k1;
+        x1[i] = uint32_t(p1);
+        x3[i] = uint32_t(p0);
+        x0[i] = n0;
+        x2[i] = n2;
+      }
+      k0 += 0x9E3779B9u;
+      k1 += 0xBB67AE85u;
+    }
+    for (int64_t i = 0; i < nb; ++i) {
+      uint16_t* o = r + (b0 + i) * kRoundBitsPerBlock;
+      const uint32_t w[4] = {x0[i], x1[i], x2[i], x3[i]};
+      for (int k = 0; k < 4; ++k) {
+        o[2 * k] = static_cast<uint16_t>(w[k]);
+        o[2 * k + 1] = static_cast<uint16_t>(w[k] >> 16);
+      }
+    }
   }
 }
 
@@ -113,18 +147,22 @@ void prefetch_row(const SparseOptimArgs& a, int64_t v) {
   if (a.slot1 != nullptr) lines(a.slot1 + v * D, D * 4);
 }
 
-template <typename T, OptimKind K, bool SR>
+template <typename T, OptimKind K>
 void rows_t(const SparseOptimArgs& a, const int64_t* order, const int64_t* run_starts, int64_t r0,
             int64_t r1) {
   const int64_t D = a.dim;
   const Scalars s = scalars_of(a.hyper);
   const T* grad = static_cast<const T*>(a.grad);
   T* table = static_cast<T*>(a.table);
-  static thread_local std::vector<float> buf;
+  constexpr bool kHalf = !std::is_same_v<T, float>;
+  const bool stochastic = kHalf && a.hyper.stochastic_rounding;
+  static thread_local std::vector<float> buf, row;
   static thread_local std::vector<uint16_t> bits;
   buf.resize(static_cast<size_t>(D));
-  if (SR) bits.resize(static_cast<size_t>((D + kRoundBitsPerBlock - 1) / kRoundBitsPerBlock) *
-                      kRoundBitsPerBlock);
+  row.resize(static_cast<size_t>(D));
+  if (stochastic)
+    bits.resize(static_cast<size_t>((D + kRoundBitsPerBlock - 1) / kRoundBitsPerBlock) *
+                kRoundBitsPerBlock);
   float* g = buf.data();
   for (int64_t r = r0; r < r1; ++r) {
     if (r + kAhead < r1) {
@@ -134,32 +172,41 @@ void rows_t(const SparseOptimArgs& a, const int64_t* order, const int64_t* run_s
     const int64_t b = run_starts ? run_starts[r] : r;
     const int64_t e = run_starts ? run_starts[r + 1] : r + 1;
     const int64_t p0 = order ? order[b] : b;
-    const T* g0 = grad + p0 * D;
-    for (int64_t j = 0; j < D; ++j) g[j] = to_float(g0[j]);
+    const float* g0 = as_float_row(grad + p0 * D, D, g);
+    if (g0 != g)
+      for (int64_t j = 0; j < D; ++j) g[j] = g0[j];
     for (int64_t k = b + 1; k < e; ++k) {  // duplicates, in position order
-      const T* gk = grad + order[k] * D;
-      for (int64_t j = 0; j < D; ++j) g[j] += to_float(gk[j]);
+      const float* gk = as_float_row(grad + order[k] * D, D, row.data());
+      for (int64_t j = 0; j < D; ++j) g[j] += gk[j];
     }
     const int64_t v = id_at(a, p0);
     float* s0 = a.slot0 ? a.slot0 + (K == OptimKind::kRowWiseAdagrad ? v : v * D) : nullptr;
     float* s1 = a.slot1 ? a.slot1 + v * D : nullptr;
-    if (SR) fill_round_bits(a.hyper, v, D, bits.data());
-    update_row<T, K, SR>(s, g, table + v * D, s0, s1, bits.data(), D);
+    if constexpr (kHalf) {
+      uint16_t* w = reinterpret_cast<uint16_t*>(table + v * D);
+      const bool is_bf16 = std::is_same_v<T, bf16>;
+      widen_row(w, is_bf16, D, row.data());
+      update_row<K>(s, g, row.data(), s0, s1, D);
+      if (stochastic) fill_round_bits(a.hyper, v, D, bits.data());
+      narrow_row(row.data(), is_bf16, stochastic ? bits.data() : nullptr, D, w);
+    } else {
+      update_row<K>(s, g, table + v * D, s0, s1, D);
+    }
   }
 }
 
-template <typename T, bool SR>
+template <typename T>
 void rows_dtype(const SparseOptimArgs& a, const int64_t* order, const int64_t* run_starts,
                 int64_t r0, int64_t r1) {
   switch (a.kind) {
     case OptimKind::kSgd:
-      return rows_t<T, OptimKind::kSgd, SR>(a, order, run_starts, r0, r1);
+      return rows_t<T, OptimKind::kSgd>(a, order, run_starts, r0, r1);
     case OptimKind::kAdagrad:
-      return rows_t<T, OptimKind::kAdagrad, SR>(a, order, run_starts, r0, r1);
+      return rows_t<T, OptimKind::kAdagrad>(a, order, run_starts, r0, r1);
     case OptimKind::kRowWiseAdagrad:
-      return rows_t<T, OptimKind::kRowWiseAdagrad, SR>(a, order, run_starts, r0, r1);
+      return rows_t<T, OptimKind::kRowWiseAdagrad>(a, order, run_starts, r0, r1);
     case OptimKind::kLazyAdam:
-      return rows_t<T, OptimKind::kLazyAdam, SR>(a, order, run_starts, r0, r1);
+      return rows_t<T, OptimKind::kLazyAdam>(a, order, run_starts, r0, r1);
   }
 }
 
@@ -167,13 +214,11 @@ void rows(const SparseOptimArgs& a, const int64_t* order, const int64_t* run_sta
           int64_t r1) {
   switch (a.table_dtype) {
     case DType::kFloat32:
-      return rows_dtype<float, false>(a, order, run_starts, r0, r1);
+      return rows_dtype<float>(a, order, run_starts, r0, r1);
     case DType::kFloat16:
-      if (a.hyper.stochastic_rounding) return rows_dtype<f16, true>(a, order, run_starts, r0, r1);
-      return rows_dtype<f16, false>(a, order, run_starts, r0, r1);
+      return rows_dtype<f16>(a, order, run_starts, r0, r1);
     case DType::kBFloat16:
-      if (a.hyper.stochastic_rounding) return rows_dtype<bf16, true>(a, order, run_starts, r0, r1);
-      return rows_dtype<bf16, false>(a, order, run_starts, r0, r1);
+      return rows_dtype<bf16>(a, order, run_starts, r0, r1);
   }
 }
 

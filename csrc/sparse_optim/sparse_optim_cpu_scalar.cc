@@ -1,4 +1,6 @@
 // sparse_optim's CPU row loops built for the scalar path (see cpu_kernels.h).
+#include <immintrin.h>
+
 #include "sparse_optim/sparse_optim_internal.h"
 
 #define YDNN_ISA_NS optim_scalar

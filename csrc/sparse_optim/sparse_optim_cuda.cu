@@ -225,11 +225,11 @@ __global__ void update_kernel(T* __restrict__ table, float* __restrict__ s0, flo
       }
       // Each lane draws its element's block: the CPU's bits exactly, at
       // 8x the Philox work, which is cheap next to the row's memory traffic.
-      w[j] = s.stochastic ? from_float_stochastic<T>(
-                                x, round_bits_of(round_bits_block(s.seed, s.step, id, D,
-                                                                  j / kRoundBitsPerBlock),
-                                                 j))
-                          : from_float<T>(x);
+      w[j] = s.stochastic
+                 ? from_float_stochastic<T>(
+                       x, round_bits_of(
+                              round_bits_block(s.seed, s.step, id, D, j / kRoundBitsPerBlock), j))
+                 : from_float<T>(x);
     }
   }
 }

@@ -2,10 +2,13 @@
 // at run time (see common/cpu_features.h).
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
+#include "common/stochastic_round.h"
 #include "sparse_optim/sparse_optim.h"
 
 namespace ydnn {

@@ -198,28 +198,10 @@ int64_t dot(const float* q, const void* cand, DType dtype, int64_t groups, int64
   return dot_impl(q, static_cast<const float*>(cand), groups, D, thr, hits, z, rows_above);
 }
 
-void widen(const uint16_t* src, bool is_bf16, int64_t n, float* dst) {
-  int64_t i = 0;
-#if defined(YDNN_ISA_AVX512)
-  for (; i + 16 <= n; i += 16) {
-    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i));
-    const __m512 f = is_bf16 ? _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16))
-                             : _mm512_cvtph_ps(h);
-    _mm512_storeu_ps(dst + i, f);
-  }
-#elif defined(YDNN_ISA_AVX2)
-  for (; i + 8 <= n; i += 8) {
-    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
-    const __m256 f = is_bf16 ? _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16))
-                             : _mm256_cvtph_ps(h);
-    _mm256_storeu_ps(dst + i, f);
-  }
-#endif
-  for (; i < n; ++i) dst[i] = is_bf16 ? bf16_to_float(src[i]) : half_to_float(src[i]);
-}
+#include "common/half_rows.h"
 
 const TopkCpuKernels& kernels() {
-  static const TopkCpuKernels k = {kLanes, 12, 6, scan1, scan2, dot, widen};
+  static const TopkCpuKernels k = {kLanes, 12, 6, scan1, scan2, dot, widen_row};
   return k;
 }
 

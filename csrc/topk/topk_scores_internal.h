@@ -3,6 +3,7 @@
 
 #include <cstdint>
 
+#include "common/stochastic_round.h"
 #include "topk/topk_scores.h"
 
 namespace ydnn {
