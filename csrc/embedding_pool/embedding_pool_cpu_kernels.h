@@ -36,6 +36,17 @@ inline const float* as_float(const f16* src, int n, float* buf) {
   return buf;
 }
 
+// A float32 tile stored in the table's dtype (rounded once, to nearest).
+inline void store_tile(float* dst, const float* src, int n) {
+  for (int d = 0; d < n; ++d) dst[d] = src[d];
+}
+inline void store_tile(bf16* dst, const float* src, int n) {
+  narrow_row(src, true, nullptr, n, reinterpret_cast<uint16_t*>(dst));
+}
+inline void store_tile(f16* dst, const float* src, int n) {
+  narrow_row(src, false, nullptr, n, reinterpret_cast<uint16_t*>(dst));
+}
+
 template <typename T>
 inline void prefetch_tile(const T* p) {
   const char* c = reinterpret_cast<const char*>(p);
@@ -132,7 +143,8 @@ int64_t forward(const PoolArgs& a, void* out_v, int64_t begin, int64_t end) {
             return table + int64_t(ids[p]) * D + d0;
           },
           sum);
-      for (int d = 0; d < n; ++d) o[d0 + d] = from_float<T>(sum[d] * scale);
+      for (int d = 0; d < n; ++d) sum[d] *= scale;
+      store_tile(o + d0, sum, n);
     }
   }
   return first_bad;
@@ -163,7 +175,7 @@ void grad_rows(const PoolArgs& a, const GradPlanView& plan, const float* scales,
             return g + bag * D + d0;
           },
           sum);
-      for (int d = 0; d < n; ++d) rows[u * D + d0 + d] = from_float<T>(sum[d]);
+      store_tile(rows + u * D + d0, sum, n);
     }
   }
 }
