@@ -74,6 +74,11 @@ void enter() { _tile_loadconfig(&kConfig); }
 
 void leave() { _tile_release(); }
 
+// GCC's tile load and store intrinsics are asm that names only the address:
+// it may move a plain load or store of that memory across them, or drop a
+// store that only they read. A compiler barrier between the two kinds.
+inline void memory_barrier() { asm volatile("" ::: "memory"); }
+
 inline void put16(void* base, int64_t i, uint16_t v) {
   std::memcpy(static_cast<char*>(base) + 2 * i, &v, 2);
 }
@@ -140,6 +145,7 @@ void logits_amx_impl(const float* qt, const TileView& t, int64_t dp, const Epilo
     _tile_stored(2, zm + 16 * kRows, 4 * kRows);
     _tile_stored(3, zm + 16 * kRows + 16, 4 * kRows);
   }
+  memory_barrier();
   for (int64_t c = 0; c < t.groups * kCols; ++c)
     e.store(loadv(z + c * kRows), loadv(z + c * kRows + kLanes), c, t.logq[c], z + c * kRows);
 }
@@ -164,6 +170,7 @@ void dq_amx(const float* dz, const TileView& t, int64_t dp, float* dqt) {
       const vuint w = (hi & 0xffff0000u) | (lo >> 16);
       std::memcpy(pairs + c / 2 * kRows + h, &w, sizeof w);
     }
+  memory_barrier();
   const char* ct = static_cast<const char*>(t.prep) + 2 * kTileCols * dp;
   for (int64_t i = 0; i < dp / 16; i += 2) {
     float* o = dqt + 16 * i * kRows;
@@ -196,6 +203,7 @@ void dc_amx(const float* dz, const float* qr, int64_t groups, int64_t dp, float*
     const __m512 hi = c < live ? _mm512_loadu_ps(dz + c * kRows + kLanes) : _mm512_setzero_ps();
     _mm512_storeu_si512(rows + c * kRows, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
   }
+  memory_barrier();
   const char* qv = reinterpret_cast<const char*>(qr);
   for (int64_t j = 0; j < dp / 16; j += 2) {
     _tile_loadd(6, qv + 4 * 16 * j, 4 * dp);
