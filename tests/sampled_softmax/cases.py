@@ -157,6 +157,18 @@ def rounded_case(case):
     return dict(case, query=bf16_round(case["query"]), table=bf16_round(case["table"]))
 
 
+def check_bf16_against_rounded_reference(case, loss, grads, temperature, in_batch, dtype, g=None):
+    """compute_dtype="bfloat16"'s loss and (grad_query, unique_ids, grad_rows)
+    against the reference on the rounded inputs: float32's tolerances, and
+    dz's rounding (2**-8 of each) in the gradients' (test_bf16_compute.py).
+    Returns the reference."""
+    rc = rounded_case(case)
+    want = reference(rc, temperature, True, in_batch, g)
+    check_loss(loss, want[0], rc, temperature)
+    check_grads(*grads, want, rc, temperature, dtype, g, dz_rel=ROUNDING["bfloat16"])
+    return want
+
+
 # ------------------------------------------------------ the named edge cases --
 
 

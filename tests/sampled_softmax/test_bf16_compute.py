@@ -43,7 +43,7 @@ from tests.sampled_softmax.cases import (
     DTYPES,
     NP_DTYPES,
     bf16_round,
-    check_grads,
+    check_bf16_against_rounded_reference,
     check_loss,
     make_case,
     reference,
@@ -71,14 +71,6 @@ def run(case, temperature=0.5, in_batch=False, grad_loss=None, compute_dtype="bf
     return loss, logits, arrays.sampled_softmax_loss_grad(**case, lse=lse, grad_loss=g, **kw)
 
 
-def check_against_rounded_reference(case, loss, grads, temperature, in_batch, dtype, g=None):
-    rc = rounded_case(case)
-    want = reference(rc, temperature, True, in_batch, g)
-    check_loss(loss, want[0], rc, temperature)
-    check_grads(*grads, want, rc, temperature, dtype, g, dz_rel=U)
-    return want
-
-
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("in_batch", [False, True])
 @pytest.mark.parametrize("B,D,V,S", SHAPES)
@@ -86,7 +78,7 @@ def test_matches_reference_on_rounded_inputs(rng, dtype, in_batch, B, D, V, S):
     case = make_case(rng, B, D, V, S, dtype=dtype, hits=3)
     g = rng.uniform(-2, 2, B).astype(np.float32)
     loss, logits, grads = run(case, 0.5, in_batch, g)
-    want = check_against_rounded_reference(case, loss, grads, 0.5, in_batch, dtype, g)
+    want = check_bf16_against_rounded_reference(case, loss, grads, 0.5, in_batch, dtype, g)
     np.testing.assert_array_equal(np.isinf(logits), np.isinf(want[1]))
     finite = np.isfinite(want[1])
     check_loss(logits[finite], want[1][finite], rounded_case(case), 0.5, "logits")
@@ -188,7 +180,7 @@ def test_tf_op_matches_rounded_reference(rng, dtype, in_batch, graph):
     loss, gq, gt = tf.function(step)() if graph else step()
     assert gt.values.dtype == table.dtype
     grads = (gq.numpy(), gt.indices.numpy(), gt.values.numpy().astype(np.float64))
-    check_against_rounded_reference(case, loss.numpy(), grads, 0.3, in_batch, dtype, g)
+    check_bf16_against_rounded_reference(case, loss.numpy(), grads, 0.3, in_batch, dtype, g)
 
 
 def test_bfloat16_query_is_taken_under_bfloat16_compute(rng):
@@ -285,4 +277,4 @@ def test_every_path_matches_the_rounded_reference(rng, level, threads):
     assert (out["isa"], out["bf16"]) == _PATHS[level]
     for case, run_ in zip(cases, out["runs"]):
         loss, gq, ids, rows = (np.array(x) for x in run_)
-        check_against_rounded_reference(case, loss, (gq, ids, rows), 0.5, True, "float32")
+        check_bf16_against_rounded_reference(case, loss, (gq, ids, rows), 0.5, True, "float32")
