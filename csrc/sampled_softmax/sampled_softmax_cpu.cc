@@ -237,6 +237,7 @@ Status sampled_softmax_backward_cpu(const SoftmaxArgs& a, const SoftmaxPlan& pla
       k.dc(dz, &op.qr[blk * R * dp], tile.groups, dp, dct.data());
     };
     const auto tile_done = [&](int64_t group, int64_t t0, int64_t cols) {
+      if (k.dc_flush != nullptr) k.dc_flush(dp, dct.data());
       std::copy_n(dct.data(), cols * dp, &dcp[(group * J + t0) * dp]);
       std::fill(dct.begin(), dct.end(), 0.f);
     };

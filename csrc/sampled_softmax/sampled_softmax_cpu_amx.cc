@@ -23,10 +23,10 @@
 //           B = qr, the block's (r, r+1) pairs [kRows/2][Dp]; K = the 32
 //           rows, one step.
 // dz holds bfloat16 values (logits_dz rounded it), so making its pairs
-// keeps high halves, exactly. Work at Dp = 64, Tp = 96: 24 TDPBF16PS per
-// product (about 16 cycles each, 384 cycles) against 6,144 cycles of the
-// float32 loop's FMAs: the exp of the logsumexp and of dz then costs more
-// than the products.
+// keeps high halves, exactly. Work at Dp = 64, Tp = 256: 64 TDPBF16PS per
+// product (about 16 cycles each, 1,024 cycles) against 16,384 cycles of
+// the float32 loop's FMAs: the exp of the logsumexp and of dz then costs
+// more than the products.
 #include <immintrin.h>
 #include <cmath>
 #include <cstring>
@@ -46,9 +46,14 @@ namespace softmax_detail {
 namespace amx {
 namespace {
 
-constexpr int64_t kTileCols = kTileGroups * kCols;  // T: the largest tile
+// Columns per group of the float32 tile (the float32 loops' kCols is 6):
+// 16, one tile row, so prep_tile converts whole vectors, and a tile of
+// kTileGroups groups is 256 columns, which halves how often dq reloads a
+// block's accumulators against 96.
+constexpr int kGroup = 16;
+constexpr int64_t kTileCols = kTileGroups * kGroup;  // T: the largest tile
 
-int64_t padded_cols(int64_t groups) { return (groups * kCols + 31) / 32 * 32; }
+int64_t padded_cols(int64_t groups) { return (groups * kGroup + 31) / 32 * 32; }
 
 struct TileConfig {
   uint8_t palette, start_row, reserved[14];
@@ -79,14 +84,49 @@ void leave() { _tile_release(); }
 // store that only they read. A compiler barrier between the two kinds.
 inline void memory_barrier() { asm volatile("" ::: "memory"); }
 
-inline void put16(void* base, int64_t i, uint16_t v) {
-  std::memcpy(static_cast<char*>(base) + 2 * i, &v, 2);
+// r[j] = column j of the 16 x 16 square r (row i: r[i]): in-lane
+// interleaves and shuffles leave, in each 128-bit lane L of r[4 m + k],
+// rows 4m..4m+3 of column 4L + k; whole lanes then gather each column.
+// (GCC's vector shuffles: its AVX-512 shuffle intrinsics trip
+// -Wmaybe-uninitialized in GCC 12.)
+inline void transpose16(vfloat r[16]) {
+  vfloat t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = __builtin_shufflevector(r[i], r[i + 1], 0, 16, 1, 17, 4, 20, 5, 21, 8, 24, 9, 25, 12, 28,
+                                   13, 29);
+    t[i + 1] = __builtin_shufflevector(r[i], r[i + 1], 2, 18, 3, 19, 6, 22, 7, 23, 10, 26, 11, 27,
+                                       14, 30, 15, 31);
+  }
+  for (int i = 0; i < 16; i += 4)
+    for (int h = 0; h < 2; ++h) {
+      r[i + 2 * h] = __builtin_shufflevector(t[i + h], t[i + h + 2], 0, 1, 16, 17, 4, 5, 20, 21, 8,
+                                             9, 24, 25, 12, 13, 28, 29);
+      r[i + 2 * h + 1] = __builtin_shufflevector(t[i + h], t[i + h + 2], 2, 3, 18, 19, 6, 7, 22, 23,
+                                                 10, 11, 26, 27, 14, 15, 30, 31);
+    }
+  for (int k = 0; k < 4; ++k) {
+    const vfloat ab_lo = __builtin_shufflevector(r[k], r[4 + k], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18,
+                                                 19, 20, 21, 22, 23);
+    const vfloat ab_hi = __builtin_shufflevector(r[k], r[4 + k], 8, 9, 10, 11, 12, 13, 14, 15, 24,
+                                                 25, 26, 27, 28, 29, 30, 31);
+    const vfloat cd_lo = __builtin_shufflevector(r[8 + k], r[12 + k], 0, 1, 2, 3, 4, 5, 6, 7, 16,
+                                                 17, 18, 19, 20, 21, 22, 23);
+    const vfloat cd_hi = __builtin_shufflevector(r[8 + k], r[12 + k], 8, 9, 10, 11, 12, 13, 14, 15,
+                                                 24, 25, 26, 27, 28, 29, 30, 31);
+    t[k] = __builtin_shufflevector(ab_lo, cd_lo, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25,
+                                   26, 27);
+    t[4 + k] = __builtin_shufflevector(ab_lo, cd_lo, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28,
+                                       29, 30, 31);
+    t[8 + k] = __builtin_shufflevector(ab_hi, cd_hi, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24,
+                                       25, 26, 27);
+    t[12 + k] = __builtin_shufflevector(ab_hi, cd_hi, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23,
+                                        28, 29, 30, 31);
+  }
+  for (int i = 0; i < 16; ++i) r[i] = t[i];
 }
 
-inline uint16_t high_half(float x) {
-  uint32_t u;
-  std::memcpy(&u, &x, 4);
-  return static_cast<uint16_t>(u >> 16);
+inline void store_bf16(uint16_t* p, vfloat v) {
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), (__m256i)_mm512_cvtneps_pbh((__m512)v));
 }
 
 // qt: the (d, d+1) pairs of cpu_bf16_kernels.h; qr[p][d] = (q[2p][d],
@@ -104,18 +144,23 @@ void pack_query_amx(const float* q, int64_t rows, int64_t D, int64_t dp, float* 
 }
 
 // prep: the tile's rows a [Tp][Dp], then (at T * Dp values) the same
-// transposed, ct [Dp][Tp]; columns past the tile's zero.
+// transposed, ct [Dp][Tp]; columns past the tile's zero. A group's 16
+// columns at one d are a row of ct as they stand; 16 such rows, transposed,
+// are 16 rows of a.
 void prep_tile_amx(const float* cols, int64_t groups, int64_t dp, void* prep) {
-  const int64_t tp = padded_cols(groups), live = groups * kCols;
-  char* ct = static_cast<char*>(prep) + 2 * kTileCols * dp;
-  for (int64_t c = 0; c < tp; ++c) {
-    const float* src = cols + (c / kCols) * dp * kCols + c % kCols;
-    for (int64_t d = 0; d < dp; ++d) {
-      const uint16_t h = c < live ? high_half(src[d * kCols]) : 0;
-      put16(prep, c * dp + d, h);
-      put16(ct, d * tp + c, h);
+  const int64_t tp = padded_cols(groups);
+  uint16_t* a = static_cast<uint16_t*>(prep);
+  uint16_t* ct = a + kTileCols * dp;
+  for (int64_t g = 0; g < tp / kGroup; ++g)
+    for (int64_t d0 = 0; d0 < dp; d0 += 16) {
+      vfloat v[16];
+      for (int i = 0; i < 16; ++i) {
+        v[i] = g < groups ? loadv(cols + (g * dp + d0 + i) * kGroup) : vfloat{};
+        store_bf16(ct + (d0 + i) * tp + g * kGroup, v[i]);
+      }
+      transpose16(v);
+      for (int c = 0; c < 16; ++c) store_bf16(a + (g * kGroup + c) * dp + d0, v[c]);
     }
-  }
 }
 
 template <bool kDz>
@@ -146,7 +191,7 @@ void logits_amx_impl(const float* qt, const TileView& t, int64_t dp, const Epilo
     _tile_stored(3, zm + 16 * kRows + 16, 4 * kRows);
   }
   memory_barrier();
-  for (int64_t c = 0; c < t.groups * kCols; ++c)
+  for (int64_t c = 0; c < t.groups * kGroup; ++c)
     e.store(loadv(z + c * kRows), loadv(z + c * kRows + kLanes), c, t.logq[c], z + c * kRows);
 }
 
@@ -160,7 +205,7 @@ void logits_dz_amx(const float* qt, const TileView& tile, int64_t dp, float inv_
 }
 
 void dq_amx(const float* dz, const TileView& t, int64_t dp, float* dqt) {
-  const int64_t tp = padded_cols(t.groups), live = t.groups * kCols;
+  const int64_t tp = padded_cols(t.groups), live = t.groups * kGroup;
   alignas(64) uint32_t pairs[kTileCols / 2 * kRows];  // [tp / 2][kRows]
   for (int64_t c = 0; c < tp; c += 2)
     for (int h = 0; h < kRows; h += kLanes) {
@@ -195,45 +240,68 @@ void dq_amx(const float* dz, const TileView& t, int64_t dp, float* dqt) {
   }
 }
 
-void dc_amx(const float* dz, const float* qr, int64_t groups, int64_t dp, float* dct) {
-  const int64_t tp = padded_cols(groups), live = groups * kCols;
-  alignas(64) uint16_t rows[kTileCols * kRows];  // [tp][kRows]
-  for (int64_t c = 0; c < tp; ++c) {
-    const __m512 lo = c < live ? _mm512_loadu_ps(dz + c * kRows) : _mm512_setzero_ps();
-    const __m512 hi = c < live ? _mm512_loadu_ps(dz + c * kRows + kLanes) : _mm512_setzero_ps();
-    _mm512_storeu_si512(rows + c * kRows, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
-  }
+// dC's K is a block's 32 rows: one TDPBF16PS per accumulator tile between
+// its load and its store, so dc_amx only stages each block's dz (as
+// bfloat16 rows) and its qr, and dc_flush runs the products of up to
+// kStage blocks at a time, each accumulator loaded and stored once for all
+// of them. Staged per thread; the host flushes at the end of each tile.
+constexpr int kStage = 8;
+struct DcStage {
+  alignas(64) uint16_t rows[kStage][kTileCols * kRows];  // [tp][kRows] per block
+  const char* qr[kStage];
+  int64_t groups;
+  int n;
+};
+thread_local DcStage stage;
+
+void dc_flush(int64_t dp, float* dct) {
+  const int64_t tp = padded_cols(stage.groups), n = stage.n;
+  stage.n = 0;
+  if (n == 0) return;
   memory_barrier();
-  const char* qv = reinterpret_cast<const char*>(qr);
-  for (int64_t j = 0; j < dp / 16; j += 2) {
-    _tile_loadd(6, qv + 4 * 16 * j, 4 * dp);
-    _tile_loadd(7, qv + 4 * 16 * (j + 1), 4 * dp);
+  for (int64_t j = 0; j < dp / 16; j += 2)
     for (int64_t m = 0; m < tp / 16; m += 2) {
       float* o = dct + 16 * m * dp + 16 * j;
       _tile_loadd(0, o, 4 * dp);
       _tile_loadd(1, o + 16, 4 * dp);
       _tile_loadd(2, o + 16 * dp, 4 * dp);
       _tile_loadd(3, o + 16 * dp + 16, 4 * dp);
-      _tile_loadd(4, rows + 16 * m * kRows, 2 * kRows);
-      _tile_loadd(5, rows + 16 * (m + 1) * kRows, 2 * kRows);
-      _tile_dpbf16ps(0, 4, 6);
-      _tile_dpbf16ps(1, 4, 7);
-      _tile_dpbf16ps(2, 5, 6);
-      _tile_dpbf16ps(3, 5, 7);
+      for (int64_t b = 0; b < n; ++b) {
+        _tile_loadd(4, stage.rows[b] + 16 * m * kRows, 2 * kRows);
+        _tile_loadd(5, stage.rows[b] + 16 * (m + 1) * kRows, 2 * kRows);
+        _tile_loadd(6, stage.qr[b] + 4 * 16 * j, 4 * dp);
+        _tile_loadd(7, stage.qr[b] + 4 * 16 * (j + 1), 4 * dp);
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+      }
       _tile_stored(0, o, 4 * dp);
       _tile_stored(1, o + 16, 4 * dp);
       _tile_stored(2, o + 16 * dp, 4 * dp);
       _tile_stored(3, o + 16 * dp + 16, 4 * dp);
     }
+}
+
+void dc_amx(const float* dz, const float* qr, int64_t groups, int64_t dp, float* dct) {
+  if (stage.n == kStage) dc_flush(dp, dct);
+  const int64_t tp = padded_cols(groups), live = groups * kGroup;
+  uint16_t* rows = stage.rows[stage.n];
+  for (int64_t c = 0; c < tp; ++c) {
+    const __m512 lo = c < live ? _mm512_loadu_ps(dz + c * kRows) : _mm512_setzero_ps();
+    const __m512 hi = c < live ? _mm512_loadu_ps(dz + c * kRows + kLanes) : _mm512_setzero_ps();
+    _mm512_storeu_si512(rows + c * kRows, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
   }
+  stage.qr[stage.n++] = reinterpret_cast<const char*>(qr);
+  stage.groups = groups;
 }
 
 }  // namespace
 
 const SoftmaxCpuKernels& amx_kernels() {
-  static const SoftmaxCpuKernels k = {kRows,          kCols,       kDAlign,     &pack_query_amx,
-                                      &prep_tile_amx, &logits_amx, &lse_update, &logits_dz_amx,
-                                      &dq_amx,        &dc_amx,     &enter,      &leave};
+  static const SoftmaxCpuKernels k = {
+      kRows,          kGroup,  kDAlign, &pack_query_amx, &prep_tile_amx, &logits_amx, &lse_update,
+      &logits_dz_amx, &dq_amx, &dc_amx, &dc_flush,       &enter,         &leave};
   return k;
 }
 

@@ -119,6 +119,7 @@ const SoftmaxCpuKernels& bf16_kernels() {
                                       &dq,
                                       &dc,
                                       nullptr,
+                                      nullptr,
                                       nullptr};
   return k;
 }

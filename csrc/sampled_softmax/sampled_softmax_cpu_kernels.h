@@ -287,9 +287,9 @@ void dc(const float* dz, const float* qr, int64_t groups, int64_t dp, float* dct
 }  // namespace
 
 const SoftmaxCpuKernels& kernels() {
-  static const SoftmaxCpuKernels k = {kRows,   kCols,   kDAlign,     &pack_query,
-                                      nullptr, &logits, &lse_update, &logits_dz,
-                                      &dq,     &dc,     nullptr,     nullptr};
+  static const SoftmaxCpuKernels k = {kRows,   kCols,       kDAlign,    &pack_query, nullptr,
+                                      &logits, &lse_update, &logits_dz, &dq,         &dc,
+                                      nullptr, nullptr,     nullptr};
   return k;
 }
 

@@ -51,6 +51,9 @@ struct SoftmaxCpuKernels {
   // dqt [dp][block_rows] += dz . tile;  dct [groups * col_group][dp] += dz^T . qr.
   void (*dq)(const float* dz, const TileView& tile, int64_t dp, float* dqt);
   void (*dc)(const float* dz, const float* qr, int64_t groups, int64_t dp, float* dct);
+  // Completes the dc calls of the current tile into dct, for a set whose dc
+  // defers its work (AMX); null when dc writes dct at once.
+  void (*dc_flush)(int64_t dp, float* dct);
   // Run by each thread around its share of a call (AMX: load and release
   // the tile configuration, which other code on the thread may change
   // between calls); null when not needed.
