@@ -8,7 +8,9 @@
 namespace ydnn {
 namespace softmax_detail {
 
-constexpr int64_t kTileGroups = 16;  // column groups per tile: 96 columns at 6 per group
+// Column groups per tile: 96 columns at the float32 loops' 6 per group, 256
+// at AMX's 16.
+constexpr int64_t kTileGroups = 16;
 
 // A packed tile of candidate columns: `groups` groups of col_group columns,
 // [groups][dp][col_group] float32 (under compute_dtype bfloat16 holding the
