@@ -21,7 +21,7 @@
 //           B = dz's (c, c+1) pairs [Tp/2][kRows], made here.
 //   dC      dct [c][d] += dz q:  A = dz as bfloat16 [Tp][kRows], made here,
 //           B = qr, the block's (r, r+1) pairs [kRows/2][Dp]; K = the 32
-//           rows, one step.
+//           rows of each of up to 8 blocks staged until dc_flush.
 // dz holds bfloat16 values (logits_dz rounded it), so making its pairs
 // keeps high halves, exactly. Work at Dp = 64, Tp = 256: 64 TDPBF16PS per
 // product (about 16 cycles each, 1,024 cycles) against 16,384 cycles of
@@ -48,8 +48,8 @@ namespace {
 
 // Columns per group of the float32 tile (the float32 loops' kCols is 6):
 // 16, one tile row, so prep_tile converts whole vectors, and a tile of
-// kTileGroups groups is 256 columns, which halves how often dq reloads a
-// block's accumulators against 96.
+// kTileGroups groups is 256 columns, so dq reloads a block's accumulators
+// a third as often as with 96.
 constexpr int kGroup = 16;
 constexpr int64_t kTileCols = kTileGroups * kGroup;  // T: the largest tile
 
