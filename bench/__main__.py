@@ -1,7 +1,7 @@
 """The benchmark suite: every fused path against stock TF, one process per comparison.
 
 Runs the machine floors, each op family's benchmark (embedding_pool,
-samplers, sampled softmax, sparse optimizers), end-to-end training over
+samplers, sampled softmax in float32 and bfloat16, sparse optimizers), end-to-end training over
 catalog sizes, and the MovieLens runs (Recall@10 beside the speed, the
 sqrtn-pooling variant, the validation sweep behind the model's defaults and
 the defaults against the settings before them, the Parquet loader against
@@ -35,6 +35,7 @@ BENCHES = [
     ("embedding_pool", "bench.embedding_pool_bench", [], ["--quick"]),
     ("sampler", "bench.sampler_bench", [], ["--quick"]),
     ("sampled_softmax", "bench.sampled_softmax_bench", [], ["--quick"]),
+    ("sampled_softmax_bf16", "bench.sampled_softmax_bf16_bench", [], ["--quick"]),
     ("sparse_optim", "bench.sparse_optim_bench", [], ["--quick"]),
     ("model", "bench.model_bench", [], ["--quick"]),
     ("movielens", "bench.movielens_cli", ["--data", DATA], None),  # None: not in --quick

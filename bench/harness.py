@@ -73,13 +73,14 @@ def copy_bandwidth_gbs(mb=128, repeats=5):
     return 2 * src.nbytes / min(times) / 1e9
 
 
-def matmul_gflops(n=1024, repeats=20):
-    """float32 [n, n] x [n, n] in TensorFlow (all threads), GFLOP/s: the
-    compute floor of dot-product work. The fastest of `repeats` runs, for
-    the reason given at copy_bandwidth_gbs."""
+def matmul_gflops(n=1024, repeats=20, dtype="float32"):
+    """`dtype` [n, n] x [n, n] in TensorFlow (all threads), GFLOP/s: the
+    compute floor of dot-product work in that dtype (bfloat16: oneDNN's
+    bf16 matmul, on AMX where the CPU has it). The fastest of `repeats`
+    runs, for the reason given at copy_bandwidth_gbs."""
     import tensorflow as tf
 
-    a = tf.random.normal([n, n])
+    a = tf.cast(tf.random.normal([n, n]), dtype)
     f = tf.function(lambda: tf.matmul(a, a))
     f().numpy()
     times = []
@@ -101,17 +102,19 @@ def floors():
     return _FLOORS["floors"]
 
 
-def floor_seconds(nbytes=0, flops=0):
+def floor_seconds(nbytes=0, flops=0, gflops=None):
     """The machine's floor for `nbytes` moved and `flops` done: the larger
-    of bytes / copy bandwidth and flops / matmul rate."""
-    gbs, gflops = floors()
-    return max(nbytes / (gbs * 1e9), flops / (gflops * 1e9))
+    of bytes / copy bandwidth and flops / matmul rate (float32's, or the
+    `gflops` given: another dtype's)."""
+    gbs, f32_gflops = floors()
+    return max(nbytes / (gbs * 1e9), flops / ((gflops or f32_gflops) * 1e9))
 
 
-def percent_of_floor(seconds, nbytes=0, flops=0):
+def percent_of_floor(seconds, nbytes=0, flops=0, gflops=None):
     """How close a run of `seconds` is to the machine's floor for `nbytes`
-    moved and `flops` done: floor time / measured time, as "NN%"."""
-    return f"{100 * floor_seconds(nbytes, flops) / seconds:.0f}%"
+    moved and `flops` done (at `gflops`, see floor_seconds): floor time /
+    measured time, as "NN%"."""
+    return f"{100 * floor_seconds(nbytes, flops, gflops) / seconds:.0f}%"
 
 
 def rss_mb():

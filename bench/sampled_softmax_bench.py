@@ -41,15 +41,16 @@ from bench.harness import (
     time_interleaved,
 )
 from ydnn_kernels import sampled_softmax_loss
+from ydnn_kernels import stock as stock_ops
 
 B, D, V = 1024, 64, 1_000_000
 SIZES = (100, 1000, 8192)
 
 
-def inputs(S, seed=0):
+def inputs(S, seed=0, dim=D):
     rng = np.random.default_rng(seed)
-    table = tf.Variable(rng.standard_normal((V, D), np.float32) * 0.05)
-    query = tf.constant(rng.standard_normal((B, D), np.float32) * 0.5)
+    table = tf.Variable(rng.standard_normal((V, dim), np.float32) * 0.05)
+    query = tf.constant(rng.standard_normal((B, dim), np.float32) * 0.5)
     labels = tf.constant(rng.zipf(1.3, B) % V, tf.int64)
     sampled, true_ec, sampled_ec = tf.random.log_uniform_candidate_sampler(
         tf.reshape(labels, [-1, 1]), 1, S, unique=True, range_max=V, seed=seed
@@ -57,9 +58,18 @@ def inputs(S, seed=0):
     return table, query, labels, (sampled, tf.reshape(true_ec, [-1]), sampled_ec)
 
 
-def loss_fns(table, query, labels, sv):
+def loss_fns(table, query, labels, sv, compute_dtype="float32"):
+    """{"fused": ydnn's loss, "stock": TF's}. Under compute_dtype="bfloat16"
+    stock is what Keras's mixed_bfloat16 policy runs: the stock twin's
+    bfloat16 matmuls (ydnn_kernels.stock.sampled_softmax_loss)."""
+
     def fused():
-        return sampled_softmax_loss(query, table, labels, *sv)
+        return sampled_softmax_loss(query, table, labels, *sv, compute_dtype=compute_dtype)
+
+    def stock_bf16():
+        return stock_ops.sampled_softmax_loss(
+            query, table, labels, *sv, compute_dtype=compute_dtype
+        )
 
     def stock():
         return tf.nn.sampled_softmax_loss(
@@ -72,7 +82,7 @@ def loss_fns(table, query, labels, sv):
             sampled_values=(sv[0], tf.reshape(sv[1], [-1, 1]), sv[2]),
         )
 
-    return {"fused": fused, "stock": stock}
+    return {"fused": fused, "stock": stock if compute_dtype == "float32" else stock_bf16}
 
 
 def with_grads(loss_fn, table, query):

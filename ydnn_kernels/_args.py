@@ -133,6 +133,16 @@ def true_ids_array(xp, true_ids):
 
 
 TABLE_DTYPES = ("float32", "float16", "bfloat16")
+COMPUTE_DTYPES = ("float32", "bfloat16")
+
+
+def compute_dtype_arg(value):
+    """A `compute_dtype` as the op takes it: "float32" or "bfloat16" (a
+    string, or a TF / NumPy dtype of that name); ValueError otherwise."""
+    name = value if isinstance(value, str) else getattr(value, "name", None)
+    if not isinstance(name, str) or name not in COMPUTE_DTYPES:
+        raise ValueError(f'compute_dtype must be "float32" or "bfloat16", got {describe(value)}')
+    return name
 
 
 def table_array(xp, x, name="table", in_place=False):

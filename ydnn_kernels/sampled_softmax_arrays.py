@@ -5,7 +5,14 @@ from typing import Any
 
 import numpy as np
 
-from ydnn_kernels._args import bool_scalar, float_array, float_scalar, int_array, table_array
+from ydnn_kernels._args import (
+    bool_scalar,
+    compute_dtype_arg,
+    float_array,
+    float_scalar,
+    int_array,
+    table_array,
+)
 from ydnn_kernels._device import _py, _stream, _xp
 from ydnn_kernels._types import Array, ArrayLike
 
@@ -20,6 +27,7 @@ def _softmax_inputs(
     temperature,
     remove_accidental_hits,
     in_batch_negatives,
+    compute_dtype,
 ):
     """(xp, the kernels' positional arguments): arrays converted on the
     table's side (a CuPy table moves the rest to the device)."""
@@ -36,6 +44,7 @@ def _softmax_inputs(
         float_scalar("temperature", temperature),
         bool_scalar("remove_accidental_hits", remove_accidental_hits),
         bool_scalar("in_batch_negatives", in_batch_negatives),
+        compute_dtype_arg(compute_dtype),
     )
 
 
@@ -50,6 +59,7 @@ def sampled_softmax_loss(
     remove_accidental_hits: bool = True,
     in_batch_negatives: bool = False,
     return_logits: bool = False,
+    compute_dtype: str = "float32",
 ) -> Any:
     """`ydnn_kernels.sampled_softmax_loss` on NumPy or CuPy arrays.
 
@@ -60,7 +70,8 @@ def sampled_softmax_loss(
     Args:
         query, table, positive_ids, sampled_ids, true_expected_count,
         sampled_expected_count, temperature, remove_accidental_hits,
-        in_batch_negatives, return_logits: as in the TF op.
+        in_batch_negatives, return_logits, compute_dtype: as in the TF op
+        (any real query dtype is converted to float32 first).
 
     Returns:
         `(loss [B], lse [B], logits [B, 1 + J] or None)` on the table's
@@ -80,6 +91,7 @@ def sampled_softmax_loss(
         temperature,
         remove_accidental_hits,
         in_batch_negatives,
+        compute_dtype,
     )
     return_logits = bool_scalar("return_logits", return_logits)
     if xp is np:
@@ -105,6 +117,7 @@ def sampled_softmax_loss_grad(
     temperature: float = 1.0,
     remove_accidental_hits: bool = True,
     in_batch_negatives: bool = False,
+    compute_dtype: str = "float32",
 ) -> tuple[Array, Array, Array]:
     """Gradients of `sampled_softmax_loss` on NumPy or CuPy arrays.
 
@@ -114,7 +127,8 @@ def sampled_softmax_loss_grad(
     Args:
         lse: `[B]` from the forward.
         grad_loss: `[B]` gradient of the objective with respect to the loss.
-        The rest: as in `sampled_softmax_loss`.
+        The rest: as in `sampled_softmax_loss` (pass the forward's
+        `compute_dtype`).
 
     Returns:
         `(grad_query [B, D] float32, unique_ids [U] int64, grad_rows [U, D]
@@ -131,6 +145,7 @@ def sampled_softmax_loss_grad(
         temperature,
         remove_accidental_hits,
         in_batch_negatives,
+        compute_dtype,
     )
     lse = float_array(xp, lse, "lse")
     grad_loss = float_array(xp, grad_loss, "grad_loss")

@@ -5,7 +5,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from ydnn_kernels._args import bool_scalar, float_scalar
+from ydnn_kernels._args import bool_scalar, compute_dtype_arg, float_scalar
 from ydnn_kernels._loader import load_tf_ops
 from ydnn_kernels._tables import table_dense_shape, table_input
 from ydnn_kernels._types import TensorLike
@@ -26,6 +26,7 @@ def sampled_softmax_loss(
     remove_accidental_hits: bool = True,
     in_batch_negatives: bool = False,
     return_logits: bool = False,
+    compute_dtype: str = "float32",
     name: str | None = None,
 ) -> Any:
     """Sampled softmax cross-entropy with logQ correction, in one fused op.
@@ -51,13 +52,23 @@ def sampled_softmax_loss(
     `tf.IndexedSlices` over the sorted unique ids of positives and sampled
     ids for `table` (duplicates summed), none for ids and counts.
 
+    `compute_dtype="bfloat16"` computes the products as Keras's
+    `mixed_bfloat16` policy computes a matmul: their inputs (query and
+    candidate rows for the logits; in the backward also the logits'
+    gradient) are rounded to bfloat16, to nearest even, and the sums are
+    float32. The logsumexp and the loss stay float32, and the gradients keep
+    their dtypes (float32 for the query, the table's for its rows). On CPUs
+    with AMX-BF16 or AVX512_BF16 the products run on those; elsewhere the
+    float32 loops compute the same products of rounded inputs.
+
     With `temperature=1`, `remove_accidental_hits=True` and no in-batch
     negatives this equals `tf.nn.sampled_softmax_loss(weights=table,
     biases=0, labels=positive_ids[:, None], inputs=query, sampled_values=
     (sampled_ids, true_expected_count[:, None], sampled_expected_count))`.
 
     Args:
-        query: `[B, D]` float32.
+        query: `[B, D]` float32 (or bfloat16 with `compute_dtype="bfloat16"`;
+            its gradient is then bfloat16 too).
         table: `[V, D]` float32, float16 or bfloat16 tensor or variable (the
             item embedding table itself). 16-bit tables compute in float32.
         positive_ids: `[B]` int32 or int64 ids in `[0, V)`.
@@ -72,6 +83,8 @@ def sampled_softmax_loss(
         return_logits: also return the corrected, masked, scaled logits
             `[B, 1 + J]` (column 0 the positive) for metrics; they carry no
             gradient.
+        compute_dtype: `"float32"` (the default: float32 products) or
+            `"bfloat16"` (bfloat16 inputs, float32 sums; see above).
         name: optional op name.
 
     Returns:
@@ -80,7 +93,8 @@ def sampled_softmax_loss(
 
     Raises:
         ValueError: for bad dtypes or ranks, a temperature that is not a
-            positive finite number, a flag that is not a bool.
+            positive finite number, a flag that is not a bool, a
+            compute_dtype other than "float32" and "bfloat16".
         tf.errors.InvalidArgumentError: ids outside `[0, V)`, non-positive
             or non-finite expected counts, mismatched shapes, or a loss that
             is not finite (logits beyond float32), raised by the op.
@@ -95,6 +109,7 @@ def sampled_softmax_loss(
     ```
     """
     temperature = check_temperature("temperature", temperature)
+    compute_dtype = compute_dtype_arg(compute_dtype)
     flags = {
         arg: bool_scalar(arg, value)
         for arg, value in (
@@ -106,15 +121,20 @@ def sampled_softmax_loss(
     with tf.name_scope(name or "sampled_softmax_loss"):
         var, table, dtype = table_input(table)
         query = tf.convert_to_tensor(query)
+        if query.dtype == tf.bfloat16 and compute_dtype == "bfloat16":
+            query = tf.cast(query, tf.float32)  # exact: the op rounds to bfloat16 anyway
         if query.dtype != tf.float32:
-            raise ValueError(f"query must be float32, got {query.dtype.name}")
+            raise ValueError(
+                f"query must be float32, got {query.dtype.name} (a bfloat16 query is "
+                f"taken with compute_dtype='bfloat16')"
+            )
         if query.shape.rank is not None and query.shape.rank != 2:
             raise ValueError(f"query must be 2-D [B, D], got shape {query.shape}")
         positive_ids = _ids("positive_ids", positive_ids)
         sampled_ids = _ids("sampled_ids", sampled_ids)
         true_ec = _counts("true_expected_count", true_expected_count)
         sampled_ec = _counts("sampled_expected_count", sampled_expected_count)
-        attrs = dict(temperature=temperature, **flags)
+        attrs = dict(temperature=temperature, compute_dtype=compute_dtype, **flags)
         if var is not None:
             loss, _, logits = _ops.ydnn_sampled_softmax_loss_resource(
                 query, var.handle, positive_ids, sampled_ids, true_ec, sampled_ec, T=dtype, **attrs
@@ -163,7 +183,8 @@ def _softmax_grad(op, grad_loss, grad_op):
     # lse never leaves the wrapper and logits leave it through stop_gradient,
     # so only the loss carries a gradient.
     attrs = {
-        k: op.get_attr(k) for k in ("temperature", "remove_accidental_hits", "in_batch_negatives")
+        k: op.get_attr(k)
+        for k in ("temperature", "remove_accidental_hits", "in_batch_negatives", "compute_dtype")
     }
     if op.inputs[1].dtype == tf.resource:
         attrs["T"] = op.get_attr("T")

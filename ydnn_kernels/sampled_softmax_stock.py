@@ -15,6 +15,7 @@ def sampled_softmax_loss(
     remove_accidental_hits=True,
     in_batch_negatives=False,
     normalize_candidates=False,
+    compute_dtype="float32",
 ):
     """`ydnn_kernels.sampled_softmax_loss` in stock ops: gather, matmul, mask, CE.
 
@@ -23,7 +24,10 @@ def sampled_softmax_loss(
     `tf.gather` (a `[J, D]` copy of the candidate rows) and `[B, 1+J]`
     tensors. `normalize_candidates` L2-normalises every candidate row first
     (cosine scores with an L2-normalised query), which the fused op does not
-    do.
+    do. `compute_dtype="bfloat16"` is stock TF under Keras's
+    `mixed_bfloat16` policy: query and candidate rows cast to bfloat16 and
+    the logits computed by bfloat16 matmuls (oneDNN: float32 sums, a
+    bfloat16 result), cast back to float32 for the rest.
 
     Returns:
         The per-example loss `[B]` float32.
@@ -40,8 +44,16 @@ def sampled_softmax_loss(
         r = tf.cast(tf.gather(table, ids), tf.float32)
         return tf.math.l2_normalize(r, axis=1) if normalize_candidates else r
 
-    z_pos = tf.reduce_sum(query * rows(positive_ids), axis=1) - tf.math.log(true_ec)
-    z = tf.matmul(query, rows(cols), transpose_b=True) - tf.math.log(col_ec)[None, :]
+    if compute_dtype == "bfloat16":
+        q16 = tf.cast(query, tf.bfloat16)
+        pos_rows, col_rows = (tf.cast(rows(i), tf.bfloat16) for i in (positive_ids, cols))
+        dot_pos = tf.cast(tf.einsum("bd,bd->b", q16, pos_rows), tf.float32)
+        dot = tf.cast(tf.matmul(q16, col_rows, transpose_b=True), tf.float32)
+    else:
+        dot_pos = tf.reduce_sum(query * rows(positive_ids), axis=1)
+        dot = tf.matmul(query, rows(cols), transpose_b=True)
+    z_pos = dot_pos - tf.math.log(true_ec)
+    z = dot - tf.math.log(col_ec)[None, :]
     hit = tf.equal(positive_ids[:, None], cols[None, :])
     if in_batch_negatives:
         batch = tf.shape(positive_ids)[0]

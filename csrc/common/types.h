@@ -104,6 +104,10 @@ YDNN_HD uint16_t float_to_bf16(float f) {
   return static_cast<uint16_t>((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
 }
 
+// x rounded to the nearest bfloat16 (ties to even), as a float: what a
+// bfloat16 product's input holds (compute_dtype = bfloat16).
+YDNN_HD float round_bf16(float x) { return bf16_to_float(float_to_bf16(x)); }
+
 YDNN_HD float to_float(float v) { return v; }
 YDNN_HD float to_float(f16 v) { return half_to_float(v.bits); }
 YDNN_HD float to_float(bf16 v) { return bf16_to_float(v.bits); }

@@ -84,6 +84,9 @@ PYBIND11_MODULE(_ydnn_py, m) {
       "cpu_isa", [] { return std::string(ydnn::cpu_isa_name(ydnn::cpu_isa())); },
       "The CPU vector path chosen at run time: scalar, avx2 or avx512.");
   m.def(
+      "cpu_bf16", [] { return std::string(ydnn::cpu_bf16_name(ydnn::cpu_bf16())); },
+      "The bfloat16 dot products chosen at run time: none, avx512_bf16 or amx.");
+  m.def(
       "num_threads", [] { return ydnn::ThreadPoolParallelFor().num_threads(); },
       "Threads of the pool used by the NumPy entry points (YDNN_NUM_THREADS).");
   ydnn::py::register_embedding_pool(m);

@@ -30,7 +30,8 @@ const float* floats(const ArrayView& v, const char* name, bool device) {
 
 Inputs inputs(const pyb::object& query, const pyb::object& table, const pyb::object& pos,
               const pyb::object& sampled, const pyb::object& tec, const pyb::object& sec,
-              float temperature, bool remove_accidental_hits, bool in_batch, bool device) {
+              float temperature, bool remove_accidental_hits, bool in_batch,
+              const std::string& compute_dtype, bool device) {
   Inputs in{SoftmaxArgs{},
             view(query, "query"),
             view(table, "table"),
@@ -60,6 +61,7 @@ Inputs inputs(const pyb::object& query, const pyb::object& table, const pyb::obj
   a.temperature = temperature;
   a.remove_accidental_hits = remove_accidental_hits;
   a.in_batch = in_batch;
+  check(parse_compute_dtype(compute_dtype, &a.compute_dtype));
   return in;
 }
 
@@ -75,9 +77,9 @@ const float* batch_floats(const pyb::object& obj, const char* name, int64_t B, b
 pyb::tuple forward_cpu(const pyb::object& query, const pyb::object& table, const pyb::object& pos,
                        const pyb::object& sampled, const pyb::object& tec, const pyb::object& sec,
                        float temperature, bool remove_accidental_hits, bool in_batch,
-                       bool return_logits) {
+                       const std::string& compute_dtype, bool return_logits) {
   const Inputs in = inputs(query, table, pos, sampled, tec, sec, temperature,
-                           remove_accidental_hits, in_batch, false);
+                           remove_accidental_hits, in_batch, compute_dtype, false);
   const SoftmaxArgs& a = in.a;
   pyb::array_t<float> loss(a.batch), lse(a.batch);
   pyb::object logits = pyb::none();
@@ -103,9 +105,10 @@ pyb::tuple forward_cpu(const pyb::object& query, const pyb::object& table, const
 pyb::tuple backward_cpu(const pyb::object& query, const pyb::object& table, const pyb::object& pos,
                         const pyb::object& sampled, const pyb::object& tec, const pyb::object& sec,
                         float temperature, bool remove_accidental_hits, bool in_batch,
-                        const pyb::object& lse, const pyb::object& grad_loss) {
+                        const std::string& compute_dtype, const pyb::object& lse,
+                        const pyb::object& grad_loss) {
   const Inputs in = inputs(query, table, pos, sampled, tec, sec, temperature,
-                           remove_accidental_hits, in_batch, false);
+                           remove_accidental_hits, in_batch, compute_dtype, false);
   const SoftmaxArgs& a = in.a;
   const float* lse_p = batch_floats(lse, "lse", a.batch, false);
   const float* g_p = batch_floats(grad_loss, "grad_loss", a.batch, false);
@@ -135,9 +138,11 @@ void* as_stream(uintptr_t s) { return reinterpret_cast<void*>(s); }
 #define YDNN_SOFTMAX_PARAMS                                                       \
   const pyb::object &query, const pyb::object &table, const pyb::object &pos,     \
       const pyb::object &sampled, const pyb::object &tec, const pyb::object &sec, \
-      float temperature, bool remove_accidental_hits, bool in_batch
-#define YDNN_SOFTMAX_DEVICE_INPUTS \
-  inputs(query, table, pos, sampled, tec, sec, temperature, remove_accidental_hits, in_batch, true)
+      float temperature, bool remove_accidental_hits, bool in_batch,              \
+      const std::string &compute_dtype
+#define YDNN_SOFTMAX_DEVICE_INPUTS                                                            \
+  inputs(query, table, pos, sampled, tec, sec, temperature, remove_accidental_hits, in_batch, \
+         compute_dtype, true)
 
 int64_t forward_workspace_cuda(YDNN_SOFTMAX_PARAMS) {
   return static_cast<int64_t>(sampled_softmax_forward_workspace_cuda(YDNN_SOFTMAX_DEVICE_INPUTS.a));

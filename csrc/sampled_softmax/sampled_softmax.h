@@ -25,6 +25,18 @@
 //   dC[id] = sum over (b, column) whose id is `id` of dz q_b
 // returned as rows of the U sorted unique ids of pos ∪ s (duplicates summed).
 //
+// Compute precision (compute_dtype): float32 takes every product's inputs
+// as given (a 16-bit table widened exactly). bfloat16 is what Keras's
+// mixed_bfloat16 does for a matmul: every product takes its inputs rounded
+// to bfloat16 (to nearest, ties to even) and accumulates in float32. That
+// is q and C in the logits (forward, and the backward's recompute), and in
+// the backward dz (dz_pos included), C and q in dq = dz C and dC = dz q.
+// Products of two bfloat16 values are exact in float32, so a float32 FMA on
+// rounded inputs computes what a bfloat16 dot instruction does (up to the
+// order of the sums); the logsumexp, the loss, dz itself and every sum stay
+// float32, and the outputs keep their dtypes (grad_query float32,
+// grad_rows the table's).
+//
 // Work: 2·B·J·D flops forward, 6·B·J·D backward (recompute, dq, dC).
 // Bytes that must move: the J + B candidate rows ((J + B)·D·sizeof(T),
 // read from memory once (on the CPU once per work item when the split is by
@@ -34,6 +46,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "common/parallel.h"
@@ -59,6 +72,7 @@ struct SoftmaxArgs {
   float temperature = 1.f;
   bool remove_accidental_hits = true;
   bool in_batch = false;
+  DType compute_dtype = DType::kFloat32;  // kFloat32 or kBFloat16 (see above)
 
   int64_t num_columns() const { return num_sampled + (in_batch ? batch : 0); }
 };
@@ -69,8 +83,13 @@ struct SoftmaxArgs {
 Status sampled_softmax_shapes(const std::vector<std::vector<int64_t>>& dims, SoftmaxArgs* a);
 
 // Checks the scalar arguments (sizes >= 0, V >= 1, temperature > 0 and
-// finite); the host entry points also check ids and expected counts.
+// finite, compute_dtype float32 or bfloat16); the host entry points also
+// check ids and expected counts.
 Status sampled_softmax_check(const SoftmaxArgs& a);
+
+// "float32" or "bfloat16" (the op attribute and the Python argument) into
+// `out`; otherwise an InvalidArgument naming compute_dtype and the value.
+Status parse_compute_dtype(const std::string& name, DType* out);
 
 // The error for expected count `value` at `name`[i] (not > 0, or not
 // finite), the same text on the CPU and the GPU. A count of 0 is what a

@@ -93,6 +93,20 @@ Status sampled_softmax_check(const SoftmaxArgs& a) {
                            std::to_string(a.num_rows) + ", " + std::to_string(a.dim) + "]");
   if (!(a.temperature > 0.f) || !std::isfinite(a.temperature))
     return InvalidArgument("temperature must be positive and finite, got " + StrCat(a.temperature));
+  if (a.compute_dtype != DType::kFloat32 && a.compute_dtype != DType::kBFloat16)
+    return InvalidArgument("compute_dtype must be float32 or bfloat16, got dtype code ",
+                           static_cast<int>(a.compute_dtype));
+  return Status();
+}
+
+Status parse_compute_dtype(const std::string& name, DType* out) {
+  if (name == "float32") {
+    *out = DType::kFloat32;
+  } else if (name == "bfloat16") {
+    *out = DType::kBFloat16;
+  } else {
+    return InvalidArgument("compute_dtype must be \"float32\" or \"bfloat16\", got \"", name, "\"");
+  }
   return Status();
 }
 

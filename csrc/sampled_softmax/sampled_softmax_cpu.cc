@@ -1,6 +1,7 @@
 // Host side of sampled softmax on the CPU: picks the vector path, packs the
 // operands, splits the B x J logits across threads and merges what the
-// threads computed (maths, shapes and masking in sampled_softmax.h).
+// threads computed (maths, shapes, masking and compute_dtype in
+// sampled_softmax.h).
 //   forward:  z [B, J] = (q C[cols]^T - logQ) / T, masked to -inf;
 //             lse [B] = logsumexp over z_pos and z; loss [B] = lse - z_pos;
 //             logits [B, 1 + J] only when asked.
@@ -26,6 +27,14 @@
 // each chunk or group writing its own partial buffer: no atomics, a fixed
 // order, deterministic for a given thread count. The partial buffers are
 // capped at kShardBudget bytes.
+//
+// compute_dtype bfloat16: the operands hold values rounded to bfloat16
+// (sampled_softmax_cpu_operands.h), logits_dz rounds dz and the host
+// rounds dz_pos, so every product's inputs are bfloat16 on every path. The
+// products run on AMX tiles where the CPU lends them and the block of rows
+// and the tile of columns fill them (B and J >= 16), else on vdpbf16ps
+// (AVX512_BF16), else on the float32 loops, which compute the products of
+// rounded inputs exactly.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -48,7 +57,18 @@ using softmax_detail::Operands;
 using softmax_detail::SoftmaxCpuKernels;
 using softmax_detail::TileView;
 
-const SoftmaxCpuKernels& kernels() {
+const SoftmaxCpuKernels& kernels(const SoftmaxArgs& a) {
+  if (a.compute_dtype == DType::kBFloat16) {
+    switch (cpu_bf16()) {
+      case CpuBf16::kAmx:
+        if (a.batch >= 16 && a.num_columns() >= 16) return softmax_detail::softmax_kernels_amx();
+        [[fallthrough]];
+      case CpuBf16::kAvx512Bf16:
+        return softmax_detail::softmax_kernels_avx512_bf16();
+      case CpuBf16::kNone:
+        break;
+    }
+  }
   switch (cpu_isa()) {
     case CpuIsa::kAvx512:
       return softmax_detail::softmax_kernels_avx512();
@@ -61,13 +81,21 @@ const SoftmaxCpuKernels& kernels() {
 }
 
 // Per-item scratch: the block's logits and, unless the tiles were packed
-// once per call, one packed tile and its logQ.
+// once per call, one packed tile and its logQ. It also brackets the item
+// with the kernels' enter and leave.
 struct Scratch {
   std::vector<float> tile, logq, z;
-  Scratch(const Operands& op, int64_t R)
-      : tile(op.packs_per_item() ? op.T * op.dp : 0),
+  const SoftmaxCpuKernels& k;
+  Scratch(const Operands& op, int64_t R, const SoftmaxCpuKernels& k_)
+      : tile(op.packs_per_item() ? op.tile_floats() : 0),
         logq(op.packs_per_item() ? op.T : 0),
-        z(op.T * R) {}
+        z(op.T * R),
+        k(k_) {
+    if (k.enter != nullptr) k.enter();
+  }
+  ~Scratch() {
+    if (k.leave != nullptr) k.leave();
+  }
 };
 
 // Runs the items [begin, end) of op.grid: for each tile of an item's chunk
@@ -101,7 +129,8 @@ int64_t item_cost(const Grid& g, int64_t rows, int64_t J, int64_t dp, int passes
 // the rows b whose positive is u of dz_pos[b] * q_b.
 template <typename T>
 void reduce(const SoftmaxArgs& a, const SoftmaxPlan& plan, const float* partial, int64_t groups,
-            int64_t dp, const float* dz_pos, T* out, const ParallelFor& parallel) {
+            int64_t dp, const float* dz_pos, const float* query, T* out,
+            const ParallelFor& parallel) {
   const int64_t D = a.dim, U = plan.num_unique(), J = plan.num_columns();
   const int64_t terms = groups * J + a.batch;
   parallel(U, std::max<int64_t>(1, 2 * D * terms / std::max<int64_t>(1, U)),
@@ -117,7 +146,7 @@ void reduce(const SoftmaxArgs& a, const SoftmaxPlan& plan, const float* partial,
                for (int64_t i = plan.pos_start_[u]; i < plan.pos_start_[u + 1]; ++i) {
                  const int64_t b = plan.pos_by_id_[i].second;
                  const float w = dz_pos[b];
-                 for (int64_t d = 0; d < D; ++d) acc[d] += w * a.query[b * D + d];
+                 for (int64_t d = 0; d < D; ++d) acc[d] += w * query[b * D + d];
                }
                for (int64_t d = 0; d < D; ++d) out[u * D + d] = from_float<T>(acc[d]);
              }
@@ -129,7 +158,7 @@ void reduce(const SoftmaxArgs& a, const SoftmaxPlan& plan, const float* partial,
 Status sampled_softmax_forward_cpu(const SoftmaxArgs& a, const SoftmaxPlan& plan, float* loss,
                                    float* lse, float* logits, const ParallelFor& parallel) {
   if (a.batch == 0) return Status();
-  const SoftmaxCpuKernels& k = kernels();
+  const SoftmaxCpuKernels& k = kernels(a);
   const int64_t R = k.block_rows;
   const Operands op(a, plan, k, /*row_major=*/false, parallel);
   const int64_t J = op.J, dp = op.dp, Bp = op.blocks * R;
@@ -139,11 +168,11 @@ Status sampled_softmax_forward_cpu(const SoftmaxArgs& a, const SoftmaxPlan& plan
   for (int64_t c = 0; c < grid.chunks; ++c) std::copy(op.zpos.begin(), op.zpos.end(), &m[c * Bp]);
   const float inv_t = 1.f / a.temperature;
   parallel(grid.items(), item_cost(grid, Bp, J, dp, 1), [&](int64_t begin, int64_t end) {
-    Scratch sc(op, R);
+    Scratch sc(op, R, k);
     float* const z = sc.z.data();
     const auto block = [&](int64_t chunk, int64_t blk, int64_t t0, int64_t cols,
                            const TileView& tile, int64_t* cur) {
-      k.logits(&op.qt[blk * dp * R], tile.cols, tile.groups, dp, tile.logq, inv_t, z);
+      k.logits(&op.qt[blk * dp * R], tile, dp, inv_t, z);
       op.mask(blk, t0, cols, cur, z, -std::numeric_limits<float>::infinity());
       if (logits != nullptr)
         for (int64_t b = blk * R; b < std::min((blk + 1) * R, a.batch); ++b)
@@ -176,9 +205,10 @@ Status sampled_softmax_backward_cpu(const SoftmaxArgs& a, const SoftmaxPlan& pla
   if (plan.col_start_.size() != static_cast<size_t>(U + 1))
     return Status(StatusCode::kInternal, "sampled_softmax: plan built without unique ids");
   std::copy(plan.unique_.begin(), plan.unique_.end(), unique_ids);
-  const SoftmaxCpuKernels& k = kernels();
+  const SoftmaxCpuKernels& k = kernels(a);
   const int64_t R = k.block_rows;
   const Operands op(a, plan, k, /*row_major=*/true, parallel);
+  const bool round_bf16_inputs = a.compute_dtype == DType::kBFloat16;
   const int64_t J = op.J, dp = op.dp, Bp = op.blocks * R;
   const Grid& grid = op.grid;
   // Per row, padded to whole blocks: lse and g / T. Padding rows get lse
@@ -195,18 +225,19 @@ Status sampled_softmax_backward_cpu(const SoftmaxArgs& a, const SoftmaxPlan& pla
   float* const dqt = buffer(kDqPartial, grid.chunks * Bp * dp, /*zero=*/true);
   float* const dcp = buffer(kDcPartial, grid.groups * J * dp, /*zero=*/false);
   parallel(grid.items(), item_cost(grid, Bp, J, dp, 3), [&](int64_t begin, int64_t end) {
-    Scratch sc(op, R);
+    Scratch sc(op, R, k);
     float* const dz = sc.z.data();
     std::vector<float> dct(op.T * dp, 0.f);  // the tile's dC over the group's blocks
     const auto block = [&](int64_t chunk, int64_t blk, int64_t t0, int64_t cols,
                            const TileView& tile, int64_t* cur) {
-      k.logits_dz(&op.qt[blk * dp * R], tile.cols, tile.groups, dp, tile.logq, inv_t,
-                  &lse_p[blk * R], &g_p[blk * R], cols, dz);
+      k.logits_dz(&op.qt[blk * dp * R], tile, dp, inv_t, &lse_p[blk * R], &g_p[blk * R], cols,
+                  round_bf16_inputs, dz);
       op.mask(blk, t0, cols, cur, dz, 0.f);
-      k.dq(dz, tile.cols, tile.groups, dp, &dqt[(chunk * op.blocks + blk) * dp * R]);
+      k.dq(dz, tile, dp, &dqt[(chunk * op.blocks + blk) * dp * R]);
       k.dc(dz, &op.qr[blk * R * dp], tile.groups, dp, dct.data());
     };
     const auto tile_done = [&](int64_t group, int64_t t0, int64_t cols) {
+      if (k.dc_flush != nullptr) k.dc_flush(dp, dct.data());
       std::copy_n(dct.data(), cols * dp, &dcp[(group * J + t0) * dp]);
       std::fill(dct.begin(), dct.end(), 0.f);
     };
@@ -224,7 +255,8 @@ Status sampled_softmax_backward_cpu(const SoftmaxArgs& a, const SoftmaxPlan& pla
         for (int64_t i = 0; i < dp * R; ++i) acc[i] += part[i];
       }
       for (int64_t b = blk * R; b < std::min(B, (blk + 1) * R); ++b) {
-        const float w = g_p[b] * (std::exp(op.zpos[b] - lse[b]) - 1.f);
+        const float w0 = g_p[b] * (std::exp(op.zpos[b] - lse[b]) - 1.f);
+        const float w = round_bf16_inputs ? round_bf16(w0) : w0;
         dz_pos[b] = w;
         for (int64_t d = 0; d < D; ++d)
           grad_query[b * D + d] = acc[d * R + b % R] + w * op.pos_row[b][d];
@@ -233,14 +265,16 @@ Status sampled_softmax_backward_cpu(const SoftmaxArgs& a, const SoftmaxPlan& pla
   });
   switch (a.table_dtype) {
     case DType::kFloat32:
-      reduce(a, plan, dcp, grid.groups, dp, dz_pos.data(), static_cast<float*>(grad_rows),
+      reduce(a, plan, dcp, grid.groups, dp, dz_pos.data(), op.query, static_cast<float*>(grad_rows),
              parallel);
       break;
     case DType::kFloat16:
-      reduce(a, plan, dcp, grid.groups, dp, dz_pos.data(), static_cast<f16*>(grad_rows), parallel);
+      reduce(a, plan, dcp, grid.groups, dp, dz_pos.data(), op.query, static_cast<f16*>(grad_rows),
+             parallel);
       break;
     case DType::kBFloat16:
-      reduce(a, plan, dcp, grid.groups, dp, dz_pos.data(), static_cast<bf16*>(grad_rows), parallel);
+      reduce(a, plan, dcp, grid.groups, dp, dz_pos.data(), op.query, static_cast<bf16*>(grad_rows),
+             parallel);
       break;
   }
   return Status();

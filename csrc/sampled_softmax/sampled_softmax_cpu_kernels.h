@@ -16,6 +16,10 @@
 //   dqt   [Dp][kRows]       the block's dq, transposed
 //   dct   [G·kCols][Dp]     the tile's dC
 // Rows in lanes make the online logsumexp and dz plain lane-wise arithmetic.
+// These float32 loops also serve compute_dtype bfloat16 where the CPU has
+// no bfloat16 dot product: the host hands them operands already rounded to
+// bfloat16 (exact products, float32 sums) and asks logits_dz to round dz;
+// sampled_softmax_cpu_bf16_kernels.h has the loops that use bf16 dot products.
 // Each product is a register-blocked microkernel with 12 (logits, dC) or 8
 // (dq) vector accumulators and 5 to 6 loads or broadcasts per 8 FMAs, which
 // the load ports (three per cycle on Zen 3, against two FMAs) absorb, so the
@@ -40,6 +44,7 @@ constexpr int kDqRun = 4;            // d values per dq register block (divides 
 
 typedef float vfloat __attribute__((vector_size(kLanes * sizeof(float))));
 typedef int32_t vint __attribute__((vector_size(kLanes * sizeof(int32_t))));
+typedef uint32_t vuint __attribute__((vector_size(kLanes * sizeof(uint32_t))));
 
 inline vfloat loadv(const float* p) {
   vfloat v;
@@ -77,20 +82,56 @@ inline vfloat vexp(vfloat x) {
   return x < splat(-87.33f) ? vfloat{} : p * scale;
 }
 
-// z[c] = (qt · tile[c] - logq[c]) * inv_t for the G·kCols columns of a
-// tile; with kDz, the backward's dz = g * exp(z - lse) instead, straight
-// from the registers (g holds the upstream gradient over T; lse and g are
-// per row), and 0 from column `cols` on.
+// x rounded to bfloat16 (to nearest, ties to even) in each lane, as
+// float: round_bf16 of common/types.h, NaN kept.
+inline vfloat round_bf16v(vfloat x) {
+  vuint b;
+  std::memcpy(&b, &x, sizeof b);
+  b = (b + 0x7fffu + ((b >> 16) & 1u)) & 0xffff0000u;
+  vfloat r;
+  std::memcpy(&r, &b, sizeof r);
+  return x != x ? x : r;
+}
+
+// What the logits loops do with a column's two accumulators (the block's
+// rows 0..kLanes-1 and kLanes..kRows-1): z = (q . c - logq) * inv_t; with
+// kDz, the backward's dz = g * exp(z - lse) instead, straight from the
+// registers (g holds the upstream gradient over T; lse and g are per row),
+// 0 from column `cols` on, and rounded to bfloat16 when `round` (the input
+// of compute_dtype bfloat16's dq and dC products).
 template <bool kDz>
-void logits_impl(const float* qt, const float* tile, int64_t groups, int64_t dp, const float* logq,
-                 float inv_t, const float* lse, const float* g, int64_t cols, float* z) {
+struct Epilogue {
   vfloat l0{}, l1{}, g0{}, g1{};
-  if (kDz) {
-    l0 = loadv(lse), l1 = loadv(lse + kLanes);
-    g0 = loadv(g), g1 = loadv(g + kLanes);
+  float inv_t;
+  int64_t cols;
+  bool round;
+
+  Epilogue(float inv_t_, const float* lse, const float* g, int64_t cols_, bool round_)
+      : inv_t(inv_t_), cols(cols_), round(round_) {
+    if (kDz) {
+      l0 = loadv(lse), l1 = loadv(lse + kLanes);
+      g0 = loadv(g), g1 = loadv(g + kLanes);
+    }
   }
-  for (int64_t g_ = 0; g_ < groups; ++g_, z += kCols * kRows, logq += kCols) {
-    const float* p = tile + g_ * dp * kCols;
+
+  void store(vfloat a0, vfloat a1, int64_t col, float logq, float* z) const {
+    vfloat z0 = (a0 - logq) * inv_t, z1 = (a1 - logq) * inv_t;
+    if (kDz) {
+      const bool live = col < cols;
+      z0 = live ? g0 * vexp(z0 - l0) : vfloat{};
+      z1 = live ? g1 * vexp(z1 - l1) : vfloat{};
+      if (round) z0 = round_bf16v(z0), z1 = round_bf16v(z1);
+    }
+    storev(z, z0);
+    storev(z + kLanes, z1);
+  }
+};
+
+// z[c] for the G·kCols columns of a tile, through `e` (above).
+template <bool kDz>
+void logits_impl(const float* qt, const TileView& t, int64_t dp, const Epilogue<kDz>& e, float* z) {
+  for (int64_t g_ = 0; g_ < t.groups; ++g_, z += kCols * kRows) {
+    const float* p = t.cols + g_ * dp * kCols;
     vfloat a0[kCols] = {}, a1[kCols] = {};
     const float* q = qt;
     for (int64_t d = 0; d < dp; ++d, q += kRows, p += kCols) {
@@ -101,27 +142,18 @@ void logits_impl(const float* qt, const float* tile, int64_t groups, int64_t dp,
         a1[c] += q1 * p[c];
       }
     }
-    for (int c = 0; c < kCols; ++c) {
-      vfloat z0 = (a0[c] - logq[c]) * inv_t, z1 = (a1[c] - logq[c]) * inv_t;
-      if (kDz) {
-        const bool live = g_ * kCols + c < cols;
-        z0 = live ? g0 * vexp(z0 - l0) : vfloat{};
-        z1 = live ? g1 * vexp(z1 - l1) : vfloat{};
-      }
-      storev(z + c * kRows, z0);
-      storev(z + c * kRows + kLanes, z1);
-    }
+    for (int c = 0; c < kCols; ++c)
+      e.store(a0[c], a1[c], g_ * kCols + c, t.logq[g_ * kCols + c], z + c * kRows);
   }
 }
 
-void logits(const float* qt, const float* tile, int64_t groups, int64_t dp, const float* logq,
-            float inv_t, float* z) {
-  logits_impl<false>(qt, tile, groups, dp, logq, inv_t, nullptr, nullptr, 0, z);
+void logits(const float* qt, const TileView& tile, int64_t dp, float inv_t, float* z) {
+  logits_impl<false>(qt, tile, dp, Epilogue<false>(inv_t, nullptr, nullptr, 0, false), z);
 }
 
-void logits_dz(const float* qt, const float* tile, int64_t groups, int64_t dp, const float* logq,
-               float inv_t, const float* lse, const float* g, int64_t cols, float* dz) {
-  logits_impl<true>(qt, tile, groups, dp, logq, inv_t, lse, g, cols, dz);
+void logits_dz(const float* qt, const TileView& tile, int64_t dp, float inv_t, const float* lse,
+               const float* g, int64_t cols, bool round_dz, float* dz) {
+  logits_impl<true>(qt, tile, dp, Epilogue<true>(inv_t, lse, g, cols, round_dz), dz);
 }
 
 // Online logsumexp of each lane's row over the first `cols` columns of z:
@@ -148,7 +180,9 @@ void lse_update(const float* z, int64_t cols, float* m, float* s) {
 
 // dqt[d] += sum over the tile's columns c of dz[c] * tile[c][d]: kDqRun
 // values of d held in registers (2 · kDqRun accumulators) across all columns.
-void dq(const float* dz, const float* tile, int64_t groups, int64_t dp, float* dqt) {
+void dq(const float* dz, const TileView& t, int64_t dp, float* dqt) {
+  const float* tile = t.cols;
+  const int64_t groups = t.groups;
   for (int64_t d0 = 0; d0 < dp; d0 += kDqRun) {
     vfloat a0[kDqRun], a1[kDqRun];
     for (int i = 0; i < kDqRun; ++i) {
@@ -198,11 +232,19 @@ inline void transpose8(const float* src, int64_t ld_src, float* dst, int64_t ld_
 }
 #endif
 
+// qr[r][d] = q[r][d] for the block's first `rows` rows (q row-major, D
+// wide), each padded to dp; zero rows past `rows`.
+inline void pack_rows(const float* q, int64_t rows, int64_t D, int64_t dp, float* qr) {
+  for (int64_t r = 0; r < kRows; ++r)
+    for (int64_t d = 0; d < dp; ++d) qr[r * dp + d] = r < rows && d < D ? q[r * D + d] : 0.f;
+}
+
 // qt[d][r] = q[r][d] for the block's first `rows` rows (q row-major, D
 // wide); zero for r >= rows and d >= D. Whole 8 x 8 squares go through
 // registers (a scalar transpose cost a third of the forward at S = 100);
-// the loop below fills the rest.
-void pack_query(const float* q, int64_t rows, int64_t D, int64_t dp, float* qt) {
+// the loop below fills the rest. qr, unless null: pack_rows.
+void pack_query(const float* q, int64_t rows, int64_t D, int64_t dp, float* qt, float* qr) {
+  if (qr != nullptr) pack_rows(q, rows, D, dp, qr);
   int64_t r8 = 0, d8 = 0;
 #if defined(YDNN_ISA_AVX2) || defined(YDNN_ISA_AVX512)
   r8 = rows / 8 * 8;
@@ -245,8 +287,9 @@ void dc(const float* dz, const float* qr, int64_t groups, int64_t dp, float* dct
 }  // namespace
 
 const SoftmaxCpuKernels& kernels() {
-  static const SoftmaxCpuKernels k = {kRows,       kCols,      kDAlign, &pack_query, &logits,
-                                      &lse_update, &logits_dz, &dq,     &dc};
+  static const SoftmaxCpuKernels k = {kRows,   kCols,       kDAlign,    &pack_query, nullptr,
+                                      &logits, &lse_update, &logits_dz, &dq,         &dc,
+                                      nullptr, nullptr,     nullptr};
   return k;
 }
 

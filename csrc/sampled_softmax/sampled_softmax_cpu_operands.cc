@@ -36,8 +36,9 @@ void touch_rows(const void* table, int64_t row_bytes, const int64_t* ids, int64_
   asm volatile("" : : "r"(sink));
 }
 
-// tile[g][d][c] = row (ids[g * kc + c])[d] as float; zero past `cols` and D.
-template <typename T>
+// tile[g][d][c] = row (ids[g * kc + c])[d] as float (kRound: rounded to
+// bfloat16); zero past `cols` and D.
+template <bool kRound, typename T>
 void pack_tile(const T* table, int64_t D, int64_t dp, int kc, const int64_t* ids, int64_t cols,
                int64_t groups, float* tile) {
   touch_rows(table, D * int64_t(sizeof(T)), ids, cols);
@@ -48,7 +49,8 @@ void pack_tile(const T* table, int64_t D, int64_t dp, int kc, const int64_t* ids
       int64_t d = 0;
       if (j < cols) {
         const T* row = table + ids[j] * D;
-        for (; d < D; ++d) out[d * kc + c] = to_float(row[d]);
+        for (; d < D; ++d)
+          out[d * kc + c] = kRound ? round_bf16(to_float(row[d])) : to_float(row[d]);
       }
       for (; d < dp; ++d) out[d * kc + c] = 0.f;
     }
@@ -99,14 +101,20 @@ Operands::Operands(const SoftmaxArgs& a, const SoftmaxPlan& plan, const SoftmaxC
   grid = make_grid(blocks, R, tiles, J, dp, parallel.num_threads());
   const bool shared_tiles = grid.chunks == 1 && grid.groups > 1;
   if (shared_tiles) {
-    tiles_ = buffer(kTiles, tiles * T * dp, /*zero=*/false);
+    tiles_ = buffer(kTiles, tiles * tile_floats(), /*zero=*/false);
     tiles_logq_.resize(tiles * T);
   }
   qt = buffer(kQt, blocks * dp * R, /*zero=*/false);
   if (row_major) qr = buffer(kQr, blocks * R * dp, /*zero=*/false);
   zpos.assign(blocks * R, 0.f);
   pos_row.resize(B);
-  if (a.table_dtype != DType::kFloat32) widened_.resize(B * D);
+  round_ = a.compute_dtype == DType::kBFloat16;
+  if (a.table_dtype != DType::kFloat32 || round_) widened_.resize(B * D);
+  query = a.query;
+  if (round_) {
+    rounded_query_.resize(B * D);
+    query = rounded_query_.data();
+  }
   const float inv_t = 1.f / a.temperature;
   const int64_t row_bytes = D * (a.table_dtype == DType::kFloat32 ? 4 : 2);
   // Items [0, blocks) are query blocks, then the shared tiles if any.
@@ -119,47 +127,58 @@ Operands::Operands(const SoftmaxArgs& a, const SoftmaxPlan& plan, const SoftmaxC
     for (int64_t blk = begin; blk < b_end; ++blk) {
       // Every element written once, padding (rows past B, d past D) as 0.
       const int64_t r_end = std::min(R, B - blk * R);
-      const float* q = a.query + blk * R * D;
-      k.pack_query(q, r_end, D, dp, &qt[blk * dp * R]);
-      if (row_major)
-        for (int64_t r = 0; r < R; ++r) {
-          float* dst = &qr[(blk * R + r) * dp];
-          if (r < r_end) std::copy_n(q + r * D, D, dst);
-          std::fill(dst + (r < r_end ? D : 0), dst + dp, 0.f);
-        }
+      if (round_)
+        for (int64_t i = blk * R * D; i < (blk * R + r_end) * D; ++i)
+          rounded_query_[i] = round_bf16(a.query[i]);
+      k.pack_query(query + blk * R * D, r_end, D, dp, &qt[blk * dp * R],
+                   row_major ? &qr[blk * R * dp] : nullptr);
       for (int64_t b = blk * R; b < blk * R + r_end; ++b) {
         pos_row[b] = row(plan.pos_id_[b], widened_.empty() ? nullptr : widened_.data() + b * D);
-        zpos[b] = (dot(a.query + b * D, pos_row[b], D) - plan.pos_logq_[b]) * inv_t;
+        zpos[b] = (dot(query + b * D, pos_row[b], D) - plan.pos_logq_[b]) * inv_t;
       }
     }
     for (int64_t t = std::max(begin, blocks) - blocks; t < end - blocks; ++t)
-      pack(t * T, std::min(T, J - t * T), tiles_ + t * T * dp, &tiles_logq_[t * T]);
+      pack(t * T, std::min(T, J - t * T), tiles_ + t * tile_floats(), &tiles_logq_[t * T]);
   });
 }
 
 TileView Operands::tile(int64_t t, float* scratch, float* scratch_logq) const {
   const int64_t t0 = t * T, cols = std::min(T, J - t0);
-  if (tiles_ != nullptr)
-    return {tiles_ + t0 * dp, &tiles_logq_[t0], (cols + k_.col_group - 1) / k_.col_group};
-  return {scratch, scratch_logq, pack(t0, cols, scratch, scratch_logq)};
+  const bool prep = k_.prep_tile != nullptr;
+  if (tiles_ != nullptr) {
+    float* tile = tiles_ + t * tile_floats();
+    return {tile, prep ? tile + T * dp : nullptr, &tiles_logq_[t0],
+            (cols + k_.col_group - 1) / k_.col_group};
+  }
+  const int64_t groups = pack(t0, cols, scratch, scratch_logq);
+  return {scratch, prep ? scratch + T * dp : nullptr, scratch_logq, groups};
 }
 
 int64_t Operands::pack(int64_t t0, int64_t cols, float* tile, float* logq) const {
   const int kc = k_.col_group;
   const int64_t groups = (cols + kc - 1) / kc, D = a_.dim;
   const int64_t* ids = plan_.col_id_.data() + t0;
+  // A bfloat16 table holds bfloat16 values already: nothing to round.
+  const bool round = round_ && a_.table_dtype != DType::kBFloat16;
+  const auto pack_as = [&](const auto* table) {
+    if (round)
+      pack_tile<true>(table, D, dp, kc, ids, cols, groups, tile);
+    else
+      pack_tile<false>(table, D, dp, kc, ids, cols, groups, tile);
+  };
   switch (a_.table_dtype) {
     case DType::kFloat32:
-      pack_tile(static_cast<const float*>(a_.table), D, dp, kc, ids, cols, groups, tile);
+      pack_as(static_cast<const float*>(a_.table));
       break;
     case DType::kFloat16:
-      pack_tile(static_cast<const f16*>(a_.table), D, dp, kc, ids, cols, groups, tile);
+      pack_as(static_cast<const f16*>(a_.table));
       break;
     case DType::kBFloat16:
-      pack_tile(static_cast<const bf16*>(a_.table), D, dp, kc, ids, cols, groups, tile);
+      pack_as(static_cast<const bf16*>(a_.table));
       break;
   }
   for (int64_t c = 0; c < groups * kc; ++c) logq[c] = c < cols ? plan_.col_logq_[t0 + c] : 0.f;
+  if (k_.prep_tile != nullptr) k_.prep_tile(tile, groups, dp, tile + T * dp);
   return groups;
 }
 
@@ -188,15 +207,20 @@ const float* Operands::row(int64_t id, float* buf) const {
   const int64_t D = a_.dim;
   switch (a_.table_dtype) {
     case DType::kFloat16:
-      for (int64_t d = 0; d < D; ++d)
-        buf[d] = to_float(static_cast<const f16*>(a_.table)[id * D + d]);
+      for (int64_t d = 0; d < D; ++d) {
+        const float v = to_float(static_cast<const f16*>(a_.table)[id * D + d]);
+        buf[d] = round_ ? round_bf16(v) : v;
+      }
       return buf;
     case DType::kBFloat16:
       for (int64_t d = 0; d < D; ++d)
         buf[d] = to_float(static_cast<const bf16*>(a_.table)[id * D + d]);
       return buf;
     default:
-      return static_cast<const float*>(a_.table) + id * D;
+      if (!round_) return static_cast<const float*>(a_.table) + id * D;
+      for (int64_t d = 0; d < D; ++d)
+        buf[d] = round_bf16(static_cast<const float*>(a_.table)[id * D + d]);
+      return buf;
   }
 }
 

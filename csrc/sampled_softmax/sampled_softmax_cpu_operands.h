@@ -1,7 +1,11 @@
 // The operands of sampled softmax on the CPU, shared by the forward and
 // backward host code (sampled_softmax_cpu.cc): the thread work split, the
 // per-thread buffers, and the queries and candidate tiles packed into the
-// layouts the vector loops read (sampled_softmax_cpu_kernels.h).
+// layouts the vector loops read (sampled_softmax_cpu_kernels.h). Under
+// compute_dtype bfloat16 every query and candidate value is rounded to
+// bfloat16 here, once, whichever kernel set runs: the float32 sets then
+// compute the bfloat16 products exactly, and the bfloat16 sets repack the
+// rounded values without another rounding.
 #pragma once
 
 #include <cstdint>
@@ -14,7 +18,6 @@ namespace ydnn {
 namespace softmax_detail {
 
 constexpr int64_t kShardBudget = int64_t{256} << 20;  // partial dq / dC buffers, bytes
-constexpr int64_t kTileGroups = 16;  // column groups per tile: 96 columns at 6 per group
 
 // The large host buffers of a call (packed queries and tiles, partial dq and dC),
 // kept per calling thread and reused: allocated anew each call, their page
@@ -33,14 +36,6 @@ struct Grid {
   int64_t block_begin(int64_t g) const { return g * blocks / groups; }
 };
 
-// A packed tile: `groups` groups of columns [G][dp][col_group] and their
-// logQ (zero for padding columns).
-struct TileView {
-  const float* cols;
-  const float* logq;
-  int64_t groups;
-};
-
 // What every item reads, built once per call: the work split, the queries
 // packed both ways (padded to whole blocks and dp), the positives' rows and
 // logits, and, when rows are split, the packed tiles.
@@ -54,9 +49,12 @@ class Operands {
   Operands(const SoftmaxArgs& a, const SoftmaxPlan& plan, const SoftmaxCpuKernels& k,
            bool row_major, const ParallelFor& parallel);
 
-  // Tile t: the one packed here, or packed now into `scratch` (T * dp
-  // floats) and `scratch_logq` (T floats).
+  // Tile t: the one packed here, or packed now into `scratch`
+  // (tile_floats()) and `scratch_logq` (T floats).
   TileView tile(int64_t t, float* scratch, float* scratch_logq) const;
+
+  // Floats of one packed tile: T * dp, twice that with the kernels' prep.
+  int64_t tile_floats() const { return T * dp * (k_.prep_tile != nullptr ? 2 : 1); }
 
   // Whether tile() needs scratch: the tiles are not packed once per call.
   bool packs_per_item() const { return tiles_ == nullptr; }
@@ -71,22 +69,25 @@ class Operands {
 
   int64_t dp = 0, blocks = 0, J = 0, T = 0;  // T: columns per tile
   Grid grid;
-  float* qt = nullptr;  // [blocks][dp][R]
-  float* qr = nullptr;  // [blocks * R][dp], backward only
+  float* qt = nullptr;           // [blocks][dp * R]: each block as k.pack_query packs it
+  float* qr = nullptr;           // [blocks][R * dp], backward only: the same, for dc
+  const float* query = nullptr;  // [B, D]: a.query, or its copy rounded to bfloat16
   std::vector<float> zpos;
-  std::vector<const float*> pos_row;  // [B] -> D floats
+  std::vector<const float*> pos_row;  // [B] -> D floats (rounded to bfloat16 likewise)
 
  private:
-  // Packs the columns [t0, t0 + cols) into `tile` and their logQ into
-  // `logq` (zero for padding). Returns the number of groups.
+  // Packs the columns [t0, t0 + cols) into `tile` (tile_floats()) and
+  // their logQ into `logq` (zero for padding). Returns the number of groups.
   int64_t pack(int64_t t0, int64_t cols, float* tile, float* logq) const;
 
-  // Row `id` as float32: in place for a float32 table, else widened into buf.
+  // Row `id` as float32: in place for a float32 table computed in float32,
+  // else widened (and rounded) into buf.
   const float* row(int64_t id, float* buf) const;
 
-  float* tiles_ = nullptr;  // [tiles][T * dp] when rows are split, else null
+  float* tiles_ = nullptr;  // [tiles][tile_floats()] when rows are split, else null
   std::vector<float> tiles_logq_;
-  std::vector<float> widened_;
+  std::vector<float> widened_, rounded_query_;
+  bool round_ = false;  // compute_dtype bfloat16: round the float32 / float16 values
   const SoftmaxArgs& a_;
   const SoftmaxPlan& plan_;
   const SoftmaxCpuKernels& k_;

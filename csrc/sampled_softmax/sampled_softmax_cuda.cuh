@@ -13,6 +13,11 @@
 // shared [64][65] tile the caller then uses. No [B, J] tensor is ever
 // written to global memory except the optional logits.
 //
+// compute_dtype bfloat16 (sampled_softmax.h): every product's inputs are
+// rounded to bfloat16 as they are loaded (Problem::in: q, C, and dz where
+// the epilogue makes it), and the FMAs stay float32, which computes the
+// products of bfloat16 inputs exactly; no tensor cores.
+//
 // Everything here is a template, an inline function or a constant, so each
 // .cu instantiates only what it uses.
 #pragma once
@@ -244,6 +249,10 @@ struct Problem {
   int64_t B, D, J, in_batch_cols;
   float inv_t;
   bool remove_hits;
+  bool round;  // compute_dtype bfloat16
+
+  // x as a product's input: rounded to bfloat16 under compute_dtype bfloat16.
+  YDNN_HD float in(float x) const { return round ? round_bf16(x) : x; }
 };
 
 template <typename T>
@@ -258,7 +267,8 @@ Problem<T> problem_of(const SoftmaxArgs& a, const Sizes& s, const Workspace& w) 
                     s.J,
                     s.in_batch_cols,
                     1.f / a.temperature,
-                    a.remove_accidental_hits};
+                    a.remove_accidental_hits,
+                    a.compute_dtype == DType::kBFloat16};
 }
 
 struct TileSmem {
@@ -311,8 +321,8 @@ __device__ void logit_tile(const Problem<T>& p, TileSmem& sm, int64_t r0, int64_
     for (int e = t; e < kSlice * kTile; e += kThreads) {
       const int m = e / kSlice, k = e % kSlice;
       const int64_t d = d0 + k, b = r0 + m, c = c0 + m;
-      sm.a[k][m] = b < p.B && d < p.D ? p.query[b * p.D + d] : 0.f;
-      sm.b[k][m] = c < p.J && d < p.D ? to_float(p.table[sm.col[m] * p.D + d]) : 0.f;
+      sm.a[k][m] = b < p.B && d < p.D ? p.in(p.query[b * p.D + d]) : 0.f;
+      sm.b[k][m] = c < p.J && d < p.D ? p.in(to_float(p.table[sm.col[m] * p.D + d])) : 0.f;
     }
     __syncthreads();
 #pragma unroll
@@ -334,7 +344,8 @@ __device__ void logit_tile(const Problem<T>& p, TileSmem& sm, int64_t r0, int64_
 // Into sm.z, the CPU's order: z = (q.c - logQ) / T (as * (1/T)), -inf where
 // masked (the row's own positive: always for in-batch columns, for sampled
 // ones when removing hits) or past the end. kGrad: dz = g exp(z - lse)
-// instead, exactly 0 where masked. The caller syncs before reading sm.z.
+// instead (a product's input: p.in), exactly 0 where masked. The caller
+// syncs before reading sm.z.
 template <bool kGrad, typename T>
 __device__ void epilogue(const Problem<T>& p, TileSmem& sm, int64_t r0, int64_t c0,
                          const float (&acc)[4][4]) {
@@ -350,7 +361,7 @@ __device__ void epilogue(const Problem<T>& p, TileSmem& sm, int64_t r0, int64_t 
       const bool live = r0 + m < p.B && c < p.J && !hit;
       const float z = (acc[i][j] - sm.logq[n]) * p.inv_t;
       if (kGrad)
-        sm.z[m][n] = live ? sm.g[m] * expf(z - sm.lse[m]) : 0.f;
+        sm.z[m][n] = live ? p.in(sm.g[m] * expf(z - sm.lse[m])) : 0.f;
       else
         sm.z[m][n] = live ? z : -INFINITY;
     }
@@ -388,8 +399,9 @@ __device__ void dz_product(TileSmem& sm, float (&acc)[4][4], const Load& load) {
 }
 
 // One warp per row: z_pos = (q_b . C[pos_b] - log true_ec_b) / T, or with
-// kGrad dz_pos = g_b / T (exp(z_pos - lse_b) - 1). Lanes stride D, then a
-// butterfly sum: every lane holds the same value.
+// kGrad dz_pos = g_b / T (exp(z_pos - lse_b) - 1) (as a product's input,
+// p.in). Lanes stride D, then a butterfly sum: every lane holds the same
+// value.
 template <bool kGrad, typename T>
 __global__ void __launch_bounds__(kThreads)
     positive_kernel(Problem<T> p, const float* pos_logq, const float* lse, const float* grad_loss,
@@ -400,11 +412,11 @@ __global__ void __launch_bounds__(kThreads)
     const float* q = p.query + b * p.D;
     const T* c = p.table + p.pos_id[b] * p.D;
     float s = 0.f;
-    for (int64_t d = lane; d < p.D; d += 32) s = fmaf(q[d], to_float(c[d]), s);
+    for (int64_t d = lane; d < p.D; d += 32) s = fmaf(p.in(q[d]), p.in(to_float(c[d])), s);
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
     const float z = (s - pos_logq[b]) * p.inv_t;
-    if (lane == 0) out[b] = kGrad ? grad_loss[b] * p.inv_t * (expf(z - lse[b]) - 1.f) : z;
+    if (lane == 0) out[b] = kGrad ? p.in(grad_loss[b] * p.inv_t * (expf(z - lse[b]) - 1.f)) : z;
   }
 }
 

@@ -26,6 +26,8 @@
 //   grad_rows_kernel: one thread per (unique id, d) sums its run in sorted
 //     order, columns (each over the splits) then rows: fixed order, so the
 //     result is bitwise reproducible.
+// Under compute_dtype bfloat16 dz, dz_pos, q and C enter each product
+// rounded to bfloat16 (Problem::in in the .cuh).
 // Work: 8 B J D flops (the logits twice, then dq and dC; the CPU does 6 by
 // keeping dz between its products), x D chunks of 64 for the recompute.
 // Bytes: q and the candidate rows once per tile pass (from L2 after the
@@ -93,7 +95,7 @@ __global__ void __launch_bounds__(kThreads)
     // 0 * garbage could be NaN).
     dz_product<false>(sm, out, [&](int k, int n) {
       const int64_t d = d0 + n;
-      return c0 + k < p.J && d < p.D ? to_float(p.table[sm.col[k] * p.D + d]) : 0.f;
+      return c0 + k < p.J && d < p.D ? p.in(to_float(p.table[sm.col[k] * p.D + d])) : 0.f;
     });
   }
 #pragma unroll
@@ -127,7 +129,7 @@ __global__ void __launch_bounds__(kThreads)
     // out[column][dim] += sum over rows k of dz[k][column] q[r0 + k][d0 + n]
     dz_product<true>(sm, out, [&](int k, int n) {
       const int64_t b = r0 + k, d = d0 + n;
-      return b < p.B && d < p.D ? p.query[b * p.D + d] : 0.f;
+      return b < p.B && d < p.D ? p.in(p.query[b * p.D + d]) : 0.f;
     });
   }
 #pragma unroll
@@ -151,7 +153,7 @@ __global__ void finish_dq_kernel(Problem<T> p, const float* part, int64_t splits
       acc = grad_query[i];
     else
       for (int64_t k = 0; k < splits; ++k) acc += part[k * p.B * p.D + i];
-    grad_query[i] = fmaf(dz_pos[b], to_float(p.table[p.pos_id[b] * p.D + d]), acc);
+    grad_query[i] = fmaf(dz_pos[b], p.in(to_float(p.table[p.pos_id[b] * p.D + d])), acc);
   }
 }
 
@@ -165,7 +167,8 @@ __global__ void unique_ids_kernel(const uint64_t* keys, const int32_t* starts, i
 template <typename T>
 __global__ void grad_rows_kernel(const int32_t* starts, const int32_t* entries, int64_t U,
                                  int64_t J, int64_t D, const float* dcol, int64_t splits,
-                                 const float* dz_pos, const float* query, T* grad_rows) {
+                                 const float* dz_pos, const float* query, bool round,
+                                 T* grad_rows) {
   YDNN_CUDA_FOR_EACH(i, U * D) {
     const int64_t u = i / D, d = i % D;
     float acc = 0.f;
@@ -174,7 +177,8 @@ __global__ void grad_rows_kernel(const int32_t* starts, const int32_t* entries, 
       if (v < J) {
         for (int64_t k = 0; k < splits; ++k) acc += dcol[(k * J + v) * D + d];
       } else {
-        acc = fmaf(dz_pos[v - J], query[(v - J) * D + d], acc);
+        const float q = query[(v - J) * D + d];
+        acc = fmaf(dz_pos[v - J], round ? round_bf16(q) : q, acc);
       }
     }
     grad_rows[i] = from_float<T>(acc);
@@ -211,7 +215,8 @@ Status fill(const SoftmaxArgs& a, const Sizes& sz, const Workspace& w, int64_t U
   YDNN_CUDA(cudaGetLastError(), "unique_ids_kernel");
   if (sz.D == 0) return Status::Ok();
   grad_rows_kernel<T><<<blocks_for(U * sz.D, kThreads), kThreads, 0, s>>>(
-      w.starts, w.vals_out, U, sz.J, sz.D, w.dcol, sz.splits_dc, w.zpos, a.query, grad_rows);
+      w.starts, w.vals_out, U, sz.J, sz.D, w.dcol, sz.splits_dc, w.zpos, a.query, p.round,
+      grad_rows);
   return cuda_ok(cudaGetLastError(), "grad_rows_kernel");
 }
 

@@ -5,7 +5,9 @@
 //
 // The forward returns the per-row loss, the per-row logsumexp (all the
 // backward keeps: it recomputes the logits) and, when return_logits, the
-// [B, 1 + J] logits for metrics ([B, 0] otherwise).
+// [B, 1 + J] logits for metrics ([B, 0] otherwise). compute_dtype picks the
+// products' input precision (sampled_softmax.h); the gradient op takes the
+// forward's.
 //
 // GPU kernels (CUDA build): the same ops on the op's stream, with a
 // temporary workspace; ids and counts are checked on the device and each op
@@ -61,7 +63,8 @@ absl::Status SoftmaxShape(InferenceContext* c, bool grad) {
       .Attr("Tsid: {int32, int64}")                \
       .Attr("temperature: float = 1.0")            \
       .Attr("remove_accidental_hits: bool = true") \
-      .Attr("in_batch_negatives: bool = false")
+      .Attr("in_batch_negatives: bool = false")    \
+      .Attr("compute_dtype: {'float32', 'bfloat16'} = 'float32'")
 
 #define YDNN_SOFTMAX_FORWARD_OP(NAME, TABLE) \
   YDNN_SOFTMAX_OP(NAME, TABLE)               \
@@ -95,6 +98,9 @@ class SoftmaxOpBase : public OpKernel {
     OP_REQUIRES_OK(c, c->GetAttr("temperature", &temperature_));
     OP_REQUIRES_OK(c, c->GetAttr("remove_accidental_hits", &remove_accidental_hits_));
     OP_REQUIRES_OK(c, c->GetAttr("in_batch_negatives", &in_batch_));
+    std::string compute;
+    OP_REQUIRES_OK(c, c->GetAttr("compute_dtype", &compute));
+    OP_REQUIRES_OK(c, ToTf(parse_compute_dtype(compute, &compute_dtype_)));
     OP_REQUIRES(c, temperature_ > 0.f && std::isfinite(temperature_),
                 absl::InvalidArgumentError(
                     absl::StrCat("temperature must be positive and finite, got ", temperature_)));
@@ -127,11 +133,13 @@ class SoftmaxOpBase : public OpKernel {
     a->temperature = temperature_;
     a->remove_accidental_hits = remove_accidental_hits_;
     a->in_batch = in_batch_;
+    a->compute_dtype = compute_dtype_;
     return absl::OkStatus();
   }
 
   float temperature_;
   bool remove_accidental_hits_, in_batch_;
+  DType compute_dtype_;
 };
 
 template <typename Device, typename T, typename Id, typename Sid, bool kResource>

@@ -7,8 +7,10 @@ only the GPU path has: shapes that leave tile and split tails (64-row and
 64-column tiles, 64-wide D chunks, column and row splits), agreement with the
 CPU kernels on shapes too large for the loop reference, bitwise determinism,
 outputs that must be fully written, a non-default stream, and the error
-policy (the CPU path's ValueError text, checked on the device). bfloat16 is
-not a CuPy dtype, so it is left to the CPU and TF tests. Skipped without
+policy (the CPU path's ValueError text, checked on the device), and
+compute_dtype="bfloat16" against the reference on rounded inputs
+(tolerances in tests/sampled_softmax/test_bf16_compute.py). bfloat16 tables
+are not a CuPy dtype, so they are left to the CPU and TF tests. Skipped without
 CuPy, a CUDA device or a CUDA build of ydnn_kernels.
 """
 
@@ -25,6 +27,7 @@ from tests.sampled_softmax.cases import (  # noqa: E402
     ID_DTYPES,
     SHAPES,
     TEMPERATURES,
+    check_bf16_against_rounded_reference,
     check_grads,
     check_loss,
     check_outputs,
@@ -326,3 +329,17 @@ def test_mixed_host_and_device_inputs_are_rejected(small):
             True,
             False,
         )
+
+
+@pytest.mark.parametrize("dtype", CUPY_DTYPES)
+@pytest.mark.parametrize("in_batch", [False, True])
+@pytest.mark.parametrize("B,D,V,S", [(1, 7, 20, 5), (37, 13, 300, 50), (70, 130, 2000, 129)])
+def test_bfloat16_compute_matches_the_reference_on_rounded_inputs(rng, dtype, in_batch, B, D, V, S):
+    case = make_case(rng, B, D, V, S, dtype=dtype, hits=3)
+    g = rng.uniform(-2, 2, B).astype(np.float32)
+    c = on_device(case)
+    kw = dict(temperature=0.5, in_batch_negatives=in_batch, compute_dtype="bfloat16")
+    loss, lse, _ = arrays.sampled_softmax_loss(**c, **kw)
+    grads = arrays.sampled_softmax_loss_grad(**c, lse=lse, grad_loss=cp.asarray(g), **kw)
+    grads = tuple(x.get() for x in grads)
+    check_bf16_against_rounded_reference(case, loss.get(), grads, 0.5, in_batch, dtype, g)

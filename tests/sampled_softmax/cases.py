@@ -13,6 +13,10 @@ table as stored, so 16-bit tables differ only by the output's rounding):
   a logit error dz moves p by p * dz, so
   |err| <= 1e-5 * (1 + zscale) * 2 |g| / T * max|row|;
 * 16-bit gradient rows add one rounding: ROUNDING[dtype] * |ref|.
+
+compute_dtype="bfloat16" is checked against the same reference computed on
+the inputs rounded to bfloat16 (rounded_case); its tolerances are derived
+in test_bf16_compute.py.
 """
 
 import ml_dtypes
@@ -102,11 +106,13 @@ def check_loss(loss, ref_loss, case, temperature, what="loss"):
 
 
 def check_grads(
-    grad_query, unique_ids, grad_rows, ref_out, case, temperature, dtype, grad_loss=None
+    grad_query, unique_ids, grad_rows, ref_out, case, temperature, dtype, grad_loss=None, dz_rel=0.0
 ):
+    """`dz_rel`: a relative error of every dz the kernels may carry on top of
+    float32's (2**-8 when compute_dtype="bfloat16" rounds dz)."""
     _, _, ref_gq, ref_gt = ref_out
     g = 1.0 if grad_loss is None else float(np.abs(grad_loss).max(initial=0.0))
-    base = 1e-5 * (1.0 + zscale(case, temperature)) * 2.0 * g / temperature
+    base = (1e-5 * (1.0 + zscale(case, temperature)) + dz_rel) * 2.0 * g / temperature
     tol_q = base * float(np.abs(np.asarray(case["table"], np.float64)).max(initial=1.0))
     err = np.abs(np.asarray(grad_query, np.float64) - ref_gq)
     assert np.all(err <= tol_q), f"grad_query: max error {err.max():.3g} > {tol_q:.3g}"
@@ -138,6 +144,29 @@ def check_outputs(
     finite = np.isfinite(want[1])
     check_loss(logits[finite], want[1][finite], case, temperature, "logits")
     check_grads(*grads, want, case, temperature, dtype, grad_loss)
+
+
+def bf16_round(x):
+    """x (any float dtype) rounded to bfloat16, to nearest even, as float32."""
+    return np.asarray(x, np.float32).astype(ml_dtypes.bfloat16).astype(np.float32)
+
+
+def rounded_case(case):
+    """`case` with query and table rounded to bfloat16: the inputs the products
+    of compute_dtype="bfloat16" see."""
+    return dict(case, query=bf16_round(case["query"]), table=bf16_round(case["table"]))
+
+
+def check_bf16_against_rounded_reference(case, loss, grads, temperature, in_batch, dtype, g=None):
+    """compute_dtype="bfloat16"'s loss and (grad_query, unique_ids, grad_rows)
+    against the reference on the rounded inputs: float32's tolerances, and
+    dz's rounding (2**-8 of each) in the gradients' (test_bf16_compute.py).
+    Returns the reference."""
+    rc = rounded_case(case)
+    want = reference(rc, temperature, True, in_batch, g)
+    check_loss(loss, want[0], rc, temperature)
+    check_grads(*grads, want, rc, temperature, dtype, g, dz_rel=ROUNDING["bfloat16"])
+    return want
 
 
 # ------------------------------------------------------ the named edge cases --
