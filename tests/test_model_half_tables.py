@@ -17,6 +17,7 @@ import pytest
 import tensorflow as tf
 
 import ydnn
+import ydnn_kernels
 from tests.model_cases import features, history_schema, small_data
 from ydnn import MLPBlock, YoutubeDNNRetrievalModelV2
 from ydnn.trained_model import TrainedModel
@@ -220,3 +221,42 @@ def test_large_tables_are_initialised_a_slice_at_a_time(monkeypatch, dtype):
     assert abs(a.std() - 0.5) < 0.03 and abs(a.mean()) < 0.03
     np.testing.assert_array_equal(table(7), a)
     assert not np.array_equal(table(8), a)
+
+
+@pytest.mark.parametrize("table_dtype", ["float32", "bfloat16"])
+def test_mixed_bfloat16_policy_computes_the_softmax_in_bfloat16(rng, table_dtype):
+    # Under mixed_bfloat16 the tower runs in bfloat16 and the sampled
+    # softmax's products take bfloat16 inputs (compute_dtype), fused and
+    # stock alike: the two agree to bfloat16's precision, the loss is
+    # float32, and training lowers it.
+    f = features(rng, batch=32)
+    y = rng.integers(1, 51, 32).astype(np.int32)
+    keras.mixed_precision.set_dtype_policy("mixed_bfloat16")
+    try:
+        fused, stock = model(table_dtype, ops="fused"), model(table_dtype, ops="stock")
+        fused(f), stock(f)
+        for a, b in zip(fused.weights, stock.weights):
+            b.assign(a)
+        assert fused.compute_dtype == "bfloat16" and fused(f).dtype == tf.bfloat16
+        samples = fused.sample_negatives(tf.constant(y))
+        lf = fused.sampled_loss(fused(f), tf.constant(y), samples)
+        ls = stock.sampled_loss(stock(f), tf.constant(y), samples)
+        assert lf.dtype == tf.float32
+        # Exactly the op under compute_dtype="bfloat16", not its float32 products.
+        q32 = tf.cast(fused(f), tf.float32)
+        args = (q32, fused.item_table, tf.constant(y), *samples)
+        bf = ydnn_kernels.sampled_softmax_loss(*args, compute_dtype="bfloat16")
+        fp = ydnn_kernels.sampled_softmax_loss(*args, compute_dtype="float32")
+        np.testing.assert_array_equal(lf.numpy(), bf.numpy())
+        # (A bfloat16 table and a bfloat16 query are already rounded: the
+        # two products are then the same, exactly.)
+        assert np.array_equal(lf.numpy(), fp.numpy()) == (table_dtype == "bfloat16")
+        # Both round the same bfloat16 inputs; stock also rounds its logits
+        # to bfloat16 (2^-8 of |z| <= ~10): within 0.05 per example.
+        np.testing.assert_allclose(lf.numpy(), ls.numpy(), rtol=0, atol=0.05)
+        fused.compile(optimizer="adam")
+        hist = fused.fit(tf.data.Dataset.from_tensors((f, y)).repeat(20), verbose=0)
+        first = float(fused.sampled_loss(fused(f), tf.constant(y), samples).numpy().mean())
+        assert np.isfinite(hist.history["loss"][0]) and first < float(lf.numpy().mean())
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")

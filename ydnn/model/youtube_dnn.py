@@ -307,7 +307,11 @@ class YoutubeDNNRetrievalModelV2(DataInputsMixin, TrainingMixin, RetrievalMixin,
         """
         sampled, true_ec, sampled_ec = samples
         targets = tf.reshape(targets, [-1])
-        query = tf.cast(query, tf.float32)  # a bfloat16 tower (mixed_bfloat16): the loss is float32
+        # Under mixed_bfloat16 the tower's query is bfloat16 and the logits'
+        # products take bfloat16 inputs (float32 sums), as a Keras matmul
+        # does under that policy; the loss itself is float32.
+        compute = "bfloat16" if self.compute_dtype == "bfloat16" else "float32"
+        query = tf.cast(query, tf.float32)
         if self.ops == "fused" and self.post is None:
             return ydnn_kernels.sampled_softmax_loss(
                 query,
@@ -317,6 +321,7 @@ class YoutubeDNNRetrievalModelV2(DataInputsMixin, TrainingMixin, RetrievalMixin,
                 true_ec,
                 sampled_ec,
                 temperature=self.logits_temperature,
+                compute_dtype=compute,
             )
         table = self.item_table
         if self.post is not None:
@@ -325,10 +330,24 @@ class YoutubeDNNRetrievalModelV2(DataInputsMixin, TrainingMixin, RetrievalMixin,
             rows = self.post(tf.cast(tf.gather(table, uniq), tf.float32))
             n = tf.shape(targets)[0]
             return stock.sampled_softmax_loss(
-                query, rows, idx[:n], idx[n:], true_ec, sampled_ec, self.logits_temperature
+                query,
+                rows,
+                idx[:n],
+                idx[n:],
+                true_ec,
+                sampled_ec,
+                self.logits_temperature,
+                compute_dtype=compute,
             )
         return stock.sampled_softmax_loss(
-            query, table, targets, sampled, true_ec, sampled_ec, self.logits_temperature
+            query,
+            table,
+            targets,
+            sampled,
+            true_ec,
+            sampled_ec,
+            self.logits_temperature,
+            compute_dtype=compute,
         )
 
     # -- serialisation ---------------------------------------------------------
