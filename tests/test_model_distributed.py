@@ -9,8 +9,10 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 _SCRIPT = """
-import json
+import json, sys
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
@@ -23,7 +25,8 @@ data = small_data(users=300, items=200, interactions=6000)
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 with strategy.scope():
     model = ydnn.YoutubeDNNRetrievalModelV2(
-        data.schema(), top_block=ydnn.MLPBlock([32, 16]), num_sampled=20, min_sampled_id=1)
+        data.schema(), top_block=ydnn.MLPBlock([32, 16]), num_sampled=20, min_sampled_id=1,
+        table_dtype=sys.argv[1])
     model.compile(optimizer="adam")
 table = model.item_table.value  # the tf.distribute MirroredVariable under the Keras one
 hist = model.fit(ydnn.data.to_dataset(data.train, 128, seed=0), epochs=3, verbose=0)
@@ -37,9 +40,16 @@ print(json.dumps({"loss": hist.history["loss"], "recall": res["recall_at_10"],
 """
 
 
-def test_trains_and_evaluates_on_two_replicas():
+@pytest.mark.parametrize("table_dtype", ["float32", "bfloat16"])
+def test_trains_and_evaluates_on_two_replicas(table_dtype):
+    # bfloat16: each replica rounds its copy of the table stochastically;
+    # the bits are keyed alike on both, so the copies stay identical.
     out = subprocess.run(
-        [sys.executable, "-c", _SCRIPT], capture_output=True, text=True, check=False, timeout=600
+        [sys.executable, "-c", _SCRIPT, table_dtype],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
     )
     assert out.returncode == 0, out.stderr[-3000:]
     res = json.loads(out.stdout.strip().splitlines()[-1])

@@ -38,12 +38,11 @@ ids (so the kernel, not Keras's half-precision arithmetic, updates it), and
 each updated row is stored with stochastic rounding (unbiased: updates
 smaller than half a unit in the last place survive on average) unless
 `stochastic_rounding=False`. The rounding's bits are keyed by
-`rounding_seed`, the variable's path and the step, so training is
-reproducible with the seed.
+`rounding_seed`, the variable's index and the step, so training is
+reproducible with the seed and mirrored replicas round alike.
 """
 
 import random
-import zlib
 
 import keras
 import tensorflow as tf
@@ -177,9 +176,11 @@ class SparseUpdateMixin:
             )
 
     def _rounding_key(self, variable):
-        """The stochastic-rounding seed of one variable: the optimizer's seed and its path."""
-        path = getattr(variable, "path", None) or variable.name
-        return (self.rounding_seed << 32 | zlib.crc32(path.encode())) % 2**63
+        """The stochastic-rounding seed of one variable: the optimizer's seed
+        and the variable's index among the optimizer's variables, which is the
+        same on every replica of a mirrored variable and after a reload (a
+        name would not be: replicas carry their device in it)."""
+        return (self.rounding_seed << 32 | self._get_variable_index(variable)) % 2**63
 
     def _sparse_hyper(self):
         return {}
@@ -197,7 +198,11 @@ class SparseUpdateMixin:
         )
 
     def apply(self, grads, trainable_variables=None):
-        grads = list(grads)
+        # 16-bit gradients travel in float32: the cross-replica sum of
+        # tf.distribute has no bfloat16 kernel on the CPU, and a float32 sum
+        # is the more accurate one. The kernel takes them back to the table's
+        # dtype (float32 -> 16 bits -> float32 is exact for one replica).
+        grads = [_map_values(g, _to_float32) if g is not None else g for g in grads]
         scale = self.loss_scale_factor
         if scale is not None:
             grads = [_unscale(g, scale) for g in grads]
@@ -296,6 +301,10 @@ def _map_values(g, fn):
     if isinstance(g, tf.IndexedSlices):
         return tf.IndexedSlices(fn(g.values), g.indices, g.dense_shape)
     return fn(g)
+
+
+def _to_float32(x):
+    return tf.cast(x, tf.float32) if x.dtype in (tf.float16, tf.bfloat16) else x
 
 
 def _unscale(g, scale):
