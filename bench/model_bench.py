@@ -158,7 +158,7 @@ def compare(num_items, steps, rounds, memory):
 def half_tables(sizes, results, memory=True):
     """The `--half` table: float32 vs bfloat16 tables, fused, each run alone."""
     rows, base = [], {}
-    steps, rounds = 32, 3
+    steps, rounds = 32, 5
     for n in sizes:
         row = [f"{n:,}"]
         for dtype in ("float32", "bfloat16"):
@@ -166,7 +166,11 @@ def half_tables(sizes, results, memory=True):
             if table_gb * 1e9 > FIT_BYTES:
                 row += [f"table alone {table_gb:.1f} GB: does not fit", "", ""]
                 continue
-            speed = float(np.median(alone("speed", "fused", n, steps, rounds, dtype)))
+            # The better of two processes: on this 2-core machine a process
+            # now and then runs all its rounds at about half speed.
+            speed = max(
+                float(np.median(alone("speed", "fused", n, steps, rounds, dtype))) for _ in range(2)
+            )
             base.setdefault(dtype, speed)
             mem = alone("peak", "fused", n, steps, rounds, dtype) if memory else None
             row += [
@@ -182,10 +186,12 @@ def half_tables(sizes, results, memory=True):
         f"Fused model: batch {BATCH}, history <= {HISTORY}, MLP [128, {DIM}], {SAMPLED} "
         "negatives, ydnn.optimizers.RowWiseAdagrad(0.05) (one float32 accumulator per table "
         "row; a bfloat16 table's rows are stored with stochastic rounding); 32-step rounds "
-        "(one fit call each), median of 3 after a warm-up round; each cell trains alone in a "
-        "fresh process; peak MB = resident-set growth over building (tables initialised a "
-        "slice of rows at a time) and training, measured in another fresh process; step "
-        "time / smallest = the smallest catalog's examples/s over this one's."
+        "(one fit call each), median of 5 after a warm-up round; each cell trains alone in a "
+        "fresh process, twice, and shows the better median (a process now and then runs all "
+        "its rounds at about half speed on this 2-core machine); peak MB = resident-set "
+        "growth over building (tables initialised a slice of rows at a time) and training, "
+        "measured in another fresh process; step time / smallest = the smallest catalog's "
+        "examples/s over this one's."
     ]
     publish(
         "End-to-end training with float32 and bfloat16 tables, up to 10^8 items",
