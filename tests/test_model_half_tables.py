@@ -203,9 +203,9 @@ def test_large_tables_are_initialised_a_slice_at_a_time(monkeypatch, dtype):
     # of rows is drawn and written in place: every slice must be drawn
     # (no zero rows, none repeating another slice), from the initializer's
     # distribution, and an int-seeded initializer must stay reproducible.
-    from ydnn.layers import input_block
+    from ydnn.layers import embedding_tables
 
-    monkeypatch.setattr(input_block, "CHUNKED_INIT_ELEMENTS", 64 * 8)  # 64 rows of 8
+    monkeypatch.setattr(embedding_tables, "CHUNKED_INIT_ELEMENTS", 64 * 8)  # 64 rows of 8
     schema = history_schema(num_items=999, dim=8, extra=False)
 
     def table(seed):

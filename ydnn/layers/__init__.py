@@ -1,6 +1,7 @@
 """Keras layers of the YouTube-DNN query tower."""
 
-from ydnn.layers.input_block import InputBlock, infer_embedding_dim
+from ydnn.layers.embedding_tables import infer_embedding_dim
+from ydnn.layers.input_block import InputBlock
 from ydnn.layers.l2_norm import L2Norm
 from ydnn.layers.mlp_block import MLPBlock
 

@@ -8,7 +8,7 @@ import tensorflow as tf
 import ydnn_kernels
 from ydnn.layers import InputBlock, MLPBlock
 from ydnn.layers._args import bool_arg, choice_arg, dims_arg, int_arg
-from ydnn.layers.input_block import TABLE_DTYPES, add_table, table_initializer
+from ydnn.layers.embedding_tables import TABLE_DTYPES, add_table, table_initializer
 from ydnn.model.data_inputs import DataInputsMixin
 from ydnn.model.retrieval import RetrievalMixin
 from ydnn.model.training import TrainingMixin
