@@ -205,6 +205,28 @@ class TrainingMixin(SamplerStreamMixin):
         # An empty batch does not count: one NaN made the epoch's loss NaN.
         self.loss_tracker.update_state(loss, sample_weight=tf.cast(tf.size(y) > 0, tf.float32))
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # compile() builds the model (from the schema) and the optimizer, so
+        # Keras's symbolic build has nothing to do; under a distribution
+        # strategy it would first average a batch across replicas, which
+        # MultiWorkerMirroredStrategy cannot do for a dict of features
+        # ("Attempt to convert a value ({'item_id': PerReplica...})").
+        if all(layer.built for layer in self._flatten_layers()) and (
+            self.optimizer is None or self.optimizer.built
+        ):
+            return
+        super()._maybe_symbolic_build(iterator, data_batch)
+
+    def _step_logs(self, logs):
+        # Keras averages a step's logs across the workers of a
+        # MultiWorkerMirroredStrategy with reduce("MEAN", axis=0), which
+        # needs an axis: each scalar goes out as [1] there (the mean over the
+        # workers is then a scalar again). Other strategies take scalars.
+        strategy = self.distribute_strategy
+        if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            return {k: tf.reshape(v, [1]) for k, v in logs.items()}
+        return logs
+
     def train_step(self, data):
         x, y, weight = self._unpack(data)
         samples = self._training_negatives(y)
@@ -217,7 +239,7 @@ class TrainingMixin(SamplerStreamMixin):
         grads = tape.gradient(loss, variables)
         self.optimizer.apply(grads, variables)
         self._track_loss(loss, y)
-        return {"loss": self.loss_tracker.result()}
+        return self._step_logs({"loss": self.loss_tracker.result()})
 
     def test_step(self, data):
         x, y, weight = self._unpack(data)
@@ -228,7 +250,7 @@ class TrainingMixin(SamplerStreamMixin):
         _, ids = self.retrieve(query, self.top_k, self.seen_items(x) if self.exclude_seen else None)
         for metric in self.top_k_metrics:
             metric.update_state(y, ids, sample_weight=weight)
-        return {m.name: m.result() for m in self.metrics}
+        return self._step_logs({m.name: m.result() for m in self.metrics})
 
 
 def target_ids(y: Any, name: str) -> tf.Tensor:
