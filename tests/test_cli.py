@@ -15,28 +15,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.cli_tiny import tiny_train_args
 from ydnn.cli import main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = [
-    "--synthetic",
-    "--synthetic-users",
-    "200",
-    "--synthetic-items",
-    "300",
-    "--synthetic-interactions",
-    "6000",
-    "--epochs",
-    "2",
-    "--embedding-dim",
-    "16",
-    "--top-block",
-    "32,16",
-    "--num-sampled",
-    "20",
-    "--verbose",
-    "0",
-]
+TINY = tiny_train_args()
 METRICS = {"recall_at_10", "ndcg_at_10", "mrr_at_10", "map_at_10", "precision_at_10"}
 
 

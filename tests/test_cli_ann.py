@@ -19,30 +19,13 @@ import pytest
 
 pytest.importorskip("faiss", reason="the ANN tests need pip install 'ydnn[ann]'")
 
+from tests.cli_tiny import tiny_train_args
 from ydnn.cli import main  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECALL = 0.95
 K = 10
-TINY = [
-    "--synthetic",
-    "--synthetic-users",
-    "200",
-    "--synthetic-items",
-    "2000",
-    "--synthetic-interactions",
-    "6000",
-    "--epochs",
-    "2",
-    "--embedding-dim",
-    "16",
-    "--top-block",
-    "32,16",
-    "--num-sampled",
-    "20",
-    "--verbose",
-    "0",
-]
+TINY = tiny_train_args(items=2000)
 
 
 @pytest.fixture(scope="module")

@@ -84,6 +84,37 @@ void leave() { _tile_release(); }
 // store that only they read. A compiler barrier between the two kinds.
 inline void memory_barrier() { asm volatile("" ::: "memory"); }
 
+// Accumulator tiles 0-3: a 32 x 32 float block as 2 x 2 tiles of 16 x 16,
+// rows `ld` floats apart in memory.
+inline void load_acc(const float* o, int64_t ld) {
+  _tile_loadd(0, o, 4 * ld);
+  _tile_loadd(1, o + 16, 4 * ld);
+  _tile_loadd(2, o + 16 * ld, 4 * ld);
+  _tile_loadd(3, o + 16 * ld + 16, 4 * ld);
+}
+
+inline void store_acc(float* o, int64_t ld) {
+  _tile_stored(0, o, 4 * ld);
+  _tile_stored(1, o + 16, 4 * ld);
+  _tile_stored(2, o + 16 * ld, 4 * ld);
+  _tile_stored(3, o + 16 * ld + 16, 4 * ld);
+}
+
+// acc += A B over one K step: A's two 16-row bfloat16 slabs (a0, a1, rows
+// lda bytes apart) into tiles 4, 5, B's two 16-column pair slabs (b0, b1,
+// ldb bytes) into tiles 6, 7, and the four products.
+inline void dp_2x2(const void* a0, const void* a1, int64_t lda, const void* b0, const void* b1,
+                   int64_t ldb) {
+  _tile_loadd(4, a0, lda);
+  _tile_loadd(5, a1, lda);
+  _tile_loadd(6, b0, ldb);
+  _tile_loadd(7, b1, ldb);
+  _tile_dpbf16ps(0, 4, 6);
+  _tile_dpbf16ps(1, 4, 7);
+  _tile_dpbf16ps(2, 5, 6);
+  _tile_dpbf16ps(3, 5, 7);
+}
+
 // r[j] = column j of the 16 x 16 square r (row i: r[i]): in-lane
 // interleaves and shuffles leave, in each 128-bit lane L of r[4 m + k],
 // rows 4m..4m+3 of column 4L + k; whole lanes then gather each column.
@@ -174,21 +205,10 @@ void logits_amx_impl(const float* qt, const TileView& t, int64_t dp, const Epilo
     _tile_zero(1);
     _tile_zero(2);
     _tile_zero(3);
-    for (int64_t k = 0; k < dp / 32; ++k) {
-      _tile_loadd(4, a + 2 * (16 * m * dp + 32 * k), 2 * dp);
-      _tile_loadd(5, a + 2 * (16 * (m + 1) * dp + 32 * k), 2 * dp);
-      _tile_loadd(6, q + 4 * 16 * k * kRows, 4 * kRows);
-      _tile_loadd(7, q + 4 * (16 * k * kRows + 16), 4 * kRows);
-      _tile_dpbf16ps(0, 4, 6);
-      _tile_dpbf16ps(1, 4, 7);
-      _tile_dpbf16ps(2, 5, 6);
-      _tile_dpbf16ps(3, 5, 7);
-    }
-    float* zm = z + 16 * m * kRows;
-    _tile_stored(0, zm, 4 * kRows);
-    _tile_stored(1, zm + 16, 4 * kRows);
-    _tile_stored(2, zm + 16 * kRows, 4 * kRows);
-    _tile_stored(3, zm + 16 * kRows + 16, 4 * kRows);
+    for (int64_t k = 0; k < dp / 32; ++k)
+      dp_2x2(a + 2 * (16 * m * dp + 32 * k), a + 2 * (16 * (m + 1) * dp + 32 * k), 2 * dp,
+             q + 4 * 16 * k * kRows, q + 4 * (16 * k * kRows + 16), 4 * kRows);
+    store_acc(z + 16 * m * kRows, kRows);
   }
   memory_barrier();
   for (int64_t c = 0; c < t.groups * kGroup; ++c)
@@ -219,24 +239,11 @@ void dq_amx(const float* dz, const TileView& t, int64_t dp, float* dqt) {
   const char* ct = static_cast<const char*>(t.prep) + 2 * kTileCols * dp;
   for (int64_t i = 0; i < dp / 16; i += 2) {
     float* o = dqt + 16 * i * kRows;
-    _tile_loadd(0, o, 4 * kRows);
-    _tile_loadd(1, o + 16, 4 * kRows);
-    _tile_loadd(2, o + 16 * kRows, 4 * kRows);
-    _tile_loadd(3, o + 16 * kRows + 16, 4 * kRows);
-    for (int64_t k = 0; k < tp / 32; ++k) {
-      _tile_loadd(4, ct + 2 * (16 * i * tp + 32 * k), 2 * tp);
-      _tile_loadd(5, ct + 2 * (16 * (i + 1) * tp + 32 * k), 2 * tp);
-      _tile_loadd(6, pairs + 16 * k * kRows, 4 * kRows);
-      _tile_loadd(7, pairs + 16 * k * kRows + 16, 4 * kRows);
-      _tile_dpbf16ps(0, 4, 6);
-      _tile_dpbf16ps(1, 4, 7);
-      _tile_dpbf16ps(2, 5, 6);
-      _tile_dpbf16ps(3, 5, 7);
-    }
-    _tile_stored(0, o, 4 * kRows);
-    _tile_stored(1, o + 16, 4 * kRows);
-    _tile_stored(2, o + 16 * kRows, 4 * kRows);
-    _tile_stored(3, o + 16 * kRows + 16, 4 * kRows);
+    load_acc(o, kRows);
+    for (int64_t k = 0; k < tp / 32; ++k)
+      dp_2x2(ct + 2 * (16 * i * tp + 32 * k), ct + 2 * (16 * (i + 1) * tp + 32 * k), 2 * tp,
+             pairs + 16 * k * kRows, pairs + 16 * k * kRows + 16, 4 * kRows);
+    store_acc(o, kRows);
   }
 }
 
@@ -262,24 +269,11 @@ void dc_flush(int64_t dp, float* dct) {
   for (int64_t j = 0; j < dp / 16; j += 2)
     for (int64_t m = 0; m < tp / 16; m += 2) {
       float* o = dct + 16 * m * dp + 16 * j;
-      _tile_loadd(0, o, 4 * dp);
-      _tile_loadd(1, o + 16, 4 * dp);
-      _tile_loadd(2, o + 16 * dp, 4 * dp);
-      _tile_loadd(3, o + 16 * dp + 16, 4 * dp);
-      for (int64_t b = 0; b < n; ++b) {
-        _tile_loadd(4, stage.rows[b] + 16 * m * kRows, 2 * kRows);
-        _tile_loadd(5, stage.rows[b] + 16 * (m + 1) * kRows, 2 * kRows);
-        _tile_loadd(6, stage.qr[b] + 4 * 16 * j, 4 * dp);
-        _tile_loadd(7, stage.qr[b] + 4 * 16 * (j + 1), 4 * dp);
-        _tile_dpbf16ps(0, 4, 6);
-        _tile_dpbf16ps(1, 4, 7);
-        _tile_dpbf16ps(2, 5, 6);
-        _tile_dpbf16ps(3, 5, 7);
-      }
-      _tile_stored(0, o, 4 * dp);
-      _tile_stored(1, o + 16, 4 * dp);
-      _tile_stored(2, o + 16 * dp, 4 * dp);
-      _tile_stored(3, o + 16 * dp + 16, 4 * dp);
+      load_acc(o, dp);
+      for (int64_t b = 0; b < n; ++b)
+        dp_2x2(stage.rows[b] + 16 * m * kRows, stage.rows[b] + 16 * (m + 1) * kRows, 2 * kRows,
+               stage.qr[b] + 4 * 16 * j, stage.qr[b] + 4 * 16 * (j + 1), 4 * dp);
+      store_acc(o, dp);
     }
 }
 

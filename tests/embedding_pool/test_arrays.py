@@ -3,11 +3,6 @@ checks as the TF op, every CPU vector path (scalar / AVX2 / AVX-512, chosen
 at run time) and thread-count independence. No TensorFlow: bench/gpu/run.sh
 runs this file on a TF-free GPU box. Bad input: test_errors.py."""
 
-import json
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
@@ -25,6 +20,7 @@ from tests.embedding_pool.cases import (
     make_case,
 )
 from tests.embedding_pool.reference import embedding_pool_grad_ref, embedding_pool_ref
+from tests.isa_run import run_json
 from tests.tolerance import assert_close_to_ref
 from ydnn_kernels import arrays
 
@@ -105,16 +101,7 @@ def test_every_vector_path_gives_the_same_answer(rng, isa, threads, dtype):
         lengths=case.lengths.tolist(),
         weights=case.weights.tolist(),
     )
-    env = dict(os.environ, YDNN_CPU_ISA=isa, YDNN_NUM_THREADS=str(threads))
-    res = subprocess.run(
-        [sys.executable, "-c", _SUBPROCESS],
-        input=json.dumps(payload),
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-    )
-    got = json.loads(res.stdout)
+    got = run_json(_SUBPROCESS, payload, isa, threads)
     assert got["isa"] == isa and got["threads"] == threads
     assert_close_to_ref(
         got["out"],

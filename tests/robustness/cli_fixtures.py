@@ -19,27 +19,10 @@ import tempfile
 
 import numpy as np
 
+from tests.cli_tiny import tiny_train_args
 from ydnn.cli import main
 
-TINY = [
-    "--synthetic",
-    "--synthetic-users",
-    "200",
-    "--synthetic-items",
-    "300",
-    "--synthetic-interactions",
-    "6000",
-    "--epochs",
-    "1",
-    "--embedding-dim",
-    "16",
-    "--top-block",
-    "32,16",
-    "--num-sampled",
-    "20",
-    "--verbose",
-    "0",
-]
+TINY = tiny_train_args(epochs=1)
 # Same log as TINY's --synthetic options, for the CSV and evaluate cases.
 SYNTHETIC = {"num_users": 200, "num_items": 300, "num_interactions": 6000, "seed": 0}
 _names = itertools.count()

@@ -6,14 +6,10 @@ tile tails, the named edge cases, every CPU vector path and thread count.
 No TensorFlow: bench/gpu/run.sh runs this file on a TF-free GPU box.
 """
 
-import json
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
+from tests.isa_run import run_json
 from tests.sampled_softmax import cases as C
 from tests.sampled_softmax.cases import (
     DTYPES,
@@ -150,16 +146,7 @@ def test_every_vector_path_and_thread_count_agree(rng, isa, threads):
         "case": {k: v.tolist() for k, v in case.items()},
         "dtypes": {k: str(v.dtype) for k, v in case.items()},
     }
-    env = dict(os.environ, YDNN_CPU_ISA=isa, YDNN_NUM_THREADS=str(threads))
-    res = subprocess.run(
-        [sys.executable, "-c", _SUBPROCESS],
-        input=json.dumps(payload),
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-    )
-    loss, gq, ids, rows = (np.array(x) for x in json.loads(res.stdout))
+    loss, gq, ids, rows = (np.array(x) for x in run_json(_SUBPROCESS, payload, isa, threads))
     want = reference(case, 0.5, True, True)
     check_loss(loss, want[0], case, 0.5)
     check_grads(gq, ids, rows, want, case, 0.5, "float32")

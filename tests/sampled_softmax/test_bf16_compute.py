@@ -29,16 +29,13 @@ T the temperature and `row` the largest |value| of the other operand:
   plus the table dtype's rounding on both sides.
 """
 
-import json
 import math
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.isa_run import run_json
 from tests.sampled_softmax.cases import (
     DTYPES,
     NP_DTYPES,
@@ -264,16 +261,7 @@ def test_every_path_matches_the_rounded_reference(rng, level, threads):
         "cases": [{k: v.tolist() for k, v in c.items()} for c in cases],
         "dtypes": {k: str(v.dtype) for k, v in cases[0].items()},
     }
-    env = dict(os.environ, YDNN_CPU_ISA=level, YDNN_NUM_THREADS=str(threads))
-    res = subprocess.run(
-        [sys.executable, "-c", _SUBPROCESS],
-        input=json.dumps(payload),
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-    )
-    out = json.loads(res.stdout)
+    out = run_json(_SUBPROCESS, payload, level, threads)
     assert (out["isa"], out["bf16"]) == _PATHS[level]
     for case, run_ in zip(cases, out["runs"]):
         loss, gq, ids, rows = (np.array(x) for x in run_)

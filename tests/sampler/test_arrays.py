@@ -5,14 +5,10 @@ maths against libm, and every CPU vector path drawing the scalar path's ids.
 The TF op: test_tf.py; against TF's sampler: test_vs_stock.py; bad
 arguments: test_errors.py."""
 
-import json
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
+from tests.isa_run import run_json
 from tests.sampler.cases import STREAM_CASES, STREAM_SEEDS, chi_square_rejects
 from tests.sampler.reference import (
     expected_count_ref,
@@ -137,16 +133,7 @@ def test_vector_paths_draw_the_scalar_paths_ids(isa):
     ]
     got = {}
     for path in ("scalar", isa):
-        env = dict(os.environ, YDNN_CPU_ISA=path)
-        res = subprocess.run(
-            [sys.executable, "-c", _ISA_SUBPROCESS],
-            input=json.dumps(cases),
-            capture_output=True,
-            text=True,
-            env=env,
-            check=True,
-        )
-        got[path] = json.loads(res.stdout)
+        got[path] = run_json(_ISA_SUBPROCESS, cases, path)
     for case, a, b in zip(cases, got["scalar"], got[isa]):
         assert a[0] == b[0] and a[3] == b[3], f"ids differ between paths for {case}"
         np.testing.assert_allclose(a[1] + a[2], b[1] + b[2], rtol=1e-6, err_msg=str(case))

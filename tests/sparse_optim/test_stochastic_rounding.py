@@ -3,14 +3,11 @@
 bit for bit against the NumPy reference (rounding_reference.py), unbiased,
 within one unit in the last place of the float64 step, reproducible."""
 
-import os
-import subprocess
-import sys
-
 import ml_dtypes
 import numpy as np
 import pytest
 
+from tests.isa_run import run_json
 from tests.sparse_optim.cases import KINDS, NP_DTYPE, make_state
 from tests.sparse_optim.reference import sparse_step
 from tests.sparse_optim.rounding_reference import round_bits, stochastic_round
@@ -130,29 +127,26 @@ def test_reproducible_and_keyed_by_seed_and_step(rng, dtype):
     assert run(np.arange(V), seed=1, step=3).tobytes() != base.tobytes()
 
 
-def test_same_bits_on_one_thread_and_every_vector_path(tmp_path):
+_PATHS_SCRIPT = """
+import json, numpy as np, ml_dtypes
+from ydnn_kernels import arrays
+rng = np.random.default_rng(0)
+t = rng.standard_normal((3000, 40)).astype(ml_dtypes.bfloat16)
+ids = rng.integers(0, 3000, 5000)
+g = (rng.standard_normal((5000, 40)) * 1e-3).astype(ml_dtypes.bfloat16)
+a = [rng.uniform(0.1, 1, (3000, 40)).astype(np.float32)]
+arrays.sparse_apply("adagrad", t, a, ids, g, 0.01, stochastic_rounding=True, seed=5)
+print(json.dumps(t.view(np.uint16).tobytes().hex()))
+"""
+
+
+def test_same_bits_on_one_thread_and_every_vector_path():
     # Each vector path and thread count in its own process (the ISA and the
     # pool are fixed at first use); all must write the same bytes.
-    script = tmp_path / "sr.py"
-    script.write_text(
-        "import sys, numpy as np, ml_dtypes\n"
-        "from ydnn_kernels import arrays\n"
-        "rng = np.random.default_rng(0)\n"
-        "t = rng.standard_normal((3000, 40)).astype(ml_dtypes.bfloat16)\n"
-        "ids = rng.integers(0, 3000, 5000)\n"
-        "g = (rng.standard_normal((5000, 40)) * 1e-3).astype(ml_dtypes.bfloat16)\n"
-        "a = [rng.uniform(0.1, 1, (3000, 40)).astype(np.float32)]\n"
-        "arrays.sparse_apply('adagrad', t, a, ids, g, 0.01, stochastic_rounding=True, seed=5)\n"
-        "sys.stdout.write(t.view(np.uint16).tobytes().hex()[:200000])\n"
-    )
-    outs = {}
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    for isa, threads in [("scalar", "1"), ("avx2", "2"), ("avx512", "2"), ("avx512", "1")]:
-        env = dict(os.environ, YDNN_CPU_ISA=isa, YDNN_NUM_THREADS=threads, PYTHONPATH=root)
-        out = subprocess.run(
-            [sys.executable, str(script)], env=env, capture_output=True, text=True, check=True
-        )
-        outs[(isa, threads)] = out.stdout
+    outs = {
+        (isa, threads): run_json(_PATHS_SCRIPT, None, isa, threads)
+        for isa, threads in [("scalar", 1), ("avx2", 2), ("avx512", 2), ("avx512", 1)]
+    }
     assert len(set(outs.values())) == 1, {k: v[:40] for k, v in outs.items()}
 
 

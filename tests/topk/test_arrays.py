@@ -2,14 +2,10 @@
 dtypes x exclusions x min_id, exact ties, rows left short of k, NaN rows,
 every vector path and thread count (tolerances: tests/topk/cases.py)."""
 
-import json
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
+from tests.isa_run import run_json
 from tests.topk.cases import DTYPES, NP_DTYPES, SHAPES, check_topk, make_case
 from tests.topk.reference import topk_reference
 from ydnn_kernels.arrays import topk_scores
@@ -138,16 +134,7 @@ def test_every_vector_path_gives_the_same_answer(rng, isa, threads, B, D, dtype)
         k=case.k,
         exclude=case.exclude,
     )
-    env = dict(os.environ, YDNN_CPU_ISA=isa, YDNN_NUM_THREADS=str(threads))
-    res = subprocess.run(
-        [sys.executable, "-c", _SUBPROCESS],
-        input=json.dumps(payload),
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-    )
-    got = json.loads(res.stdout)
+    got = run_json(_SUBPROCESS, payload, isa, threads)
     assert got["isa"] == isa and got["threads"] == threads
     want = topk_reference(case.queries, case.table, case.k, case.exclude, 1)
     check_topk(case, np.array(got["s"]), np.array(got["i"], np.int64), *want, isa)
