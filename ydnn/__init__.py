@@ -16,6 +16,7 @@ from ydnn_kernels._version import __version__ as __version__
 
 _SUBMODULES = ("data", "io", "metrics", "optimizers", "presets", "transforms")
 _NAMES = {
+    "BackupAndRestore": "ydnn.backup_and_restore",
     "Dataset": "ydnn.io",
     "Loader": "ydnn.io",
     "InputBlock": "ydnn.layers",
@@ -31,6 +32,7 @@ _NAMES = {
 }
 
 __all__ = [
+    "BackupAndRestore",
     "ColumnSchema",
     "Dataset",
     "InputBlock",

@@ -3,6 +3,8 @@
 * `prepare_sequences` / `read_interactions`: the leave-last-out protocol.
 * `SequenceData`, `Examples`: the prepared arrays, item mapping and schema.
 * `to_dataset`: a prefetching, seeded `tf.data` pipeline of `(features, target)`.
+* `TrainingFeed`: a job's batches by global step, sharded over replicas and workers,
+  resumable mid-epoch.
 * `generate_interactions`: a synthetic log with popularity, clusters and drift.
 * `most_popular_top_k`: the popularity baseline under the same protocol.
 """
@@ -13,12 +15,14 @@ from ydnn.data.pipeline import to_dataset
 from ydnn.data.popularity import most_popular_top_k
 from ydnn.data.sequence_data import ITEM_COLUMN, TARGET_COLUMN, SequenceData
 from ydnn.data.synthetic import generate_interactions
+from ydnn.data.training_feed import TrainingFeed
 
 __all__ = [
     "ITEM_COLUMN",
     "TARGET_COLUMN",
     "Examples",
     "SequenceData",
+    "TrainingFeed",
     "generate_interactions",
     "most_popular_top_k",
     "prepare_sequences",

@@ -230,13 +230,19 @@ class TrainingMixin(SamplerStreamMixin):
     def train_step(self, data):
         x, y, weight = self._unpack(data)
         samples = self._training_negatives(y)
+        # The replicas' gradients are summed (IndexedSlices all-gathered):
+        # each replica's loss counts 1 / replicas, so a step under a strategy
+        # is the step of one replica on the concatenated batch, as Keras's
+        # own train_step scales it (`scale_loss_for_distribution`).
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
         with tf.GradientTape() as tape:
             query = self(x, training=True)
             loss = self._mean_loss(self.sampled_loss(query, y, samples), weight)
             if self.losses:
                 loss += tf.add_n(self.losses)
+            scaled = loss / replicas if replicas > 1 else loss
         variables = self.trainable_variables
-        grads = tape.gradient(loss, variables)
+        grads = tape.gradient(scaled, variables)
         self.optimizer.apply(grads, variables)
         self._track_loss(loss, y)
         return self._step_logs({"loss": self.loss_tracker.result()})
