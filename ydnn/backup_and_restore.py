@@ -74,7 +74,7 @@ class BackupAndRestore(keras.callbacks.Callback):
         self.delete_checkpoint = bool(delete_checkpoint)
         self._state = os.path.join(self.backup_dir, STATE_DIR)
         self._epoch = 0
-        self._steps_since_save = 0
+        self._saved_step = 0
 
     # -- who writes ---------------------------------------------------------------
     def _is_writer(self):
@@ -82,13 +82,19 @@ class BackupAndRestore(keras.callbacks.Callback):
 
     # -- restore --------------------------------------------------------------------
     def on_train_begin(self, logs=None):
-        self._steps_since_save = 0
+        self._restore()
+        self._saved_step = self._step()
+
+    def _step(self):
+        return int(self.model.optimizer.iterations.numpy())
+
+    def _restore(self):
         if not os.path.isdir(self._state):
             return
         with open(os.path.join(self._state, METADATA_FILE)) as f:
             meta = json.load(f)
         self.model.load_weights(os.path.join(self._state, WEIGHTS_FILE))
-        got = int(self.model.optimizer.iterations.numpy())
+        got = self._step()
         if got != meta["step"]:
             raise ValueError(
                 f"backup in {self.backup_dir!r} is inconsistent: its weights are at step {got}, "
@@ -103,9 +109,9 @@ class BackupAndRestore(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if self.save_freq == "epoch":
             return
-        self._steps_since_save += 1
-        if self._steps_since_save >= self.save_freq:
-            self._steps_since_save = 0
+        # Counted in the model's steps: with steps_per_execution > 1 this
+        # runs once per execution.
+        if self._step() - self._saved_step >= self.save_freq:
             self._save(self._epoch)  # mid-epoch: a restore restarts this epoch
 
     def on_epoch_end(self, epoch, logs=None):
@@ -113,9 +119,9 @@ class BackupAndRestore(keras.callbacks.Callback):
             self._save(epoch + 1)
 
     def _save(self, epoch):
+        step = self._saved_step = self._step()
         if not self._is_writer():
             return
-        step = int(self.model.optimizer.iterations.numpy())
 
         def write(tmp):
             self.model.save_weights(os.path.join(tmp, WEIGHTS_FILE))

@@ -10,6 +10,8 @@ import argparse
 import os
 import sys
 
+from ydnn import cli_scaling
+
 
 class _Parser(argparse.ArgumentParser):
     """Argument errors as one line that points at --help (usage would bury it)."""
@@ -165,7 +167,9 @@ def _model_arguments(train):
     train.add_argument(
         "--epochs", type=_positive(int), default=None, help="default 20 (merlin: 10)"
     )
-    train.add_argument("--batch-size", type=_positive(int), default=None, help="default 256")
+    train.add_argument(
+        "--batch-size", type=_positive(int), default=None, help=cli_scaling.BATCH_HELP
+    )
     train.add_argument("--embedding-dim", type=_positive(int), default=None, help="default 64")
     train.add_argument(
         "--top-block",
@@ -296,6 +300,7 @@ def build_parser():
         action="store_true",
         help="replace the model already in --out (only once the new one is complete)",
     )
+    cli_scaling.add_arguments(train, _positive)
     _output_arguments(train)
 
     evaluate = commands.add_parser(
@@ -427,6 +432,8 @@ def _check_arguments(parser, args):
         for key, value in SYNTHETIC_DEFAULTS.items():
             if getattr(args, key) is None:
                 setattr(args, key, value)
+    if args.command == "train":
+        cli_scaling.check_arguments(args, error)
     if args.command == "train" and args.early_stopping and args.validation:
         error(
             "argument --early-stopping: it holds out each user's second-to-last item "

@@ -80,16 +80,32 @@ class EpochClock(keras.callbacks.Callback):
         self.ends.append(time.perf_counter())
 
 
-def learning_rate(args, rows):
+def learning_rate(args, rows, global_batch):
     """Adam's learning rate: constant, or a cosine decay to 0 over all `--epochs`.
+
+    The rate is the one given whatever the replica count: Adam's step does
+    not grow with the batch as SGD's does (no linear scaling rule).
 
     With early stopping the decay still spans `--epochs` (the most the run
     may train), so stopping early leaves the rate where it was.
     """
     if args.lr_schedule == "constant":
         return args.learning_rate
-    steps = args.epochs * -(-rows // args.batch_size)
+    steps = args.epochs * -(-rows // global_batch)
     return keras.optimizers.schedules.CosineDecay(args.learning_rate, decay_steps=steps)
+
+
+def execution_steps(requested, fit_kwargs, replicas):
+    """Steps per tf.function call: `requested`; 1 under several replicas
+    (Keras's multi-step loop fails there); under a `TrainingFeed` the largest
+    divisor of its `steps_per_epoch` not above it (a call must not run across
+    an epoch's end)."""
+    if replicas > 1:
+        return 1
+    steps = fit_kwargs.get("steps_per_epoch")
+    if steps is None:
+        return requested
+    return max(d for d in range(1, min(requested, steps) + 1) if steps % d == 0)
 
 
 class ValidationStopping(keras.callbacks.Callback):
@@ -138,8 +154,12 @@ def run_train(args):
 
     import ydnn
     from ydnn.atomic_dir import check_output_directory
+    from ydnn.cli_scaling import TrainingSetup
     from ydnn.trained_model import MODEL_FILES, TrainedModel
 
+    # A multi-worker strategy must exist before TensorFlow runs anything.
+    with blame_user(ValueError):
+        setup = TrainingSetup(args)
     keras.utils.set_random_seed(args.seed)
     t0 = time.perf_counter()
     log, cols = load_log(args)
@@ -159,38 +179,42 @@ def run_train(args):
 
     schema = data.schema(embedding_dim=args.embedding_dim)
     stddev = args.table_init_stddev or 1.0 / np.sqrt(args.embedding_dim)
-    inputs = ydnn.InputBlock(
-        schema,
-        combiner=args.combiner,
-        ops=args.ops,
-        embeddings_initializer=keras.initializers.TruncatedNormal(stddev=float(stddev)),
-        table_dtype=args.table_dtype,
-    )
-    model = ydnn.YoutubeDNNRetrievalModelV2(
-        schema,
-        inputs=inputs,
-        top_block=ydnn.MLPBlock(
-            args.top_block,
-            no_activation_last_layer=not args.activation_last_layer,
-            kernel_initializer=args.mlp_initializer,
-        ),
-        logits_temperature=args.logits_temperature,
-        num_sampled=args.num_sampled,
-        min_sampled_id=args.min_sampled_id,
-        ops=args.ops,
-        separate_output_table=args.separate_output_table,
-    )
-    train_rows, callbacks, validation = data.train, [], None
-    if args.early_stopping:
-        train_rows, val_rows, val_seen = data.holdout()
-        validation = ValidationStopping(val_rows, args.k, args.early_stopping, args.verbose)
-        callbacks.append(validation)
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate(args, len(train_rows))),
-        top_k=args.k,
-        steps_per_execution=args.steps_per_execution,
-    )
-    train_ds = ydnn.data.to_dataset(train_rows, args.batch_size, seed=args.seed)
+    with setup.scope():  # the model and its optimizer live on every replica
+        inputs = ydnn.InputBlock(
+            schema,
+            combiner=args.combiner,
+            ops=args.ops,
+            embeddings_initializer=keras.initializers.TruncatedNormal(stddev=float(stddev)),
+            table_dtype=args.table_dtype,
+        )
+        model = ydnn.YoutubeDNNRetrievalModelV2(
+            schema,
+            inputs=inputs,
+            top_block=ydnn.MLPBlock(
+                args.top_block,
+                no_activation_last_layer=not args.activation_last_layer,
+                kernel_initializer=args.mlp_initializer,
+            ),
+            logits_temperature=args.logits_temperature,
+            num_sampled=args.num_sampled,
+            min_sampled_id=args.min_sampled_id,
+            ops=args.ops,
+            separate_output_table=args.separate_output_table,
+        )
+        train_rows, callbacks, validation = data.train, [], None
+        if args.early_stopping:
+            train_rows, val_rows, val_seen = data.holdout()
+            validation = ValidationStopping(val_rows, args.k, args.early_stopping, args.verbose)
+            callbacks.append(validation)
+        with blame_user(ValueError):
+            train_ds, fit_kwargs, scaling_callbacks, n = setup.fit_inputs(train_rows, args.seed)
+        model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate(args, n, setup.global_batch)),
+            top_k=args.k,
+            steps_per_execution=execution_steps(
+                args.steps_per_execution, fit_kwargs, setup.replicas
+            ),
+        )
     # Keras warns that it cannot shuffle a tf.data.Dataset: to_dataset does.
     warnings.filterwarnings("ignore", message="`shuffle=True` was passed")
     clock = EpochClock()
@@ -200,7 +224,8 @@ def run_train(args):
             train_ds,
             epochs=args.epochs,
             verbose=args.verbose,
-            callbacks=[clock, watch, *callbacks],
+            callbacks=[*scaling_callbacks, clock, watch, *callbacks],
+            **fit_kwargs,
         )
     except tf.errors.InvalidArgumentError as e:
         # The fused loss op's own check of a non-finite row, a step before
@@ -208,12 +233,12 @@ def run_train(args):
         if "finite" not in str(e).lower():
             raise
         raise Diverged(_diverged(args)(max(watch.epoch, 1), "non-finite")) from None
-    n = len(train_rows)
     epochs = len(clock.ends)
     # The validation after epoch e runs inside the interval to epoch e + 1.
     checks = validation.seconds[:-1] if validation else []
     total_s = clock.ends[-1] - clock.start - sum(checks)
     throughput = {
+        "replicas": setup.replicas,
         "examples_per_second_all_epochs": epochs * n / total_s,
         "train_seconds": total_s,
         "epochs": epochs,
@@ -226,6 +251,15 @@ def run_train(args):
     else:
         throughput["examples_per_second"] = throughput["examples_per_second_all_epochs"]
         throughput["measured_over"] = "epoch 1 (includes tracing)"
+
+    if not setup.is_chief:
+        index, count = setup.worker
+        print(
+            f"\nworker {index} of {count}: trained {epochs} epochs, "
+            f"{throughput['examples_per_second']:,.0f} examples/s (all workers); the chief "
+            f"(worker 0) evaluates and writes {args.out}"
+        )
+        return {"command": "train", "worker": index, "throughput": throughput}
 
     t1 = time.perf_counter()
     val_metrics = None
@@ -262,6 +296,7 @@ def run_train(args):
                 "k",
                 "seed",
                 "ops",
+                "strategy",
             )
         },
         "metrics": metrics,

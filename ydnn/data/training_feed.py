@@ -36,7 +36,8 @@ class TrainingFeed(keras.callbacks.Callback):
 
     Each epoch takes `steps_per_epoch = N // G` full batches (the last
     `N mod G` rows of a permutation wait for another epoch's), so every
-    replica has the same rows in every step.
+    replica has the same rows in every step. The model's
+    `steps_per_execution` must divide `steps_per_epoch`.
 
     Args:
         examples: `Examples` (e.g. `SequenceData.train`).
@@ -169,6 +170,14 @@ class TrainingFeed(keras.callbacks.Callback):
     # -- the callback -----------------------------------------------------------
     def on_train_begin(self, logs=None):
         self._stop_at = None
+        per_call = int(getattr(self.model, "steps_per_execution", 1) or 1)
+        if self.steps_per_epoch % per_call:
+            # A call of several steps would run across an epoch's end, and
+            # the job would stop past its last step.
+            raise ValueError(
+                f"the model's steps_per_execution ({per_call}) must divide the feed's "
+                f"steps_per_epoch ({self.steps_per_epoch}): compile with a divisor of it"
+            )
 
     def on_epoch_begin(self, epoch, logs=None):
         if self._stop_at is not None:

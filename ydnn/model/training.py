@@ -56,7 +56,8 @@ class TrainingMixin(SamplerStreamMixin):
             top_k: `k` of the default metrics and of retrieval in evaluate.
             exclude_seen: in evaluate, never recommend an item already in the
                 row's history (or in its `seen_items` feature when given).
-            steps_per_execution, run_eagerly: as in Keras.
+            steps_per_execution, run_eagerly: as in Keras; steps_per_execution
+                must be 1 under a strategy of several replicas.
             jit_compile: must stay False: XLA cannot run ydnn's custom ops.
             **kwargs: refused: loss and loss weights are set by the model.
 
@@ -80,6 +81,15 @@ class TrainingMixin(SamplerStreamMixin):
         top_k = int_arg("top_k", top_k, 1)
         exclude_seen = bool_arg("exclude_seen", exclude_seen)
         steps_per_execution = int_arg("steps_per_execution", steps_per_execution, 1)
+        replicas = self.distribute_strategy.num_replicas_in_sync
+        if steps_per_execution > 1 and replicas > 1:
+            # Keras's loop of several steps per call fails at its first call
+            # under any strategy of several replicas ("You must feed a value
+            # for placeholder tensor 'while/cond/Placeholder'"), for any model.
+            raise ValueError(
+                f"steps_per_execution must be 1 under a strategy of {replicas} replicas "
+                f"(Keras's multi-step loop cannot run there), got {steps_per_execution}"
+            )
         run_eagerly = bool_arg("run_eagerly", run_eagerly)
         if metrics is not None:
             if not isinstance(metrics, (list, tuple)) or not all(

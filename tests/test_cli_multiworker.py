@@ -1,0 +1,83 @@
+"""`ydnn train --strategy multiworker` and `--backup-dir`.
+
+Two workers on localhost run the same command (TF_CONFIG differs): both
+train, the chief alone evaluates and writes --out; the saved model equals
+what `ydnn evaluate` measures. Resuming from a backup is tested at the
+library level (tests/test_model_multiworker.py, tests/test_training_feed.py);
+here the backup directory is used and left empty by a finished job.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.cli_tiny import tiny_train_args
+from tests.test_model_multiworker import _finish, _free_ports
+from ydnn.cli import main
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _worker(argv, workers, index):
+    config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+    env = dict(os.environ, TF_CONFIG=json.dumps(config), PYTHONPATH=ROOT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "ydnn", *argv],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_two_workers_train_and_the_chief_alone_writes(tmp_path, capsys):
+    out, backup = tmp_path / "model", tmp_path / "backup"
+    argv = ["train", *tiny_train_args(), "--strategy", "multiworker", "--batch-size", "64"]
+    argv += ["--backup-dir", str(backup), "--backup-every", "4", "--out", str(out), "--json"]
+    workers = [f"localhost:{p}" for p in _free_ports(2)]
+    outputs = _finish([_worker(argv, workers, i) for i in range(2)])
+    results = []
+    for code, stdout, stderr in outputs:
+        assert code == 0, stderr[-3000:]
+        results.append(json.loads(stdout.strip().splitlines()[-1]))
+    chief, other = results
+    assert other == {"command": "train", "worker": 1, "throughput": other["throughput"]}
+    assert chief["throughput"]["replicas"] == 2 and chief["train"]["strategy"] == "multiworker"
+    assert chief["train"]["batch_size"] == 64  # per replica: 128 rows a step
+    assert chief["loss"][-1] < chief["loss"][0]
+    assert sorted(os.listdir(tmp_path)) == ["backup", "model"]  # nothing from worker 1
+    assert os.listdir(backup) == []  # the finished job's backup is gone
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(out), "--json"]) == 0
+    again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert again["metrics"] == chief["metrics"]
+
+
+def test_multiworker_without_tf_config_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    argv = ["train", *tiny_train_args(), "--strategy", "multiworker", "--out", str(tmp_path / "m")]
+    assert main(argv) != 0
+    err = capsys.readouterr().err
+    assert "--strategy multiworker reads the cluster from the TF_CONFIG" in err
+    assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize(
+    "extra,match",
+    [
+        (["--backup-every", "5"], "argument --backup-every: only applies with --backup-dir"),
+        (
+            ["--strategy", "multiworker", "--early-stopping", "2"],
+            "argument --early-stopping: not available with --strategy multiworker",
+        ),
+    ],
+)
+def test_scaling_argument_contradictions_are_named(tmp_path, capsys, extra, match):
+    with pytest.raises(SystemExit) as e:
+        main(["train", *tiny_train_args(), *extra, "--out", str(tmp_path / "m")])
+    assert e.value.code == 2
+    assert match in capsys.readouterr().err
