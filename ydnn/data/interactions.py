@@ -177,6 +177,22 @@ def _codes(series, name):
     return codes.astype(np.int64), np.asarray(uniques)
 
 
+def check_protocol_args(max_history: Any, min_interactions: Any) -> None:
+    """Raises ValueError naming `max_history` (>= 1) or `min_interactions` (>= 2) if bad."""
+    if (
+        isinstance(max_history, bool)
+        or not isinstance(max_history, (int, np.integer))
+        or max_history < 1
+    ):
+        raise ValueError(f"max_history must be an integer >= 1, got {max_history!r}")
+    if (
+        isinstance(min_interactions, bool)
+        or not isinstance(min_interactions, (int, np.integer))
+        or min_interactions < 2
+    ):
+        raise ValueError(f"min_interactions must be an integer >= 2, got {min_interactions!r}")
+
+
 def prepare_sequences(
     source: Any,
     user_col: str = "user_id",
@@ -210,18 +226,7 @@ def prepare_sequences(
     ds = ydnn.data.to_dataset(data.train, batch_size=256, seed=0)
     ```
     """
-    if (
-        isinstance(max_history, bool)
-        or not isinstance(max_history, (int, np.integer))
-        or max_history < 1
-    ):
-        raise ValueError(f"max_history must be an integer >= 1, got {max_history!r}")
-    if (
-        isinstance(min_interactions, bool)
-        or not isinstance(min_interactions, (int, np.integer))
-        or min_interactions < 2
-    ):
-        raise ValueError(f"min_interactions must be an integer >= 2, got {min_interactions!r}")
+    check_protocol_args(max_history, min_interactions)
     frame = read_interactions(source, user_col, item_col, time_col, sep)
     users, user_ids = _codes(frame[user_col], user_col)
     items, item_uniques = _codes(frame[item_col], item_col)
