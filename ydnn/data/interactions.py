@@ -45,7 +45,8 @@ def read_interactions(
 
     Args:
         source: a `pandas.DataFrame`, a CSV path (any `sep`), or a `.parquet`
-            path / directory (needs `pyarrow`).
+            path / directory (needs `pyarrow`). A log larger than memory (or a
+            Dask DataFrame) goes to `prepare_sequences_dask` instead.
         user_col, item_col, time_col: column names in the source.
         sep: CSV field separator (`"\\t"`, `"::"`, ...).
 
@@ -56,9 +57,18 @@ def read_interactions(
         FileNotFoundError: no such file.
         ImportError: a Parquet file without `pyarrow`, saying what to install.
         ValueError: a column is missing (naming it and the columns present),
-            no rows, or a file that does not parse as CSV / Parquet.
+            no rows, a file that does not parse as CSV / Parquet, or a Dask
+            DataFrame (naming `prepare_sequences_dask`).
     """
     cols = [user_col, item_col, time_col]
+    if type(source).__module__.startswith("dask."):
+        # os.fspath would fail on it with a TypeError that names no way out.
+        raise ValueError(
+            f"source is a Dask {type(source).__name__}: the in-memory path holds the whole "
+            f"log; prepare it partition by partition with "
+            f"ydnn.data.prepare_sequences_dask(source, output_dir, ...), or pass "
+            f"source.compute() if it fits in memory"
+        )
     if isinstance(source, pd.DataFrame):
         frame = source
     else:
