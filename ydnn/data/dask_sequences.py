@@ -8,21 +8,24 @@ passes stream the source's partitions:
 1. each user's interaction count, and the missing values of the columns;
 2. item counts over the kept users' rows, hence the id mapping (decreasing
    count, ties by original id);
-3. each kept row coded as (user index, item code, time) and shuffled by user
-   index (Dask's hash shuffle: a user's rows meet in one partition); per
-   partition the numba kernels of `prepare_sequences` sort each user's
-   events by time (ties by original item id), build the examples, and the
-   task writes them.
+3. a shuffle by user through files: each source partition's kept rows,
+   coded (user index, item code, time), are spilled ordered by bucket
+   (`user index % npartitions`), so a user's rows all land in one bucket;
+   each bucket is read back from every spill file, the numba kernels of
+   `prepare_sequences` sort each user's events by time (ties by original
+   item id) and build the examples, and the task writes them.
 
-The driver holds the user and item tables, O(users + items); a task holds one
-partition and its examples (`[rows, H]` int32). Tasks write their own files,
-so on a distributed cluster `output_dir` must be on a file system every
-worker sees. Dask is optional (`pip install "dask[dataframe]"`).
+The shuffle is not Dask's: its disk shuffle keeps up to 1 GB in memory
+(partd's buffer), which a log larger than memory cannot spare, while a task
+here holds one partition (16 bytes a row) and its examples (`[rows, H]`
+int32); the driver holds the user and item tables, O(users + items). Tasks
+write their own files, so on a distributed cluster `output_dir` must be on a
+file system every worker sees. Dask is optional (`pip install "dask[dataframe]"`).
 """
 
-import glob
 import json
 import os
+import shutil
 from typing import Any
 
 import numpy as np
@@ -30,6 +33,7 @@ import pandas as pd
 
 from ydnn.atomic_dir import write_directory
 from ydnn.data import _kernels
+from ydnn.data.dask_source import NO_ROWS, as_frame, check_times, import_dask
 from ydnn.data.interactions import _times, check_protocol_args
 from ydnn.data.prepared import (
     FILES,
@@ -45,9 +49,9 @@ from ydnn.data.sequence_data import ITEM_COLUMN, TARGET_COLUMN, sequence_schema
 # Rows per Parquet row group: the piece ydnn.Loader reads and shuffles by;
 # its default 2^20-row shuffle buffer then mixes 16 pieces from anywhere.
 ROW_GROUP_ROWS = 1 << 16
-PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
-CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz")
-NO_ROWS = "interaction log has no rows: give a log with one row per interaction"
+# The shuffle's spill files, inside the output's temporary directory (so a
+# failed run leaves none, and every worker of a cluster sees them).
+SPILL_DIR = ".spill"
 
 
 def prepare_sequences_dask(
@@ -103,13 +107,13 @@ def prepare_sequences_dask(
     check_protocol_args(max_history, min_interactions)
     cols = [user_col, item_col, time_col]
     _check_args(output_dir, cols, sep, npartitions, overwrite)
-    dask, dd = _import_dask()
-    frame = _as_frame(dd, source, cols, sep, npartitions)
-    time_dtype = _time_dtype(frame, time_col)
+    dask, dd = import_dask()
+    frame = as_frame(dd, source, cols, sep, npartitions)
+    check_times(frame, time_col)
     parts = npartitions or frame.npartitions
 
     def write(out):
-        _prepare(dask, frame, out, cols, time_dtype, int(max_history), int(min_interactions), parts)
+        _prepare(dask, frame, out, cols, int(max_history), int(min_interactions), parts)
 
     write_directory(output_dir, write, overwrite, FILES, "prepared sequences")
     return PreparedSequences.read(output_dir)
@@ -137,104 +141,63 @@ def _check_args(output_dir, cols, sep, npartitions, overwrite):
         raise ValueError(f"overwrite must be a bool, got {overwrite!r}")
 
 
-def _import_dask():
-    try:
-        import dask
-        import dask.dataframe as dd
-    except ImportError:
-        raise ImportError(
-            'prepare_sequences_dask needs Dask: pip install "dask[dataframe]" '
-            '(or pip install "ydnn[scale]")'
-        ) from None
-    return dask, dd
-
-
-# -- the source ---------------------------------------------------------------
-def _as_frame(dd, source, cols, sep, npartitions):
-    """The source as a Dask DataFrame of just `cols`, the columns checked."""
-    if isinstance(source, dd.DataFrame):
-        frame, where = source, "the Dask DataFrame"
-    elif isinstance(source, pd.DataFrame):
-        frame = dd.from_pandas(source, npartitions=npartitions or 1, sort=False)
-        where = "the DataFrame"
-    else:
-        paths, kind = _source_files(source)
-        if kind == "parquet":
-            frame = dd.read_parquet(paths)
-        else:
-            frame = dd.read_csv(paths, sep=sep, engine="python" if len(sep) > 1 else "c")
-        where = repr(os.fspath(source)) if isinstance(source, (str, os.PathLike)) else "the files"
-    missing = [c for c in cols if c not in frame.columns]
-    if missing:
-        raise ValueError(
-            f"interaction log {where} has no column(s) {missing}; its columns are "
-            f"{list(frame.columns)}; set user_col, item_col, time_col (or sep) to match"
-        )
-    return frame[cols]
-
-
-def _source_files(source):
-    """`(paths, "parquet" | "csv")` named by a path, a directory, a glob or a list."""
-    if isinstance(source, (str, os.PathLike)):
-        path = os.fspath(source)
-        if os.path.isdir(path):
-            return _directory_files(path)
-        if os.path.isfile(path):
-            files = [path]
-        elif glob.has_magic(path):
-            files = sorted(glob.glob(path))
-            if not files:
-                raise FileNotFoundError(f"source {path!r} matches no file")
-        else:
-            raise FileNotFoundError(f"interaction log {path!r} does not exist")
-    elif (
-        isinstance(source, (list, tuple))
-        and source
-        and all(isinstance(p, (str, os.PathLike)) for p in source)
-    ):
-        files = [os.fspath(p) for p in source]
-        absent = [p for p in files if not os.path.isfile(p)]
-        if absent:
-            raise FileNotFoundError(f"no such interaction log file(s): {absent[:3]}")
-    else:
-        raise ValueError(
-            f"source must be a Dask or pandas DataFrame, a path, a glob or a list of "
-            f"paths, got {type(source).__name__} {source!r:.100}"
-        )
-    parquet = [f.lower().endswith(PARQUET_SUFFIXES) for f in files]
-    if any(parquet) and not all(parquet):
-        raise ValueError(f"source mixes Parquet and other files ({files[:3]}...): give one kind")
-    return files, "parquet" if all(parquet) else "csv"
-
-
-def _directory_files(path):
-    names = [os.path.join(d, n) for d, _, ns in os.walk(path) for n in ns]
-    if any(n.lower().endswith(PARQUET_SUFFIXES) for n in names):
-        return path, "parquet"  # Dask reads a (possibly hive-partitioned) dataset directory
-    csv = sorted(n for n in names if n.lower().endswith(CSV_SUFFIXES))
-    if not csv:
-        raise ValueError(
-            f"interaction log {path!r} is a directory without Parquet or CSV files "
-            f"({', '.join(CSV_SUFFIXES)}): give a directory, a glob or a list of them"
-        )
-    return csv, "csv"
-
-
-def _time_dtype(frame, time_col):
-    """The dtype the times sort as, from the frame's metadata (before any pass)."""
-    try:
-        return _times(frame._meta[time_col], time_col).dtype
-    except ValueError:
-        # A header-only CSV reads as strings: its fault is having no rows.
-        if not len(frame.head(1, npartitions=-1)):
-            raise ValueError(NO_ROWS) from None
-        raise
-
-
 # -- the passes ---------------------------------------------------------------
-def _prepare(dask, frame, out, cols, time_dtype, max_history, min_interactions, parts):
-    user_col, item_col, time_col = cols
-    user_counts, nulls = dask.compute(frame[user_col].value_counts(), frame.isna().sum())
+def _prepare(dask, frame, out, cols, max_history, min_interactions, parts):
+    users = _kept_users(dask, frame, cols, min_interactions)
+    users_task = dask.delayed(users, pure=True)  # one graph key, not a copy per task
+    items, counts = _item_counts(frame, users_task, cols)
+    by_freq = np.lexsort((np.arange(len(counts)), -counts))
+    new_id = np.empty(len(counts), np.int32)
+    new_id[by_freq] = np.arange(1, len(counts) + 1, dtype=np.int32)
+
+    for split in ("train", "test"):
+        os.mkdir(os.path.join(out, split))
+    spill = os.path.join(out, SPILL_DIR)
+    os.mkdir(spill)
+    items_task, new_id_task = dask.delayed(items, pure=True), dask.delayed(new_id, pure=True)
+    bounds = [
+        dask.delayed(_spill)(part, i, users_task, items_task, cols, parts, spill)
+        for i, part in enumerate(frame.to_delayed())
+    ]
+    written = dask.compute(
+        *(
+            dask.delayed(_build)(k, bounds, new_id_task, max_history, spill, out)
+            for k in range(parts)
+        )
+    )
+    shutil.rmtree(spill)
+
+    num_items = len(counts)
+    item_counts = np.zeros(num_items + 1, np.int64)
+    item_counts[1:] = counts[by_freq]
+    held_out = np.bincount(
+        np.concatenate([targets for _, targets in written]), minlength=num_items + 1
+    )
+    _write_tables(out, items[by_freq], item_counts, held_out, users)
+    for split in ("train", "test"):
+        sequence_schema(num_items, max_history, ragged=True).write(os.path.join(out, split))
+    meta = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "num_items": num_items,
+        "num_users": len(users),
+        "num_train": int(sum(n for n, _ in written)),
+        "max_history": max_history,
+        "min_interactions": min_interactions,
+        "columns": dict(zip(("user", "item", "time"), cols)),
+    }
+    with open(os.path.join(out, META_FILE), "w") as f:
+        json.dump(meta, f, indent=2)
+        f.write("\n")
+
+
+def _kept_users(dask, frame, cols, min_interactions):
+    """Pass 1: the sorted ids of the users kept (their positions are
+    `prepare_sequences`' user indices), after the missing-value checks."""
+    user_col, _, time_col = cols
+    # split_out=1: a tree reduction; the counts come to the driver anyway, and
+    # Dask's default for value_counts is a shuffle through disk.
+    user_counts, nulls = dask.compute(frame[user_col].value_counts(split_out=1), frame.isna().sum())
     rows = int(user_counts.sum()) + int(nulls[user_col])
     if not rows:
         raise ValueError(NO_ROWS)
@@ -250,105 +213,78 @@ def _prepare(dask, frame, out, cols, time_dtype, max_history, min_interactions, 
             f"no user has at least {min_interactions} interactions "
             f"({len(user_counts)} users, {rows} rows)"
         )
-    # Sorted ids: positions in them are prepare_sequences' user indices and
-    # item codes (codes in original id order break the ties of both sorts).
-    users = pd.Index(kept.index).sort_values()
-    users_task = dask.delayed(users, pure=True)  # one graph key, not a copy per task
-    item_counts = (
-        frame.map_partitions(
-            _kept_items, users_task, user_col, item_col, meta=frame._meta[item_col]
-        )
-        .value_counts()
+    return pd.Index(kept.index).sort_values()
+
+
+def _item_counts(frame, users, cols):
+    """Pass 2: the sorted ids of the items the kept users have, and their counts.
+
+    Positions in the sorted ids are `prepare_sequences`' item codes: codes in
+    original id order break the ties of the frequency ranking and of the time sort.
+    """
+    user_col, item_col, _ = cols
+    counts = (
+        frame.map_partitions(_kept_items, users, user_col, item_col, meta=frame._meta[item_col])
+        .value_counts(split_out=1)
         .compute()
     )
-    items = pd.Index(item_counts.index).sort_values()
-    counts = item_counts.reindex(items).to_numpy(dtype=np.int64)
-    by_freq = np.lexsort((np.arange(len(counts)), -counts))
-    new_id = np.empty(len(counts), np.int32)
-    new_id[by_freq] = np.arange(1, len(counts) + 1, dtype=np.int32)
-
-    meta = pd.DataFrame(
-        {
-            "user": np.zeros(0, np.int32),
-            "item": np.zeros(0, np.int32),
-            "time": np.zeros(0, time_dtype),
-        }
-    )
-    coded = frame.map_partitions(
-        _code_rows, users_task, dask.delayed(items, pure=True), cols, meta=meta
-    )
-    shuffled = coded.shuffle(on="user", npartitions=parts, ignore_index=True)
-    for split in ("train", "test"):
-        os.mkdir(os.path.join(out, split))
-    new_id_task = dask.delayed(new_id, pure=True)
-    written = dask.compute(
-        *(
-            dask.delayed(_write_partition)(part, i, new_id_task, max_history, out)
-            for i, part in enumerate(shuffled.to_delayed())
-        )
-    )
-    num_items = len(counts)
-    item_counts_by_id = np.zeros(num_items + 1, np.int64)
-    item_counts_by_id[1:] = counts[by_freq]
-    test_targets = np.concatenate([targets for _, targets in written])
-    held_out = np.bincount(test_targets, minlength=num_items + 1)
-    _write_tables(out, items[by_freq], item_counts_by_id, held_out, users)
-    for split in ("train", "test"):
-        sequence_schema(num_items, max_history, ragged=True).write(os.path.join(out, split))
-    meta_json = {
-        "format": FORMAT,
-        "version": FORMAT_VERSION,
-        "num_items": num_items,
-        "num_users": len(users),
-        "num_train": int(sum(n for n, _ in written)),
-        "max_history": max_history,
-        "min_interactions": min_interactions,
-        "columns": {"user": user_col, "item": item_col, "time": time_col},
-    }
-    with open(os.path.join(out, META_FILE), "w") as f:
-        json.dump(meta_json, f, indent=2)
-        f.write("\n")
+    items = pd.Index(counts.index).sort_values()
+    return items, counts.reindex(items).to_numpy(dtype=np.int64)
 
 
 def _kept_items(part, users, user_col, item_col):
     return part[item_col][users.get_indexer(part[user_col]) >= 0]
 
 
-def _code_rows(part, users, items, cols):
-    """Kept rows as (user index int32, item code int32, time) for the shuffle."""
+def _spill(part, index, users, items, cols, parts, spill):
+    """The shuffle's first half: one source partition's kept rows, coded (user
+    index, item code, time) and ordered by bucket (`user index % parts`), to
+    `spill/INDEX.npy`; returns where each bucket starts in it (`[parts + 1]`)."""
     user_col, item_col, time_col = cols
     user = users.get_indexer(part[user_col])
     keep = user >= 0
     kept = part[keep]
-    return pd.DataFrame(
-        {
-            "user": user[keep].astype(np.int32),
-            "item": items.get_indexer(kept[item_col]).astype(np.int32),
-            "time": _times(kept[time_col], time_col),
-        }
-    )
+    time = _times(kept[time_col], time_col)
+    rows = np.empty(len(kept), [("user", np.int32), ("item", np.int32), ("time", time.dtype)])
+    rows["user"] = user[keep]
+    rows["item"] = items.get_indexer(kept[item_col])
+    rows["time"] = time
+    bucket = rows["user"] % parts
+    np.save(os.path.join(spill, f"{index:05d}.npy"), rows[np.argsort(bucket)])
+    bounds = np.zeros(parts + 1, np.int64)
+    np.cumsum(np.bincount(bucket, minlength=parts), out=bounds[1:])
+    return bounds
 
 
-def _write_partition(part, index, new_id, max_history, out):
-    """The examples of one partition's users (whole users, after the shuffle),
-    written as `train/part.K` and `test/part.K`; returns (train rows, test targets)."""
-    if not len(part):
+def _build(bucket, bounds, new_id, max_history, spill, out):
+    """The shuffle's second half: bucket `bucket`'s rows from every spilled
+    partition (whole users), their examples written as `train/part.K` and
+    `test/part.K`; returns (train rows, test targets)."""
+    pieces = [
+        np.load(os.path.join(spill, f"{i:05d}.npy"), mmap_mode="r")[b[bucket] : b[bucket + 1]]
+        for i, b in enumerate(bounds)
+        if b[bucket + 1] > b[bucket]
+    ]
+    if not pieces:
         return 0, np.zeros(0, np.int32)
+    rows = np.concatenate(pieces)
+    del pieces  # unmaps the spill files
     # Local user codes in global order, so rows come out by user index.
-    user_ids, local = np.unique(part["user"].to_numpy(), return_inverse=True)
+    user_ids, local = np.unique(rows["user"], return_inverse=True)
     seq, indptr = _kernels.group_by_user(
         local.astype(np.int64),
-        part["item"].to_numpy().astype(np.int64),
-        part["time"].to_numpy(),
+        rows["item"].astype(np.int64),
+        np.ascontiguousarray(rows["time"]),
         new_id,
         len(user_ids),
     )
+    del rows
     train, test = _kernels.build_examples(seq, indptr, max_history, _kernels.count_examples(indptr))
     seen_indptr, seen = _kernels.seen_before_last(seq, indptr)
     lengths = np.diff(indptr)
     per_user = np.maximum(lengths - 2, 0)
     position = np.arange(len(train[0])) - np.repeat(np.cumsum(per_user) - per_user, per_user) + 1
-    name = f"part.{index:05d}.parquet"
+    name = f"part.{bucket:05d}.parquet"
     _write_examples(os.path.join(out, "train", name), train, user_ids, position)
     _write_examples(
         os.path.join(out, "test", name), test, user_ids, lengths - 1, (seen_indptr, seen)
@@ -357,20 +293,33 @@ def _write_partition(part, index, new_id, max_history, out):
 
 
 def _write_examples(path, examples, user_ids, position, seen=None):
+    """Examples as Parquet, one row group at a time: memory holds the padded
+    histories (the kernel's output) and one row group of lists, not a copy of all."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     history, lengths, target, user = examples
-    columns = {
-        ITEM_COLUMN: _list_array(history[np.arange(history.shape[1]) < lengths[:, None]], lengths),
-        TARGET_COLUMN: target,
-        "user": user_ids[user].astype(np.int32),
-        "position": position.astype(np.int32),
-    }
-    if seen is not None:
-        indptr, items = seen
-        columns["seen_items"] = _list_array(items, np.diff(indptr))
-    pq.write_table(pa.table(columns), path, row_group_size=ROW_GROUP_ROWS)
+    fields = [(ITEM_COLUMN, pa.list_(pa.int32()))]
+    fields += [(name, pa.int32()) for name in (TARGET_COLUMN, "user", "position")]
+    schema = pa.schema(fields + ([("seen_items", pa.list_(pa.int32()))] if seen else []))
+    width = np.arange(history.shape[1])
+    # No dictionary pages: on item ids (thousands and more distinct) they made
+    # the files 20% smaller but writing 1.4x and reading 2x slower.
+    with pq.ParquetWriter(path, schema, use_dictionary=False) as writer:
+        for lo in range(0, len(target), ROW_GROUP_ROWS):
+            rows = slice(lo, lo + ROW_GROUP_ROWS)
+            n = lengths[rows]
+            columns = [
+                _list_array(history[rows][width < n[:, None]], n),
+                target[rows],
+                user_ids[user[rows]].astype(np.int32),
+                position[rows].astype(np.int32),
+            ]
+            if seen:
+                indptr, items = seen
+                starts = indptr[lo : lo + ROW_GROUP_ROWS + 1]
+                columns.append(_list_array(items[starts[0] : starts[-1]], np.diff(starts)))
+            writer.write_table(pa.Table.from_arrays(columns, schema=schema))
 
 
 def _list_array(values, lengths):
