@@ -1,7 +1,9 @@
 """Numba loops of the leave-last-out preparation (private).
 
 All run in O(rows + users + items) apart from the per-user sorts,
-O(sum_u n_u log n_u); compiled once and cached on disk (`cache=True`).
+O(sum_u n_u log n_u); compiled once and cached on disk (`cache=True`). The
+entry points release the GIL (`nogil=True`), so the Dask path's threads
+build several partitions at once.
 Shapes: `R` interactions, `U` users, `I` items, `H` = max_history.
 """
 
@@ -28,7 +30,7 @@ def _insertion_sort(times, codes, lo, hi):
         codes[i + 1] = c
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def group_by_user(users, codes, times, new_id, num_users):
     """Each user's items in (time, original id) order, as new ids.
 
@@ -75,7 +77,7 @@ def group_by_user(users, codes, times, new_id, num_users):
     return seq, indptr
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def count_examples(indptr):
     """Training rows: positions 1..n-2 of each user (n >= 2)."""
     total = 0
@@ -86,7 +88,7 @@ def count_examples(indptr):
     return total
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def build_examples(seq, indptr, max_history, num_train):
     """History windows for leave-last-out.
 
@@ -131,7 +133,7 @@ def build_examples(seq, indptr, max_history, num_train):
     return (h_tr, len_tr, tgt_tr, usr_tr), (h_te, len_te, tgt_te, usr_te)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def seen_before_last(seq, indptr):
     """CSR of each user's distinct items except the last one, sorted by id."""
     num_users = indptr.shape[0] - 1

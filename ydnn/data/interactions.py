@@ -45,7 +45,8 @@ def read_interactions(
 
     Args:
         source: a `pandas.DataFrame`, a CSV path (any `sep`), or a `.parquet`
-            path / directory (needs `pyarrow`).
+            path / directory (needs `pyarrow`). A log larger than memory (or a
+            Dask DataFrame) goes to `prepare_sequences_dask` instead.
         user_col, item_col, time_col: column names in the source.
         sep: CSV field separator (`"\\t"`, `"::"`, ...).
 
@@ -56,9 +57,18 @@ def read_interactions(
         FileNotFoundError: no such file.
         ImportError: a Parquet file without `pyarrow`, saying what to install.
         ValueError: a column is missing (naming it and the columns present),
-            no rows, or a file that does not parse as CSV / Parquet.
+            no rows, a file that does not parse as CSV / Parquet, or a Dask
+            DataFrame (naming `prepare_sequences_dask`).
     """
     cols = [user_col, item_col, time_col]
+    if type(source).__module__.startswith("dask."):
+        # os.fspath would fail on it with a TypeError that names no way out.
+        raise ValueError(
+            f"source is a Dask {type(source).__name__}: the in-memory path holds the whole "
+            f"log; prepare it partition by partition with "
+            f"ydnn.data.prepare_sequences_dask(source, output_dir, ...), or pass "
+            f"source.compute() if it fits in memory"
+        )
     if isinstance(source, pd.DataFrame):
         frame = source
     else:
@@ -177,6 +187,22 @@ def _codes(series, name):
     return codes.astype(np.int64), np.asarray(uniques)
 
 
+def check_protocol_args(max_history: Any, min_interactions: Any) -> None:
+    """Raises ValueError naming `max_history` (>= 1) or `min_interactions` (>= 2) if bad."""
+    if (
+        isinstance(max_history, bool)
+        or not isinstance(max_history, (int, np.integer))
+        or max_history < 1
+    ):
+        raise ValueError(f"max_history must be an integer >= 1, got {max_history!r}")
+    if (
+        isinstance(min_interactions, bool)
+        or not isinstance(min_interactions, (int, np.integer))
+        or min_interactions < 2
+    ):
+        raise ValueError(f"min_interactions must be an integer >= 2, got {min_interactions!r}")
+
+
 def prepare_sequences(
     source: Any,
     user_col: str = "user_id",
@@ -210,18 +236,7 @@ def prepare_sequences(
     ds = ydnn.data.to_dataset(data.train, batch_size=256, seed=0)
     ```
     """
-    if (
-        isinstance(max_history, bool)
-        or not isinstance(max_history, (int, np.integer))
-        or max_history < 1
-    ):
-        raise ValueError(f"max_history must be an integer >= 1, got {max_history!r}")
-    if (
-        isinstance(min_interactions, bool)
-        or not isinstance(min_interactions, (int, np.integer))
-        or min_interactions < 2
-    ):
-        raise ValueError(f"min_interactions must be an integer >= 2, got {min_interactions!r}")
+    check_protocol_args(max_history, min_interactions)
     frame = read_interactions(source, user_col, item_col, time_col, sep)
     users, user_ids = _codes(frame[user_col], user_col)
     items, item_uniques = _codes(frame[item_col], item_col)

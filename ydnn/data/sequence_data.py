@@ -156,36 +156,8 @@ class SequenceData:
 
     # -- schema -------------------------------------------------------------
     def schema(self, embedding_dim=None):
-        """The columns `ydnn.data.to_dataset` yields, for the model.
-
-        `item_id`: the history, a padded list tagged ITEM_ID, ITEM,
-        CATEGORICAL, SEQUENCE, LIST with int domain `[0, num_items]`;
-        `target`: the next item, tagged TARGET, ITEM, CATEGORICAL, same domain
-        (named `item_id`, so it shares the item table).
-
-        Args:
-            embedding_dim: stored as the history column's `embedding_dim`
-                property when given.
-        """
-        props = {"value_count": {"min": 1, "max": self.max_history}}
-        if embedding_dim is not None:
-            props["embedding_dim"] = int(embedding_dim)
-        history = ColumnSchema(
-            ITEM_COLUMN,
-            "int32",
-            [Tags.ITEM_ID, Tags.ITEM, Tags.CATEGORICAL, Tags.SEQUENCE, Tags.LIST],
-            is_list=True,
-            is_ragged=False,
-            int_domain=(0, self.num_items),
-            properties=props,
-        )
-        target = ColumnSchema(
-            TARGET_COLUMN,
-            "int32",
-            [Tags.TARGET, Tags.ITEM, Tags.CATEGORICAL],
-            int_domain=(0, self.num_items, ITEM_COLUMN),
-        )
-        return Schema([history, target])
+        """The columns `ydnn.data.to_dataset` yields, for the model (see `sequence_schema`)."""
+        return sequence_schema(self.num_items, self.max_history, embedding_dim)
 
     def summary(self):
         """Counts as a dict, for logs and CLI output."""
@@ -197,3 +169,40 @@ class SequenceData:
             "interactions": int(self.sequence_indptr[-1]),
             "max_history": self.max_history,
         }
+
+
+def sequence_schema(num_items, max_history, embedding_dim=None, ragged=False):
+    """The schema of next-item examples: a history column and a target column.
+
+    `item_id`: the history, a list tagged ITEM_ID, ITEM, CATEGORICAL,
+    SEQUENCE, LIST with int domain `[0, num_items]` and `value_count` 1 to
+    `max_history`; `target`: the next item, tagged TARGET, ITEM, CATEGORICAL,
+    same domain (named `item_id`, so it shares the item table).
+
+    Args:
+        num_items: `N`, the largest item id.
+        max_history: `H`, the longest history.
+        embedding_dim: stored as the history column's `embedding_dim`
+            property when given.
+        ragged: histories stored at their length (Parquet lists) rather than
+            padded to `H` (`to_dataset`'s dense rows).
+    """
+    props = {"value_count": {"min": 1, "max": max_history}}
+    if embedding_dim is not None:
+        props["embedding_dim"] = int(embedding_dim)
+    history = ColumnSchema(
+        ITEM_COLUMN,
+        "int32",
+        [Tags.ITEM_ID, Tags.ITEM, Tags.CATEGORICAL, Tags.SEQUENCE, Tags.LIST],
+        is_list=True,
+        is_ragged=ragged,
+        int_domain=(0, num_items),
+        properties=props,
+    )
+    target = ColumnSchema(
+        TARGET_COLUMN,
+        "int32",
+        [Tags.TARGET, Tags.ITEM, Tags.CATEGORICAL],
+        int_domain=(0, num_items, ITEM_COLUMN),
+    )
+    return Schema([history, target])
