@@ -1,6 +1,7 @@
 """One training job of tests/test_model_multiworker.py, run as its own process.
 
-    python -m tests.multiworker_job MODE REPLICAS OPTIMIZER [--backup DIR --save-freq N --die-at S]
+    python -m tests.multiworker_job MODE REPLICAS OPTIMIZER
+        [--backup DIR --save-freq N --die-at S] [--loader]
 
 MODE:
 * `worker`: one worker of a `MultiWorkerMirroredStrategy` job (`TF_CONFIG`).
@@ -9,7 +10,9 @@ MODE:
   each replica's share of it draws that replica's negatives (its sampler
   stream), and the step's loss is the mean of the shares' mean losses.
 
-Prints one JSON line: the losses, the step, and every weight as a list.
+`--loader` fits a `ydnn.Loader` over the training rows written as Parquet
+instead of the `TrainingFeed`. Prints one JSON line: the losses, the step,
+and every weight as a list.
 """
 
 import argparse
@@ -17,6 +20,7 @@ import json
 import os
 import signal
 import sys
+import tempfile
 
 import keras
 import numpy as np
@@ -33,6 +37,7 @@ def _args():
     p.add_argument("--backup")
     p.add_argument("--save-freq", type=int, default=16)
     p.add_argument("--die-at", type=int, default=0)
+    p.add_argument("--loader", action="store_true", help="fit a ydnn.Loader over Parquet")
     return p.parse_args()
 
 
@@ -62,7 +67,25 @@ def _model(args):
     )
     optimizer = keras.optimizers.SGD(0.5) if args.optimizer == "sgd" else "adam"
     model.compile(optimizer=optimizer)
-    return model, ydnn.data.TrainingFeed(data.train, GLOBAL_BATCH, seed=SEED)
+    return model, data
+
+
+def _loader(data, directory):
+    """`data.train` as Parquet (row groups of 500 rows), read by a Loader of
+    48 rows per replica."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    import ydnn
+
+    ex = data.train
+    items = [row[:n].tolist() for row, n in zip(ex.history, ex.lengths)]
+    table = pa.table(
+        {"item_id": pa.array(items, pa.list_(pa.int32())), "target": pa.array(ex.target)}
+    )
+    pq.write_table(table, os.path.join(directory, "part.parquet"), row_group_size=500)
+    dataset = ydnn.Dataset(directory, schema=data.schema(embedding_dim=16))
+    return ydnn.Loader(dataset, batch_size=48, seed=SEED, lists="padded")
 
 
 class Preempted(keras.callbacks.Callback):
@@ -114,8 +137,13 @@ def main():
     import ydnn
 
     with strategy.scope():
-        model, feed = _model(args)
-    if args.mode == "reference":
+        model, data = _model(args)
+    feed = ydnn.data.TrainingFeed(data.train, GLOBAL_BATCH, seed=SEED)
+    if args.loader:
+        with tempfile.TemporaryDirectory() as directory:
+            history = model.fit(_loader(data, directory), epochs=EPOCHS, verbose=0)
+        losses = history.history["loss"]
+    elif args.mode == "reference":
         losses = _reference_fit(model, feed, args.replicas)
     else:
         callbacks = [feed]

@@ -132,6 +132,16 @@ def test_a_worker_lost_mid_epoch_and_the_job_rerun_ends_where_an_unbroken_job_do
     assert not (tmp_path / "backup" / "state").exists(), "a finished job leaves no backup"
 
 
+def test_a_loader_is_read_in_shares_and_the_workers_stay_identical():
+    # 5,394 rows in 11 row groups of 500: worker 0 reads groups 0, 2, .., 10
+    # (2,894 rows), worker 1 groups 1, .., 9 (2,500): 52 batches of 48 each.
+    results = [_result(o) for o in _finish(_job(2, "adam", "--loader"))]
+    a, b = results
+    assert a["step"] == b["step"] == 2 * (2500 // 48)
+    assert a["weights"] == b["weights"], "the workers' weights differ"
+    assert a["loss"] == b["loss"] and a["loss"][-1] < a["loss"][0]
+
+
 _HALF = """
 import sys
 import tensorflow as tf

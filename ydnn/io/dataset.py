@@ -88,10 +88,14 @@ class Dataset:
                 (None, start) for start in range(0, max(self._table.num_rows, 1), MEMORY_PIECE_ROWS)
             ]
             self.num_rows = self._table.num_rows
+            self.piece_rows = [
+                min(MEMORY_PIECE_ROWS, self.num_rows - start) for _, start in self._pieces
+            ]
         else:
-            self._pieces, self.num_rows, self.arrow_schema, self._nulls = _row_groups(
+            self._pieces, self.piece_rows, self.arrow_schema, self._nulls = _row_groups(
                 pq, self.files
             )
+            self.num_rows = sum(self.piece_rows)
         self._where = where
         self._types = {}
         for field in self.arrow_schema:
@@ -275,9 +279,9 @@ def _parquet_files(path_or_paths):
 
 
 def _row_groups(pq, files):
-    """`[(file, row group)]`, the total rows, the files' common Arrow schema,
+    """`[(file, row group)]`, each one's rows, the files' common Arrow schema,
     and `{column: (nulls, first file)}` for columns whose statistics count nulls."""
-    pieces, rows, first, nulls = [], 0, None, {}
+    pieces, rows, first, nulls = [], [], None, {}
     for path in files:
         try:
             meta = pq.ParquetFile(path)
@@ -295,8 +299,8 @@ def _row_groups(pq, files):
                 )
             for group in range(meta.num_row_groups):
                 pieces.append((path, group))
+                rows.append(meta.metadata.row_group(group).num_rows)
                 _count_nulls(meta.metadata.row_group(group), meta.schema, path, nulls)
-            rows += meta.metadata.num_rows
     return pieces, rows, first, nulls
 
 

@@ -45,6 +45,13 @@ class Loader:
         shuffle_rows: rows shuffled together (default 2^20).
         transforms: callables applied as `map` applies them (Merlin's
             `transforms=`).
+        global_size, global_rank: read only share `global_rank` of
+            `global_size` (Merlin's names, as with Horovod): rank `r` reads
+            pieces `r, r + size, ...` (Parquet row groups) and every rank
+            yields the same number of full batches, the least any rank's
+            rows make, so data-parallel workers take equal steps. Under a
+            multi-worker `tf.distribute` strategy `fit` fills them in from
+            the worker's place.
 
     Raises:
         ValueError: a bad argument (naming it and its value); when reading,
@@ -70,6 +77,8 @@ class Loader:
         lists: str = "ragged",
         shuffle_rows: int = DEFAULT_SHUFFLE_ROWS,
         transforms: Callable | list[Callable] | None = None,
+        global_size: int | None = None,
+        global_rank: int | None = None,
     ) -> None:
         if isinstance(dataset, (str, list)):  # Merlin's Loader takes paths too
             dataset = Dataset(dataset)
@@ -85,6 +94,7 @@ class Loader:
         self.seed = int(np.random.randint(2**31 - 1)) if seed is None else int_arg("seed", seed, 0)
         self.lists = choice_arg("lists", lists, LISTS)
         self.shuffle_rows = int_arg("shuffle_rows", shuffle_rows, 1)
+        self.global_size, self.global_rank = _share(dataset, global_size, global_rank)
         self._transforms: list[Callable] = []
         self._epoch = 0
         for fn in (
@@ -143,13 +153,31 @@ class Loader:
             drop_last=self.drop_last,
             lists=self.lists,
             shuffle_rows=self.shuffle_rows,
+            global_size=self.global_size,
+            global_rank=self.global_rank,
         )
         copy._transforms = list(self._transforms)
         return copy
 
+    def sharded(self, global_size: int, global_rank: int) -> "Loader":
+        """This loader reading share `global_rank` of `global_size` (see the class)."""
+        copy = self.unshuffled()
+        copy.shuffle = self.shuffle
+        copy.global_size, copy.global_rank = _share(self.dataset, global_size, global_rank)
+        return copy
+
     def __len__(self):
+        if self.global_size > 1:
+            return min(rows // self.batch_size for rows in self._rank_rows())
         full, rest = divmod(self.dataset.num_rows, self.batch_size)
         return full + (1 if rest and not self.drop_last else 0)
+
+    def _rank_pieces(self, rank):
+        return np.arange(rank, self.dataset.npartitions, self.global_size)
+
+    def _rank_rows(self):
+        rows = np.asarray(self.dataset.piece_rows, np.int64)
+        return [int(rows[self._rank_pieces(r)].sum()) for r in range(self.global_size)]
 
     def __iter__(self):
         """Batches as Merlin's loader yields them: `(features, targets)`,
@@ -167,6 +195,9 @@ class Loader:
         if epoch is None:
             epoch, self._epoch = self._epoch, self._epoch + 1
         rng = np.random.default_rng([self.seed, epoch])
+        if self.global_size > 1:
+            yield from self._share_chunks(rng)
+            return
         pieces = rng.permutation(self.dataset.npartitions) if self.shuffle else None
         fill = self.shuffle_rows if self.shuffle else self.batch_size
         pending, buffered = [], 0
@@ -189,6 +220,34 @@ class Loader:
         yield from self._pieces_of(
             rows, rows.n - rows.n % self.batch_size if self.drop_last else rows.n
         )
+
+    def _share_chunks(self, rng):
+        """This rank's `len(self)` full batches: its pieces (shuffled, rows
+        shuffled within `shuffle_rows`), cut where the smallest share ends."""
+        pieces = self._rank_pieces(self.global_rank)
+        if self.shuffle:
+            pieces = rng.permutation(pieces)
+        fill = self.shuffle_rows if self.shuffle else self.batch_size
+        left = len(self) * self.batch_size
+        pending, buffered = [], 0
+        for block in self.dataset.iter_blocks(self.schema.column_names, pieces):
+            pending.append(block)
+            buffered += block.n
+            if buffered < fill and buffered < left:
+                continue
+            rows = Block.concat(pending)
+            if self.shuffle:
+                rows = rows.take(rng.permutation(rows.n))
+            full = min(rows.n - rows.n % self.batch_size, left)
+            yield from self._pieces_of(rows, full)
+            left -= full
+            if not left:
+                return
+            pending, buffered = [rows.slice(full, rows.n)], rows.n - full
+        rows = Block.concat(pending)
+        if self.shuffle:
+            rows = rows.take(rng.permutation(rows.n))
+        yield from self._pieces_of(rows, left)
 
     def _pieces_of(self, rows, stop):
         """Rows `[0, stop)` in chunks of whole batches of about CHUNK_ROWS rows:
@@ -302,10 +361,37 @@ class Loader:
         return ds.prefetch(tf.data.AUTOTUNE)
 
     def __repr__(self):
+        share = (
+            f", global_size={self.global_size}, global_rank={self.global_rank}"
+            if self.global_size > 1
+            else ""
+        )
         return (
             f"ydnn.Loader({self.dataset!r}, batch_size={self.batch_size}, "
-            f"shuffle={self.shuffle}, drop_last={self.drop_last})"
+            f"shuffle={self.shuffle}, drop_last={self.drop_last}{share})"
         )
+
+
+def _share(dataset: Dataset, size: int | None, rank: int | None) -> tuple[int, int]:
+    """`(global_size, global_rank)` checked: both or neither, rank in range,
+    and at least one piece for every rank."""
+    if size is None and rank is None:
+        return 1, 0
+    if size is None or rank is None:
+        raise ValueError(
+            f"global_size and global_rank go together, got global_size={size!r}, "
+            f"global_rank={rank!r}"
+        )
+    size = int_arg("global_size", size, 1)
+    rank = int_arg("global_rank", rank, 0)
+    if rank >= size:
+        raise ValueError(f"global_rank must be in 0..{size - 1} (global_size {size}), got {rank}")
+    if size > dataset.npartitions:
+        raise ValueError(
+            f"global_size {size} is more than the dataset's {dataset.npartitions} pieces "
+            f"(Parquet row groups): write it in at least {size} row groups, one per rank"
+        )
+    return size, rank
 
 
 def apply_transform(fn: Callable, batch: tuple) -> Any:

@@ -21,6 +21,7 @@ def keras_data(
     batch_size: int | None = None,
     shuffle: bool = False,
     what: str = "x",
+    strategy: tf.distribute.Strategy | None = None,
 ) -> tuple[Any, Any, int | None]:
     """`(x, y, batch_size)` as Keras takes them.
 
@@ -46,6 +47,9 @@ def keras_data(
                 f"{what} is a ydnn Loader, which yields its own targets: leave y "
                 f"unset (targets come from the schema's target columns or pre=)"
             )
+        strategy = strategy or tf.distribute.get_strategy()
+        if _workers(strategy) > 1:
+            return _per_worker(x, pre, strategy), None, None
         return x.to_tf_dataset(pre), None, None
     if pre is None:
         return x, y, batch_size
@@ -66,6 +70,33 @@ def keras_data(
         y,
         batch_size,
     )
+
+
+def _workers(strategy: tf.distribute.Strategy) -> int:
+    """Worker processes of `strategy` (1 for a strategy within one process)."""
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return 1
+    resolver = strategy.cluster_resolver
+    if resolver is None:
+        return 1
+    return max(1, len(resolver.cluster_spec().as_dict().get("worker", [])))
+
+
+def _per_worker(loader: Loader, pre: Callable | None, strategy: Any) -> Any:
+    """The loader as a distributed dataset: worker `w` reads share `w`, one
+    batch per local replica per step (Merlin's loader with Horovod's rank)."""
+
+    def share(context: tf.distribute.InputContext) -> tf.data.Dataset:
+        size, rank = context.num_input_pipelines, context.input_pipeline_id
+        if loader.global_size > 1 and (loader.global_size, loader.global_rank) != (size, rank):
+            raise ValueError(
+                f"the Loader reads share {loader.global_rank} of {loader.global_size}, but "
+                f"this worker is input pipeline {rank} of {size}: leave global_size and "
+                f"global_rank unset under a multi-worker strategy"
+            )
+        return loader.sharded(size, rank).to_tf_dataset(pre)
+
+    return strategy.distribute_datasets_from_function(share)
 
 
 class DataInputsMixin(MixinBase):
@@ -89,7 +120,9 @@ class DataInputsMixin(MixinBase):
         and validation batch, as Merlin's `fit(pre=)`."""
         converted = isinstance(x, (Loader, Dataset)) or pre is not None
         given_batch_size = batch_size  # a validation Dataset is batched like the training one
-        x, y, batch_size = keras_data(x, y, pre, batch_size, shuffle)
+        x, y, batch_size = keras_data(
+            x, y, pre, batch_size, shuffle, strategy=self.distribute_strategy
+        )
         if isinstance(validation_data, (Loader, Dataset)) or (
             pre is not None and isinstance(validation_data, tf.data.Dataset)
         ):
