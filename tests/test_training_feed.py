@@ -105,6 +105,20 @@ def test_a_job_interrupted_mid_epoch_resumes_at_the_next_step(tmp_path):
     assert not (tmp_path / "b" / "state").exists()
 
 
+def test_keras_backup_and_restore_resumes_mid_epoch_with_the_feed(tmp_path):
+    # Keras's own callback (one process): it restores the weights, with the
+    # optimizer's step, and the epoch; the feed goes on from that step.
+    straight, feed = make()
+    fit(straight, feed, 2)
+    model, feed = make()
+    backup = keras.callbacks.BackupAndRestore(str(tmp_path / "k"), save_freq=3)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        fit(model, feed, 2, [backup, Interrupt(epoch=1, batch=4)])
+    resumed, feed = make()
+    fit(resumed, feed, 2, [keras.callbacks.BackupAndRestore(str(tmp_path / "k"), save_freq=3)])
+    assert_same_state(resumed, straight)
+
+
 def test_fit_called_again_trains_that_many_more_epochs():
     model, feed = make()
     fit(model, feed, 1)
