@@ -6,6 +6,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from ydnn._workers import worker_count
 from ydnn.io import Dataset, Loader
 from ydnn.io.loader import apply_transform
 from ydnn.model._mixin_base import MixinBase
@@ -48,7 +49,7 @@ def keras_data(
                 f"unset (targets come from the schema's target columns or pre=)"
             )
         strategy = strategy or tf.distribute.get_strategy()
-        if _workers(strategy) > 1:
+        if worker_count(strategy) > 1:
             return _per_worker(x, pre, strategy), None, None
         return x.to_tf_dataset(pre), None, None
     if pre is None:
@@ -70,16 +71,6 @@ def keras_data(
         y,
         batch_size,
     )
-
-
-def _workers(strategy: tf.distribute.Strategy) -> int:
-    """Worker processes of `strategy` (1 for a strategy within one process)."""
-    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        return 1
-    resolver = strategy.cluster_resolver
-    if resolver is None:
-        return 1
-    return max(1, len(resolver.cluster_spec().as_dict().get("worker", [])))
 
 
 def _per_worker(loader: Loader, pre: Callable | None, strategy: Any) -> Any:

@@ -162,13 +162,14 @@ class YoutubeDNNRetrievalModelV2(DataInputsMixin, TrainingMixin, RetrievalMixin,
             )
         ops = choice_arg("ops", ops, OPS)
         table_dtype = choice_arg("table_dtype", table_dtype, TABLE_DTYPES)
-        if table_dtype != "float32" and isinstance(
+        if table_dtype == "bfloat16" and isinstance(
             tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy
         ):
             raise ValueError(
-                f"table_dtype={table_dtype!r} is not supported under "
+                "table_dtype='bfloat16' is not supported under "
                 "MultiWorkerMirroredStrategy: TF's collective broadcast of the initial "
-                'tables has no 16-bit kernel on the CPU; use table_dtype="float32"'
+                'tables has no bfloat16 kernel on the CPU; use table_dtype="float16" '
+                'or "float32"'
             )
         logits_temperature = check_temperature("logits_temperature", logits_temperature)
         num_sampled = int_arg("num_sampled", num_sampled)

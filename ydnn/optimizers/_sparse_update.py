@@ -49,10 +49,15 @@ import tensorflow as tf
 from tensorflow.python.framework import ops as tf_ops
 from tensorflow.python.ops import control_flow_util
 
+from ydnn._workers import worker_count
+
 # Ops whose output 0 holds unique ids (embedding_pool's gradient, tf.unique):
 # gradients indexed by it skip the kernel's duplicate sort on the GPU.
 _UNIQUE_INDEX_OPS = ("YdnnEmbeddingPoolGrad", "YdnnEmbeddingPoolResourceGrad", "Unique")
 HALF_DTYPES = ("float16", "bfloat16")
+# The rounding seed every worker of a multi-worker job agrees on when none
+# was given (keras.utils.set_random_seed on each worker would also do).
+MULTI_WORKER_ROUNDING_SEED = 0
 
 
 def is_half(variable) -> bool:
@@ -152,12 +157,21 @@ class SparseUpdateMixin:
 
         name = type(self).__name__
         stochastic_rounding = bool_arg("stochastic_rounding", stochastic_rounding, prefix=name)
+        drawn = rounding_seed is None
         if rounding_seed is None:
             rounding_seed = random.randrange(2**31 - 1)  # keras.utils.set_random_seed fixes it
         rounding_seed = int_arg("rounding_seed", rounding_seed, minimum=0, prefix=name)
         super().__init__(*args, **kwargs)
         self.stochastic_rounding = stochastic_rounding
         self.rounding_seed = rounding_seed
+        self._seed_drawn = drawn
+
+    def build(self, variables):
+        if self._seed_drawn and worker_count(self._distribution_strategy) > 1:
+            # Each worker drew its own seed, and mirrored 16-bit tables
+            # rounded with different bits would drift apart silently.
+            self.rounding_seed = MULTI_WORKER_ROUNDING_SEED
+        super().build(variables)
 
     def get_config(self):
         config = super().get_config()
