@@ -5,7 +5,6 @@
 
 MODE:
 * `worker`: one worker of a `MultiWorkerMirroredStrategy` job (`TF_CONFIG`).
-* `local`: one process, `MirroredStrategy` over REPLICAS logical CPUs.
 * `reference`: one process, one replica, on the concatenated global batch;
   each replica's share of it draws that replica's negatives (its sampler
   stream), and the step's loss is the mean of the shares' mean losses.
@@ -31,7 +30,7 @@ GLOBAL_BATCH, EPOCHS, SEED = 96, 2, 5
 
 def _args():
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["worker", "local", "reference"])
+    p.add_argument("mode", choices=["worker", "reference"])
     p.add_argument("replicas", type=int)
     p.add_argument("optimizer", choices=["sgd", "adam"])
     p.add_argument("--backup")
@@ -44,11 +43,6 @@ def _args():
 def _strategy(args):
     if args.mode == "worker":
         return tf.distribute.MultiWorkerMirroredStrategy()
-    if args.mode == "local":
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        config = [tf.config.LogicalDeviceConfiguration()] * args.replicas
-        tf.config.set_logical_device_configuration(cpu, config)
-        return tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(args.replicas)])
     return tf.distribute.get_strategy()
 
 
@@ -131,34 +125,38 @@ def _reference_fit(model, feed, replicas):
     return [float(np.mean(losses[e * steps : (e + 1) * steps])) for e in range(EPOCHS)]
 
 
+def _fit_feed(model, data, strategy, args):
+    """The job on a TrainingFeed, with the backup and the preemption asked for."""
+    import ydnn
+
+    feed = ydnn.data.TrainingFeed(data.train, GLOBAL_BATCH, seed=SEED)
+    if args.mode == "reference":
+        return _reference_fit(model, feed, args.replicas)
+    callbacks = [feed]
+    if args.backup:
+        callbacks.insert(0, ydnn.BackupAndRestore(args.backup, save_freq=args.save_freq))
+    if args.die_at and strategy.cluster_resolver.task_id == 1:
+        callbacks.append(Preempted(args.die_at))
+    history = model.fit(
+        feed.dataset(strategy),
+        epochs=EPOCHS,
+        steps_per_epoch=feed.steps_per_epoch,
+        callbacks=callbacks,
+        verbose=0,
+    )
+    return history.history["loss"]
+
+
 def main():
     args = _args()
     strategy = _strategy(args)
-    import ydnn
-
     with strategy.scope():
         model, data = _model(args)
-    feed = ydnn.data.TrainingFeed(data.train, GLOBAL_BATCH, seed=SEED)
     if args.loader:
         with tempfile.TemporaryDirectory() as directory:
-            history = model.fit(_loader(data, directory), epochs=EPOCHS, verbose=0)
-        losses = history.history["loss"]
-    elif args.mode == "reference":
-        losses = _reference_fit(model, feed, args.replicas)
+            losses = model.fit(_loader(data, directory), epochs=EPOCHS, verbose=0).history["loss"]
     else:
-        callbacks = [feed]
-        if args.backup:
-            callbacks.insert(0, ydnn.BackupAndRestore(args.backup, save_freq=args.save_freq))
-        if args.die_at and strategy.cluster_resolver.task_id == 1:
-            callbacks.append(Preempted(args.die_at))
-        history = model.fit(
-            feed.dataset(strategy),
-            epochs=EPOCHS,
-            steps_per_epoch=feed.steps_per_epoch,
-            callbacks=callbacks,
-            verbose=0,
-        )
-        losses = history.history["loss"]
+        losses = _fit_feed(model, data, strategy, args)
     weights = {w.path: np.asarray(w.numpy(), np.float64).ravel().tolist() for w in model.weights}
     out = {
         "loss": [float(v) for v in losses],

@@ -78,6 +78,14 @@ def test_multiworker_without_tf_config_is_a_clear_error(tmp_path, capsys, monkey
             ["--strategy", "multiworker", "--early-stopping", "2"],
             "argument --early-stopping: not available with --strategy multiworker",
         ),
+        (
+            ["--backup-dir", "b", "--early-stopping", "2"],
+            "argument --early-stopping: not available with --backup-dir",
+        ),
+        (
+            ["--strategy", "multiworker", "--table-dtype", "bfloat16"],
+            "argument --table-dtype: bfloat16 is not available with --strategy multiworker",
+        ),
     ],
 )
 def test_scaling_argument_contradictions_are_named(tmp_path, capsys, extra, match):
@@ -144,5 +152,26 @@ def test_a_run_killed_after_a_backup_and_rerun_ends_as_an_unbroken_one(tmp_path,
     got, want = (
         keras.models.load_model(tmp_path / d / "model.keras") for d in ("rerun", "unbroken")
     )
+    assert len(got.weights) == len(want.weights)
     for a, b in zip(got.weights, want.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+
+
+def test_a_backup_of_a_finished_training_is_evaluated_and_saved(tmp_path, capsys):
+    # A kill after the last backup but before --out was written: the rerun
+    # trains no more and writes the model.
+    backup, out = tmp_path / "backup", tmp_path / "m"
+    argv = ["train", *tiny_train_args(epochs=1), "--backup-dir", str(backup), "--out", str(out)]
+    killed = subprocess.run(
+        [sys.executable, "-c", _KILLED_AT_BACKUP, "1", *argv],
+        env=dict(os.environ, PYTHONPATH=ROOT),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert killed.returncode == -9, killed.stderr[-3000:]
+    assert main([*argv, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["throughput"]["epochs"] == 0 and result["loss"] == []
+    assert (out / "model.keras").exists() and os.listdir(backup) == []

@@ -123,7 +123,7 @@ def test_a_worker_lost_mid_epoch_and_the_job_rerun_ends_where_an_unbroken_job_do
     first = _finish(procs)
     assert first[1][0] == -signal.SIGKILL, first[1][2][-3000:]
     with open(tmp_path / "backup" / "state" / "training_metadata.json") as f:
-        assert json.load(f) == {"epoch": 1, "step": 64}
+        assert json.load(f) == {"epoch": 1, "step": 64, "job_end": 112}
     rerun = [_result(o) for o in _finish(_job(2, "adam", *backup))]
     want = _result(unbroken[0])
     for got in rerun:
@@ -133,8 +133,8 @@ def test_a_worker_lost_mid_epoch_and_the_job_rerun_ends_where_an_unbroken_job_do
 
 
 def test_a_loader_is_read_in_shares_and_the_workers_stay_identical():
-    # 5,394 rows in 11 row groups of 500: worker 0 reads groups 0, 2, .., 10
-    # (2,894 rows), worker 1 groups 1, .., 9 (2,500): 52 batches of 48 each.
+    # 5,394 rows in 11 row groups (ten of 500, one of 394): shares of 2,894
+    # and 2,500 rows, so 52 batches of 48 on each worker.
     results = [_result(o) for o in _finish(_job(2, "adam", "--loader"))]
     a, b = results
     assert a["step"] == b["step"] == 2 * (2500 // 48)

@@ -8,6 +8,7 @@ reordered float sum). Several workers: tests/test_model_multiworker.py.
 """
 
 import json
+import os
 from collections import Counter
 
 import keras
@@ -94,7 +95,7 @@ def test_a_job_interrupted_mid_epoch_resumes_at_the_next_step(tmp_path):
     with pytest.raises(RuntimeError, match="interrupted"):
         fit(model, feed, 3, [backup, Interrupt(epoch=1, batch=4)])
     meta = json.loads((tmp_path / "b" / "state" / "training_metadata.json").read_text())
-    assert meta["epoch"] == 1 and meta["step"] == (n + 5) // 3 * 3
+    assert meta == {"epoch": 1, "step": (n + 5) // 3 * 3, "job_end": 3 * n}
     resumed, feed = make()
     for w in resumed.trainable_weights:  # the backup, not the initialisation, counts
         w.assign(np.full(w.shape, 0.5, w.dtype))
@@ -103,6 +104,65 @@ def test_a_job_interrupted_mid_epoch_resumes_at_the_next_step(tmp_path):
     assert int(resumed.optimizer.iterations.numpy()) == 3 * n
     assert_same_state(resumed, straight)
     assert not (tmp_path / "b" / "state").exists()
+
+
+class InterruptAtStep(keras.callbacks.Callback):
+    """Raises once the model reaches step `at`, as a preempted job would stop."""
+
+    def __init__(self, at):
+        super().__init__()
+        self.at = at
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.optimizer.iterations.numpy()) == self.at:
+            raise RuntimeError("interrupted")
+
+
+def test_a_job_broken_twice_mid_epoch_ends_where_the_unbroken_one_does(tmp_path):
+    # Backups every 5 steps. The first break (step 8) resumes at step 5, so
+    # Keras's epochs then begin 5 steps after the feed's; the second break
+    # comes after the backup at m, the first multiple of 5 from n on, which
+    # is past the feed's epoch 0 but inside Keras's: restored, the job must
+    # still end at step 3 n (the epochs Keras counts would end it at 4 n - 1).
+    straight, feed = make()
+    fit(straight, feed, 3)
+    n = feed.steps_per_epoch
+    m = -(-n // 5) * 5
+    for stop in (8, m + 2, None):
+        model, feed = make()
+        backup = ydnn.BackupAndRestore(tmp_path / "b", save_freq=5)
+        if stop is None:
+            fit(model, feed, 3, [backup])
+        else:
+            with pytest.raises(RuntimeError, match="interrupted"):
+                fit(model, feed, 3, [backup, InterruptAtStep(stop)])
+    assert int(model.optimizer.iterations.numpy()) == 3 * n
+    assert_same_state(model, straight)
+
+
+def test_fit_after_a_resumed_fit_trains_its_own_epochs(tmp_path):
+    model, feed = make()
+    backup = ydnn.BackupAndRestore(tmp_path / "b", save_freq=3)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        fit(model, feed, 2, [backup, InterruptAtStep(7)])
+    model, feed = make()
+    fit(model, feed, 2, [backup])
+    n = feed.steps_per_epoch
+    assert int(model.optimizer.iterations.numpy()) == 2 * n
+    fit(model, feed, 1, [backup])  # no backup left: one epoch more, from epoch 0
+    assert int(model.optimizer.iterations.numpy()) == 3 * n
+
+
+def test_a_backup_moved_aside_by_a_killed_save_is_restored(tmp_path):
+    model, feed = make()
+    fit(model, feed, 1, [ydnn.BackupAndRestore(tmp_path / "b", delete_checkpoint=False)])
+    state = tmp_path / "b" / "state"
+    (tmp_path / "b" / ".state.tmp-1-abc").mkdir()  # a killed save's copy
+    state.rename(tmp_path / "b" / ".state.old-abc")  # no atomic exchange, killed between
+    resumed, feed = make()
+    history = fit(resumed, feed, 2, [ydnn.BackupAndRestore(tmp_path / "b")])
+    assert len(history.history["loss"]) == 1  # epoch 1 only: epoch 0 was restored
+    assert os.listdir(tmp_path / "b") == []
 
 
 def test_keras_backup_and_restore_resumes_mid_epoch_with_the_feed(tmp_path):
@@ -187,12 +247,26 @@ def test_steps_per_execution_must_divide_an_epoch():
         fit(model, feed, 1)
 
 
+@pytest.mark.parametrize("steps", [None, 3])
+def test_fit_must_take_the_feeds_epoch(steps):
+    model, feed = make()
+    with pytest.raises(ValueError, match=rf"fit's steps_per_epoch \({steps}\) must be the feed's"):
+        model.fit(
+            feed.dataset().take(5 * feed.steps_per_epoch),
+            epochs=1,
+            steps_per_epoch=steps,
+            callbacks=[feed],
+            verbose=0,
+        )
+
+
 @pytest.mark.parametrize(
     "kwargs,match",
     [
         ({"backup_dir": ""}, "backup_dir must be a non-empty path"),
         ({"backup_dir": "b", "save_freq": 0}, "save_freq must be 'epoch' or an integer >= 1"),
         ({"backup_dir": "b", "save_freq": "step"}, "save_freq must be 'epoch' or an integer"),
+        ({"backup_dir": "gs://bucket/b"}, "backup_dir must be a path of a file system"),
     ],
 )
 def test_bad_backup_arguments_are_named(kwargs, match):

@@ -29,126 +29,18 @@ from ydnn.cli_protocol import (
     most_popular_metrics,
     prepare,
 )
+from ydnn.cli_training import (
+    Diverged,
+    EpochClock,
+    StopOnNonFiniteLoss,
+    ValidationStopping,
+    diverged_message,
+    execution_steps,
+    learning_rate,
+)
 
 
 # -- train -------------------------------------------------------------------
-class Diverged(UsageError):
-    """Training produced a non-finite loss: the settings' to change, as it says."""
-
-
-class StopOnNonFiniteLoss(keras.callbacks.Callback):
-    """Stops `fit` with `Diverged` once the reported loss is NaN or infinite.
-
-    The fused loss op refuses a non-finite row itself; this catches the
-    stock ops, which would otherwise train on to a NaN model.
-    """
-
-    def __init__(self, message):
-        super().__init__()
-        self.message = message
-        self.epoch = 0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch + 1
-
-    def on_train_batch_end(self, batch, logs=None):
-        loss = (logs or {}).get("loss")
-        if loss is not None and not np.isfinite(float(loss)):
-            raise Diverged(self.message(self.epoch, str(float(loss))))
-
-
-def _diverged(args):
-    def message(epoch, loss):
-        return (
-            f"training diverged: the loss became {loss} in epoch {epoch} at "
-            f"--learning-rate {args.learning_rate:g}; lower --learning-rate (e.g. "
-            f"{args.learning_rate / 10:g}) or raise --logits-temperature; nothing was "
-            f"written to {args.out!r}"
-        )
-
-    return message
-
-
-class EpochClock(keras.callbacks.Callback):
-    """Wall time at each epoch end, for the throughput after the first epoch."""
-
-    def on_train_begin(self, logs=None):
-        self.start = time.perf_counter()
-        self.ends = []
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.ends.append(time.perf_counter())
-
-
-def learning_rate(args, rows, global_batch):
-    """Adam's learning rate: constant, or a cosine decay to 0 over all `--epochs`.
-
-    The rate is the one given whatever the replica count: Adam's step does
-    not grow with the batch as SGD's does (no linear scaling rule).
-
-    With early stopping the decay still spans `--epochs` (the most the run
-    may train), so stopping early leaves the rate where it was.
-    """
-    if args.lr_schedule == "constant":
-        return args.learning_rate
-    steps = args.epochs * -(-rows // global_batch)
-    return keras.optimizers.schedules.CosineDecay(args.learning_rate, decay_steps=steps)
-
-
-def execution_steps(requested, fit_kwargs, replicas):
-    """Steps per tf.function call: `requested`; 1 under several replicas
-    (Keras's multi-step loop fails there); under a `TrainingFeed` the largest
-    divisor of its `steps_per_epoch` not above it (a call must not run across
-    an epoch's end)."""
-    if replicas > 1:
-        return 1
-    steps = fit_kwargs.get("steps_per_epoch")
-    if steps is None:
-        return requested
-    return max(d for d in range(1, min(requested, steps) + 1) if steps % d == 0)
-
-
-class ValidationStopping(keras.callbacks.Callback):
-    """Early stopping on the held-out validation items' Recall@k (all items).
-
-    After each epoch the model ranks the full catalog for the validation
-    rows; the best epoch's weights are kept (a copy in host memory) and put
-    back by `restore`; training stops once `patience` epochs have passed
-    without a better Recall@k. `seconds` holds each check's time, so the
-    reported throughput leaves it out.
-    """
-
-    def __init__(self, rows, k, patience, verbose):
-        super().__init__()
-        self.rows, self.k, self.patience, self.verbose = rows, k, patience, verbose
-        self.best, self.best_epoch, self.best_weights = -1.0, 0, None
-        self.seconds = []
-
-    def on_epoch_end(self, epoch, logs=None):
-        from ydnn.cli_protocol import validation_recall
-
-        start = time.perf_counter()
-        recall = validation_recall(self.model, self.rows, self.k)
-        if recall > self.best:
-            self.best, self.best_epoch = recall, epoch + 1
-            self.best_weights = [np.array(w) for w in self.model.get_weights()]
-        elif epoch + 1 - self.best_epoch >= self.patience:
-            self.model.stop_training = True
-        if logs is not None:
-            logs[f"val_recall_at_{self.k}"] = recall
-        if self.verbose:
-            print(
-                f"epoch {epoch + 1}: validation recall_at_{self.k} {recall:.4f} (best "
-                f"{self.best:.4f}, epoch {self.best_epoch})",
-                flush=True,
-            )
-        self.seconds.append(time.perf_counter() - start)
-
-    def restore(self):
-        if self.best_weights is not None:
-            self.model.set_weights(self.best_weights)
-
-
 def run_train(args):
     import tensorflow as tf
 
@@ -218,7 +110,7 @@ def run_train(args):
     # Keras warns that it cannot shuffle a tf.data.Dataset: to_dataset does.
     warnings.filterwarnings("ignore", message="`shuffle=True` was passed")
     clock = EpochClock()
-    watch = StopOnNonFiniteLoss(_diverged(args))
+    watch = StopOnNonFiniteLoss(diverged_message(args))
     try:
         history = model.fit(
             train_ds,
@@ -232,25 +124,9 @@ def run_train(args):
         # the callback would see the loss.
         if "finite" not in str(e).lower():
             raise
-        raise Diverged(_diverged(args)(max(watch.epoch, 1), "non-finite")) from None
-    epochs = len(clock.ends)
-    # The validation after epoch e runs inside the interval to epoch e + 1.
-    checks = validation.seconds[:-1] if validation else []
-    total_s = clock.ends[-1] - clock.start - sum(checks)
-    throughput = {
-        "replicas": setup.replicas,
-        "examples_per_second_all_epochs": epochs * n / total_s,
-        "train_seconds": total_s,
-        "epochs": epochs,
-    }
-    if epochs > 1:
-        # Epoch 1 includes tracing and the first pass of the input pipeline.
-        steady = clock.ends[-1] - clock.ends[0] - sum(checks)
-        throughput["examples_per_second"] = (epochs - 1) * n / steady
-        throughput["measured_over"] = f"epochs 2-{epochs} (epoch 1 has the tracing)"
-    else:
-        throughput["examples_per_second"] = throughput["examples_per_second_all_epochs"]
-        throughput["measured_over"] = "epoch 1 (includes tracing)"
+        raise Diverged(diverged_message(args)(max(watch.epoch, 1), "non-finite")) from None
+    throughput = clock.throughput(setup, validation)
+    epochs = throughput["epochs"]
 
     if not setup.is_chief:
         index, count = setup.worker
@@ -305,7 +181,8 @@ def run_train(args):
         "baseline_most_popular": baseline,
         "headline": HEADLINE,
         "throughput": throughput,
-        "loss": [float(v) for v in history.history["loss"]],
+        # none when a restored backup had every epoch done
+        "loss": [float(v) for v in history.history.get("loss", [])],
         "ydnn_version": ydnn.__version__,
     }
     # --out again: it was checked before training, which takes long enough
@@ -313,6 +190,7 @@ def run_train(args):
     with blame_user(ValueError):
         check_output_directory(args.out, args.overwrite, MODEL_FILES, "a ydnn model")
     TrainedModel.from_data(model, data, settings).save(args.out, overwrite=args.overwrite)
+    setup.finish()
 
     k = args.k
     trained_for = f"{epochs} epoch" + ("" if epochs == 1 else "s")
@@ -325,7 +203,8 @@ def run_train(args):
         f"\ntraining: {trained_for}, {throughput['train_seconds']:.1f} s, "
         f"{throughput['examples_per_second']:,.0f} examples/s over "
         f"{throughput['measured_over']} ({throughput['examples_per_second_all_epochs']:,.0f} "
-        f"over all epochs); final loss {settings['loss'][-1]:.4f}; ops={args.ops}"
+        f"over all epochs); final loss "
+        f"{settings['loss'][-1] if settings['loss'] else float('nan'):.4f}; ops={args.ops}"
     )
     print(
         f"evaluation on {len(data.test):,} held-out last items, full catalog of "

@@ -54,6 +54,16 @@ def check_arguments(args, error):
             "argument --early-stopping: not available with --strategy multiworker yet "
             "(train a fixed --epochs; the chief evaluates the model at the end)"
         )
+    if args.backup_dir is not None and args.early_stopping:
+        error(
+            "argument --early-stopping: not available with --backup-dir yet (a backup "
+            "does not keep the best epoch's weights or the patience count)"
+        )
+    if args.strategy == "multiworker" and args.table_dtype == "bfloat16":
+        error(
+            "argument --table-dtype: bfloat16 is not available with --strategy multiworker "
+            "(TF's CPU collectives cannot broadcast it); use float16 or float32"
+        )
 
 
 class TrainingSetup:
@@ -84,7 +94,8 @@ class TrainingSetup:
             self.strategy = tf.distribute.MultiWorkerMirroredStrategy()
         self.replicas = self.strategy.num_replicas_in_sync if self.strategy else 1
         self.global_batch = args.batch_size * self.replicas
-        self.feed = None
+        self.backup = None
+        self.rows_per_step = None  # training rows a step takes, on average (fit_inputs)
 
     @property
     def is_chief(self):
@@ -94,10 +105,11 @@ class TrainingSetup:
     @property
     def worker(self):
         """`(index, count)` of this worker."""
+        from ydnn._workers import worker_count, worker_index
+
         if self.strategy is None:
             return 0, 1
-        resolver = self.strategy.cluster_resolver
-        return int(resolver.task_id or 0), len(resolver.cluster_spec().as_dict().get("worker", [0]))
+        return worker_index(self.strategy), worker_count(self.strategy)
 
     def scope(self):
         """Where the model and its optimizer are built."""
@@ -110,6 +122,7 @@ class TrainingSetup:
         args = self.args
         if self.strategy is None and args.backup_dir is None:
             dataset = ydnn.data.to_dataset(rows, args.batch_size, seed=seed)
+            self.rows_per_step = len(rows) / -(-len(rows) // args.batch_size)  # last one smaller
             return dataset, {}, [], len(rows)
         if len(rows) < self.global_batch:
             raise ValueError(
@@ -117,11 +130,21 @@ class TrainingSetup:
                 f"{self.global_batch} rows per step, more than the {len(rows):,} training "
                 f"examples: lower --batch-size"
             )
-        self.feed = ydnn.data.TrainingFeed(rows, self.global_batch, seed=seed)
-        callbacks = [self.feed]
+        feed = ydnn.data.TrainingFeed(rows, self.global_batch, seed=seed)
+        callbacks = [feed]
         if args.backup_dir is not None:
-            backup = ydnn.BackupAndRestore(args.backup_dir, save_freq=args.backup_every or "epoch")
-            callbacks.insert(0, backup)  # restores before the feed reads the model's step
-        kwargs = {"steps_per_epoch": self.feed.steps_per_epoch}
-        rows_per_epoch = self.feed.steps_per_epoch * self.global_batch
-        return self.feed.dataset(self.strategy), kwargs, callbacks, rows_per_epoch
+            # Kept until the model directory is written (`finish`): a kill
+            # during the evaluation must not cost the training.
+            self.backup = ydnn.BackupAndRestore(
+                args.backup_dir, save_freq=args.backup_every or "epoch", delete_checkpoint=False
+            )
+            callbacks.insert(0, self.backup)  # restores before the feed reads the model's step
+        self.rows_per_step = self.global_batch
+        kwargs = {"steps_per_epoch": feed.steps_per_epoch}
+        rows_per_epoch = feed.steps_per_epoch * self.global_batch
+        return feed.dataset(self.strategy), kwargs, callbacks, rows_per_epoch
+
+    def finish(self):
+        """After the model directory is written: the backup is no longer needed."""
+        if self.backup is not None and self.is_chief:
+            self.backup.delete()

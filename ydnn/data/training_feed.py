@@ -9,6 +9,11 @@ from ydnn.data.sequence_data import ITEM_COLUMN
 
 # Epochs the stream can run past its start: endless in practice.
 _EPOCHS_AHEAD = 1 << 40
+# The step the job ends at, on the model while a fit runs (the feed sets it;
+# `ydnn.BackupAndRestore` saves it), and as restored from a backup (read once
+# by the feed): after a break Keras's epochs no longer end where the job's do.
+JOB_END = "_ydnn_job_end"
+RESUMED_JOB_END = "_ydnn_resumed_job_end"
 
 
 class TrainingFeed(keras.callbacks.Callback):
@@ -60,7 +65,7 @@ class TrainingFeed(keras.callbacks.Callback):
         model = ydnn.YoutubeDNNRetrievalModelV2(data.schema(), min_sampled_id=1)
         model.compile(optimizer="adam")
     model.fit(feed.dataset(strategy), epochs=5, steps_per_epoch=feed.steps_per_epoch,
-              callbacks=[ydnn.BackupAndRestore("gs://bucket/job/backup", save_freq=500), feed])
+              callbacks=[ydnn.BackupAndRestore("/shared/job-17/backup", save_freq=500), feed])
     ```
     """
 
@@ -98,6 +103,7 @@ class TrainingFeed(keras.callbacks.Callback):
         self.include_lengths = bool(include_lengths)
         self._start = 0  # the step the next iterator starts at (set by the callback)
         self._stop_at = None
+        self._replicas = None  # those of the strategy the last dataset was made for
 
     # -- the data --------------------------------------------------------------
     def dataset(self, strategy: tf.distribute.Strategy | None = None):
@@ -116,7 +122,7 @@ class TrainingFeed(keras.callbacks.Callback):
             ValueError: `G` is not a multiple of the replica count.
         """
         strategy = strategy or tf.distribute.get_strategy()
-        replicas = strategy.num_replicas_in_sync
+        replicas = self._replicas = strategy.num_replicas_in_sync
         if self.global_batch_size % replicas:
             raise ValueError(
                 f"global_batch_size {self.global_batch_size} must be a multiple of the "
@@ -170,6 +176,19 @@ class TrainingFeed(keras.callbacks.Callback):
     # -- the callback -----------------------------------------------------------
     def on_train_begin(self, logs=None):
         self._stop_at = None
+        steps = self.params.get("steps")
+        if steps != self.steps_per_epoch:
+            raise ValueError(
+                f"fit's steps_per_epoch ({steps}) must be the feed's "
+                f"({self.steps_per_epoch}): pass steps_per_epoch=feed.steps_per_epoch"
+            )
+        replicas = self.model.distribute_strategy.num_replicas_in_sync
+        if self._replicas is not None and self._replicas != replicas:
+            raise ValueError(
+                f"the feed's dataset was made for {self._replicas} replicas but the model "
+                f"trains on {replicas}: make it with feed.dataset(strategy), strategy "
+                f"being the model's"
+            )
         per_call = int(getattr(self.model, "steps_per_execution", 1) or 1)
         if self.steps_per_epoch % per_call:
             # A call of several steps would run across an epoch's end, and
@@ -183,11 +202,21 @@ class TrainingFeed(keras.callbacks.Callback):
         if self._stop_at is not None:
             return
         # The first epoch of this fit, after any restore (on_train_begin):
-        # start at the model's step and end with the job's last one.
+        # start at the model's step, and end at the job's last step.
         self._start = int(self.model.optimizer.iterations.numpy())
         epochs = self.params.get("epochs", epoch + 1)
-        done_in_epoch = self._start % self.steps_per_epoch
-        self._stop_at = self._start + (epochs - epoch) * self.steps_per_epoch - done_in_epoch
+        resumed = getattr(self.model, RESUMED_JOB_END, None)
+        if resumed is not None:
+            self._stop_at = resumed
+            setattr(self.model, RESUMED_JOB_END, None)
+        elif getattr(self.model, "_initial_epoch", None) is not None:
+            # Keras's own callback restores the epoch, not the job's end:
+            # epochs aligned with the feed's, as before a first break.
+            done = self._start % self.steps_per_epoch
+            self._stop_at = self._start - done + (epochs - epoch) * self.steps_per_epoch
+        else:
+            self._stop_at = self._start + (epochs - epoch) * self.steps_per_epoch
+        setattr(self.model, JOB_END, self._stop_at)
 
     def on_train_batch_end(self, batch, logs=None):
         if int(self.model.optimizer.iterations.numpy()) >= self._stop_at:
@@ -195,3 +224,4 @@ class TrainingFeed(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self._stop_at = None
+        setattr(self.model, JOB_END, None)

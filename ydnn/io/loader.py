@@ -46,12 +46,12 @@ class Loader:
         transforms: callables applied as `map` applies them (Merlin's
             `transforms=`).
         global_size, global_rank: read only share `global_rank` of
-            `global_size` (Merlin's names, as with Horovod): rank `r` reads
-            pieces `r, r + size, ...` (Parquet row groups) and every rank
-            yields the same number of full batches, the least any rank's
-            rows make, so data-parallel workers take equal steps. Under a
-            multi-worker `tf.distribute` strategy `fit` fills them in from
-            the worker's place.
+            `global_size` (Merlin's names, as with Horovod). Pieces (Parquet
+            row groups) go to shares of about equal rows, and every rank
+            yields the same number of full batches, the least any share's
+            rows make (`drop_last` does not apply), so data-parallel
+            workers take equal steps. Under a multi-worker `tf.distribute`
+            strategy `fit` fills them in from the worker's place.
 
     Raises:
         ValueError: a bad argument (naming it and its value); when reading,
@@ -95,8 +95,9 @@ class Loader:
         self.lists = choice_arg("lists", lists, LISTS)
         self.shuffle_rows = int_arg("shuffle_rows", shuffle_rows, 1)
         self.global_size, self.global_rank = _share(dataset, global_size, global_rank)
+        self._check_shares()
         self._transforms: list[Callable] = []
-        self._epoch = 0
+        self._epochs = [0]  # the next epoch; a share made by `sharded` counts on with it
         for fn in (
             []
             if transforms is None
@@ -137,7 +138,7 @@ class Loader:
     def peek(self) -> Any:
         """The first batch of the next epoch, without starting it (the next
         epoch's order stays what it would have been)."""
-        return _merlin_batch(next(iter(self.to_tf_dataset(epoch=self._epoch))))
+        return _merlin_batch(next(iter(self.to_tf_dataset(epoch=self._epochs[0]))))
 
     def stop(self) -> None:
         """Nothing to stop: the reading happens inside each epoch's iterator (Merlin API)."""
@@ -164,6 +165,8 @@ class Loader:
         copy = self.unshuffled()
         copy.shuffle = self.shuffle
         copy.global_size, copy.global_rank = _share(self.dataset, global_size, global_rank)
+        copy._check_shares()
+        copy._epochs = self._epochs  # the next fit's epochs shuffle anew, as the loader's would
         return copy
 
     def __len__(self):
@@ -172,12 +175,33 @@ class Loader:
         full, rest = divmod(self.dataset.num_rows, self.batch_size)
         return full + (1 if rest and not self.drop_last else 0)
 
+    def _owners(self):
+        """`(owner rank of each piece, rows per rank)`: the largest pieces
+        first, each to the rank with the fewest rows so far (ties to the lower
+        rank), so uneven row groups still give shares of about equal rows."""
+        rows = self.dataset.piece_rows
+        owner, load = np.zeros(len(rows), np.int64), [0] * self.global_size
+        for piece in sorted(range(len(rows)), key=lambda i: (-rows[i], i)):
+            rank = min(range(self.global_size), key=lambda r: (load[r], r))
+            owner[piece], load[rank] = rank, load[rank] + rows[piece]
+        return owner, load
+
     def _rank_pieces(self, rank):
-        return np.arange(rank, self.dataset.npartitions, self.global_size)
+        return np.flatnonzero(self._owners()[0] == rank)
 
     def _rank_rows(self):
-        rows = np.asarray(self.dataset.piece_rows, np.int64)
-        return [int(rows[self._rank_pieces(r)].sum()) for r in range(self.global_size)]
+        return self._owners()[1]
+
+    def _check_shares(self):
+        if self.global_size == 1:
+            return
+        rows = self._rank_rows()
+        if min(rows) < self.batch_size:
+            raise ValueError(
+                f"global_size {self.global_size}: the smallest share holds {min(rows)} rows, "
+                f"fewer than batch_size {self.batch_size} (rows per share: {rows}); lower "
+                f"batch_size, or write the data in more, smaller row groups"
+            )
 
     def __iter__(self):
         """Batches as Merlin's loader yields them: `(features, targets)`,
@@ -193,7 +217,8 @@ class Loader:
         `shuffle_rows`-row buffers of pieces read in a shuffled order.
         """
         if epoch is None:
-            epoch, self._epoch = self._epoch, self._epoch + 1
+            epoch = self._epochs[0]
+            self._epochs[0] += 1
         rng = np.random.default_rng([self.seed, epoch])
         if self.global_size > 1:
             yield from self._share_chunks(rng)
@@ -388,8 +413,9 @@ def _share(dataset: Dataset, size: int | None, rank: int | None) -> tuple[int, i
         raise ValueError(f"global_rank must be in 0..{size - 1} (global_size {size}), got {rank}")
     if size > dataset.npartitions:
         raise ValueError(
-            f"global_size {size} is more than the dataset's {dataset.npartitions} pieces "
-            f"(Parquet row groups): write it in at least {size} row groups, one per rank"
+            f"global_size {size} (the ranks; under a multi-worker strategy, the workers) is "
+            f"more than the dataset's {dataset.npartitions} pieces (Parquet row groups, or "
+            f"slices of an in-memory table): write the data in at least {size} row groups"
         )
     return size, rank
 
