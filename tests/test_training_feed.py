@@ -179,11 +179,21 @@ def test_keras_backup_and_restore_resumes_mid_epoch_with_the_feed(tmp_path):
     assert_same_state(resumed, straight)
 
 
-def test_fit_called_again_trains_that_many_more_epochs():
+def test_fit_called_again_goes_on_with_the_stream():
+    straight, feed = make()
+    fit(straight, feed, 3)
     model, feed = make()
     fit(model, feed, 1)
-    fit(model, feed, 2)
+    fit(model, feed, 2)  # two more epochs, from step n of the same stream
     assert int(model.optimizer.iterations.numpy()) == 3 * feed.steps_per_epoch
+    assert_same_state(model, straight)
+
+
+def test_lengths_come_with_the_rows(data):
+    feed = TrainingFeed(data.train, BATCH, seed=3, include_lengths=True)
+    x, _ = next(iter(feed.dataset()))
+    history, lengths = x["item_id"].numpy(), x["item_id_length"].numpy()
+    np.testing.assert_array_equal(lengths, (history > 0).sum(axis=1))
 
 
 def test_a_kill_while_backing_up_leaves_the_previous_backup(tmp_path, monkeypatch):
@@ -242,9 +252,16 @@ def test_a_batch_the_replicas_cannot_share_is_named(data):
 
 def test_steps_per_execution_must_divide_an_epoch():
     model, feed = make()
-    model.compile(optimizer="adam", steps_per_execution=feed.steps_per_epoch + 1)
-    with pytest.raises(ValueError, match=r"steps_per_execution \(\d+\) must divide"):
-        fit(model, feed, 1)
+    n = feed.steps_per_epoch
+    bad = next(k for k in range(2, n) if n % k)
+    for per_call in (bad, n + 1):
+        model.compile(optimizer="adam", steps_per_execution=per_call)
+        with pytest.raises(ValueError, match=rf"steps_per_execution \({per_call}\) must divide"):
+            fit(model, feed, 1)
+    good = max(k for k in range(1, n) if n % k == 0)
+    model.compile(optimizer="adam", steps_per_execution=good)
+    fit(model, feed, 1)
+    assert int(model.optimizer.iterations.numpy()) == n
 
 
 @pytest.mark.parametrize("steps", [None, 3])
