@@ -135,6 +135,7 @@ def run_train(args):
             f"{throughput['examples_per_second']:,.0f} examples/s (all workers); the chief "
             f"(worker 0) evaluates and writes {args.out}"
         )
+        setup.finish()
         return {"command": "train", "worker": index, "throughput": throughput}
 
     t1 = time.perf_counter()

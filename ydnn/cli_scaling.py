@@ -145,6 +145,14 @@ class TrainingSetup:
         return feed.dataset(self.strategy), kwargs, callbacks, rows_per_epoch
 
     def finish(self):
-        """After the model directory is written: the backup is no longer needed."""
+        """After the model directory is written: the backup is no longer
+        needed, and every worker waits here for the chief, so none leaves
+        while the chief evaluates (its peers' heartbeats stopping made TF
+        log the job as crashed)."""
         if self.backup is not None and self.is_chief:
             self.backup.delete()
+        if self.strategy is not None:
+            import tensorflow as tf
+
+            one = self.strategy.run(lambda: tf.constant(1.0))
+            self.strategy.reduce("SUM", one, axis=None)
