@@ -15,9 +15,9 @@ build's peak resident-set growth, then for each search parameter recall@10
 on the validation and the test queries, queries/s of one batched call over
 the 1000 test queries (median of 3) and of 200 single-query calls.
 
-Run: python -m bench.ann_libraries --lib faiss=/tmp/annlibs/faiss
-         --lib hnswlib=/tmp/annlibs/hnswlib --lib usearch=/tmp/annlibs/usearch
-         --lib scann=/tmp/annlibs/scann [--size 1000000] [--results bench/RESULTS.md]
+Run: python -m bench.ann_libraries --lib faiss=LIBS/faiss
+         --lib hnswlib=LIBS/hnswlib --lib usearch=LIBS/usearch
+         --lib scann=LIBS/scann [--size 1000000] [--results bench/RESULTS.md]
 """
 
 import argparse
