@@ -3,6 +3,8 @@
     python -m tests.multiworker_job MODE REPLICAS OPTIMIZER
         [--backup DIR --save-freq N --die-at S] [--loader]
 
+DIR may hold `{task}`, the worker's index: a backup directory per worker.
+
 MODE:
 * `worker`: one worker of a `MultiWorkerMirroredStrategy` job (`TF_CONFIG`).
 * `reference`: one process, one replica, on the concatenated global batch;
@@ -134,7 +136,8 @@ def _fit_feed(model, data, strategy, args):
         return _reference_fit(model, feed, args.replicas)
     callbacks = [feed]
     if args.backup:
-        callbacks.insert(0, ydnn.BackupAndRestore(args.backup, save_freq=args.save_freq))
+        backup = args.backup.format(task=strategy.cluster_resolver.task_id)
+        callbacks.insert(0, ydnn.BackupAndRestore(backup, save_freq=args.save_freq))
     if args.die_at and strategy.cluster_resolver.task_id == 1:
         callbacks.append(Preempted(args.die_at))
     history = model.fit(

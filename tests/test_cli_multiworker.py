@@ -114,6 +114,19 @@ sys.exit(main(sys.argv[2:]))
 """
 
 
+def _train_killed_after_backup(backups, argv):
+    """Runs `ydnn ARGV`, SIGKILLed once its `backups`-th backup is in place."""
+    killed = subprocess.run(
+        [sys.executable, "-c", _KILLED_AT_BACKUP, str(backups), *argv],
+        env=dict(os.environ, PYTHONPATH=ROOT),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert killed.returncode == -9, killed.stderr[-3000:]
+
+
 def test_a_run_killed_after_a_backup_and_rerun_ends_as_an_unbroken_one(tmp_path, capsys):
     def argv(out):
         return [
@@ -132,15 +145,7 @@ def test_a_run_killed_after_a_backup_and_rerun_ends_as_an_unbroken_one(tmp_path,
 
     assert main(argv("unbroken")) == 0
     unbroken = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    killed = subprocess.run(
-        [sys.executable, "-c", _KILLED_AT_BACKUP, "3", *argv("rerun")],
-        env=dict(os.environ, PYTHONPATH=ROOT),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert killed.returncode == -9, killed.stderr[-3000:]
+    _train_killed_after_backup(3, [*argv("rerun")])
     state = tmp_path / "rerun-backup" / "state" / "training_metadata.json"
     assert json.loads(state.read_text())["step"] == 12  # the third backup, mid-epoch
     assert not (tmp_path / "rerun").exists()
@@ -162,15 +167,7 @@ def test_a_backup_of_a_finished_training_is_evaluated_and_saved(tmp_path, capsys
     # trains no more and writes the model.
     backup, out = tmp_path / "backup", tmp_path / "m"
     argv = ["train", *tiny_train_args(epochs=1), "--backup-dir", str(backup), "--out", str(out)]
-    killed = subprocess.run(
-        [sys.executable, "-c", _KILLED_AT_BACKUP, "1", *argv],
-        env=dict(os.environ, PYTHONPATH=ROOT),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert killed.returncode == -9, killed.stderr[-3000:]
+    _train_killed_after_backup(1, [*argv])
     assert main([*argv, "--json"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["throughput"]["epochs"] == 0 and result["loss"] == []

@@ -132,6 +132,22 @@ def test_a_worker_lost_mid_epoch_and_the_job_rerun_ends_where_an_unbroken_job_do
     assert not (tmp_path / "backup" / "state").exists(), "a finished job leaves no backup"
 
 
+def test_workers_that_restored_different_steps_stop_with_a_clear_error(tmp_path):
+    # A backup directory per worker ({task}): the chief writes and later
+    # restores its own, worker 1 finds none. Both must refuse to go on.
+    backup = ["--backup", str(tmp_path / "backup-{task}"), "--save-freq", "16"]
+    procs = _job(2, "adam", *backup, "--die-at", "40")
+    try:
+        procs[1].wait(timeout=TIMEOUT)
+    finally:
+        procs[0].kill()
+    _finish(procs)
+    assert (tmp_path / "backup-0" / "state").is_dir() and not (tmp_path / "backup-1").exists()
+    for code, _, err in _finish(_job(2, "adam", *backup)):
+        assert code != 0 and "the workers restored different steps" in err, err[-3000:]
+        assert "[0, 32]" in err
+
+
 def test_a_loader_is_read_in_shares_and_the_workers_stay_identical():
     # 5,394 rows in 11 row groups (ten of 500, one of 394): shares of 2,894
     # and 2,500 rows, so 52 batches of 48 on each worker.

@@ -92,7 +92,8 @@ class BackupAndRestore(keras.callbacks.Callback):
         self.delete_checkpoint = bool(delete_checkpoint)
         self._state = os.path.join(self.backup_dir, STATE_DIR)
         self._epoch = 0
-        self._saved_step = 0
+        self._saved_step = self._at = 0  # the model's step at the last save; counted
+        self._per_call = 1
 
     # -- who writes ---------------------------------------------------------------
     def _is_writer(self):
@@ -108,7 +109,8 @@ class BackupAndRestore(keras.callbacks.Callback):
         if self._is_writer():
             _remove_leftovers(self.backup_dir)
         self._restore()
-        self._saved_step = self._step()
+        self._saved_step = self._at = self._step()
+        self._per_call = int(getattr(self.model, "steps_per_execution", 1) or 1)
         _check_same_step(self.model, self._saved_step, self.backup_dir)
 
     def _restore(self):
@@ -134,9 +136,11 @@ class BackupAndRestore(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if self.save_freq == "epoch":
             return
-        # Counted in the model's steps: with steps_per_execution > 1 this
-        # runs once per execution.
-        if self._step() - self._saved_step >= self.save_freq:
+        # Steps counted here (this runs once per call of steps_per_execution
+        # steps), not read from the model: a read would wait for the step
+        # to finish before Keras dispatches the next one.
+        self._at += self._per_call
+        if self._at - self._saved_step >= self.save_freq:
             self._save(self._epoch)  # mid-epoch: a restore restarts this epoch
 
     def on_epoch_end(self, epoch, logs=None):
@@ -144,7 +148,7 @@ class BackupAndRestore(keras.callbacks.Callback):
             self._save(epoch + 1)
 
     def _save(self, epoch):
-        step = self._saved_step = self._step()
+        step = self._saved_step = self._at = self._step()
         if not self._is_writer():
             return
         # A TrainingFeed's end of the job, so a restored one ends there too.
@@ -195,12 +199,10 @@ def _check_same_step(model, step, backup_dir):
     strategy = model.distribute_strategy
     if worker_count(strategy) == 1:
         return
-    value = tf.constant([float(step), float(step) ** 2], tf.float64)
-    total = strategy.reduce("SUM", strategy.run(lambda: tf.identity(value)), axis=None)
-    n = strategy.num_replicas_in_sync
-    s, s2 = (float(v) for v in total.numpy())
-    if n * s2 != s * s:  # all equal exactly when n sum(x^2) = (sum x)^2
+    steps = strategy.gather(strategy.run(lambda: tf.constant([step], tf.int64)), axis=0)
+    steps = sorted({int(v) for v in steps.numpy()})
+    if len(steps) > 1:
         raise ValueError(
-            f"the workers restored different steps from {backup_dir!r} (this worker: {step}, "
-            f"the mean: {s / n:g}): backup_dir must be storage every worker sees"
+            f"the workers restored different steps from {backup_dir!r} ({steps}; this "
+            f"worker: {step}): backup_dir must be storage every worker sees"
         )

@@ -103,6 +103,7 @@ class TrainingFeed(keras.callbacks.Callback):
         self.include_lengths = bool(include_lengths)
         self._start = 0  # the step the next iterator starts at (set by the callback)
         self._stop_at = None
+        self._at, self._per_call = 0, 1  # the model's step, counted; steps per call
         self._replicas = None  # those of the strategy the last dataset was made for
 
     # -- the data --------------------------------------------------------------
@@ -189,7 +190,7 @@ class TrainingFeed(keras.callbacks.Callback):
                 f"trains on {replicas}: make it with feed.dataset(strategy), strategy "
                 f"being the model's"
             )
-        per_call = int(getattr(self.model, "steps_per_execution", 1) or 1)
+        per_call = self._per_call = int(getattr(self.model, "steps_per_execution", 1) or 1)
         if self.steps_per_epoch % per_call:
             # A call of several steps would run across an epoch's end, and
             # the job would stop past its last step.
@@ -203,7 +204,7 @@ class TrainingFeed(keras.callbacks.Callback):
             return
         # The first epoch of this fit, after any restore (on_train_begin):
         # start at the model's step, and end at the job's last step.
-        self._start = int(self.model.optimizer.iterations.numpy())
+        self._start = self._at = int(self.model.optimizer.iterations.numpy())
         epochs = self.params.get("epochs", epoch + 1)
         resumed = getattr(self.model, RESUMED_JOB_END, None)
         if resumed is not None:
@@ -219,7 +220,10 @@ class TrainingFeed(keras.callbacks.Callback):
         setattr(self.model, JOB_END, self._stop_at)
 
     def on_train_batch_end(self, batch, logs=None):
-        if int(self.model.optimizer.iterations.numpy()) >= self._stop_at:
+        # Counted here, not read from the model: a read would wait for the
+        # step to finish before Keras dispatches the next one.
+        self._at += self._per_call
+        if self._at >= self._stop_at:
             self.model.stop_training = True
 
     def on_train_end(self, logs=None):

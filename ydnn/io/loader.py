@@ -146,27 +146,27 @@ class Loader:
     def unshuffled(self) -> "Loader":
         """This loader in file order (same batches, lists, transforms): for
         embeddings and predictions that must line up with the rows."""
+        return self._copy(False, self.global_size, self.global_rank)
+
+    def sharded(self, global_size: int, global_rank: int) -> "Loader":
+        """This loader reading share `global_rank` of `global_size` (see the class)."""
+        copy = self._copy(self.shuffle, global_size, global_rank)
+        copy._epochs = self._epochs  # the next fit's epochs shuffle anew, as the loader's would
+        return copy
+
+    def _copy(self, shuffle: bool, global_size: int, global_rank: int) -> "Loader":
         copy = Loader(
             self.dataset,
             self.batch_size,
-            shuffle=False,
+            shuffle=shuffle,
             seed=self.seed,
             drop_last=self.drop_last,
             lists=self.lists,
             shuffle_rows=self.shuffle_rows,
-            global_size=self.global_size,
-            global_rank=self.global_rank,
+            global_size=global_size,
+            global_rank=global_rank,
         )
         copy._transforms = list(self._transforms)
-        return copy
-
-    def sharded(self, global_size: int, global_rank: int) -> "Loader":
-        """This loader reading share `global_rank` of `global_size` (see the class)."""
-        copy = self.unshuffled()
-        copy.shuffle = self.shuffle
-        copy.global_size, copy.global_rank = _share(self.dataset, global_size, global_rank)
-        copy._check_shares()
-        copy._epochs = self._epochs  # the next fit's epochs shuffle anew, as the loader's would
         return copy
 
     def __len__(self):
@@ -175,7 +175,7 @@ class Loader:
         full, rest = divmod(self.dataset.num_rows, self.batch_size)
         return full + (1 if rest and not self.drop_last else 0)
 
-    def _owners(self):
+    def _assign_shares(self):
         """`(owner rank of each piece, rows per rank)`: the largest pieces
         first, each to the rank with the fewest rows so far (ties to the lower
         rank), so uneven row groups still give shares of about equal rows."""
@@ -187,15 +187,18 @@ class Loader:
         return owner, load
 
     def _rank_pieces(self, rank):
-        return np.flatnonzero(self._owners()[0] == rank)
+        return np.flatnonzero(self._owner == rank)
 
     def _rank_rows(self):
-        return self._owners()[1]
+        return self._share_rows
 
     def _check_shares(self):
         if self.global_size == 1:
+            self._owner = np.zeros(self.dataset.npartitions, np.int64)
+            self._share_rows = [self.dataset.num_rows]
             return
-        rows = self._rank_rows()
+        self._owner, self._share_rows = self._assign_shares()
+        rows = self._share_rows
         if min(rows) < self.batch_size:
             raise ValueError(
                 f"global_size {self.global_size}: the smallest share holds {min(rows)} rows, "
